@@ -1,0 +1,36 @@
+/**
+ * The small database interface the service is written against. Two implementations exist:
+ * embedded PGlite and a PostgreSQL server through `pg`. Both run the same SQL and migrations.
+ *
+ * Conventions both implementations guarantee, so callers never branch on the backend:
+ * - sessions run in UTC, `timestamp`/`timestamptz` columns come back as `Date`;
+ * - `int8` comes back as a JS number (we only use it for counts and sequence values);
+ * - `jsonb` comes back parsed. Pass JSON parameters as strings (`JSON.stringify`) with a
+ *   `::jsonb` cast: `pg` would turn a JS array into a Postgres array literal.
+ */
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  /** One parameterised statement. */
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /** Several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `timestamp without time zone` values are UTC by our convention. */
+export function parseUtcTimestamp(text: string): Date {
+  return new Date(`${text.replace(' ', 'T')}Z`);
+}
+
+export const PG_TYPE = { INT8: 20, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;

@@ -1,0 +1,48 @@
+/**
+ * Postgres SQLSTATEs the service reacts to, as typed errors. The repositories of each capability
+ * turn these into domain errors (with meaning for the client); nothing above the data layer looks
+ * at SQLSTATE codes.
+ */
+
+export class UniqueViolation extends Error {
+  override name = 'UniqueViolation';
+  constructor(readonly constraint: string | undefined) {
+    super(`unique constraint ${constraint ?? '(unknown)'} violated`);
+  }
+}
+
+export class ForeignKeyViolation extends Error {
+  override name = 'ForeignKeyViolation';
+  constructor(readonly constraint: string | undefined) {
+    super(`foreign key ${constraint ?? '(unknown)'} violated`);
+  }
+}
+
+/** The server is unreachable or shutting down: worth a retry later, not a client error. */
+export class DatabaseUnavailable extends Error {
+  override name = 'DatabaseUnavailable';
+}
+
+interface PgLikeError {
+  code?: string;
+  constraint?: string;
+}
+
+export function translatePgError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { code, constraint } = error as PgLikeError;
+  switch (code) {
+    case '23505':
+      return new UniqueViolation(constraint);
+    case '23503':
+      return new ForeignKeyViolation(constraint);
+    case '57P01': // admin_shutdown
+    case '57P03': // cannot_connect_now
+    case '08000':
+    case '08003':
+    case '08006':
+      return new DatabaseUnavailable(error.message, { cause: error });
+    default:
+      return error;
+  }
+}

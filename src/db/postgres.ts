@@ -1,0 +1,76 @@
+import pg from 'pg';
+import {
+  type Database,
+  PG_TYPE,
+  parseUtcTimestamp,
+  type Queryable,
+  type QueryResult,
+} from './database.ts';
+import { translatePgError } from './pg-errors.ts';
+
+/** Options of the PostgreSQL server backend. */
+export interface PostgresOptions {
+  connectionString: string;
+  /** Largest number of pooled connections. Default 10. */
+  maxConnections?: number;
+}
+
+const typeParsers = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === PG_TYPE.INT8) return (text: string) => Number(text);
+    if (oid === PG_TYPE.TIMESTAMP) return parseUtcTimestamp;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as unknown as pg.CustomTypesConfig;
+
+function wrap(client: pg.Pool | pg.PoolClient): Queryable {
+  return {
+    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+      try {
+        const result = await client.query(sql, params as unknown[]);
+        return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+      } catch (error) {
+        throw translatePgError(error);
+      }
+    },
+    async exec(sql: string): Promise<void> {
+      try {
+        await client.query(sql);
+      } catch (error) {
+        throw translatePgError(error);
+      }
+    },
+  };
+}
+
+export async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    types: typeParsers,
+    options: '-c TimeZone=UTC',
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = wrap(pool);
+  await db.query('SELECT 1');
+  return {
+    kind: 'postgres',
+    ...db,
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrap(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw translatePgError(error);
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * The one error hierarchy of the service. Every error a client can see is an {@link AppError}
+ * with a stable `code` and an HTTP status; the HTTP layer maps it to the spec's envelope in one
+ * handler. Database error codes are translated into these in the data layer, nowhere else.
+ */
+
+export interface ErrorDetail {
+  /** Dotted path of the offending input, e.g. `payload.customerId` or `examples[0].amount`. */
+  field: string;
+  /** Machine-readable reason, e.g. `required`, `pattern`, or a JSON Schema keyword. */
+  code: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  override name = 'AppError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetail[] = [],
+    /** Extra response headers, e.g. `Retry-After`. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const validationError = (message: string, details: ErrorDetail[] = []) =>
+  new AppError(400, 'validation_error', message, details);
+
+export const notFound = (what: string) => new AppError(404, 'not_found', `${what} not found`);
+
+export const conflict = (message: string, code = 'conflict', details: ErrorDetail[] = []) =>
+  new AppError(409, code, message, details);
+
+export const fieldError = (field: string, code: string, message: string): ErrorDetail => ({
+  field,
+  code,
+  message,
+});

@@ -1,0 +1,59 @@
+/** Route schema pieces shared by the capabilities' routes. */
+
+export const paginationQuery = {
+  limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  offset: { type: 'integer', minimum: 0, default: 0 },
+} as const;
+
+export const paginationSchema = {
+  type: 'object',
+  properties: {
+    total: { type: 'integer' },
+    limit: { type: 'integer' },
+    offset: { type: 'integer' },
+    hasMore: { type: 'boolean' },
+  },
+} as const;
+
+export interface Pagination {
+  total: number;
+  limit: number;
+  offset: number;
+  hasMore: boolean;
+}
+
+export const pagination = (
+  total: number,
+  limit: number,
+  offset: number,
+  returned: number,
+): Pagination => ({
+  total,
+  limit,
+  offset,
+  hasMore: offset + returned < total,
+});
+
+export const errorResponseSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              field: { type: 'string' },
+              code: { type: 'string' },
+              message: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

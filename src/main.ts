@@ -1,0 +1,49 @@
+import pino from 'pino';
+import { createApp } from './app.ts';
+import { systemClock } from './clock.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
+import { openDatabase } from './db/open.ts';
+
+/** Starts the service: config, database, migrations, HTTP; stops cleanly on SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = pino({ level: config.logLevel });
+  const db = await openDatabase(config);
+  const migrations = await loadMigrations();
+  try {
+    const applied = await migrate(db, migrations);
+    logger.info({ backend: db.kind, applied }, 'database ready');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const app = await createApp({ config, db, clock: systemClock, logger, migrations });
+  await app.server.listen({ port: config.port, host: config.host });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    // Fastify stops accepting, waits for in-flight requests, then we close the database so
+    // PGlite flushes its data folder and every committed write survives the restart.
+    await app.server.close();
+    await db.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof SchemaTooNewError) {
+    process.stderr.write(`event-processing-service: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `event-processing-service failed to start: ${(error as Error).stack ?? String(error)}\n`,
+    );
+  }
+  process.exit(1);
+});

@@ -1,0 +1,233 @@
+import type { Queryable } from '../db/database.ts';
+import { UniqueViolation } from '../db/pg-errors.ts';
+import { conflict, fieldError } from '../errors.ts';
+import { type DefinitionStatus, type EventDefinition, latestOf } from './definition.ts';
+
+/** SQL of the registry. Rows leave here in the wire format. */
+
+interface DefinitionRow extends Omit<EventDefinition, 'created_at' | 'updated_at'> {
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `id, event_id, name, description, pattern, version, source_types, payload_schema,
+  examples, ui_metadata, status, created_at, updated_at, revision`;
+
+const toDefinition = (row: DefinitionRow): EventDefinition => ({
+  ...row,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+});
+
+export type NewDefinition = Omit<EventDefinition, 'id' | 'created_at' | 'updated_at' | 'revision'>;
+
+/** Fields a PATCH may change. */
+export type DefinitionChanges = Partial<
+  Pick<
+    EventDefinition,
+    | 'name'
+    | 'description'
+    | 'examples'
+    | 'ui_metadata'
+    | 'source_types'
+    | 'status'
+    | 'payload_schema'
+  >
+>;
+
+export interface DefinitionFilters {
+  pattern?: string;
+  event_id?: string;
+  source_type?: string;
+  status?: DefinitionStatus;
+  category?: string;
+  q?: string;
+  latest?: boolean;
+  limit: number;
+  offset: number;
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+
+/** Serialises writes to one event_id (its versions, its latest flag, its pattern claim). */
+export async function lockEventId(tx: Queryable, eventId: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [eventId]);
+}
+
+/** Claims `pattern` for `eventId`; a pattern another event_id owns is a 409. */
+export async function claimPattern(tx: Queryable, pattern: string, eventId: string): Promise<void> {
+  await tx.query(
+    'INSERT INTO event_pattern_owners (pattern, event_id) VALUES ($1, $2) ON CONFLICT (pattern) DO NOTHING',
+    [pattern, eventId],
+  );
+  const { rows } = await tx.query<{ event_id: string }>(
+    'SELECT event_id FROM event_pattern_owners WHERE pattern = $1',
+    [pattern],
+  );
+  const owner = rows[0]?.event_id;
+  if (owner !== eventId) {
+    throw conflict(`pattern ${pattern} belongs to event ${owner}`, 'conflict', [
+      fieldError('pattern', 'conflict', `already registered by event_id ${owner}`),
+    ]);
+  }
+}
+
+/** Releases the claims of patterns no version uses any more (after a delete). */
+export async function releaseUnusedPatterns(tx: Queryable, eventId: string): Promise<void> {
+  await tx.query(
+    `DELETE FROM event_pattern_owners o WHERE o.event_id = $1
+       AND NOT EXISTS (SELECT 1 FROM event_definitions d WHERE d.pattern = o.pattern)`,
+    [eventId],
+  );
+}
+
+/** Recomputes which version of `eventId` a plain reference resolves to. */
+export async function refreshLatest(tx: Queryable, eventId: string): Promise<void> {
+  const { rows } = await tx.query<{ id: string; version: string; status: DefinitionStatus }>(
+    'SELECT id, version, status FROM event_definitions WHERE event_id = $1',
+    [eventId],
+  );
+  const latest = latestOf(rows);
+  await tx.query('UPDATE event_definitions SET is_latest = (id = $2) WHERE event_id = $1', [
+    eventId,
+    latest?.id ?? null,
+  ]);
+}
+
+export async function insertDefinition(
+  tx: Queryable,
+  def: NewDefinition,
+  now: Date,
+): Promise<EventDefinition> {
+  try {
+    const { rows } = await tx.query<DefinitionRow>(
+      `INSERT INTO event_definitions (event_id, name, description, pattern, version, source_types,
+         payload_schema, examples, ui_metadata, status, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $11)
+       RETURNING ${COLUMNS}`,
+      [
+        def.event_id,
+        def.name,
+        def.description,
+        def.pattern,
+        def.version,
+        json(def.source_types),
+        json(def.payload_schema),
+        json(def.examples),
+        json(def.ui_metadata),
+        def.status,
+        now,
+      ],
+    );
+    return toDefinition(rows[0]!);
+  } catch (error) {
+    if (error instanceof UniqueViolation) {
+      throw conflict(`event ${def.event_id} version ${def.version} already exists`, 'conflict', [
+        fieldError(
+          'version',
+          'conflict',
+          `version ${def.version} of ${def.event_id} already exists`,
+        ),
+      ]);
+    }
+    throw error;
+  }
+}
+
+export async function findById(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<EventDefinition | undefined> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toDefinition(rows[0]);
+}
+
+/** Every version registered under an event_id or, failing that, under a pattern. */
+export async function findVersions(db: Queryable, ref: string): Promise<EventDefinition[]> {
+  const byEventId = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE event_id = $1`,
+    [ref],
+  );
+  if (byEventId.rows.length > 0) return byEventId.rows.map(toDefinition);
+  const byPattern = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE pattern = $1`,
+    [ref],
+  );
+  return byPattern.rows.map(toDefinition);
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export async function listDefinitions(
+  db: Queryable,
+  filters: DefinitionFilters,
+): Promise<{ definitions: EventDefinition[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: (placeholder: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(sql(`$${params.length}`));
+  };
+  if (filters.pattern !== undefined) add((p) => `pattern = ${p}`, filters.pattern);
+  if (filters.event_id !== undefined) add((p) => `event_id = ${p}`, filters.event_id);
+  if (filters.source_type !== undefined) add((p) => `source_types ? ${p}`, filters.source_type);
+  if (filters.status !== undefined) add((p) => `status = ${p}`, filters.status);
+  if (filters.category !== undefined)
+    add((p) => `ui_metadata->>'category' = ${p}`, filters.category);
+  if (filters.q !== undefined)
+    add((p) => `(name ILIKE ${p} OR description ILIKE ${p})`, `%${escapeLike(filters.q)}%`);
+  if (filters.latest) where.push('is_latest');
+  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const count = await db.query<{ total: number }>(
+    `SELECT count(*)::int AS total FROM event_definitions ${whereSql}`,
+    params,
+  );
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions ${whereSql}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, filters.limit, filters.offset],
+  );
+  return { definitions: rows.map(toDefinition), total: count.rows[0]?.total ?? 0 };
+}
+
+export async function updateDefinition(
+  tx: Queryable,
+  id: string,
+  changes: DefinitionChanges,
+  now: Date,
+): Promise<EventDefinition> {
+  const { rows } = await tx.query<DefinitionRow>(
+    `UPDATE event_definitions SET
+       name = COALESCE($2, name),
+       description = COALESCE($3, description),
+       examples = COALESCE($4::jsonb, examples),
+       ui_metadata = COALESCE($5::jsonb, ui_metadata),
+       source_types = COALESCE($6::jsonb, source_types),
+       status = COALESCE($7, status),
+       payload_schema = COALESCE($8::jsonb, payload_schema),
+       updated_at = $9,
+       revision = revision + 1
+     WHERE id = $1
+     RETURNING ${COLUMNS}`,
+    [
+      id,
+      changes.name ?? null,
+      changes.description ?? null,
+      changes.examples === undefined ? null : json(changes.examples),
+      changes.ui_metadata === undefined ? null : json(changes.ui_metadata),
+      changes.source_types === undefined ? null : json(changes.source_types),
+      changes.status ?? null,
+      changes.payload_schema === undefined ? null : json(changes.payload_schema),
+      now,
+    ],
+  );
+  return toDefinition(rows[0]!);
+}
+
+export async function deleteDefinition(tx: Queryable, id: string): Promise<void> {
+  await tx.query('DELETE FROM event_definitions WHERE id = $1', [id]);
+}

@@ -1,0 +1,261 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  errorResponseSchema,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { etagOf, requiredRevision } from '../http/etag.ts';
+import {
+  DEFINITION_STATUSES,
+  type EventDefinition,
+  PATTERN_REGEX,
+  SEMVER_REGEX,
+} from './definition.ts';
+import type { DefinitionChanges, DefinitionFilters, NewDefinition } from './repository.ts';
+import type { Registry } from './service.ts';
+
+const sourceTypes = {
+  type: 'array',
+  minItems: 1,
+  uniqueItems: true,
+  items: { type: 'string', minLength: 1, maxLength: 100 },
+} as const;
+
+const uiMetadata = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    icon: { type: 'string', maxLength: 255 },
+    color: {
+      type: 'string',
+      maxLength: 50,
+      description: 'hex (#RGB, #RRGGBB) or a CSS named color',
+    },
+    category: { type: 'string', maxLength: 255 },
+    priority: { type: 'string', enum: ['high', 'medium', 'low'] },
+  },
+} as const;
+
+const editable = {
+  name: { type: 'string', minLength: 1, maxLength: 255 },
+  description: { type: 'string', maxLength: 10_000 },
+  source_types: sourceTypes,
+  payload_schema: {
+    type: 'object',
+    description: 'JSON Schema (draft 2020-12, or draft-07 via $schema)',
+  },
+  examples: {
+    type: 'array',
+    maxItems: 100,
+    description: 'payload examples; each must validate against payload_schema',
+  },
+  ui_metadata: uiMetadata,
+  status: { type: 'string', enum: DEFINITION_STATUSES },
+} as const;
+
+const createBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['event_id', 'name', 'pattern', 'version', 'payload_schema'],
+  properties: {
+    event_id: { type: 'string', minLength: 1, maxLength: 255 },
+    pattern: {
+      type: 'string',
+      maxLength: 255,
+      pattern: PATTERN_REGEX,
+      description:
+        'dot-separated segments of lowercase letters, digits, _ and - (e.g. bookings.created)',
+    },
+    version: {
+      type: 'string',
+      maxLength: 50,
+      pattern: SEMVER_REGEX,
+      description: 'a semantic version (e.g. 1.0.0 or 2.1.0-beta.1)',
+    },
+    ...editable,
+  },
+} as const;
+
+const definitionSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    event_id: { type: 'string' },
+    pattern: { type: 'string' },
+    version: { type: 'string' },
+    ...editable,
+    payload_schema: { type: 'object', additionalProperties: true },
+    examples: { type: 'array', items: {} },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    revision: { type: 'integer' },
+  },
+} as const;
+
+const refParams = {
+  type: 'object',
+  properties: { ref: { type: 'string', maxLength: 255 } },
+} as const;
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 255 } },
+} as const;
+const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
+const tags = ['event-definitions'];
+
+export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
+  const sendOne = (
+    reply: { header(name: string, value: string): unknown },
+    def: EventDefinition,
+  ) => {
+    reply.header('etag', etagOf(def.revision));
+    return def;
+  };
+
+  app.post<{ Body: NewDefinition }>(
+    '/v1/event-definitions',
+    {
+      schema: {
+        tags,
+        summary: 'Register an event definition version',
+        body: createBody,
+        response: { 201: definitionSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const created = await registry.create({
+        ...body,
+        description: body.description ?? '',
+        source_types: body.source_types ?? [],
+        examples: body.examples ?? [],
+        ui_metadata: body.ui_metadata ?? {},
+        status: body.status ?? 'active',
+      });
+      reply.code(201).header('location', `/v1/event-definitions/${created.id}`);
+      return sendOne(reply, created);
+    },
+  );
+
+  app.get<{ Querystring: DefinitionFilters }>(
+    '/v1/event-definitions',
+    {
+      schema: {
+        tags,
+        summary: 'List event definitions',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            pattern: { type: 'string' },
+            event_id: { type: 'string' },
+            source_type: { type: 'string' },
+            status: { type: 'string', enum: DEFINITION_STATUSES },
+            category: { type: 'string' },
+            q: { type: 'string', maxLength: 255 },
+            latest: { type: 'boolean', description: 'only the latest version of each event_id' },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              definitions: { type: 'array', items: definitionSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { definitions, total } = await registry.list(request.query);
+      const { limit, offset } = request.query;
+      return { definitions, pagination: pagination(total, limit, offset, definitions.length) };
+    },
+  );
+
+  app.get<{ Params: { ref: string }; Querystring: { version?: string } }>(
+    '/v1/event-definitions/:ref',
+    {
+      schema: {
+        tags,
+        summary: 'Read a definition by UUID, event_id or pattern (latest version unless ?version=)',
+        params: refParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { version: { type: 'string', maxLength: 50 } },
+        },
+        response: { 200: definitionSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) =>
+      sendOne(reply, await registry.get(request.params.ref, request.query.version)),
+  );
+
+  app.get<{ Params: { ref: string } }>(
+    '/v1/event-definitions/:ref/versions',
+    {
+      schema: {
+        tags,
+        summary: 'Every version of an event definition, newest first',
+        params: refParams,
+        response: {
+          200: {
+            type: 'object',
+            properties: { versions: { type: 'array', items: definitionSchema } },
+          },
+          404: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => ({ versions: await registry.versions(request.params.ref) }),
+  );
+
+  app.patch<{ Params: { id: string }; Body: DefinitionChanges }>(
+    '/v1/event-definitions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change a definition (requires If-Match with its ETag)',
+        params: idParams,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: editable,
+        },
+        response: {
+          200: definitionSchema,
+          ...errors,
+          412: errorResponseSchema,
+          428: errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const revision = requiredRevision(request.headers['if-match']);
+      return sendOne(reply, await registry.update(request.params.id, revision, request.body));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/event-definitions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a draft version',
+        params: idParams,
+        response: { 204: { type: 'null' }, 404: errorResponseSchema, 409: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await registry.remove(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

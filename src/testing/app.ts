@@ -1,0 +1,81 @@
+import pino from 'pino';
+import { type App, createApp } from '../app.ts';
+import { type Config, loadConfig } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { loadMigrations, migrate } from '../db/migrate.ts';
+import type { TestBackend, TestDatabase } from './backends.ts';
+import { TestClock } from './clock.ts';
+
+export interface TestResponse<T = any> {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: T;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** A raw body sent as is (for malformed input); objects are sent as JSON. */
+  payload?: unknown;
+}
+
+/** A migrated database and the service over it, driven in process through `inject`. */
+export interface TestApp {
+  backend: TestBackend['name'];
+  database: TestDatabase;
+  db: Database;
+  app: App;
+  clock: TestClock;
+  request<T = any>(method: string, url: string, options?: RequestOptions): Promise<TestResponse<T>>;
+  /** Empties every table (not the migrations' bookkeeping) between tests. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function resetDatabase(db: Database): Promise<void> {
+  const { rows } = await db.query<{ tablename: string }>(
+    `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`,
+  );
+  if (rows.length > 0) {
+    await db.exec(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} CASCADE`);
+  }
+}
+
+export async function startTestApp(
+  backend: TestBackend,
+  overrides: Partial<Config> = {},
+): Promise<TestApp> {
+  const database = await backend.create();
+  const db = await database.open();
+  const migrations = await loadMigrations();
+  await migrate(db, migrations);
+  const clock = new TestClock();
+  const config = { ...loadConfig({}), ...overrides };
+  const app = await createApp({ config, db, clock, logger: pino({ level: 'silent' }), migrations });
+  return {
+    backend: backend.name,
+    database,
+    db,
+    app,
+    clock,
+    async request(method, url, options = {}) {
+      const response = await app.server.inject({
+        method: method as 'GET',
+        url,
+        headers: options.headers,
+        payload: options.payload as string,
+      });
+      const isJson = String(response.headers['content-type'] ?? '').includes('json');
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: (isJson && response.body !== '' ? response.json() : response.body) as never,
+      };
+    },
+    reset: () => resetDatabase(db),
+    async close() {
+      await app.server.close();
+      await db.close();
+      await database.destroy();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { loadConfig } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { openPglite } from '../db/pglite.ts';
+import { openPostgres } from '../db/postgres.ts';
+
+/**
+ * The backends every database test runs on: PGlite always, a PostgreSQL server whenever
+ * `DATABASE_URL` is set. Each test file gets its own PGlite copy or its own PostgreSQL
+ * database, so files run in parallel.
+ */
+export interface TestBackend {
+  name: 'pglite' | 'postgres';
+  /** Creates a fresh, empty database and returns how to open connections to it. */
+  create(): Promise<TestDatabase>;
+}
+
+export interface TestDatabase {
+  /** Opens a connection (pool) to this database; may be called more than once (postgres). */
+  open(): Promise<Database>;
+  /** A `DATABASE_URL` for child processes (postgres), or the PGlite data folder. */
+  location: { databaseUrl?: string; dataDir?: string };
+  destroy(): Promise<void>;
+}
+
+const pglite: TestBackend = {
+  name: 'pglite',
+  async create() {
+    const dataDir = await mkdtemp(join(tmpdir(), 'eps-pglite-'));
+    await cp(inject('pgliteTemplate'), dataDir, { recursive: true });
+    return {
+      open: () => openPglite({ dataDir }),
+      location: { dataDir },
+      destroy: () => rm(dataDir, { recursive: true, force: true }),
+    };
+  },
+};
+
+function postgres(serverUrl: string): TestBackend {
+  return {
+    name: 'postgres',
+    async create() {
+      const name = `eps_test_${randomBytes(6).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: serverUrl });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await admin.end();
+      const url = new URL(serverUrl);
+      url.pathname = `/${name}`;
+      const databaseUrl = url.toString();
+      return {
+        open: () => openPostgres({ connectionString: databaseUrl }),
+        location: { databaseUrl },
+        async destroy() {
+          const dropper = new pg.Client({ connectionString: serverUrl });
+          await dropper.connect();
+          await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          await dropper.end();
+        },
+      };
+    },
+  };
+}
+
+export function testBackends(): TestBackend[] {
+  const { databaseUrl } = loadConfig();
+  return databaseUrl ? [pglite, postgres(databaseUrl)] : [pglite];
+}

@@ -6,10 +6,18 @@ import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { createServer } from './http/server.ts';
+import { EventReceiver } from './ingest/receiver.ts';
+import { registerIngestRoutes } from './ingest/routes.ts';
+import { EventWriter } from './ingest/writer.ts';
+import { runPeriodically } from './periodic.ts';
+import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
+import { EventStore } from './store/event-store.ts';
+import { maintainPartitions } from './store/partitions.ts';
+import { registerStoreRoutes } from './store/routes.ts';
 
 /** What the service is built from; everything is passed in, nothing is global. */
 export interface AppDeps {
@@ -24,19 +32,64 @@ export interface App {
   server: FastifyInstance;
   registry: Registry;
   validators: ValidatorCache;
+  writer: EventWriter;
+  /** One partition maintenance pass (also run periodically once started). */
+  maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
+  /** Starts background work: partition maintenance. Resolves after its first pass. */
+  start(): Promise<void>;
+  /** Stops background work, lets queued events commit, closes the HTTP server. */
+  close(): Promise<void>;
 }
 
 /** Wires the capabilities onto one HTTP server over a migrated database. */
 export async function createApp(deps: AppDeps): Promise<App> {
-  const server = await createServer({
-    logger: deps.logger,
-    bodyLimitBytes: deps.config.bodyLimitBytes,
-  });
+  const { config, db, clock, logger } = deps;
+  const server = await createServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
   const compiler = new SchemaCompiler();
   const validators = new ValidatorCache(compiler);
-  const registry = new Registry({ db: deps.db, clock: deps.clock, compiler, validators });
-  registerHealthRoutes(server, deps.db, deps.migrations);
+  const resolver = new DefinitionResolver(db, validators, clock, {
+    ttlMs: config.definitionCacheTtlMs,
+  });
+  const registry = new Registry({
+    db,
+    clock,
+    compiler,
+    validators,
+    onChange: (pattern) => resolver.invalidate(pattern),
+  });
+  const writer = new EventWriter(db, clock, config.ingest.queue, logger);
+  const receiver = new EventReceiver(resolver, writer, clock, {
+    limits: config.ingest.limits,
+    partitionInterval: config.partitions.interval,
+  });
+  registerHealthRoutes(server, db, deps.migrations);
   registerRegistryRoutes(server, registry);
+  registerIngestRoutes(server, receiver, config.ingest);
+  registerStoreRoutes(server, new EventStore(db));
   await server.ready();
-  return { server, registry, validators };
+
+  const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
+  let maintenance: ReturnType<typeof runPeriodically> | undefined;
+  return {
+    server,
+    registry,
+    validators,
+    writer,
+    maintainPartitions: maintain,
+    async start() {
+      maintenance = runPeriodically(
+        'partition maintenance',
+        config.partitions.maintenanceIntervalMs,
+        maintain,
+        logger,
+      );
+      await maintenance.firstRun();
+    },
+    async close() {
+      await maintenance?.stop();
+      // Fastify waits for in-flight requests; those wait for their commit in the writer.
+      await server.close();
+      await writer.drain();
+    },
+  };
 }

@@ -10,6 +10,35 @@ describe('configuration', () => {
       dataDir: './data',
       logLevel: 'info',
       bodyLimitBytes: 1024 * 1024,
+      ingest: {
+        queue: {
+          maxQueueDepth: 10_000,
+          highWatermark: 8_000,
+          batchSize: 500,
+          processingInterval: 0,
+          concurrentCommits: 2,
+        },
+        limits: { maxDepth: 32, maxKeys: 10_000 },
+        batchMaxEvents: 1000,
+        batchBodyLimitBytes: 10 * 1024 * 1024,
+      },
+      partitions: {
+        interval: 'month',
+        aheadPeriods: 3,
+        retentionDays: undefined,
+        maintenanceIntervalMs: 3_600_000,
+      },
+      definitionCacheTtlMs: 2000,
+    });
+  });
+
+  it('reads partitioning and retention', () => {
+    expect(
+      loadConfig({ EVENT_PARTITION_INTERVAL: 'day', EVENT_RETENTION_DAYS: '30' }).partitions,
+    ).toMatchObject({
+      interval: 'day',
+      aheadPeriods: 14,
+      retentionDays: 30,
     });
   });
 
@@ -36,6 +65,12 @@ describe('configuration', () => {
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL must use postgres/],
     [{ DATABASE_URL: 'not a url' }, /^DATABASE_URL must be/],
+    [{ EVENT_PARTITION_INTERVAL: 'week' }, /^EVENT_PARTITION_INTERVAL must be one of month, day/],
+    [{ EVENT_RETENTION_DAYS: '0' }, /^EVENT_RETENTION_DAYS must be an integer/],
+    [
+      { INGEST_MAX_QUEUE_DEPTH: '100', INGEST_HIGH_WATERMARK: '200' },
+      /^INGEST_HIGH_WATERMARK must be an integer from 1 to 100/,
+    ],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

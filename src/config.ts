@@ -1,3 +1,7 @@
+import type { PayloadLimits } from './ingest/payload-limits.ts';
+import type { EventQueueConfig } from './ingest/writer.ts';
+import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
+
 /**
  * The one place that reads the environment. Everything else receives a typed {@link Config}.
  * An invalid value stops the start with a one-line message naming the variable.
@@ -18,6 +22,20 @@ export interface Config {
   logLevel: LogLevel;
   /** Largest accepted JSON body of single-resource requests, in bytes. Env `BODY_LIMIT_BYTES`, default 1 MiB. */
   bodyLimitBytes: number;
+  ingest: {
+    queue: EventQueueConfig;
+    limits: PayloadLimits;
+    /** Most events in one batch request. Env `INGEST_BATCH_MAX_EVENTS`, default 1000. */
+    batchMaxEvents: number;
+    /** Body limit of the batch endpoint. Env `INGEST_BATCH_BODY_LIMIT_BYTES`, default 10 MiB. */
+    batchBodyLimitBytes: number;
+  };
+  partitions: PartitionPolicy & {
+    /** How often partitions are created ahead and expired ones dropped. Env `PARTITION_MAINTENANCE_INTERVAL_MS`, default 1 h. */
+    maintenanceIntervalMs: number;
+  };
+  /** See {@link ResolverOptions.ttlMs}. Env `DEFINITION_CACHE_TTL_MS`, default 2000. */
+  definitionCacheTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +89,63 @@ function databaseUrl(env: Env): string | undefined {
   return raw;
 }
 
+function optionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
+  return env[name] === undefined || env[name] === '' ? undefined : integer(env, name, 0, min, max);
+}
+
+function ingestConfig(env: Env): Config['ingest'] {
+  const maxQueueDepth = integer(env, 'INGEST_MAX_QUEUE_DEPTH', 10_000, 1, 10_000_000);
+  const highWatermark = integer(
+    env,
+    'INGEST_HIGH_WATERMARK',
+    Math.min(8_000, maxQueueDepth),
+    1,
+    maxQueueDepth,
+  );
+  return {
+    queue: {
+      maxQueueDepth,
+      highWatermark,
+      batchSize: integer(env, 'INGEST_BATCH_SIZE', 500, 1, 100_000),
+      processingInterval: integer(env, 'INGEST_PROCESSING_INTERVAL_MS', 0, 0, 60_000),
+      concurrentCommits: integer(env, 'INGEST_CONCURRENT_COMMITS', 2, 1, 64),
+    },
+    limits: {
+      maxDepth: integer(env, 'INGEST_MAX_PAYLOAD_DEPTH', 32, 1, 1000),
+      maxKeys: integer(env, 'INGEST_MAX_PAYLOAD_KEYS', 10_000, 1, 10_000_000),
+    },
+    batchMaxEvents: integer(env, 'INGEST_BATCH_MAX_EVENTS', 1000, 1, 100_000),
+    batchBodyLimitBytes: integer(
+      env,
+      'INGEST_BATCH_BODY_LIMIT_BYTES',
+      10 * 1024 * 1024,
+      1024,
+      1024 * 1024 * 1024,
+    ),
+  };
+}
+
+function partitionConfig(env: Env): Config['partitions'] {
+  const interval = oneOf<PartitionInterval>(
+    env,
+    'EVENT_PARTITION_INTERVAL',
+    ['month', 'day'],
+    'month',
+  );
+  return {
+    interval,
+    aheadPeriods: integer(env, 'EVENT_PARTITIONS_AHEAD', interval === 'month' ? 3 : 14, 0, 366),
+    retentionDays: optionalInteger(env, 'EVENT_RETENTION_DAYS', 1, 365_000),
+    maintenanceIntervalMs: integer(
+      env,
+      'PARTITION_MAINTENANCE_INTERVAL_MS',
+      3_600_000,
+      1000,
+      86_400_000,
+    ),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -79,5 +154,8 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: env.DATA_DIR || './data',
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+    ingest: ingestConfig(env),
+    partitions: partitionConfig(env),
+    definitionCacheTtlMs: integer(env, 'DEFINITION_CACHE_TTL_MS', 2000, 0, 3_600_000),
   };
 }

@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp({ config, db, clock: systemClock, logger, migrations });
+  await app.start();
   await app.server.listen({ port: config.port, host: config.host });
 
   let stopping = false;
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     // Fastify stops accepting, waits for in-flight requests, then we close the database so
     // PGlite flushes its data folder and every committed write survives the restart.
-    await app.server.close();
+    await app.close();
     await db.close();
     logger.info('stopped');
     process.exit(0);

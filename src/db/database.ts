@@ -28,6 +28,24 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/**
+ * `YYYY-MM-DD HH:MM:SS.ffffff` in UTC: how both backends receive Date parameters, so the
+ * Node process's own time zone never leaks into `timestamp` columns. `extraMicros` carries
+ * precision a Date cannot hold.
+ */
+export function utcTimestampText(date: Date, extraMicros = 0): string {
+  const micros = date.getUTCMilliseconds() * 1000 + extraMicros;
+  return (
+    `${pad(date.getUTCFullYear(), 4)}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}.${pad(micros, 6)}`
+  );
+}
+
+export const toDbParams = (params: unknown[] | undefined) =>
+  params?.map((p) => (p instanceof Date ? utcTimestampText(p) : p));
+
 /** `timestamp without time zone` values are UTC by our convention. */
 export function parseUtcTimestamp(text: string): Date {
   return new Date(`${text.replace(' ', 'T')}Z`);

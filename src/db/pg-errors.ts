@@ -18,6 +18,11 @@ export class ForeignKeyViolation extends Error {
   }
 }
 
+/** SQLSTATE class 22: a value PostgreSQL refuses (bad text encoding, out-of-range number…). */
+export class DataError extends Error {
+  override name = 'DataError';
+}
+
 /** The server is unreachable or shutting down: worth a retry later, not a client error. */
 export class DatabaseUnavailable extends Error {
   override name = 'DatabaseUnavailable';
@@ -43,6 +48,6 @@ export function translatePgError(error: unknown): unknown {
     case '08006':
       return new DatabaseUnavailable(error.message, { cause: error });
     default:
-      return error;
+      return code?.startsWith('22') ? new DataError(error.message, { cause: error }) : error;
   }
 }

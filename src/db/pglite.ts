@@ -5,6 +5,7 @@ import {
   parseUtcTimestamp,
   type Queryable,
   type QueryResult,
+  toDbParams,
 } from './database.ts';
 import { translatePgError } from './pg-errors.ts';
 
@@ -18,7 +19,7 @@ function wrap(target: PGlite | Transaction): Queryable {
   return {
     async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
       try {
-        const result = await target.query<R>(sql, params);
+        const result = await target.query<R>(sql, toDbParams(params));
         return { rows: result.rows, rowCount: result.rows.length || result.affectedRows || 0 };
       } catch (error) {
         throw translatePgError(error);

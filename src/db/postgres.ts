@@ -5,6 +5,7 @@ import {
   parseUtcTimestamp,
   type Queryable,
   type QueryResult,
+  toDbParams,
 } from './database.ts';
 import { translatePgError } from './pg-errors.ts';
 
@@ -27,7 +28,7 @@ function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
       try {
-        const result = await client.query(sql, params as unknown[]);
+        const result = await client.query(sql, toDbParams(params));
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
       } catch (error) {
         throw translatePgError(error);

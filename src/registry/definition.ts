@@ -15,6 +15,10 @@ export interface EventDefinition {
   examples: unknown[];
   ui_metadata: UiMetadata;
   status: DefinitionStatus;
+  /** When the version was deprecated (set by the service), or null. */
+  deprecated_at: string | null;
+  /** When a deprecated version stops being supported, announced in `Sunset` headers, or null. */
+  sunset_at: string | null;
   created_at: string;
   updated_at: string;
   /** Optimistic concurrency: increases on every change; carried by the ETag. */

@@ -5,21 +5,29 @@ import { type DefinitionStatus, type EventDefinition, latestOf } from './definit
 
 /** SQL of the registry. Rows leave here in the wire format. */
 
-interface DefinitionRow extends Omit<EventDefinition, 'created_at' | 'updated_at'> {
+interface DefinitionRow
+  extends Omit<EventDefinition, 'created_at' | 'updated_at' | 'deprecated_at' | 'sunset_at'> {
   created_at: Date;
   updated_at: Date;
+  deprecated_at: Date | null;
+  sunset_at: Date | null;
 }
 
 const COLUMNS = `id, event_id, name, description, pattern, version, source_types, payload_schema,
-  examples, ui_metadata, status, created_at, updated_at, revision`;
+  examples, ui_metadata, status, deprecated_at, sunset_at, created_at, updated_at, revision`;
 
 const toDefinition = (row: DefinitionRow): EventDefinition => ({
   ...row,
+  deprecated_at: row.deprecated_at?.toISOString() ?? null,
+  sunset_at: row.sunset_at?.toISOString() ?? null,
   created_at: row.created_at.toISOString(),
   updated_at: row.updated_at.toISOString(),
 });
 
-export type NewDefinition = Omit<EventDefinition, 'id' | 'created_at' | 'updated_at' | 'revision'>;
+export type NewDefinition = Omit<
+  EventDefinition,
+  'id' | 'created_at' | 'updated_at' | 'revision' | 'deprecated_at' | 'sunset_at'
+>;
 
 /** Fields a PATCH may change. */
 export type DefinitionChanges = Partial<
@@ -32,6 +40,7 @@ export type DefinitionChanges = Partial<
     | 'source_types'
     | 'status'
     | 'payload_schema'
+    | 'sunset_at'
   >
 >;
 
@@ -102,8 +111,9 @@ export async function insertDefinition(
   try {
     const { rows } = await tx.query<DefinitionRow>(
       `INSERT INTO event_definitions (event_id, name, description, pattern, version, source_types,
-         payload_schema, examples, ui_metadata, status, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $11)
+         payload_schema, examples, ui_metadata, status, created_at, updated_at, deprecated_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $11,
+         CASE WHEN $10::varchar = 'deprecated' THEN $11::timestamp END)
        RETURNING ${COLUMNS}`,
       [
         def.event_id,
@@ -146,18 +156,21 @@ export async function findById(
   return rows[0] && toDefinition(rows[0]);
 }
 
+export async function findByPattern(db: Queryable, pattern: string): Promise<EventDefinition[]> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE pattern = $1`,
+    [pattern],
+  );
+  return rows.map(toDefinition);
+}
+
 /** Every version registered under an event_id or, failing that, under a pattern. */
 export async function findVersions(db: Queryable, ref: string): Promise<EventDefinition[]> {
   const byEventId = await db.query<DefinitionRow>(
     `SELECT ${COLUMNS} FROM event_definitions WHERE event_id = $1`,
     [ref],
   );
-  if (byEventId.rows.length > 0) return byEventId.rows.map(toDefinition);
-  const byPattern = await db.query<DefinitionRow>(
-    `SELECT ${COLUMNS} FROM event_definitions WHERE pattern = $1`,
-    [ref],
-  );
-  return byPattern.rows.map(toDefinition);
+  return byEventId.rows.length > 0 ? byEventId.rows.map(toDefinition) : findByPattern(db, ref);
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -209,6 +222,11 @@ export async function updateDefinition(
        source_types = COALESCE($6::jsonb, source_types),
        status = COALESCE($7, status),
        payload_schema = COALESCE($8::jsonb, payload_schema),
+       deprecated_at = CASE
+         WHEN $7::varchar = 'deprecated' AND status <> 'deprecated' THEN $9
+         WHEN $7::varchar IS NOT NULL AND $7::varchar <> 'deprecated' THEN NULL
+         ELSE deprecated_at END,
+       sunset_at = CASE WHEN $10 THEN ($11::timestamptz AT TIME ZONE 'UTC') ELSE sunset_at END,
        updated_at = $9,
        revision = revision + 1
      WHERE id = $1
@@ -223,6 +241,8 @@ export async function updateDefinition(
       changes.status ?? null,
       changes.payload_schema === undefined ? null : json(changes.payload_schema),
       now,
+      changes.sunset_at !== undefined,
+      changes.sunset_at ?? null,
     ],
   );
   return toDefinition(rows[0]!);
@@ -230,4 +250,33 @@ export async function updateDefinition(
 
 export async function deleteDefinition(tx: Queryable, id: string): Promise<void> {
   await tx.query('DELETE FROM event_definitions WHERE id = $1', [id]);
+}
+
+export interface Producer {
+  definition_id: string;
+  version: string;
+  source_type: string;
+  source_id: string;
+  count: number;
+  first_seen_at: string;
+  last_seen_at: string;
+}
+
+/** Who published deprecated versions among `definitionIds`, most recent first. */
+export async function listProducers(db: Queryable, definitionIds: string[]): Promise<Producer[]> {
+  const { rows } = await db.query<
+    Omit<Producer, 'first_seen_at' | 'last_seen_at'> & { first_seen_at: Date; last_seen_at: Date }
+  >(
+    `SELECT p.definition_id, d.version, p.source_type, p.source_id, p.event_count AS count,
+            p.first_seen_at, p.last_seen_at
+       FROM definition_producers p JOIN event_definitions d ON d.id = p.definition_id
+      WHERE p.definition_id = ANY($1::uuid[])
+      ORDER BY p.last_seen_at DESC, p.source_type, p.source_id`,
+    [definitionIds],
+  );
+  return rows.map((r) => ({
+    ...r,
+    first_seen_at: r.first_seen_at.toISOString(),
+    last_seen_at: r.last_seen_at.toISOString(),
+  }));
 }

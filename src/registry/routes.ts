@@ -54,6 +54,15 @@ const editable = {
   status: { type: 'string', enum: DEFINITION_STATUSES },
 } as const;
 
+const patchable = {
+  ...editable,
+  sunset_at: {
+    type: ['string', 'null'],
+    format: 'date-time',
+    description: 'when a deprecated version stops being supported (sent as the Sunset header)',
+  },
+} as const;
+
 const createBody = {
   type: 'object',
   additionalProperties: false,
@@ -84,9 +93,10 @@ const definitionSchema = {
     event_id: { type: 'string' },
     pattern: { type: 'string' },
     version: { type: 'string' },
-    ...editable,
+    ...patchable,
     payload_schema: { type: 'object', additionalProperties: true },
     examples: { type: 'array', items: {} },
+    deprecated_at: { type: ['string', 'null'], format: 'date-time' },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
     revision: { type: 'integer' },
@@ -215,6 +225,19 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     async (request) => ({ versions: await registry.versions(request.params.ref) }),
   );
 
+  app.get<{ Params: { ref: string } }>(
+    '/v1/event-definitions/:ref/producers',
+    {
+      schema: {
+        tags,
+        summary: 'Sources still publishing deprecated versions: count and last seen',
+        params: refParams,
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => ({ producers: await registry.producers(request.params.ref) }),
+  );
+
   app.patch<{ Params: { id: string }; Body: DefinitionChanges }>(
     '/v1/event-definitions/:id',
     {
@@ -227,7 +250,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
           type: 'object',
           additionalProperties: false,
           minProperties: 1,
-          properties: editable,
+          properties: patchable,
         },
         response: {
           200: definitionSchema,

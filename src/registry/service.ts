@@ -24,8 +24,10 @@ import {
   findVersions,
   insertDefinition,
   listDefinitions,
+  listProducers,
   lockEventId,
   type NewDefinition,
+  type Producer,
   refreshLatest,
   releaseUnusedPatterns,
   updateDefinition,
@@ -40,6 +42,8 @@ export interface RegistryDeps {
   clock: Clock;
   compiler: SchemaCompiler;
   validators: ValidatorCache;
+  /** Told the pattern of every definition that changed (cache invalidation). */
+  onChange?: (pattern: string) => void;
 }
 
 type Checked = Pick<EventDefinition, 'payload_schema' | 'examples' | 'ui_metadata'>;
@@ -76,13 +80,19 @@ export class Registry {
 
   async create(input: NewDefinition): Promise<EventDefinition> {
     this.validateContent(input);
-    return this.deps.db.transaction(async (tx) => {
-      await lockEventId(tx, input.event_id);
-      await claimPattern(tx, input.pattern, input.event_id);
-      const created = await insertDefinition(tx, input, this.deps.clock.now());
-      await refreshLatest(tx, input.event_id);
-      return created;
-    });
+    return this.deps.db
+      .transaction(async (tx) => {
+        await lockEventId(tx, input.event_id);
+        await claimPattern(tx, input.pattern, input.event_id);
+        const created = await insertDefinition(tx, input, this.deps.clock.now());
+        await refreshLatest(tx, input.event_id);
+        return created;
+      })
+      .finally(() => this.changed(input.pattern));
+  }
+
+  private changed(pattern: string): void {
+    this.deps.onChange?.(pattern);
   }
 
   /** By UUID, event_id or pattern: the latest version, or `version` when given. */
@@ -102,6 +112,15 @@ export class Registry {
     const versions = await this.versionsOf(ref);
     if (versions.length === 0) throw notFound(`event definition ${ref}`);
     return versions.sort(byVersionDescending);
+  }
+
+  /** Sources that published deprecated versions of the referenced event. */
+  async producers(ref: string): Promise<Producer[]> {
+    const versions = await this.versions(ref);
+    return listProducers(
+      this.deps.db,
+      versions.map((d) => d.id),
+    );
   }
 
   private async versionsOf(ref: string): Promise<EventDefinition[]> {
@@ -155,6 +174,7 @@ export class Registry {
       return result;
     });
     this.deps.validators.invalidate(updated.pattern, updated.version);
+    this.changed(updated.pattern);
     return updated;
   }
 
@@ -172,5 +192,6 @@ export class Registry {
       return current;
     });
     this.deps.validators.invalidate(removed.pattern, removed.version);
+    this.changed(removed.pattern);
   }
 }

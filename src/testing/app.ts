@@ -50,7 +50,7 @@ export async function startTestApp(
   await migrate(db, migrations);
   const clock = new TestClock();
   const config = { ...loadConfig({}), ...overrides };
-  const app = await createApp({ config, db, clock, logger: pino({ level: 'silent' }), migrations });
+  const app = await createApp({ config, db, clock, logger: pino({ level: 'error' }), migrations });
   return {
     backend: backend.name,
     database,
@@ -73,7 +73,7 @@ export async function startTestApp(
     },
     reset: () => resetDatabase(db),
     async close() {
-      await app.server.close();
+      await app.close();
       await db.close();
       await database.destroy();
     },

@@ -19,3 +19,11 @@ export const bookingDefinition = () => ({
   examples: [{ bookingId: 'bk_1', customerId: 'cu_1', amount: 120, status: 'confirmed' }],
   ui_metadata: { icon: 'calendar', color: '#4CAF50', category: 'bookings', priority: 'high' },
 });
+
+/** A booking event that satisfies {@link bookingDefinition}. */
+export const bookingEvent = (overrides: Record<string, unknown> = {}) => ({
+  pattern: 'bookings.created',
+  source: { type: 'workflow', id: 'wf-42', name: 'Booking flow' },
+  payload: { bookingId: 'bk_1', customerId: 'cu_1', amount: 120, status: 'confirmed' },
+  ...overrides,
+});

@@ -1,0 +1,46 @@
+import { utcTimestampText } from '../db/database.ts';
+
+/**
+ * Event times as publishers send them: ISO 8601 / RFC 3339 with a zone (`Z` or `±HH:MM`) and up
+ * to microsecond precision. JavaScript's Date keeps milliseconds and rolls invalid dates over
+ * (Feb 30 → Mar 2), so the text is checked field by field and the microseconds are kept apart.
+ */
+
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+export interface EventTime {
+  /** Millisecond precision, for partition periods and responses. */
+  date: Date;
+  /** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, what the `timestamp(6)` column stores. */
+  utc: string;
+}
+
+const daysInMonth = (year: number, month: number) =>
+  new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/** The instant `text` names, or undefined when it is not a valid ISO 8601 time with a zone. */
+export function parseEventTime(text: string): EventTime | undefined {
+  const m = ISO_TIME.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month))
+    return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const offsetMinutes = m[8] ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+  if (Math.abs(offsetMinutes) > 18 * 60 || Number(m[11] ?? 0) > 59) return undefined;
+  const fraction = (m[7] ?? '').padEnd(6, '0').slice(0, 6);
+  const local = Date.UTC(year, month - 1, day, hour, minute, second, Number(fraction.slice(0, 3)));
+  const date = new Date(local - offsetMinutes * 60_000);
+  // Date.UTC maps years 0-99 to 1900-1999.
+  if (year < 100) date.setUTCFullYear(date.getUTCFullYear() - 1900);
+  if (Number.isNaN(date.getTime())) return undefined;
+  return { date, utc: utcTimestampText(date, Number(fraction.slice(3))) };
+}

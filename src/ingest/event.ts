@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+
+/** The spec's EventInstance: the wire format of events, in and out. */
+export interface EventSource {
+  type: string;
+  id: string;
+  name?: string;
+}
+
+export interface EventMetadata {
+  correlationId: string;
+  causationId?: string;
+  traceId?: string;
+  userId?: string;
+  context?: { type: string; id: string };
+  tags: Record<string, string>;
+  [extra: string]: unknown;
+}
+
+export interface EventInstance {
+  eventId: string;
+  pattern: string;
+  version: string;
+  source?: EventSource;
+  /** ISO 8601, UTC, millisecond precision, `Z`. */
+  timestamp: string;
+  payload: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+/** What a publisher sends: pattern and payload, the rest optional. */
+export interface EventInput {
+  eventId?: string;
+  pattern: string;
+  version?: string;
+  source?: EventSource;
+  timestamp?: string;
+  payload: Record<string, unknown>;
+  metadata?: Partial<EventMetadata> & { source?: EventSource };
+}
+
+/** A validated, normalised event ready for the store. */
+export interface NormalizedEvent {
+  /** Row id (UUIDv7). */
+  id: string;
+  instance: EventInstance;
+  /** `timestamp(6)` text in UTC, microseconds kept. */
+  storedTimestamp: string;
+  partitionKey: string;
+  /** Identifies the publisher's body, to tell a retry (same body) from a conflict. */
+  bodyHash: string;
+  definitionId: string;
+  /** True when the resolved version is deprecated (producers are recorded). */
+  deprecated: boolean;
+}
+
+const source = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id'],
+  properties: {
+    type: { type: 'string', minLength: 1, maxLength: 255 },
+    id: { type: 'string', minLength: 1, maxLength: 255 },
+    name: { type: 'string', maxLength: 255 },
+  },
+} as const;
+
+const shortText = { type: 'string', minLength: 1, maxLength: 255 } as const;
+
+/** JSON Schema of {@link EventInput}; used by the routes (and so the OpenAPI document). */
+export const eventInputSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['pattern', 'payload'],
+  properties: {
+    eventId: { ...shortText, description: 'any string; a UUIDv7 is generated when absent' },
+    pattern: { type: 'string', minLength: 1, maxLength: 255 },
+    version: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 50,
+      description: 'defaults to the highest active version',
+    },
+    source,
+    timestamp: {
+      type: 'string',
+      maxLength: 64,
+      description: 'ISO 8601 with zone; defaults to the time of receipt',
+    },
+    payload: { type: 'object' },
+    metadata: {
+      type: 'object',
+      description:
+        'free-form besides the fields below; a `source` here is used when the top-level one is absent',
+      properties: {
+        correlationId: shortText,
+        causationId: shortText,
+        traceId: shortText,
+        userId: shortText,
+        context: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'id'],
+          properties: { type: shortText, id: shortText },
+        },
+        tags: {
+          type: 'object',
+          maxProperties: 64,
+          propertyNames: { maxLength: 128 },
+          additionalProperties: { type: 'string', maxLength: 1024 },
+        },
+        source,
+      },
+    },
+  },
+} as const;
+
+/** JSON with sorted keys, so two spellings of one body hash alike. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map(
+        (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
+      );
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export const bodyHash = (input: EventInput) =>
+  createHash('sha256').update(canonicalJson(input)).digest('base64url');

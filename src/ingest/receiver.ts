@@ -1,0 +1,213 @@
+import { Ajv } from 'ajv';
+import { v7 as uuidv7 } from 'uuid';
+import type { Clock } from '../clock.ts';
+import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
+import type { DefinitionResolver } from '../registry/resolver.ts';
+import { ajvErrorsToDetails } from '../schema/error-details.ts';
+import { type PartitionInterval, periodOf } from '../store/partitions.ts';
+import {
+  bodyHash,
+  type EventInput,
+  type EventMetadata,
+  eventInputSchema,
+  type NormalizedEvent,
+} from './event.ts';
+import { parseEventTime } from './event-time.ts';
+import { checkPayloadLimits, type PayloadLimits } from './payload-limits.ts';
+import type { EventWriter, WriteOutcome } from './writer.ts';
+
+export interface ReceiverOptions {
+  limits: PayloadLimits;
+  partitionInterval: PartitionInterval;
+}
+
+/** A validated event and what its publisher should hear about its version. */
+export interface PreparedEvent {
+  event: NormalizedEvent;
+  /** Response headers for a deprecated version (`Deprecation`, `Sunset`). */
+  deprecationHeaders: Record<string, string>;
+}
+
+export interface BatchResult {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  results: Array<{
+    index: number;
+    eventId?: string;
+    status: WriteOutcome['status'] | 'rejected';
+    error?: object;
+  }>;
+}
+
+const httpDate = (iso: string) => new Date(iso).toUTCString();
+
+/**
+ * Receives events: checks each against its definition, normalises it, and hands it to the
+ * writer, which answers only once the event is committed.
+ */
+export class EventReceiver {
+  private readonly checkEnvelope = new Ajv({ allErrors: true, strict: false }).compile(
+    eventInputSchema,
+  );
+
+  constructor(
+    private readonly resolver: DefinitionResolver,
+    private readonly writer: EventWriter,
+    private readonly clock: Clock,
+    private readonly options: ReceiverOptions,
+  ) {}
+
+  /** Validates and normalises one event whose envelope already matches {@link eventInputSchema}. */
+  async prepare(input: EventInput, traceId: string | undefined): Promise<PreparedEvent> {
+    const details = [
+      ...checkPayloadLimits(input.payload, 'payload', this.options.limits),
+      ...checkPayloadLimits(input.metadata ?? {}, 'metadata', this.options.limits),
+    ];
+    const time = input.timestamp === undefined ? undefined : parseEventTime(input.timestamp);
+    if (input.timestamp !== undefined && !time) {
+      details.push(
+        fieldError(
+          'timestamp',
+          'format',
+          'must be an ISO 8601 time with a zone, e.g. 2026-11-27T10:00:00.000Z',
+        ),
+      );
+    }
+    if (details.length > 0) throw validationError('event is invalid', details);
+    const { definition, validate } = await this.resolver.resolve(input.pattern, input.version);
+    const source = input.source ?? input.metadata?.source;
+    details.push(
+      ...this.sourceDetails(source?.type, definition.source_types),
+      ...validate(input.payload),
+    );
+    if (details.length > 0) throw validationError('event is invalid', details);
+
+    const receivedAt = this.clock.now();
+    const eventTime = time ?? parseEventTime(receivedAt.toISOString())!;
+    const eventId = input.eventId ?? uuidv7();
+    const { source: _moved, ...metadata } = input.metadata ?? {};
+    const deprecated = definition.status === 'deprecated';
+    return {
+      event: {
+        id: uuidv7(),
+        instance: {
+          eventId,
+          pattern: input.pattern,
+          version: definition.version,
+          ...(source ? { source } : {}),
+          timestamp: eventTime.date.toISOString(),
+          payload: input.payload,
+          metadata: {
+            ...metadata,
+            correlationId: metadata.correlationId ?? eventId,
+            ...((metadata.traceId ?? traceId) ? { traceId: metadata.traceId ?? traceId } : {}),
+            tags: metadata.tags ?? {},
+          } as EventMetadata,
+        },
+        storedTimestamp: eventTime.utc,
+        partitionKey: periodOf(eventTime.date, this.options.partitionInterval).label,
+        bodyHash: bodyHash(input),
+        definitionId: definition.id,
+        deprecated,
+      },
+      deprecationHeaders: deprecated
+        ? {
+            deprecation: `@${Math.floor(new Date(definition.deprecated_at ?? definition.updated_at).getTime() / 1000)}`,
+            ...(definition.sunset_at ? { sunset: httpDate(definition.sunset_at) } : {}),
+          }
+        : {},
+    };
+  }
+
+  private sourceDetails(type: string | undefined, allowed: string[]): ErrorDetail[] {
+    if (allowed.length === 0) return [];
+    if (type === undefined)
+      return [fieldError('source', 'required', `is required; one of: ${allowed.join(', ')}`)];
+    if (!allowed.includes(type))
+      return [fieldError('source.type', 'enum', `must be one of: ${allowed.join(', ')}`)];
+    return [];
+  }
+
+  /** One event: 202 accepted, 200 duplicate, 409 conflict (same eventId, other body). */
+  async receive(
+    input: EventInput,
+    traceId: string | undefined,
+  ): Promise<{ outcome: WriteOutcome; headers: Record<string, string> }> {
+    const prepared = await this.prepare(input, traceId);
+    const [outcome] = await this.writer.write([prepared.event]);
+    if (outcome!.status === 'conflict') throw conflictFor(outcome!.eventId);
+    return { outcome: outcome!, headers: prepared.deprecationHeaders };
+  }
+
+  /** Each event checked on its own; the accepted ones committed together. */
+  async receiveBatch(inputs: unknown[], traceId: string | undefined): Promise<BatchResult> {
+    const prepared = await Promise.all(inputs.map((input) => this.tryPrepare(input, traceId)));
+    const valid = prepared.filter((p): p is PreparedEvent => !(p instanceof AppError));
+    const outcomes = valid.length > 0 ? await this.writer.write(valid.map((p) => p.event)) : [];
+    const result: BatchResult = { accepted: 0, duplicates: 0, rejected: 0, results: [] };
+    let next = 0;
+    prepared.forEach((entry, index) => {
+      const row =
+        entry instanceof AppError
+          ? rejectedRow(index, inputs[index], entry)
+          : outcomeRow(index, outcomes[next++]!);
+      result.results.push(row);
+      if (row.status === 'accepted') result.accepted += 1;
+      else if (row.status === 'duplicate') result.duplicates += 1;
+      else result.rejected += 1;
+    });
+    return result;
+  }
+
+  private async tryPrepare(
+    input: unknown,
+    traceId: string | undefined,
+  ): Promise<PreparedEvent | AppError> {
+    if (!this.checkEnvelope(input)) {
+      return validationError('event is invalid', ajvErrorsToDetails(this.checkEnvelope.errors));
+    }
+    try {
+      return await this.prepare(input as EventInput, traceId);
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) return error;
+      throw error;
+    }
+  }
+}
+
+const conflictFor = (eventId: string) =>
+  new AppError(409, 'conflict', `event ${eventId} was already received with a different body`, [
+    fieldError('eventId', 'conflict', 'an event with this eventId and a different body exists'),
+  ]);
+
+const errorBody = (error: AppError) => ({
+  code: error.code,
+  message: error.message,
+  details: error.details,
+});
+
+function rejectedRow(
+  index: number,
+  input: unknown,
+  error: AppError,
+): BatchResult['results'][number] {
+  const eventId = (input as { eventId?: unknown } | null)?.eventId;
+  return {
+    index,
+    ...(typeof eventId === 'string' ? { eventId } : {}),
+    status: 'rejected',
+    error: errorBody(error),
+  };
+}
+
+function outcomeRow(index: number, outcome: WriteOutcome): BatchResult['results'][number] {
+  if (outcome.status === 'conflict')
+    return {
+      index,
+      eventId: outcome.eventId,
+      status: 'rejected',
+      error: errorBody(conflictFor(outcome.eventId)),
+    };
+  return { index, eventId: outcome.eventId, status: outcome.status };
+}

@@ -1,0 +1,203 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import { DataError } from '../db/pg-errors.ts';
+import { AppError, validationError } from '../errors.ts';
+import {
+  claimEventIds,
+  insertEvents,
+  recordProducers,
+  type StoredClaim,
+} from '../store/event-rows.ts';
+import type { NormalizedEvent } from './event.ts';
+
+/**
+ * The spec's EventQueueConfig: the bounded queue between the receiver and the database.
+ * Requests wait here for a shared commit (group commit), so concurrent single-event POSTs
+ * share transactions instead of paying one fsync each.
+ */
+export interface EventQueueConfig {
+  /** Most events waiting at once; a request that would exceed it is refused. Env `INGEST_MAX_QUEUE_DEPTH`, default 10,000. */
+  maxQueueDepth: number;
+  /** Above this many waiting events new requests get 503 `overloaded`. Env `INGEST_HIGH_WATERMARK`, default 8,000. */
+  highWatermark: number;
+  /** Most events committed in one transaction (a larger batch request still commits whole). Env `INGEST_BATCH_SIZE`, default 500. */
+  batchSize: number;
+  /** How long a partial batch may wait for company before it is written, in ms. Env `INGEST_PROCESSING_INTERVAL_MS`, default 0 (write as soon as a transaction slot is free). */
+  processingInterval: number;
+  /** Transactions in flight at once. Env `INGEST_CONCURRENT_COMMITS`, default 2. */
+  concurrentCommits: number;
+}
+
+export type WriteStatus = 'accepted' | 'duplicate' | 'conflict';
+
+export interface WriteOutcome {
+  status: WriteStatus;
+  eventId: string;
+  /** The stored event's time: the original one for a duplicate. */
+  timestamp: Date;
+}
+
+interface PendingWrite {
+  events: NormalizedEvent[];
+  resolve(outcomes: WriteOutcome[]): void;
+  reject(error: unknown): void;
+}
+
+const overloaded = () =>
+  new AppError(503, 'overloaded', 'the event queue is full; retry shortly', [], {
+    'retry-after': '1',
+  });
+
+/** Outcome of a repeated eventId against the first sighting, within one commit or before it. */
+function repeatOutcome(
+  event: NormalizedEvent,
+  first: { bodyHash: string; timestamp: Date },
+): WriteOutcome {
+  const status = first.bodyHash === event.bodyHash ? 'duplicate' : 'conflict';
+  return { status, eventId: event.instance.eventId, timestamp: first.timestamp };
+}
+
+export class EventWriter {
+  private readonly queue: PendingWrite[] = [];
+  private queuedEvents = 0;
+  private commitsInFlight = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly config: EventQueueConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Events waiting for or inside a commit. */
+  get depth(): number {
+    return this.queuedEvents;
+  }
+
+  /**
+   * Commits one request's events together and resolves once they are durable; refuses with 503
+   * when the queue is above its high watermark.
+   */
+  write(events: NormalizedEvent[]): Promise<WriteOutcome[]> {
+    if (
+      this.queuedEvents >= this.config.highWatermark ||
+      this.queuedEvents + events.length > this.config.maxQueueDepth
+    ) {
+      return Promise.reject(overloaded());
+    }
+    this.queuedEvents += events.length;
+    return new Promise<WriteOutcome[]>((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    const waiting = this.queue.reduce((n, w) => n + w.events.length, 0);
+    if (this.config.processingInterval > 0 && waiting < this.config.batchSize) {
+      this.lingerTimer ??= setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.pump();
+      }, this.config.processingInterval);
+      return;
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.commitsInFlight < this.config.concurrentCommits && this.queue.length > 0) {
+      const group = this.takeGroup();
+      this.commitsInFlight += 1;
+      void this.commitGroup(group).finally(() => {
+        this.commitsInFlight -= 1;
+        this.queuedEvents -= group.reduce((n, w) => n + w.events.length, 0);
+        if (this.queue.length > 0) this.pump();
+        else if (this.commitsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+    }
+  }
+
+  /** Whole requests, up to batchSize events (a single larger request goes alone). */
+  private takeGroup(): PendingWrite[] {
+    const group: PendingWrite[] = [this.queue.shift()!];
+    let size = group[0]!.events.length;
+    while (this.queue.length > 0 && size + this.queue[0]!.events.length <= this.config.batchSize) {
+      const next = this.queue.shift()!;
+      size += next.events.length;
+      group.push(next);
+    }
+    return group;
+  }
+
+  private async commitGroup(group: PendingWrite[]): Promise<void> {
+    try {
+      const outcomes = await this.commit(group.flatMap((w) => w.events));
+      let offset = 0;
+      for (const write of group) {
+        write.resolve(outcomes.slice(offset, offset + write.events.length));
+        offset += write.events.length;
+      }
+    } catch (error) {
+      await this.fail(group, error);
+    }
+  }
+
+  /**
+   * A data error (a value PostgreSQL refuses) fails the whole transaction; committing the
+   * requests one by one confines it to the request that carried it.
+   */
+  private async fail(group: PendingWrite[], error: unknown): Promise<void> {
+    if (error instanceof DataError && group.length > 1) {
+      for (const write of group) await this.commitGroup([write]);
+      return;
+    }
+    const refused =
+      error instanceof DataError
+        ? validationError(`the event could not be stored: ${error.message}`)
+        : new AppError(503, 'unavailable', 'the event store is unavailable; retry shortly', [], {
+            'retry-after': '1',
+          });
+    if (!(error instanceof DataError)) this.logger.error({ err: error }, 'event commit failed');
+    for (const write of group) write.reject(refused);
+  }
+
+  /** One transaction: claim eventIds, insert the new events, count deprecated producers. */
+  private async commit(events: NormalizedEvent[]): Promise<WriteOutcome[]> {
+    const firstSightings = new Map<string, NormalizedEvent>();
+    for (const event of events)
+      if (!firstSightings.has(event.instance.eventId))
+        firstSightings.set(event.instance.eventId, event);
+    const unique = [...firstSightings.values()];
+    const stored = await this.db.transaction(async (tx) => {
+      const earlier = await claimEventIds(tx, unique);
+      const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
+      await insertEvents(tx, fresh);
+      await recordProducers(tx, fresh, this.clock.now());
+      return earlier;
+    });
+    return events.map((event) => this.outcomeOf(event, firstSightings, stored));
+  }
+
+  private outcomeOf(
+    event: NormalizedEvent,
+    firstSightings: Map<string, NormalizedEvent>,
+    stored: Map<string, StoredClaim>,
+  ): WriteOutcome {
+    const id = event.instance.eventId;
+    const earlier = stored.get(id);
+    if (earlier) return repeatOutcome(event, earlier);
+    const first = firstSightings.get(id)!;
+    const firstTime = new Date(first.instance.timestamp);
+    if (first === event) return { status: 'accepted', eventId: id, timestamp: firstTime };
+    return repeatOutcome(event, { bodyHash: first.bodyHash, timestamp: firstTime });
+  }
+
+  /** Resolves once every queued write has been committed or refused (graceful shutdown). */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.commitsInFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}

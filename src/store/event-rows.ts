@@ -1,0 +1,128 @@
+import type { Queryable } from '../db/database.ts';
+import type { EventInstance, NormalizedEvent } from '../ingest/event.ts';
+
+/** SQL that writes events: the idempotency claim, the rows, and deprecated-version producers. */
+
+/** An eventId that was already stored when a write claimed it. */
+export interface StoredClaim {
+  eventId: string;
+  timestamp: Date;
+  bodyHash: string;
+}
+
+/**
+ * Claims the eventIds of `events` (unique within the call) and returns the ones another write
+ * claimed before; those are not inserted. Concurrent claims of one eventId serialise on the
+ * primary key, so exactly one wins however many instances race.
+ */
+export async function claimEventIds(
+  tx: Queryable,
+  events: NormalizedEvent[],
+): Promise<Map<string, StoredClaim>> {
+  const { rows: claimed } = await tx.query<{ event_id: string }>(
+    `INSERT INTO event_ids (event_id, id, "timestamp", body_hash)
+     SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::timestamp[], $4::text[])
+     ON CONFLICT (event_id) DO NOTHING
+     RETURNING event_id`,
+    [
+      events.map((e) => e.instance.eventId),
+      events.map((e) => e.id),
+      events.map((e) => e.storedTimestamp),
+      events.map((e) => e.bodyHash),
+    ],
+  );
+  if (claimed.length === events.length) return new Map();
+  const mine = new Set(claimed.map((r) => r.event_id));
+  const theirs = events.map((e) => e.instance.eventId).filter((id) => !mine.has(id));
+  const { rows } = await tx.query<{ event_id: string; timestamp: Date; body_hash: string }>(
+    `SELECT event_id, "timestamp", body_hash FROM event_ids WHERE event_id = ANY($1::varchar[])`,
+    [theirs],
+  );
+  return new Map(
+    rows.map((r) => [
+      r.event_id,
+      { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
+    ]),
+  );
+}
+
+export async function insertEvents(tx: Queryable, events: NormalizedEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+  await tx.query(
+    `INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key)
+     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::jsonb[],
+       $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[])`,
+    [
+      events.map((e) => e.id),
+      events.map((e) => e.instance.eventId),
+      events.map((e) => e.instance.pattern),
+      events.map((e) => e.instance.version),
+      events.map((e) => json(e.instance.source)),
+      events.map((e) => e.storedTimestamp),
+      events.map((e) => json(e.instance.payload)),
+      events.map((e) => json(e.instance.metadata)),
+      events.map((e) => e.partitionKey),
+    ],
+  );
+}
+
+/** Counts who publishes deprecated versions (one upsert per distinct producer in the write). */
+export async function recordProducers(
+  tx: Queryable,
+  events: NormalizedEvent[],
+  now: Date,
+): Promise<void> {
+  const counts = new Map<
+    string,
+    { definitionId: string; type: string; id: string; count: number }
+  >();
+  for (const event of events) {
+    if (!event.deprecated) continue;
+    const type = event.instance.source?.type ?? '';
+    const id = event.instance.source?.id ?? '';
+    const key = JSON.stringify([event.definitionId, type, id]);
+    const entry = counts.get(key) ?? { definitionId: event.definitionId, type, id, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  }
+  if (counts.size === 0) return;
+  const producers = [...counts.values()];
+  await tx.query(
+    `INSERT INTO definition_producers AS p (definition_id, source_type, source_id, event_count, first_seen_at, last_seen_at)
+     SELECT d, t, i, c, $5, $5 FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::bigint[]) AS u(d, t, i, c)
+     ON CONFLICT (definition_id, source_type, source_id)
+     DO UPDATE SET event_count = p.event_count + EXCLUDED.event_count, last_seen_at = EXCLUDED.last_seen_at`,
+    [
+      producers.map((p) => p.definitionId),
+      producers.map((p) => p.type),
+      producers.map((p) => p.id),
+      producers.map((p) => p.count),
+      now,
+    ],
+  );
+}
+
+export interface EventRow {
+  event_id: string;
+  pattern: string;
+  version: string;
+  source: EventInstance['source'] | null;
+  timestamp: Date;
+  payload: EventInstance['payload'];
+  metadata: EventInstance['metadata'];
+}
+
+export const EVENT_COLUMNS = 'event_id, pattern, version, source, "timestamp", payload, metadata';
+
+export function toInstance(row: EventRow): EventInstance {
+  return {
+    eventId: row.event_id,
+    pattern: row.pattern,
+    version: row.version,
+    ...(row.source ? { source: row.source } : {}),
+    timestamp: row.timestamp.toISOString(),
+    payload: row.payload,
+    metadata: row.metadata,
+  };
+}

@@ -1,0 +1,134 @@
+import type { Queryable } from '../db/database.ts';
+import { notFound } from '../errors.ts';
+import type { EventInstance } from '../ingest/event.ts';
+import { EVENT_COLUMNS, type EventRow, toInstance } from './event-rows.ts';
+import { buildConditions, type EventQuery, encodeCursor } from './query.ts';
+
+/** Counting stops here: past it `total` is a lower bound and `totalExact` is false. */
+export const EXACT_TOTAL_LIMIT = 10_000;
+
+/** Events of one correlation, at most this many in a trace. */
+export const TRACE_LIMIT = 10_000;
+
+export interface EventPage {
+  events: EventInstance[];
+  pagination: {
+    total: number;
+    totalExact: boolean;
+    limit: number;
+    offset: number;
+    hasMore: boolean;
+    nextCursor: string | null;
+  };
+}
+
+export interface TraceNode extends EventInstance {
+  children: TraceNode[];
+}
+
+interface PagedRow extends EventRow {
+  id: string;
+  cursor_time: string;
+}
+
+/** Reads of the event store. */
+export class EventStore {
+  constructor(private readonly db: Queryable) {}
+
+  async query(query: EventQuery): Promise<EventPage> {
+    const { where, params } = buildConditions(query);
+    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const direction = query.order === 'asc' ? 'ASC' : 'DESC';
+    const { rows } = await this.db.query<PagedRow>(
+      `SELECT ${EVENT_COLUMNS}, id, to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
+         FROM events ${whereSql}
+        ORDER BY "timestamp" ${direction}, id ${direction}
+        LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, query.limit + 1, query.offset],
+    );
+    const counted = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM events ${whereSql} LIMIT ${EXACT_TOTAL_LIMIT + 1}) counted`,
+      params,
+    );
+    const page = rows.slice(0, query.limit);
+    const hasMore = rows.length > query.limit;
+    const last = page.at(-1);
+    const total = Math.min(counted.rows[0]!.n, EXACT_TOTAL_LIMIT);
+    return {
+      events: page.map(toInstance),
+      pagination: {
+        // With a cursor the keyset condition is part of the filter: total counts what follows it.
+        total,
+        totalExact: counted.rows[0]!.n <= EXACT_TOTAL_LIMIT,
+        limit: query.limit,
+        offset: query.offset,
+        hasMore,
+        nextCursor: hasMore && last ? encodeCursor({ time: last.cursor_time, id: last.id }) : null,
+      },
+    };
+  }
+
+  async get(eventId: string): Promise<EventInstance> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS.split(', ')
+        .map((c) => `e.${c}`)
+        .join(', ')}
+         FROM event_ids i JOIN events e ON e.id = i.id AND e."timestamp" = i."timestamp"
+        WHERE i.event_id = $1`,
+      [eventId],
+    );
+    if (!rows[0]) throw notFound(`event ${eventId}`);
+    return toInstance(rows[0]);
+  }
+
+  /** Everything that happened in the event's correlation, children under their causes. */
+  async trace(
+    eventId: string,
+  ): Promise<{ correlationId: string; truncated: boolean; events: TraceNode[] }> {
+    const event = await this.get(eventId);
+    const { correlationId } = event.metadata;
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE metadata->>'correlationId' = $1
+        ORDER BY "timestamp", id LIMIT ${TRACE_LIMIT + 1}`,
+      [correlationId],
+    );
+    return {
+      correlationId,
+      truncated: rows.length > TRACE_LIMIT,
+      events: causalTree(rows.slice(0, TRACE_LIMIT).map(toInstance)),
+    };
+  }
+}
+
+/**
+ * Nests each event under the event its causationId names. Events arrive in time order, so
+ * children keep that order. An event whose cause is missing, or whose causation chain loops
+ * back to itself (bad data), is a root.
+ */
+export function causalTree(events: EventInstance[]): TraceNode[] {
+  const nodes = new Map<string, TraceNode>();
+  const parentOf = new Map<string, string>();
+  for (const event of events) nodes.set(event.eventId, { ...event, children: [] });
+  const roots: TraceNode[] = [];
+  const loopsBack = (start: string, to: string) => {
+    for (
+      let id: string | undefined = start, steps = 0;
+      id !== undefined && steps <= nodes.size;
+      id = parentOf.get(id), steps++
+    ) {
+      if (id === to) return true;
+    }
+    return false;
+  };
+  for (const node of nodes.values()) {
+    const cause = node.metadata.causationId;
+    const parent = cause === undefined ? undefined : nodes.get(cause);
+    if (parent && !loopsBack(parent.eventId, node.eventId)) {
+      parentOf.set(node.eventId, parent.eventId);
+      parent.children.push(node);
+    } else {
+      roots.push(node);
+    }
+  }
+  return roots;
+}

@@ -1,0 +1,159 @@
+import { fieldError, validationError } from '../errors.ts';
+import { parseEventTime } from '../ingest/event-time.ts';
+
+/** GET /v1/events filters, turned into SQL conditions with parameters (never client text in SQL). */
+export interface EventQuery {
+  pattern?: string;
+  startTime?: string;
+  endTime?: string;
+  correlationId?: string;
+  causationId?: string;
+  'source.type'?: string;
+  'source.id'?: string;
+  userId?: string;
+  'context.type'?: string;
+  'context.id'?: string;
+  payload?: string;
+  limit: number;
+  offset: number;
+  cursor?: string;
+  order: 'asc' | 'desc';
+  [tag: `tag.${string}`]: string;
+}
+
+export interface Conditions {
+  where: string[];
+  params: unknown[];
+}
+
+const PATTERN_QUERY = /^(\*\*|\*|[a-z0-9_-]+)(\.(\*\*|\*|[a-z0-9_-]+))*$/;
+
+/**
+ * A wildcard pattern as a regular expression over `pattern || '.'`: each segment is matched
+ * together with its trailing dot, so `**` (zero or more segments) needs no special cases.
+ * Built from validated segments only.
+ */
+export function wildcardRegex(pattern: string): string {
+  const parts = pattern.split('.').map((segment) => {
+    if (segment === '**') return '([^.]+\\.)*';
+    if (segment === '*') return '[^.]+\\.';
+    return `${segment}\\.`;
+  });
+  return `^${parts.join('')}$`;
+}
+
+export interface Cursor {
+  /** `timestamp(6)` text of the last row returned. */
+  time: string;
+  id: string;
+}
+
+export const encodeCursor = (cursor: Cursor) =>
+  Buffer.from(JSON.stringify([cursor.time, cursor.id])).toString('base64url');
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const [time, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
+    if (
+      typeof time === 'string' &&
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/.test(time) &&
+      typeof id === 'string' &&
+      /^[0-9a-f-]{36}$/.test(id)
+    ) {
+      return { time, id };
+    }
+  } catch {
+    // fall through to the 400 below
+  }
+  throw validationError('invalid cursor', [
+    fieldError('cursor', 'invalid', 'is not a cursor this service returned'),
+  ]);
+}
+
+function parseTime(field: string, text: string): string {
+  const time = parseEventTime(text);
+  if (!time)
+    throw validationError(`invalid ${field}`, [
+      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
+    ]);
+  return time.utc;
+}
+
+function parsePayloadFilter(text: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw validationError('invalid payload filter', [
+      fieldError('payload', 'format', 'must be a JSON object, e.g. {"status":"confirmed"}'),
+    ]);
+  }
+  return JSON.stringify(value);
+}
+
+/** Metadata fields matched by containment, so the GIN index on metadata serves them. */
+function metadataContainment(query: EventQuery): Record<string, unknown> | undefined {
+  const tags = Object.fromEntries(
+    Object.entries(query)
+      .filter(([key]) => key.startsWith('tag.'))
+      .map(([key, value]) => [key.slice(4), value]),
+  );
+  const context = {
+    ...(query['context.type'] ? { type: query['context.type'] } : {}),
+    ...(query['context.id'] ? { id: query['context.id'] } : {}),
+  };
+  const wanted = {
+    ...(query.userId !== undefined ? { userId: query.userId } : {}),
+    ...(Object.keys(context).length > 0 ? { context } : {}),
+    ...(Object.keys(tags).length > 0 ? { tags } : {}),
+  };
+  return Object.keys(wanted).length > 0 ? wanted : undefined;
+}
+
+export function buildConditions(query: EventQuery): Conditions & { cursor?: Cursor } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: (p: string) => string, value: unknown) => {
+    params.push(value);
+    where.push(sql(`$${params.length}`));
+  };
+  if (query.pattern !== undefined) {
+    if (!PATTERN_QUERY.test(query.pattern)) {
+      throw validationError('invalid pattern', [
+        fieldError('pattern', 'pattern', 'must be dot-separated segments, * or **'),
+      ]);
+    }
+    if (query.pattern.includes('*'))
+      add((p) => `(pattern || '.') ~ ${p}`, wildcardRegex(query.pattern));
+    else add((p) => `pattern = ${p}`, query.pattern);
+  }
+  if (query.startTime !== undefined)
+    add((p) => `"timestamp" >= ${p}::timestamp`, parseTime('startTime', query.startTime));
+  if (query.endTime !== undefined)
+    add((p) => `"timestamp" < ${p}::timestamp`, parseTime('endTime', query.endTime));
+  if (query.correlationId !== undefined)
+    add((p) => `metadata->>'correlationId' = ${p}`, query.correlationId);
+  if (query.causationId !== undefined)
+    add((p) => `metadata->>'causationId' = ${p}`, query.causationId);
+  if (query['source.type'] !== undefined)
+    add((p) => `source->>'type' = ${p}`, query['source.type']);
+  if (query['source.id'] !== undefined) add((p) => `source->>'id' = ${p}`, query['source.id']);
+  const metadata = metadataContainment(query);
+  if (metadata) add((p) => `metadata @> ${p}::jsonb`, JSON.stringify(metadata));
+  if (query.payload !== undefined)
+    add((p) => `payload @> ${p}::jsonb`, parsePayloadFilter(query.payload));
+  if (query.cursor === undefined) return { where, params };
+  if (query.offset > 0) {
+    throw validationError('cursor and offset exclude each other', [
+      fieldError('offset', 'exclusive', 'must be 0 when a cursor is given'),
+    ]);
+  }
+  const cursor = decodeCursor(query.cursor);
+  const op = query.order === 'asc' ? '>' : '<';
+  params.push(cursor.time, cursor.id);
+  where.push(`("timestamp", id) ${op} ($${params.length - 1}::timestamp, $${params.length}::uuid)`);
+  return { where, params, cursor };
+}

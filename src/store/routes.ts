@@ -1,0 +1,85 @@
+import type { FastifyInstance } from 'fastify';
+import { errorResponseSchema, paginationQuery } from '../http/common.ts';
+import type { EventStore } from './event-store.ts';
+import type { EventQuery } from './query.ts';
+
+const tags = ['events'];
+const text = { type: 'string', maxLength: 255 } as const;
+const eventIdParams = {
+  type: 'object',
+  properties: { eventId: { type: 'string', maxLength: 255 } },
+} as const;
+
+export function registerStoreRoutes(app: FastifyInstance, store: EventStore): void {
+  app.get<{ Querystring: EventQuery }>(
+    '/v1/events',
+    {
+      schema: {
+        tags,
+        summary: 'Query stored events, newest first',
+        description:
+          '`total` is exact up to 10,000 matches (`totalExact: true`); beyond that it is a lower bound. ' +
+          'With a `cursor` (from `nextCursor`) paging is stable and `total` counts the matches after the cursor.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            pattern: {
+              ...text,
+              description: 'exact, or with wildcards: * one segment, ** zero or more',
+            },
+            startTime: { ...text, description: 'inclusive, ISO 8601' },
+            endTime: { ...text, description: 'exclusive, ISO 8601' },
+            correlationId: text,
+            causationId: text,
+            'source.type': text,
+            'source.id': text,
+            userId: text,
+            'context.type': text,
+            'context.id': text,
+            payload: {
+              type: 'string',
+              maxLength: 4096,
+              description: 'JSON object the payload must contain',
+            },
+            cursor: { type: 'string', maxLength: 512 },
+            order: { type: 'string', enum: ['asc', 'desc'], default: 'desc' },
+            ...paginationQuery,
+          },
+          patternProperties: {
+            '^tag\\.[^.]{1,128}$': { ...text, description: 'tag.<name>=<value>' },
+          },
+        },
+        response: { 400: errorResponseSchema },
+      },
+    },
+    async (request) => store.query(request.query),
+  );
+
+  app.get<{ Params: { eventId: string } }>(
+    '/v1/events/:eventId',
+    {
+      schema: {
+        tags,
+        summary: 'One stored event',
+        params: eventIdParams,
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => store.get(request.params.eventId),
+  );
+
+  app.get<{ Params: { eventId: string } }>(
+    '/v1/events/:eventId/trace',
+    {
+      schema: {
+        tags,
+        summary:
+          "The causal tree of the event's correlation: children nested under their causationId parent",
+        params: eventIdParams,
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => store.trace(request.params.eventId),
+  );
+}

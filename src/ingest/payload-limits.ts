@@ -8,7 +8,8 @@ export interface PayloadLimits {
   maxKeys: number;
 }
 
-// PostgreSQL's jsonb cannot hold U+0000, nor a lone UTF-16 surrogate.
+// PostgreSQL's jsonb cannot hold U+0000, nor a lone UTF-16 surrogate. The NUL is the point.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching U+0000 is the purpose
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**

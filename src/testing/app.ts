@@ -32,6 +32,12 @@ export interface TestApp {
 }
 
 export async function resetDatabase(db: Database): Promise<void> {
+  // Partitions created by maintenance are tables of their own: drop them, keep the default.
+  const { rows: partitions } = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'events'::regclass AND c.relname <> 'events_default'`,
+  );
+  for (const { name } of partitions) await db.exec(`DROP TABLE "${name}"`);
   const { rows } = await db.query<{ tablename: string }>(
     `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`,
   );

@@ -1,0 +1,405 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { buildConditions, type EventQuery } from './query.ts';
+
+const openDefinition = (pattern: string) => ({
+  event_id: `${pattern}.event`,
+  name: pattern,
+  pattern,
+  version: '1.0.0',
+  payload_schema: { type: 'object' },
+});
+
+const PATTERNS = [
+  'bookings.created',
+  'bookings.cancelled',
+  'user.activity.login',
+  'invoice.created',
+];
+
+describe.each(testBackends())('event store on $name', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    const partitions = { ...loadConfig({}).partitions, retentionDays: 30 };
+    t = await startTestApp(backend, { partitions, definitionCacheTtlMs: 0 });
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.reset();
+    t.clock.set('2026-01-15T12:00:00Z');
+    for (const pattern of PATTERNS)
+      await t.request('POST', '/v1/event-definitions', { payload: openDefinition(pattern) });
+  });
+
+  const publish = async (event: Record<string, unknown>) => {
+    const response = await t.request('POST', '/v1/events', { payload: { payload: {}, ...event } });
+    expect(response.status).toBe(202);
+    return response.body.eventId as string;
+  };
+  const query = async (qs: string) => {
+    const response = await t.request('GET', `/v1/events?${qs}`);
+    expect(response.status).toBe(200);
+    return response.body;
+  };
+  const ids = (body: any) => body.events.map((e: any) => e.eventId);
+
+  describe('filters', () => {
+    beforeEach(async () => {
+      await publish({
+        eventId: 'e1',
+        pattern: 'bookings.created',
+        timestamp: '2026-01-01T10:00:00Z',
+        payload: { status: 'confirmed', amount: 5 },
+        source: { type: 'workflow', id: 'wf-1' },
+        metadata: {
+          correlationId: 'c1',
+          userId: 'u1',
+          tags: { region: 'eu', tier: 'gold' },
+          context: { type: 'client', id: 'acme' },
+        },
+      });
+      await publish({
+        eventId: 'e2',
+        pattern: 'bookings.cancelled',
+        timestamp: '2026-01-02T10:00:00Z',
+        payload: { status: 'cancelled' },
+        source: { type: 'integration', id: 'crm' },
+        metadata: { correlationId: 'c1', causationId: 'e1', tags: { region: 'us' } },
+      });
+      await publish({
+        eventId: 'e3',
+        pattern: 'user.activity.login',
+        timestamp: '2026-01-03T10:00:00Z',
+        payload: { status: 'confirmed', nested: { deep: [1, 2] } },
+        metadata: { userId: 'u2', context: { type: 'user', id: 'u2' } },
+      });
+      await publish({
+        eventId: 'e4',
+        pattern: 'invoice.created',
+        timestamp: '2026-01-04T10:00:00Z',
+        metadata: { tags: { region: 'eu' } },
+      });
+    });
+
+    it('lists newest first by default, oldest first with order=asc', async () => {
+      expect(ids(await query(''))).toEqual(['e4', 'e3', 'e2', 'e1']);
+      expect(ids(await query('order=asc'))).toEqual(['e1', 'e2', 'e3', 'e4']);
+    });
+
+    it.each([
+      ['pattern=bookings.created', ['e1']],
+      ['pattern=bookings.*', ['e2', 'e1']],
+      ['pattern=*.created', ['e4', 'e1']],
+      ['pattern=**.created', ['e4', 'e1']],
+      ['pattern=user.**', ['e3']],
+      ['pattern=**.login', ['e3']],
+      ['pattern=user.*', []],
+      ['pattern=**', ['e4', 'e3', 'e2', 'e1']],
+      ['startTime=2026-01-02T10:00:00Z', ['e4', 'e3', 'e2']],
+      ['startTime=2026-01-02T00:00:00Z&endTime=2026-01-04T10:00:00Z', ['e3', 'e2']],
+      ['correlationId=c1', ['e2', 'e1']],
+      ['causationId=e1', ['e2']],
+      ['source.type=workflow', ['e1']],
+      ['source.id=crm', ['e2']],
+      ['userId=u2', ['e3']],
+      ['context.type=client', ['e1']],
+      ['context.type=user&context.id=u2', ['e3']],
+      ['tag.region=eu', ['e4', 'e1']],
+      ['tag.region=eu&tag.tier=gold', ['e1']],
+      [`payload=${encodeURIComponent('{"status":"confirmed"}')}`, ['e3', 'e1']],
+      [`payload=${encodeURIComponent('{"nested":{"deep":[2]}}')}`, ['e3']],
+      ['pattern=bookings.*&tag.region=us', ['e2']],
+    ])('%s', async (qs, expected) => {
+      expect(ids(await query(qs))).toEqual(expected);
+    });
+
+    it('pages with limit and offset and reports exact totals', async () => {
+      const first = await query('limit=3');
+      expect(ids(first)).toEqual(['e4', 'e3', 'e2']);
+      expect(first.pagination).toMatchObject({
+        total: 4,
+        totalExact: true,
+        limit: 3,
+        offset: 0,
+        hasMore: true,
+      });
+      const second = await query('limit=3&offset=3');
+      expect(ids(second)).toEqual(['e1']);
+      expect(second.pagination).toMatchObject({ hasMore: false, nextCursor: null });
+    });
+
+    it('pages with a stable cursor even while newer events arrive', async () => {
+      const first = await query('limit=2');
+      expect(ids(first)).toEqual(['e4', 'e3']);
+      await publish({
+        eventId: 'e5',
+        pattern: 'invoice.created',
+        timestamp: '2026-01-05T10:00:00Z',
+      });
+      const second = await query(`limit=2&cursor=${first.pagination.nextCursor}`);
+      expect(ids(second)).toEqual(['e2', 'e1']);
+      expect(second.pagination.hasMore).toBe(false);
+      const ascending = await query('limit=3&order=asc');
+      expect(ids(await query(`order=asc&cursor=${ascending.pagination.nextCursor}`))).toEqual([
+        'e4',
+        'e5',
+      ]);
+    });
+
+    it('keeps events with the same timestamp apart in cursor order', async () => {
+      for (let i = 0; i < 5; i++)
+        await publish({
+          eventId: `same-${i}`,
+          pattern: 'invoice.created',
+          timestamp: '2026-01-10T00:00:00.000001Z',
+        });
+      const seen: string[] = [];
+      let cursor = '';
+      do {
+        const page = await query(
+          `pattern=invoice.created&startTime=2026-01-10T00:00:00Z&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        seen.push(...ids(page));
+        cursor = page.pagination.nextCursor ?? '';
+      } while (cursor);
+      expect(seen.sort()).toEqual(['same-0', 'same-1', 'same-2', 'same-3', 'same-4']);
+    });
+
+    it.each([
+      ['payload=not-json', 'payload'],
+      [`payload=${encodeURIComponent('[1]')}`, 'payload'],
+      ['cursor=garbage', 'cursor'],
+      ['pattern=Bookings.Created', 'pattern'],
+      ['pattern=bookings..created', 'pattern'],
+      ['startTime=yesterday', 'startTime'],
+      ['limit=0', 'limit'],
+      ['limit=1001', 'limit'],
+      ['order=sideways', 'order'],
+      ['unknown=1', 'unknown'],
+      ['tag.=x', 'tag.'],
+    ])('refuses %s with 400 naming %s', async (qs, field) => {
+      const response = await t.request('GET', `/v1/events?${qs}`);
+      expect(response.status).toBe(400);
+      expect(response.body.error.details[0].field).toBe(field);
+    });
+
+    it('refuses a cursor together with an offset', async () => {
+      const { pagination } = await query('limit=1');
+      const response = await t.request(
+        'GET',
+        `/v1/events?cursor=${pagination.nextCursor}&offset=2`,
+      );
+      expect(response.status).toBe(400);
+      expect(response.body.error.details[0].field).toBe('offset');
+    });
+
+    it('answers 404 for an unknown event', async () => {
+      const response = await t.request('GET', '/v1/events/nope');
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('not_found');
+    });
+  });
+
+  describe('partitions', () => {
+    const partitionsOf = async () =>
+      (
+        await t.db.query<{ name: string }>('SELECT name FROM event_partitions ORDER BY range_start')
+      ).rows.map((r) => r.name);
+    const explain = async (q: Partial<EventQuery>) => {
+      const { where, params } = buildConditions({
+        limit: 10,
+        offset: 0,
+        order: 'desc',
+        ...q,
+      } as EventQuery);
+      const { rows } = await t.db.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT * FROM events WHERE ${where.join(' AND ')}`,
+        params,
+      );
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    };
+
+    it('creates the current and next partitions ahead of time', async () => {
+      const report = await t.app.maintainPartitions();
+      expect(report.created).toEqual([
+        'events_p2026_01',
+        'events_p2026_02',
+        'events_p2026_03',
+        'events_p2026_04',
+      ]);
+      expect(await partitionsOf()).toEqual(report.created);
+      expect((await t.app.maintainPartitions()).created).toEqual([]);
+    });
+
+    it('stores an event outside every partition, then gives it a partition of its own', async () => {
+      await t.app.maintainPartitions();
+      const old = await publish({ pattern: 'invoice.created', timestamp: '2025-12-20T00:00:00Z' });
+      const future = await publish({
+        pattern: 'invoice.created',
+        timestamp: '2031-12-31T23:59:59.999999Z',
+      });
+      const inDefault = await t.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM events_default',
+      );
+      expect(inDefault.rows[0]!.n).toBe(2);
+      const report = await t.app.maintainPartitions();
+      expect(report.created).toEqual(['events_p2025_12', 'events_p2031_12']);
+      expect(
+        (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events_default')).rows[0]!
+          .n,
+      ).toBe(0);
+      for (const eventId of [old, future]) {
+        const found = await t.request('GET', `/v1/events/${eventId}`);
+        expect({ eventId, status: found.status }).toEqual({ eventId, status: 200 });
+      }
+      const { rows } = await t.db.query<{ partition_key: string; table: string }>(
+        `SELECT partition_key, tableoid::regclass::text AS table FROM events ORDER BY "timestamp"`,
+      );
+      expect(rows).toEqual([
+        { partition_key: '2025-12', table: 'events_p2025_12' },
+        { partition_key: '2031-12', table: 'events_p2031_12' },
+      ]);
+    });
+
+    it('drops whole partitions older than retention, and their idempotency claims', async () => {
+      await t.app.maintainPartitions();
+      await publish({
+        eventId: 'january',
+        pattern: 'invoice.created',
+        timestamp: '2026-01-20T00:00:00Z',
+      });
+      await publish({
+        eventId: 'march',
+        pattern: 'invoice.created',
+        timestamp: '2026-03-20T00:00:00Z',
+      });
+      t.clock.set('2026-03-15T00:00:00Z');
+      const report = await t.app.maintainPartitions();
+      expect(report.dropped).toEqual(['events_p2026_01']);
+      expect(await partitionsOf()).not.toContain('events_p2026_01');
+      expect((await t.request('GET', '/v1/events/january')).status).toBe(404);
+      expect((await t.request('GET', '/v1/events/march')).status).toBe(200);
+      const again = await t.request('POST', '/v1/events', {
+        payload: {
+          eventId: 'january',
+          pattern: 'invoice.created',
+          timestamp: '2026-01-20T00:00:00Z',
+          payload: {},
+        },
+      });
+      expect(again.status).toBe(202);
+    });
+
+    it('scans only the partitions of a time range', async () => {
+      await t.app.maintainPartitions();
+      const plan = await explain({
+        startTime: '2026-03-01T00:00:00Z',
+        endTime: '2026-04-01T00:00:00Z',
+      });
+      expect(plan).toContain('events_p2026_03');
+      for (const other of [
+        'events_p2026_01',
+        'events_p2026_02',
+        'events_p2026_04',
+        'events_default',
+      ])
+        expect(plan).not.toContain(other);
+    });
+
+    it('answers payload containment from the GIN index', async () => {
+      await t.app.maintainPartitions();
+      const events = Array.from({ length: 300 }, (_, i) => ({
+        pattern: 'invoice.created',
+        payload: { n: i, status: i === 7 ? 'rare' : 'common' },
+      }));
+      expect(
+        (await t.request('POST', '/v1/events/batch', { payload: { events } })).body.accepted,
+      ).toBe(300);
+      await t.db.exec('ANALYZE events');
+      // The table is small, so make the planner prove the index can serve the query.
+      await t.db.exec('SET enable_seqscan = off');
+      try {
+        const plan = await explain({ payload: '{"status":"rare"}' });
+        expect(plan).toMatch(/Bitmap Index Scan on events_p2026_01_payload_idx/);
+      } finally {
+        await t.db.exec('SET enable_seqscan = on');
+      }
+    });
+  });
+
+  describe('trace', () => {
+    it('nests every event of the correlation under its cause, in time order', async () => {
+      const at = (minute: number) => `2026-01-15T10:${String(minute).padStart(2, '0')}:00Z`;
+      const meta = (causationId?: string) => ({
+        correlationId: 'booking-1',
+        ...(causationId ? { causationId } : {}),
+      });
+      await publish({
+        eventId: 'root',
+        pattern: 'bookings.created',
+        timestamp: at(0),
+        metadata: meta(),
+      });
+      await publish({
+        eventId: 'invoice',
+        pattern: 'invoice.created',
+        timestamp: at(2),
+        metadata: meta('root'),
+      });
+      await publish({
+        eventId: 'login',
+        pattern: 'user.activity.login',
+        timestamp: at(1),
+        metadata: meta('root'),
+      });
+      await publish({
+        eventId: 'cancel',
+        pattern: 'bookings.cancelled',
+        timestamp: at(3),
+        metadata: meta('invoice'),
+      });
+      await publish({
+        eventId: 'unrelated',
+        pattern: 'bookings.created',
+        timestamp: at(4),
+        metadata: { correlationId: 'other' },
+      });
+      const response = await t.request('GET', '/v1/events/cancel/trace');
+      expect(response.status).toBe(200);
+      const shape = (nodes: any[]): unknown =>
+        nodes.map((n) => ({ [n.eventId]: shape(n.children) }));
+      expect(response.body.correlationId).toBe('booking-1');
+      expect(shape(response.body.events)).toEqual([
+        { root: [{ login: [] }, { invoice: [{ cancel: [] }] }] },
+      ]);
+      expect(response.body.events[0]).toMatchObject({
+        pattern: 'bookings.created',
+        metadata: { correlationId: 'booking-1' },
+      });
+    });
+
+    it('survives causation loops in bad data', async () => {
+      await publish({
+        eventId: 'a',
+        pattern: 'invoice.created',
+        metadata: { correlationId: 'loop', causationId: 'b' },
+      });
+      await publish({
+        eventId: 'b',
+        pattern: 'invoice.created',
+        metadata: { correlationId: 'loop', causationId: 'a' },
+      });
+      const response = await t.request('GET', '/v1/events/a/trace');
+      expect(response.status).toBe(200);
+      const count = (nodes: any[]): number =>
+        nodes.reduce((n, node) => n + 1 + count(node.children), 0);
+      expect(count(response.body.events)).toBe(2);
+    });
+
+    it('answers 404 for an unknown event', async () => {
+      expect((await t.request('GET', '/v1/events/missing/trace')).status).toBe(404);
+    });
+  });
+});

@@ -1,5 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { loadConfig } from '../src/config.ts';
+import { benchIngest } from './ingest.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
 
 /**
@@ -19,7 +21,8 @@ const machine = {
   platform: `${os.platform()} ${os.release()}`,
 };
 
-const results: BenchResult[] = [await benchPayloadValidation()];
+const { databaseUrl } = loadConfig();
+const results: BenchResult[] = [await benchPayloadValidation(), await benchIngest(databaseUrl)];
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${stamp}.json`, import.meta.url);

@@ -8,57 +8,82 @@ export interface PayloadLimits {
   maxKeys: number;
 }
 
-// PostgreSQL's jsonb cannot hold U+0000, nor a lone UTF-16 surrogate. The NUL is the point.
+// PostgreSQL's jsonb cannot hold U+0000, nor a lone UTF-16 surrogate.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching U+0000 is the purpose
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+type Breach = { kind: 'max_depth' | 'unsupported_character'; path: string } | undefined;
+
 /**
- * Walks `value` without recursion (the depth is what is being checked) and reports the first
- * breach of each kind, naming the field under `prefix`.
+ * Walks `value` without recursion (depth is what is being checked). Paths are only spelled out
+ * for the first breach of each kind, so an ordinary payload costs no string building.
  */
+function walk(value: unknown, prefix: string, limits: PayloadLimits) {
+  let keys = 0;
+  let tooDeep: Breach;
+  let badText: Breach;
+  const stack: Array<{ node: unknown; depth: number; parent: number; step: string }> = [];
+  const trail: Array<{ parent: number; step: string }> = [];
+  const pathOf = (index: number): string => {
+    let path = '';
+    for (let i = index; i >= 0; i = trail[i]!.parent) path = trail[i]!.step + path;
+    return prefix + path;
+  };
+  stack.push({ node: value, depth: 0, parent: -1, step: '' });
+  while (stack.length > 0) {
+    const { node, depth, parent, step } = stack.pop()!;
+    const here = trail.push({ parent, step }) - 1;
+    if (typeof node === 'string') {
+      if (!badText && UNSTORABLE.test(node))
+        badText = { kind: 'unsupported_character', path: pathOf(here) };
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= limits.maxDepth) {
+      tooDeep ??= { kind: 'max_depth', path: pathOf(here) };
+      continue;
+    }
+    if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--)
+        stack.push({ node: node[i], depth: depth + 1, parent: here, step: `[${i}]` });
+      continue;
+    }
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
+      keys += 1;
+      if (!badText && UNSTORABLE.test(key))
+        badText = { kind: 'unsupported_character', path: pathOf(here) };
+      stack.push({
+        node: (node as Record<string, unknown>)[key],
+        depth: depth + 1,
+        parent: here,
+        step: `.${key}`,
+      });
+    }
+  }
+  return { keys, tooDeep, badText };
+}
+
+/** The breaches of `limits` in `value`, each naming its field under `prefix`. */
 export function checkPayloadLimits(
   value: unknown,
   prefix: string,
   limits: PayloadLimits,
 ): ErrorDetail[] {
+  const { keys, tooDeep, badText } = walk(value, prefix, limits);
   const details: ErrorDetail[] = [];
-  let keys = 0;
-  let depthReported = false;
-  let textReported = false;
-  const stack: Array<{ node: unknown; path: string; depth: number }> = [
-    { node: value, path: prefix, depth: 0 },
-  ];
-  const checkText = (text: string, path: string) => {
-    if (!textReported && UNSTORABLE.test(text)) {
-      textReported = true;
-      details.push(
-        fieldError(
-          path,
-          'unsupported_character',
-          'contains U+0000 or an unpaired surrogate, which cannot be stored',
-        ),
-      );
-    }
-  };
-  while (stack.length > 0) {
-    const { node, path, depth } = stack.pop()!;
-    if (typeof node === 'string') checkText(node, path);
-    if (node === null || typeof node !== 'object') continue;
-    if (depth >= limits.maxDepth) {
-      if (!depthReported)
-        details.push(fieldError(path, 'max_depth', `nests deeper than ${limits.maxDepth} levels`));
-      depthReported = true;
-      continue;
-    }
-    const entries = Array.isArray(node)
-      ? node.map((v, i) => [`[${i}]`, v] as const)
-      : Object.entries(node).map(([k, v]) => [`.${k}`, v] as const);
-    if (!Array.isArray(node)) {
-      keys += entries.length;
-      for (const [key] of entries) checkText(key.slice(1), path);
-    }
-    for (const [step, child] of entries)
-      stack.push({ node: child, path: `${path}${step}`, depth: depth + 1 });
+  if (tooDeep)
+    details.push(
+      fieldError(tooDeep.path, 'max_depth', `nests deeper than ${limits.maxDepth} levels`),
+    );
+  if (badText) {
+    details.push(
+      fieldError(
+        badText.path,
+        'unsupported_character',
+        'contains U+0000 or an unpaired surrogate, which cannot be stored',
+      ),
+    );
   }
   if (keys > limits.maxKeys)
     details.push(

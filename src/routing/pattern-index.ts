@@ -34,6 +34,8 @@ export class PatternIndex<T> {
   /** Values registered under several patterns, which a match may reach more than once. */
   private shared = 0;
   private matchCount = 0;
+  /** The value lists a match reached, kept between matches to spare the allocation. */
+  private readonly hits: T[][] = [];
   private pairs = 0;
 
   /** The number of (pattern, value) pairs held. */
@@ -84,27 +86,32 @@ export class PatternIndex<T> {
 
   /** Every value whose pattern matches `eventPattern`, each once, in no particular order. */
   match(eventPattern: string): T[] {
-    const words = eventPattern.split('.');
-    const found: T[] = [];
+    const hits = this.hits;
     this.matchCount++;
-    this.visit(this.root, words, 0, found);
+    this.visit(this.root, eventPattern.split('.'), 0);
+    // Sized once: growing the result value by value costs more than the walk itself.
+    let total = 0;
+    for (const hit of hits) total += hit.length;
+    const found = new Array<T>(total);
+    let at = 0;
+    for (const hit of hits) for (let v = 0; v < hit.length; v++) found[at++] = hit[v]!;
+    hits.length = 0;
     return this.shared === 0 ? found : [...new Set(found)];
   }
 
-  private visit(node: TrieNode<T>, words: string[], i: number, found: T[]): void {
-    if (node.some) this.enterSome(node.some, words, i, found);
+  private visit(node: TrieNode<T>, words: string[], i: number): void {
+    if (node.some) this.enterSome(node.some, words, i);
     if (i === words.length) {
-      const values = node.values;
-      for (let v = 0; v < values.length; v++) found.push(values[v]!);
+      if (node.values.length > 0) this.hits.push(node.values);
       return;
     }
     const literal = node.literal?.get(words[i]!);
-    if (literal) this.visit(literal, words, i + 1, found);
-    if (node.one) this.visit(node.one, words, i + 1, found);
+    if (literal) this.visit(literal, words, i + 1);
+    if (node.one) this.visit(node.one, words, i + 1);
   }
 
   /** `**` consumed the words from `from` up to any later position: continue from each. */
-  private enterSome(node: TrieNode<T>, words: string[], from: number, found: T[]): void {
+  private enterSome(node: TrieNode<T>, words: string[], from: number): void {
     let to = words.length;
     if (node.enteredIn === this.matchCount) {
       if (node.enteredFrom <= from) return;
@@ -112,7 +119,7 @@ export class PatternIndex<T> {
     }
     node.enteredIn = this.matchCount;
     node.enteredFrom = from;
-    for (let i = from; i <= to; i++) this.visit(node, words, i, found);
+    for (let i = from; i <= to; i++) this.visit(node, words, i);
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadConfig } from '../src/config.ts';
 import { benchIngest } from './ingest.ts';
+import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
 
 /**
@@ -22,7 +23,11 @@ const machine = {
 };
 
 const { databaseUrl } = loadConfig();
-const results: BenchResult[] = [await benchPayloadValidation(), await benchIngest(databaseUrl)];
+const results: BenchResult[] = [
+  await benchPayloadValidation(),
+  benchPatternMatching(),
+  await benchIngest(databaseUrl),
+];
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${stamp}.json`, import.meta.url);

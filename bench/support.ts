@@ -36,16 +36,29 @@ export async function createBenchDatabase(serverUrl: string): Promise<BenchDatab
 }
 
 /** The service over `db`, listening on a free loopback port. */
-export async function startBenchService(db: Database, overrides: Partial<Config> = {}): Promise<{ app: App; url: string }> {
+export async function startBenchService(
+  db: Database,
+  overrides: Partial<Config> = {},
+): Promise<{ app: App; url: string }> {
   const config = { ...loadConfig({}), ...overrides };
-  const app = await createApp({ config, db, clock: systemClock, logger: pino({ level: 'warn' }), migrations: await loadMigrations() });
+  const app = await createApp({
+    config,
+    db,
+    clock: systemClock,
+    logger: pino({ level: 'warn' }),
+    migrations: await loadMigrations(),
+  });
   await app.start();
   const url = await app.server.listen({ port: 0, host: '127.0.0.1' });
   return { app, url };
 }
 
 /** Runs `task` from `concurrency` workers until `total` tasks ran; returns each task's latency in ms. */
-export async function runConcurrently(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number[]> {
+export async function runConcurrently(
+  total: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<number[]> {
   const latencies: number[] = [];
   let next = 0;
   const worker = async () => {

@@ -1,5 +1,7 @@
 import { fieldError, validationError } from '../errors.ts';
+import { ParseError } from '../expressions/parse-error.ts';
 import { parseEventTime } from '../ingest/event-time.ts';
+import { parseSubscriptionPattern } from '../routing/pattern.ts';
 
 /** GET /v1/events filters, turned into SQL conditions with parameters (never client text in SQL). */
 export interface EventQuery {
@@ -25,8 +27,6 @@ export interface Conditions {
   where: string[];
   params: unknown[];
 }
-
-const PATTERN_QUERY = /^(\*\*|\*|[a-z0-9_-]+)(\.(\*\*|\*|[a-z0-9_-]+))*$/;
 
 /**
  * A wildcard pattern as a regular expression over `pattern || '.'`: each segment is matched
@@ -121,10 +121,11 @@ export function buildConditions(query: EventQuery): Conditions & { cursor?: Curs
     where.push(sql(`$${params.length}`));
   };
   if (query.pattern !== undefined) {
-    if (!PATTERN_QUERY.test(query.pattern)) {
-      throw validationError('invalid pattern', [
-        fieldError('pattern', 'pattern', 'must be dot-separated segments, * or **'),
-      ]);
+    try {
+      parseSubscriptionPattern(query.pattern);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      throw validationError('invalid pattern', [error.toDetail('pattern')]);
     }
     if (query.pattern.includes('*'))
       add((p) => `(pattern || '.') ~ ${p}`, wildcardRegex(query.pattern));

@@ -40,6 +40,7 @@ export function translatePgError(error: unknown): unknown {
     case '23505':
       return new UniqueViolation(constraint);
     case '23503':
+    case '23001': // restrict_violation: what an ON DELETE RESTRICT reference raises
       return new ForeignKeyViolation(constraint);
     case '57P01': // admin_shutdown
     case '57P03': // cannot_connect_now

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Agent } from 'undici';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -18,6 +19,10 @@ import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { registerStoreRoutes } from './store/routes.ts';
+import { WorkflowDefinitions } from './workflows/definitions.ts';
+import { WorkflowInstances } from './workflows/instances.ts';
+import { registerWorkflowRoutes } from './workflows/routes.ts';
+import { WorkflowService } from './workflows/service.ts';
 
 /** What the service is built from; everything is passed in, nothing is global. */
 export interface AppDeps {
@@ -33,6 +38,10 @@ export interface App {
   registry: Registry;
   validators: ValidatorCache;
   writer: EventWriter;
+  /** The workflow service port (start, cancel by correlation) the routing engine calls. */
+  workflows: WorkflowService;
+  /** Workflow definitions, e.g. to check that a trigger's workflowDefinitionId exists. */
+  workflowDefinitions: WorkflowDefinitions;
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
   /** Starts background work: partition maintenance. Resolves after its first pass. */
@@ -66,6 +75,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest);
   registerStoreRoutes(server, new EventStore(db));
+  // Connections to external workflow engines (http executor), pooled across definitions.
+  const engineConnections = new Agent();
+  const workflows = new WorkflowService({ db, clock, compiler, dispatcher: engineConnections });
+  const workflowDefinitions = new WorkflowDefinitions({
+    db,
+    clock,
+    compiler,
+    onRemove: (id) => workflows.forget(id),
+  });
+  registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
   await server.ready();
 
   const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
@@ -75,6 +94,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     registry,
     validators,
     writer,
+    workflows,
+    workflowDefinitions,
     maintainPartitions: maintain,
     async start() {
       maintenance = runPeriodically(
@@ -90,6 +111,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       // Fastify waits for in-flight requests; those wait for their commit in the writer.
       await server.close();
       await writer.drain();
+      await engineConnections.close();
     },
   };
 }

@@ -1,0 +1,406 @@
+import type { Queryable } from '../db/database.ts';
+import { DataError, ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
+import { conflict, fieldError, validationError } from '../errors.ts';
+import type {
+  ExecutorKind,
+  InstanceStatus,
+  WorkflowDefinition,
+  WorkflowDefinitionFields,
+  WorkflowInstance,
+} from './model.ts';
+import { WorkflowExecutorError } from './port.ts';
+
+/** SQL of workflow definitions and instances. Rows leave here in the wire format. */
+
+interface DefinitionRow {
+  id: string;
+  name: string;
+  version: string;
+  description: string;
+  input_schema: Record<string, unknown> | null;
+  executor: ExecutorKind;
+  executor_url: string | null;
+  executor_timeout_ms: number | null;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+}
+
+const DEFINITION_COLUMNS = `id, name, version, description, input_schema, executor, executor_url,
+  executor_timeout_ms, created_at, updated_at, revision`;
+
+const toDefinition = (row: DefinitionRow): WorkflowDefinition => ({
+  id: row.id,
+  name: row.name,
+  version: row.version,
+  description: row.description,
+  inputSchema: row.input_schema,
+  executor: row.executor,
+  executorUrl: row.executor_url,
+  executorTimeoutMs: row.executor_timeout_ms,
+  createdAt: row.created_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+  revision: row.revision,
+});
+
+const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
+
+/** The data layer's translations of a definition write's failures into client errors. */
+function definitionWriteError(error: unknown, fields: WorkflowDefinitionFields): unknown {
+  if (error instanceof UniqueViolation) {
+    return conflict(
+      `workflow definition ${fields.name} version ${fields.version} already exists`,
+      'conflict',
+      [fieldError('version', 'conflict', `${fields.name} already has version ${fields.version}`)],
+    );
+  }
+  if (error instanceof DataError) {
+    return validationError(`the workflow definition could not be stored: ${error.message}`);
+  }
+  return error;
+}
+
+export async function insertDefinition(
+  db: Queryable,
+  fields: WorkflowDefinitionFields,
+  now: Date,
+): Promise<WorkflowDefinition> {
+  try {
+    const { rows } = await db.query<DefinitionRow>(
+      `INSERT INTO workflow_definitions (name, version, description, input_schema, executor,
+         executor_url, executor_timeout_ms, created_at, updated_at)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $8)
+       RETURNING ${DEFINITION_COLUMNS}`,
+      [
+        fields.name,
+        fields.version,
+        fields.description,
+        json(fields.inputSchema),
+        fields.executor,
+        fields.executorUrl,
+        fields.executorTimeoutMs,
+        now,
+      ],
+    );
+    return toDefinition(rows[0]!);
+  } catch (error) {
+    throw definitionWriteError(error, fields);
+  }
+}
+
+export async function findDefinition(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<WorkflowDefinition | undefined> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${DEFINITION_COLUMNS} FROM workflow_definitions WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toDefinition(rows[0]);
+}
+
+export async function listDefinitions(
+  db: Queryable,
+  page: { limit: number; offset: number },
+): Promise<{ workflowDefinitions: WorkflowDefinition[]; total: number }> {
+  const count = await db.query<{ total: number }>(
+    'SELECT count(*)::int AS total FROM workflow_definitions',
+  );
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${DEFINITION_COLUMNS} FROM workflow_definitions
+      ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
+    [page.limit, page.offset],
+  );
+  return { workflowDefinitions: rows.map(toDefinition), total: count.rows[0]?.total ?? 0 };
+}
+
+/** Writes every field of `fields` (the merged definition) and moves the revision. */
+export async function updateDefinition(
+  tx: Queryable,
+  id: string,
+  fields: WorkflowDefinitionFields,
+  now: Date,
+): Promise<WorkflowDefinition> {
+  try {
+    const { rows } = await tx.query<DefinitionRow>(
+      `UPDATE workflow_definitions SET name = $2, version = $3, description = $4,
+         input_schema = $5::jsonb, executor = $6, executor_url = $7, executor_timeout_ms = $8,
+         updated_at = $9, revision = revision + 1
+       WHERE id = $1
+       RETURNING ${DEFINITION_COLUMNS}`,
+      [
+        id,
+        fields.name,
+        fields.version,
+        fields.description,
+        json(fields.inputSchema),
+        fields.executor,
+        fields.executorUrl,
+        fields.executorTimeoutMs,
+        now,
+      ],
+    );
+    return toDefinition(rows[0]!);
+  } catch (error) {
+    throw definitionWriteError(error, fields);
+  }
+}
+
+/**
+ * Deletes a definition (and its instances' history); false when there was none. A definition
+ * still referenced by a foreign key (workflow triggers, ON DELETE RESTRICT) is a 409.
+ */
+export async function deleteDefinition(db: Queryable, id: string): Promise<boolean> {
+  try {
+    const { rows } = await db.query('DELETE FROM workflow_definitions WHERE id = $1 RETURNING id', [
+      id,
+    ]);
+    return rows.length > 0;
+  } catch (error) {
+    if (error instanceof ForeignKeyViolation) {
+      throw conflict(
+        `workflow definition ${id} is still referenced by workflow triggers; delete or change them first`,
+        'conflict',
+        [
+          fieldError(
+            'id',
+            'referenced',
+            `referenced through ${error.constraint ?? 'a foreign key'}`,
+          ),
+        ],
+      );
+    }
+    throw error;
+  }
+}
+
+interface InstanceRow {
+  id: string;
+  workflow_definition_id: string;
+  status: InstanceStatus;
+  correlation_key: string | null;
+  input: Record<string, unknown>;
+  output: unknown;
+  error: string | null;
+  trigger_id: string | null;
+  trigger_event_id: string | null;
+  cancelled_by_event_id: string | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const INSTANCE_COLUMNS = `id, workflow_definition_id, status, correlation_key, input, output, error,
+  trigger_id, trigger_event_id, cancelled_by_event_id, idempotency_key, created_at, updated_at`;
+
+const toInstance = (row: InstanceRow): WorkflowInstance => ({
+  id: row.id,
+  workflowDefinitionId: row.workflow_definition_id,
+  status: row.status,
+  correlationKey: row.correlation_key,
+  input: row.input,
+  output: row.output,
+  error: row.error,
+  triggerId: row.trigger_id,
+  triggerEventId: row.trigger_event_id,
+  cancelledByEventId: row.cancelled_by_event_id,
+  idempotencyKey: row.idempotency_key,
+  createdAt: row.created_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+});
+
+export interface NewInstance {
+  definitionId: string;
+  input: Record<string, unknown>;
+  triggerId?: string;
+  triggerEventId?: string;
+  correlationKey?: string;
+  idempotencyKey: string;
+}
+
+/**
+ * Inserts a running instance unless one with the idempotency key exists; either way returns the
+ * key's instance. A concurrent insert of the same key waits for the first and then finds it.
+ */
+export async function insertInstanceOnce(
+  db: Queryable,
+  instance: NewInstance,
+  now: Date,
+): Promise<{ id: string; definitionId: string; created: boolean }> {
+  let inserted: { id: string }[];
+  try {
+    ({ rows: inserted } = await db.query<{ id: string }>(
+      `INSERT INTO workflow_instances (workflow_definition_id, status, correlation_key, input,
+         trigger_id, trigger_event_id, idempotency_key, created_at, updated_at)
+       VALUES ($1, 'running', $2, $3::jsonb, $4, $5, $6, $7, $7)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING id`,
+      [
+        instance.definitionId,
+        instance.correlationKey ?? null,
+        JSON.stringify(instance.input),
+        instance.triggerId ?? null,
+        instance.triggerEventId ?? null,
+        instance.idempotencyKey,
+        now,
+      ],
+    ));
+  } catch (error) {
+    if (error instanceof ForeignKeyViolation) {
+      throw new WorkflowExecutorError(`workflow definition ${instance.definitionId} not found`, {
+        code: 'definition_not_found',
+        retryable: false,
+      });
+    }
+    if (error instanceof DataError) {
+      throw new WorkflowExecutorError(`the workflow instance cannot be stored: ${error.message}`, {
+        code: 'unstorable_input',
+        retryable: false,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (inserted[0])
+    return { id: inserted[0].id, definitionId: instance.definitionId, created: true };
+  const { rows } = await db.query<{ id: string; workflow_definition_id: string }>(
+    'SELECT id, workflow_definition_id FROM workflow_instances WHERE idempotency_key = $1',
+    [instance.idempotencyKey],
+  );
+  const existing = rows[0];
+  // Gone again between the two statements: only when its definition was deleted meanwhile.
+  if (!existing) {
+    throw new WorkflowExecutorError(`workflow definition ${instance.definitionId} not found`, {
+      code: 'definition_not_found',
+      retryable: false,
+    });
+  }
+  return { id: existing.id, definitionId: existing.workflow_definition_id, created: false };
+}
+
+/**
+ * Cancels the running instances of (definition, correlation key) on behalf of `eventId` and
+ * returns them together with those this event had cancelled before, so a repeat returns the
+ * same ids. Serialised per (definition, key): a concurrent repeat sees the first one's effect.
+ */
+export async function cancelByCorrelation(
+  tx: Queryable,
+  cancel: { definitionId: string; correlationKey: string; eventId: string },
+  now: Date,
+): Promise<string[]> {
+  await tx.query('SELECT pg_advisory_xact_lock(2, hashtext($1))', [
+    `${cancel.definitionId}/${cancel.correlationKey}`,
+  ]);
+  try {
+    const { rows } = await tx.query<{ id: string }>(
+      `WITH cancelled AS (
+         UPDATE workflow_instances SET status = 'cancelled', cancelled_by_event_id = $3,
+                updated_at = $4
+          WHERE workflow_definition_id = $1 AND correlation_key = $2 AND status = 'running'
+          RETURNING id, created_at
+       ), earlier AS (
+         SELECT id, created_at FROM workflow_instances
+          WHERE workflow_definition_id = $1 AND correlation_key = $2
+            AND cancelled_by_event_id = $3
+       )
+       SELECT id FROM (SELECT * FROM cancelled UNION SELECT * FROM earlier) both_
+        ORDER BY created_at, id`,
+      [cancel.definitionId, cancel.correlationKey, cancel.eventId, now],
+    );
+    return rows.map((r) => r.id);
+  } catch (error) {
+    if (error instanceof DataError) {
+      throw new WorkflowExecutorError(`the cancellation cannot be stored: ${error.message}`, {
+        code: 'unstorable_input',
+        retryable: false,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+export async function findInstance(
+  db: Queryable,
+  id: string,
+): Promise<WorkflowInstance | undefined> {
+  const { rows } = await db.query<InstanceRow>(
+    `SELECT ${INSTANCE_COLUMNS} FROM workflow_instances WHERE id = $1`,
+    [id],
+  );
+  return rows[0] && toInstance(rows[0]);
+}
+
+export interface InstanceFilters {
+  workflowDefinitionId?: string;
+  correlationKey?: string;
+  status?: InstanceStatus;
+  limit: number;
+  offset: number;
+}
+
+export async function listInstances(
+  db: Queryable,
+  filters: InstanceFilters,
+): Promise<{ workflowInstances: WorkflowInstance[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (column: string, value: unknown) => {
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  };
+  if (filters.workflowDefinitionId !== undefined)
+    add('workflow_definition_id', filters.workflowDefinitionId);
+  if (filters.correlationKey !== undefined) add('correlation_key', filters.correlationKey);
+  if (filters.status !== undefined) add('status', filters.status);
+  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const count = await db.query<{ total: number }>(
+    `SELECT count(*)::int AS total FROM workflow_instances ${whereSql}`,
+    params,
+  );
+  const { rows } = await db.query<InstanceRow>(
+    `SELECT ${INSTANCE_COLUMNS} FROM workflow_instances ${whereSql}
+      ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, filters.limit, filters.offset],
+  );
+  return { workflowInstances: rows.map(toInstance), total: count.rows[0]?.total ?? 0 };
+}
+
+/**
+ * Moves a running instance to `completed` (with its output) or `failed` (with the reason).
+ * Undefined when the instance is not running (or does not exist): the caller tells which.
+ */
+export async function finishInstance(
+  db: Queryable,
+  id: string,
+  outcome: { status: 'completed'; output: unknown } | { status: 'failed'; error: string },
+  now: Date,
+): Promise<WorkflowInstance | undefined> {
+  try {
+    const { rows } = await db.query<InstanceRow>(
+      `UPDATE workflow_instances SET status = $2, output = $3::jsonb, error = $4, updated_at = $5
+        WHERE id = $1 AND status = 'running'
+        RETURNING ${INSTANCE_COLUMNS}`,
+      [
+        id,
+        outcome.status,
+        outcome.status === 'completed' ? json(outcome.output ?? null) : null,
+        outcome.status === 'failed' ? outcome.error : null,
+        now,
+      ],
+    );
+    return rows[0] && toInstance(rows[0]);
+  } catch (error) {
+    if (error instanceof DataError) {
+      throw validationError(`the outcome could not be stored: ${error.message}`, [
+        fieldError(
+          outcome.status === 'completed' ? 'output' : 'error',
+          'unstorable',
+          error.message,
+        ),
+      ]);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,336 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import {
+  errorResponseSchema,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { etagOf, requiredRevision } from '../http/etag.ts';
+import { SEMVER_REGEX } from '../registry/definition.ts';
+import type { WorkflowDefinitions } from './definitions.ts';
+import type { WorkflowInstances } from './instances.ts';
+import {
+  DEFAULT_EXECUTOR_TIMEOUT_MS,
+  EXECUTOR_TIMEOUT_BOUNDS,
+  EXECUTORS,
+  INSTANCE_STATUSES,
+  type InstanceStatus,
+  type WorkflowDefinition,
+  type WorkflowDefinitionChanges,
+  type WorkflowDefinitionInput,
+} from './model.ts';
+
+// No `default` keywords in bodies: the request validator would fill them in, and a PATCH
+// must tell "not sent" from "sent"; the service applies the defaults the descriptions name.
+const editable = {
+  name: { type: 'string', minLength: 1, maxLength: 255 },
+  version: {
+    type: 'string',
+    maxLength: 50,
+    pattern: SEMVER_REGEX,
+    description: 'a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0',
+  },
+  description: { type: 'string', maxLength: 10_000 },
+  inputSchema: {
+    type: ['object', 'null'],
+    description:
+      'JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none',
+  },
+  executor: {
+    type: 'string',
+    enum: EXECUTORS,
+    description:
+      'builtin (default): instances are recorded by this service; http: an external engine at executorUrl',
+  },
+  executorUrl: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 2048,
+    description: 'http(s) base URL of the engine (executor http); /start and /cancel are appended',
+  },
+  executorTimeoutMs: {
+    type: 'integer',
+    minimum: EXECUTOR_TIMEOUT_BOUNDS.min,
+    maximum: EXECUTOR_TIMEOUT_BOUNDS.max,
+    description: `timeout of one call to the engine (executor http); default ${DEFAULT_EXECUTOR_TIMEOUT_MS}`,
+  },
+} as const;
+
+const nullableText = { type: ['string', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+
+const definitionSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    ...editable,
+    inputSchema: { type: ['object', 'null'], additionalProperties: true },
+    executorUrl: nullableText,
+    executorTimeoutMs: { type: ['integer', 'null'] },
+    createdAt: time,
+    updatedAt: time,
+    revision: { type: 'integer' },
+  },
+} as const;
+
+const instanceSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    workflowDefinitionId: { type: 'string', format: 'uuid' },
+    status: { type: 'string', enum: INSTANCE_STATUSES },
+    correlationKey: nullableText,
+    input: { type: 'object', additionalProperties: true },
+    output: { description: 'what the engine reported on completion, or null' },
+    error: nullableText,
+    triggerId: nullableText,
+    triggerEventId: nullableText,
+    cancelledByEventId: nullableText,
+    idempotencyKey: nullableText,
+    createdAt: time,
+    updatedAt: time,
+  },
+} as const;
+
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 255 } },
+} as const;
+
+// A strict UUID: the `uuid` format also admits a `urn:uuid:` prefix PostgreSQL refuses.
+const UUID_PATTERN =
+  '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
+
+const sendDefinition = (reply: FastifyReply, definition: WorkflowDefinition) => {
+  reply.header('etag', etagOf(definition.revision));
+  return definition;
+};
+
+export function registerWorkflowRoutes(
+  app: FastifyInstance,
+  definitions: WorkflowDefinitions,
+  instances: WorkflowInstances,
+): void {
+  const tags = ['workflow-definitions'];
+
+  app.post<{ Body: WorkflowDefinitionInput }>(
+    '/v1/workflow-definitions',
+    {
+      schema: {
+        tags,
+        summary: 'Register a workflow definition',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: editable,
+        },
+        response: { 201: definitionSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const created = await definitions.create(request.body);
+      reply.code(201).header('location', `/v1/workflow-definitions/${created.id}`);
+      return sendDefinition(reply, created);
+    },
+  );
+
+  app.get<{ Querystring: { limit: number; offset: number } }>(
+    '/v1/workflow-definitions',
+    {
+      schema: {
+        tags,
+        summary: 'List workflow definitions, newest first',
+        querystring: { type: 'object', additionalProperties: false, properties: paginationQuery },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              workflowDefinitions: { type: 'array', items: definitionSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query;
+      const { workflowDefinitions, total } = await definitions.list({ limit, offset });
+      return {
+        workflowDefinitions,
+        pagination: pagination(total, limit, offset, workflowDefinitions.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/workflow-definitions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Read a workflow definition',
+        params: idParams,
+        response: { 200: definitionSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => sendDefinition(reply, await definitions.get(request.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: WorkflowDefinitionChanges }>(
+    '/v1/workflow-definitions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change a workflow definition (requires If-Match with its ETag)',
+        params: idParams,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: editable,
+        },
+        response: {
+          200: definitionSchema,
+          ...errors,
+          412: errorResponseSchema,
+          428: errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const revision = requiredRevision(request.headers['if-match']);
+      return sendDefinition(
+        reply,
+        await definitions.update(request.params.id, revision, request.body),
+      );
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/workflow-definitions/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a workflow definition and its instances (409 while triggers use it)',
+        params: idParams,
+        response: { 204: { type: 'null' }, 404: errorResponseSchema, 409: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await definitions.remove(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  registerInstanceRoutes(app, instances);
+}
+
+function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstances): void {
+  const tags = ['workflow-instances'];
+
+  app.get<{
+    Querystring: {
+      workflowDefinitionId?: string;
+      correlationKey?: string;
+      status?: InstanceStatus;
+      limit: number;
+      offset: number;
+    };
+  }>(
+    '/v1/workflow-instances',
+    {
+      schema: {
+        tags,
+        summary: 'List workflow instances (builtin executor), newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            workflowDefinitionId: { type: 'string', pattern: UUID_PATTERN, description: 'a UUID' },
+            correlationKey: { type: 'string', maxLength: 1024 },
+            status: { type: 'string', enum: INSTANCE_STATUSES },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              workflowInstances: { type: 'array', items: instanceSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { workflowInstances, total } = await instances.list(request.query);
+      const { limit, offset } = request.query;
+      return {
+        workflowInstances,
+        pagination: pagination(total, limit, offset, workflowInstances.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/workflow-instances/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Read a workflow instance',
+        params: idParams,
+        response: { 200: instanceSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request) => instances.get(request.params.id),
+  );
+
+  const reportErrors = { 200: instanceSchema, ...errors };
+
+  app.post<{ Params: { id: string }; Body: { output?: unknown } }>(
+    '/v1/workflow-instances/:id/complete',
+    {
+      schema: {
+        tags,
+        summary: 'An engine reports a running instance completed, optionally with its output',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { output: { description: 'any JSON value' } },
+        },
+        response: reportErrors,
+      },
+      // The body is optional; the validator would refuse a missing one as "not an object".
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => instances.complete(request.params.id, request.body.output),
+  );
+
+  app.post<{ Params: { id: string }; Body: { error: string } }>(
+    '/v1/workflow-instances/:id/fail',
+    {
+      schema: {
+        tags,
+        summary: 'An engine reports a running instance failed, with the reason',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['error'],
+          properties: { error: { type: 'string', minLength: 1, maxLength: 10_000 } },
+        },
+        response: reportErrors,
+      },
+    },
+    async (request) => instances.fail(request.params.id, request.body.error),
+  );
+}

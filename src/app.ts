@@ -15,10 +15,18 @@ import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
+import { RoutingPlanner } from './routing/planner.ts';
+import { RoutingIndex } from './routing/routing-index.ts';
+import { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { registerStoreRoutes } from './store/routes.ts';
+import { TriggerFiringHandler } from './triggers/firing.ts';
+import { registerTriggerRoutes } from './triggers/routes.ts';
+import { Triggers } from './triggers/service.ts';
+import { TriggerTargets } from './triggers/targets.ts';
+import { TriggerRouting } from './triggers/trigger-routing.ts';
 import { WorkflowDefinitions } from './workflows/definitions.ts';
 import { WorkflowInstances } from './workflows/instances.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
@@ -42,9 +50,10 @@ export interface App {
   workflows: WorkflowService;
   /** Workflow definitions, e.g. to check that a trigger's workflowDefinitionId exists. */
   workflowDefinitions: WorkflowDefinitions;
+  workers: WorkerPool;
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
-  /** Starts background work: partition maintenance. Resolves after its first pass. */
+  /** Starts background work: partition maintenance and routing workers. Resolves after the first maintenance pass. */
   start(): Promise<void>;
   /** Stops background work, lets queued events commit, closes the HTTP server. */
   close(): Promise<void>;
@@ -66,7 +75,22 @@ export async function createApp(deps: AppDeps): Promise<App> {
     validators,
     onChange: (pattern) => resolver.invalidate(pattern),
   });
-  const writer = new EventWriter(db, clock, config.ingest.queue, logger);
+  // Connections to external workflow engines (http executor), pooled across definitions.
+  const engineConnections = new Agent();
+  const workflows = new WorkflowService({ db, clock, compiler, dispatcher: engineConnections });
+  const triggerTargets = new TriggerTargets(logger);
+  const routingIndex = new RoutingIndex([triggerTargets]);
+  const workers = new WorkerPool(
+    db,
+    clock,
+    [new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows)],
+    config.routing,
+    logger,
+  );
+  const planner = new RoutingPlanner(routingIndex, clock);
+  const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, () =>
+    workers.nudge(),
+  );
   const receiver = new EventReceiver(resolver, writer, clock, {
     limits: config.ingest.limits,
     partitionInterval: config.partitions.interval,
@@ -75,9 +99,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest);
   registerStoreRoutes(server, new EventStore(db));
-  // Connections to external workflow engines (http executor), pooled across definitions.
-  const engineConnections = new Agent();
-  const workflows = new WorkflowService({ db, clock, compiler, dispatcher: engineConnections });
   const workflowDefinitions = new WorkflowDefinitions({
     db,
     clock,
@@ -85,6 +106,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
     onRemove: (id) => workflows.forget(id),
   });
   registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
+  const triggers = new Triggers(db, clock);
+  registerTriggerRoutes(server, {
+    triggers,
+    routing: new TriggerRouting(db, clock),
+    registry,
+    receiver,
+  });
   await server.ready();
 
   const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
@@ -96,6 +124,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     writer,
     workflows,
     workflowDefinitions,
+    workers,
     maintainPartitions: maintain,
     async start() {
       maintenance = runPeriodically(
@@ -105,12 +134,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
         logger,
       );
       await maintenance.firstRun();
+      workers.start();
     },
     async close() {
       await maintenance?.stop();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.
       await server.close();
       await writer.drain();
+      await workers.stop();
       await engineConnections.close();
     },
   };

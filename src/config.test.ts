@@ -29,6 +29,7 @@ describe('configuration', () => {
         maintenanceIntervalMs: 3_600_000,
       },
       definitionCacheTtlMs: 2000,
+      routing: { batchSize: 50, concurrency: 16, pollIntervalMs: 100, leaseMs: 90_000 },
     });
   });
 

@@ -1,5 +1,6 @@
 import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
+import type { WorkerOptions } from './routing/workers.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
 
 /**
@@ -36,6 +37,7 @@ export interface Config {
   };
   /** See {@link ResolverOptions.ttlMs}. Env `DEFINITION_CACHE_TTL_MS`, default 2000. */
   definitionCacheTtlMs: number;
+  routing: WorkerOptions;
 }
 
 export class ConfigError extends Error {
@@ -157,5 +159,11 @@ export function loadConfig(env: Env = process.env): Config {
     ingest: ingestConfig(env),
     partitions: partitionConfig(env),
     definitionCacheTtlMs: integer(env, 'DEFINITION_CACHE_TTL_MS', 2000, 0, 3_600_000),
+    routing: {
+      batchSize: integer(env, 'ROUTING_BATCH_SIZE', 50, 1, 10_000),
+      concurrency: integer(env, 'ROUTING_CONCURRENCY', 16, 1, 1000),
+      pollIntervalMs: integer(env, 'ROUTING_POLL_INTERVAL_MS', 100, 1, 60_000),
+      leaseMs: integer(env, 'ROUTING_LEASE_MS', 90_000, 100, 3_600_000),
+    },
   };
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
+import type { RoutingPlanner } from '../routing/planner.ts';
 import {
   claimEventIds,
   insertEvents,
@@ -70,6 +71,9 @@ export class EventWriter {
     private readonly clock: Clock,
     private readonly config: EventQueueConfig,
     private readonly logger: Logger,
+    private readonly planner: RoutingPlanner,
+    /** Told after each commit that routed work, so workers start at once. */
+    private readonly onRouted: () => void,
   ) {}
 
   /** Events waiting for or inside a commit. */
@@ -164,7 +168,10 @@ export class EventWriter {
     for (const write of group) write.reject(refused);
   }
 
-  /** One transaction: claim eventIds, insert the new events, count deprecated producers. */
+  /**
+   * One transaction: claim eventIds, insert the new events with their routing work (the
+   * outbox), count deprecated producers.
+   */
   private async commit(events: NormalizedEvent[]): Promise<WriteOutcome[]> {
     const firstSightings = new Map<string, NormalizedEvent>();
     for (const event of events)
@@ -175,10 +182,12 @@ export class EventWriter {
       const earlier = await claimEventIds(tx, unique);
       const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
       await insertEvents(tx, fresh);
+      const routed = await this.planner.plan(tx, fresh);
       await recordProducers(tx, fresh, this.clock.now());
-      return earlier;
+      return { earlier, routed };
     });
-    return events.map((event) => this.outcomeOf(event, firstSightings, stored));
+    if (stored.routed > 0) this.onRouted();
+    return events.map((event) => this.outcomeOf(event, firstSightings, stored.earlier));
   }
 
   private outcomeOf(

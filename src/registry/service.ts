@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
 import { assertRevision } from '../http/etag.ts';
+import { isUuid } from '../ids.ts';
 import {
   type PayloadValidator,
   SchemaCompileError,
@@ -33,9 +34,6 @@ import {
   updateDefinition,
 } from './repository.ts';
 import type { ValidatorCache } from './validator-cache.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (text: string) => UUID.test(text);
 
 export interface RegistryDeps {
   db: Database;

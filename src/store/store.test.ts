@@ -2,15 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
 import { buildConditions, type EventQuery } from './query.ts';
-
-const openDefinition = (pattern: string) => ({
-  event_id: `${pattern}.event`,
-  name: pattern,
-  pattern,
-  version: '1.0.0',
-  payload_schema: { type: 'object' },
-});
 
 const PATTERNS = [
   'bookings.created',

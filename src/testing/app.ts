@@ -39,11 +39,14 @@ export async function resetDatabase(db: Database): Promise<void> {
   );
   for (const { name } of partitions) await db.exec(`DROP TABLE "${name}"`);
   const { rows } = await db.query<{ tablename: string }>(
-    `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`,
+    `SELECT tablename FROM pg_tables
+      WHERE schemaname = current_schema() AND tablename NOT IN ('schema_migrations', 'routing_state')`,
   );
   if (rows.length > 0) {
     await db.exec(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} CASCADE`);
   }
+  // Moving the version (never back) makes every matching index drop the truncated targets.
+  await db.exec('UPDATE routing_state SET targets_version = targets_version + 1');
 }
 
 export async function startTestApp(

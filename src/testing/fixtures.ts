@@ -27,3 +27,13 @@ export const bookingEvent = (overrides: Record<string, unknown> = {}) => ({
   payload: { bookingId: 'bk_1', customerId: 'cu_1', amount: 120, status: 'confirmed' },
   ...overrides,
 });
+
+/** A permissive definition for routing tests: any payload, no source required. */
+export const openDefinition = (pattern: string, examples: unknown[] = []) => ({
+  event_id: `${pattern}.event`,
+  name: pattern,
+  pattern,
+  version: '1.0.0',
+  payload_schema: { type: 'object' },
+  examples,
+});

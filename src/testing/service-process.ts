@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
 
 /** The service as a real child process (`src/main.ts`), for restart and crash tests. */
 export interface ServiceProcess {
@@ -21,7 +20,9 @@ interface RunningProcess {
 }
 
 export function runService(env: Record<string, string>): RunningProcess {
-  const child = spawn(TSX, ['src/main.ts'], {
+  // node itself, with tsx as a loader: the tsx CLI would run the service in a grandchild that
+  // a signal to the child does not reach.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,7 +31,8 @@ export function runService(env: Record<string, string>): RunningProcess {
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<{ code: number | null; output: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, output })),
+    // 'close', not 'exit': the output pipes may still hold data when the process has exited.
+    child.on('close', (code) => resolve({ code, output })),
   );
   return { child, output: () => output, exited };
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
 import { assertRevision } from '../http/etag.ts';
-import { isUuid } from '../registry/service.ts';
+import { isUuid } from '../ids.ts';
 import { SchemaCompileError, type SchemaCompiler } from '../schema/compiler.ts';
 import {
   resolveExecutorSettings,

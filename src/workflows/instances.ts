@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { notFound } from '../errors.ts';
-import { isUuid } from '../registry/service.ts';
+import { isUuid } from '../ids.ts';
 import { notRunning, type WorkflowInstance } from './model.ts';
 import { findInstance, finishInstance, type InstanceFilters, listInstances } from './repository.ts';
 

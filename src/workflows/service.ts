@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
-import { isUuid } from '../registry/service.ts';
+import { isUuid } from '../ids.ts';
 import {
   type PayloadValidator,
   SchemaCompileError,

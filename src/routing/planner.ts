@@ -1,0 +1,48 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Clock } from '../clock.ts';
+import type { Queryable } from '../db/database.ts';
+import type { NormalizedEvent } from '../ingest/event.ts';
+import type { RoutingIndex } from './routing-index.ts';
+import type { NewWork, RoutingTarget } from './work.ts';
+import { insertWork } from './work-store.ts';
+
+/** Every (event, target) pair has one key: a retried or replayed routing cannot double it. */
+export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: string) =>
+  `${target.kind}:${target.id}:${eventId}`;
+
+/**
+ * Turns stored events into routing work inside the transaction that stores them (the outbox):
+ * an event is never committed without its work, and no work exists for an uncommitted event.
+ */
+export class RoutingPlanner {
+  constructor(
+    private readonly index: RoutingIndex,
+    private readonly clock: Clock,
+  ) {}
+
+  async plan(tx: Queryable, events: NormalizedEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    await this.index.refresh(tx);
+    const work: NewWork[] = [];
+    for (const event of events) {
+      const sequence = new Map<string, number>();
+      for (const target of this.index.match(event.instance.pattern)) {
+        const position = sequence.get(target.kind) ?? 0;
+        sequence.set(target.kind, position + 1);
+        work.push({
+          id: uuidv7(),
+          kind: target.kind,
+          targetId: target.id,
+          eventId: event.instance.eventId,
+          eventRowId: event.id,
+          eventTimestamp: event.storedTimestamp,
+          sequence: position,
+          idempotencyKey: workKey(target, event.instance.eventId),
+          maxAttempts: target.maxAttempts,
+          replay: false,
+        });
+      }
+    }
+    return insertWork(tx, work, this.clock.now());
+  }
+}

@@ -1,0 +1,179 @@
+import type { Queryable } from '../db/database.ts';
+import { EVENT_COLUMNS, type EventRow, toInstance } from '../store/event-rows.ts';
+import type { ClaimedWork, NewWork, TargetKind, WorkStatus } from './work.ts';
+
+/** SQL of the routing work table. */
+
+export async function insertWork(tx: Queryable, work: NewWork[], now: Date): Promise<number> {
+  if (work.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
+       idempotency_key, max_attempts, replay, next_attempt_at, created_at, updated_at)
+     SELECT *, $11::timestamp, $11::timestamp, $11::timestamp FROM unnest($1::uuid[], $2::varchar[], $3::uuid[],
+       $4::varchar[], $5::uuid[], $6::timestamp[], $7::int[], $8::text[], $9::int[], $10::boolean[])
+     ON CONFLICT (idempotency_key) DO NOTHING`,
+    [
+      work.map((w) => w.id),
+      work.map((w) => w.kind),
+      work.map((w) => w.targetId),
+      work.map((w) => w.eventId),
+      work.map((w) => w.eventRowId),
+      work.map((w) => w.eventTimestamp),
+      work.map((w) => w.sequence),
+      work.map((w) => w.idempotencyKey),
+      work.map((w) => w.maxAttempts),
+      work.map((w) => w.replay),
+      now,
+    ],
+  );
+  return rowCount;
+}
+
+interface ClaimedRow {
+  id: string;
+  kind: TargetKind;
+  target_id: string;
+  event_id: string;
+  idempotency_key: string;
+  attempts: number;
+  max_attempts: number;
+  replay: boolean;
+  event_row_id: string;
+  event_ts: string;
+}
+
+/**
+ * Claims up to `limit` due rows — pending and due, or running with an expired lease (its worker
+ * died) — for `leaseMs`. A trigger row waits while an earlier row of the same event is
+ * unfinished, so an event's triggers fire in order.
+ */
+export async function claimWork(
+  db: Queryable,
+  workerId: string,
+  now: Date,
+  leaseMs: number,
+  limit: number,
+): Promise<ClaimedWork[]> {
+  const { rows } = await db.query<ClaimedRow>(
+    `WITH due AS (
+       SELECT w.id FROM routing_work w
+        WHERE ((w.status = 'pending' AND w.next_attempt_at <= $1) OR (w.status = 'running' AND w.locked_until < $1))
+          AND (w.kind <> 'trigger' OR NOT EXISTS (
+                SELECT 1 FROM routing_work p
+                 WHERE p.event_id = w.event_id AND p.kind = w.kind AND p.sequence < w.sequence
+                   AND p.status IN ('pending', 'running')))
+        ORDER BY w.next_attempt_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED)
+     UPDATE routing_work w
+        SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
+       FROM due WHERE w.id = due.id
+     RETURNING w.id, w.kind, w.target_id, w.event_id, w.idempotency_key, w.attempts, w.max_attempts, w.replay,
+       w.event_row_id, to_char(w.event_timestamp, 'YYYY-MM-DD HH24:MI:SS.US') AS event_ts`,
+    [now, limit, new Date(now.getTime() + leaseMs), workerId],
+  );
+  if (rows.length === 0) return [];
+  const events = await db.query<EventRow & { id: string }>(
+    `SELECT e.id, ${EVENT_COLUMNS.split(', ')
+      .map((c) => `e.${c}`)
+      .join(', ')}
+       FROM unnest($1::uuid[], $2::timestamp[]) AS k(id, ts)
+       JOIN events e ON e.id = k.id AND e."timestamp" = k.ts`,
+    [rows.map((r) => r.event_row_id), rows.map((r) => r.event_ts)],
+  );
+  const byRowId = new Map(events.rows.map((e) => [e.id, toInstance(e)]));
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    targetId: r.target_id,
+    eventId: r.event_id,
+    idempotencyKey: r.idempotency_key,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    replay: r.replay,
+    event: byRowId.get(r.event_row_id),
+  }));
+}
+
+export interface Completion {
+  status: Extract<WorkStatus, 'pending' | 'done' | 'dead'>;
+  outcome: Record<string, unknown>;
+  error: string | null;
+  nextAttemptAt: Date;
+}
+
+/** Records an attempt; ignored (false) when this worker's lease was lost to another. */
+export async function completeWork(
+  db: Queryable,
+  id: string,
+  workerId: string,
+  completion: Completion,
+  now: Date,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE routing_work SET status = $3, outcome = $4::jsonb, last_error = $5, next_attempt_at = $6,
+       locked_until = NULL, locked_by = NULL, updated_at = $7
+     WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+    [
+      id,
+      workerId,
+      completion.status,
+      JSON.stringify(completion.outcome),
+      completion.error,
+      completion.nextAttemptAt,
+      now,
+    ],
+  );
+  return rowCount > 0;
+}
+
+export interface WorkRecord {
+  id: string;
+  kind: TargetKind;
+  target_id: string;
+  event_id: string;
+  status: WorkStatus;
+  attempts: number;
+  max_attempts: number;
+  replay: boolean;
+  outcome: Record<string, unknown> | null;
+  last_error: string | null;
+  next_attempt_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The work of one event and kind, in firing order. */
+export async function workOfEvent(
+  db: Queryable,
+  eventId: string,
+  kind: TargetKind,
+): Promise<WorkRecord[]> {
+  const { rows } = await db.query<WorkRecord>(
+    `SELECT id, kind, target_id, event_id, status, attempts, max_attempts, replay, outcome, last_error,
+            next_attempt_at, created_at, updated_at
+       FROM routing_work WHERE event_id = $1 AND kind = $2 ORDER BY sequence, created_at`,
+    [eventId, kind],
+  );
+  return rows;
+}
+
+/** Puts dead work back in the queue with fresh attempts (dead-letter retry). */
+export async function requeueDead(db: Queryable, id: string, now: Date): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE routing_work SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2, last_error = NULL
+      WHERE id = $1 AND status = 'dead'`,
+    [id, now],
+  );
+  return rowCount > 0;
+}
+
+/** The version of the routing targets; every target change bumps it in its own transaction. */
+export async function targetsVersion(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ v: number }>('SELECT targets_version AS v FROM routing_state');
+  return rows[0]!.v;
+}
+
+export async function bumpTargetsVersion(tx: Queryable): Promise<void> {
+  await tx.query('UPDATE routing_state SET targets_version = targets_version + 1');
+}

@@ -1,0 +1,72 @@
+import type { EventInstance } from '../ingest/event.ts';
+
+/**
+ * The routing engine's unit of work: one (event, target) pair. Targets are of two kinds —
+ * workflow triggers and subscriptions — and share one work table, one worker pool and one
+ * matching index.
+ */
+export type TargetKind = 'trigger' | 'delivery';
+
+export type WorkStatus = 'pending' | 'running' | 'done' | 'dead';
+
+/** A routing target as the matching index holds it. */
+export interface RoutingTarget {
+  kind: TargetKind;
+  id: string;
+  pattern: string;
+  /** Attempts before the work is dead-lettered. */
+  maxAttempts: number;
+  /** Orders one event's targets of a kind: lower first (triggers: priority, none last, then age). */
+  order: readonly [number, number];
+}
+
+/** A work row to insert. */
+export interface NewWork {
+  id: string;
+  kind: TargetKind;
+  targetId: string;
+  eventId: string;
+  eventRowId: string;
+  /** `timestamp(6)` text of the event, to find its row (and partition). */
+  eventTimestamp: string;
+  sequence: number;
+  idempotencyKey: string;
+  maxAttempts: number;
+  replay: boolean;
+}
+
+/** A claimed work row with its event. */
+export interface ClaimedWork {
+  id: string;
+  kind: TargetKind;
+  targetId: string;
+  eventId: string;
+  idempotencyKey: string;
+  attempts: number;
+  maxAttempts: number;
+  replay: boolean;
+  /** Undefined when the event is gone (dropped by retention). */
+  event: EventInstance | undefined;
+}
+
+/** What a handler decided about one attempt. */
+export interface WorkResult {
+  /** The record shown to users (firing record, delivery outcome). */
+  outcome: Record<string, unknown>;
+  /** Set when the attempt failed in a way worth retrying. */
+  retry?: { error: string; delayMs: number };
+}
+
+/** Executes the work of one target kind. Must not throw for expected failures. */
+export interface WorkHandler {
+  kind: TargetKind;
+  /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
+  prepare?(): Promise<void>;
+  handle(work: ClaimedWork): Promise<WorkResult>;
+  /** The record for work whose attempts ran out. */
+  deadOutcome(
+    work: ClaimedWork,
+    lastOutcome: Record<string, unknown>,
+    error: string,
+  ): Record<string, unknown>;
+}

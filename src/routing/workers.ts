@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import type { ClaimedWork, TargetKind, WorkHandler, WorkResult } from './work.ts';
+import { type Completion, claimWork, completeWork } from './work-store.ts';
+
+export interface WorkerOptions {
+  /** Work rows claimed per round. Env `ROUTING_BATCH_SIZE`, default 50. */
+  batchSize: number;
+  /** Rows of a round processed at once. Env `ROUTING_CONCURRENCY`, default 16. */
+  concurrency: number;
+  /** Pause between rounds when nothing was due, in ms. Env `ROUTING_POLL_INTERVAL_MS`, default 100. */
+  pollIntervalMs: number;
+  /**
+   * How long a claim holds before another worker may take the row over, in ms: longer than the
+   * slowest attempt (an http workflow executor may take 60 s). Env `ROUTING_LEASE_MS`, default 90,000.
+   */
+  leaseMs: number;
+}
+
+/**
+ * Claims due routing work and hands each row to the handler of its kind. Several pools — in one
+ * process or in several processes sharing PostgreSQL — share the work through SKIP LOCKED claims;
+ * a pool that dies leaves leases that expire, and its rows are taken over.
+ */
+export class WorkerPool {
+  private readonly handlers: Map<TargetKind, WorkHandler>;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  readonly workerId = randomUUID();
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    handlers: WorkHandler[],
+    private readonly options: WorkerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.handlers = new Map(handlers.map((h) => [h.kind, h]));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.nudge();
+    await this.loop;
+  }
+
+  /** New work exists: skip the rest of the idle pause. */
+  nudge(): void {
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let processed = 0;
+      try {
+        processed = await this.runOnce();
+      } catch (error) {
+        this.logger.error({ err: error }, 'routing round failed');
+      }
+      if (processed === 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.options.pollIntervalMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** One round: claim due rows, process them, record each attempt. Returns how many ran. */
+  async runOnce(): Promise<number> {
+    const claimed = await claimWork(
+      this.db,
+      this.workerId,
+      this.clock.now(),
+      this.options.leaseMs,
+      this.options.batchSize,
+    );
+    if (claimed.length === 0) return 0;
+    const kinds = new Set(claimed.map((w) => w.kind));
+    for (const kind of kinds) await this.handlers.get(kind)?.prepare?.();
+    let next = 0;
+    const lane = async () => {
+      while (next < claimed.length) await this.process(claimed[next++]!);
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.options.concurrency, claimed.length) }, lane),
+    );
+    return claimed.length;
+  }
+
+  private async process(work: ClaimedWork): Promise<void> {
+    const handler = this.handlers.get(work.kind);
+    const result: WorkResult = !handler
+      ? {
+          outcome: { error: `no handler for ${work.kind}` },
+          retry: { error: `no handler for ${work.kind}`, delayMs: 60_000 },
+        }
+      : !work.event
+        ? { outcome: { action: 'dead', error: 'the event is no longer stored (retention)' } }
+        : await handler.handle(work).catch((error: unknown) => {
+            this.logger.error({ err: error, workId: work.id }, 'routing handler failed');
+            const message = error instanceof Error ? error.message : String(error);
+            return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
+          });
+    const now = this.clock.now();
+    const completion = this.completion(work, result, handler, now);
+    const recorded = await completeWork(this.db, work.id, this.workerId, completion, now);
+    if (!recorded)
+      this.logger.warn(
+        { workId: work.id },
+        'routing work lease was lost before its result was recorded',
+      );
+    this.logger.info(
+      {
+        workId: work.id,
+        kind: work.kind,
+        eventId: work.eventId,
+        targetId: work.targetId,
+        status: completion.status,
+        attempt: work.attempts,
+      },
+      'routing outcome',
+    );
+  }
+
+  private completion(
+    work: ClaimedWork,
+    result: WorkResult,
+    handler: WorkHandler | undefined,
+    now: Date,
+  ): Completion {
+    if (!result.retry)
+      return { status: 'done', outcome: result.outcome, error: null, nextAttemptAt: now };
+    if (work.attempts >= work.maxAttempts || !handler) {
+      const outcome = handler
+        ? handler.deadOutcome(work, result.outcome, result.retry.error)
+        : result.outcome;
+      return { status: 'dead', outcome, error: result.retry.error, nextAttemptAt: now };
+    }
+    return {
+      status: 'pending',
+      outcome: result.outcome,
+      error: result.retry.error,
+      nextAttemptAt: new Date(now.getTime() + result.retry.delayMs),
+    };
+  }
+}

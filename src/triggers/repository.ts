@@ -1,0 +1,169 @@
+import type { Queryable } from '../db/database.ts';
+import { ForeignKeyViolation } from '../db/pg-errors.ts';
+import { notFound } from '../errors.ts';
+import type { TriggerType, WorkflowEventTrigger } from './trigger.ts';
+
+/** SQL of workflow event triggers. Rows leave here in the wire format. */
+
+interface TriggerRow {
+  id: string;
+  workflow_definition_id: string;
+  event_pattern: string;
+  trigger_type: TriggerType;
+  event_condition: string | null;
+  input_mapping: Record<string, unknown> | null;
+  correlation_key: string | null;
+  enabled: boolean;
+  priority: number | null;
+  description: string | null;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+}
+
+const COLUMNS = `id, workflow_definition_id, event_pattern, trigger_type, event_condition, input_mapping,
+  correlation_key, enabled, priority, description, created_at, updated_at, revision`;
+
+const toTrigger = (r: TriggerRow): WorkflowEventTrigger => ({
+  id: r.id,
+  workflowDefinitionId: r.workflow_definition_id,
+  eventPattern: r.event_pattern,
+  triggerType: r.trigger_type,
+  eventCondition: r.event_condition,
+  inputMapping: r.input_mapping,
+  correlationKey: r.correlation_key,
+  enabled: r.enabled,
+  priority: r.priority,
+  description: r.description,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+  revision: r.revision,
+});
+
+export type TriggerFields = Omit<
+  WorkflowEventTrigger,
+  'id' | 'createdAt' | 'updatedAt' | 'revision'
+>;
+
+const fieldParams = (t: TriggerFields) => [
+  t.workflowDefinitionId,
+  t.eventPattern,
+  t.triggerType,
+  t.eventCondition,
+  t.inputMapping === null ? null : JSON.stringify(t.inputMapping),
+  t.correlationKey,
+  t.enabled,
+  t.priority,
+  t.description,
+];
+
+function unknownDefinition(error: unknown, id: string): unknown {
+  return error instanceof ForeignKeyViolation ? notFound(`workflow definition ${id}`) : error;
+}
+
+export async function insertTrigger(
+  tx: Queryable,
+  fields: TriggerFields,
+  now: Date,
+): Promise<WorkflowEventTrigger> {
+  try {
+    const { rows } = await tx.query<TriggerRow>(
+      `INSERT INTO workflow_event_triggers (workflow_definition_id, event_pattern, trigger_type, event_condition,
+         input_mapping, correlation_key, enabled, priority, description, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10) RETURNING ${COLUMNS}`,
+      [...fieldParams(fields), now],
+    );
+    return toTrigger(rows[0]!);
+  } catch (error) {
+    throw unknownDefinition(error, fields.workflowDefinitionId);
+  }
+}
+
+export async function updateTrigger(
+  tx: Queryable,
+  id: string,
+  fields: TriggerFields,
+  now: Date,
+): Promise<WorkflowEventTrigger> {
+  try {
+    const { rows } = await tx.query<TriggerRow>(
+      `UPDATE workflow_event_triggers SET workflow_definition_id = $2, event_pattern = $3, trigger_type = $4,
+         event_condition = $5, input_mapping = $6::jsonb, correlation_key = $7, enabled = $8, priority = $9,
+         description = $10, updated_at = $11, revision = revision + 1
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, ...fieldParams(fields), now],
+    );
+    return toTrigger(rows[0]!);
+  } catch (error) {
+    throw unknownDefinition(error, fields.workflowDefinitionId);
+  }
+}
+
+export async function findTrigger(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<WorkflowEventTrigger | undefined> {
+  const { rows } = await db.query<TriggerRow>(
+    `SELECT ${COLUMNS} FROM workflow_event_triggers WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toTrigger(rows[0]);
+}
+
+export async function deleteTrigger(tx: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await tx.query('DELETE FROM workflow_event_triggers WHERE id = $1', [id]);
+  return rowCount > 0;
+}
+
+export async function enabledTriggers(db: Queryable): Promise<WorkflowEventTrigger[]> {
+  const { rows } = await db.query<TriggerRow>(
+    `SELECT ${COLUMNS} FROM workflow_event_triggers WHERE enabled`,
+  );
+  return rows.map(toTrigger);
+}
+
+export interface TriggerFilters {
+  workflowDefinitionId?: string;
+  eventPattern?: string;
+  triggerType?: TriggerType;
+  enabled?: boolean;
+  limit: number;
+  offset: number;
+}
+
+export async function listTriggers(
+  db: Queryable,
+  filters: TriggerFilters,
+): Promise<{ triggers: WorkflowEventTrigger[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (column: string, value: unknown) => {
+    if (value === undefined) return;
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  };
+  add('workflow_definition_id', filters.workflowDefinitionId);
+  add('event_pattern', filters.eventPattern);
+  add('trigger_type', filters.triggerType);
+  add('enabled', filters.enabled);
+  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const count = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM workflow_event_triggers ${whereSql}`,
+    params,
+  );
+  const { rows } = await db.query<TriggerRow>(
+    `SELECT ${COLUMNS} FROM workflow_event_triggers ${whereSql}
+      ORDER BY priority ASC NULLS LAST, created_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, filters.limit, filters.offset],
+  );
+  return { triggers: rows.map(toTrigger), total: count.rows[0]!.n };
+}
+
+/** Every registered event pattern, to check that a trigger's pattern can ever match. */
+export async function registeredPatterns(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ pattern: string }>(
+    'SELECT DISTINCT pattern FROM event_definitions',
+  );
+  return rows.map((r) => r.pattern);
+}

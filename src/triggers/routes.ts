@@ -1,0 +1,326 @@
+import type { FastifyInstance } from 'fastify';
+import { fieldError, notFound, validationError } from '../errors.ts';
+import {
+  errorResponseSchema,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { etagOf, requiredRevision } from '../http/etag.ts';
+import { type EventInput, eventInputSchema } from '../ingest/event.ts';
+import { parseEventTime } from '../ingest/event-time.ts';
+import type { EventReceiver } from '../ingest/receiver.ts';
+import type { Registry } from '../registry/service.ts';
+import { matchesPattern } from '../routing/pattern.ts';
+import type { TriggerFilters } from './repository.ts';
+import type { TriggerInput, Triggers } from './service.ts';
+import { TRIGGER_TYPES, type WorkflowEventTrigger } from './trigger.ts';
+import type { TriggerRouting } from './trigger-routing.ts';
+
+const tags = ['workflow-triggers'];
+
+const fields = {
+  workflowDefinitionId: { type: 'string', format: 'uuid' },
+  eventPattern: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    description: 'exact, or * (one segment) and ** (zero or more)',
+  },
+  triggerType: { type: 'string', enum: TRIGGER_TYPES },
+  eventCondition: {
+    type: ['string', 'null'],
+    maxLength: 4096,
+    description: 'condition expression (see README)',
+  },
+  inputMapping: {
+    type: ['object', 'null'],
+    maxProperties: 256,
+    description: 'target field → path or literal',
+  },
+  correlationKey: {
+    type: ['string', 'null'],
+    maxLength: 1024,
+    description: 'path; default metadata.correlationId',
+  },
+  enabled: { type: 'boolean', default: true },
+  priority: { type: ['integer', 'null'], description: 'lower fires first; none fires last' },
+  description: { type: ['string', 'null'], maxLength: 10_000 },
+} as const;
+
+const triggerSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    ...fields,
+    inputMapping: { type: ['object', 'null'], additionalProperties: true },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    revision: { type: 'integer' },
+  },
+} as const;
+
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 255 } },
+} as const;
+const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
+
+function timeText(field: string, text: string): string {
+  const time = parseEventTime(text);
+  if (!time)
+    throw validationError(`invalid ${field}`, [
+      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
+    ]);
+  return time.utc;
+}
+
+export interface TriggerRouteDeps {
+  triggers: Triggers;
+  routing: TriggerRouting;
+  registry: Registry;
+  receiver: EventReceiver;
+}
+
+export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps): void {
+  const { triggers, routing } = deps;
+  const sendOne = (
+    reply: { header(n: string, v: string): unknown },
+    trigger: WorkflowEventTrigger,
+  ) => {
+    reply.header('etag', etagOf(trigger.revision));
+    return trigger;
+  };
+
+  app.post<{ Body: TriggerInput }>(
+    '/v1/workflow-triggers',
+    {
+      schema: {
+        tags,
+        summary: 'Create a workflow event trigger',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['workflowDefinitionId', 'eventPattern', 'triggerType'],
+          properties: fields,
+        },
+        response: { 201: triggerSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const created = await triggers.create(request.body);
+      reply.code(201).header('location', `/v1/workflow-triggers/${created.id}`);
+      return sendOne(reply, created);
+    },
+  );
+
+  app.get<{ Querystring: TriggerFilters }>(
+    '/v1/workflow-triggers',
+    {
+      schema: {
+        tags,
+        summary: 'List triggers (priority order)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            workflowDefinitionId: { type: 'string', format: 'uuid' },
+            eventPattern: { type: 'string', maxLength: 255 },
+            triggerType: { type: 'string', enum: TRIGGER_TYPES },
+            enabled: { type: 'boolean' },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              triggers: { type: 'array', items: triggerSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { triggers: found, total } = await triggers.list(request.query);
+      return {
+        triggers: found,
+        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/workflow-triggers/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Read a trigger',
+        params: idParams,
+        response: { 200: triggerSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => sendOne(reply, await triggers.get(request.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: Partial<TriggerInput> }>(
+    '/v1/workflow-triggers/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change a trigger (requires If-Match with its ETag)',
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields },
+        response: {
+          200: triggerSchema,
+          ...errors,
+          412: errorResponseSchema,
+          428: errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const revision = requiredRevision(request.headers['if-match']);
+      return sendOne(reply, await triggers.update(request.params.id, revision, request.body));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/workflow-triggers/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a trigger',
+        params: idParams,
+        response: { 204: { type: 'null' }, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await triggers.remove(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
+    '/v1/workflow-triggers/:id/test',
+    {
+      schema: {
+        tags,
+        summary:
+          "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
+        params: idParams,
+        body: {
+          oneOf: [
+            eventInputSchema,
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['example'],
+              properties: { example: { type: 'integer', minimum: 0 } },
+            },
+          ],
+        },
+        response: errors,
+      },
+    },
+    async (request) => {
+      const trigger = await triggers.get(request.params.id);
+      const input =
+        'example' in request.body
+          ? await exampleEvent(deps.registry, trigger, request.body.example)
+          : request.body;
+      const { event } = await deps.receiver.prepare(input, undefined);
+      return { dryRun: true, event: event.instance, ...routing.dryRun(trigger, event.instance) };
+    },
+  );
+
+  app.post<{
+    Params: { id: string };
+    Body: { startTime: string; endTime: string; force?: boolean };
+  }>(
+    '/v1/workflow-triggers/:id/replay',
+    {
+      schema: {
+        tags,
+        summary:
+          'Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['startTime', 'endTime'],
+          properties: {
+            startTime: { type: 'string', maxLength: 64 },
+            endTime: { type: 'string', maxLength: 64 },
+            force: { type: 'boolean', default: false },
+          },
+        },
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const trigger = await triggers.get(request.params.id);
+      const { startTime, endTime, force = false } = request.body;
+      const result = await routing.replay(trigger, {
+        start: timeText('startTime', startTime),
+        end: timeText('endTime', endTime),
+        force,
+      });
+      return reply.code(202).send(result);
+    },
+  );
+
+  app.get<{ Params: { eventId: string } }>(
+    '/v1/events/:eventId/triggers',
+    {
+      schema: {
+        tags,
+        summary:
+          'What each matching trigger did with the event: condition, input, key, action, instances, attempts',
+        params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => ({ firings: await routing.firingsOf(request.params.eventId) }),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/trigger-firings/:id/retry',
+    {
+      schema: {
+        tags,
+        summary: 'Queue a dead-lettered firing again with fresh attempts',
+        params: idParams,
+        response: { 404: errorResponseSchema, 409: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await routing.retryDead(request.params.id);
+      return reply.code(202).send({ id: request.params.id, status: 'pending' });
+    },
+  );
+}
+
+/** The nth example of the latest definition the trigger's pattern matches, as an event. */
+async function exampleEvent(
+  registry: Registry,
+  trigger: WorkflowEventTrigger,
+  index: number,
+): Promise<EventInput> {
+  const { definitions } = await registry.list({ latest: true, limit: 1000, offset: 0 });
+  const definition = definitions
+    .filter((d) => matchesPattern(trigger.eventPattern, d.pattern))
+    .sort((a, b) => a.pattern.localeCompare(b.pattern))[0];
+  const example = definition?.examples[index];
+  if (!definition || example === undefined)
+    throw notFound(`example ${index} of the trigger's event definition`);
+  const sourceType = definition.source_types[0];
+  return {
+    pattern: definition.pattern,
+    version: definition.version,
+    payload: example as Record<string, unknown>,
+    ...(sourceType ? { source: { type: sourceType, id: 'dry-run' } } : {}),
+  };
+}

@@ -1,0 +1,75 @@
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import { conflict, notFound } from '../errors.ts';
+import { isUuid } from '../ids.ts';
+import type { EventInstance } from '../ingest/event.ts';
+import { type ReplayRequest, replayTarget } from '../routing/replay.ts';
+import { requeueDead, workOfEvent } from '../routing/work-store.ts';
+import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
+import { dryRun, type FiringRecord } from './firing.ts';
+import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
+
+/** A firing as `GET /v1/events/{eventId}/triggers` shows it. */
+export interface FiringView extends Partial<FiringRecord> {
+  id: string;
+  triggerId: string;
+  status: string;
+  attempts: number;
+  maxAttempts: number;
+  replay: boolean;
+  error: string | undefined;
+  nextAttemptAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The trigger side of the routing engine: firing records, dry runs, replays, dead-letter retries. */
+export class TriggerRouting {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  dryRun(trigger: WorkflowEventTrigger, event: EventInstance): FiringRecord {
+    return dryRun(compileTrigger(trigger), event);
+  }
+
+  replay(trigger: WorkflowEventTrigger, request: Omit<ReplayRequest, 'pattern'>) {
+    const target = {
+      kind: 'trigger' as const,
+      id: trigger.id,
+      pattern: trigger.eventPattern,
+      maxAttempts: WORKFLOW_TRIGGER_RETRY_POLICY.maxAttempts,
+    };
+    return replayTarget(this.db, target, request, this.clock.now());
+  }
+
+  async firingsOf(eventId: string): Promise<FiringView[]> {
+    const work = await workOfEvent(this.db, eventId, 'trigger');
+    return work.map((w) => ({
+      ...(w.outcome as Partial<FiringRecord> | null),
+      id: w.id,
+      triggerId: w.target_id,
+      status: w.status,
+      action: (w.outcome as Partial<FiringRecord> | null)?.action ?? 'pending',
+      attempts: w.attempts,
+      maxAttempts: w.max_attempts,
+      replay: w.replay,
+      error: w.last_error ?? (w.outcome as Partial<FiringRecord> | null)?.error,
+      nextAttemptAt: w.status === 'pending' ? w.next_attempt_at.toISOString() : null,
+      createdAt: w.created_at.toISOString(),
+      updatedAt: w.updated_at.toISOString(),
+    }));
+  }
+
+  async retryDead(id: string): Promise<void> {
+    if (!isUuid(id)) throw notFound(`trigger firing ${id}`);
+    if (await requeueDead(this.db, id, this.clock.now())) return;
+    const { rows } = await this.db.query<{ status: string }>(
+      `SELECT status FROM routing_work WHERE id = $1 AND kind = 'trigger'`,
+      [id],
+    );
+    if (!rows[0]) throw notFound(`trigger firing ${id}`);
+    throw conflict(`the firing is ${rows[0].status}; only dead firings can be retried`);
+  }
+}

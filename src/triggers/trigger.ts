@@ -1,0 +1,110 @@
+import { type ErrorDetail, validationError } from '../errors.ts';
+import { type CompiledCondition, compileCondition } from '../expressions/condition.ts';
+import type { EventView } from '../expressions/event.ts';
+import {
+  type CompiledMapping,
+  compileMapping,
+  defaultInput,
+  MappingError,
+} from '../expressions/mapping.ts';
+import { ParseError } from '../expressions/parse-error.ts';
+import { type CompiledPath, compilePath } from '../expressions/path.ts';
+import { parseSubscriptionPattern } from '../routing/pattern.ts';
+
+/** The spec's WorkflowEventTrigger, as stored and sent (camelCase), plus revision. */
+export interface WorkflowEventTrigger {
+  id: string;
+  workflowDefinitionId: string;
+  eventPattern: string;
+  triggerType: TriggerType;
+  eventCondition: string | null;
+  inputMapping: Record<string, unknown> | null;
+  correlationKey: string | null;
+  enabled: boolean;
+  priority: number | null;
+  description: string | null;
+  createdAt: string;
+  updatedAt: string;
+  revision: number;
+}
+
+export const TRIGGER_TYPES = ['START', 'CANCEL'] as const;
+export type TriggerType = (typeof TRIGGER_TYPES)[number];
+
+/** A trigger with its condition, mapping and correlation key compiled once. */
+export interface CompiledTrigger {
+  trigger: WorkflowEventTrigger;
+  condition: CompiledCondition | undefined;
+  mapping: CompiledMapping | undefined;
+  correlationKey: CompiledPath | undefined;
+}
+
+type Expressions = Pick<
+  WorkflowEventTrigger,
+  'eventPattern' | 'eventCondition' | 'inputMapping' | 'correlationKey'
+>;
+
+function collect(details: ErrorDetail[], field: string, compile: () => void): void {
+  try {
+    compile();
+  } catch (error) {
+    if (error instanceof ParseError) details.push(error.toDetail(field));
+    else if (error instanceof MappingError) details.push(...error.toDetails(field));
+    else throw error;
+  }
+}
+
+/** Compiles a trigger's expressions; every one that does not parse is a 400 detail. */
+export function compileTrigger(trigger: WorkflowEventTrigger): CompiledTrigger {
+  const details = checkExpressions(trigger);
+  if (details.length > 0) throw validationError('trigger is invalid', details);
+  return {
+    trigger,
+    condition: trigger.eventCondition ? compileCondition(trigger.eventCondition) : undefined,
+    mapping: trigger.inputMapping ? compileMapping(trigger.inputMapping) : undefined,
+    correlationKey: trigger.correlationKey ? compilePath(trigger.correlationKey) : undefined,
+  };
+}
+
+export function checkExpressions(fields: Partial<Expressions>): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  if (fields.eventPattern !== undefined)
+    collect(details, 'eventPattern', () => parseSubscriptionPattern(fields.eventPattern!));
+  if (fields.eventCondition)
+    collect(details, 'eventCondition', () => compileCondition(fields.eventCondition!));
+  if (fields.inputMapping)
+    collect(details, 'inputMapping', () => compileMapping(fields.inputMapping!));
+  if (fields.correlationKey)
+    collect(details, 'correlationKey', () => compilePath(fields.correlationKey!));
+  return details;
+}
+
+/** What a trigger would do with an event, before any side effect. */
+export interface FiringPlan {
+  /** null when the condition could not be evaluated. */
+  conditionResult: boolean | null;
+  conditionError?: string;
+  mappedInput?: Record<string, unknown>;
+  correlationKey: string | null;
+}
+
+/** Condition, input mapping and correlation key of `compiled` on `event`. Never throws. */
+export function planFiring(
+  compiled: CompiledTrigger,
+  event: EventView & { metadata?: unknown },
+): FiringPlan {
+  const evaluated = compiled.condition ? compiled.condition.evaluate(event) : { result: true };
+  const correlationKey = compiled.correlationKey
+    ? (compiled.correlationKey.resolveKey(event) ?? null)
+    : (correlationIdOf(event) ?? null);
+  if ('error' in evaluated)
+    return { conditionResult: null, conditionError: evaluated.error, correlationKey };
+  if (!evaluated.result) return { conditionResult: false, correlationKey };
+  const mappedInput = compiled.mapping ? compiled.mapping.apply(event) : defaultInput(event);
+  return { conditionResult: true, mappedInput, correlationKey };
+}
+
+function correlationIdOf(event: { metadata?: unknown }): string | undefined {
+  const metadata = event.metadata as { correlationId?: unknown } | undefined;
+  return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
+}

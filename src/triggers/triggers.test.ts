@@ -1,0 +1,540 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
+
+describe.each(testBackends())('workflow event triggers on $name', (backend) => {
+  let t: TestApp;
+  let workflowId: string;
+  beforeAll(async () => {
+    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.reset();
+    for (const pattern of [
+      'bookings.created',
+      'bookings.cancelled',
+      'orders.placed',
+      'user.activity.login',
+    ]) {
+      await t.request('POST', '/v1/event-definitions', {
+        payload: openDefinition(pattern, [{ bookingId: 'ex-1', status: 'confirmed' }]),
+      });
+    }
+    workflowId = await createWorkflowDefinition('booking-flow');
+  });
+
+  async function createWorkflowDefinition(name: string, extra: object = {}): Promise<string> {
+    const response = await t.request('POST', '/v1/workflow-definitions', {
+      payload: { name, ...extra },
+    });
+    expect(response.status).toBe(201);
+    return response.body.id;
+  }
+
+  const createTrigger = async (body: Record<string, unknown>) => {
+    const response = await t.request('POST', '/v1/workflow-triggers', {
+      payload: {
+        workflowDefinitionId: workflowId,
+        eventPattern: 'bookings.created',
+        triggerType: 'START',
+        ...body,
+      },
+    });
+    return response;
+  };
+  const publish = async (event: Record<string, unknown>) => {
+    const response = await t.request('POST', '/v1/events', { payload: { payload: {}, ...event } });
+    expect(response.status).toBe(202);
+    return response.body.eventId as string;
+  };
+  /** Runs routing rounds until nothing is due. */
+  const drain = async () => {
+    while ((await t.app.workers.runOnce()) > 0) {}
+  };
+  const instances = async () =>
+    (
+      await t.db.query<{
+        id: string;
+        status: string;
+        correlation_key: string;
+        input: any;
+        trigger_id: string;
+        trigger_event_id: string;
+      }>(
+        'SELECT id, status, correlation_key, input, trigger_id, trigger_event_id FROM workflow_instances ORDER BY created_at, id',
+      )
+    ).rows;
+  const firings = async (eventId: string) =>
+    (await t.request('GET', `/v1/events/${eventId}/triggers`)).body.firings;
+
+  describe('managing', () => {
+    it('creates, reads, lists, patches with If-Match and deletes', async () => {
+      const created = await createTrigger({
+        eventCondition: "payload.status == 'confirmed'",
+        priority: 5,
+        description: 'start on confirm',
+      });
+      expect(created.status).toBe(201);
+      expect(created.headers.location).toBe(`/v1/workflow-triggers/${created.body.id}`);
+      expect(created.body).toMatchObject({
+        workflowDefinitionId: workflowId,
+        eventPattern: 'bookings.created',
+        triggerType: 'START',
+        eventCondition: "payload.status == 'confirmed'",
+        enabled: true,
+        priority: 5,
+        revision: 1,
+        createdAt: t.clock.now().toISOString(),
+      });
+      const read = await t.request('GET', `/v1/workflow-triggers/${created.body.id}`);
+      expect(read.body).toEqual(created.body);
+      expect(read.headers.etag).toBe('"1"');
+      expect(
+        (
+          await t.request('PATCH', `/v1/workflow-triggers/${created.body.id}`, {
+            payload: { enabled: false },
+          })
+        ).status,
+      ).toBe(428);
+      const patched = await t.request('PATCH', `/v1/workflow-triggers/${created.body.id}`, {
+        payload: { enabled: false },
+        headers: { 'if-match': '"1"' },
+      });
+      expect(patched.body).toMatchObject({ enabled: false, revision: 2 });
+      const stale = await t.request('PATCH', `/v1/workflow-triggers/${created.body.id}`, {
+        payload: { enabled: true },
+        headers: { 'if-match': '"1"' },
+      });
+      expect(stale.status).toBe(412);
+      expect((await t.request('DELETE', `/v1/workflow-triggers/${created.body.id}`)).status).toBe(
+        204,
+      );
+      expect((await t.request('GET', `/v1/workflow-triggers/${created.body.id}`)).status).toBe(404);
+    });
+
+    it('lists with filters, in priority order', async () => {
+      const other = await createWorkflowDefinition('other');
+      await createTrigger({ priority: 2 });
+      await createTrigger({
+        priority: 1,
+        triggerType: 'CANCEL',
+        eventPattern: 'bookings.cancelled',
+      });
+      await createTrigger({
+        workflowDefinitionId: other,
+        eventPattern: 'bookings.*',
+        enabled: false,
+      });
+      const all = await t.request('GET', '/v1/workflow-triggers');
+      expect(all.body.triggers.map((x: any) => x.priority)).toEqual([1, 2, null]);
+      expect(all.body.pagination).toEqual({ total: 3, limit: 100, offset: 0, hasMore: false });
+      const filtered = async (qs: string) =>
+        (await t.request('GET', `/v1/workflow-triggers?${qs}`)).body.triggers.length;
+      expect(await filtered(`workflowDefinitionId=${other}`)).toBe(1);
+      expect(await filtered('eventPattern=bookings.*')).toBe(1);
+      expect(await filtered('triggerType=CANCEL')).toBe(1);
+      expect(await filtered('enabled=false')).toBe(1);
+      expect(await filtered('limit=1&offset=1')).toBe(1);
+    });
+
+    it.each([
+      [{ triggerType: 'PAUSE' }, 'triggerType', 400],
+      [{ eventPattern: 'Bookings.Created' }, 'eventPattern', 400],
+      [{ eventPattern: 'bookings.**.x**' }, 'eventPattern', 400],
+      [{ eventPattern: 'payments.*' }, 'eventPattern', 400],
+      [{ eventCondition: 'payload.status ==' }, 'eventCondition', 400],
+      [{ eventCondition: "eval('1')" }, 'eventCondition', 400],
+      [{ inputMapping: { bookingId: '$.payload[' } }, 'inputMapping.bookingId', 400],
+      [{ correlationKey: 'payload..id' }, 'correlationKey', 400],
+      [{ workflowDefinitionId: 'not-a-uuid' }, 'workflowDefinitionId', 400],
+    ])('refuses %j naming %s', async (body, field, status) => {
+      const response = await createTrigger(body);
+      expect(response.status).toBe(status);
+      expect(response.body.error.details.map((d: any) => d.field)).toContain(field);
+    });
+
+    it('answers 404 for an unknown workflow definition', async () => {
+      const response = await createTrigger({
+        workflowDefinitionId: '00000000-0000-4000-8000-000000000000',
+      });
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('not_found');
+    });
+
+    it('accepts wildcard patterns that match a registered definition', async () => {
+      for (const eventPattern of ['bookings.*', '**.created', 'user.**', '**']) {
+        expect((await createTrigger({ eventPattern })).status).toBe(201);
+      }
+    });
+  });
+
+  describe('firing', () => {
+    it('starts a workflow with the mapped input, then cancels it by correlation key', async () => {
+      const start = await createTrigger({
+        inputMapping: {
+          bookingId: '$.payload.bookingId',
+          customer: 'data.customer.id',
+          first: '$.payload.items[0].id',
+          urgent: true,
+          missing: '$.payload.nope',
+        },
+        correlationKey: '$.payload.bookingId',
+      });
+      await createTrigger({
+        triggerType: 'CANCEL',
+        eventPattern: 'bookings.cancelled',
+        correlationKey: 'payload.bookingId',
+      });
+      const created = await publish({
+        pattern: 'bookings.created',
+        payload: { bookingId: 'bk-1', customer: { id: 'cu-1' }, items: [{ id: 'it-1' }] },
+      });
+      await drain();
+      const [instance] = await instances();
+      expect(instance).toMatchObject({
+        status: 'running',
+        correlation_key: 'bk-1',
+        input: { bookingId: 'bk-1', customer: 'cu-1', first: 'it-1', urgent: true },
+        trigger_id: start.body.id,
+        trigger_event_id: created,
+      });
+      expect(await firings(created)).toEqual([
+        expect.objectContaining({
+          triggerId: start.body.id,
+          status: 'done',
+          action: 'started',
+          conditionResult: true,
+          correlationKey: 'bk-1',
+          mappedInput: instance!.input,
+          workflowInstanceIds: [instance!.id],
+          attempts: 1,
+        }),
+      ]);
+      const cancelled = await publish({
+        pattern: 'bookings.cancelled',
+        payload: { bookingId: 'bk-1' },
+      });
+      await drain();
+      expect((await instances())[0]!.status).toBe('cancelled');
+      expect(await firings(cancelled)).toEqual([
+        expect.objectContaining({ action: 'cancelled', workflowInstanceIds: [instance!.id] }),
+      ]);
+    });
+
+    it('uses the default input and the event correlationId when there is no mapping or key', async () => {
+      await createTrigger({});
+      const eventId = await publish({
+        pattern: 'bookings.created',
+        payload: { a: 1 },
+        metadata: { correlationId: 'corr-9' },
+      });
+      await drain();
+      expect((await instances())[0]).toMatchObject({
+        correlation_key: 'corr-9',
+        input: { eventId, eventPattern: 'bookings.created', eventPayload: { a: 1 } },
+      });
+    });
+
+    it('skips when the condition is false, and records why; never fires a disabled trigger', async () => {
+      await createTrigger({ eventCondition: "payload.status == 'confirmed'" });
+      await createTrigger({ enabled: false });
+      const eventId = await publish({
+        pattern: 'bookings.created',
+        payload: { status: 'pending' },
+      });
+      await drain();
+      expect(await instances()).toEqual([]);
+      expect(await firings(eventId)).toEqual([
+        expect.objectContaining({
+          action: 'skipped',
+          conditionResult: false,
+          reason: 'condition is false',
+        }),
+      ]);
+    });
+
+    it('records an evaluation error on the firing instead of throwing', async () => {
+      await createTrigger({ eventCondition: 'payload.count && true' });
+      const eventId = await publish({ pattern: 'bookings.created', payload: { count: 3 } });
+      await drain();
+      const [firing] = await firings(eventId);
+      expect(firing).toMatchObject({ action: 'skipped', conditionResult: null, status: 'done' });
+      expect(firing.conditionError).toEqual(expect.any(String));
+    });
+
+    it('cancels nothing when no correlation key resolves, and says so', async () => {
+      await createTrigger({
+        triggerType: 'CANCEL',
+        eventPattern: 'bookings.cancelled',
+        correlationKey: 'payload.bookingId',
+      });
+      const eventId = await publish({ pattern: 'bookings.cancelled', payload: {} });
+      await drain();
+      expect(await firings(eventId)).toEqual([
+        expect.objectContaining({
+          action: 'skipped',
+          reason: expect.stringMatching(/no correlation key/),
+        }),
+      ]);
+    });
+
+    it('fires an event’s triggers by ascending priority, none last', async () => {
+      // CANCEL first (priority 1) then START (priority 2): the new instance survives. In the
+      // opposite order the CANCEL would cancel it.
+      await createTrigger({ priority: 2, correlationKey: 'payload.id' });
+      await createTrigger({ triggerType: 'CANCEL', priority: 1, correlationKey: 'payload.id' });
+      const last = await createTrigger({ triggerType: 'CANCEL', correlationKey: 'payload.other' });
+      const eventId = await publish({
+        pattern: 'bookings.created',
+        payload: { id: 'x', other: 'y' },
+      });
+      await drain();
+      expect((await instances()).map((i) => i.status)).toEqual(['running']);
+      const recorded = await firings(eventId);
+      expect(recorded.map((f: any) => f.action)).toEqual(['cancelled', 'started', 'cancelled']);
+      expect(recorded[2].triggerId).toBe(last.body.id);
+    });
+
+    it('routes to a trigger created after the index was loaded', async () => {
+      await publish({ pattern: 'orders.placed' });
+      await createTrigger({ eventPattern: 'orders.*' });
+      await publish({ pattern: 'orders.placed' });
+      await drain();
+      expect(await instances()).toHaveLength(1);
+    });
+
+    it('matches wildcard triggers', async () => {
+      await createTrigger({ eventPattern: '**.login' });
+      await createTrigger({ eventPattern: 'user.*' });
+      await createTrigger({ eventPattern: 'user.*.login' });
+      await publish({ pattern: 'user.activity.login' });
+      await drain();
+      expect(await instances()).toHaveLength(2);
+    });
+  });
+
+  describe('the five documented conditions (dry run)', () => {
+    const conditions: Array<[string, object, object]> = [
+      ["$.payload.status == 'confirmed'", { status: 'confirmed' }, { status: 'pending' }],
+      ['data.orderTotal > 1000', { orderTotal: 1500 }, { orderTotal: 999 }],
+      [
+        '(data.riskScore > 80) || (data.location.country !== data.user.country) || (data.attemptCount > 3 && data.successful === false)',
+        {
+          riskScore: 10,
+          location: { country: 'FR' },
+          user: { country: 'FR' },
+          attemptCount: 4,
+          successful: false,
+        },
+        {
+          riskScore: 10,
+          location: { country: 'FR' },
+          user: { country: 'FR' },
+          attemptCount: 4,
+          successful: true,
+        },
+      ],
+      ["payload.amount >= 100 && metadata.tags.region == 'eu'", { amount: 100 }, { amount: 99 }],
+      ["source.type in ['workflow', 'integration']", {}, {}],
+    ];
+
+    it.each(conditions)('%s', async (eventCondition, holds, fails) => {
+      const trigger = await createTrigger({ eventCondition });
+      const isSource = eventCondition.startsWith('source');
+      const run = async (payload: object, sourceType: string) =>
+        t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/test`, {
+          payload: {
+            pattern: 'bookings.created',
+            payload,
+            source: { type: sourceType, id: 's' },
+            metadata: { tags: { region: 'eu' } },
+          },
+        });
+      const yes = await run(holds, 'workflow');
+      expect(yes.status).toBe(200);
+      expect(yes.body).toMatchObject({
+        dryRun: true,
+        action: 'would_start',
+        conditionResult: true,
+      });
+      const no = await run(fails, isSource ? 'external' : 'workflow');
+      expect(no.body).toMatchObject({ action: 'skipped', conditionResult: false });
+      expect(await instances()).toEqual([]);
+    });
+
+    it("tests against the definition's nth example", async () => {
+      const trigger = await createTrigger({
+        eventCondition: "payload.status == 'confirmed'",
+        inputMapping: { id: 'payload.bookingId' },
+      });
+      const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/test`, {
+        payload: { example: 0 },
+      });
+      expect(response.body).toMatchObject({ action: 'would_start', mappedInput: { id: 'ex-1' } });
+      expect(
+        (
+          await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/test`, {
+            payload: { example: 5 },
+          })
+        ).status,
+      ).toBe(404);
+    });
+  });
+
+  describe('replay', () => {
+    it('fires stored events of a range once, again only with force', async () => {
+      t.clock.set('2026-01-10T00:00:00Z');
+      const inRange = await publish({
+        pattern: 'bookings.created',
+        timestamp: '2026-01-05T00:00:00Z',
+      });
+      await publish({ pattern: 'bookings.created', timestamp: '2025-12-05T00:00:00Z' });
+      const trigger = await createTrigger({});
+      const replay = (force?: boolean) =>
+        t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {
+          payload: {
+            startTime: '2026-01-01T00:00:00Z',
+            endTime: '2026-02-01T00:00:00Z',
+            ...(force ? { force } : {}),
+          },
+        });
+      expect((await replay()).body).toEqual({ matched: 1, queued: 1 });
+      await drain();
+      expect((await instances()).map((i) => i.trigger_event_id)).toEqual([inRange]);
+      expect((await replay()).body).toEqual({ matched: 1, queued: 0 });
+      expect((await replay(true)).body).toEqual({ matched: 1, queued: 1 });
+      await drain();
+      expect(await instances()).toHaveLength(2);
+      expect((await firings(inRange)).every((f: any) => f.replay === true)).toBe(true);
+    });
+
+    it('refuses an invalid range', async () => {
+      const trigger = await createTrigger({});
+      const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {
+        payload: { startTime: 'soon', endTime: '2026-02-01T00:00:00Z' },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.error.details[0].field).toBe('startTime');
+    });
+  });
+
+  describe('failures', () => {
+    let server: Server;
+    let engineUrl: string;
+    let answers: number[] = [];
+    const seenKeys: string[] = [];
+    beforeAll(async () => {
+      server = createServer((request, response) => {
+        seenKeys.push(String(request.headers['idempotency-key']));
+        const status = answers.shift() ?? 200;
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(status === 200 ? JSON.stringify({ instanceId: 'remote-1' }) : '{}');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      engineUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    const remoteTrigger = async () => {
+      const remote = await createWorkflowDefinition('remote', {
+        executor: 'http',
+        executorUrl: engineUrl,
+      });
+      await createTrigger({ workflowDefinitionId: remote });
+    };
+
+    it('retries with backoff, then starts once the engine recovers', async () => {
+      await remoteTrigger();
+      answers = [500, 503];
+      const eventId = await publish({ pattern: 'bookings.created' });
+      await drain();
+      let [firing] = await firings(eventId);
+      expect(firing).toMatchObject({ status: 'pending', action: 'failed', attempts: 1 });
+      const wait = Date.parse(firing.nextAttemptAt) - t.clock.now().getTime();
+      expect(wait).toBeGreaterThanOrEqual(250);
+      expect(wait).toBeLessThanOrEqual(500);
+      t.clock.advance(wait);
+      await drain();
+      [firing] = await firings(eventId);
+      expect(firing).toMatchObject({ status: 'pending', attempts: 2 });
+      t.clock.advance(1000);
+      await drain();
+      [firing] = await firings(eventId);
+      expect(firing).toMatchObject({
+        status: 'done',
+        action: 'started',
+        attempts: 3,
+        workflowInstanceIds: ['remote-1'],
+      });
+      // Every attempt carried the same Idempotency-Key, so the engine can make repeats no-ops.
+      expect(new Set(seenKeys.slice(-3)).size).toBe(1);
+    });
+
+    it('dead-letters after the last attempt, and retries by API', async () => {
+      await remoteTrigger();
+      answers = [500, 500, 500];
+      const eventId = await publish({ pattern: 'bookings.created' });
+      for (let i = 0; i < 3; i++) {
+        await drain();
+        t.clock.advance(2000);
+      }
+      const [dead] = await firings(eventId);
+      expect(dead).toMatchObject({
+        status: 'dead',
+        action: 'dead',
+        attempts: 3,
+        error: expect.stringMatching(/500/),
+      });
+      const retried = await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`);
+      expect(retried.status).toBe(202);
+      expect((await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`)).status).toBe(409);
+      await drain();
+      expect((await firings(eventId))[0]).toMatchObject({
+        status: 'done',
+        action: 'started',
+        attempts: 1,
+      });
+    });
+
+    it('records an input that fails the workflow input schema as a failed firing, without retries', async () => {
+      const strict = await createWorkflowDefinition('strict', {
+        inputSchema: { type: 'object', required: ['bookingId'] },
+      });
+      await createTrigger({ workflowDefinitionId: strict, inputMapping: { other: 'payload.x' } });
+      const eventId = await publish({ pattern: 'bookings.created', payload: { x: 1 } });
+      await drain();
+      const [firing] = await firings(eventId);
+      expect(firing).toMatchObject({ status: 'done', action: 'failed', attempts: 1 });
+      expect(firing.errorDetails).toEqual([expect.objectContaining({ field: 'input.bookingId' })]);
+      expect(await instances()).toEqual([]);
+    });
+
+    it('refuses to delete a workflow definition that triggers reference', async () => {
+      await createTrigger({});
+      const response = await t.request('DELETE', `/v1/workflow-definitions/${workflowId}`);
+      expect(response.status).toBe(409);
+      expect(response.body.error.code).toBe('conflict');
+    });
+  });
+
+  describe('leases', () => {
+    it('takes over work whose worker died, and fires it once', async () => {
+      await createTrigger({});
+      const eventId = await publish({ pattern: 'bookings.created' });
+      // A worker claims the work and dies before recording anything.
+      const { claimWork } = await import('../routing/work-store.ts');
+      expect(await claimWork(t.db, 'dead-worker', t.clock.now(), 30_000, 10)).toHaveLength(1);
+      expect(await t.app.workers.runOnce()).toBe(0);
+      t.clock.advance(30_001);
+      await drain();
+      expect(await instances()).toHaveLength(1);
+      expect(await firings(eventId)).toEqual([
+        expect.objectContaining({ action: 'started', attempts: 2 }),
+      ]);
+    });
+  });
+});

@@ -286,7 +286,7 @@ export function createEgressConnector(
         callback(error ?? new Error('no socket'), null);
         return;
       }
-      const remote = (socket as Socket).remoteAddress ?? '';
+      const remote = (socket as Socket).remoteAddress ?? 'unknown address';
       const reason = egressDenial(remote, allowlist);
       if (reason) {
         socket.destroy();

@@ -30,7 +30,39 @@ describe('configuration', () => {
       },
       definitionCacheTtlMs: 2000,
       routing: { batchSize: 50, concurrency: 16, pollIntervalMs: 100, leaseMs: 90_000 },
+      delivery: {
+        encryptionKey: undefined,
+        egressAllowlist: [],
+        natsUrl: 'nats://127.0.0.1:4222',
+      },
     });
+  });
+
+  it('reads the delivery settings', () => {
+    const key = Buffer.alloc(32, 7);
+    const config = loadConfig({
+      DELIVERY_ENCRYPTION_KEY: key.toString('base64'),
+      EGRESS_ALLOWLIST: '127.0.0.1, 10.20.0.0/16,fd00::/8',
+      NATS_URL: 'nats://nats.internal:4222',
+    }).delivery;
+    expect(config.encryptionKey).toEqual(key);
+    expect(config.egressAllowlist.map((range) => range.text)).toEqual([
+      '127.0.0.1',
+      '10.20.0.0/16',
+      'fd00::/8',
+    ]);
+    expect(config.natsUrl).toBe('nats://nats.internal:4222');
+    expect(
+      loadConfig({ DELIVERY_ENCRYPTION_KEY: key.toString('hex') }).delivery.encryptionKey,
+    ).toEqual(key);
+  });
+
+  it('never repeats a malformed encryption key in its message', () => {
+    const secret = 'my-secret-passphrase-that-is-not-a-key';
+    expect(() => loadConfig({ DELIVERY_ENCRYPTION_KEY: secret })).toThrow(
+      'DELIVERY_ENCRYPTION_KEY must be 32 bytes as 64 hex digits or base64',
+    );
+    expect(() => loadConfig({ DELIVERY_ENCRYPTION_KEY: secret })).not.toThrow(secret);
   });
 
   it('reads partitioning and retention', () => {
@@ -68,6 +100,10 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'not a url' }, /^DATABASE_URL must be/],
     [{ EVENT_PARTITION_INTERVAL: 'week' }, /^EVENT_PARTITION_INTERVAL must be one of month, day/],
     [{ EVENT_RETENTION_DAYS: '0' }, /^EVENT_RETENTION_DAYS must be an integer/],
+    [{ DELIVERY_ENCRYPTION_KEY: 'c2hvcnQ=' }, /^DELIVERY_ENCRYPTION_KEY must be 32 bytes/],
+    [{ EGRESS_ALLOWLIST: '127.0.0.1,localhost' }, /^EGRESS_ALLOWLIST: "localhost" is not an IP/],
+    [{ EGRESS_ALLOWLIST: '10.0.0.0/33' }, /^EGRESS_ALLOWLIST: "10.0.0.0\/33" has a prefix longer/],
+    [{ NATS_URL: 'http://127.0.0.1:4222' }, /^NATS_URL must be one nats:\/\//],
     [
       { INGEST_MAX_QUEUE_DEPTH: '100', INGEST_HIGH_WATERMARK: '200' },
       /^INGEST_HIGH_WATERMARK must be an integer from 1 to 100/,

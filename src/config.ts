@@ -1,3 +1,5 @@
+import { parseEncryptionKey } from './delivery/credentials.ts';
+import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { WorkerOptions } from './routing/workers.ts';
@@ -38,6 +40,20 @@ export interface Config {
   /** See {@link ResolverOptions.ttlMs}. Env `DEFINITION_CACHE_TTL_MS`, default 2000. */
   definitionCacheTtlMs: number;
   routing: WorkerOptions;
+  delivery: {
+    /**
+     * AES-256 key sealing subscriber credentials and signing secrets. Env
+     * `DELIVERY_ENCRYPTION_KEY` (32 bytes, base64 or hex); unset → see `resolveEncryptionKey`.
+     */
+    encryptionKey: Buffer | undefined;
+    /**
+     * Non-public addresses webhooks may still reach (see `src/delivery/egress.ts`). Env
+     * `EGRESS_ALLOWLIST`, comma-separated IPs and CIDRs; default empty (public addresses only).
+     */
+    egressAllowlist: IpRange[];
+    /** NATS server for queue subscribers. Env `NATS_URL`, default `nats://127.0.0.1:4222`. */
+    natsUrl: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -148,6 +164,30 @@ function partitionConfig(env: Env): Config['partitions'] {
   };
 }
 
+function deliveryConfig(env: Env): Config['delivery'] {
+  const key = env.DELIVERY_ENCRYPTION_KEY;
+  const allowlist = env.EGRESS_ALLOWLIST ?? '';
+  const natsUrl = env.NATS_URL || 'nats://127.0.0.1:4222';
+  let encryptionKey: Buffer | undefined;
+  let egressAllowlist: IpRange[];
+  try {
+    encryptionKey = key === undefined || key === '' ? undefined : parseEncryptionKey(key);
+  } catch (error) {
+    // The message never repeats the value: it is a secret.
+    throw new ConfigError(`DELIVERY_ENCRYPTION_KEY ${(error as Error).message}`);
+  }
+  try {
+    egressAllowlist = parseAllowlist(allowlist);
+  } catch (error) {
+    throw new ConfigError(`EGRESS_ALLOWLIST: ${(error as Error).message}`);
+  }
+  if (!/^(nats|tls):\/\/[^\s/]+$/.test(natsUrl)) {
+    // Not echoed: the URL may carry a password.
+    throw new ConfigError('NATS_URL must be one nats://host:port or tls://host:port URL');
+  }
+  return { encryptionKey, egressAllowlist, natsUrl };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -165,5 +205,6 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: integer(env, 'ROUTING_POLL_INTERVAL_MS', 100, 1, 60_000),
       leaseMs: integer(env, 'ROUTING_LEASE_MS', 90_000, 100, 3_600_000),
     },
+    delivery: deliveryConfig(env),
   };
 }

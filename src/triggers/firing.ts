@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.ts';
 import type { ErrorDetail } from '../errors.ts';
 import type { EventInstance } from '../ingest/event.ts';
+import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, WorkHandler, WorkResult } from '../routing/work.ts';
 import {
@@ -65,13 +66,6 @@ export function dryRun(compiled: CompiledTrigger, event: EventInstance): FiringR
   };
 }
 
-/** Exponential backoff with equal jitter: half the delay fixed, half random. */
-function retryDelay(attemptsMade: number, retryAfterMs = 0): number {
-  const { initialDelayMs, backoffFactor } = WORKFLOW_TRIGGER_RETRY_POLICY;
-  const base = initialDelayMs * backoffFactor ** (attemptsMade - 1);
-  return Math.max(retryAfterMs, base / 2 + Math.random() * (base / 2));
-}
-
 /** Fires triggers: START a workflow, or CANCEL the running ones sharing the correlation key. */
 export class TriggerFiringHandler implements WorkHandler {
   readonly kind = 'trigger' as const;
@@ -116,7 +110,15 @@ export class TriggerFiringHandler implements WorkHandler {
       if (failure?.retryable === false) return { outcome };
       return {
         outcome,
-        retry: { error: message, delayMs: retryDelay(work.attempts, failure?.retryAfterMs) },
+        retry: {
+          error: message,
+          delayMs: nextAttemptDelay(
+            WORKFLOW_TRIGGER_RETRY_POLICY,
+            work.attempts,
+            Math.random,
+            failure?.retryAfterMs,
+          ),
+        },
       };
     }
   }

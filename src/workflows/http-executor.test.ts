@@ -253,6 +253,7 @@ describe('Retry-After and the retry policy', () => {
       maxAttempts: 3,
       backoffFactor: 2,
       initialDelayMs: 500,
+      maxDelayMs: 60_000,
     });
   });
 });

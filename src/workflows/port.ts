@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '../errors.ts';
+import type { RetryPolicy } from '../routing/retry.ts';
 
 /**
  * The workflow service port: what the routing engine calls when a trigger fires. One adapter per
@@ -97,8 +98,9 @@ export class WorkflowInputError extends WorkflowExecutorError {
  * never retry on their own): at most 3 attempts, the delay doubling from 500 ms. A retryable
  * error may also carry the engine's own wish in `retryAfterMs`.
  */
-export const WORKFLOW_TRIGGER_RETRY_POLICY = {
+export const WORKFLOW_TRIGGER_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   maxAttempts: 3,
   backoffFactor: 2,
   initialDelayMs: 500,
-} as const;
+  maxDelayMs: 60_000,
+});

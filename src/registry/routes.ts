@@ -116,6 +116,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.post<{ Body: NewDefinition }>(
     '/v1/event-definitions',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Register an event definition version',
@@ -141,6 +142,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Querystring: DefinitionFilters }>(
     '/v1/event-definitions',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'List event definitions',
@@ -180,6 +182,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Params: { ref: string }; Querystring: { version?: string } }>(
     '/v1/event-definitions/:ref',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'Read a definition by UUID, event_id or pattern (latest version unless ?version=)',
@@ -199,6 +202,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Params: { ref: string } }>(
     '/v1/event-definitions/:ref/versions',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'Every version of an event definition, newest first',
@@ -218,6 +222,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.patch<{ Params: { id: string }; Body: DefinitionChanges }>(
     '/v1/event-definitions/:id',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Change a definition (requires If-Match with its ETag)',
@@ -246,6 +251,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.delete<{ Params: { id: string } }>(
     '/v1/event-definitions/:id',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Delete a draft version',

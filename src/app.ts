@@ -84,7 +84,7 @@ async function announceAccess(config: Config, apiKeys: ApiKeys, logger: Logger):
     if (outcome === 'revoked') {
       logger.warn('BOOTSTRAP_ADMIN_KEY was revoked and stays revoked; unset or replace it');
     } else {
-      logger.info({ bootstrapAdminKey: outcome }, 'bootstrap admin key ensured');
+      logger.info({ outcome }, 'bootstrap admin key ensured');
     }
   }
   if (!config.authEnabled) {

@@ -17,7 +17,7 @@ declare module 'fastify' {
     rateClass?: RateClass;
   }
   interface FastifyRequest {
-    /** The verified API key of the call; undefined on public routes and when auth is off. */
+    /** The verified API key of the call (even when refused 403 or 429); undefined on public routes and when auth is off. */
     principal: Principal | undefined;
   }
 }
@@ -113,10 +113,11 @@ export function installAccessControl(
     }
     const principal = await options.apiKeys.authenticate(key);
     if (!principal) throw unauthorized('the API key is invalid or revoked');
+    // Known before the scope check, so the request log names the key a 403 refused.
+    request.principal = principal;
     if (!grants(principal.scopes, access)) {
       throw new AppError(403, 'forbidden', `the API key lacks the scope ${access}`);
     }
-    request.principal = principal;
     await enforceRateLimit(request, reply, principal, access, options);
   });
   return routes;

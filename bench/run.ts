@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { benchAuthRateLimit } from './auth-rate-limit.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
 
 /**
@@ -19,7 +20,7 @@ const machine = {
   platform: `${os.platform()} ${os.release()}`,
 };
 
-const results: BenchResult[] = [await benchPayloadValidation()];
+const results: BenchResult[] = [await benchPayloadValidation(), await benchAuthRateLimit()];
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${stamp}.json`, import.meta.url);

@@ -17,7 +17,10 @@ declare module 'fastify' {
     rateClass?: RateClass;
   }
   interface FastifyRequest {
-    /** The verified API key of the call (even when refused 403 or 429); undefined on public routes and when auth is off. */
+    /**
+     * The verified API key of the call (also when refused with 403 or 429); undefined on public
+     * routes and when auth is off.
+     */
     principal: Principal | undefined;
   }
 }
@@ -41,9 +44,12 @@ export interface AccessControlOptions {
   authEnabled: boolean;
 }
 
-/** A route registered without `config.access`; thrown while registering, so start-up fails. */
-export class MissingAccessRuleError extends Error {
-  override name = 'MissingAccessRuleError';
+/**
+ * A route registered without a valid `config.access` (or with an unknown `rateClass`); thrown
+ * while registering, so start-up fails.
+ */
+export class AccessRuleError extends Error {
+  override name = 'AccessRuleError';
 }
 
 const isAccessRule = (value: unknown): value is AccessRule =>
@@ -79,14 +85,14 @@ export function installAccessControl(
     const access = route.config?.access;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!isAccessRule(access)) {
-      throw new MissingAccessRuleError(
+      throw new AccessRuleError(
         `route ${methods.join(',')} ${route.url} must declare config.access ` +
           `('public' or a scope), got ${JSON.stringify(access)}`,
       );
     }
     const rateClass = route.config?.rateClass;
     if (rateClass !== undefined && !(RATE_CLASSES as readonly string[]).includes(rateClass)) {
-      throw new MissingAccessRuleError(
+      throw new AccessRuleError(
         `route ${methods.join(',')} ${route.url} has an unknown config.rateClass ${rateClass}`,
       );
     }

@@ -60,7 +60,10 @@ export interface Config {
    * Env `OTEL_EXPORTER_OTLP_ENDPOINT`.
    */
   otlpEndpoint: string | undefined;
-  /** `service.name` of exported spans. Env `OTEL_SERVICE_NAME`, default `event-processing-service`. */
+  /**
+   * `service.name` of exported spans. Env `OTEL_SERVICE_NAME`, default
+   * `event-processing-service`.
+   */
   serviceName: string;
   /**
    * Most distinct event patterns (and source types) given their own metric label; later ones are

@@ -9,7 +9,10 @@ export function generateApiKey(): string {
   return `eps_${randomBytes(32).toString('base64url')}`;
 }
 
-/** The stored form of a key: its SHA-256 in hex. A fast hash suffices: keys are random, not passwords. */
+/**
+ * The stored form of a key: its SHA-256 in hex. A fast hash suffices: keys are 256 random bits,
+ * not passwords, so there is nothing to guess from the hash.
+ */
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }

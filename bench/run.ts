@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadConfig } from '../src/config.ts';
+import { benchAuthRateLimit } from './auth-rate-limit.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
@@ -26,6 +27,7 @@ const { databaseUrl } = loadConfig();
 const results: BenchResult[] = [
   await benchPayloadValidation(),
   benchPatternMatching(),
+  await benchAuthRateLimit(),
   await benchIngest(databaseUrl),
 ];
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -1,6 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
+import type { RouteAccess } from './auth/access.ts';
+import { ApiKeys } from './auth/api-keys.ts';
+import { RateLimiter } from './auth/rate-limit.ts';
+import { RateLimitStore } from './auth/rate-limit-store.ts';
+import { registerApiKeyRoutes } from './auth/routes.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -10,6 +15,9 @@ import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
 import { registerIngestRoutes } from './ingest/routes.ts';
 import { EventWriter } from './ingest/writer.ts';
+import { Metrics } from './observability/metrics.ts';
+import { registerMetricsRoutes } from './observability/routes.ts';
+import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
 import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
@@ -39,6 +47,8 @@ export interface AppDeps {
   clock: Clock;
   logger: Logger;
   migrations: Migration[];
+  /** Tracing of one's own (tests: an in-memory exporter); default: built from `config`. */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -51,6 +61,14 @@ export interface App {
   /** Workflow definitions, e.g. to check that a trigger's workflowDefinitionId exists. */
   workflowDefinitions: WorkflowDefinitions;
   workers: WorkerPool;
+  apiKeys: ApiKeys;
+  rateLimiter: RateLimiter;
+  /** The Prometheus metrics; capabilities report through its methods. */
+  metrics: Metrics;
+  /** The tracer and trace-context propagation; parent spans on `request.traceContext`. */
+  tracing: Tracing;
+  /** Every registered route with its access rule. */
+  routes: RouteAccess[];
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
   /** Starts background work: partition maintenance and routing workers. Resolves after the first maintenance pass. */
@@ -62,7 +80,23 @@ export interface App {
 /** Wires the capabilities onto one HTTP server over a migrated database. */
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, db, clock, logger } = deps;
-  const server = await createServer({ logger, bodyLimitBytes: config.bodyLimitBytes });
+  const metrics = new Metrics({ db, maxPatterns: config.metricsMaxPatterns });
+  const tracing =
+    deps.tracing ??
+    new Tracing({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
+  const apiKeys = new ApiKeys({ db, clock, cacheSeconds: config.apiKeyCacheSeconds });
+  const rateLimiter = new RateLimiter({
+    store: new RateLimitStore(db),
+    clock,
+    limits: config.rateLimitsPerMinute,
+  });
+  const { server, routes } = await createServer({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    metrics,
+    tracing,
+    access: { apiKeys, rateLimiter, clock, authEnabled: config.authEnabled },
+  });
   const compiler = new SchemaCompiler();
   const validators = new ValidatorCache(compiler);
   const resolver = new DefinitionResolver(db, validators, clock, {
@@ -96,6 +130,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     partitionInterval: config.partitions.interval,
   });
   registerHealthRoutes(server, db, deps.migrations);
+  registerMetricsRoutes(server, metrics);
+  registerApiKeyRoutes(server, apiKeys);
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest);
   registerStoreRoutes(server, new EventStore(db));
@@ -114,6 +150,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     receiver,
   });
   await server.ready();
+  await announceAccess(config, apiKeys, logger);
+  if (tracing.exporting) logger.info({ endpoint: config.otlpEndpoint }, 'exporting spans (OTLP)');
 
   const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
@@ -125,6 +163,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     workflows,
     workflowDefinitions,
     workers,
+    apiKeys,
+    rateLimiter,
+    metrics,
+    tracing,
+    routes,
     maintainPartitions: maintain,
     async start() {
       maintenance = runPeriodically(
@@ -145,4 +188,31 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await engineConnections.close();
     },
   };
+}
+
+/** Ensures the bootstrap admin key and says in the start-up log how callers are checked. */
+async function announceAccess(config: Config, apiKeys: ApiKeys, logger: Logger): Promise<void> {
+  if (config.bootstrapAdminKey) {
+    const outcome = await apiKeys.ensureBootstrapAdmin(config.bootstrapAdminKey);
+    if (outcome === 'revoked') {
+      logger.warn('BOOTSTRAP_ADMIN_KEY was revoked and stays revoked; unset or replace it');
+    } else {
+      logger.info({ outcome }, 'bootstrap admin key ensured');
+    }
+  }
+  if (!config.authEnabled) {
+    logger.warn(
+      { auth: 'off', host: config.host },
+      'authentication is OFF: every route is open and nothing is rate limited ' +
+        '(allowed on a loopback HOST only; set AUTH=on to require API keys)',
+    );
+    return;
+  }
+  const keys = await apiKeys.countActive();
+  logger.info({ auth: 'on', activeApiKeys: keys }, 'authentication is on: API keys required');
+  if (keys === 0) {
+    logger.warn(
+      'no API key exists yet: set BOOTSTRAP_ADMIN_KEY or run `npm run keys -- create --scopes admin`',
+    );
+  }
 }

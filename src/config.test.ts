@@ -10,6 +10,20 @@ describe('configuration', () => {
       dataDir: './data',
       logLevel: 'info',
       bodyLimitBytes: 1024 * 1024,
+      authEnabled: false,
+      bootstrapAdminKey: undefined,
+      apiKeyCacheSeconds: 10,
+      rateLimitsPerMinute: {
+        'events.publish': 1000,
+        'events.read': 100,
+        definitions: 60,
+        triggers: 60,
+        subscriptions: 60,
+        admin: 60,
+      },
+      otlpEndpoint: undefined,
+      serviceName: 'event-processing-service',
+      metricsMaxPatterns: 200,
       ingest: {
         queue: {
           maxQueueDepth: 10_000,
@@ -108,6 +122,12 @@ describe('configuration', () => {
       { INGEST_MAX_QUEUE_DEPTH: '100', INGEST_HIGH_WATERMARK: '200' },
       /^INGEST_HIGH_WATERMARK must be an integer from 1 to 100/,
     ],
+    [{ AUTH: 'yes' }, /^AUTH must be one of on, off/],
+    [{ BOOTSTRAP_ADMIN_KEY: 'admin' }, /^BOOTSTRAP_ADMIN_KEY must be "eps_"/],
+    [{ RATE_LIMIT_EVENTS_PUBLISH: '-1' }, /^RATE_LIMIT_EVENTS_PUBLISH must be an integer/],
+    [{ RATE_LIMIT_DEFINITIONS: 'many' }, /^RATE_LIMIT_DEFINITIONS must be an integer/],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must be/],
+    [{ METRICS_MAX_PATTERNS: '0' }, /^METRICS_MAX_PATTERNS must be an integer/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

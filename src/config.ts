@@ -12,6 +12,20 @@ import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/** Classes of routes that share one rate limit per API key (see src/auth/scopes.ts). */
+export const RATE_CLASSES = [
+  'events.publish',
+  'events.read',
+  'definitions',
+  'triggers',
+  'subscriptions',
+  'admin',
+] as const;
+export type RateClass = (typeof RATE_CLASSES)[number];
+
+/** Shape of a full API key: `eps_` and at least 32 URL-safe characters. */
+export const API_KEY_FORMAT = /^eps_[A-Za-z0-9_-]{32,128}$/;
+
 export interface Config {
   /** TCP port of the HTTP API. Env `PORT`, default 8080. */
   port: number;
@@ -54,6 +68,44 @@ export interface Config {
     /** NATS server for queue subscribers. Env `NATS_URL`, default `nats://127.0.0.1:4222`. */
     natsUrl: string;
   };
+  /**
+   * Whether requests need an API key. Env `AUTH=on|off`; default `off` when `host` is a loopback
+   * address (local development) and `on` otherwise. `off` on a non-loopback host is refused.
+   */
+  authEnabled: boolean;
+  /**
+   * A full API key (`eps_…`) ensured to exist as an `admin` key at start, so a fresh deployment
+   * can create its first keys over HTTP. Env `BOOTSTRAP_ADMIN_KEY`, default unset.
+   */
+  bootstrapAdminKey: string | undefined;
+  /**
+   * How long a verified API key is trusted without asking the database again, in seconds; a key
+   * revoked on another instance stops working within this time. Env `API_KEY_CACHE_SECONDS`,
+   * default 10 (0 asks the database on every request).
+   */
+  apiKeyCacheSeconds: number;
+  /**
+   * Requests per minute per API key and route class; 0 means unlimited. Env
+   * `RATE_LIMIT_EVENTS_PUBLISH` (default 1000), `RATE_LIMIT_EVENTS_READ` (100),
+   * `RATE_LIMIT_DEFINITIONS` (60), `RATE_LIMIT_TRIGGERS` (60), `RATE_LIMIT_SUBSCRIPTIONS` (60),
+   * `RATE_LIMIT_ADMIN` (60).
+   */
+  rateLimitsPerMinute: Record<RateClass, number>;
+  /**
+   * Base URL of an OTLP/HTTP collector (`/v1/traces` is appended); unset → no span is exported.
+   * Env `OTEL_EXPORTER_OTLP_ENDPOINT`.
+   */
+  otlpEndpoint: string | undefined;
+  /**
+   * `service.name` of exported spans. Env `OTEL_SERVICE_NAME`, default
+   * `event-processing-service`.
+   */
+  serviceName: string;
+  /**
+   * Most distinct event patterns (and source types) given their own metric label; later ones are
+   * counted under `other`. Env `METRICS_MAX_PATTERNS`, default 200.
+   */
+  metricsMaxPatterns: number;
 }
 
 export class ConfigError extends Error {
@@ -188,10 +240,62 @@ function deliveryConfig(env: Env): Config['delivery'] {
   return { encryptionKey, egressAllowlist, natsUrl };
 }
 
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
+  );
+}
+
+function authEnabled(env: Env, host: string): boolean {
+  const loopback = isLoopback(host);
+  const mode = oneOf(env, 'AUTH', ['on', 'off'] as const, loopback ? 'off' : 'on');
+  if (mode === 'off' && !loopback) {
+    throw new ConfigError(
+      `AUTH=off is only allowed on a loopback HOST, got HOST "${host}"; unset AUTH or bind 127.0.0.1`,
+    );
+  }
+  return mode === 'on';
+}
+
+function bootstrapAdminKey(env: Env): string | undefined {
+  const raw = env.BOOTSTRAP_ADMIN_KEY;
+  if (raw === undefined || raw === '') return undefined;
+  // The value is a secret: the message describes it without repeating it.
+  if (!API_KEY_FORMAT.test(raw)) {
+    throw new ConfigError(
+      'BOOTSTRAP_ADMIN_KEY must be "eps_" followed by 32 to 128 characters of A-Z, a-z, 0-9, _ or -',
+    );
+  }
+  return raw;
+}
+
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http:// or https:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// URL, got "${raw}"`);
+  }
+  return raw;
+}
+
+const MAX_RATE = 100_000_000;
+
 export function loadConfig(env: Env = process.env): Config {
+  const host = env.HOST || '127.0.0.1';
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
-    host: env.HOST || '127.0.0.1',
+    host,
     databaseUrl: databaseUrl(env),
     dataDir: env.DATA_DIR || './data',
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -206,5 +310,19 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: integer(env, 'ROUTING_LEASE_MS', 90_000, 100, 3_600_000),
     },
     delivery: deliveryConfig(env),
+    authEnabled: authEnabled(env, host),
+    bootstrapAdminKey: bootstrapAdminKey(env),
+    apiKeyCacheSeconds: integer(env, 'API_KEY_CACHE_SECONDS', 10, 0, 3600),
+    rateLimitsPerMinute: {
+      'events.publish': integer(env, 'RATE_LIMIT_EVENTS_PUBLISH', 1000, 0, MAX_RATE),
+      'events.read': integer(env, 'RATE_LIMIT_EVENTS_READ', 100, 0, MAX_RATE),
+      definitions: integer(env, 'RATE_LIMIT_DEFINITIONS', 60, 0, MAX_RATE),
+      triggers: integer(env, 'RATE_LIMIT_TRIGGERS', 60, 0, MAX_RATE),
+      subscriptions: integer(env, 'RATE_LIMIT_SUBSCRIPTIONS', 60, 0, MAX_RATE),
+      admin: integer(env, 'RATE_LIMIT_ADMIN', 60, 0, MAX_RATE),
+    },
+    otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+    serviceName: env.OTEL_SERVICE_NAME || 'event-processing-service',
+    metricsMaxPatterns: integer(env, 'METRICS_MAX_PATTERNS', 200, 1, 10_000),
   };
 }

@@ -31,6 +31,15 @@ describe('the service process', () => {
     );
   });
 
+  it('refuses to start with auth off on a non-loopback address', async () => {
+    const { exited } = runService({ HOST: '0.0.0.0', AUTH: 'off' });
+    const { code, output } = await exited;
+    expect(code).toBe(1);
+    expect(output.trim()).toBe(
+      'event-processing-service: AUTH=off is only allowed on a loopback HOST, got HOST "0.0.0.0"; unset AUTH or bind 127.0.0.1',
+    );
+  });
+
   it('keeps every committed write in the PGlite data folder across a graceful restart', async () => {
     await freshDataDir();
     service = await startService({ DATA_DIR: dataDir });

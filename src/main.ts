@@ -1,14 +1,14 @@
-import pino from 'pino';
 import { createApp } from './app.ts';
 import { systemClock } from './clock.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
+import { createLogger } from './observability/logger.ts';
 
 /** Starts the service: config, database, migrations, HTTP; stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   const db = await openDatabase(config);
   const migrations = await loadMigrations();
   try {

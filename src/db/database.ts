@@ -21,8 +21,20 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/** Connection pool use, for the pool gauge. */
+export interface PoolStats {
+  /** Connections open (idle or busy). */
+  total: number;
+  /** Open connections not in use. */
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+}
+
 export interface Database extends Queryable {
   readonly kind: 'pglite' | 'postgres';
+  /** Pool use, where the backend has a pool (`pg`); PGlite is one in-process connection. */
+  stats?(): PoolStats;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -8,12 +8,15 @@ export function registerHealthRoutes(
   db: Database,
   migrations: Migration[],
 ): void {
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up' } }, async () => ({
-    status: 'ok',
-  }));
+  app.get(
+    '/healthz',
+    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is up' } },
+    async () => ({ status: 'ok' }),
+  );
   app.get(
     '/readyz',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['health'],
         summary: 'The database is reachable and every migration is applied',

@@ -1,8 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
+import { trace } from '@opentelemetry/api';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import {
+  type AccessControlOptions,
+  installAccessControl,
+  type RouteAccess,
+} from '../auth/access.ts';
+import { installRequestObservability } from '../observability/http.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import { addFormats } from '../schema/formats.ts';
 import { installErrorHandling } from './errors.ts';
 
@@ -10,6 +19,15 @@ export interface ServerOptions {
   logger: Logger;
   /** Largest JSON body a route accepts unless it sets its own limit. */
   bodyLimitBytes: number;
+  metrics: Metrics;
+  tracing: Tracing;
+  access: AccessControlOptions;
+}
+
+export interface Server {
+  server: FastifyInstance;
+  /** Every route registered on `server` with its access rule; grows as routes are added. */
+  routes: RouteAccess[];
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -35,10 +53,12 @@ function requestValidators() {
 
 /**
  * The Fastify instance every capability registers its routes on: JSON in and out, the error
- * envelope, request ids, one log line per request and an OpenAPI document generated from the
- * route schemas (the same schemas that validate requests, so the document cannot drift).
+ * envelope, request ids, one log line per request, a server span and latency metrics per
+ * request, access control (every route declares `config.access`; see src/auth/access.ts) and an
+ * OpenAPI document generated from the route schemas (the same schemas that validate requests,
+ * so the document cannot drift).
  */
-export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+export async function createServer(options: ServerOptions): Promise<Server> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
@@ -69,10 +89,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         route: request.routeOptions.url,
         statusCode: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        // Who called (the key's id, never the key) and the trace, to find the request's spans.
+        apiKeyId: request.principal?.keyId,
+        traceId: request.traceContext && trace.getSpanContext(request.traceContext)?.traceId,
       },
       'request',
     );
   });
+  // Before any route is registered: access control checks each route as it is added.
+  installRequestObservability(app, { metrics: options.metrics, tracing: options.tracing });
+  const routes = installAccessControl(app, options.access);
+  app.addHook('onClose', () => options.tracing.shutdown());
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -82,8 +109,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         description:
           'Event definition registry, event store and routing. Errors use the envelope `{ error: { code, message, details } }`.',
       },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearerAuth: { type: 'http', scheme: 'bearer' },
+        },
+      },
     },
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  return app;
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  return { server: app, routes };
 }

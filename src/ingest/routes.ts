@@ -35,6 +35,7 @@ export function registerIngestRoutes(
   app.post<{ Body: EventInput }>(
     '/v1/events',
     {
+      config: { access: 'events:publish' },
       schema: {
         tags,
         summary: 'Publish one event; 202 once it is durably stored, 200 for a repeated eventId',
@@ -59,6 +60,7 @@ export function registerIngestRoutes(
   app.post<{ Body: { events: unknown[] } }>(
     '/v1/events/batch',
     {
+      config: { access: 'events:publish' },
       bodyLimit: options.batchBodyLimitBytes,
       schema: {
         tags,
@@ -109,6 +111,7 @@ export function registerIngestRoutes(
   app.post<{ Body: EventInput }>(
     '/v1/events/validate',
     {
+      config: { access: 'events:publish' },
       schema: {
         tags,
         summary: 'Run every check of POST /v1/events without storing anything',

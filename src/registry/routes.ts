@@ -126,6 +126,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.post<{ Body: NewDefinition }>(
     '/v1/event-definitions',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Register an event definition version',
@@ -151,6 +152,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Querystring: DefinitionFilters }>(
     '/v1/event-definitions',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'List event definitions',
@@ -190,6 +192,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Params: { ref: string }; Querystring: { version?: string } }>(
     '/v1/event-definitions/:ref',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'Read a definition by UUID, event_id or pattern (latest version unless ?version=)',
@@ -209,6 +212,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Params: { ref: string } }>(
     '/v1/event-definitions/:ref/versions',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'Every version of an event definition, newest first',
@@ -228,6 +232,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.get<{ Params: { ref: string } }>(
     '/v1/event-definitions/:ref/producers',
     {
+      config: { access: 'definitions:read' },
       schema: {
         tags,
         summary: 'Sources still publishing deprecated versions: count and last seen',
@@ -241,6 +246,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.patch<{ Params: { id: string }; Body: DefinitionChanges }>(
     '/v1/event-definitions/:id',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Change a definition (requires If-Match with its ETag)',
@@ -269,6 +275,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   app.delete<{ Params: { id: string } }>(
     '/v1/event-definitions/:id',
     {
+      config: { access: 'definitions:write' },
       schema: {
         tags,
         summary: 'Delete a draft version',

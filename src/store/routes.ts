@@ -14,6 +14,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
   app.get<{ Querystring: EventQuery }>(
     '/v1/events',
     {
+      config: { access: 'events:read' },
       schema: {
         tags,
         summary: 'Query stored events, newest first',
@@ -59,6 +60,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
   app.get<{ Params: { eventId: string } }>(
     '/v1/events/:eventId',
     {
+      config: { access: 'events:read' },
       schema: {
         tags,
         summary: 'One stored event',
@@ -72,6 +74,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
   app.get<{ Params: { eventId: string } }>(
     '/v1/events/:eventId/trace',
     {
+      config: { access: 'events:read' },
       schema: {
         tags,
         summary:

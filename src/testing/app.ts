@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { type App, createApp } from '../app.ts';
+import { type App, type AppDeps, createApp } from '../app.ts';
 import { type Config, loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { loadMigrations, migrate } from '../db/migrate.ts';
@@ -52,6 +52,7 @@ export async function resetDatabase(db: Database): Promise<void> {
 export async function startTestApp(
   backend: TestBackend,
   overrides: Partial<Config> = {},
+  deps: Partial<Pick<AppDeps, 'logger' | 'tracing'>> = {},
 ): Promise<TestApp> {
   const database = await backend.create();
   const db = await database.open();
@@ -59,7 +60,14 @@ export async function startTestApp(
   await migrate(db, migrations);
   const clock = new TestClock();
   const config = { ...loadConfig({}), ...overrides };
-  const app = await createApp({ config, db, clock, logger: pino({ level: 'error' }), migrations });
+  const app = await createApp({
+    config,
+    db,
+    clock,
+    logger: deps.logger ?? pino({ level: 'error' }),
+    migrations,
+    tracing: deps.tracing,
+  });
   return {
     backend: backend.name,
     database,
@@ -80,7 +88,12 @@ export async function startTestApp(
         body: (isJson && response.body !== '' ? response.json() : response.body) as never,
       };
     },
-    reset: () => resetDatabase(db),
+    async reset() {
+      await resetDatabase(db);
+      // In-memory state mirroring the emptied tables.
+      app.apiKeys.forgetCachedKeys();
+      app.rateLimiter.reset();
+    },
     async close() {
       await app.close();
       await db.close();

@@ -95,6 +95,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.post<{ Body: TriggerInput }>(
     '/v1/workflow-triggers',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Create a workflow event trigger',
@@ -117,6 +118,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.get<{ Querystring: TriggerFilters }>(
     '/v1/workflow-triggers',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'List triggers (priority order)',
@@ -155,6 +157,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.get<{ Params: { id: string } }>(
     '/v1/workflow-triggers/:id',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'Read a trigger',
@@ -168,6 +171,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.patch<{ Params: { id: string }; Body: Partial<TriggerInput> }>(
     '/v1/workflow-triggers/:id',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Change a trigger (requires If-Match with its ETag)',
@@ -190,6 +194,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.delete<{ Params: { id: string } }>(
     '/v1/workflow-triggers/:id',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Delete a trigger',
@@ -206,6 +211,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
     '/v1/workflow-triggers/:id/test',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary:
@@ -242,6 +248,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   }>(
     '/v1/workflow-triggers/:id/replay',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary:
@@ -275,6 +282,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.get<{ Params: { eventId: string } }>(
     '/v1/events/:eventId/triggers',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary:
@@ -289,6 +297,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   app.post<{ Params: { id: string } }>(
     '/v1/trigger-firings/:id/retry',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Queue a dead-lettered firing again with fresh attempts',

@@ -118,6 +118,7 @@ export function registerWorkflowRoutes(
   app.post<{ Body: WorkflowDefinitionInput }>(
     '/v1/workflow-definitions',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Register a workflow definition',
@@ -140,6 +141,7 @@ export function registerWorkflowRoutes(
   app.get<{ Querystring: { limit: number; offset: number } }>(
     '/v1/workflow-definitions',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'List workflow definitions, newest first',
@@ -169,6 +171,7 @@ export function registerWorkflowRoutes(
   app.get<{ Params: { id: string } }>(
     '/v1/workflow-definitions/:id',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'Read a workflow definition',
@@ -182,6 +185,7 @@ export function registerWorkflowRoutes(
   app.patch<{ Params: { id: string }; Body: WorkflowDefinitionChanges }>(
     '/v1/workflow-definitions/:id',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Change a workflow definition (requires If-Match with its ETag)',
@@ -213,6 +217,7 @@ export function registerWorkflowRoutes(
   app.delete<{ Params: { id: string } }>(
     '/v1/workflow-definitions/:id',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'Delete a workflow definition and its instances (409 while triggers use it)',
@@ -243,6 +248,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
   }>(
     '/v1/workflow-instances',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'List workflow instances (builtin executor), newest first',
@@ -281,6 +287,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
   app.get<{ Params: { id: string } }>(
     '/v1/workflow-instances/:id',
     {
+      config: { access: 'triggers:read' },
       schema: {
         tags,
         summary: 'Read a workflow instance',
@@ -296,6 +303,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
   app.post<{ Params: { id: string }; Body: { output?: unknown } }>(
     '/v1/workflow-instances/:id/complete',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'An engine reports a running instance completed, optionally with its output',
@@ -318,6 +326,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
   app.post<{ Params: { id: string }; Body: { error: string } }>(
     '/v1/workflow-instances/:id/fail',
     {
+      config: { access: 'triggers:write' },
       schema: {
         tags,
         summary: 'An engine reports a running instance failed, with the reason',

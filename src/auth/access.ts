@@ -1,0 +1,160 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { Clock } from '../clock.ts';
+import { RATE_CLASSES, type RateClass } from '../config.ts';
+import { AppError } from '../errors.ts';
+import type { ApiKeys, Principal } from './api-keys.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { type AccessRule, grants, isScope, rateClassOf, type Scope } from './scopes.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Required on every route: the scope a caller's API key needs, or `public`. A route without
+     * it stops the server from starting.
+     */
+    access?: AccessRule;
+    /** The rate limit the route counts against; default: the class of its access scope. */
+    rateClass?: RateClass;
+  }
+  interface FastifyRequest {
+    /**
+     * The verified API key of the call (also when refused with 403 or 429); undefined on public
+     * routes and when auth is off.
+     */
+    principal: Principal | undefined;
+  }
+}
+
+/** A registered route and its access rule, as collected when routes are registered. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: AccessRule;
+  rateClass: RateClass | undefined;
+}
+
+export interface AccessControlOptions {
+  apiKeys: ApiKeys;
+  rateLimiter: RateLimiter;
+  clock: Clock;
+  /**
+   * When false (loopback development) every route is open and nothing is rate limited: limits
+   * are per API key, and without keys there is no caller to tell apart.
+   */
+  authEnabled: boolean;
+}
+
+/**
+ * A route registered without a valid `config.access` (or with an unknown `rateClass`); thrown
+ * while registering, so start-up fails.
+ */
+export class AccessRuleError extends Error {
+  override name = 'AccessRuleError';
+}
+
+const isAccessRule = (value: unknown): value is AccessRule =>
+  value === 'public' || (typeof value === 'string' && isScope(value));
+
+/** Reads the key from `X-API-Key` or `Authorization: Bearer …`. */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['x-api-key'];
+  if (typeof header === 'string' && header !== '') return header.trim();
+  const authorization = request.headers.authorization;
+  if (typeof authorization !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return match?.[1];
+}
+
+const unauthorized = (message: string) =>
+  new AppError(401, 'unauthorized', message, [], { 'www-authenticate': 'Bearer' });
+
+/**
+ * Access control of every route: each route must declare `config.access` (checked as routes
+ * are registered), requests to non-public routes need an API key holding that scope (401, 403),
+ * and each key is rate limited per route class (429). Returns the registered routes with their
+ * rules, which grows as routes are registered.
+ */
+export function installAccessControl(
+  app: FastifyInstance,
+  options: AccessControlOptions,
+): RouteAccess[] {
+  const routes: RouteAccess[] = [];
+  app.decorateRequest('principal', undefined);
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const access = route.config?.access;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!isAccessRule(access)) {
+      throw new AccessRuleError(
+        `route ${methods.join(',')} ${route.url} must declare config.access ` +
+          `('public' or a scope), got ${JSON.stringify(access)}`,
+      );
+    }
+    const rateClass = route.config?.rateClass;
+    if (rateClass !== undefined && !(RATE_CLASSES as readonly string[]).includes(rateClass)) {
+      throw new AccessRuleError(
+        `route ${methods.join(',')} ${route.url} has an unknown config.rateClass ${rateClass}`,
+      );
+    }
+    for (const method of methods) routes.push({ method, url: route.url, access, rateClass });
+    if (access !== 'public' && route.schema) {
+      // The OpenAPI document tells clients which key a route needs.
+      route.schema = {
+        ...route.schema,
+        security: [{ apiKey: [] }, { bearerAuth: [] }],
+        description: [route.schema.description, `Requires an API key with scope \`${access}\`.`]
+          .filter(Boolean)
+          .join(' '),
+      };
+    }
+  });
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const access = request.routeOptions.config.access;
+    // No rule: the not-found handler, which answers 404 to anyone.
+    if (access === undefined || access === 'public' || !options.authEnabled) return;
+    const key = presentedKey(request);
+    if (key === undefined) {
+      throw unauthorized('an API key is required (X-API-Key or Authorization: Bearer)');
+    }
+    const principal = await options.apiKeys.authenticate(key);
+    if (!principal) throw unauthorized('the API key is invalid or revoked');
+    // Known before the scope check, so the request log names the key a 403 refused.
+    request.principal = principal;
+    if (!grants(principal.scopes, access)) {
+      throw new AppError(403, 'forbidden', `the API key lacks the scope ${access}`);
+    }
+    await enforceRateLimit(request, reply, principal, access, options);
+  });
+  return routes;
+}
+
+async function enforceRateLimit(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  principal: Principal,
+  access: Scope,
+  options: AccessControlOptions,
+): Promise<void> {
+  const rateClass = request.routeOptions.config.rateClass ?? rateClassOf(access);
+  const decision = await options.rateLimiter.take(principal.keyId, rateClass);
+  if (!decision) return;
+  reply.headers({
+    'x-ratelimit-limit': String(decision.limit),
+    'x-ratelimit-remaining': String(decision.remaining),
+    'x-ratelimit-reset': String(Math.ceil(decision.resetAt.getTime() / 1000)),
+  });
+  if (!decision.allowed) {
+    const retryAfter = Math.max(
+      1,
+      Math.ceil((decision.resetAt.getTime() - options.clock.now().getTime()) / 1000),
+    );
+    throw new AppError(
+      429,
+      'rate_limited',
+      `rate limit of ${decision.limit} requests per minute for ${rateClass} exceeded`,
+      [],
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+}

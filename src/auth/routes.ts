@@ -1,0 +1,124 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  errorResponseSchema,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import type { ApiKeys } from './api-keys.ts';
+import { SCOPES, type Scope } from './scopes.ts';
+
+const apiKeySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    prefix: { type: 'string', description: 'the first characters of the key, to tell keys apart' },
+    scopes: { type: 'array', items: { type: 'string' } },
+    created_at: { type: 'string', format: 'date-time' },
+    revoked_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+const createdApiKeySchema = {
+  type: 'object',
+  properties: {
+    ...apiKeySchema.properties,
+    key: { type: 'string', description: 'the key itself; shown only in this response' },
+  },
+} as const;
+
+const tags = ['api-keys'];
+const access = 'admin' as const;
+
+export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): void {
+  app.post<{ Body: { name?: string; scopes: Scope[] } }>(
+    '/v1/api-keys',
+    {
+      config: { access },
+      schema: {
+        tags,
+        summary: 'Create an API key (the key is shown once, only its hash is stored)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['scopes'],
+          properties: {
+            name: { type: 'string', maxLength: 255 },
+            scopes: {
+              type: 'array',
+              minItems: 1,
+              uniqueItems: true,
+              items: { type: 'string', enum: SCOPES },
+              description: `any of ${SCOPES.join(', ')}; admin implies every scope`,
+            },
+          },
+        },
+        response: { 201: createdApiKeySchema, 400: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      const created = await apiKeys.create({
+        name: request.body.name ?? '',
+        scopes: request.body.scopes,
+      });
+      // The secret must not linger in caches or proxies.
+      reply
+        .code(201)
+        .header('location', `/v1/api-keys/${created.id}`)
+        .header('cache-control', 'no-store');
+      return created;
+    },
+  );
+
+  app.get<{ Querystring: { limit: number; offset: number } }>(
+    '/v1/api-keys',
+    {
+      config: { access },
+      schema: {
+        tags,
+        summary: 'List API keys (never their secrets), revoked ones included',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: paginationQuery,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              api_keys: { type: 'array', items: apiKeySchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query;
+      const { keys, total } = await apiKeys.list(limit, offset);
+      return { api_keys: keys, pagination: pagination(total, limit, offset, keys.length) };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/api-keys/:id',
+    {
+      config: { access },
+      schema: {
+        tags,
+        summary: 'Revoke an API key (revoking a revoked key changes nothing)',
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', format: 'uuid' } },
+        },
+        response: { 204: { type: 'null' }, 400: errorResponseSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await apiKeys.revoke(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

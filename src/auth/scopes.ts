@@ -1,0 +1,52 @@
+import type { RateClass } from '../config.ts';
+
+/** What an API key may do. `admin` implies every other scope. */
+export const SCOPES = [
+  'events:publish',
+  'events:read',
+  'definitions:read',
+  'definitions:write',
+  'triggers:read',
+  'triggers:write',
+  'subscriptions:read',
+  'subscriptions:write',
+  'admin',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/**
+ * The access rule every route declares in its options (`config: { access }`): the scope a caller
+ * needs, or `public` for routes that answer anyone (health, readiness, OpenAPI, metrics).
+ */
+export type AccessRule = Scope | 'public';
+
+export const isScope = (value: string): value is Scope =>
+  (SCOPES as readonly string[]).includes(value);
+
+export function grants(held: readonly Scope[], needed: Scope): boolean {
+  return held.includes('admin') || held.includes(needed);
+}
+
+/**
+ * The rate class a scope's routes fall into unless a route names its own (`config.rateClass`):
+ * publishing and querying events are limited apart, each management resource has its own class.
+ */
+export function rateClassOf(scope: Scope): RateClass {
+  switch (scope) {
+    case 'events:publish':
+      return 'events.publish';
+    case 'events:read':
+      return 'events.read';
+    case 'definitions:read':
+    case 'definitions:write':
+      return 'definitions';
+    case 'triggers:read':
+    case 'triggers:write':
+      return 'triggers';
+    case 'subscriptions:read':
+    case 'subscriptions:write':
+      return 'subscriptions';
+    case 'admin':
+      return 'admin';
+  }
+}

@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
 import { TestClock } from '../testing/clock.ts';
 import { createEgressDispatcher } from './egress.ts';
 import { parseAllowlist } from './ip.ts';
+import { createNatsPublisher, type NatsPublisher } from './nats.ts';
 import {
+  createQueueSender,
   createWebhookSender,
   type DeliveryRequest,
   MAX_RESPONSE_BODY_BYTES,
@@ -389,5 +395,68 @@ describe('webhook sender against local receivers', () => {
     expect(await send(request({ secrets: [] }))).toMatchObject({ kind: 'refused' });
     expect(await send(request({ secrets: ['whsec_short'] }))).toMatchObject({ kind: 'refused' });
     expect(connections).toBe(0);
+  });
+});
+
+// Runs against the NATS server of this machine (JetStream on), at the configured NATS_URL.
+describe('queue sender against the local NATS JetStream', () => {
+  const { natsUrl } = loadConfig().delivery;
+  const id = randomUUID().replaceAll('-', '');
+  const stream = `eps_senders_${id}`;
+  const subject = `eps-senders.${id}.bookings`;
+  let admin: NatsConnection;
+  let jsm: JetStreamManager;
+  let publisher: NatsPublisher;
+
+  beforeAll(async () => {
+    admin = await connect({ servers: natsUrl });
+    jsm = await jetstreamManager(admin);
+    await jsm.streams.add({ name: stream, subjects: [subject] });
+    publisher = await createNatsPublisher(natsUrl, { ackTimeoutMs: 2000 });
+  });
+
+  afterAll(async () => {
+    await publisher?.close();
+    await jsm?.streams.delete(stream).catch(() => undefined);
+    await admin?.close();
+  });
+
+  const request = (overrides: Partial<DeliveryRequest> = {}): DeliveryRequest => ({
+    deliveryId: `dlv_${id}`,
+    endpoint: subject,
+    headers: {},
+    secrets: [],
+    body: eventBody,
+    timeoutMs: 2000,
+    ...overrides,
+  });
+
+  it('delivers once to the stream when sent twice with the same delivery id', async () => {
+    const send = createQueueSender({ publisher });
+    const first = await send(request({ traceparent }));
+    const again = await send(request({ traceparent }));
+    expect(first).toEqual({ kind: 'delivered', latencyMs: expect.any(Number) });
+    expect(again).toEqual({ kind: 'delivered', latencyMs: expect.any(Number) });
+    expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+
+    const consumer = await jetstream(admin).consumers.get(stream);
+    const message = await consumer.next({ expires: 2000 });
+    expect(message?.string()).toBe(eventBody);
+    expect(message?.headers?.get('Nats-Msg-Id')).toBe(`dlv_${id}`);
+    expect(message?.headers?.get('traceparent')).toBe(traceparent);
+  });
+
+  it('calls a subject no stream stores failed', async () => {
+    const outcome = await createQueueSender({ publisher })(
+      request({ endpoint: `eps-senders-unbound.${id}` }),
+    );
+    expect(outcome).toMatchObject({ kind: 'failed' });
+    expect((outcome as { error: string }).error).toContain('no JetStream stream stores');
+  });
+
+  it('refuses a subject no NATS message can have', async () => {
+    expect(
+      await createQueueSender({ publisher })(request({ endpoint: 'has space' })),
+    ).toMatchObject({ kind: 'refused' });
   });
 });

@@ -3,6 +3,7 @@ import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
 import { EgressDeniedError } from './egress.ts';
+import type { NatsPublisher } from './nats.ts';
 import { signatureHeaders } from './signature.ts';
 
 /**
@@ -314,4 +315,42 @@ async function readPrefix(
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+export interface QueueSenderDeps {
+  /** The JetStream publisher (`createNatsPublisher`), owned and closed by the caller. */
+  publisher: Pick<NatsPublisher, 'publish'>;
+}
+
+/**
+ * The queue sender: publishes `body` to the subject `endpoint` with `Nats-Msg-Id` = deliveryId
+ * (JetStream stores a repeat within its duplicate window once and acknowledges it as a
+ * duplicate, which is delivered too) and `traceparent` when given. Custom headers,
+ * authentication and signing secrets are webhook concerns and not sent: the NATS connection is
+ * the service's own. Any publish failure (no stream for the subject, no acknowledgement in
+ * time, connection down) is a retryable failure, except a subject no NATS message can have
+ * (empty or with whitespace), which is refused.
+ */
+export function createQueueSender({ publisher }: QueueSenderDeps): Sender {
+  return async (req) => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    try {
+      await publisher.publish(
+        req.endpoint,
+        req.body,
+        req.deliveryId,
+        req.traceparent === undefined ? {} : { traceparent: req.traceparent },
+      );
+      return { kind: 'delivered', latencyMs: elapsed() };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // nats.ts wraps the client's error; its cause says whether the subject itself is invalid.
+      const cause = error instanceof Error ? error.cause : undefined;
+      if (cause instanceof Error && cause.name === 'InvalidSubjectError') {
+        return { kind: 'refused', latencyMs: elapsed(), error: message };
+      }
+      return { kind: 'failed', latencyMs: elapsed(), error: message };
+    }
+  };
 }

@@ -1,0 +1,356 @@
+import { performance } from 'node:perf_hooks';
+import { type Dispatcher, request, errors as undiciErrors } from 'undici';
+import type { Clock } from '../clock.ts';
+import { parseRetryAfter } from '../routing/retry.ts';
+import { EgressDeniedError } from './egress.ts';
+import type { NatsPublisher } from './nats.ts';
+import { signatureHeaders } from './signature.ts';
+
+/**
+ * The senders: one delivery attempt to one subscriber, classified. They never retry, never
+ * throw for a failed attempt and keep no state; the delivery handler owns retries, the circuit
+ * breaker and the delivery log, and decides from the {@link AttemptOutcome}.
+ *
+ * Latency is measured with `performance.now()` (monotonic, so neither a wall-clock step nor a
+ * test clock distorts it): from the start of the attempt until the receiver's status line and
+ * headers arrived (webhooks) or JetStream acknowledged (queues), or until the attempt failed.
+ */
+
+/** One attempt to deliver one event to one subscriber. */
+export interface DeliveryRequest {
+  /**
+   * Stable per (event, subscription), identical on every attempt: the `webhook-id` receivers
+   * deduplicate by, and the `Nats-Msg-Id` JetStream deduplicates by. No `.` (it is signed
+   * dot-delimited, see signature.ts).
+   */
+  deliveryId: string;
+  /** The webhook URL (http or https), or the NATS subject of a queue subscriber. */
+  endpoint: string;
+  /**
+   * The subscriber's custom headers, decrypted. Webhooks only. Names are case-insensitive; those
+   * in {@link RESERVED_WEBHOOK_HEADERS} and the header of a configured `authentication` are
+   * dropped, since the service sets them.
+   */
+  headers: Record<string, string>;
+  /**
+   * Decrypted credentials, webhooks only: `basic` takes `"user:password"` and sends
+   * `Authorization: Basic <base64 of it>`; `bearer` sends `Authorization: Bearer <credentials>`;
+   * `api-key` sends `X-API-Key: <credentials>` (a key under another header name is a custom
+   * header: headers are encrypted at rest like credentials).
+   */
+  authentication?: { type: 'basic' | 'bearer' | 'api-key'; credentials: string };
+  /**
+   * Active signing secrets (see `activeSecrets`): one, or two during a rotation's grace period;
+   * every one signs. Webhooks only.
+   */
+  secrets: string[];
+  /** The event in the wire format, already serialised: sent byte for byte and signed as is. */
+  body: string;
+  /** The event's W3C trace context, forwarded as the `traceparent` header when present. */
+  traceparent?: string;
+  /**
+   * Limit on the whole webhook attempt (connect, send, response), in ms; use
+   * {@link DEFAULT_WEBHOOK_TIMEOUT_MS} unless the subscription says otherwise. Queue attempts are
+   * bounded by the publisher's own acknowledgement timeout instead (nats.ts, default 5000).
+   */
+  timeoutMs: number;
+}
+
+/** What one attempt came to. `latencyMs` is measured as described at the top of this module. */
+export type AttemptOutcome =
+  /** A 2xx within the timeout, or a JetStream acknowledgement (also for a duplicate). */
+  | { kind: 'delivered'; statusCode?: number; latencyMs: number }
+  /**
+   * Worth retrying: any non-2xx status other than 410 (3xx included, as redirects are not
+   * followed), a timeout, a connection error, a failed publish. `retryAfterMs` is the receiver's
+   * `Retry-After` (seconds or HTTP date) when a response carried one.
+   */
+  | { kind: 'failed'; statusCode?: number; latencyMs: number; error: string; retryAfterMs?: number }
+  /** The receiver answered 410 Gone: the caller disables the subscription. */
+  | { kind: 'gone'; statusCode: 410; latencyMs: number }
+  /**
+   * Permanent, never retried: the egress policy refused the address, the endpoint is not an
+   * http(s) URL or NATS subject, or the request cannot be built (a header value no HTTP request
+   * can carry, a secret or delivery id that cannot be signed).
+   */
+  | { kind: 'refused'; error: string; latencyMs: number };
+
+/** Sends one attempt; resolves to its outcome and never rejects. */
+export type Sender = (req: DeliveryRequest) => Promise<AttemptOutcome>;
+
+/** The spec's webhook timeout: 15 s. */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 15_000;
+
+/** The `user-agent` of every webhook request. */
+export const WEBHOOK_USER_AGENT = 'event-processing-service/0.1';
+
+/**
+ * Most bytes of a response body read: a failure quotes them in its error; the rest is
+ * discarded (the connection is then closed rather than reused, which is cheaper than reading
+ * an arbitrarily large body).
+ */
+export const MAX_RESPONSE_BODY_BYTES = 4096;
+
+/**
+ * Header names (lower case) a subscriber's custom headers cannot set; such entries are dropped
+ * at send time (the subscription API may also refuse them up front). Two groups:
+ * - what the service itself asserts: the Standard Webhooks headers (a custom `webhook-id` would
+ *   break receivers' deduplication and verification), `content-type`, `user-agent` and
+ *   `traceparent` (the event's trace, or none);
+ * - what the HTTP client owns (message framing and routing), which undici either refuses or
+ *   would send inconsistently with the body: `host`, `content-length`, `transfer-encoding`,
+ *   `connection`, `keep-alive`, `upgrade`, `expect`, `te`, `trailer`, `proxy-connection`.
+ * `authorization` and `x-api-key` are dropped only when `authentication` sets them; without
+ * it a custom `Authorization` passes, for schemes the service does not model.
+ */
+export const RESERVED_WEBHOOK_HEADERS: ReadonlySet<string> = new Set([
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-type',
+  'user-agent',
+  'traceparent',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'proxy-connection',
+]);
+
+export interface WebhookSenderDeps {
+  /**
+   * The connection pool requests go through: in production `createEgressDispatcher` (egress.ts),
+   * which checks every connection against the SSRF policy. Owned and closed by the caller.
+   */
+  dispatcher: Dispatcher;
+  /** Gives `webhook-timestamp` (the attempt's time) and reads a `Retry-After` HTTP date. */
+  clock: Clock;
+}
+
+/**
+ * The webhook sender: POSTs `body` as `application/json` to `endpoint`, signed with every
+ * active secret. Redirects are not followed (undici's `request` has no redirect handling); a 3xx
+ * is a failure. The response body is read up to {@link MAX_RESPONSE_BODY_BYTES} and then
+ * discarded, so a keep-alive connection is reused when the body is small.
+ */
+export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): Sender {
+  return async (req) => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+
+    let url: URL;
+    let headers: Record<string, string>;
+    try {
+      url = webhookUrl(req.endpoint);
+      headers = webhookHeaders(req, clock.now());
+    } catch (error) {
+      return { kind: 'refused', error: (error as Error).message, latencyMs: elapsed() };
+    }
+
+    const signal = AbortSignal.timeout(req.timeoutMs);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        dispatcher,
+        method: 'POST',
+        headers,
+        body: req.body,
+        signal,
+      });
+    } catch (error) {
+      return transportOutcome(error, signal, req.timeoutMs, elapsed());
+    }
+    const latencyMs = elapsed();
+    const statusCode = response.statusCode;
+    // Read a bounded prefix in every case and destroy the rest: a body left unread stalls its
+    // connection once it outgrows undici's buffer. The request's signal still bounds this read,
+    // so a body that never ends cannot hang the attempt (a 2xx stays delivered then).
+    const text = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES).catch(() => '');
+
+    if (statusCode >= 200 && statusCode < 300) {
+      return { kind: 'delivered', statusCode, latencyMs };
+    }
+    if (statusCode === 410) return { kind: 'gone', statusCode, latencyMs };
+    const retryAfterMs = parseRetryAfter(
+      firstHeader(response.headers['retry-after']),
+      clock.now().getTime(),
+    );
+    return {
+      kind: 'failed',
+      statusCode,
+      latencyMs,
+      error: statusError(statusCode, firstHeader(response.headers.location), text),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    };
+  };
+}
+
+/** http(s) URLs only; anything else is refused the way the egress policy words it. */
+function webhookUrl(endpoint: string): URL {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new EgressDeniedError('invalid_url', endpoint);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new EgressDeniedError('unsupported_scheme', url.protocol.replace(/:$/, ''));
+  }
+  return url;
+}
+
+/**
+ * Custom headers minus the reserved ones, then everything the service sets, so that ours win
+ * even if the filter were to miss a spelling.
+ */
+function webhookHeaders(req: DeliveryRequest, now: Date): Record<string, string> {
+  const auth = req.authentication && authenticationHeader(req.authentication);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    const lower = name.toLowerCase();
+    if (RESERVED_WEBHOOK_HEADERS.has(lower) || lower === auth?.name) continue;
+    headers[lower] = value;
+  }
+  if (auth) headers[auth.name] = auth.value;
+  if (req.traceparent !== undefined) headers.traceparent = req.traceparent;
+  headers['content-type'] = 'application/json';
+  headers['user-agent'] = WEBHOOK_USER_AGENT;
+  try {
+    Object.assign(
+      headers,
+      signatureHeaders({
+        msgId: req.deliveryId,
+        timestamp: now,
+        body: req.body,
+        secrets: req.secrets,
+      }),
+    );
+  } catch (error) {
+    throw new Error(`cannot sign the delivery: ${(error as Error).message}`, { cause: error });
+  }
+  return headers;
+}
+
+function authenticationHeader({
+  type,
+  credentials,
+}: NonNullable<DeliveryRequest['authentication']>): { name: string; value: string } {
+  switch (type) {
+    case 'basic':
+      // RFC 7617 with charset=UTF-8: the credentials' UTF-8 bytes, base64-encoded.
+      return {
+        name: 'authorization',
+        value: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`,
+      };
+    case 'bearer':
+      return { name: 'authorization', value: `Bearer ${credentials}` };
+    case 'api-key':
+      return { name: 'x-api-key', value: credentials };
+    default:
+      // Unreachable for typed callers; a value read from storage is not checked by the compiler.
+      throw new Error(`unsupported authentication type ${JSON.stringify(type satisfies never)}`);
+  }
+}
+
+function transportOutcome(
+  error: unknown,
+  signal: AbortSignal,
+  timeoutMs: number,
+  latencyMs: number,
+): AttemptOutcome {
+  // The connector's refusal arrives as is; accept it wrapped too (fetch and some undici paths wrap).
+  const cause = error instanceof Error ? error.cause : undefined;
+  const denied =
+    error instanceof EgressDeniedError
+      ? error
+      : cause instanceof EgressDeniedError
+        ? cause
+        : undefined;
+  if (denied) return { kind: 'refused', error: denied.message, latencyMs };
+  if (signal.aborted) {
+    return { kind: 'failed', latencyMs, error: `timeout: no response within ${timeoutMs} ms` };
+  }
+  // undici refuses a request it cannot write, e.g. a header value with a line break: the same
+  // request would be refused on every attempt.
+  if (error instanceof undiciErrors.InvalidArgumentError) {
+    return { kind: 'refused', latencyMs, error: `invalid request: ${error.message}` };
+  }
+  // Refused, reset, unresolvable, TLS: the receiver may be back by the next attempt.
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind: 'failed', latencyMs, error: `connection failed: ${message}` };
+}
+
+function statusError(status: number, location: string | undefined, body: string): string {
+  const quoted = body.replace(/\s+/g, ' ').trim();
+  const redirect =
+    status >= 300 && status < 400
+      ? ` redirect${location ? ` to ${location.slice(0, 200)}` : ''} (redirects are not followed)`
+      : '';
+  return `HTTP ${status}${redirect}${quoted ? `: ${quoted}` : ''}`;
+}
+
+/** Up to `maxBytes` of the body as text; a longer body is destroyed after that much. */
+async function readPrefix(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Leaving the loop early (break) destroys the stream.
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk.subarray(0, maxBytes - size));
+    size += chunk.length;
+    if (size >= maxBytes) break;
+  }
+  // A multi-byte character cut at the limit decodes to U+FFFD; drop it.
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export interface QueueSenderDeps {
+  /** The JetStream publisher (`createNatsPublisher`), owned and closed by the caller. */
+  publisher: Pick<NatsPublisher, 'publish'>;
+}
+
+/**
+ * The queue sender: publishes `body` to the subject `endpoint` with `Nats-Msg-Id` = deliveryId
+ * (JetStream stores a repeat within its duplicate window once and acknowledges it as a
+ * duplicate, which is delivered too) and `traceparent` when given. Custom headers,
+ * authentication and signing secrets are webhook concerns and not sent: the NATS connection is
+ * the service's own. Any publish failure (no stream for the subject, no acknowledgement in
+ * time, connection down) is a retryable failure, except a subject no NATS message can have
+ * (empty or with whitespace), which is refused.
+ */
+export function createQueueSender({ publisher }: QueueSenderDeps): Sender {
+  return async (req) => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    try {
+      await publisher.publish(
+        req.endpoint,
+        req.body,
+        req.deliveryId,
+        req.traceparent === undefined ? {} : { traceparent: req.traceparent },
+      );
+      return { kind: 'delivered', latencyMs: elapsed() };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // nats.ts wraps the client's error; its cause says whether the subject itself is invalid.
+      const cause = error instanceof Error ? error.cause : undefined;
+      if (cause instanceof Error && cause.name === 'InvalidSubjectError') {
+        return { kind: 'refused', latencyMs: elapsed(), error: message };
+      }
+      return { kind: 'failed', latencyMs: elapsed(), error: message };
+    }
+  };
+}

@@ -7,6 +7,7 @@ import { type Config, loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { openPostgres } from '../src/db/postgres.ts';
+import { parseAllowlist } from '../src/delivery/ip.ts';
 
 /** A throwaway PostgreSQL database on the server DATABASE_URL names, migrated. */
 export interface BenchDatabase {
@@ -40,7 +41,13 @@ export async function startBenchService(
   db: Database,
   overrides: Partial<Config> = {},
 ): Promise<{ app: App; url: string }> {
-  const config = { ...loadConfig({}), ...overrides };
+  const defaults = loadConfig({});
+  const delivery = {
+    ...defaults.delivery,
+    encryptionKey: randomBytes(32),
+    egressAllowlist: parseAllowlist('127.0.0.1'),
+  };
+  const config = { ...defaults, delivery, ...overrides };
   const app = await createApp({
     config,
     db,

@@ -30,6 +30,10 @@ import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { registerStoreRoutes } from './store/routes.ts';
+import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
+import { announceDisabled } from './subscriptions/system-events.ts';
+import { SubscriptionTargets } from './subscriptions/targets.ts';
+import { wireDelivery } from './subscriptions/wiring.ts';
 import { TriggerFiringHandler } from './triggers/firing.ts';
 import { registerTriggerRoutes } from './triggers/routes.ts';
 import { Triggers } from './triggers/service.ts';
@@ -113,11 +117,23 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const engineConnections = new Agent();
   const workflows = new WorkflowService({ db, clock, compiler, dispatcher: engineConnections });
   const triggerTargets = new TriggerTargets(logger);
-  const routingIndex = new RoutingIndex([triggerTargets]);
+  const subscriptionTargets = new SubscriptionTargets(logger);
+  const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets]);
+  const delivery = await wireDelivery({
+    config,
+    db,
+    clock,
+    logger,
+    metrics,
+    index: routingIndex,
+    targets: subscriptionTargets,
+    announceDisabled: (subscription, reason) =>
+      announceDisabled(registry, receiver, subscription, reason, clock.now()),
+  });
   const workers = new WorkerPool(
     db,
     clock,
-    [new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows)],
+    [new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows), delivery.handler],
     config.routing,
     logger,
   );
@@ -149,6 +165,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     registry,
     receiver,
   });
+  registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions });
   await server.ready();
   await announceAccess(config, apiKeys, logger);
   if (tracing.exporting) logger.info({ endpoint: config.otlpEndpoint }, 'exporting spans (OTLP)');
@@ -185,6 +202,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await server.close();
       await writer.drain();
       await workers.stop();
+      await delivery.close();
       await engineConnections.close();
     },
   };

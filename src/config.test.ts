@@ -48,6 +48,8 @@ describe('configuration', () => {
         encryptionKey: undefined,
         egressAllowlist: [],
         natsUrl: 'nats://127.0.0.1:4222',
+        timeoutMs: 15_000,
+        disableAfterMs: 5 * 86_400_000,
       },
     });
   });

@@ -67,6 +67,10 @@ export interface Config {
     egressAllowlist: IpRange[];
     /** NATS server for queue subscribers. Env `NATS_URL`, default `nats://127.0.0.1:4222`. */
     natsUrl: string;
+    /** Webhook request timeout, in ms. Env `DELIVERY_TIMEOUT_MS`, default 15,000. */
+    timeoutMs: number;
+    /** A subscription failing this long (ms) is disabled. Env `DELIVERY_DISABLE_AFTER_MS`, default 5 days. */
+    disableAfterMs: number;
   };
   /**
    * Whether requests need an API key. Env `AUTH=on|off`; default `off` when `host` is a loopback
@@ -237,7 +241,19 @@ function deliveryConfig(env: Env): Config['delivery'] {
     // Not echoed: the URL may carry a password.
     throw new ConfigError('NATS_URL must be one nats://host:port or tls://host:port URL');
   }
-  return { encryptionKey, egressAllowlist, natsUrl };
+  return {
+    encryptionKey,
+    egressAllowlist,
+    natsUrl,
+    timeoutMs: integer(env, 'DELIVERY_TIMEOUT_MS', 15_000, 100, 300_000),
+    disableAfterMs: integer(
+      env,
+      'DELIVERY_DISABLE_AFTER_MS',
+      5 * 86_400_000,
+      1000,
+      365 * 86_400_000,
+    ),
+  };
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */

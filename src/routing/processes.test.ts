@@ -3,6 +3,7 @@ import type { Database } from '../db/database.ts';
 import { loadMigrations, migrate } from '../db/migrate.ts';
 import { type TestDatabase, testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { startReceiver } from '../testing/receiver.ts';
 import { type ServiceProcess, startService } from '../testing/service-process.ts';
 
 /**
@@ -20,6 +21,8 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
   let db: Database;
   const env = () => ({
     DATABASE_URL: database.location.databaseUrl!,
+    DELIVERY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+    EGRESS_ALLOWLIST: '127.0.0.1',
     ROUTING_LEASE_MS: '1500',
     ROUTING_POLL_INTERVAL_MS: '20',
     LOG_LEVEL: 'info',
@@ -130,6 +133,31 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
       expect(rows).toEqual([{ status: 'done', n: events * TRIGGERS }]);
     } finally {
       await service.stop();
+    }
+  });
+
+  it('delivers every event at least once after a SIGKILL mid-delivery', async () => {
+    const receiver = await startReceiver();
+    let service = await startService(env());
+    try {
+      await post(service, '/v1/event-definitions', openDefinition('delivery.test'));
+      await post(service, '/v1/subscriptions', {
+        event_pattern: 'delivery.test',
+        subscriber: { id: 'sink', type: 'webhook', endpoint: receiver.url },
+      });
+      await publishMany(service, 'delivery.test', 300, 'dlv');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await service.stop('SIGKILL')).toBeNull();
+      const before = new Set(receiver.received.map((r) => JSON.parse(r.body).eventId)).size;
+      expect(before).toBeLessThan(300);
+
+      service = await startService(env());
+      await waitForRouting('delivery.test');
+      const delivered = new Set(receiver.received.map((r) => JSON.parse(r.body).eventId));
+      expect(delivered.size).toBe(300);
+    } finally {
+      await service.stop();
+      await receiver.close();
     }
   });
 

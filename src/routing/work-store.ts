@@ -100,6 +100,8 @@ export interface Completion {
   outcome: Record<string, unknown>;
   error: string | null;
   nextAttemptAt: Date;
+  /** The claim's attempt did not happen (deferred): give it back. */
+  uncount?: boolean;
 }
 
 /** Records an attempt; ignored (false) when this worker's lease was lost to another. */
@@ -112,7 +114,7 @@ export async function completeWork(
 ): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE routing_work SET status = $3, outcome = $4::jsonb, last_error = $5, next_attempt_at = $6,
-       locked_until = NULL, locked_by = NULL, updated_at = $7
+       locked_until = NULL, locked_by = NULL, updated_at = $7, attempts = attempts - $8
      WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
     [
       id,
@@ -122,6 +124,7 @@ export async function completeWork(
       completion.error,
       completion.nextAttemptAt,
       now,
+      completion.uncount ? 1 : 0,
     ],
   );
   return rowCount > 0;
@@ -158,14 +161,22 @@ export async function workOfEvent(
   return rows;
 }
 
-/** Puts dead work back in the queue with fresh attempts (dead-letter retry). */
-export async function requeueDead(db: Queryable, id: string, now: Date): Promise<boolean> {
+/** Puts dead work back in the queue with fresh attempts (dead-letter retry); returns how many. */
+export async function requeueDead(
+  db: Queryable,
+  which: { id: string } | { kind: TargetKind; targetId: string },
+  now: Date,
+): Promise<number> {
+  const [condition, params] =
+    'id' in which
+      ? ['id = $2', [which.id]]
+      : ['kind = $2 AND target_id = $3', [which.kind, which.targetId]];
   const { rowCount } = await db.query(
-    `UPDATE routing_work SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2, last_error = NULL
-      WHERE id = $1 AND status = 'dead'`,
-    [id, now],
+    `UPDATE routing_work SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, last_error = NULL
+      WHERE status = 'dead' AND ${condition}`,
+    [now, ...params],
   );
-  return rowCount > 0;
+  return rowCount;
 }
 
 /** The version of the routing targets; every target change bumps it in its own transaction. */

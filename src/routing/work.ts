@@ -55,6 +55,10 @@ export interface WorkResult {
   outcome: Record<string, unknown>;
   /** Set when the attempt failed in a way worth retrying. */
   retry?: { error: string; delayMs: number };
+  /** Set when no attempt was made (paused, circuit open): try again later, the attempt not counted. */
+  defer?: { delayMs: number };
+  /** Set when retrying cannot help (e.g. the endpoint is refused): dead-letter now. */
+  deadLetter?: { error: string };
 }
 
 /** Executes the work of one target kind. Must not throw for expected failures. */

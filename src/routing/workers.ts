@@ -102,59 +102,59 @@ export class WorkerPool {
   }
 
   private async process(work: ClaimedWork): Promise<void> {
-    const handler = this.handlers.get(work.kind);
-    const result: WorkResult = !handler
-      ? {
-          outcome: { error: `no handler for ${work.kind}` },
-          retry: { error: `no handler for ${work.kind}`, delayMs: 60_000 },
-        }
-      : !work.event
-        ? { outcome: { action: 'dead', error: 'the event is no longer stored (retention)' } }
-        : await handler.handle(work).catch((error: unknown) => {
-            this.logger.error({ err: error, workId: work.id }, 'routing handler failed');
-            const message = error instanceof Error ? error.message : String(error);
-            return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
-          });
+    const result = await this.attempt(work);
     const now = this.clock.now();
-    const completion = this.completion(work, result, handler, now);
+    const completion = this.completion(work, result, now);
     const recorded = await completeWork(this.db, work.id, this.workerId, completion, now);
-    if (!recorded)
+    if (!recorded) {
       this.logger.warn(
         { workId: work.id },
         'routing work lease was lost before its result was recorded',
       );
+    }
+    const { id: workId, kind, eventId, targetId, attempts: attempt } = work;
     this.logger.info(
-      {
-        workId: work.id,
-        kind: work.kind,
-        eventId: work.eventId,
-        targetId: work.targetId,
-        status: completion.status,
-        attempt: work.attempts,
-      },
+      { workId, kind, eventId, targetId, status: completion.status, attempt },
       'routing outcome',
     );
   }
 
-  private completion(
-    work: ClaimedWork,
-    result: WorkResult,
-    handler: WorkHandler | undefined,
-    now: Date,
-  ): Completion {
-    if (!result.retry)
-      return { status: 'done', outcome: result.outcome, error: null, nextAttemptAt: now };
-    if (work.attempts >= work.maxAttempts || !handler) {
-      const outcome = handler
-        ? handler.deadOutcome(work, result.outcome, result.retry.error)
-        : result.outcome;
-      return { status: 'dead', outcome, error: result.retry.error, nextAttemptAt: now };
+  private async attempt(work: ClaimedWork): Promise<WorkResult> {
+    const handler = this.handlers.get(work.kind);
+    if (!handler) return { outcome: {}, deadLetter: { error: `no handler for ${work.kind} work` } };
+    if (!work.event)
+      return { outcome: {}, deadLetter: { error: 'the event is no longer stored (retention)' } };
+    try {
+      return await handler.handle(work);
+    } catch (error) {
+      this.logger.error({ err: error, workId: work.id }, 'routing handler failed');
+      const message = error instanceof Error ? error.message : String(error);
+      return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
     }
-    return {
-      status: 'pending',
-      outcome: result.outcome,
-      error: result.retry.error,
-      nextAttemptAt: new Date(now.getTime() + result.retry.delayMs),
-    };
+  }
+
+  private completion(work: ClaimedWork, result: WorkResult, now: Date): Completion {
+    const { outcome } = result;
+    const at = (delayMs: number) => new Date(now.getTime() + delayMs);
+    if (result.defer)
+      return {
+        status: 'pending',
+        outcome,
+        error: null,
+        nextAttemptAt: at(result.defer.delayMs),
+        uncount: true,
+      };
+    const error = result.deadLetter?.error ?? result.retry?.error;
+    if (error === undefined) return { status: 'done', outcome, error: null, nextAttemptAt: now };
+    if (result.deadLetter || work.attempts >= work.maxAttempts) {
+      const handler = this.handlers.get(work.kind);
+      return {
+        status: 'dead',
+        outcome: handler ? handler.deadOutcome(work, outcome, error) : outcome,
+        error,
+        nextAttemptAt: now,
+      };
+    }
+    return { status: 'pending', outcome, error, nextAttemptAt: at(result.retry!.delayMs) };
   }
 }

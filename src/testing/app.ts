@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { type App, type AppDeps, createApp } from '../app.ts';
 import { type Config, loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { loadMigrations, migrate } from '../db/migrate.ts';
+import { parseAllowlist } from '../delivery/ip.ts';
 import type { TestBackend, TestDatabase } from './backends.ts';
 import { TestClock } from './clock.ts';
 
@@ -59,7 +61,14 @@ export async function startTestApp(
   const migrations = await loadMigrations();
   await migrate(db, migrations);
   const clock = new TestClock();
-  const config = { ...loadConfig({}), ...overrides };
+  const defaults = loadConfig({});
+  // Tests reach their own receivers on loopback and never touch a key file.
+  const delivery = {
+    ...defaults.delivery,
+    encryptionKey: randomBytes(32),
+    egressAllowlist: parseAllowlist('127.0.0.1'),
+  };
+  const config = { ...defaults, delivery, ...overrides };
   const app = await createApp({
     config,
     db,

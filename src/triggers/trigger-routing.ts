@@ -64,7 +64,7 @@ export class TriggerRouting {
 
   async retryDead(id: string): Promise<void> {
     if (!isUuid(id)) throw notFound(`trigger firing ${id}`);
-    if (await requeueDead(this.db, id, this.clock.now())) return;
+    if ((await requeueDead(this.db, { id }, this.clock.now())) > 0) return;
     const { rows } = await this.db.query<{ status: string }>(
       `SELECT status FROM routing_work WHERE id = $1 AND kind = 'trigger'`,
       [id],

@@ -1,0 +1,213 @@
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import { createCircuitBreaker } from '../delivery/circuit-breaker.ts';
+import type { AttemptOutcome, Sender } from '../delivery/senders.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { nextAttemptDelay } from '../routing/retry.ts';
+import type { RoutingIndex } from '../routing/routing-index.ts';
+import type { ClaimedWork, WorkHandler, WorkResult } from '../routing/work.ts';
+import { findSubscription, insertAttempt, updateHealth } from './repository.ts';
+import type { Subscriptions } from './service.ts';
+import type { StoredSubscription } from './subscription.ts';
+import type { SubscriptionTargets } from './targets.ts';
+
+export interface DeliveryOptions {
+  /** Webhook timeout, in ms. Env `DELIVERY_TIMEOUT_MS`, default 15,000. */
+  timeoutMs: number;
+  /** A subscription failing for longer than this is disabled, in ms. Env `DELIVERY_DISABLE_AFTER_MS`, default 5 days. */
+  disableAfterMs: number;
+  /** How often a paused subscription's deliveries look again, in ms. Default 10,000. */
+  pausedRecheckMs: number;
+}
+
+export interface DeliveryDeps {
+  db: Database;
+  clock: Clock;
+  index: RoutingIndex;
+  targets: SubscriptionTargets;
+  subscriptions: Subscriptions;
+  senders: Record<StoredSubscription['subscriberType'], Sender>;
+  metrics: Metrics;
+  logger: Logger;
+  /** Publishes `subscription.disabled` through the service itself. */
+  announceDisabled(subscription: StoredSubscription, reason: string): Promise<void>;
+  options: DeliveryOptions;
+}
+
+/** Delivers events to subscribers: one attempt per claim, logged, with breaker and retries. */
+export class DeliveryHandler implements WorkHandler {
+  readonly kind = 'delivery' as const;
+
+  constructor(private readonly deps: DeliveryDeps) {}
+
+  prepare(): Promise<void> {
+    return this.deps.index.refresh(this.deps.db);
+  }
+
+  async handle(work: ClaimedWork): Promise<WorkResult> {
+    const { db, clock } = this.deps;
+    const subscription = await findSubscription(db, work.targetId);
+    if (!subscription || subscription.status === 'disabled') {
+      return {
+        outcome: {
+          status: 'skipped',
+          reason: subscription ? 'the subscription is disabled' : 'the subscription was deleted',
+        },
+      };
+    }
+    if (subscription.status === 'paused') {
+      return {
+        outcome: { status: 'paused' },
+        defer: { delayMs: this.deps.options.pausedRecheckMs },
+      };
+    }
+    const filter = this.deps.targets.filterOf(subscription.id);
+    if (filter) {
+      const verdict = filter.evaluate(work.event!);
+      if (!('result' in verdict) || !verdict.result) {
+        return {
+          outcome: { status: 'filtered', ...('error' in verdict ? { error: verdict.error } : {}) },
+        };
+      }
+    }
+    const breaker = createCircuitBreaker(subscription.circuitBreaker);
+    const now = clock.now();
+    // Letting a probe through a half-open circuit takes a slot: the decision is stored.
+    const decision = await updateHealth(db, subscription.id, now, (health) => {
+      const verdict = breaker.canAttempt(health.circuitState, now.getTime());
+      return { health: { ...health, circuitState: verdict.state }, result: verdict };
+    });
+    if (!decision)
+      return { outcome: { status: 'skipped', reason: 'the subscription was deleted' } };
+    if (!decision.allowed) {
+      return {
+        outcome: { status: 'circuit_open' },
+        defer: { delayMs: Math.max(0, decision.retryAt - now.getTime()) },
+      };
+    }
+    const outcome = await this.send(subscription, work);
+    return this.settle(subscription, work, outcome);
+  }
+
+  private send(subscription: StoredSubscription, work: ClaimedWork): Promise<AttemptOutcome> {
+    const { subscriptions, clock, options } = this.deps;
+    const authentication = subscriptions.credentials(subscription);
+    return this.deps.senders[subscription.subscriberType]({
+      deliveryId: work.id,
+      endpoint: subscription.endpoint,
+      headers: work.replay
+        ? { ...subscription.headers, 'x-eps-replay': 'true' }
+        : subscription.headers,
+      ...(authentication ? { authentication } : {}),
+      secrets: subscriptions.signingSecrets(subscription, clock.now()),
+      body: JSON.stringify(work.event),
+      ...(work.event?.metadata.traceId
+        ? { traceparent: traceparentOf(work.event.metadata.traceId) }
+        : {}),
+      timeoutMs: options.timeoutMs,
+    });
+  }
+
+  /** Records the attempt and the subscription's health, and decides what happens next. */
+  private async settle(
+    subscription: StoredSubscription,
+    work: ClaimedWork,
+    outcome: AttemptOutcome,
+  ): Promise<WorkResult> {
+    const { db, clock, metrics } = this.deps;
+    const now = clock.now();
+    const delivered = outcome.kind === 'delivered';
+    const breaker = createCircuitBreaker(subscription.circuitBreaker);
+    const failingSince =
+      (await updateHealth(db, subscription.id, now, ({ circuitState, failingSince: since }) => {
+        const nextSince = delivered ? null : (since ?? now);
+        const nextState = delivered
+          ? breaker.onSuccess(circuitState)
+          : breaker.onFailure(circuitState, now.getTime());
+        return { health: { circuitState: nextState, failingSince: nextSince }, result: nextSince };
+      })) ?? null;
+    if (delivered) metrics.deliverySucceeded();
+    else metrics.deliveryFailed();
+    const result = await this.decide(subscription, work, outcome, failingSince, now);
+    await insertAttempt(db, {
+      id: uuidv7(),
+      workId: work.id,
+      subscriptionId: subscription.id,
+      eventId: work.eventId,
+      attempt: work.attempts,
+      outcome: outcome.kind,
+      statusCode: 'statusCode' in outcome ? (outcome.statusCode ?? null) : null,
+      latencyMs: Math.round(outcome.latencyMs),
+      error: 'error' in outcome ? outcome.error : null,
+      replay: work.replay,
+      nextAttemptAt:
+        result.retry && work.attempts < work.maxAttempts
+          ? new Date(now.getTime() + result.retry.delayMs)
+          : null,
+      createdAt: now,
+    });
+    return result;
+  }
+
+  private async decide(
+    subscription: StoredSubscription,
+    work: ClaimedWork,
+    outcome: AttemptOutcome,
+    failingSince: Date | null,
+    now: Date,
+  ): Promise<WorkResult> {
+    const record = { status: outcome.kind, ...outcome };
+    switch (outcome.kind) {
+      case 'delivered':
+        return { outcome: record };
+      case 'gone':
+        await this.disable(subscription, 'the endpoint answered 410 Gone');
+        return { outcome: record };
+      case 'refused':
+        return { outcome: record, deadLetter: { error: outcome.error } };
+      case 'failed': {
+        if (
+          failingSince &&
+          now.getTime() - failingSince.getTime() > this.deps.options.disableAfterMs
+        ) {
+          await this.disable(subscription, `failing since ${failingSince.toISOString()}`);
+          return { outcome: record, deadLetter: { error: outcome.error } };
+        }
+        const delayMs = nextAttemptDelay(
+          subscription.retryPolicy,
+          work.attempts,
+          Math.random,
+          outcome.retryAfterMs,
+        );
+        return { outcome: record, retry: { error: outcome.error, delayMs } };
+      }
+    }
+  }
+
+  private async disable(subscription: StoredSubscription, reason: string): Promise<void> {
+    if (!(await this.deps.subscriptions.disable(subscription.id, reason))) return;
+    this.deps.logger.warn({ subscriptionId: subscription.id, reason }, 'subscription disabled');
+    await this.deps.announceDisabled(subscription, reason).catch((error: unknown) => {
+      this.deps.logger.error(
+        { err: error, subscriptionId: subscription.id },
+        'could not publish subscription.disabled',
+      );
+    });
+  }
+
+  deadOutcome(
+    _work: ClaimedWork,
+    lastOutcome: Record<string, unknown>,
+    error: string,
+  ): Record<string, unknown> {
+    return { ...lastOutcome, status: 'dead', error };
+  }
+}
+
+/** A W3C traceparent continuing the event's trace (a new span id per delivery). */
+function traceparentOf(traceId: string): string | undefined {
+  if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
+  return `00-${traceId}-${uuidv7().replaceAll('-', '').slice(16)}-01`;
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
+
+// A queue subscriber on the NATS JetStream server of this machine.
+const { natsUrl } = loadConfig().delivery;
+
+describe.each(testBackends())('queue subscribers (NATS JetStream) on $name', (backend) => {
+  const id = randomUUID().replaceAll('-', '');
+  const stream = `eps_queue_${id}`;
+  const subject = `eps-queue.${id}.orders`;
+  let t: TestApp;
+  let admin: NatsConnection;
+  let jsm: JetStreamManager;
+
+  beforeAll(async () => {
+    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+    admin = await connect({ servers: natsUrl });
+    jsm = await jetstreamManager(admin);
+    await jsm.streams.add({ name: stream, subjects: [subject] });
+  });
+  afterAll(async () => {
+    await t.close();
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await admin.close();
+  });
+
+  it('publishes each event once, deduplicated by delivery id', async () => {
+    await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
+    const created = await t.request('POST', '/v1/subscriptions', {
+      payload: {
+        event_pattern: 'orders.created',
+        subscriber: { id: 'warehouse', type: 'queue', endpoint: subject },
+      },
+    });
+    expect(created.status).toBe(201);
+    const eventIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await t.request('POST', '/v1/events', {
+        payload: { pattern: 'orders.created', payload: { n: i } },
+      });
+      eventIds.push(response.body.eventId);
+    }
+    while ((await t.app.workers.runOnce()) > 0) {}
+    // A delivery made twice (a worker died after publishing, before recording) is one message.
+    const [redelivered] = (
+      await t.db.query<{ id: string }>(
+        `SELECT id FROM routing_work WHERE kind = 'delivery' LIMIT 1`,
+      )
+    ).rows;
+    await t.db.query(`UPDATE routing_work SET status = 'pending', attempts = 0 WHERE id = $1`, [
+      redelivered!.id,
+    ]);
+    while ((await t.app.workers.runOnce()) > 0) {}
+
+    expect((await jsm.streams.info(stream)).state.messages).toBe(3);
+    const consumer = await jetstream(admin).consumers.get(stream);
+    const received: string[] = [];
+    for await (const message of await consumer.fetch({ max_messages: 3, expires: 2000 })) {
+      received.push((message.json() as { eventId: string }).eventId);
+      expect(message.headers?.get('Nats-Msg-Id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(received.sort()).toEqual([...eventIds].sort());
+  });
+});

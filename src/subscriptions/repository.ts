@@ -1,0 +1,271 @@
+import type { Database, Queryable } from '../db/database.ts';
+import type { CircuitState } from '../delivery/circuit-breaker.ts';
+import type { StoredSubscription, SubscriptionStatus } from './subscription.ts';
+
+/** SQL of subscriptions and their delivery log. */
+
+interface SubscriptionRow {
+  id: string;
+  event_pattern: string;
+  subscriber_id: string;
+  subscriber_type: StoredSubscription['subscriberType'];
+  endpoint: string;
+  headers: Record<string, string>;
+  auth_type: StoredSubscription['authType'];
+  auth_credentials_sealed: string | null;
+  filter_expression: string | null;
+  retry_policy: StoredSubscription['retryPolicy'];
+  circuit_breaker: StoredSubscription['circuitBreaker'];
+  circuit_state: CircuitState;
+  description: string | null;
+  status: SubscriptionStatus;
+  disabled_reason: string | null;
+  signing_secret_sealed: string;
+  previous_secret_sealed: string | null;
+  secret_rotated_at: Date | null;
+  failing_since: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  revision: number;
+}
+
+const toSubscription = (r: SubscriptionRow): StoredSubscription => ({
+  id: r.id,
+  eventPattern: r.event_pattern,
+  subscriberId: r.subscriber_id,
+  subscriberType: r.subscriber_type,
+  endpoint: r.endpoint,
+  headers: r.headers,
+  authType: r.auth_type,
+  authCredentialsSealed: r.auth_credentials_sealed,
+  filterExpression: r.filter_expression,
+  retryPolicy: r.retry_policy,
+  circuitBreaker: r.circuit_breaker,
+  circuitState: r.circuit_state,
+  description: r.description,
+  status: r.status,
+  disabledReason: r.disabled_reason,
+  signingSecretSealed: r.signing_secret_sealed,
+  previousSecretSealed: r.previous_secret_sealed,
+  secretRotatedAt: r.secret_rotated_at,
+  failingSince: r.failing_since,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  revision: r.revision,
+});
+
+const COLUMNS = `id, event_pattern, subscriber_id, subscriber_type, endpoint, headers, auth_type,
+  auth_credentials_sealed, filter_expression, retry_policy, circuit_breaker, circuit_state, description,
+  status, disabled_reason, signing_secret_sealed, previous_secret_sealed, secret_rotated_at, failing_since,
+  created_at, updated_at, revision`;
+
+const json = (value: unknown) => JSON.stringify(value);
+
+/** Inserts or, for an existing id, replaces every field and moves the revision. */
+export async function saveSubscription(
+  tx: Queryable,
+  s: StoredSubscription,
+): Promise<StoredSubscription> {
+  const { rows } = await tx.query<SubscriptionRow>(
+    `INSERT INTO subscriptions (${COLUMNS})
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17,
+             $18, $19, $20, $21, 1)
+     ON CONFLICT (id) DO UPDATE SET event_pattern = $2, subscriber_id = $3, subscriber_type = $4, endpoint = $5,
+       headers = $6::jsonb, auth_type = $7, auth_credentials_sealed = $8, filter_expression = $9,
+       retry_policy = $10::jsonb, circuit_breaker = $11::jsonb, circuit_state = $12::jsonb, description = $13,
+       status = $14, disabled_reason = $15, signing_secret_sealed = $16, previous_secret_sealed = $17,
+       secret_rotated_at = $18, failing_since = $19, updated_at = $21, revision = subscriptions.revision + 1
+     RETURNING ${COLUMNS}`,
+    [
+      s.id,
+      s.eventPattern,
+      s.subscriberId,
+      s.subscriberType,
+      s.endpoint,
+      json(s.headers),
+      s.authType,
+      s.authCredentialsSealed,
+      s.filterExpression,
+      json(s.retryPolicy),
+      json(s.circuitBreaker),
+      json(s.circuitState),
+      s.description,
+      s.status,
+      s.disabledReason,
+      s.signingSecretSealed,
+      s.previousSecretSealed,
+      s.secretRotatedAt,
+      s.failingSince,
+      s.createdAt,
+      s.updatedAt,
+    ],
+  );
+  return toSubscription(rows[0]!);
+}
+
+export async function findSubscription(
+  db: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<StoredSubscription | undefined> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT ${COLUMNS} FROM subscriptions WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] && toSubscription(rows[0]);
+}
+
+export async function deleteSubscription(tx: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await tx.query('DELETE FROM subscriptions WHERE id = $1', [id]);
+  return rowCount > 0;
+}
+
+/** Subscriptions events are routed to: active ones, and paused ones (their deliveries wait). */
+export async function routableSubscriptions(db: Queryable): Promise<StoredSubscription[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT ${COLUMNS} FROM subscriptions WHERE status <> 'disabled'`,
+  );
+  return rows.map(toSubscription);
+}
+
+export interface SubscriptionFilters {
+  event_pattern?: string;
+  subscriber_id?: string;
+  status?: SubscriptionStatus;
+  limit: number;
+  offset: number;
+}
+
+export async function listSubscriptions(
+  db: Queryable,
+  filters: SubscriptionFilters,
+): Promise<{ subscriptions: StoredSubscription[]; total: number }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (column: string, value: unknown) => {
+    if (value === undefined) return;
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  };
+  add('event_pattern', filters.event_pattern);
+  add('subscriber_id', filters.subscriber_id);
+  add('status', filters.status);
+  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const count = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM subscriptions ${whereSql}`,
+    params,
+  );
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT ${COLUMNS} FROM subscriptions ${whereSql} ORDER BY created_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, filters.limit, filters.offset],
+  );
+  return { subscriptions: rows.map(toSubscription), total: count.rows[0]!.n };
+}
+
+export interface Health {
+  circuitState: CircuitState;
+  failingSince: Date | null;
+}
+
+/**
+ * Read-modify-write of a subscription's breaker and failure clock under a row lock, so workers
+ * delivering to one subscription at once do not lose each other's updates. No revision change:
+ * this is not a client edit. Returns what `change` returned, or undefined for a deleted row.
+ */
+export async function updateHealth<T>(
+  db: Database,
+  id: string,
+  now: Date,
+  change: (current: Health) => { health: Health; result: T },
+): Promise<T | undefined> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ circuit_state: CircuitState; failing_since: Date | null }>(
+      'SELECT circuit_state, failing_since FROM subscriptions WHERE id = $1 FOR UPDATE',
+      [id],
+    );
+    if (!rows[0]) return undefined;
+    const { health, result } = change({
+      circuitState: rows[0].circuit_state,
+      failingSince: rows[0].failing_since,
+    });
+    await tx.query(
+      'UPDATE subscriptions SET circuit_state = $2::jsonb, failing_since = $3, updated_at = $4 WHERE id = $1',
+      [id, json(health.circuitState), health.failingSince, now],
+    );
+    return result;
+  });
+}
+
+/** Disables a subscription that is not already; true when this call did it. */
+export async function disableSubscription(
+  tx: Queryable,
+  id: string,
+  reason: string,
+  now: Date,
+): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `UPDATE subscriptions SET status = 'disabled', disabled_reason = $2, updated_at = $3, revision = revision + 1
+      WHERE id = $1 AND status <> 'disabled'`,
+    [id, reason, now],
+  );
+  return rowCount > 0;
+}
+
+export interface AttemptRow {
+  id: string;
+  workId: string;
+  subscriptionId: string;
+  eventId: string;
+  attempt: number;
+  outcome: string;
+  statusCode: number | null;
+  latencyMs: number | null;
+  error: string | null;
+  replay: boolean;
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+}
+
+export async function insertAttempt(db: Queryable, a: AttemptRow): Promise<void> {
+  await db.query(
+    `INSERT INTO delivery_attempts (id, work_id, subscription_id, event_id, attempt, outcome, status_code, latency_ms,
+       error, replay, next_attempt_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      a.id,
+      a.workId,
+      a.subscriptionId,
+      a.eventId,
+      a.attempt,
+      a.outcome,
+      a.statusCode,
+      a.latencyMs,
+      a.error,
+      a.replay,
+      a.nextAttemptAt,
+      a.createdAt,
+    ],
+  );
+}
+
+/** The delivery log, newest first, of a subscription or of an event. */
+export async function listAttempts(
+  db: Queryable,
+  by: { subscriptionId: string } | { eventId: string },
+  limit: number,
+  offset: number,
+): Promise<Array<Record<string, unknown>>> {
+  const [column, value] =
+    'subscriptionId' in by ? ['subscription_id', by.subscriptionId] : ['event_id', by.eventId];
+  const { rows } = await db.query<Record<string, unknown>>(
+    `SELECT id, work_id AS delivery_id, subscription_id, event_id, attempt, outcome, status_code, latency_ms, error,
+            replay, next_attempt_at, created_at
+       FROM delivery_attempts WHERE ${column} = $1 ORDER BY created_at DESC, attempt DESC LIMIT $2 OFFSET $3`,
+    [value, limit, offset],
+  );
+  return rows.map((r) => ({
+    ...r,
+    next_attempt_at: (r.next_attempt_at as Date | null)?.toISOString() ?? null,
+    created_at: (r.created_at as Date).toISOString(),
+  }));
+}

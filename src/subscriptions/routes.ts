@@ -1,0 +1,419 @@
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import { conflict, fieldError, notFound, validationError } from '../errors.ts';
+import {
+  errorResponseSchema,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { etagOf, requiredRevision } from '../http/etag.ts';
+import { isUuid } from '../ids.ts';
+import { parseEventTime } from '../ingest/event-time.ts';
+import { replayTarget } from '../routing/replay.ts';
+import { requeueDead } from '../routing/work-store.ts';
+import { deadLetters } from './dead-letters.ts';
+import { listAttempts, type SubscriptionFilters } from './repository.ts';
+import type { SubscriptionInput, Subscriptions } from './service.ts';
+import {
+  AUTH_TYPES,
+  type StoredSubscription,
+  SUBSCRIBER_TYPES,
+  SUBSCRIPTION_STATUSES,
+} from './subscription.ts';
+
+const tags = ['subscriptions'];
+const idParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 255 } },
+} as const;
+const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
+const pageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: paginationQuery,
+} as const;
+
+const subscriber = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'endpoint'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 255 },
+    type: { type: 'string', enum: SUBSCRIBER_TYPES },
+    endpoint: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      description: 'http(s) URL (webhook) or NATS subject (queue)',
+    },
+    headers: {
+      type: 'object',
+      maxProperties: 32,
+      propertyNames: { pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$" },
+      additionalProperties: { type: 'string', maxLength: 4096 },
+    },
+    authentication: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      required: ['type', 'credentials'],
+      properties: {
+        type: { type: 'string', enum: AUTH_TYPES },
+        credentials: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 4096,
+          description: 'basic: user:password; stored encrypted, returned masked',
+        },
+      },
+    },
+  },
+} as const;
+
+const fields = {
+  event_pattern: { type: 'string', minLength: 1, maxLength: 255 },
+  subscriber,
+  filter: {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    required: ['expression'],
+    properties: { expression: { type: 'string', minLength: 1, maxLength: 4096 } },
+  },
+  retry_policy: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      max_attempts: { type: 'integer', minimum: 1, maximum: 50 },
+      backoff_factor: { type: 'number', minimum: 1, maximum: 10 },
+      initial_delay_ms: { type: 'integer', minimum: 10, maximum: 3_600_000 },
+      max_delay_ms: { type: 'integer', minimum: 10, maximum: 86_400_000 },
+    },
+  },
+  circuit_breaker: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      failure_threshold: { type: 'integer', minimum: 1, maximum: 1000 },
+      reset_timeout_ms: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+      half_open_max_calls: { type: 'integer', minimum: 1, maximum: 100 },
+    },
+  },
+  description: { type: ['string', 'null'], maxLength: 10_000 },
+} as const;
+
+function timeText(field: string, text: string): string {
+  const time = parseEventTime(text);
+  if (!time)
+    throw validationError(`invalid ${field}`, [
+      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
+    ]);
+  return time.utc;
+}
+
+export interface SubscriptionRouteDeps {
+  db: Database;
+  clock: Clock;
+  subscriptions: Subscriptions;
+}
+
+export function registerSubscriptionRoutes(
+  app: FastifyInstance,
+  deps: SubscriptionRouteDeps,
+): void {
+  const { subscriptions, db, clock } = deps;
+  const one = (reply: { header(n: string, v: string): unknown }, s: StoredSubscription) => {
+    reply.header('etag', etagOf(s.revision));
+    return subscriptions.view(s);
+  };
+  const write = { access: 'subscriptions:write' } as const;
+  const read = { access: 'subscriptions:read' } as const;
+
+  app.post<{ Body: SubscriptionInput }>(
+    '/v1/subscriptions',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary:
+          'Subscribe a webhook or queue to an event pattern; the signing secret is shown only here',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['event_pattern', 'subscriber'],
+          properties: fields,
+        },
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const { subscription, signingSecret } = await subscriptions.create(request.body);
+      reply.code(201).header('location', `/v1/subscriptions/${subscription.id}`);
+      return { ...one(reply, subscription), signing_secret: signingSecret };
+    },
+  );
+
+  app.get<{ Querystring: SubscriptionFilters }>(
+    '/v1/subscriptions',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'List subscriptions',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            event_pattern: { type: 'string', maxLength: 255 },
+            subscriber_id: { type: 'string', maxLength: 255 },
+            status: { type: 'string', enum: SUBSCRIPTION_STATUSES },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { subscriptions: { type: 'array' }, pagination: paginationSchema },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { subscriptions: found, total } = await subscriptions.list(request.query);
+      return {
+        subscriptions: found.map((s) => subscriptions.view(s)),
+        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'Read a subscription (credentials masked)',
+        params: idParams,
+        response: errors,
+      },
+    },
+    async (request, reply) => one(reply, await subscriptions.get(request.params.id)),
+  );
+
+  app.patch<{ Params: { id: string }; Body: Partial<SubscriptionInput> }>(
+    '/v1/subscriptions/:id',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'Change a subscription (requires If-Match with its ETag)',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: { ...fields, subscriber: { ...subscriber, required: [] } },
+        },
+        response: { ...errors, 412: errorResponseSchema, 428: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      const revision = requiredRevision(request.headers['if-match']);
+      return one(reply, await subscriptions.update(request.params.id, revision, request.body));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id',
+    {
+      config: write,
+      schema: { tags, summary: 'Delete a subscription', params: idParams, response: errors },
+    },
+    async (request, reply) => {
+      await subscriptions.remove(request.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  for (const [action, summary] of [
+    ['pause', 'Hold deliveries until resumed'],
+    ['resume', 'Deliver again (also re-enables a disabled subscription)'],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `/v1/subscriptions/:id/${action}`,
+      { config: write, schema: { tags, summary, params: idParams, response: errors } },
+      async (request, reply) => one(reply, await subscriptions[action](request.params.id)),
+    );
+  }
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/rotate-secret',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'New signing secret; the previous one keeps signing for 24 h',
+        params: idParams,
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const { subscription, signingSecret } = await subscriptions.rotateSecret(request.params.id);
+      return { ...one(reply, subscription), signing_secret: signingSecret };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit: number; offset: number } }>(
+    '/v1/subscriptions/:id/deliveries',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'Delivery log: attempts, status codes, latency, errors',
+        params: idParams,
+        querystring: pageQuery,
+        response: errors,
+      },
+    },
+    async (request) => {
+      await subscriptions.get(request.params.id);
+      return {
+        deliveries: await listAttempts(
+          db,
+          { subscriptionId: request.params.id },
+          request.query.limit,
+          request.query.offset,
+        ),
+      };
+    },
+  );
+
+  app.get<{ Params: { eventId: string }; Querystring: { limit: number; offset: number } }>(
+    '/v1/events/:eventId/deliveries',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'Delivery log of one event',
+        params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
+        querystring: pageQuery,
+      },
+    },
+    async (request) => ({
+      deliveries: await listAttempts(
+        db,
+        { eventId: request.params.eventId },
+        request.query.limit,
+        request.query.offset,
+      ),
+    }),
+  );
+
+  app.post<{
+    Params: { id: string };
+    Body: { startTime: string; endTime: string; pattern?: string };
+  }>(
+    '/v1/subscriptions/:id/replay',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'Deliver stored events of a time range again, marked as replays',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['startTime', 'endTime'],
+          properties: {
+            startTime: { type: 'string', maxLength: 64 },
+            endTime: { type: 'string', maxLength: 64 },
+            pattern: { type: 'string', maxLength: 255 },
+          },
+        },
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const s = await subscriptions.get(request.params.id);
+      const { startTime, endTime, pattern } = request.body;
+      const target = {
+        kind: 'delivery' as const,
+        id: s.id,
+        pattern: s.eventPattern,
+        maxAttempts: s.retryPolicy.maxAttempts,
+      };
+      const range = {
+        start: timeText('startTime', startTime),
+        end: timeText('endTime', endTime),
+        force: true,
+      };
+      return reply
+        .code(202)
+        .send(
+          await replayTarget(
+            db,
+            target,
+            { ...range, ...(pattern ? { pattern } : {}) },
+            clock.now(),
+          ),
+        );
+    },
+  );
+
+  app.get<{ Querystring: { subscriptionId?: string; limit: number; offset: number } }>(
+    '/v1/dead-letters',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'Deliveries whose attempts ran out',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { subscriptionId: { type: 'string', format: 'uuid' }, ...paginationQuery },
+        },
+      },
+    },
+    async (request) => ({ deadLetters: await deadLetters(db, request.query) }),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/dead-letters/:id/redeliver',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'Queue a dead letter again with fresh attempts',
+        params: idParams,
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!isUuid(id)) throw notFound(`dead letter ${id}`);
+      if ((await requeueDead(db, { id }, clock.now())) === 0) throw notFound(`dead letter ${id}`);
+      return reply.code(202).send({ id, status: 'pending' });
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/subscriptions/:id/dead-letters/redeliver',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'Queue every dead letter of the subscription again',
+        params: idParams,
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const s = await subscriptions.get(request.params.id);
+      if (s.status === 'disabled') throw conflict('the subscription is disabled; resume it first');
+      const requeued = await requeueDead(db, { kind: 'delivery', targetId: s.id }, clock.now());
+      return reply.code(202).send({ requeued });
+    },
+  );
+}

@@ -1,0 +1,350 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import {
+  type CircuitBreakerConfig,
+  CLOSED_CIRCUIT,
+  DEFAULT_CIRCUIT_BREAKER_CONFIG,
+} from '../delivery/circuit-breaker.ts';
+import { type CredentialCipher, mask } from '../delivery/credentials.ts';
+import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
+import { RESERVED_WEBHOOK_HEADERS } from '../delivery/senders.ts';
+import { activeSecrets, generateSecret } from '../delivery/signature.ts';
+import { type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
+import { compileCondition } from '../expressions/condition.ts';
+import { ParseError } from '../expressions/parse-error.ts';
+import { assertRevision } from '../http/etag.ts';
+import { isUuid } from '../ids.ts';
+import { parseSubscriptionPattern } from '../routing/pattern.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../routing/retry.ts';
+import { bumpTargetsVersion } from '../routing/work-store.ts';
+import {
+  deleteSubscription,
+  disableSubscription,
+  findSubscription,
+  listSubscriptions,
+  type SubscriptionFilters,
+  saveSubscription,
+} from './repository.ts';
+import {
+  type AuthType,
+  type StoredSubscription,
+  type SubscriberType,
+  type SubscriptionView,
+  toView,
+} from './subscription.ts';
+
+/** A subscription as the API takes it (snake_case). */
+export interface SubscriptionInput {
+  event_pattern: string;
+  subscriber: {
+    id: string;
+    type: SubscriberType;
+    endpoint: string;
+    headers?: Record<string, string>;
+    authentication?: { type: AuthType; credentials: string } | null;
+  };
+  filter?: { expression: string } | null;
+  retry_policy?: Partial<{
+    max_attempts: number;
+    backoff_factor: number;
+    initial_delay_ms: number;
+    max_delay_ms: number;
+  }>;
+  circuit_breaker?: Partial<{
+    failure_threshold: number;
+    reset_timeout_ms: number;
+    half_open_max_calls: number;
+  }>;
+  description?: string | null;
+}
+
+/** NATS subjects: dot-separated tokens without wildcards or whitespace. */
+const SUBJECT = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+const retryPolicyOf = (
+  input: SubscriptionInput['retry_policy'],
+  base: RetryPolicy,
+): RetryPolicy => ({
+  maxAttempts: input?.max_attempts ?? base.maxAttempts,
+  backoffFactor: input?.backoff_factor ?? base.backoffFactor,
+  initialDelayMs: input?.initial_delay_ms ?? base.initialDelayMs,
+  maxDelayMs: input?.max_delay_ms ?? base.maxDelayMs,
+});
+
+const breakerOf = (
+  input: SubscriptionInput['circuit_breaker'],
+  base: CircuitBreakerConfig,
+): CircuitBreakerConfig => ({
+  failureThreshold: input?.failure_threshold ?? base.failureThreshold,
+  resetTimeoutMs: input?.reset_timeout_ms ?? base.resetTimeoutMs,
+  halfOpenMaxCalls: input?.half_open_max_calls ?? base.halfOpenMaxCalls,
+});
+
+export interface SubscriptionDeps {
+  db: Database;
+  clock: Clock;
+  cipher: CredentialCipher;
+  egress: EgressOptions;
+}
+
+/**
+ * Subscription management. Credentials and signing secrets are sealed with the subscription id
+ * as context; every change bumps the routing targets version so matching follows.
+ */
+export class Subscriptions {
+  constructor(private readonly deps: SubscriptionDeps) {}
+
+  private seal(id: string, field: string, plaintext: string): string {
+    return this.deps.cipher.encrypt(plaintext, `subscription:${id}:${field}`);
+  }
+
+  private unseal(id: string, field: string, sealed: string): string {
+    return this.deps.cipher.decrypt(sealed, `subscription:${id}:${field}`);
+  }
+
+  /** The secrets that sign now: the current one, and the previous one for 24 h after a rotation. */
+  signingSecrets(s: StoredSubscription, now: Date): string[] {
+    return activeSecrets(
+      {
+        current: this.unseal(s.id, 'secret', s.signingSecretSealed),
+        previous: s.previousSecretSealed
+          ? this.unseal(s.id, 'previous-secret', s.previousSecretSealed)
+          : undefined,
+        rotatedAt: s.secretRotatedAt ?? undefined,
+      },
+      now,
+    );
+  }
+
+  credentials(s: StoredSubscription): { type: AuthType; credentials: string } | undefined {
+    if (!s.authType || !s.authCredentialsSealed) return undefined;
+    return {
+      type: s.authType,
+      credentials: this.unseal(s.id, 'credentials', s.authCredentialsSealed),
+    };
+  }
+
+  view(s: StoredSubscription): SubscriptionView {
+    const credentials = this.credentials(s);
+    return toView(s, credentials && mask(credentials.credentials));
+  }
+
+  private async validate(input: SubscriptionInput): Promise<void> {
+    const details: ErrorDetail[] = [];
+    try {
+      parseSubscriptionPattern(input.event_pattern);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      details.push(error.toDetail('event_pattern'));
+    }
+    if (input.filter?.expression) {
+      try {
+        compileCondition(input.filter.expression);
+      } catch (error) {
+        if (!(error instanceof ParseError)) throw error;
+        details.push(error.toDetail('filter.expression'));
+      }
+    }
+    for (const name of Object.keys(input.subscriber.headers ?? {})) {
+      if (RESERVED_WEBHOOK_HEADERS.has(name.toLowerCase())) {
+        details.push(fieldError(`subscriber.headers.${name}`, 'reserved', 'is set by the service'));
+      }
+    }
+    const policy = retryPolicyOf(input.retry_policy, DEFAULT_RETRY_POLICY);
+    if (policy.maxDelayMs < policy.initialDelayMs) {
+      details.push(
+        fieldError('retry_policy.max_delay_ms', 'minimum', 'must not be below initial_delay_ms'),
+      );
+    }
+    details.push(...(await this.endpointDetails(input.subscriber)));
+    if (details.length > 0) throw validationError('subscription is invalid', details);
+  }
+
+  private async endpointDetails(
+    subscriber: SubscriptionInput['subscriber'],
+  ): Promise<ErrorDetail[]> {
+    if (subscriber.type === 'queue') {
+      return SUBJECT.test(subscriber.endpoint)
+        ? []
+        : [
+            fieldError(
+              'subscriber.endpoint',
+              'invalid_subject',
+              'must be a NATS subject without wildcards, e.g. orders.created',
+            ),
+          ];
+    }
+    try {
+      await checkEndpointUrl(subscriber.endpoint, this.deps.egress);
+      return [];
+    } catch (error) {
+      if (error instanceof EgressDeniedError) return [error.toDetail('subscriber.endpoint')];
+      throw error;
+    }
+  }
+
+  private build(
+    id: string,
+    input: SubscriptionInput,
+    current: StoredSubscription | undefined,
+    now: Date,
+  ): StoredSubscription {
+    const auth = input.subscriber.authentication;
+    return {
+      id,
+      eventPattern: input.event_pattern,
+      subscriberId: input.subscriber.id,
+      subscriberType: input.subscriber.type,
+      endpoint: input.subscriber.endpoint,
+      headers: input.subscriber.headers ?? {},
+      authType: auth ? auth.type : null,
+      authCredentialsSealed: auth ? this.seal(id, 'credentials', auth.credentials) : null,
+      filterExpression: input.filter?.expression ?? null,
+      retryPolicy: retryPolicyOf(input.retry_policy, current?.retryPolicy ?? DEFAULT_RETRY_POLICY),
+      circuitBreaker: breakerOf(
+        input.circuit_breaker,
+        current?.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER_CONFIG,
+      ),
+      circuitState: current?.circuitState ?? { ...CLOSED_CIRCUIT },
+      description: input.description ?? null,
+      status: current?.status ?? 'active',
+      disabledReason: current?.disabledReason ?? null,
+      signingSecretSealed: current?.signingSecretSealed ?? '',
+      previousSecretSealed: current?.previousSecretSealed ?? null,
+      secretRotatedAt: current?.secretRotatedAt ?? null,
+      failingSince: current?.failingSince ?? null,
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+      revision: current?.revision ?? 1,
+    };
+  }
+
+  private save(tx: Queryable, s: StoredSubscription): Promise<StoredSubscription> {
+    return bumpTargetsVersion(tx).then(() => saveSubscription(tx, s));
+  }
+
+  async create(
+    input: SubscriptionInput,
+  ): Promise<{ subscription: StoredSubscription; signingSecret: string }> {
+    await this.validate(input);
+    const id = randomUUID();
+    const signingSecret = generateSecret();
+    const subscription = {
+      ...this.build(id, input, undefined, this.deps.clock.now()),
+      signingSecretSealed: this.seal(id, 'secret', signingSecret),
+    };
+    const saved = await this.deps.db.transaction((tx) => this.save(tx, subscription));
+    return { subscription: saved, signingSecret };
+  }
+
+  async get(
+    id: string,
+    db: Queryable = this.deps.db,
+    forUpdate = false,
+  ): Promise<StoredSubscription> {
+    const found = isUuid(id) ? await findSubscription(db, id, forUpdate) : undefined;
+    if (!found) throw notFound(`subscription ${id}`);
+    return found;
+  }
+
+  list(filters: SubscriptionFilters) {
+    return listSubscriptions(this.deps.db, filters);
+  }
+
+  /**
+   * Applies `changes` over the current subscription; credentials are kept unless the change
+   * names `subscriber.authentication` (null removes them).
+   */
+  async update(
+    id: string,
+    requiredRevision: number | '*',
+    changes: Partial<SubscriptionInput>,
+  ): Promise<StoredSubscription> {
+    const current = await this.get(id);
+    assertRevision(requiredRevision, current.revision);
+    const subscriber = { ...this.currentInput(current).subscriber, ...changes.subscriber };
+    const input: SubscriptionInput = { ...this.currentInput(current), ...changes, subscriber };
+    await this.validate(input);
+    return this.modify(id, requiredRevision, (locked, now) => this.build(id, input, locked, now));
+  }
+
+  private currentInput(s: StoredSubscription): SubscriptionInput {
+    const credentials = this.credentials(s);
+    return {
+      event_pattern: s.eventPattern,
+      subscriber: {
+        id: s.subscriberId,
+        type: s.subscriberType,
+        endpoint: s.endpoint,
+        headers: s.headers,
+        ...(credentials ? { authentication: credentials } : {}),
+      },
+      filter: s.filterExpression ? { expression: s.filterExpression } : null,
+      description: s.description,
+    };
+  }
+
+  /** Locks the row, checks the revision, saves what `change` makes of it. */
+  private modify(
+    id: string,
+    requiredRevision: number | '*',
+    change: (current: StoredSubscription, now: Date) => StoredSubscription,
+  ): Promise<StoredSubscription> {
+    return this.deps.db.transaction(async (tx) => {
+      const current = await this.get(id, tx, true);
+      assertRevision(requiredRevision, current.revision);
+      return this.save(tx, change(current, this.deps.clock.now()));
+    });
+  }
+
+  pause(id: string) {
+    return this.modify(id, '*', (s, now) => ({ ...s, status: 'paused', updatedAt: now }));
+  }
+
+  /** Back to active, from paused or disabled; a disabled one starts with a clean slate. */
+  resume(id: string) {
+    return this.modify(id, '*', (s, now) => ({
+      ...s,
+      status: 'active',
+      disabledReason: null,
+      failingSince: null,
+      circuitState: s.status === 'disabled' ? { ...CLOSED_CIRCUIT } : s.circuitState,
+      updatedAt: now,
+    }));
+  }
+
+  async rotateSecret(
+    id: string,
+  ): Promise<{ subscription: StoredSubscription; signingSecret: string }> {
+    const signingSecret = generateSecret();
+    const subscription = await this.modify(id, '*', (s, now) => ({
+      ...s,
+      signingSecretSealed: this.seal(id, 'secret', signingSecret),
+      previousSecretSealed: this.seal(
+        id,
+        'previous-secret',
+        this.unseal(id, 'secret', s.signingSecretSealed),
+      ),
+      secretRotatedAt: now,
+      updatedAt: now,
+    }));
+    return { subscription, signingSecret };
+  }
+
+  /** Disables (410 Gone, failing too long); true when this call did it. */
+  disable(id: string, reason: string): Promise<boolean> {
+    return this.deps.db.transaction(async (tx) => {
+      const changed = await disableSubscription(tx, id, reason, this.deps.clock.now());
+      if (changed) await bumpTargetsVersion(tx);
+      return changed;
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.deps.db.transaction(async (tx) => {
+      if (!isUuid(id) || !(await deleteSubscription(tx, id))) throw notFound(`subscription ${id}`);
+      await bumpTargetsVersion(tx);
+    });
+  }
+}

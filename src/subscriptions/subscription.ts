@@ -1,0 +1,114 @@
+import type { CircuitBreakerConfig, CircuitState } from '../delivery/circuit-breaker.ts';
+import type { RetryPolicy } from '../routing/retry.ts';
+
+/** A subscription as stored, with its sealed secrets; never sent as is. */
+export interface StoredSubscription {
+  id: string;
+  eventPattern: string;
+  subscriberId: string;
+  subscriberType: SubscriberType;
+  endpoint: string;
+  headers: Record<string, string>;
+  authType: AuthType | null;
+  authCredentialsSealed: string | null;
+  filterExpression: string | null;
+  retryPolicy: RetryPolicy;
+  circuitBreaker: CircuitBreakerConfig;
+  circuitState: CircuitState;
+  description: string | null;
+  status: SubscriptionStatus;
+  disabledReason: string | null;
+  signingSecretSealed: string;
+  previousSecretSealed: string | null;
+  secretRotatedAt: Date | null;
+  failingSince: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  revision: number;
+}
+
+export const SUBSCRIBER_TYPES = ['webhook', 'queue'] as const;
+export type SubscriberType = (typeof SUBSCRIBER_TYPES)[number];
+export const AUTH_TYPES = ['basic', 'bearer', 'api-key'] as const;
+export type AuthType = (typeof AUTH_TYPES)[number];
+export const SUBSCRIPTION_STATUSES = ['active', 'paused', 'disabled'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+/** The API's wire format (snake_case), credentials masked. */
+export interface SubscriptionView {
+  subscription_id: string;
+  event_pattern: string;
+  subscriber: {
+    id: string;
+    type: SubscriberType;
+    endpoint: string;
+    headers: Record<string, string>;
+    authentication?: { type: AuthType; credentials: string };
+  };
+  filter?: { expression: string };
+  retry_policy: {
+    max_attempts: number;
+    backoff_factor: number;
+    initial_delay_ms: number;
+    max_delay_ms: number;
+  };
+  circuit_breaker: {
+    failure_threshold: number;
+    reset_timeout_ms: number;
+    half_open_max_calls: number;
+    state: CircuitState['state'];
+    consecutive_failures: number;
+    opened_at: string | null;
+  };
+  description: string | null;
+  status: SubscriptionStatus;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  created_at: string;
+  updated_at: string;
+  revision: number;
+}
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+export function toView(
+  s: StoredSubscription,
+  maskedCredentials: string | undefined,
+): SubscriptionView {
+  return {
+    subscription_id: s.id,
+    event_pattern: s.eventPattern,
+    subscriber: {
+      id: s.subscriberId,
+      type: s.subscriberType,
+      endpoint: s.endpoint,
+      headers: s.headers,
+      ...(s.authType && maskedCredentials !== undefined
+        ? { authentication: { type: s.authType, credentials: maskedCredentials } }
+        : {}),
+    },
+    ...(s.filterExpression ? { filter: { expression: s.filterExpression } } : {}),
+    retry_policy: {
+      max_attempts: s.retryPolicy.maxAttempts,
+      backoff_factor: s.retryPolicy.backoffFactor,
+      initial_delay_ms: s.retryPolicy.initialDelayMs,
+      max_delay_ms: s.retryPolicy.maxDelayMs,
+    },
+    circuit_breaker: {
+      failure_threshold: s.circuitBreaker.failureThreshold,
+      reset_timeout_ms: s.circuitBreaker.resetTimeoutMs,
+      half_open_max_calls: s.circuitBreaker.halfOpenMaxCalls,
+      state: s.circuitState.state,
+      consecutive_failures: s.circuitState.consecutiveFailures,
+      opened_at:
+        s.circuitState.openedAt === null ? null : new Date(s.circuitState.openedAt).toISOString(),
+    },
+    description: s.description,
+    status: s.status,
+    disabled_reason: s.disabledReason,
+    failing_since: iso(s.failingSince),
+    created_at: s.createdAt.toISOString(),
+    updated_at: s.updatedAt.toISOString(),
+    revision: s.revision,
+  };
+}

@@ -1,0 +1,496 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import { verifySignature } from '../delivery/signature.ts';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
+import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+
+describe.each(testBackends())('subscriptions and delivery on $name', (backend) => {
+  let t: TestApp;
+  let receiver: TestReceiver;
+  beforeAll(async () => {
+    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await t.close();
+  });
+  beforeEach(async () => {
+    await t.reset();
+    receiver.received.length = 0;
+    receiver.script.length = 0;
+    for (const pattern of ['orders.created', 'orders.cancelled']) {
+      await t.request('POST', '/v1/event-definitions', { payload: openDefinition(pattern) });
+    }
+  });
+
+  const subscribe = (
+    overrides: Record<string, unknown> = {},
+    subscriber: Record<string, unknown> = {},
+  ) =>
+    t.request('POST', '/v1/subscriptions', {
+      payload: {
+        event_pattern: 'orders.*',
+        subscriber: {
+          id: 'shop',
+          type: 'webhook',
+          endpoint: `${receiver.url}/hook`,
+          ...subscriber,
+        },
+        retry_policy: {
+          max_attempts: 3,
+          initial_delay_ms: 1000,
+          backoff_factor: 2,
+          max_delay_ms: 60_000,
+        },
+        ...overrides,
+      },
+    });
+  const publish = async (event: Record<string, unknown> = {}) => {
+    const response = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'orders.created', payload: { id: 'o-1' }, ...event },
+    });
+    expect(response.status).toBe(202);
+    return response.body.eventId as string;
+  };
+  const drain = async () => {
+    while ((await t.app.workers.runOnce()) > 0) {}
+  };
+  /** Runs due work, moving the clock past each retry delay, `rounds` times. */
+  const runRetries = async (rounds: number, stepMs = 70_000) => {
+    for (let i = 0; i < rounds; i++) {
+      await drain();
+      t.clock.advance(stepMs);
+    }
+    await drain();
+  };
+  const deliveries = async (id: string) =>
+    (await t.request('GET', `/v1/subscriptions/${id}/deliveries`)).body.deliveries;
+
+  describe('managing', () => {
+    it('creates with a signing secret shown once, masks and encrypts credentials', async () => {
+      const created = await subscribe(
+        { description: 'shop orders' },
+        {
+          headers: { 'X-Shop': 'one' },
+          authentication: { type: 'bearer', credentials: 'tok-secret-1234' },
+        },
+      );
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        subscription_id: expect.any(String),
+        event_pattern: 'orders.*',
+        status: 'active',
+        created_at: t.clock.now().toISOString(),
+        signing_secret: expect.stringMatching(/^whsec_/),
+        subscriber: {
+          id: 'shop',
+          type: 'webhook',
+          headers: { 'X-Shop': 'one' },
+          authentication: {
+            type: 'bearer',
+            credentials: expect.not.stringContaining('tok-secret'),
+          },
+        },
+        retry_policy: {
+          max_attempts: 3,
+          backoff_factor: 2,
+          initial_delay_ms: 1000,
+          max_delay_ms: 60_000,
+        },
+        circuit_breaker: {
+          failure_threshold: 5,
+          reset_timeout_ms: 30_000,
+          half_open_max_calls: 1,
+          state: 'closed',
+        },
+      });
+      const read = await t.request('GET', `/v1/subscriptions/${created.body.subscription_id}`);
+      expect(read.body.signing_secret).toBeUndefined();
+      expect(read.body.subscriber.authentication.credentials).toMatch(/1234$/);
+      const { rows } = await t.db.query<{ row: string }>(
+        'SELECT row_to_json(s)::text AS row FROM subscriptions s',
+      );
+      expect(rows[0]!.row).not.toContain('tok-secret-1234');
+      expect(rows[0]!.row).not.toContain(created.body.signing_secret);
+    });
+
+    it('defaults to the spec delivery policy', async () => {
+      const created = await t.request('POST', '/v1/subscriptions', {
+        payload: {
+          event_pattern: 'orders.created',
+          subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+        },
+      });
+      expect(created.body.retry_policy).toEqual({
+        max_attempts: 5,
+        backoff_factor: 2,
+        initial_delay_ms: 1000,
+        max_delay_ms: 3_600_000,
+      });
+    });
+
+    it.each([
+      [{ event_pattern: 'Orders.*' }, {}, 'event_pattern'],
+      [{}, { type: 'email' }, 'subscriber.type'],
+      [{}, { endpoint: 'ftp://127.0.0.1/x' }, 'subscriber.endpoint'],
+      [{}, { endpoint: 'not a url' }, 'subscriber.endpoint'],
+      [{}, { type: 'queue', endpoint: 'orders.>' }, 'subscriber.endpoint'],
+      [{}, { headers: { 'webhook-signature': 'x' } }, 'subscriber.headers.webhook-signature'],
+      [
+        {},
+        { authentication: { type: 'oauth', credentials: 'x' } },
+        'subscriber.authentication.type',
+      ],
+      [{ filter: { expression: 'payload.total >' } }, {}, 'filter.expression'],
+      [{ retry_policy: { max_attempts: 0 } }, {}, 'retry_policy.max_attempts'],
+      [
+        { retry_policy: { initial_delay_ms: 5000, max_delay_ms: 100 } },
+        {},
+        'retry_policy.max_delay_ms',
+      ],
+    ])('refuses %j %j naming %s', async (overrides, subscriber, field) => {
+      const response = await subscribe(overrides, subscriber);
+      expect(response.status).toBe(400);
+      expect(response.body.error.details.map((d: any) => d.field)).toContain(field);
+    });
+
+    it('lists with filters, patches with If-Match, pauses, resumes and deletes', async () => {
+      const a = (await subscribe()).body;
+      await subscribe({ event_pattern: 'orders.created' }, { id: 'other' });
+      const list = async (qs: string) => (await t.request('GET', `/v1/subscriptions?${qs}`)).body;
+      expect((await list('')).pagination.total).toBe(2);
+      expect((await list('subscriber_id=other')).subscriptions).toHaveLength(1);
+      expect((await list('event_pattern=orders.*')).subscriptions).toHaveLength(1);
+      const path = `/v1/subscriptions/${a.subscription_id}`;
+      expect((await t.request('PATCH', path, { payload: { description: 'x' } })).status).toBe(428);
+      const patched = await t.request('PATCH', path, {
+        payload: { description: 'x', subscriber: { headers: { 'X-New': '1' } } },
+        headers: { 'if-match': '"1"' },
+      });
+      expect(patched.status).toBe(200);
+      expect(patched.body).toMatchObject({
+        description: 'x',
+        revision: 2,
+        subscriber: { endpoint: a.subscriber.endpoint, headers: { 'X-New': '1' } },
+      });
+      expect(
+        (
+          await t.request('PATCH', path, {
+            payload: { description: 'y' },
+            headers: { 'if-match': '"1"' },
+          })
+        ).status,
+      ).toBe(412);
+      expect((await t.request('POST', `${path}/pause`)).body.status).toBe('paused');
+      expect((await list('status=paused')).subscriptions).toHaveLength(1);
+      expect((await t.request('POST', `${path}/resume`)).body.status).toBe('active');
+      expect((await t.request('DELETE', path)).status).toBe(204);
+      expect((await t.request('GET', path)).status).toBe(404);
+    });
+  });
+
+  describe('delivering', () => {
+    it('POSTs the event with Standard Webhooks headers a receiver can verify, once', async () => {
+      const { body: s } = await subscribe(
+        {},
+        {
+          headers: { 'X-Shop': 'one' },
+          authentication: { type: 'basic', credentials: 'user:pass' },
+        },
+      );
+      const eventId = await publish({ metadata: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736' } });
+      await publish({ pattern: 'orders.cancelled' });
+      await drain();
+      expect(receiver.received).toHaveLength(2);
+      const [first] = receiver.received;
+      expect(JSON.parse(first!.body)).toMatchObject({
+        eventId,
+        pattern: 'orders.created',
+        payload: { id: 'o-1' },
+      });
+      expect(first!.headers).toMatchObject({
+        'content-type': 'application/json',
+        'x-shop': 'one',
+        authorization: `Basic ${Buffer.from('user:pass').toString('base64')}`,
+        traceparent: expect.stringMatching(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/),
+      });
+      expect(
+        verifySignature({
+          headers: first!.headers as any,
+          body: first!.body,
+          secret: s.signing_secret,
+          now: t.clock.now(),
+        }),
+      ).toEqual({ valid: true });
+      const log = await deliveries(s.subscription_id);
+      expect(log).toHaveLength(2);
+      expect(log[0]).toMatchObject({
+        outcome: 'delivered',
+        status_code: 200,
+        attempt: 1,
+        latency_ms: expect.any(Number),
+      });
+      expect(
+        (await t.request('GET', `/v1/events/${eventId}/deliveries`)).body.deliveries,
+      ).toHaveLength(1);
+    });
+
+    it('retries a failing receiver until it succeeds, with the same webhook-id', async () => {
+      const { body: s } = await subscribe();
+      receiver.script.push(500, 502);
+      await publish();
+      await runRetries(2);
+      expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual(
+        Array(3).fill(receiver.received[0]!.headers['webhook-id']),
+      );
+      const log = await deliveries(s.subscription_id);
+      expect(log.map((d: any) => [d.attempt, d.outcome, d.status_code])).toEqual([
+        [3, 'delivered', 200],
+        [2, 'failed', 502],
+        [1, 'failed', 500],
+      ]);
+      expect(log[2].next_attempt_at).not.toBeNull();
+    });
+
+    it('dead-letters after max attempts, and redelivers one or all', async () => {
+      const { body: s } = await subscribe();
+      receiver.script.push(500, 500, 500, 500, 500, 500);
+      await publish();
+      await publish();
+      await runRetries(3);
+      const dead = (await t.request('GET', `/v1/dead-letters?subscriptionId=${s.subscription_id}`))
+        .body.deadLetters;
+      expect(dead).toHaveLength(2);
+      expect(dead[0]).toMatchObject({
+        subscription_id: s.subscription_id,
+        attempts: 3,
+        error: expect.stringMatching(/500/),
+      });
+      expect((await t.request('POST', `/v1/dead-letters/${dead[0].id}/redeliver`)).status).toBe(
+        202,
+      );
+      await drain();
+      expect(receiver.received).toHaveLength(7);
+      const bulk = await t.request(
+        'POST',
+        `/v1/subscriptions/${s.subscription_id}/dead-letters/redeliver`,
+      );
+      expect(bulk.body).toEqual({ requeued: 1 });
+      await drain();
+      expect(receiver.received).toHaveLength(8);
+      expect((await t.request('GET', '/v1/dead-letters')).body.deadLetters).toEqual([]);
+    });
+
+    it('honours Retry-After', async () => {
+      const { body: s } = await subscribe();
+      receiver.script.push({ status: 429, headers: { 'retry-after': '7' } });
+      await publish();
+      await drain();
+      const [attempt] = await deliveries(s.subscription_id);
+      expect(Date.parse(attempt.next_attempt_at) - t.clock.now().getTime()).toBe(7000);
+    });
+
+    it('does not follow redirects', async () => {
+      const { body: s } = await subscribe();
+      receiver.script.push({ status: 302, headers: { location: `${receiver.url}/elsewhere` } });
+      await publish();
+      await drain();
+      expect(receiver.received.map((r) => r.headers.host)).toHaveLength(1);
+      expect((await deliveries(s.subscription_id))[0]).toMatchObject({
+        outcome: 'failed',
+        status_code: 302,
+      });
+    });
+
+    it('disables the subscription on 410 and publishes subscription.disabled', async () => {
+      const { body: s } = await subscribe();
+      receiver.script.push(410);
+      await publish();
+      await drain();
+      await publish();
+      await drain();
+      const read = (await t.request('GET', `/v1/subscriptions/${s.subscription_id}`)).body;
+      expect(read).toMatchObject({
+        status: 'disabled',
+        disabled_reason: expect.stringMatching(/410/),
+      });
+      expect(receiver.received).toHaveLength(1);
+      const events = (await t.request('GET', '/v1/events?pattern=subscription.disabled')).body
+        .events;
+      expect(events).toEqual([
+        expect.objectContaining({
+          payload: expect.objectContaining({ subscriptionId: s.subscription_id }),
+          source: expect.objectContaining({ type: 'system' }),
+        }),
+      ]);
+    });
+
+    it('disables a subscription failing for longer than the allowed period', async () => {
+      const { body: s } = await subscribe({
+        retry_policy: { max_attempts: 50, initial_delay_ms: 1000, max_delay_ms: 86_400_000 },
+      });
+      receiver.script.push(...Array(20).fill(500));
+      await publish();
+      for (
+        let i = 0;
+        i < 8 &&
+        (await t.request('GET', `/v1/subscriptions/${s.subscription_id}`)).body.status === 'active';
+        i++
+      ) {
+        await drain();
+        t.clock.advance(86_400_000);
+      }
+      expect((await t.request('GET', `/v1/subscriptions/${s.subscription_id}`)).body).toMatchObject(
+        { status: 'disabled', disabled_reason: expect.stringMatching(/failing since/) },
+      );
+    });
+
+    it('opens the circuit after failures, spends no attempts while open, probes half-open, closes on success', async () => {
+      const { body: s } = await subscribe({
+        retry_policy: { max_attempts: 10, initial_delay_ms: 10, max_delay_ms: 10 },
+        circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
+      });
+      receiver.script.push(500, 500);
+      await publish();
+      await publish();
+      await drain();
+      const state = async () =>
+        (await t.request('GET', `/v1/subscriptions/${s.subscription_id}`)).body.circuit_breaker
+          .state;
+      expect(await state()).toBe('open');
+      t.clock.advance(1000);
+      await drain();
+      expect(receiver.received).toHaveLength(2);
+      const attemptsBefore = (await deliveries(s.subscription_id)).length;
+      expect(attemptsBefore).toBe(2);
+      // Half-open: one probe goes through and closes the circuit; the other waits its turn.
+      t.clock.advance(60_000);
+      await drain();
+      expect(await state()).toBe('closed');
+      expect(receiver.received).toHaveLength(3);
+      t.clock.advance(60_000);
+      await drain();
+      expect(receiver.received).toHaveLength(4);
+      const log = await deliveries(s.subscription_id);
+      expect(log.filter((d: any) => d.outcome === 'delivered')).toHaveLength(2);
+      expect(Math.max(...log.map((d: any) => d.attempt))).toBe(2);
+    });
+
+    it('holds deliveries while paused without spending attempts', async () => {
+      const { body: s } = await subscribe();
+      await t.request('POST', `/v1/subscriptions/${s.subscription_id}/pause`);
+      await publish();
+      await drain();
+      t.clock.advance(20_000);
+      await drain();
+      expect(receiver.received).toHaveLength(0);
+      await t.request('POST', `/v1/subscriptions/${s.subscription_id}/resume`);
+      t.clock.advance(20_000);
+      await drain();
+      expect(receiver.received).toHaveLength(1);
+      expect((await deliveries(s.subscription_id))[0]).toMatchObject({
+        attempt: 1,
+        outcome: 'delivered',
+      });
+    });
+
+    it('delivers only events that pass the filter', async () => {
+      await subscribe({ filter: { expression: 'payload.total > 100' } });
+      await publish({ payload: { total: 50 } });
+      await publish({ payload: { total: 150 } });
+      await drain();
+      expect(receiver.received.map((r) => JSON.parse(r.body).payload.total)).toEqual([150]);
+    });
+
+    it('signs with both secrets for a day after a rotation', async () => {
+      const { body: s } = await subscribe();
+      const rotated = await t.request(
+        'POST',
+        `/v1/subscriptions/${s.subscription_id}/rotate-secret`,
+      );
+      expect(rotated.body.signing_secret).not.toBe(s.signing_secret);
+      await publish();
+      await drain();
+      const [request] = receiver.received;
+      for (const secret of [s.signing_secret, rotated.body.signing_secret]) {
+        expect(
+          verifySignature({
+            headers: request!.headers as any,
+            body: request!.body,
+            secret,
+            now: t.clock.now(),
+          }),
+        ).toEqual({ valid: true });
+      }
+      t.clock.advance(25 * 3_600_000);
+      await publish();
+      await drain();
+      const later = receiver.received[1]!;
+      expect(
+        verifySignature({
+          headers: later.headers as any,
+          body: later.body,
+          secret: s.signing_secret,
+          now: t.clock.now(),
+        }).valid,
+      ).toBe(false);
+      expect(
+        verifySignature({
+          headers: later.headers as any,
+          body: later.body,
+          secret: rotated.body.signing_secret,
+          now: t.clock.now(),
+        }),
+      ).toEqual({ valid: true });
+    });
+
+    it('replays stored events of a range, marked as replays', async () => {
+      await publish({ timestamp: '2026-01-10T00:00:00Z' });
+      const { body: s } = await subscribe();
+      await drain();
+      expect(receiver.received).toHaveLength(0);
+      const replay = await t.request('POST', `/v1/subscriptions/${s.subscription_id}/replay`, {
+        payload: { startTime: '2026-01-01T00:00:00Z', endTime: '2026-02-01T00:00:00Z' },
+      });
+      expect(replay.body).toEqual({ matched: 1, queued: 1 });
+      await drain();
+      expect(receiver.received).toHaveLength(1);
+      expect(receiver.received[0]!.headers['x-eps-replay']).toBe('true');
+      expect((await deliveries(s.subscription_id))[0].replay).toBe(true);
+    });
+  });
+});
+
+describe.each(testBackends())('webhook endpoints outside the allowlist on $name', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Nothing allowlisted: loopback is as forbidden as any private address.
+    const delivery = { ...loadConfig({}).delivery, encryptionKey: randomBytes(32) };
+    t = await startTestApp(backend, { delivery });
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    'http://127.0.0.1:9/x',
+    'http://169.254.169.254/latest/meta-data',
+    'http://10.0.0.1/hook',
+    'http://[::1]/hook',
+    'http://[::ffff:127.0.0.1]/hook',
+    'http://2130706433/hook',
+    'http://0x7f000001/hook',
+    'ftp://example.com/file',
+  ])('refuses %s at creation', async (endpoint) => {
+    const response = await t.request('POST', '/v1/subscriptions', {
+      payload: { event_pattern: '**', subscriber: { id: 's', type: 'webhook', endpoint } },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.details[0]).toMatchObject({
+      field: 'subscriber.endpoint',
+      code: 'egress_denied',
+    });
+  });
+});

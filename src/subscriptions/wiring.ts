@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config.ts';
+import { ConfigError } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { createCredentialCipher, resolveEncryptionKey } from '../delivery/credentials.ts';
+import { createEgressDispatcher } from '../delivery/egress.ts';
+import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
+import { createQueueSender, createWebhookSender } from '../delivery/senders.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { RoutingIndex } from '../routing/routing-index.ts';
+import { DeliveryHandler } from './delivery-handler.ts';
+import { Subscriptions } from './service.ts';
+import type { StoredSubscription } from './subscription.ts';
+import type { SubscriptionTargets } from './targets.ts';
+
+/**
+ * NATS is connected on the first queue delivery, not at start: a service without queue
+ * subscribers never needs the server, and a failed connection is a failed (retried) attempt.
+ */
+function lazyNatsPublisher(url: string): Pick<NatsPublisher, 'publish' | 'close'> {
+  let connecting: Promise<NatsPublisher> | undefined;
+  return {
+    async publish(...args) {
+      connecting ??= createNatsPublisher(url).catch((error: unknown) => {
+        connecting = undefined;
+        throw error;
+      });
+      return (await connecting).publish(...args);
+    },
+    async close() {
+      await (await connecting?.catch(() => undefined))?.close();
+    },
+  };
+}
+
+export interface DeliveryWiring {
+  subscriptions: Subscriptions;
+  handler: DeliveryHandler;
+  close(): Promise<void>;
+}
+
+export async function wireDelivery(deps: {
+  config: Config;
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  index: RoutingIndex;
+  targets: SubscriptionTargets;
+  announceDisabled(subscription: StoredSubscription, reason: string): Promise<void>;
+}): Promise<DeliveryWiring> {
+  const { config, db, clock } = deps;
+  const key = await resolveEncryptionKey({
+    configuredKey: config.delivery.encryptionKey,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+  }).catch((error: unknown) => {
+    throw new ConfigError((error as Error).message);
+  });
+  const egress = { allowlist: config.delivery.egressAllowlist };
+  const subscriptions = new Subscriptions({
+    db,
+    clock,
+    cipher: createCredentialCipher(key),
+    egress,
+  });
+  const dispatcher = createEgressDispatcher(egress);
+  const nats = lazyNatsPublisher(config.delivery.natsUrl);
+  const handler = new DeliveryHandler({
+    db,
+    clock,
+    index: deps.index,
+    targets: deps.targets,
+    subscriptions,
+    senders: {
+      webhook: createWebhookSender({ dispatcher, clock }),
+      queue: createQueueSender({ publisher: nats }),
+    },
+    metrics: deps.metrics,
+    logger: deps.logger,
+    announceDisabled: deps.announceDisabled,
+    options: {
+      timeoutMs: config.delivery.timeoutMs,
+      disableAfterMs: config.delivery.disableAfterMs,
+      pausedRecheckMs: 10_000,
+    },
+  });
+  return {
+    subscriptions,
+    handler,
+    async close() {
+      await nats.close();
+      await dispatcher.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * A webhook receiver on 127.0.0.1 for tests: records every request and answers with the next
+ * scripted status (default 200), with optional headers.
+ */
+export interface TestReceiver {
+  url: string;
+  received: ReceivedRequest[];
+  /** Statuses (and headers) of the next answers, in order. */
+  script: Array<number | { status: number; headers: Record<string, string> }>;
+  close(): Promise<void>;
+}
+
+export async function startReceiver(): Promise<TestReceiver> {
+  const receiver: Omit<TestReceiver, 'url' | 'close'> = { received: [], script: [] };
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      receiver.received.push({ headers: request.headers, body });
+      const next = receiver.script.shift() ?? 200;
+      const { status, headers } = typeof next === 'number' ? { status: next, headers: {} } : next;
+      response.writeHead(status, headers);
+      response.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(receiver, {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+}

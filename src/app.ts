@@ -25,11 +25,13 @@ import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
 import { RoutingPlanner } from './routing/planner.ts';
 import { RoutingIndex } from './routing/routing-index.ts';
+import { routingLagSeconds } from './routing/work-store.ts';
 import { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { registerStoreRoutes } from './store/routes.ts';
+import { countActiveSubscriptions } from './subscriptions/repository.ts';
 import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
 import { announceDisabled } from './subscriptions/system-events.ts';
 import { SubscriptionTargets } from './subscriptions/targets.ts';
@@ -136,11 +138,33 @@ export async function createApp(deps: AppDeps): Promise<App> {
     [new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows), delivery.handler],
     config.routing,
     logger,
+    tracing,
+    (work, completion, now) => {
+      if (completion.status !== 'done') return;
+      metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
+      const { action, triggerType } = completion.outcome as {
+        action?: string;
+        triggerType?: string;
+      };
+      if (
+        work.kind === 'trigger' &&
+        (action === 'started' || action === 'cancelled') &&
+        triggerType
+      ) {
+        metrics.workflowTriggerFired(triggerType);
+      }
+    },
   );
   const planner = new RoutingPlanner(routingIndex, clock);
-  const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, () =>
-    workers.nudge(),
-  );
+  const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, {
+    committed(events, routed) {
+      for (const { instance } of events)
+        metrics.eventReceived(instance.pattern, instance.source?.type ?? 'none');
+      for (const { instance } of routed) metrics.eventPublished(instance.pattern);
+      if (routed.length > 0) workers.nudge();
+    },
+    depthChanged: (depth) => metrics.setQueueDepth(depth),
+  });
   const receiver = new EventReceiver(resolver, writer, clock, {
     limits: config.ingest.limits,
     partitionInterval: config.partitions.interval,
@@ -149,7 +173,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerMetricsRoutes(server, metrics);
   registerApiKeyRoutes(server, apiKeys);
   registerRegistryRoutes(server, registry);
-  registerIngestRoutes(server, receiver, config.ingest);
+  registerIngestRoutes(server, receiver, config.ingest, tracing);
   registerStoreRoutes(server, new EventStore(db));
   const workflowDefinitions = new WorkflowDefinitions({
     db,
@@ -172,6 +196,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
+  let lag: ReturnType<typeof runPeriodically> | undefined;
   return {
     server,
     registry,
@@ -195,9 +220,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
       );
       await maintenance.firstRun();
       workers.start();
+      lag = runPeriodically('routing lag', 5000, () => watchRouting(db, clock, metrics), logger);
     },
     async close() {
       await maintenance?.stop();
+      await lag?.stop();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.
       await server.close();
       await writer.drain();
@@ -206,6 +233,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await engineConnections.close();
     },
   };
+}
+
+/** Gauges read from the database: routing lag and active subscriptions. */
+async function watchRouting(db: Database, clock: Clock, metrics: Metrics): Promise<void> {
+  metrics.setRoutingLag(await routingLagSeconds(db, clock.now()));
+  metrics.setActiveSubscriptions(await countActiveSubscriptions(db));
 }
 
 /** Ensures the bootstrap admin key and says in the start-up log how callers are checked. */

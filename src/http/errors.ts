@@ -80,7 +80,10 @@ function toResponse(error: FastifyError): {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body, headers } = toResponse(error);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    // A deliberate 503 (overloaded, store unavailable) is the service protecting itself, not a bug.
+    if (status >= 500 && !(error instanceof AppError))
+      request.log.error({ err: error }, 'request failed');
+    else if (status >= 500) request.log.warn({ code: body.error.code }, 'request refused');
     return reply.code(status).headers(headers).send(body);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { errorResponseSchema } from '../http/common.ts';
+import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import { type EventInput, eventInputSchema } from './event.ts';
 import type { EventReceiver } from './receiver.ts';
 import { traceIdOf } from './traceparent.ts';
@@ -31,6 +32,7 @@ export function registerIngestRoutes(
   app: FastifyInstance,
   receiver: EventReceiver,
   options: IngestRouteOptions,
+  tracing: Tracing,
 ): void {
   app.post<{ Body: EventInput }>(
     '/v1/events',
@@ -44,10 +46,23 @@ export function registerIngestRoutes(
       },
     },
     async (request, reply) => {
-      const { outcome, headers } = await receiver.receive(
-        request.body,
-        traceIdOf(request.headers.traceparent),
-      );
+      const { source } = request.body;
+      const { span } = tracing.startSpan('event.receive', request.traceContext, {
+        attributes: {
+          [SpanAttributes.EVENT_PATTERN]: request.body.pattern,
+          ...(source
+            ? {
+                [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
+                [SpanAttributes.EVENT_SOURCE_ID]: source.id,
+              }
+            : {}),
+        },
+      });
+      // The span covers validation and the durable commit (store + routing work).
+      const { outcome, headers } = await receiver
+        .receive(request.body, traceIdOf(request.headers.traceparent))
+        .finally(() => span.end());
+      span.setAttribute(SpanAttributes.EVENT_ID, outcome.eventId);
       reply.code(outcome.status === 'accepted' ? 202 : 200).headers(headers);
       return {
         eventId: outcome.eventId,

@@ -30,6 +30,13 @@ export interface EventQueueConfig {
   concurrentCommits: number;
 }
 
+/** Told what the writer does: for metrics, and to wake the routing workers. */
+export interface WriterObserver {
+  /** After a commit: the events it stored (repeats excluded), and those that matched a target. */
+  committed(events: NormalizedEvent[], routed: NormalizedEvent[]): void;
+  depthChanged(depth: number): void;
+}
+
 export type WriteStatus = 'accepted' | 'duplicate' | 'conflict';
 
 export interface WriteOutcome {
@@ -72,8 +79,7 @@ export class EventWriter {
     private readonly config: EventQueueConfig,
     private readonly logger: Logger,
     private readonly planner: RoutingPlanner,
-    /** Told after each commit that routed work, so workers start at once. */
-    private readonly onRouted: () => void,
+    private readonly observer: WriterObserver,
   ) {}
 
   /** Events waiting for or inside a commit. */
@@ -93,6 +99,7 @@ export class EventWriter {
       return Promise.reject(overloaded());
     }
     this.queuedEvents += events.length;
+    this.observer.depthChanged(this.queuedEvents);
     return new Promise<WriteOutcome[]>((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.schedule();
@@ -118,6 +125,7 @@ export class EventWriter {
       void this.commitGroup(group).finally(() => {
         this.commitsInFlight -= 1;
         this.queuedEvents -= group.reduce((n, w) => n + w.events.length, 0);
+        this.observer.depthChanged(this.queuedEvents);
         if (this.queue.length > 0) this.pump();
         else if (this.commitsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       });
@@ -184,9 +192,9 @@ export class EventWriter {
       await insertEvents(tx, fresh);
       const routed = await this.planner.plan(tx, fresh);
       await recordProducers(tx, fresh, this.clock.now());
-      return { earlier, routed };
+      return { earlier, routed, fresh };
     });
-    if (stored.routed > 0) this.onRouted();
+    this.observer.committed(stored.fresh, stored.routed);
     return events.map((event) => this.outcomeOf(event, firstSightings, stored.earlier));
   }
 

@@ -20,11 +20,14 @@ export class RoutingPlanner {
     private readonly clock: Clock,
   ) {}
 
-  async plan(tx: Queryable, events: NormalizedEvent[]): Promise<number> {
-    if (events.length === 0) return 0;
+  /** Plans and stores the work of `events`; returns the events that matched a target. */
+  async plan(tx: Queryable, events: NormalizedEvent[]): Promise<NormalizedEvent[]> {
+    if (events.length === 0) return [];
     await this.index.refresh(tx);
     const work: NewWork[] = [];
+    const routed: NormalizedEvent[] = [];
     for (const event of events) {
+      const before = work.length;
       const sequence = new Map<string, number>();
       for (const target of this.index.match(event.instance.pattern)) {
         const position = sequence.get(target.kind) ?? 0;
@@ -42,7 +45,9 @@ export class RoutingPlanner {
           replay: false,
         });
       }
+      if (work.length > before) routed.push(event);
     }
-    return insertWork(tx, work, this.clock.now());
+    await insertWork(tx, work, this.clock.now());
+    return routed;
   }
 }

@@ -40,6 +40,7 @@ interface ClaimedRow {
   replay: boolean;
   event_row_id: string;
   event_ts: string;
+  created_at: Date;
 }
 
 /**
@@ -68,7 +69,7 @@ export async function claimWork(
      UPDATE routing_work w
         SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
        FROM due WHERE w.id = due.id
-     RETURNING w.id, w.kind, w.target_id, w.event_id, w.idempotency_key, w.attempts, w.max_attempts, w.replay,
+     RETURNING w.id, w.kind, w.target_id, w.event_id, w.idempotency_key, w.attempts, w.max_attempts, w.replay, w.created_at,
        w.event_row_id, to_char(w.event_timestamp, 'YYYY-MM-DD HH24:MI:SS.US') AS event_ts`,
     [now, limit, new Date(now.getTime() + leaseMs), workerId],
   );
@@ -91,6 +92,7 @@ export async function claimWork(
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
     replay: r.replay,
+    createdAt: r.created_at,
     event: byRowId.get(r.event_row_id),
   }));
 }
@@ -177,6 +179,16 @@ export async function requeueDead(
     [now, ...params],
   );
   return rowCount;
+}
+
+/** Seconds the oldest due work has waited (0 when none is due): the routing lag. */
+export async function routingLagSeconds(db: Queryable, now: Date): Promise<number> {
+  const { rows } = await db.query<{ oldest: Date | null }>(
+    `SELECT min(next_attempt_at) AS oldest FROM routing_work WHERE status = 'pending' AND next_attempt_at <= $1`,
+    [now],
+  );
+  const oldest = rows[0]?.oldest;
+  return oldest ? Math.max(0, (now.getTime() - oldest.getTime()) / 1000) : 0;
 }
 
 /** The version of the routing targets; every target change bumps it in its own transaction. */

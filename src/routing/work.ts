@@ -45,6 +45,10 @@ export interface ClaimedWork {
   attempts: number;
   maxAttempts: number;
   replay: boolean;
+  /** W3C traceparent of this attempt's span, for outgoing calls (set by the worker). */
+  traceparent?: string;
+  /** When the work was planned (about when its event was received). */
+  createdAt: Date;
   /** Undefined when the event is gone (dropped by retention). */
   event: EventInstance | undefined;
 }

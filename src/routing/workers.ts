@@ -1,9 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
+import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import type { ClaimedWork, TargetKind, WorkHandler, WorkResult } from './work.ts';
 import { type Completion, claimWork, completeWork } from './work-store.ts';
+
+export type { Completion };
 
 export interface WorkerOptions {
   /** Work rows claimed per round. Env `ROUTING_BATCH_SIZE`, default 50. */
@@ -37,6 +40,13 @@ export class WorkerPool {
     handlers: WorkHandler[],
     private readonly options: WorkerOptions,
     private readonly logger: Logger,
+    private readonly tracing: Tracing,
+    /** Told every recorded attempt (metrics). */
+    private readonly onRecorded: (
+      work: ClaimedWork,
+      completion: Completion,
+      now: Date,
+    ) => void = () => {},
   ) {
     this.handlers = new Map(handlers.map((h) => [h.kind, h]));
   }
@@ -102,11 +112,18 @@ export class WorkerPool {
   }
 
   private async process(work: ClaimedWork): Promise<void> {
-    const result = await this.attempt(work);
+    const { span, traceparent } = this.startSpan(work);
+    const result = await this.attempt({ ...work, ...(traceparent ? { traceparent } : {}) });
+    span.setAttribute(
+      'routing.outcome',
+      result.retry ? 'retry' : result.deadLetter ? 'dead' : result.defer ? 'deferred' : 'done',
+    );
+    span.end();
     const now = this.clock.now();
     const completion = this.completion(work, result, now);
     const recorded = await completeWork(this.db, work.id, this.workerId, completion, now);
-    if (!recorded) {
+    if (recorded) this.onRecorded(work, completion, now);
+    else {
       this.logger.warn(
         { workId: work.id },
         'routing work lease was lost before its result was recorded',
@@ -117,6 +134,42 @@ export class WorkerPool {
       { workId, kind, eventId, targetId, status: completion.status, attempt },
       'routing outcome',
     );
+  }
+
+  /** A span per attempt, in the trace of the event (its metadata.traceId) when it has one. */
+  private startSpan(work: ClaimedWork) {
+    const event = work.event;
+    const traceId = (event?.metadata as { traceId?: unknown } | undefined)?.traceId;
+    const parent = this.tracing.extract(
+      typeof traceId === 'string' && /^[0-9a-f]{32}$/.test(traceId)
+        ? {
+            traceparent: `00-${traceId}-${createHash('sha256').update(work.eventId).digest('hex').slice(0, 16)}-01`,
+          }
+        : {},
+    );
+    const { span, context } = this.tracing.startSpan(
+      work.kind === 'trigger' ? 'trigger.fire' : 'delivery.attempt',
+      parent,
+      {
+        attributes: {
+          [SpanAttributes.EVENT_ID]: work.eventId,
+          ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
+          ...(event?.source
+            ? {
+                [SpanAttributes.EVENT_SOURCE_TYPE]: event.source.type,
+                [SpanAttributes.EVENT_SOURCE_ID]: event.source.id,
+              }
+            : {}),
+          [work.kind === 'trigger' ? 'trigger.id' : SpanAttributes.SUBSCRIBER_ID]: work.targetId,
+          'routing.attempt': work.attempts,
+        },
+      },
+    );
+    return {
+      span,
+      traceparent: this.tracing.injectTraceHeaders(context, {} as Record<string, string>)
+        .traceparent,
+    };
   }
 
   private async attempt(work: ClaimedWork): Promise<WorkResult> {

@@ -103,9 +103,7 @@ export class DeliveryHandler implements WorkHandler {
       ...(authentication ? { authentication } : {}),
       secrets: subscriptions.signingSecrets(subscription, clock.now()),
       body: JSON.stringify(work.event),
-      ...(work.event?.metadata.traceId
-        ? { traceparent: traceparentOf(work.event.metadata.traceId) }
-        : {}),
+      ...(work.traceparent ? { traceparent: work.traceparent } : {}),
       timeoutMs: options.timeoutMs,
     });
   }
@@ -204,10 +202,4 @@ export class DeliveryHandler implements WorkHandler {
   ): Record<string, unknown> {
     return { ...lastOutcome, status: 'dead', error };
   }
-}
-
-/** A W3C traceparent continuing the event's trace (a new span id per delivery). */
-function traceparentOf(traceId: string): string | undefined {
-  if (!/^[0-9a-f]{32}$/.test(traceId)) return undefined;
-  return `00-${traceId}-${uuidv7().replaceAll('-', '').slice(16)}-01`;
 }

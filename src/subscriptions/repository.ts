@@ -128,6 +128,13 @@ export async function routableSubscriptions(db: Queryable): Promise<StoredSubscr
   return rows.map(toSubscription);
 }
 
+export async function countActiveSubscriptions(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM subscriptions WHERE status = 'active'`,
+  );
+  return rows[0]!.n;
+}
+
 export interface SubscriptionFilters {
   event_pattern?: string;
   subscriber_id?: string;

@@ -138,6 +138,7 @@ export class TriggerFiringHandler implements WorkHandler {
         triggerEventId: event.eventId,
         ...(planned.correlationKey === null ? {} : { correlationKey: planned.correlationKey }),
         idempotencyKey: work.idempotencyKey,
+        ...(work.traceparent ? { traceparent: work.traceparent } : {}),
       });
       return { ...planned, action: 'started', workflowInstanceIds: [started.instanceId] };
     }
@@ -146,6 +147,7 @@ export class TriggerFiringHandler implements WorkHandler {
       correlationKey: planned.correlationKey!,
       eventId: event.eventId,
       idempotencyKey: work.idempotencyKey,
+      ...(work.traceparent ? { traceparent: work.traceparent } : {}),
     });
     return { ...planned, action: 'cancelled', workflowInstanceIds: cancelled.cancelledInstanceIds };
   }

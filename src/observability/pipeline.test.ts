@@ -1,0 +1,98 @@
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
+import { parseExposition } from '../testing/prometheus.ts';
+import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { Tracing } from './tracing.ts';
+
+/** Metrics and traces of the event pipeline: receive → store → route → fire / deliver. */
+describe.each(testBackends())('pipeline observability on $name', (backend) => {
+  let t: TestApp;
+  let receiver: TestReceiver;
+  const exporter = new InMemorySpanExporter();
+  beforeAll(async () => {
+    const tracing = new Tracing({ serviceName: 'test', exporter });
+    t = await startTestApp(backend, { definitionCacheTtlMs: 0 }, { tracing });
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await t.close();
+  });
+  beforeEach(async () => {
+    await t.reset();
+    receiver.received.length = 0;
+    await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
+  });
+
+  const drain = async () => {
+    while ((await t.app.workers.runOnce()) > 0) {}
+  };
+  const metric = async (name: string, labels: Record<string, string> = {}) => {
+    const { samples } = parseExposition((await t.request('GET', '/metrics')).body);
+    return samples
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
+  };
+
+  it('moves the event, routing, firing and delivery counters with traffic', async () => {
+    const workflow = (
+      await t.request('POST', '/v1/workflow-definitions', { payload: { name: 'wf' } })
+    ).body;
+    await t.request('POST', '/v1/workflow-triggers', {
+      payload: {
+        workflowDefinitionId: workflow.id,
+        eventPattern: 'orders.created',
+        triggerType: 'START',
+      },
+    });
+    await t.request('POST', '/v1/subscriptions', {
+      payload: {
+        event_pattern: 'orders.*',
+        subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+      },
+    });
+    const before = {
+      received: await metric('eps_events_received_total', { pattern: 'orders.created' }),
+      published: await metric('eps_events_published_total'),
+      firings: await metric('eps_workflow_trigger_firings_total', { action: 'START' }),
+      delivered: await metric('eps_deliveries_succeeded_total'),
+      processed: await metric('eps_event_processing_seconds_count'),
+    };
+    for (let i = 0; i < 3; i++)
+      await t.request('POST', '/v1/events', {
+        payload: { pattern: 'orders.created', payload: { i } },
+      });
+    await drain();
+    expect(await metric('eps_events_received_total', { pattern: 'orders.created' })).toBe(
+      before.received + 3,
+    );
+    expect(await metric('eps_events_published_total')).toBe(before.published + 3);
+    expect(await metric('eps_workflow_trigger_firings_total', { action: 'START' })).toBe(
+      before.firings + 3,
+    );
+    expect(await metric('eps_deliveries_succeeded_total')).toBe(before.delivered + 3);
+    expect(await metric('eps_event_processing_seconds_count')).toBe(before.processed + 6);
+  });
+
+  it('carries an incoming traceparent to the outgoing webhook', async () => {
+    await t.request('POST', '/v1/subscriptions', {
+      payload: {
+        event_pattern: 'orders.*',
+        subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+      },
+    });
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const response = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'orders.created', payload: {} },
+      headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    });
+    expect(response.status).toBe(202);
+    await drain();
+    expect(receiver.received[0]!.headers.traceparent).toMatch(
+      new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`),
+    );
+  });
+});

@@ -64,3 +64,21 @@ export function parseUtcTimestamp(text: string): Date {
 }
 
 export const PG_TYPE = { INT8: 20, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;
+
+/**
+ * `WHERE column = $n AND …` for the filters that are set, with their parameters. Column names
+ * come from the caller's code, never from the client.
+ */
+export function equalityFilters(filters: Array<[column: string, value: unknown]>): {
+  whereSql: string;
+  params: unknown[];
+} {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  for (const [column, value] of filters) {
+    if (value === undefined) continue;
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  }
+  return { whereSql: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
+}

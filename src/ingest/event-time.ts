@@ -1,4 +1,5 @@
 import { utcTimestampText } from '../db/database.ts';
+import { fieldError, validationError } from '../errors.ts';
 
 /**
  * Event times as publishers send them: ISO 8601 / RFC 3339 with a zone (`Z` or `±HH:MM`) and up
@@ -43,4 +44,15 @@ export function parseEventTime(text: string): EventTime | undefined {
   if (year < 100) date.setUTCFullYear(date.getUTCFullYear() - 1900);
   if (Number.isNaN(date.getTime())) return undefined;
   return { date, utc: utcTimestampText(date, Number(fraction.slice(3))) };
+}
+
+/** A time query or body parameter as the column's UTC text; a 400 naming `field` otherwise. */
+export function timeParameter(field: string, text: string): string {
+  const time = parseEventTime(text);
+  if (!time) {
+    throw validationError(`invalid ${field}`, [
+      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
+    ]);
+  }
+  return time.utc;
 }

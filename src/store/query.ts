@@ -1,6 +1,6 @@
 import { fieldError, validationError } from '../errors.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { parseEventTime } from '../ingest/event-time.ts';
+import { timeParameter } from '../ingest/event-time.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
 
 /** GET /v1/events filters, turned into SQL conditions with parameters (never client text in SQL). */
@@ -70,15 +70,6 @@ function decodeCursor(text: string): Cursor {
   ]);
 }
 
-function parseTime(field: string, text: string): string {
-  const time = parseEventTime(text);
-  if (!time)
-    throw validationError(`invalid ${field}`, [
-      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
-    ]);
-  return time.utc;
-}
-
 function parsePayloadFilter(text: string): string {
   let value: unknown;
   try {
@@ -132,9 +123,9 @@ export function buildConditions(query: EventQuery): Conditions & { cursor?: Curs
     else add((p) => `pattern = ${p}`, query.pattern);
   }
   if (query.startTime !== undefined)
-    add((p) => `"timestamp" >= ${p}::timestamp`, parseTime('startTime', query.startTime));
+    add((p) => `"timestamp" >= ${p}::timestamp`, timeParameter('startTime', query.startTime));
   if (query.endTime !== undefined)
-    add((p) => `"timestamp" < ${p}::timestamp`, parseTime('endTime', query.endTime));
+    add((p) => `"timestamp" < ${p}::timestamp`, timeParameter('endTime', query.endTime));
   if (query.correlationId !== undefined)
     add((p) => `metadata->>'correlationId' = ${p}`, query.correlationId);
   if (query.causationId !== undefined)

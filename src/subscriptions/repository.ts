@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../db/database.ts';
+import { type Database, equalityFilters, type Queryable } from '../db/database.ts';
 import type { CircuitState } from '../delivery/circuit-breaker.ts';
 import type { StoredSubscription, SubscriptionStatus } from './subscription.ts';
 
@@ -147,17 +147,11 @@ export async function listSubscriptions(
   db: Queryable,
   filters: SubscriptionFilters,
 ): Promise<{ subscriptions: StoredSubscription[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (column: string, value: unknown) => {
-    if (value === undefined) return;
-    params.push(value);
-    where.push(`${column} = $${params.length}`);
-  };
-  add('event_pattern', filters.event_pattern);
-  add('subscriber_id', filters.subscriber_id);
-  add('status', filters.status);
-  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const { whereSql, params } = equalityFilters([
+    ['event_pattern', filters.event_pattern],
+    ['subscriber_id', filters.subscriber_id],
+    ['status', filters.status],
+  ]);
   const count = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM subscriptions ${whereSql}`,
     params,

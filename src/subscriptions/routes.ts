@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
-import { conflict, fieldError, notFound, validationError } from '../errors.ts';
+import { conflict, notFound } from '../errors.ts';
 import {
   errorResponseSchema,
   pagination,
@@ -10,7 +10,7 @@ import {
 } from '../http/common.ts';
 import { etagOf, requiredRevision } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
-import { parseEventTime } from '../ingest/event-time.ts';
+import { timeParameter } from '../ingest/event-time.ts';
 import { replayTarget } from '../routing/replay.ts';
 import { requeueDead } from '../routing/work-store.ts';
 import { deadLetters } from './dead-letters.ts';
@@ -101,15 +101,6 @@ const fields = {
   },
   description: { type: ['string', 'null'], maxLength: 10_000 },
 } as const;
-
-function timeText(field: string, text: string): string {
-  const time = parseEventTime(text);
-  if (!time)
-    throw validationError(`invalid ${field}`, [
-      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
-    ]);
-  return time.utc;
-}
 
 export interface SubscriptionRouteDeps {
   db: Database;
@@ -345,8 +336,8 @@ export function registerSubscriptionRoutes(
         maxAttempts: s.retryPolicy.maxAttempts,
       };
       const range = {
-        start: timeText('startTime', startTime),
-        end: timeText('endTime', endTime),
+        start: timeParameter('startTime', startTime),
+        end: timeParameter('endTime', endTime),
         force: true,
       };
       return reply

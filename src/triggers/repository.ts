@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/database.ts';
+import { equalityFilters, type Queryable } from '../db/database.ts';
 import { ForeignKeyViolation } from '../db/pg-errors.ts';
 import { notFound } from '../errors.ts';
 import type { TriggerType, WorkflowEventTrigger } from './trigger.ts';
@@ -136,18 +136,12 @@ export async function listTriggers(
   db: Queryable,
   filters: TriggerFilters,
 ): Promise<{ triggers: WorkflowEventTrigger[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (column: string, value: unknown) => {
-    if (value === undefined) return;
-    params.push(value);
-    where.push(`${column} = $${params.length}`);
-  };
-  add('workflow_definition_id', filters.workflowDefinitionId);
-  add('event_pattern', filters.eventPattern);
-  add('trigger_type', filters.triggerType);
-  add('enabled', filters.enabled);
-  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const { whereSql, params } = equalityFilters([
+    ['workflow_definition_id', filters.workflowDefinitionId],
+    ['event_pattern', filters.eventPattern],
+    ['trigger_type', filters.triggerType],
+    ['enabled', filters.enabled],
+  ]);
   const count = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM workflow_event_triggers ${whereSql}`,
     params,

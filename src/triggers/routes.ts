@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { fieldError, notFound, validationError } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import {
   errorResponseSchema,
   pagination,
@@ -8,7 +8,7 @@ import {
 } from '../http/common.ts';
 import { etagOf, requiredRevision } from '../http/etag.ts';
 import { type EventInput, eventInputSchema } from '../ingest/event.ts';
-import { parseEventTime } from '../ingest/event-time.ts';
+import { timeParameter } from '../ingest/event-time.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
@@ -65,15 +65,6 @@ const idParams = {
   properties: { id: { type: 'string', maxLength: 255 } },
 } as const;
 const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
-
-function timeText(field: string, text: string): string {
-  const time = parseEventTime(text);
-  if (!time)
-    throw validationError(`invalid ${field}`, [
-      fieldError(field, 'format', 'must be an ISO 8601 time with a zone'),
-    ]);
-  return time.utc;
-}
 
 export interface TriggerRouteDeps {
   triggers: Triggers;
@@ -271,8 +262,8 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
       const trigger = await triggers.get(request.params.id);
       const { startTime, endTime, force = false } = request.body;
       const result = await routing.replay(trigger, {
-        start: timeText('startTime', startTime),
-        end: timeText('endTime', endTime),
+        start: timeParameter('startTime', startTime),
+        end: timeParameter('endTime', endTime),
         force,
       });
       return reply.code(202).send(result);

@@ -3,11 +3,11 @@ import pg from 'pg';
 import pino from 'pino';
 import { type App, createApp } from '../src/app.ts';
 import { systemClock } from '../src/clock.ts';
-import { type Config, loadConfig } from '../src/config.ts';
+import type { Config } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { openPostgres } from '../src/db/postgres.ts';
-import { parseAllowlist } from '../src/delivery/ip.ts';
+import { localConfig } from '../src/testing/app.ts';
 
 /** A throwaway PostgreSQL database on the server DATABASE_URL names, migrated. */
 export interface BenchDatabase {
@@ -41,13 +41,7 @@ export async function startBenchService(
   db: Database,
   overrides: Partial<Config> = {},
 ): Promise<{ app: App; url: string }> {
-  const defaults = loadConfig({});
-  const delivery = {
-    ...defaults.delivery,
-    encryptionKey: randomBytes(32),
-    egressAllowlist: parseAllowlist('127.0.0.1'),
-  };
-  const config = { ...defaults, delivery, ...overrides };
+  const config = { ...localConfig(), ...overrides };
   const app = await createApp({
     config,
     db,

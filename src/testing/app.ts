@@ -51,6 +51,20 @@ export async function resetDatabase(db: Database): Promise<void> {
   await db.exec('UPDATE routing_state SET targets_version = targets_version + 1');
 }
 
+/**
+ * Defaults for a service run by tests and benchmarks: webhooks may reach receivers on loopback,
+ * and the encryption key is a fresh one rather than a key file.
+ */
+export function localConfig(): Config {
+  const defaults = loadConfig({});
+  const delivery = {
+    ...defaults.delivery,
+    encryptionKey: randomBytes(32),
+    egressAllowlist: parseAllowlist('127.0.0.1'),
+  };
+  return { ...defaults, delivery };
+}
+
 export async function startTestApp(
   backend: TestBackend,
   overrides: Partial<Config> = {},
@@ -61,14 +75,7 @@ export async function startTestApp(
   const migrations = await loadMigrations();
   await migrate(db, migrations);
   const clock = new TestClock();
-  const defaults = loadConfig({});
-  // Tests reach their own receivers on loopback and never touch a key file.
-  const delivery = {
-    ...defaults.delivery,
-    encryptionKey: randomBytes(32),
-    egressAllowlist: parseAllowlist('127.0.0.1'),
-  };
-  const config = { ...defaults, delivery, ...overrides };
+  const config = { ...localConfig(), ...overrides };
   const app = await createApp({
     config,
     db,

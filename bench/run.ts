@@ -2,9 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadConfig } from '../src/config.ts';
 import { benchAuthRateLimit } from './auth-rate-limit.ts';
+import { benchDelivery } from './delivery.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
+import { benchTriggersE2e } from './triggers-e2e.ts';
 
 /**
  * Runs every benchmark and writes one JSON file per run into bench/results/. Benchmarks that
@@ -29,6 +31,8 @@ const results: BenchResult[] = [
   benchPatternMatching(),
   await benchAuthRateLimit(),
   await benchIngest(databaseUrl),
+  await benchTriggersE2e(databaseUrl),
+  await benchDelivery(databaseUrl),
 ];
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });

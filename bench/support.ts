@@ -73,3 +73,31 @@ export async function runConcurrently(
   await Promise.all(Array.from({ length: concurrency }, worker));
   return latencies;
 }
+
+/**
+ * Open-loop pacing: calls `fire(i)` for i = 0..total-1 at `startMs + i * 1000 / ratePerSecond`
+ * (wall clock, `Date.now()`), never waiting for earlier calls to finish. When the event loop
+ * falls behind, every call that is due fires at once, so the offered rate holds on average.
+ * Resolves once the last call has been fired (not finished) with the scheduled time of each.
+ */
+export async function openLoop(
+  total: number,
+  ratePerSecond: number,
+  fire: (i: number, scheduledMs: number) => void,
+): Promise<{ startMs: number; endMs: number }> {
+  const startMs = Date.now();
+  const interval = 1000 / ratePerSecond;
+  let next = 0;
+  while (next < total) {
+    const due = Math.min(total, Math.floor((Date.now() - startMs) / interval) + 1);
+    while (next < due) {
+      fire(next, startMs + next * interval);
+      next++;
+    }
+    if (next < total) {
+      const wait = startMs + next * interval - Date.now();
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(wait, 5))));
+    }
+  }
+  return { startMs, endMs: Date.now() };
+}

@@ -55,8 +55,12 @@ export function utcTimestampText(date: Date, extraMicros = 0): string {
   );
 }
 
+const toDbValue = (value: unknown): unknown =>
+  value instanceof Date ? utcTimestampText(value) : value;
+
+/** Dates (also inside array parameters) as UTC text; everything else as is. */
 export const toDbParams = (params: unknown[] | undefined) =>
-  params?.map((p) => (p instanceof Date ? utcTimestampText(p) : p));
+  params?.map((p) => (Array.isArray(p) ? p.map(toDbValue) : toDbValue(p)));
 
 /** `timestamp without time zone` values are UTC by our convention. */
 export function parseUtcTimestamp(text: string): Date {

@@ -56,16 +56,24 @@ export async function claimWork(
   limit: number,
 ): Promise<ClaimedWork[]> {
   const { rows } = await db.query<ClaimedRow>(
-    `WITH due AS (
+    // Two index-friendly halves (an OR of both would scan every pending row): due pending rows
+    // in next_attempt_at order, and rows whose lease expired (their worker died).
+    `WITH pending AS (
        SELECT w.id FROM routing_work w
-        WHERE ((w.status = 'pending' AND w.next_attempt_at <= $1) OR (w.status = 'running' AND w.locked_until < $1))
+        WHERE w.status = 'pending' AND w.next_attempt_at <= $1
           AND (w.kind <> 'trigger' OR NOT EXISTS (
                 SELECT 1 FROM routing_work p
                  WHERE p.event_id = w.event_id AND p.kind = w.kind AND p.sequence < w.sequence
                    AND p.status IN ('pending', 'running')))
         ORDER BY w.next_attempt_at
         LIMIT $2
-        FOR UPDATE SKIP LOCKED)
+        FOR UPDATE SKIP LOCKED),
+     abandoned AS (
+       SELECT w.id FROM routing_work w
+        WHERE w.status = 'running' AND w.locked_until < $1
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED),
+     due AS (SELECT id FROM abandoned UNION ALL SELECT id FROM pending LIMIT $2)
      UPDATE routing_work w
         SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
        FROM due WHERE w.id = due.id
@@ -106,30 +114,37 @@ export interface Completion {
   uncount?: boolean;
 }
 
-/** Records an attempt; ignored (false) when this worker's lease was lost to another. */
+/**
+ * Records attempts in one statement; a row whose lease this worker lost to another is left
+ * alone. Returns the ids recorded.
+ */
 export async function completeWork(
   db: Queryable,
-  id: string,
   workerId: string,
-  completion: Completion,
+  done: Array<{ id: string; completion: Completion }>,
   now: Date,
-): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE routing_work SET status = $3, outcome = $4::jsonb, last_error = $5, next_attempt_at = $6,
-       locked_until = NULL, locked_by = NULL, updated_at = $7, attempts = attempts - $8
-     WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+): Promise<Set<string>> {
+  if (done.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE routing_work w SET status = c.status, outcome = c.outcome, last_error = c.error,
+       next_attempt_at = c.next_at, locked_until = NULL, locked_by = NULL, updated_at = $2,
+       attempts = w.attempts - c.uncount
+     FROM unnest($3::uuid[], $4::varchar[], $5::jsonb[], $6::text[], $7::timestamp[], $8::int[])
+       AS c(id, status, outcome, error, next_at, uncount)
+     WHERE w.id = c.id AND w.locked_by = $1 AND w.status = 'running'
+     RETURNING w.id`,
     [
-      id,
       workerId,
-      completion.status,
-      JSON.stringify(completion.outcome),
-      completion.error,
-      completion.nextAttemptAt,
       now,
-      completion.uncount ? 1 : 0,
+      done.map((d) => d.id),
+      done.map((d) => d.completion.status),
+      done.map((d) => JSON.stringify(d.completion.outcome)),
+      done.map((d) => d.completion.error),
+      done.map((d) => d.completion.nextAttemptAt),
+      done.map((d) => (d.completion.uncount ? 1 : 0)),
     ],
   );
-  return rowCount > 0;
+  return new Set(rows.map((r) => r.id));
 }
 
 export interface WorkRecord {

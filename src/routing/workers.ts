@@ -102,16 +102,40 @@ export class WorkerPool {
     const kinds = new Set(claimed.map((w) => w.kind));
     for (const kind of kinds) await this.handlers.get(kind)?.prepare?.();
     let next = 0;
+    const done: Array<{ work: ClaimedWork; completion: Completion }> = [];
     const lane = async () => {
-      while (next < claimed.length) await this.process(claimed[next++]!);
+      while (next < claimed.length) {
+        const work = claimed[next++]!;
+        done.push({ work, completion: await this.process(work) });
+      }
     };
     await Promise.all(
       Array.from({ length: Math.min(this.options.concurrency, claimed.length) }, lane),
     );
+    await this.record(done);
     return claimed.length;
   }
 
-  private async process(work: ClaimedWork): Promise<void> {
+  /** One statement records the round (one commit, not one per row). */
+  private async record(done: Array<{ work: ClaimedWork; completion: Completion }>): Promise<void> {
+    const now = this.clock.now();
+    const recorded = await completeWork(
+      this.db,
+      this.workerId,
+      done.map(({ work, completion }) => ({ id: work.id, completion })),
+      now,
+    );
+    for (const { work, completion } of done) {
+      if (recorded.has(work.id)) this.onRecorded(work, completion, now);
+      else
+        this.logger.warn(
+          { workId: work.id },
+          'routing work lease was lost before its result was recorded',
+        );
+    }
+  }
+
+  private async process(work: ClaimedWork): Promise<Completion> {
     const { span, traceparent } = this.startSpan(work);
     const result = await this.attempt({ ...work, ...(traceparent ? { traceparent } : {}) });
     span.setAttribute(
@@ -119,21 +143,13 @@ export class WorkerPool {
       result.retry ? 'retry' : result.deadLetter ? 'dead' : result.defer ? 'deferred' : 'done',
     );
     span.end();
-    const now = this.clock.now();
-    const completion = this.completion(work, result, now);
-    const recorded = await completeWork(this.db, work.id, this.workerId, completion, now);
-    if (recorded) this.onRecorded(work, completion, now);
-    else {
-      this.logger.warn(
-        { workId: work.id },
-        'routing work lease was lost before its result was recorded',
-      );
-    }
+    const completion = this.completion(work, result, this.clock.now());
     const { id: workId, kind, eventId, targetId, attempts: attempt } = work;
     this.logger.info(
       { workId, kind, eventId, targetId, status: completion.status, attempt },
       'routing outcome',
     );
+    return completion;
   }
 
   /** A span per attempt, in the trace of the event (its metadata.traceId) when it has one. */

@@ -36,6 +36,12 @@ export interface DeliveryDeps {
   options: DeliveryOptions;
 }
 
+/** Closed circuit, no failures, not failing: nothing about its health to record on success. */
+const healthy = (s: StoredSubscription) =>
+  s.circuitState.state === 'closed' &&
+  s.circuitState.consecutiveFailures === 0 &&
+  s.failingSince === null;
+
 /** Delivers events to subscribers: one attempt per claim, logged, with breaker and retries. */
 export class DeliveryHandler implements WorkHandler {
   readonly kind = 'delivery' as const;
@@ -74,11 +80,14 @@ export class DeliveryHandler implements WorkHandler {
     }
     const breaker = createCircuitBreaker(subscription.circuitBreaker);
     const now = clock.now();
-    // Letting a probe through a half-open circuit takes a slot: the decision is stored.
-    const decision = await updateHealth(db, subscription.id, now, (health) => {
-      const verdict = breaker.canAttempt(health.circuitState, now.getTime());
-      return { health: { ...health, circuitState: verdict.state }, result: verdict };
-    });
+    // A closed circuit allows without a change (the common case needs no locked write); letting
+    // a probe through a half-open circuit takes a slot, so that decision is stored.
+    const decision = healthy(subscription)
+      ? { allowed: true as const }
+      : await updateHealth(db, subscription.id, now, (health) => {
+          const verdict = breaker.canAttempt(health.circuitState, now.getTime());
+          return { health: { ...health, circuitState: verdict.state }, result: verdict };
+        });
     if (!decision)
       return { outcome: { status: 'skipped', reason: 'the subscription was deleted' } };
     if (!decision.allowed) {
@@ -118,14 +127,25 @@ export class DeliveryHandler implements WorkHandler {
     const now = clock.now();
     const delivered = outcome.kind === 'delivered';
     const breaker = createCircuitBreaker(subscription.circuitBreaker);
+    // A success on a healthy subscription changes nothing: skip the locked write.
     const failingSince =
-      (await updateHealth(db, subscription.id, now, ({ circuitState, failingSince: since }) => {
-        const nextSince = delivered ? null : (since ?? now);
-        const nextState = delivered
-          ? breaker.onSuccess(circuitState)
-          : breaker.onFailure(circuitState, now.getTime());
-        return { health: { circuitState: nextState, failingSince: nextSince }, result: nextSince };
-      })) ?? null;
+      delivered && healthy(subscription)
+        ? null
+        : ((await updateHealth(
+            db,
+            subscription.id,
+            now,
+            ({ circuitState, failingSince: since }) => {
+              const nextSince = delivered ? null : (since ?? now);
+              const nextState = delivered
+                ? breaker.onSuccess(circuitState)
+                : breaker.onFailure(circuitState, now.getTime());
+              return {
+                health: { circuitState: nextState, failingSince: nextSince },
+                result: nextSince,
+              };
+            },
+          )) ?? null);
     if (delivered) metrics.deliverySucceeded();
     else metrics.deliveryFailed();
     const result = await this.decide(subscription, work, outcome, failingSince, now);

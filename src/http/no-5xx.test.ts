@@ -85,6 +85,9 @@ describe.each(testBackends())('no input reaches a 5xx on $name', (backend) => {
           '/v1/events/batch',
           '/v1/events/validate',
           '/v1/event-definitions',
+          '/v1/workflow-definitions',
+          '/v1/workflow-triggers',
+          '/v1/workflow-triggers/00000000-0000-4000-8000-000000000000/replay',
         ),
         body,
         async (url, payload) => {
@@ -110,6 +113,10 @@ describe.each(testBackends())('no input reaches a 5xx on $name', (backend) => {
           '/v1/event-definitions',
           '/v1/event-definitions/bookings.created',
           '/v1/events/x/trace',
+          '/v1/workflow-triggers',
+          '/v1/workflow-instances',
+          '/v1/subscriptions',
+          '/v1/dead-letters',
         ),
         queryString,
         async (url, qs) => {

@@ -30,3 +30,12 @@ export function assertRevision(required: number | '*', current: number): void {
     `If-Match does not match the current ETag ${etagOf(current)}`,
   );
 }
+
+/** Sets the resource's ETag on the reply and returns the resource (single-resource answers). */
+export function withEtag<T extends { revision: number }>(
+  reply: { header(name: string, value: string): unknown },
+  resource: T,
+): T {
+  reply.header('etag', etagOf(resource.revision));
+  return resource;
+}

@@ -150,4 +150,21 @@ describe.each(testBackends())('no input reaches a 5xx on $name', (backend) => {
       { numRuns: 200 },
     );
   });
+
+  it.each([
+    ['GET', '/v1/dead-letters?subscriptionId=urn:uuid:00000000-0000-4000-8000-000000000000'],
+    [
+      'GET',
+      '/v1/workflow-triggers?workflowDefinitionId=urn:uuid:00000000-0000-4000-8000-000000000000',
+    ],
+    [
+      'GET',
+      '/v1/workflow-instances?workflowDefinitionId=urn:uuid:00000000-0000-4000-8000-000000000000',
+    ],
+    ['DELETE', '/v1/api-keys/urn:uuid:00000000-0000-4000-8000-000000000000'],
+  ])('refuses a urn:uuid: id (PostgreSQL cannot read it) with 400: %s %s', async (method, url) => {
+    const response = await t.request(method, url);
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('validation_error');
+  });
 });

@@ -47,7 +47,12 @@ function requestValidators() {
   } as const;
   const body = new Ajv({ ...common, coerceTypes: false });
   const other = new Ajv({ ...common, coerceTypes: 'array' });
-  for (const ajv of [body, other]) addFormats(ajv);
+  for (const ajv of [body, other]) {
+    addFormats(ajv);
+    // ajv-formats' `uuid` also admits a `urn:uuid:` prefix, which PostgreSQL's uuid type refuses:
+    // every route taking a UUID gets the plain form only.
+    ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  }
   return { body, other };
 }
 

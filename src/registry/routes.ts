@@ -5,13 +5,8 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { etagOf, requiredRevision } from '../http/etag.ts';
-import {
-  DEFINITION_STATUSES,
-  type EventDefinition,
-  PATTERN_REGEX,
-  SEMVER_REGEX,
-} from './definition.ts';
+import { requiredRevision, withEtag } from '../http/etag.ts';
+import { DEFINITION_STATUSES, PATTERN_REGEX, SEMVER_REGEX } from './definition.ts';
 import type { DefinitionChanges, DefinitionFilters, NewDefinition } from './repository.ts';
 import type { Registry } from './service.ts';
 
@@ -115,14 +110,6 @@ const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorR
 const tags = ['event-definitions'];
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
-  const sendOne = (
-    reply: { header(name: string, value: string): unknown },
-    def: EventDefinition,
-  ) => {
-    reply.header('etag', etagOf(def.revision));
-    return def;
-  };
-
   app.post<{ Body: NewDefinition }>(
     '/v1/event-definitions',
     {
@@ -145,7 +132,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
         status: body.status ?? 'active',
       });
       reply.code(201).header('location', `/v1/event-definitions/${created.id}`);
-      return sendOne(reply, created);
+      return withEtag(reply, created);
     },
   );
 
@@ -206,7 +193,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
       },
     },
     async (request, reply) =>
-      sendOne(reply, await registry.get(request.params.ref, request.query.version)),
+      withEtag(reply, await registry.get(request.params.ref, request.query.version)),
   );
 
   app.get<{ Params: { ref: string } }>(
@@ -268,7 +255,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     },
     async (request, reply) => {
       const revision = requiredRevision(request.headers['if-match']);
-      return sendOne(reply, await registry.update(request.params.id, revision, request.body));
+      return withEtag(reply, await registry.update(request.params.id, revision, request.body));
     },
   );
 

@@ -6,7 +6,7 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { etagOf, requiredRevision } from '../http/etag.ts';
+import { requiredRevision, withEtag } from '../http/etag.ts';
 import { type EventInput, eventInputSchema } from '../ingest/event.ts';
 import { timeParameter } from '../ingest/event-time.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
@@ -75,14 +75,6 @@ export interface TriggerRouteDeps {
 
 export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps): void {
   const { triggers, routing } = deps;
-  const sendOne = (
-    reply: { header(n: string, v: string): unknown },
-    trigger: WorkflowEventTrigger,
-  ) => {
-    reply.header('etag', etagOf(trigger.revision));
-    return trigger;
-  };
-
   app.post<{ Body: TriggerInput }>(
     '/v1/workflow-triggers',
     {
@@ -102,7 +94,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     async (request, reply) => {
       const created = await triggers.create(request.body);
       reply.code(201).header('location', `/v1/workflow-triggers/${created.id}`);
-      return sendOne(reply, created);
+      return withEtag(reply, created);
     },
   );
 
@@ -156,7 +148,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         response: { 200: triggerSchema, 404: errorResponseSchema },
       },
     },
-    async (request, reply) => sendOne(reply, await triggers.get(request.params.id)),
+    async (request, reply) => withEtag(reply, await triggers.get(request.params.id)),
   );
 
   app.patch<{ Params: { id: string }; Body: Partial<TriggerInput> }>(
@@ -178,7 +170,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     },
     async (request, reply) => {
       const revision = requiredRevision(request.headers['if-match']);
-      return sendOne(reply, await triggers.update(request.params.id, revision, request.body));
+      return withEtag(reply, await triggers.update(request.params.id, revision, request.body));
     },
   );
 

@@ -1,11 +1,11 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import {
   errorResponseSchema,
   pagination,
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { etagOf, requiredRevision } from '../http/etag.ts';
+import { requiredRevision, withEtag } from '../http/etag.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
@@ -15,7 +15,6 @@ import {
   EXECUTORS,
   INSTANCE_STATUSES,
   type InstanceStatus,
-  type WorkflowDefinition,
   type WorkflowDefinitionChanges,
   type WorkflowDefinitionInput,
 } from './model.ts';
@@ -97,16 +96,7 @@ const idParams = {
   properties: { id: { type: 'string', maxLength: 255 } },
 } as const;
 
-// A strict UUID: the `uuid` format also admits a `urn:uuid:` prefix PostgreSQL refuses.
-const UUID_PATTERN =
-  '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-
 const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
-
-const sendDefinition = (reply: FastifyReply, definition: WorkflowDefinition) => {
-  reply.header('etag', etagOf(definition.revision));
-  return definition;
-};
 
 export function registerWorkflowRoutes(
   app: FastifyInstance,
@@ -134,7 +124,7 @@ export function registerWorkflowRoutes(
     async (request, reply) => {
       const created = await definitions.create(request.body);
       reply.code(201).header('location', `/v1/workflow-definitions/${created.id}`);
-      return sendDefinition(reply, created);
+      return withEtag(reply, created);
     },
   );
 
@@ -179,7 +169,7 @@ export function registerWorkflowRoutes(
         response: { 200: definitionSchema, 404: errorResponseSchema },
       },
     },
-    async (request, reply) => sendDefinition(reply, await definitions.get(request.params.id)),
+    async (request, reply) => withEtag(reply, await definitions.get(request.params.id)),
   );
 
   app.patch<{ Params: { id: string }; Body: WorkflowDefinitionChanges }>(
@@ -207,10 +197,7 @@ export function registerWorkflowRoutes(
     },
     async (request, reply) => {
       const revision = requiredRevision(request.headers['if-match']);
-      return sendDefinition(
-        reply,
-        await definitions.update(request.params.id, revision, request.body),
-      );
+      return withEtag(reply, await definitions.update(request.params.id, revision, request.body));
     },
   );
 
@@ -256,7 +243,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
           type: 'object',
           additionalProperties: false,
           properties: {
-            workflowDefinitionId: { type: 'string', pattern: UUID_PATTERN, description: 'a UUID' },
+            workflowDefinitionId: { type: 'string', format: 'uuid' },
             correlationKey: { type: 'string', maxLength: 1024 },
             status: { type: 'string', enum: INSTANCE_STATUSES },
             ...paginationQuery,

@@ -322,6 +322,7 @@ export function loadConfig(env: Env = process.env): Config {
     routing: {
       batchSize: integer(env, 'ROUTING_BATCH_SIZE', 50, 1, 10_000),
       concurrency: integer(env, 'ROUTING_CONCURRENCY', 16, 1, 1000),
+      rounds: integer(env, 'ROUTING_ROUNDS', 2, 1, 16),
       pollIntervalMs: integer(env, 'ROUTING_POLL_INTERVAL_MS', 100, 1, 60_000),
       leaseMs: integer(env, 'ROUTING_LEASE_MS', 90_000, 100, 3_600_000),
     },

@@ -34,6 +34,7 @@ interface ClaimedRow {
   kind: TargetKind;
   target_id: string;
   event_id: string;
+  sequence: number;
   idempotency_key: string;
   attempts: number;
   max_attempts: number;
@@ -45,8 +46,11 @@ interface ClaimedRow {
 
 /**
  * Claims up to `limit` due rows — pending and due, or running with an expired lease (its worker
- * died) — for `leaseMs`. A trigger row waits while an earlier row of the same event is
- * unfinished, so an event's triggers fire in order.
+ * died) — for `leaseMs`. Trigger work fires in order within an event: a trigger row waits while
+ * an earlier row of its event is unfinished, and the first due row of an event (its head) is
+ * claimed together with the due rows that follow it with nothing unfinished in between, so one
+ * round fires an event's triggers in order instead of one round per trigger. Followers come on
+ * top of `limit` (at most the number of triggers an event matched).
  */
 export async function claimWork(
   db: Queryable,
@@ -56,10 +60,12 @@ export async function claimWork(
   limit: number,
 ): Promise<ClaimedWork[]> {
   const { rows } = await db.query<ClaimedRow>(
-    // Two index-friendly halves (an OR of both would scan every pending row): due pending rows
-    // in next_attempt_at order, and rows whose lease expired (their worker died).
+    // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
+    // next_attempt_at order, the followers of trigger heads, and rows whose lease expired.
+    // A follower cannot be locked by another worker: while its head is pending, no claim
+    // takes it (the NOT EXISTS below), and the head is locked by this statement.
     `WITH pending AS (
-       SELECT w.id FROM routing_work w
+       SELECT w.id, w.kind, w.event_id, w.sequence FROM routing_work w
         WHERE w.status = 'pending' AND w.next_attempt_at <= $1
           AND (w.kind <> 'trigger' OR NOT EXISTS (
                 SELECT 1 FROM routing_work p
@@ -73,11 +79,24 @@ export async function claimWork(
         WHERE w.status = 'running' AND w.locked_until < $1
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
-     due AS (SELECT id FROM abandoned UNION ALL SELECT id FROM pending LIMIT $2)
+     first AS (SELECT id FROM abandoned UNION ALL SELECT id FROM pending LIMIT $2),
+     followers AS (
+       SELECT f.id FROM pending h
+         JOIN first ON first.id = h.id
+         JOIN routing_work f ON f.event_id = h.event_id AND f.kind = h.kind AND f.sequence > h.sequence
+        WHERE h.kind = 'trigger' AND f.status = 'pending' AND f.next_attempt_at <= $1
+          AND NOT EXISTS (
+                SELECT 1 FROM routing_work b
+                 WHERE b.event_id = f.event_id AND b.kind = f.kind
+                   AND b.sequence > h.sequence AND b.sequence < f.sequence
+                   AND (b.status = 'running' OR (b.status = 'pending' AND b.next_attempt_at > $1)))
+        FOR UPDATE OF f SKIP LOCKED),
+     -- UNION, not UNION ALL: rows sharing a sequence (replays) could follow two heads.
+     due AS (SELECT id FROM first UNION SELECT id FROM followers)
      UPDATE routing_work w
         SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
        FROM due WHERE w.id = due.id
-     RETURNING w.id, w.kind, w.target_id, w.event_id, w.idempotency_key, w.attempts, w.max_attempts, w.replay, w.created_at,
+     RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts, w.max_attempts, w.replay, w.created_at,
        w.event_row_id, to_char(w.event_timestamp, 'YYYY-MM-DD HH24:MI:SS.US') AS event_ts`,
     [now, limit, new Date(now.getTime() + leaseMs), workerId],
   );
@@ -96,6 +115,7 @@ export async function claimWork(
     kind: r.kind,
     targetId: r.target_id,
     eventId: r.event_id,
+    sequence: r.sequence,
     idempotencyKey: r.idempotency_key,
     attempts: r.attempts,
     maxAttempts: r.max_attempts,

@@ -41,6 +41,8 @@ export interface ClaimedWork {
   kind: TargetKind;
   targetId: string;
   eventId: string;
+  /** Position among the event's targets of this kind (firing order). */
+  sequence: number;
   idempotencyKey: string;
   attempts: number;
   maxAttempts: number;
@@ -71,6 +73,16 @@ export interface WorkHandler {
   /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
   prepare?(): Promise<void>;
   handle(work: ClaimedWork): Promise<WorkResult>;
+  /**
+   * When present, handles all of a round's rows of this kind at once instead of `handle` per row
+   * (e.g. one INSERT for many workflow starts, or firing an event's triggers in order); results
+   * in the order of `works`. Every row's event is present. `lanes` bounds concurrent calls the
+   * handler makes, shared with the other rounds in flight.
+   */
+  handleBatch?(
+    works: ClaimedWork[],
+    lanes: <T>(call: () => Promise<T>) => Promise<T>,
+  ): Promise<WorkResult[]>;
   /** The record for work whose attempts ran out. */
   deadOutcome(
     work: ClaimedWork,

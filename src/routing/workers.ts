@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
@@ -11,8 +12,17 @@ export type { Completion };
 export interface WorkerOptions {
   /** Work rows claimed per round. Env `ROUTING_BATCH_SIZE`, default 50. */
   batchSize: number;
-  /** Rows of a round processed at once. Env `ROUTING_CONCURRENCY`, default 16. */
+  /**
+   * Rows processed at once, across the rounds in flight (for deliveries: requests in flight).
+   * Env `ROUTING_CONCURRENCY`, default 16.
+   */
   concurrency: number;
+  /**
+   * Rounds in flight at once: while one round's rows run, the next is claimed and the last
+   * recorded, so the lanes do not wait for the database between rounds. Env `ROUTING_ROUNDS`,
+   * default 2.
+   */
+  rounds: number;
   /** Pause between rounds when nothing was due, in ms. Env `ROUTING_POLL_INTERVAL_MS`, default 100. */
   pollIntervalMs: number;
   /**
@@ -29,9 +39,10 @@ export interface WorkerOptions {
  */
 export class WorkerPool {
   private readonly handlers: Map<TargetKind, WorkHandler>;
+  private readonly lanes: LimitFunction;
   private running = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private loops: Promise<void>[] = [];
+  private readonly wakers = new Set<() => void>();
   readonly workerId = randomUUID();
 
   constructor(
@@ -49,23 +60,24 @@ export class WorkerPool {
     ) => void = () => {},
   ) {
     this.handlers = new Map(handlers.map((h) => [h.kind, h]));
+    this.lanes = pLimit(options.concurrency);
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loop = this.run();
+    this.loops = Array.from({ length: this.options.rounds }, () => this.run());
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.nudge();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
   /** New work exists: skip the rest of the idle pause. */
   nudge(): void {
-    this.wake?.();
+    for (const wake of this.wakers) wake();
   }
 
   private async run(): Promise<void> {
@@ -78,13 +90,14 @@ export class WorkerPool {
       }
       if (processed === 0 && this.running) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.options.pollIntervalMs);
-          this.wake = () => {
+          const wake = () => {
             clearTimeout(timer);
+            this.wakers.delete(wake);
             resolve();
           };
+          const timer = setTimeout(wake, this.options.pollIntervalMs);
+          this.wakers.add(wake);
         });
-        this.wake = undefined;
       }
     }
   }
@@ -99,21 +112,45 @@ export class WorkerPool {
       this.options.batchSize,
     );
     if (claimed.length === 0) return 0;
-    const kinds = new Set(claimed.map((w) => w.kind));
-    for (const kind of kinds) await this.handlers.get(kind)?.prepare?.();
-    let next = 0;
-    const done: Array<{ work: ClaimedWork; completion: Completion }> = [];
-    const lane = async () => {
-      while (next < claimed.length) {
-        const work = claimed[next++]!;
-        done.push({ work, completion: await this.process(work) });
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(this.options.concurrency, claimed.length) }, lane),
+    const byKind = new Map<TargetKind, ClaimedWork[]>();
+    for (const work of claimed) {
+      const ofKind = byKind.get(work.kind);
+      if (ofKind) ofKind.push(work);
+      else byKind.set(work.kind, [work]);
+    }
+    const done = await Promise.all(
+      [...byKind].map(([kind, works]) => this.processKind(kind, works)),
     );
-    await this.record(done);
+    await this.record(done.flat());
     return claimed.length;
+  }
+
+  /** A handler with `handleBatch` gets the round's rows of its kind at once; others one per lane. */
+  private async processKind(
+    kind: TargetKind,
+    works: ClaimedWork[],
+  ): Promise<Array<{ work: ClaimedWork; completion: Completion }>> {
+    const handler = this.handlers.get(kind);
+    await handler?.prepare?.();
+    const traced = works.map((work) => ({ work, ...this.startSpan(work) }));
+    const attempts = traced.map(({ work, traceparent }) =>
+      traceparent ? { ...work, traceparent } : work,
+    );
+    const results = handler?.handleBatch
+      ? await this.attemptBatch(handler, attempts)
+      : await Promise.all(attempts.map((w) => this.lanes(() => this.attempt(handler, w))));
+    return traced.map(({ work, span }, i) => {
+      const result = results[i]!;
+      span.setAttribute('routing.outcome', outcomeName(result));
+      span.end();
+      const completion = this.completion(work, result, this.clock.now());
+      const { id: workId, eventId, targetId, attempts: attempt } = work;
+      this.logger.info(
+        { workId, kind, eventId, targetId, status: completion.status, attempt },
+        'routing outcome',
+      );
+      return { work, completion };
+    });
   }
 
   /** One statement records the round (one commit, not one per row). */
@@ -133,23 +170,6 @@ export class WorkerPool {
           'routing work lease was lost before its result was recorded',
         );
     }
-  }
-
-  private async process(work: ClaimedWork): Promise<Completion> {
-    const { span, traceparent } = this.startSpan(work);
-    const result = await this.attempt({ ...work, ...(traceparent ? { traceparent } : {}) });
-    span.setAttribute(
-      'routing.outcome',
-      result.retry ? 'retry' : result.deadLetter ? 'dead' : result.defer ? 'deferred' : 'done',
-    );
-    span.end();
-    const completion = this.completion(work, result, this.clock.now());
-    const { id: workId, kind, eventId, targetId, attempts: attempt } = work;
-    this.logger.info(
-      { workId, kind, eventId, targetId, status: completion.status, attempt },
-      'routing outcome',
-    );
-    return completion;
   }
 
   /** A span per attempt, in the trace of the event (its metadata.traceId) when it has one. */
@@ -188,18 +208,34 @@ export class WorkerPool {
     };
   }
 
-  private async attempt(work: ClaimedWork): Promise<WorkResult> {
-    const handler = this.handlers.get(work.kind);
+  private async attempt(handler: WorkHandler | undefined, work: ClaimedWork): Promise<WorkResult> {
     if (!handler) return { outcome: {}, deadLetter: { error: `no handler for ${work.kind} work` } };
-    if (!work.event)
-      return { outcome: {}, deadLetter: { error: 'the event is no longer stored (retention)' } };
+    if (!work.event) return EVENT_GONE;
     try {
       return await handler.handle(work);
     } catch (error) {
-      this.logger.error({ err: error, workId: work.id }, 'routing handler failed');
-      const message = error instanceof Error ? error.message : String(error);
-      return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
+      return this.unexpected(error, [work]);
     }
+  }
+
+  private async attemptBatch(handler: WorkHandler, works: ClaimedWork[]): Promise<WorkResult[]> {
+    const stored = works.filter((w) => w.event);
+    let results: WorkResult[];
+    try {
+      results = stored.length > 0 ? await handler.handleBatch!(stored, this.lanes) : [];
+    } catch (error) {
+      const failed = this.unexpected(error, stored);
+      results = stored.map(() => failed);
+    }
+    const byId = new Map(stored.map((w, i) => [w.id, results[i]!]));
+    return works.map((w) => byId.get(w.id) ?? EVENT_GONE);
+  }
+
+  /** A handler threw (they must not for expected failures): a bug or an outage, worth a retry. */
+  private unexpected(error: unknown, works: ClaimedWork[]): WorkResult {
+    this.logger.error({ err: error, workIds: works.map((w) => w.id) }, 'routing handler failed');
+    const message = error instanceof Error ? error.message : String(error);
+    return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
   }
 
   private completion(work: ClaimedWork, result: WorkResult, now: Date): Completion {
@@ -227,3 +263,11 @@ export class WorkerPool {
     return { status: 'pending', outcome, error, nextAttemptAt: at(result.retry!.delayMs) };
   }
 }
+
+const outcomeName = (result: WorkResult) =>
+  result.retry ? 'retry' : result.deadLetter ? 'dead' : result.defer ? 'deferred' : 'done';
+
+const EVENT_GONE: WorkResult = {
+  outcome: {},
+  deadLetter: { error: 'the event is no longer stored (retention)' },
+};

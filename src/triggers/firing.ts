@@ -5,8 +5,10 @@ import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, WorkHandler, WorkResult } from '../routing/work.ts';
 import {
+  type Lanes,
+  type StartRequest,
   WORKFLOW_TRIGGER_RETRY_POLICY,
-  type WorkflowExecutor,
+  type WorkflowBatchExecutor,
   WorkflowExecutorError,
 } from '../workflows/port.ts';
 import type { TriggerTargets } from './targets.ts';
@@ -66,7 +68,19 @@ export function dryRun(compiled: CompiledTrigger, event: EventInstance): FiringR
   };
 }
 
-/** Fires triggers: START a workflow, or CANCEL the running ones sharing the correlation key. */
+/** What a row waiting behind an earlier, unfinished firing of its event records meanwhile. */
+const WAITING: WorkResult = {
+  outcome: { action: 'pending', reason: 'waits for an earlier trigger of the event' },
+  defer: { delayMs: 0 },
+};
+
+/**
+ * Fires triggers: START a workflow, or CANCEL the running ones sharing the correlation key.
+ * A round's rows are fired in waves — the first trigger of every event, then the second, and
+ * so on — so an event's triggers fire in order while the starts of a wave share one insert.
+ * A firing that will be retried holds back the later triggers of its event (given back
+ * unattempted), so they still fire after it.
+ */
 export class TriggerFiringHandler implements WorkHandler {
   readonly kind = 'trigger' as const;
 
@@ -74,7 +88,7 @@ export class TriggerFiringHandler implements WorkHandler {
     private readonly db: Database,
     private readonly index: RoutingIndex,
     private readonly targets: TriggerTargets,
-    private readonly workflows: WorkflowExecutor,
+    private readonly workflows: WorkflowBatchExecutor,
   ) {}
 
   prepare(): Promise<void> {
@@ -82,70 +96,81 @@ export class TriggerFiringHandler implements WorkHandler {
   }
 
   async handle(work: ClaimedWork): Promise<WorkResult> {
-    const compiled = this.targets.get(work.targetId);
-    if (!compiled) {
-      return {
-        outcome: {
-          triggerId: work.targetId,
-          action: 'skipped',
-          reason: 'the trigger was disabled or deleted',
-          workflowInstanceIds: [],
-        },
-      };
-    }
-    const planned = dryRun(compiled, work.event!);
-    if (planned.action === 'skipped') return { outcome: { ...planned } };
-    try {
-      return { outcome: { ...(await this.execute(compiled, planned, work)) } };
-    } catch (error) {
-      // The service rejects with WorkflowExecutorError only; anything else is a bug worth a retry.
-      const failure = error instanceof WorkflowExecutorError ? error : undefined;
-      const message = error instanceof Error ? error.message : String(error);
-      const outcome = {
-        ...planned,
-        action: 'failed' as const,
-        error: message,
-        ...(failure?.details.length ? { errorDetails: failure.details } : {}),
-      };
-      if (failure?.retryable === false) return { outcome };
-      return {
-        outcome,
-        retry: {
-          error: message,
-          delayMs: nextAttemptDelay(
-            WORKFLOW_TRIGGER_RETRY_POLICY,
-            work.attempts,
-            Math.random,
-            failure?.retryAfterMs,
-          ),
-        },
-      };
-    }
+    const [result] = await this.handleBatch([work], (call) => call());
+    return result!;
   }
 
-  private async execute(
+  async handleBatch(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+    const results = new Map<string, WorkResult>();
+    let active = chainsByEvent(works);
+    for (let step = 0; active.length > 0; step++) {
+      const wave = active.map((chain) => chain[step]!);
+      const fired = await this.fireWave(wave, lanes);
+      const next: ClaimedWork[][] = [];
+      for (const [i, chain] of active.entries()) {
+        results.set(wave[i]!.id, fired[i]!);
+        if (fired[i]!.retry || fired[i]!.defer) {
+          for (const held of chain.slice(step + 1)) results.set(held.id, WAITING);
+        } else if (chain.length > step + 1) next.push(chain);
+      }
+      active = next;
+    }
+    return works.map((w) => results.get(w.id)!);
+  }
+
+  /** One trigger of each of several events: skips decided, starts in one batch, cancels each. */
+  private async fireWave(wave: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+    const results: WorkResult[] = [];
+    const starts: Array<{ i: number; planned: FiringRecord; request: StartRequest }> = [];
+    const cancels: Array<Promise<void>> = [];
+    for (const [i, work] of wave.entries()) {
+      const compiled = this.targets.get(work.targetId);
+      if (!compiled) {
+        results[i] = { outcome: { ...GONE, triggerId: work.targetId } };
+        continue;
+      }
+      const planned = dryRun(compiled, work.event!);
+      if (planned.action === 'skipped') results[i] = { outcome: { ...planned } };
+      else if (planned.action === 'would_start')
+        starts.push({ i, planned, request: startRequest(compiled, planned, work) });
+      else
+        cancels.push(
+          lanes(() => this.cancel(compiled, planned, work)).then(
+            (record) => {
+              results[i] = { outcome: { ...record } };
+            },
+            (error: unknown) => {
+              results[i] = failed(planned, error, work);
+            },
+          ),
+        );
+    }
+    const started = this.workflows.startWorkflows(
+      starts.map((s) => s.request),
+      lanes,
+    );
+    await Promise.all(cancels);
+    for (const [j, result] of (await started).entries()) {
+      const { i, planned } = starts[j]!;
+      results[i] =
+        result instanceof WorkflowExecutorError
+          ? failed(planned, result, wave[i]!)
+          : {
+              outcome: { ...planned, action: 'started', workflowInstanceIds: [result.instanceId] },
+            };
+    }
+    return results;
+  }
+
+  private async cancel(
     compiled: CompiledTrigger,
     planned: FiringRecord,
     work: ClaimedWork,
   ): Promise<FiringRecord> {
-    const { trigger } = compiled;
-    const event = work.event!;
-    if (trigger.triggerType === 'START') {
-      const started = await this.workflows.startWorkflow({
-        definitionId: trigger.workflowDefinitionId,
-        input: planned.mappedInput ?? {},
-        triggerId: trigger.id,
-        triggerEventId: event.eventId,
-        ...(planned.correlationKey === null ? {} : { correlationKey: planned.correlationKey }),
-        idempotencyKey: work.idempotencyKey,
-        ...(work.traceparent ? { traceparent: work.traceparent } : {}),
-      });
-      return { ...planned, action: 'started', workflowInstanceIds: [started.instanceId] };
-    }
     const cancelled = await this.workflows.cancelWorkflowsByCorrelation({
-      definitionId: trigger.workflowDefinitionId,
+      definitionId: compiled.trigger.workflowDefinitionId,
       correlationKey: planned.correlationKey!,
-      eventId: event.eventId,
+      eventId: work.event!.eventId,
       idempotencyKey: work.idempotencyKey,
       ...(work.traceparent ? { traceparent: work.traceparent } : {}),
     });
@@ -159,4 +184,64 @@ export class TriggerFiringHandler implements WorkHandler {
   ): Record<string, unknown> {
     return { ...lastOutcome, action: 'dead', error };
   }
+}
+
+const GONE = {
+  action: 'skipped',
+  reason: 'the trigger was disabled or deleted',
+  workflowInstanceIds: [],
+};
+
+/** The claimed rows grouped by event, each group in firing order. */
+function chainsByEvent(works: ClaimedWork[]): ClaimedWork[][] {
+  const chains = new Map<string, ClaimedWork[]>();
+  for (const work of works) {
+    const chain = chains.get(work.eventId);
+    if (chain) chain.push(work);
+    else chains.set(work.eventId, [work]);
+  }
+  return [...chains.values()].map((chain) => chain.sort((a, b) => a.sequence - b.sequence));
+}
+
+function startRequest(
+  compiled: CompiledTrigger,
+  planned: FiringRecord,
+  work: ClaimedWork,
+): StartRequest {
+  const { trigger } = compiled;
+  return {
+    definitionId: trigger.workflowDefinitionId,
+    input: planned.mappedInput ?? {},
+    triggerId: trigger.id,
+    triggerEventId: work.event!.eventId,
+    ...(planned.correlationKey === null ? {} : { correlationKey: planned.correlationKey }),
+    idempotencyKey: work.idempotencyKey,
+    ...(work.traceparent ? { traceparent: work.traceparent } : {}),
+  };
+}
+
+/** A failed start or cancel: retried when the error says so, recorded as failed otherwise. */
+function failed(planned: FiringRecord, error: unknown, work: ClaimedWork): WorkResult {
+  // The service rejects with WorkflowExecutorError only; anything else is a bug worth a retry.
+  const failure = error instanceof WorkflowExecutorError ? error : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  const outcome = {
+    ...planned,
+    action: 'failed' as const,
+    error: message,
+    ...(failure?.details.length ? { errorDetails: failure.details } : {}),
+  };
+  if (failure?.retryable === false) return { outcome };
+  return {
+    outcome,
+    retry: {
+      error: message,
+      delayMs: nextAttemptDelay(
+        WORKFLOW_TRIGGER_RETRY_POLICY,
+        work.attempts,
+        Math.random,
+        failure?.retryAfterMs,
+      ),
+    },
+  };
 }

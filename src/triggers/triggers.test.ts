@@ -299,6 +299,24 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       expect(recorded[2].triggerId).toBe(last.body.id);
     });
 
+    it('keeps each event’s order when one round fires the triggers of many events', async () => {
+      // START then CANCEL on the same key: in order, every instance ends cancelled.
+      await createTrigger({ priority: 1, correlationKey: 'payload.id' });
+      await createTrigger({ triggerType: 'CANCEL', priority: 2, correlationKey: 'payload.id' });
+      const events = [];
+      for (const id of ['a', 'b', 'c', 'd'])
+        events.push(await publish({ pattern: 'bookings.created', payload: { id } }));
+      expect(await t.app.workers.runOnce()).toBe(8);
+      const ended = (await instances()).map((i) => [i.correlation_key, i.status]);
+      expect(ended.sort()).toEqual(['a', 'b', 'c', 'd'].map((id) => [id, 'cancelled']));
+      for (const eventId of events) {
+        expect((await firings(eventId)).map((f: any) => f.action)).toEqual([
+          'started',
+          'cancelled',
+        ]);
+      }
+    });
+
     it('routes to a trigger created after the index was loaded', async () => {
       await publish({ pattern: 'orders.placed' });
       await createTrigger({ eventPattern: 'orders.*' });
@@ -439,12 +457,12 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
     });
     afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-    const remoteTrigger = async () => {
+    const remoteTrigger = async (extra: Record<string, unknown> = {}) => {
       const remote = await createWorkflowDefinition('remote', {
         executor: 'http',
         executorUrl: engineUrl,
       });
-      await createTrigger({ workflowDefinitionId: remote });
+      await createTrigger({ workflowDefinitionId: remote, ...extra });
     };
 
     it('retries with backoff, then starts once the engine recovers', async () => {
@@ -472,6 +490,28 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       });
       // Every attempt carried the same Idempotency-Key, so the engine can make repeats no-ops.
       expect(new Set(seenKeys.slice(-3)).size).toBe(1);
+    });
+
+    it('holds an event’s later triggers back while an earlier firing waits for its retry', async () => {
+      await remoteTrigger({ priority: 1 });
+      const later = await createTrigger({ priority: 5 });
+      answers = [503];
+      const eventId = await publish({ pattern: 'bookings.created' });
+      await drain();
+      let recorded = await firings(eventId);
+      expect(recorded.map((f: any) => [f.status, f.action, f.attempts])).toEqual([
+        ['pending', 'failed', 1],
+        ['pending', 'pending', 0],
+      ]);
+      expect(await instances()).toEqual([]);
+      t.clock.advance(1000);
+      await drain();
+      recorded = await firings(eventId);
+      expect(recorded.map((f: any) => [f.status, f.action, f.attempts])).toEqual([
+        ['done', 'started', 2],
+        ['done', 'started', 1],
+      ]);
+      expect((await instances()).map((i) => i.trigger_id)).toEqual([later.body.id]);
     });
 
     it('dead-letters after the last attempt, and retries by API', async () => {

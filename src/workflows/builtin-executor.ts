@@ -8,7 +8,7 @@ import {
   type WorkflowExecutor,
   WorkflowExecutorError,
 } from './port.ts';
-import { cancelByCorrelation, insertInstanceOnce } from './repository.ts';
+import { cancelByCorrelation, insertInstanceOnce, insertInstancesOnce } from './repository.ts';
 
 /**
  * The `builtin` executor: workflow_instances is the system of record. A start is one insert
@@ -19,18 +19,21 @@ export class BuiltinExecutor implements WorkflowExecutor {
   constructor(private readonly deps: { db: Database; clock: Clock }) {}
 
   async startWorkflow(req: StartRequest): Promise<StartResult> {
-    const { id, definitionId, created } = await insertInstanceOnce(
-      this.deps.db,
+    const started = startedBy(
       req,
-      this.deps.clock.now(),
+      await insertInstanceOnce(this.deps.db, req, this.deps.clock.now()),
     );
-    if (definitionId !== req.definitionId) {
-      throw new WorkflowExecutorError(
-        `idempotency key ${req.idempotencyKey} already started an instance of workflow definition ${definitionId}`,
-        { code: 'idempotency_conflict', retryable: false },
-      );
-    }
-    return { instanceId: id, created };
+    if (started instanceof WorkflowExecutorError) throw started;
+    return started;
+  }
+
+  /** Many starts in one insert; see {@link insertInstancesOnce}. */
+  async startWorkflows(reqs: StartRequest[]): Promise<Array<StartResult | WorkflowExecutorError>> {
+    if (reqs.length === 0) return [];
+    const instances = await insertInstancesOnce(this.deps.db, reqs, this.deps.clock.now());
+    return instances.map((instance, i) =>
+      instance instanceof WorkflowExecutorError ? instance : startedBy(reqs[i]!, instance),
+    );
   }
 
   async cancelWorkflowsByCorrelation(req: CancelRequest): Promise<CancelResult> {
@@ -39,4 +42,18 @@ export class BuiltinExecutor implements WorkflowExecutor {
     );
     return { cancelledInstanceIds };
   }
+}
+
+/** The start's result, unless its idempotency key had started another definition's instance. */
+function startedBy(
+  req: StartRequest,
+  instance: { id: string; definitionId: string; created: boolean },
+): StartResult | WorkflowExecutorError {
+  if (instance.definitionId !== req.definitionId) {
+    return new WorkflowExecutorError(
+      `idempotency key ${req.idempotencyKey} already started an instance of workflow definition ${instance.definitionId}`,
+      { code: 'idempotency_conflict', retryable: false },
+    );
+  }
+  return { instanceId: instance.id, created: instance.created };
 }

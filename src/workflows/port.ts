@@ -45,6 +45,21 @@ export interface WorkflowExecutor {
   cancelWorkflowsByCorrelation(req: CancelRequest): Promise<CancelResult>;
 }
 
+/** Bounds concurrent calls (the routing engine's lanes). */
+export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
+
+/**
+ * Starts many workflows at once — how the routing engine fires a round's START triggers, so
+ * the builtin executor writes them in one statement. Results in the order of `reqs`; one
+ * start's failure is its result and does not reject the others.
+ */
+export interface WorkflowBatchExecutor extends WorkflowExecutor {
+  startWorkflows(
+    reqs: StartRequest[],
+    lanes: Lanes,
+  ): Promise<Array<StartResult | WorkflowExecutorError>>;
+}
+
 export interface WorkflowExecutorErrorOptions {
   /** Stable reason, e.g. `timeout`, `http_status`, `invalid_input`, `definition_not_found`. */
   code: string;

@@ -210,6 +210,12 @@ const toInstance = (row: InstanceRow): WorkflowInstance => ({
   updatedAt: row.updated_at.toISOString(),
 });
 
+const definitionGone = (definitionId: string) =>
+  new WorkflowExecutorError(`workflow definition ${definitionId} not found`, {
+    code: 'definition_not_found',
+    retryable: false,
+  });
+
 export interface NewInstance {
   definitionId: string;
   input: Record<string, unknown>;
@@ -247,12 +253,7 @@ export async function insertInstanceOnce(
       ],
     ));
   } catch (error) {
-    if (error instanceof ForeignKeyViolation) {
-      throw new WorkflowExecutorError(`workflow definition ${instance.definitionId} not found`, {
-        code: 'definition_not_found',
-        retryable: false,
-      });
-    }
+    if (error instanceof ForeignKeyViolation) throw definitionGone(instance.definitionId);
     if (error instanceof DataError) {
       throw new WorkflowExecutorError(`the workflow instance cannot be stored: ${error.message}`, {
         code: 'unstorable_input',
@@ -270,13 +271,70 @@ export async function insertInstanceOnce(
   );
   const existing = rows[0];
   // Gone again between the two statements: only when its definition was deleted meanwhile.
-  if (!existing) {
-    throw new WorkflowExecutorError(`workflow definition ${instance.definitionId} not found`, {
-      code: 'definition_not_found',
-      retryable: false,
-    });
-  }
+  if (!existing) throw definitionGone(instance.definitionId);
   return { id: existing.id, definitionId: existing.workflow_definition_id, created: false };
+}
+
+/**
+ * {@link insertInstanceOnce} for many instances in two statements (one insert, one read of the
+ * keys that existed), results in the order given. When the insert fails as a whole — a deleted
+ * definition or an unstorable input among them — each instance is inserted on its own, so the
+ * failure lands on the instance that caused it.
+ */
+export async function insertInstancesOnce(
+  db: Queryable,
+  instances: NewInstance[],
+  now: Date,
+): Promise<Array<{ id: string; definitionId: string; created: boolean } | WorkflowExecutorError>> {
+  let inserted: Array<{ id: string; idempotency_key: string }>;
+  try {
+    ({ rows: inserted } = await db.query<{ id: string; idempotency_key: string }>(
+      `INSERT INTO workflow_instances (workflow_definition_id, status, correlation_key, input,
+         trigger_id, trigger_event_id, idempotency_key, created_at, updated_at)
+       SELECT d, 'running', k, i, t, e, key, $7::timestamp, $7::timestamp
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::uuid[], $5::text[], $6::text[])
+           AS n(d, k, i, t, e, key)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING id, idempotency_key`,
+      [
+        instances.map((n) => n.definitionId),
+        instances.map((n) => n.correlationKey ?? null),
+        instances.map((n) => JSON.stringify(n.input)),
+        instances.map((n) => n.triggerId ?? null),
+        instances.map((n) => n.triggerEventId ?? null),
+        instances.map((n) => n.idempotencyKey),
+        now,
+      ],
+    ));
+  } catch (error) {
+    if (!(error instanceof ForeignKeyViolation || error instanceof DataError)) throw error;
+    return Promise.all(
+      instances.map((n) =>
+        insertInstanceOnce(db, n, now).catch((e: unknown) => {
+          if (e instanceof WorkflowExecutorError) return e;
+          throw e;
+        }),
+      ),
+    );
+  }
+  const found = new Map(
+    inserted.map((r) => [r.idempotency_key, { id: r.id, definitionId: '', created: true }]),
+  );
+  const repeated = instances.filter((n) => !found.has(n.idempotencyKey));
+  if (repeated.length > 0) {
+    const { rows } = await db.query<{ id: string; workflow_definition_id: string; key: string }>(
+      `SELECT id, workflow_definition_id, idempotency_key AS key FROM workflow_instances
+        WHERE idempotency_key = ANY($1::text[])`,
+      [repeated.map((n) => n.idempotencyKey)],
+    );
+    for (const r of rows)
+      found.set(r.key, { id: r.id, definitionId: r.workflow_definition_id, created: false });
+  }
+  return instances.map((n) => {
+    const instance = found.get(n.idempotencyKey);
+    if (!instance) return definitionGone(n.definitionId);
+    return { ...instance, definitionId: instance.definitionId || n.definitionId };
+  });
 }
 
 /**

@@ -13,8 +13,10 @@ import type { WorkflowDefinition } from './model.ts';
 import {
   type CancelRequest,
   type CancelResult,
+  type Lanes,
   type StartRequest,
   type StartResult,
+  type WorkflowBatchExecutor,
   type WorkflowExecutor,
   WorkflowExecutorError,
   WorkflowInputError,
@@ -36,7 +38,7 @@ export interface WorkflowServiceDeps {
  * definition names. It rejects only with {@link WorkflowExecutorError}: an unexpected failure
  * (a database outage, a bug) is wrapped as retryable, so the caller has one rule to follow.
  */
-export class WorkflowService implements WorkflowExecutor {
+export class WorkflowService implements WorkflowBatchExecutor {
   private readonly builtin: BuiltinExecutor;
   /** Compiled input schemas by definition id, tagged with the revision they came from. */
   private readonly validators = new Map<string, { revision: number; validate: PayloadValidator }>();
@@ -47,11 +49,52 @@ export class WorkflowService implements WorkflowExecutor {
 
   startWorkflow(req: StartRequest): Promise<StartResult> {
     return this.guarded(async () => {
-      const definition = await this.definition(req.definitionId);
-      const problems = this.validatorOf(definition)?.(req.input) ?? [];
-      if (problems.length > 0) throw new WorkflowInputError(definition.id, problems);
+      const definition = this.checkInput(await this.definition(req.definitionId), req);
       return this.executorFor(definition).startWorkflow(req);
     });
+  }
+
+  /**
+   * Reads each definition once, validates every input, and starts the builtin ones in one
+   * insert; http ones are called one by one, at most `lanes` at a time.
+   */
+  async startWorkflows(
+    reqs: StartRequest[],
+    lanes: Lanes,
+  ): Promise<Array<StartResult | WorkflowExecutorError>> {
+    const definitions = new Map<string, WorkflowDefinition | WorkflowExecutorError>();
+    for (const id of new Set(reqs.map((r) => r.definitionId)))
+      definitions.set(id, await this.settled(() => this.definition(id)));
+    const results: Array<StartResult | WorkflowExecutorError> = [];
+    const builtin: number[] = [];
+    const calls: Array<Promise<void>> = [];
+    for (const [i, req] of reqs.entries()) {
+      const definition = definitions.get(req.definitionId)!;
+      const checked =
+        definition instanceof WorkflowExecutorError
+          ? definition
+          : this.settledSync(() => this.checkInput(definition, req));
+      if (checked instanceof WorkflowExecutorError) results[i] = checked;
+      else if (checked.executor === 'builtin') builtin.push(i);
+      else
+        calls.push(
+          lanes(() => this.settled(() => this.executorFor(checked).startWorkflow(req))).then(
+            (result) => {
+              results[i] = result;
+            },
+          ),
+        );
+    }
+    calls.push(
+      this.settled(() => this.builtin.startWorkflows(builtin.map((i) => reqs[i]!))).then(
+        (started) => {
+          for (const [j, i] of builtin.entries())
+            results[i] = started instanceof WorkflowExecutorError ? started : started[j]!;
+        },
+      ),
+    );
+    await Promise.all(calls);
+    return results;
   }
 
   cancelWorkflowsByCorrelation(req: CancelRequest): Promise<CancelResult> {
@@ -106,16 +149,41 @@ export class WorkflowService implements WorkflowExecutor {
     );
   }
 
+  /** The definition, when the start's input satisfies its inputSchema. */
+  private checkInput(definition: WorkflowDefinition, req: StartRequest): WorkflowDefinition {
+    const problems = this.validatorOf(definition)?.(req.input) ?? [];
+    if (problems.length > 0) throw new WorkflowInputError(definition.id, problems);
+    return definition;
+  }
+
+  /** The call's result, or the error it rejects with (as {@link guarded} words it). */
+  private settled<T>(call: () => Promise<T>): Promise<T | WorkflowExecutorError> {
+    return this.guarded(call).catch((error: WorkflowExecutorError) => error);
+  }
+
+  private settledSync<T>(call: () => T): T | WorkflowExecutorError {
+    try {
+      return call();
+    } catch (error) {
+      return toExecutorError(error);
+    }
+  }
+
   private async guarded<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof WorkflowExecutorError) throw error;
-      throw new WorkflowExecutorError(`workflow call failed: ${(error as Error).message}`, {
-        code: 'internal',
-        retryable: true,
-        cause: error,
-      });
+      throw toExecutorError(error);
     }
   }
+}
+
+/** Unexpected failures (a database outage, a bug) become retryable executor errors. */
+function toExecutorError(error: unknown): WorkflowExecutorError {
+  if (error instanceof WorkflowExecutorError) return error;
+  return new WorkflowExecutorError(`workflow call failed: ${(error as Error).message}`, {
+    code: 'internal',
+    retryable: true,
+    cause: error,
+  });
 }

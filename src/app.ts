@@ -117,7 +117,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   // Connections to external workflow engines (http executor), pooled across definitions.
   const engineConnections = new Agent();
-  const workflows = new WorkflowService({ db, clock, compiler, dispatcher: engineConnections });
+  const workflows = new WorkflowService({
+    db,
+    clock,
+    compiler,
+    dispatcher: engineConnections,
+    definitionCacheTtlMs: config.definitionCacheTtlMs,
+  });
   const triggerTargets = new TriggerTargets(logger);
   const subscriptionTargets = new SubscriptionTargets(logger);
   const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets]);
@@ -179,7 +185,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     db,
     clock,
     compiler,
-    onRemove: (id) => workflows.forget(id),
+    onChange: (id) => workflows.forget(id),
   });
   registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
   const triggers = new Triggers(db, clock);

@@ -67,6 +67,9 @@ export interface WorkResult {
   deadLetter?: { error: string };
 }
 
+/** Bounds concurrent calls: the worker pool's lanes, shared by the rounds in flight. */
+export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
+
 /** Executes the work of one target kind. Must not throw for expected failures. */
 export interface WorkHandler {
   kind: TargetKind;
@@ -79,10 +82,7 @@ export interface WorkHandler {
    * in the order of `works`. Every row's event is present. `lanes` bounds concurrent calls the
    * handler makes, shared with the other rounds in flight.
    */
-  handleBatch?(
-    works: ClaimedWork[],
-    lanes: <T>(call: () => Promise<T>) => Promise<T>,
-  ): Promise<WorkResult[]>;
+  handleBatch?(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]>;
   /** The record for work whose attempts ran out. */
   deadOutcome(
     work: ClaimedWork,

@@ -4,11 +4,12 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { createCircuitBreaker } from '../delivery/circuit-breaker.ts';
 import type { AttemptOutcome, Sender } from '../delivery/senders.ts';
+import type { EventInstance } from '../ingest/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
-import type { ClaimedWork, WorkHandler, WorkResult } from '../routing/work.ts';
-import { findSubscription, insertAttempt, updateHealth } from './repository.ts';
+import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
+import { type AttemptRow, findSubscriptions, insertAttempts, updateHealth } from './repository.ts';
 import type { Subscriptions } from './service.ts';
 import type { StoredSubscription } from './subscription.ts';
 import type { SubscriptionTargets } from './targets.ts';
@@ -42,7 +43,19 @@ const healthy = (s: StoredSubscription) =>
   s.circuitState.consecutiveFailures === 0 &&
   s.failingSince === null;
 
-/** Delivers events to subscribers: one attempt per claim, logged, with breaker and retries. */
+/** One round's deliveries: the subscriptions read once, each event serialised once, attempts logged together. */
+interface Round {
+  subscriptions: Map<string, StoredSubscription>;
+  bodies: Map<EventInstance, string>;
+  attempts: AttemptRow[];
+}
+
+/**
+ * Delivers events to subscribers: one attempt per claim, logged, with breaker and retries.
+ * A round reads its subscriptions once, at its start: a circuit that opens during the round
+ * stops the round's later deliveries of that subscription only through `updateHealth`, which
+ * every failure goes through with the row locked; the round's successes are not held back.
+ */
 export class DeliveryHandler implements WorkHandler {
   readonly kind = 'delivery' as const;
 
@@ -53,8 +66,27 @@ export class DeliveryHandler implements WorkHandler {
   }
 
   async handle(work: ClaimedWork): Promise<WorkResult> {
+    const [result] = await this.handleBatch([work], (call) => call());
+    return result!;
+  }
+
+  async handleBatch(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+    const round: Round = {
+      subscriptions: await findSubscriptions(this.deps.db, [
+        ...new Set(works.map((w) => w.targetId)),
+      ]),
+      bodies: new Map(),
+      attempts: [],
+    };
+    const results = await Promise.all(works.map((work) => lanes(() => this.deliver(work, round))));
+    // One statement (one commit) logs the round's attempts, before their results are recorded.
+    await insertAttempts(this.deps.db, round.attempts);
+    return results;
+  }
+
+  private async deliver(work: ClaimedWork, round: Round): Promise<WorkResult> {
     const { db, clock } = this.deps;
-    const subscription = await findSubscription(db, work.targetId);
+    const subscription = round.subscriptions.get(work.targetId);
     if (!subscription || subscription.status === 'disabled') {
       return {
         outcome: {
@@ -96,11 +128,24 @@ export class DeliveryHandler implements WorkHandler {
         defer: { delayMs: Math.max(0, decision.retryAt - now.getTime()) },
       };
     }
-    const outcome = await this.send(subscription, work);
-    return this.settle(subscription, work, outcome);
+    const outcome = await this.send(subscription, work, this.bodyOf(work.event!, round));
+    return this.settle(subscription, work, outcome, round);
   }
 
-  private send(subscription: StoredSubscription, work: ClaimedWork): Promise<AttemptOutcome> {
+  private bodyOf(event: EventInstance, round: Round): string {
+    let body = round.bodies.get(event);
+    if (body === undefined) {
+      body = JSON.stringify(event);
+      round.bodies.set(event, body);
+    }
+    return body;
+  }
+
+  private send(
+    subscription: StoredSubscription,
+    work: ClaimedWork,
+    body: string,
+  ): Promise<AttemptOutcome> {
     const { subscriptions, clock, options } = this.deps;
     const authentication = subscriptions.credentials(subscription);
     return this.deps.senders[subscription.subscriberType]({
@@ -111,7 +156,7 @@ export class DeliveryHandler implements WorkHandler {
         : subscription.headers,
       ...(authentication ? { authentication } : {}),
       secrets: subscriptions.signingSecrets(subscription, clock.now()),
-      body: JSON.stringify(work.event),
+      body,
       ...(work.traceparent ? { traceparent: work.traceparent } : {}),
       timeoutMs: options.timeoutMs,
     });
@@ -122,6 +167,7 @@ export class DeliveryHandler implements WorkHandler {
     subscription: StoredSubscription,
     work: ClaimedWork,
     outcome: AttemptOutcome,
+    round: Round,
   ): Promise<WorkResult> {
     const { db, clock, metrics } = this.deps;
     const now = clock.now();
@@ -149,7 +195,7 @@ export class DeliveryHandler implements WorkHandler {
     if (delivered) metrics.deliverySucceeded();
     else metrics.deliveryFailed();
     const result = await this.decide(subscription, work, outcome, failingSince, now);
-    await insertAttempt(db, {
+    round.attempts.push({
       id: uuidv7(),
       workId: work.id,
       subscriptionId: subscription.id,

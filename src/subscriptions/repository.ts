@@ -227,26 +227,42 @@ export interface AttemptRow {
   createdAt: Date;
 }
 
-export async function insertAttempt(db: Queryable, a: AttemptRow): Promise<void> {
+/** Writes a round's attempts in one statement. */
+export async function insertAttempts(db: Queryable, attempts: AttemptRow[]): Promise<void> {
+  if (attempts.length === 0) return;
+  const column = <K extends keyof AttemptRow>(key: K) => attempts.map((a) => a[key]);
   await db.query(
     `INSERT INTO delivery_attempts (id, work_id, subscription_id, event_id, attempt, outcome, status_code, latency_ms,
        error, replay, next_attempt_at, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::varchar[], $5::int[], $6::varchar[],
+       $7::int[], $8::int[], $9::text[], $10::boolean[], $11::timestamp[], $12::timestamp[])`,
     [
-      a.id,
-      a.workId,
-      a.subscriptionId,
-      a.eventId,
-      a.attempt,
-      a.outcome,
-      a.statusCode,
-      a.latencyMs,
-      a.error,
-      a.replay,
-      a.nextAttemptAt,
-      a.createdAt,
+      column('id'),
+      column('workId'),
+      column('subscriptionId'),
+      column('eventId'),
+      column('attempt'),
+      column('outcome'),
+      column('statusCode'),
+      column('latencyMs'),
+      column('error'),
+      column('replay'),
+      column('nextAttemptAt'),
+      column('createdAt'),
     ],
   );
+}
+
+/** Subscriptions by id (those that exist). */
+export async function findSubscriptions(
+  db: Queryable,
+  ids: string[],
+): Promise<Map<string, StoredSubscription>> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT ${COLUMNS} FROM subscriptions WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.id, toSubscription(row)]));
 }
 
 /** The delivery log, newest first, of a subscription or of an event. */

@@ -92,7 +92,16 @@ export interface SubscriptionDeps {
  * Subscription management. Credentials and signing secrets are sealed with the subscription id
  * as context; every change bumps the routing targets version so matching follows.
  */
+/** Most decrypted secrets kept at once (then the memo starts over). */
+const OPENED_SECRETS_KEPT = 10_000;
+
 export class Subscriptions {
+  /**
+   * Decrypted secrets by their sealed text (a changed secret is a new sealed text): every
+   * delivery signs with them, and AES-GCM per delivery showed in the delivery profile.
+   */
+  private readonly opened = new Map<string, string>();
+
   constructor(private readonly deps: SubscriptionDeps) {}
 
   private seal(id: string, field: string, plaintext: string): string {
@@ -100,7 +109,15 @@ export class Subscriptions {
   }
 
   private unseal(id: string, field: string, sealed: string): string {
-    return this.deps.cipher.decrypt(sealed, `subscription:${id}:${field}`);
+    const aad = `subscription:${id}:${field}`;
+    const key = `${aad}:${sealed}`;
+    let opened = this.opened.get(key);
+    if (opened === undefined) {
+      opened = this.deps.cipher.decrypt(sealed, aad);
+      if (this.opened.size >= OPENED_SECRETS_KEPT) this.opened.clear();
+      this.opened.set(key, opened);
+    }
+    return opened;
   }
 
   /** The secrets that sign now: the current one, and the previous one for 24 h after a rotation. */

@@ -3,9 +3,8 @@ import type { ErrorDetail } from '../errors.ts';
 import type { EventInstance } from '../ingest/event.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
-import type { ClaimedWork, WorkHandler, WorkResult } from '../routing/work.ts';
+import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
 import {
-  type Lanes,
   type StartRequest,
   WORKFLOW_TRIGGER_RETRY_POLICY,
   type WorkflowBatchExecutor,

@@ -23,8 +23,8 @@ export interface WorkflowDefinitionsDeps {
   db: Database;
   clock: Clock;
   compiler: SchemaCompiler;
-  /** Told the id of every deleted definition (so caches can forget it). */
-  onRemove?: (id: string) => void;
+  /** Told the id of every updated or deleted definition (so caches can forget it). */
+  onChange?: (id: string) => void;
 }
 
 /** Rules of workflow definitions around their SQL: schema, executor settings, concurrency. */
@@ -71,26 +71,29 @@ export class WorkflowDefinitions {
     requiredRevision: number | '*',
     changes: WorkflowDefinitionChanges,
   ): Promise<WorkflowDefinition> {
-    return this.deps.db.transaction(async (tx) => {
-      const current = isUuid(id) ? await findDefinition(tx, id, true) : undefined;
-      if (!current) throw notFound(`workflow definition ${id}`);
-      assertRevision(requiredRevision, current.revision);
-      const fields: WorkflowDefinitionFields = {
-        name: changes.name ?? current.name,
-        version: changes.version ?? current.version,
-        description: changes.description ?? current.description,
-        inputSchema: changes.inputSchema === undefined ? current.inputSchema : changes.inputSchema,
-        ...resolveExecutorSettings(current, changes),
-      };
-      if (changes.inputSchema !== undefined) this.checkInputSchema(fields.inputSchema);
-      return updateDefinition(tx, id, fields, this.deps.clock.now());
-    });
+    return this.deps.db
+      .transaction(async (tx) => {
+        const current = isUuid(id) ? await findDefinition(tx, id, true) : undefined;
+        if (!current) throw notFound(`workflow definition ${id}`);
+        assertRevision(requiredRevision, current.revision);
+        const fields: WorkflowDefinitionFields = {
+          name: changes.name ?? current.name,
+          version: changes.version ?? current.version,
+          description: changes.description ?? current.description,
+          inputSchema:
+            changes.inputSchema === undefined ? current.inputSchema : changes.inputSchema,
+          ...resolveExecutorSettings(current, changes),
+        };
+        if (changes.inputSchema !== undefined) this.checkInputSchema(fields.inputSchema);
+        return updateDefinition(tx, id, fields, this.deps.clock.now());
+      })
+      .finally(() => this.deps.onChange?.(id));
   }
 
   async remove(id: string): Promise<void> {
     if (!isUuid(id) || !(await deleteDefinition(this.deps.db, id))) {
       throw notFound(`workflow definition ${id}`);
     }
-    this.deps.onRemove?.(id);
+    this.deps.onChange?.(id);
   }
 }

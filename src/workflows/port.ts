@@ -1,5 +1,6 @@
 import type { ErrorDetail } from '../errors.ts';
 import type { RetryPolicy } from '../routing/retry.ts';
+import type { Lanes } from '../routing/work.ts';
 
 /**
  * The workflow service port: what the routing engine calls when a trigger fires. One adapter per
@@ -44,9 +45,6 @@ export interface WorkflowExecutor {
   startWorkflow(req: StartRequest): Promise<StartResult>;
   cancelWorkflowsByCorrelation(req: CancelRequest): Promise<CancelResult>;
 }
-
-/** Bounds concurrent calls (the routing engine's lanes). */
-export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
 
 /**
  * Starts many workflows at once — how the routing engine fires a round's START triggers, so

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { isUuid } from '../ids.ts';
+import type { Lanes } from '../routing/work.ts';
 import {
   type PayloadValidator,
   SchemaCompileError,
@@ -13,7 +14,6 @@ import type { WorkflowDefinition } from './model.ts';
 import {
   type CancelRequest,
   type CancelResult,
-  type Lanes,
   type StartRequest,
   type StartResult,
   type WorkflowBatchExecutor,
@@ -30,6 +30,12 @@ export interface WorkflowServiceDeps {
   compiler: SchemaCompiler;
   /** Connection pool of the http executor; owned and closed by the caller. */
   dispatcher: Dispatcher;
+  /**
+   * How long a definition read for a firing is reused, in ms (the routing engine fires
+   * thousands per second). Changes made through this process apply at once ({@link forget});
+   * those of another process sharing the database within this time. Default 0: read every time.
+   */
+  definitionCacheTtlMs?: number;
 }
 
 /**
@@ -42,6 +48,7 @@ export class WorkflowService implements WorkflowBatchExecutor {
   private readonly builtin: BuiltinExecutor;
   /** Compiled input schemas by definition id, tagged with the revision they came from. */
   private readonly validators = new Map<string, { revision: number; validate: PayloadValidator }>();
+  private readonly definitions = new Map<string, { definition: WorkflowDefinition; at: number }>();
 
   constructor(private readonly deps: WorkflowServiceDeps) {
     this.builtin = new BuiltinExecutor(deps);
@@ -104,14 +111,19 @@ export class WorkflowService implements WorkflowBatchExecutor {
     });
   }
 
-  /** Forgets what is cached about a definition (it was deleted). */
+  /** Forgets what is cached about a definition (it was changed or deleted). */
   forget(definitionId: string): void {
     this.validators.delete(definitionId);
+    this.definitions.delete(definitionId);
   }
 
   private async definition(id: string): Promise<WorkflowDefinition> {
+    const now = this.deps.clock.now().getTime();
+    const cached = this.definitions.get(id);
+    if (cached && now - cached.at < (this.deps.definitionCacheTtlMs ?? 0)) return cached.definition;
     const found = isUuid(id) ? await findDefinition(this.deps.db, id) : undefined;
-    if (!found) {
+    if (found) this.definitions.set(id, { definition: found, at: now });
+    else {
       this.forget(id);
       throw new WorkflowExecutorError(`workflow definition ${id} not found`, {
         code: 'definition_not_found',
@@ -121,7 +133,7 @@ export class WorkflowService implements WorkflowBatchExecutor {
     return found;
   }
 
-  /** The definition is read on every call, so a newer revision recompiles its schema. */
+  /** A newer revision of the definition recompiles its schema. */
   private validatorOf(definition: WorkflowDefinition): PayloadValidator | undefined {
     if (definition.inputSchema === null) return undefined;
     const cached = this.validators.get(definition.id);

@@ -2,10 +2,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { Pool } from 'undici';
-import { bookingDefinition, bookingEvent } from '../src/testing/fixtures.ts';
+import { loadConfig } from '../src/config.ts';
+import { bookingDefinition } from '../src/testing/fixtures.ts';
+import { type Load, type Publisher, startPublisher } from './publisher.ts';
 import { type BenchReceiver, type Receipt, startReceiverWorker } from './receiver-worker.ts';
 import { quantile } from './stats.ts';
-import { createBenchDatabase, openLoop, runConcurrently, startBenchService } from './support.ts';
+import { createBenchDatabase, startBenchService } from './support.ts';
 
 /**
  * Issue 5's delivery benchmark, against PostgreSQL (DATABASE_URL; skipped when unset): webhook
@@ -16,8 +18,8 @@ import { createBenchDatabase, openLoop, runConcurrently, startBenchService } fro
  *   200 at once; it stamps each request with Date.now() and keys it by path and eventId, so
  *   duplicates are counted and not double-counted. Both systems POST to it.
  * - Ours: the service in process (startBenchService, default configuration: one worker pool,
- *   routing batch 50, 16 lanes = at most 16 webhook requests in flight, 10 pooled connections,
- *   100 ms idle poll, woken by new events), the booking event definition and 10 webhook
+ *   routing batch ROUTING_BATCH_SIZE, 2 rounds in flight sharing 16 lanes = at most 16 webhook
+ *   requests in flight, 10 pooled connections, 100 ms idle poll, woken by new events), the booking event definition and 10 webhook
  *   subscriptions (`bookings.created`, endpoints /hook/0..9). Publishing = POST /v1/events;
  *   accepted = the 202, which comes after the event and its 10 routing work rows commit.
  * - Peer: pg-boss 10 in its own database on the same server, pool of 10 connections. Publishing
@@ -33,7 +35,11 @@ import { createBenchDatabase, openLoop, runConcurrently, startBenchService } fro
  *   tried with 16 in flight (1 worker × batch 50/100/200 × 16 lanes, 2 × 50 × 8, 4 × 25 × 4,
  *   16 × 5 × 1), one worker fetching 100 jobs and POSTing them from 16 lanes was the fastest
  *   (16 single-lane workers the slowest), so that is the peer's setting.
- * - Producers: 32 concurrent publishers for both (32 HTTP connections for ours).
+ * - Producers: 32 concurrent publishers for both (32 HTTP connections for ours), in a worker
+ *   thread of their own for both (bench/publisher.ts): publishing is the load, not the system
+ *   under test, so it does not share the main event loop with the service or with pg-boss's
+ *   workers. pg-boss's publisher has its own PgBoss instance (10 connections) and tells the main
+ *   thread after each insert, which then wakes the workers.
  *
  * Phases, each system in turn, on the same receiver:
  * 1. Throughput: EVENTS events published as fast as the 32 producers go (closed loop), then
@@ -75,9 +81,9 @@ const distribution = (values: number[]) =>
         max: round(Math.max(...values)),
       };
 
-/** One system under test: publishes an event (resolving true once accepted) and closes. */
+/** One system under test, with its publisher thread. */
 interface System {
-  publish(eventId: string): Promise<boolean>;
+  publisher: Publisher;
   close(): Promise<void>;
 }
 
@@ -119,42 +125,31 @@ function summarize(
   };
 }
 
-async function throughputPhase(system: System, receiver: BenchReceiver, tag: string) {
+async function runPhase(system: System, receiver: BenchReceiver, prefix: string, load: Load) {
   await receiver.take();
-  const acceptedAt = new Map<string, number>();
-  const startMs = Date.now();
-  await runConcurrently(EVENTS, PRODUCERS, async (i) => {
-    const eventId = `dlv-${tag}-burst-${i}`;
-    if (await system.publish(eventId)) acceptedAt.set(eventId, Date.now());
-  });
-  const publishedMs = Date.now();
+  const published = await system.publisher.run(prefix, load);
+  const acceptedAt = new Map(published.accepted);
   await waitForReceipts(receiver, acceptedAt.size * SUBSCRIPTIONS, WAIT_CAP_MS);
-  return summarize(startMs, publishedMs, acceptedAt, await receiver.take());
+  return summarize(published.startMs, published.endMs, acceptedAt, await receiver.take());
 }
 
-async function pacedPhase(system: System, receiver: BenchReceiver, tag: string, rate: number) {
-  await receiver.take();
-  const acceptedAt = new Map<string, number>();
-  const pending = new Set<Promise<void>>();
-  const total = Math.round(rate * PACED_SECONDS);
-  const { startMs } = await openLoop(total, rate, (i) => {
-    const eventId = `dlv-${tag}-paced-${i}`;
-    const done = system
-      .publish(eventId)
-      .then((ok) => {
-        if (ok) acceptedAt.set(eventId, Date.now());
-      })
-      .finally(() => pending.delete(done));
-    pending.add(done);
+const throughputPhase = (system: System, receiver: BenchReceiver, tag: string) =>
+  runPhase(system, receiver, `dlv-${tag}-burst-`, {
+    mode: 'burst',
+    total: EVENTS,
+    concurrency: PRODUCERS,
   });
-  await Promise.all(pending);
-  const publishedMs = Date.now();
-  await waitForReceipts(receiver, acceptedAt.size * SUBSCRIPTIONS, WAIT_CAP_MS / 2);
-  const { deliveriesPerSecond: _, ...rest } = summarize(
-    startMs,
-    publishedMs,
-    acceptedAt,
-    await receiver.take(),
+
+async function pacedPhase(system: System, receiver: BenchReceiver, tag: string, rate: number) {
+  const { deliveriesPerSecond: _, ...rest } = await runPhase(
+    system,
+    receiver,
+    `dlv-${tag}-paced-`,
+    {
+      mode: 'paced',
+      total: Math.round(rate * PACED_SECONDS),
+      rate,
+    },
   );
   return { offeredEventsPerSecond: rate, seconds: PACED_SECONDS, ...rest };
 }
@@ -163,8 +158,10 @@ async function pacedPhase(system: System, receiver: BenchReceiver, tag: string, 
 async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<System> {
   const bench = await createBenchDatabase(serverUrl);
   const { app, url } = await startBenchService(bench.db);
-  const http = new Pool(url, { connections: PRODUCERS, pipelining: 1 });
+  const http = new Pool(url, { connections: 1, pipelining: 1 });
+  let publisher: Publisher | undefined;
   const close = async () => {
+    await publisher?.close();
     await http.close();
     await app.close();
     await bench.drop();
@@ -190,15 +187,12 @@ async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<Sy
       });
       if (status !== 201) throw new Error(`subscription ${k} was refused with ${status}`);
     }
+    publisher = await startPublisher({ kind: 'http', url, connections: PRODUCERS });
+    return { publisher, close };
   } catch (error) {
     await close();
     throw error;
   }
-  return {
-    publish: async (eventId) =>
-      (await post('/v1/events', { ...bookingEvent(), eventId }).catch(() => 0)) === 202,
-    close,
-  };
 }
 
 /** pg-boss on its own database: one job per delivery, workers POSTing to the receiver. */
@@ -291,30 +285,30 @@ async function startPgBoss(serverUrl: string, receiver: BenchReceiver): Promise<
     await close();
     throw error;
   }
-  return {
-    async publish(eventId) {
-      const event = bookingEvent();
-      const body = JSON.stringify({
-        eventId,
-        pattern: event.pattern,
-        version: '1.0.0',
-        source: event.source,
-        timestamp: new Date().toISOString(),
-        payload: event.payload,
-        metadata: { correlationId: eventId, tags: {} },
-      });
-      try {
-        await boss.insert(
-          Array.from({ length: SUBSCRIPTIONS }, (_, k) => ({ name: QUEUE, data: { k, body } })),
-        );
-      } catch {
-        return false;
-      }
-      for (const id of workerIds) boss.notifyWorker(id);
-      return true;
-    },
-    close,
-  };
+  try {
+    const publisher = await startPublisher(
+      {
+        kind: 'pgboss',
+        connectionString: url.toString(),
+        queue: QUEUE,
+        jobsPerEvent: SUBSCRIPTIONS,
+        pool: PGBOSS.pool,
+      },
+      () => {
+        for (const id of workerIds) boss.notifyWorker(id);
+      },
+    );
+    return {
+      publisher,
+      close: async () => {
+        await publisher.close();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 export async function benchDelivery(serverUrl: string | undefined) {
@@ -332,9 +326,7 @@ export async function benchDelivery(serverUrl: string | undefined) {
       ['pgboss-warm', boss],
     ] as const) {
       await receiver.take();
-      await runConcurrently(50, 8, async (i) => {
-        await system.publish(`dlv-${tag}-${i}`);
-      });
+      await system.publisher.run(`dlv-${tag}-`, { mode: 'burst', total: 50, concurrency: 8 });
       await waitForReceipts(receiver, 50 * SUBSCRIPTIONS, 20_000);
     }
 
@@ -352,7 +344,7 @@ export async function benchDelivery(serverUrl: string | undefined) {
       subscriptionsPerEvent: SUBSCRIPTIONS,
       producers: PRODUCERS,
       settings: {
-        ours: 'defaults: ROUTING_BATCH_SIZE 50, ROUTING_CONCURRENCY 16, ROUTING_POLL_INTERVAL_MS 100 (woken by new events), 10 pooled connections',
+        ours: { routing: loadConfig({}).routing, pooledConnections: 10, wakeUps: 'on new events' },
         pgBoss: {
           version: '10',
           ...PGBOSS,

@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { bookingDefinition, bookingEvent } from '../src/testing/fixtures.ts';
+import { loadConfig } from '../src/config.ts';
+import { bookingDefinition } from '../src/testing/fixtures.ts';
+import { startPublisher } from './publisher.ts';
 import { quantile } from './stats.ts';
-import { createBenchDatabase, openLoop, startBenchService } from './support.ts';
+import { createBenchDatabase, startBenchService } from './support.ts';
 
 /**
  * Issue 4's end-to-end trigger benchmark, against PostgreSQL (DATABASE_URL; skipped when unset).
  *
- * Setup: the service in process (startBenchService, default configuration: routing batch 50,
- * 16 lanes, 10 pooled connections), the booking event definition, one `builtin` workflow
+ * Setup: the service in process (startBenchService, default configuration: routing batch
+ * ROUTING_BATCH_SIZE, 2 rounds in flight, 16 lanes, 10 pooled connections), the booking event definition, one `builtin` workflow
  * definition and 5 enabled START triggers that all match `bookings.created` (patterns
  * `bookings.created`, `bookings.*`, `**.created`, `bookings.**`, `**`; no condition, default
  * input mapping), so every event must become 5 workflow_instances rows.
  *
  * Load: open loop — single-event `POST /v1/events` sent on a fixed schedule (1,000/s for 10 s)
- * over an undici Pool of 32 connections, whatever the answers' pace (requests beyond 32 in
+ * over an undici Pool of 32 connections, from a publisher worker thread (bench/publisher.ts, so
+ * the load does not take turns with the service on its event loop), whatever the answers' pace (requests beyond 32 in
  * flight wait in the client's queue; that wait counts in the POST latency reported). For each
  * event the bench records the wall-clock time its 202 arrived.
  *
@@ -40,9 +43,9 @@ import { createBenchDatabase, openLoop, startBenchService } from './support.ts';
  * backlog drained (÷ 5 triggers): the estimate of the highest sustainable rate, with `keptUp`
  * saying whether it held (all fired, and ≤ 250 ms worth of firings waiting when the load stopped).
  *
- * Caveats: the load generator, the poller and the service share one Node process (as in the
- * other benchmarks), and PostgreSQL runs on the same 2 cores; a 202 is stamped when the bench's
- * callback runs, which a busy event loop delays (that shortens the measured latencies a little).
+ * Caveats: the publisher thread, the poller, the service and PostgreSQL share the machine's 2
+ * cores; a 202 is stamped when the publisher thread reads it, which a busy thread delays (that
+ * shortens the measured latencies a little).
  */
 const RATE = 1_000;
 const DURATION_S = 10;
@@ -141,7 +144,8 @@ type Rig = Awaited<ReturnType<typeof startRig>>;
 async function startRig(serverUrl: string) {
   const bench = await createBenchDatabase(serverUrl);
   const { app, url } = await startBenchService(bench.db);
-  const http = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
+  const http = new Pool(url, { connections: 1, pipelining: 1 });
+  const publisher = await startPublisher({ kind: 'http', url, connections: CONNECTIONS });
   const pollClient = new pg.Client({ connectionString: bench.url, options: '-c TimeZone=UTC' });
   await pollClient.connect();
   const poller = new InstancePoller(pollClient);
@@ -150,6 +154,7 @@ async function startRig(serverUrl: string) {
   const close = async () => {
     await poller.stop();
     await pollClient.end();
+    await publisher.close();
     await http.close();
     await app.close();
     await bench.drop();
@@ -175,41 +180,11 @@ async function startRig(serverUrl: string) {
   /** One phase: `rate` events/s for `durationS`, then drain; statistics of that phase's events. */
   const phase = async (rate: number, durationS: number, drainCapMs: number) => {
     const total = Math.round(rate * durationS);
-    const acceptedAt = new Map<string, number>();
-    const postLatencies: number[] = [];
-    const refused: Record<string, number> = {};
-    let inFlight = 0;
-    const sendsDone = new Set<Promise<void>>();
     const prefix = `e2e-${runId}-p${++phases}-`;
-    const { startMs } = await openLoop(total, rate, (i, scheduled) => {
-      const eventId = `${prefix}${i}`;
-      inFlight++;
-      const done = http
-        .request({
-          method: 'POST',
-          path: '/v1/events',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ ...bookingEvent(), eventId }),
-        })
-        .then(async (response) => {
-          await response.body.dump();
-          const at = Date.now();
-          postLatencies.push(at - scheduled);
-          if (response.statusCode === 202) acceptedAt.set(eventId, at);
-          else refused[response.statusCode] = (refused[response.statusCode] ?? 0) + 1;
-        })
-        .catch((error: Error) => {
-          refused[error.name] = (refused[error.name] ?? 0) + 1;
-        })
-        .finally(() => {
-          inFlight--;
-          sendsDone.delete(done);
-        });
-      sendsDone.add(done);
-    });
-    const inFlightAtLastSchedule = inFlight;
-    await Promise.all(sendsDone);
-    const sendEndMs = Date.now();
+    const published = await publisher.run(prefix, { mode: 'paced', total, rate });
+    const { startMs, endMs: sendEndMs, refused, inFlightAtLastSchedule } = published;
+    const acceptedAt = new Map(published.accepted);
+    const postLatencies = published.latenciesMs;
     const accepted = new Set(acceptedAt.keys());
     const expected = accepted.size * TRIGGER_PATTERNS.length;
     const atLoadEnd = instancesOf(accepted);
@@ -365,6 +340,7 @@ export async function benchTriggersE2e(serverUrl: string | undefined) {
     triggersPerEvent: TRIGGER_PATTERNS.length,
     triggerPatterns: TRIGGER_PATTERNS,
     executor: 'builtin',
+    routing: loadConfig({}).routing,
     connections: CONNECTIONS,
     pollIntervalMs: POLL_MS,
     poller: {

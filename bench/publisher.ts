@@ -1,0 +1,218 @@
+import { parentPort, Worker, workerData } from 'node:worker_threads';
+import PgBoss from 'pg-boss';
+import { Pool } from 'undici';
+import { bookingEvent } from '../src/testing/fixtures.ts';
+import { openLoop, runConcurrently } from './support.ts';
+
+/**
+ * The event publishers of the delivery and trigger benchmarks, in a worker thread of their own:
+ * building and sending events is the load, not the system under test, so it does not take
+ * turns with the service (or with pg-boss's workers) on the main event loop. Both systems get
+ * the same treatment. It is still the same machine: publishers, systems, receiver and
+ * PostgreSQL share its 2 cores.
+ *
+ * Targets: `http` POSTs single events to the service (accepted = its 202); `pgboss` inserts an
+ * event's jobs, one per subscription, into a pg-boss queue with a PgBoss instance of its own
+ * (accepted = the insert resolving) and tells the main thread, which wakes its workers.
+ * Acceptance is stamped with `Date.now()`, the clock the receiver and the pollers use.
+ */
+export type PublisherTarget =
+  | { kind: 'http'; url: string; connections: number }
+  | { kind: 'pgboss'; connectionString: string; queue: string; jobsPerEvent: number; pool: number };
+
+export type Load =
+  /** Closed loop: `total` events from `concurrency` publishers, each waiting for its answer. */
+  | { mode: 'burst'; total: number; concurrency: number }
+  /** Open loop: `total` events at `rate` per second, whatever the answers' pace. */
+  | { mode: 'paced'; total: number; rate: number };
+
+export interface LoadResult {
+  /** eventId → when its acceptance arrived. */
+  accepted: Array<[string, number]>;
+  /** Count per HTTP status or error name of the events not accepted. */
+  refused: Record<string, number>;
+  /** Per event: its answer's time minus its scheduled time (open loop) or its send time. */
+  latenciesMs: number[];
+  startMs: number;
+  /** When the last answer arrived. */
+  endMs: number;
+  /** Requests still unanswered when the last one was scheduled (open loop). */
+  inFlightAtLastSchedule: number;
+}
+
+export interface Publisher {
+  /** Publishes events `${prefix}${i}`, i = 0..total-1. */
+  run(prefix: string, load: Load): Promise<LoadResult>;
+  close(): Promise<void>;
+}
+
+type Request = { type: 'run'; prefix: string; load: Load } | { type: 'close' };
+type Reply =
+  | { type: 'ready' }
+  | { type: 'result'; result: LoadResult }
+  | { type: 'published' }
+  | { type: 'closed' }
+  | { type: 'failed'; message: string };
+
+/** Starts the publisher thread; `onPublished` runs on the main thread after each accepted event. */
+export async function startPublisher(
+  target: PublisherTarget,
+  onPublished: () => void = () => {},
+): Promise<Publisher> {
+  // Node 20 does not hand tsx's loader to worker threads: the worker registers it itself and
+  // then loads this file.
+  const source = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => tsx.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`;
+  const worker = new Worker(source, { eval: true, workerData: { publisher: target } });
+  let waiting: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined;
+  const failed = (error: Error) => {
+    waiting?.reject(error);
+    waiting = undefined;
+  };
+  worker.on('message', (reply: Reply) => {
+    if (reply.type === 'published') onPublished();
+    else if (reply.type === 'failed') failed(new Error(`publisher: ${reply.message}`));
+    else {
+      waiting?.resolve(reply);
+      waiting = undefined;
+    }
+  });
+  worker.on('error', failed);
+  const next = () =>
+    new Promise<Reply>((resolve, reject) => {
+      waiting = { resolve, reject };
+    });
+  await next();
+  return {
+    async run(prefix, load) {
+      const reply = next();
+      worker.postMessage({ type: 'run', prefix, load } satisfies Request);
+      const answer = await reply;
+      if (answer.type !== 'result') throw new Error(`publisher answered ${answer.type}`);
+      return answer.result;
+    },
+    async close() {
+      const reply = next();
+      worker.postMessage({ type: 'close' } satisfies Request);
+      await reply;
+      await worker.terminate();
+    },
+  };
+}
+
+/** The job body pg-boss carries: the event as the service would deliver it. */
+function deliveryBody(eventId: string): string {
+  const event = bookingEvent();
+  return JSON.stringify({
+    eventId,
+    pattern: event.pattern,
+    version: '1.0.0',
+    source: event.source,
+    timestamp: new Date().toISOString(),
+    payload: event.payload,
+    metadata: { correlationId: eventId, tags: {} },
+  });
+}
+
+/** Publishes one event; resolves to 'accepted' or why not. */
+type Send = (eventId: string) => Promise<'accepted' | string>;
+
+async function connect(target: PublisherTarget): Promise<{ send: Send; close(): Promise<void> }> {
+  if (target.kind === 'http') {
+    const http = new Pool(target.url, { connections: target.connections, pipelining: 1 });
+    return {
+      send: async (eventId) => {
+        const response = await http.request({
+          method: 'POST',
+          path: '/v1/events',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...bookingEvent(), eventId }),
+        });
+        await response.body.dump();
+        return response.statusCode === 202 ? 'accepted' : String(response.statusCode);
+      },
+      close: () => http.close(),
+    };
+  }
+  const boss = new PgBoss({
+    connectionString: target.connectionString,
+    max: target.pool,
+    schedule: false,
+    supervise: false,
+    migrate: false,
+    application_name: 'bench-pgboss-publisher',
+  });
+  boss.on('error', () => {});
+  await boss.start();
+  return {
+    send: async (eventId) => {
+      const body = deliveryBody(eventId);
+      await boss.insert(
+        Array.from({ length: target.jobsPerEvent }, (_, k) => ({
+          name: target.queue,
+          data: { k, body },
+        })),
+      );
+      parentPort!.postMessage({ type: 'published' } satisfies Reply);
+      return 'accepted';
+    },
+    close: () => boss.stop({ graceful: false, wait: true }),
+  };
+}
+
+async function runLoad(send: Send, prefix: string, load: Load): Promise<LoadResult> {
+  const accepted: Array<[string, number]> = [];
+  const refused: Record<string, number> = {};
+  const latenciesMs: number[] = [];
+  const publish = async (i: number, since: number) => {
+    const eventId = `${prefix}${i}`;
+    const outcome = await send(eventId).catch((error: Error) => error.name);
+    const at = Date.now();
+    latenciesMs.push(at - since);
+    if (outcome === 'accepted') accepted.push([eventId, at]);
+    else refused[outcome] = (refused[outcome] ?? 0) + 1;
+  };
+  if (load.mode === 'burst') {
+    const startMs = Date.now();
+    await runConcurrently(load.total, load.concurrency, (i) => publish(i, Date.now()));
+    return {
+      accepted,
+      refused,
+      latenciesMs,
+      startMs,
+      endMs: Date.now(),
+      inFlightAtLastSchedule: 0,
+    };
+  }
+  const pending = new Set<Promise<void>>();
+  const { startMs } = await openLoop(load.total, load.rate, (i, scheduled) => {
+    const done: Promise<void> = publish(i, scheduled).finally(() => pending.delete(done));
+    pending.add(done);
+  });
+  const inFlightAtLastSchedule = pending.size;
+  await Promise.all(pending);
+  return { accepted, refused, latenciesMs, startMs, endMs: Date.now(), inFlightAtLastSchedule };
+}
+
+async function serve(target: PublisherTarget): Promise<void> {
+  const port = parentPort!;
+  const connection = await connect(target);
+  port.on('message', (request: Request) => {
+    if (request.type === 'close') {
+      void connection.close().finally(() => port.postMessage({ type: 'closed' } satisfies Reply));
+      return;
+    }
+    runLoad(connection.send, request.prefix, request.load).then(
+      (result) => port.postMessage({ type: 'result', result } satisfies Reply),
+      (error: Error) =>
+        port.postMessage({ type: 'failed', message: error.message } satisfies Reply),
+    );
+  });
+  port.postMessage({ type: 'ready' } satisfies Reply);
+}
+
+const publisherTarget = (workerData as { publisher?: PublisherTarget } | null)?.publisher;
+if (parentPort && publisherTarget) {
+  serve(publisherTarget).catch((error: Error) =>
+    parentPort!.postMessage({ type: 'failed', message: error.message } satisfies Reply),
+  );
+}

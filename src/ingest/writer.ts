@@ -4,12 +4,7 @@ import type { Database } from '../db/database.ts';
 import { DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
-import {
-  claimEventIds,
-  insertEvents,
-  recordProducers,
-  type StoredClaim,
-} from '../store/event-rows.ts';
+import { claimAndInsertEvents, recordProducers, type StoredClaim } from '../store/event-rows.ts';
 import type { NormalizedEvent } from './event.ts';
 
 /**
@@ -177,7 +172,7 @@ export class EventWriter {
   }
 
   /**
-   * One transaction: claim eventIds, insert the new events with their routing work (the
+   * One transaction: claim eventIds and insert the new events, with their routing work (the
    * outbox), count deprecated producers.
    */
   private async commit(events: NormalizedEvent[]): Promise<WriteOutcome[]> {
@@ -187,9 +182,8 @@ export class EventWriter {
         firstSightings.set(event.instance.eventId, event);
     const unique = [...firstSightings.values()];
     const stored = await this.db.transaction(async (tx) => {
-      const earlier = await claimEventIds(tx, unique);
+      const earlier = await claimAndInsertEvents(tx, unique);
       const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
-      await insertEvents(tx, fresh);
       const routed = await this.planner.plan(tx, fresh);
       await recordProducers(tx, fresh, this.clock.now());
       return { earlier, routed, fresh };

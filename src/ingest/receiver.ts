@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
-import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../clock.ts';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
+import { newUuidV7 } from '../ids.ts';
 import type { DefinitionResolver } from '../registry/resolver.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 import { type PartitionInterval, periodOf } from '../store/partitions.ts';
@@ -85,12 +85,12 @@ export class EventReceiver {
 
     const receivedAt = this.clock.now();
     const eventTime = time ?? parseEventTime(receivedAt.toISOString())!;
-    const eventId = input.eventId ?? uuidv7();
+    const eventId = input.eventId ?? newUuidV7();
     const { source: _moved, ...metadata } = input.metadata ?? {};
     const deprecated = definition.status === 'deprecated';
     return {
       event: {
-        id: uuidv7(),
+        id: newUuidV7(),
         instance: {
           eventId,
           pattern: input.pattern,

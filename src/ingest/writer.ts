@@ -4,12 +4,7 @@ import type { Database } from '../db/database.ts';
 import { DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
-import {
-  claimEventIds,
-  insertEvents,
-  recordProducers,
-  type StoredClaim,
-} from '../store/event-rows.ts';
+import { claimAndInsertEvents, recordProducers, type StoredClaim } from '../store/event-rows.ts';
 import type { NormalizedEvent } from './event.ts';
 
 /**
@@ -70,6 +65,8 @@ export class EventWriter {
   private readonly queue: PendingWrite[] = [];
   private queuedEvents = 0;
   private commitsInFlight = 0;
+  /** Slots whose transaction is opening and has not taken its group yet. */
+  private opening = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
 
@@ -119,12 +116,25 @@ export class EventWriter {
   }
 
   private pump(): void {
-    while (this.commitsInFlight < this.config.concurrentCommits && this.queue.length > 0) {
-      const group = this.takeGroup();
+    // A slot opens its transaction first and takes its group once BEGIN has returned, so the
+    // requests that arrived meanwhile ride along instead of waiting a whole commit for the next
+    // slot. No more slots open than there are queued requests to fill them.
+    while (
+      this.commitsInFlight < this.config.concurrentCommits &&
+      this.queue.length > this.opening
+    ) {
       this.commitsInFlight += 1;
-      void this.commitGroup(group).finally(() => {
+      this.opening += 1;
+      let group: PendingWrite[] | undefined;
+      const take = () => {
+        if (group) return group;
+        this.opening -= 1;
+        group = this.queue.length > 0 ? this.takeGroup() : [];
+        return group;
+      };
+      void this.commitGroup(take).finally(() => {
         this.commitsInFlight -= 1;
-        this.queuedEvents -= group.reduce((n, w) => n + w.events.length, 0);
+        this.queuedEvents -= take().reduce((n, w) => n + w.events.length, 0);
         this.observer.depthChanged(this.queuedEvents);
         if (this.queue.length > 0) this.pump();
         else if (this.commitsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -144,16 +154,17 @@ export class EventWriter {
     return group;
   }
 
-  private async commitGroup(group: PendingWrite[]): Promise<void> {
+  /** Commits the group `take` returns; it is called inside the transaction, or on failure. */
+  private async commitGroup(take: () => PendingWrite[]): Promise<void> {
     try {
-      const outcomes = await this.commit(group.flatMap((w) => w.events));
+      const { group, outcomes } = await this.commit(take);
       let offset = 0;
       for (const write of group) {
         write.resolve(outcomes.slice(offset, offset + write.events.length));
         offset += write.events.length;
       }
     } catch (error) {
-      await this.fail(group, error);
+      await this.fail(take(), error);
     }
   }
 
@@ -163,7 +174,7 @@ export class EventWriter {
    */
   private async fail(group: PendingWrite[], error: unknown): Promise<void> {
     if (error instanceof DataError && group.length > 1) {
-      for (const write of group) await this.commitGroup([write]);
+      for (const write of group) await this.commitGroup(() => [write]);
       return;
     }
     const refused =
@@ -177,25 +188,29 @@ export class EventWriter {
   }
 
   /**
-   * One transaction: claim eventIds, insert the new events with their routing work (the
+   * One transaction: claim eventIds and insert the new events, with their routing work (the
    * outbox), count deprecated producers.
    */
-  private async commit(events: NormalizedEvent[]): Promise<WriteOutcome[]> {
+  private async commit(
+    take: () => PendingWrite[],
+  ): Promise<{ group: PendingWrite[]; outcomes: WriteOutcome[] }> {
     const firstSightings = new Map<string, NormalizedEvent>();
-    for (const event of events)
-      if (!firstSightings.has(event.instance.eventId))
-        firstSightings.set(event.instance.eventId, event);
-    const unique = [...firstSightings.values()];
+    let events: NormalizedEvent[] = [];
     const stored = await this.db.transaction(async (tx) => {
-      const earlier = await claimEventIds(tx, unique);
+      events = take().flatMap((w) => w.events);
+      for (const event of events)
+        if (!firstSightings.has(event.instance.eventId))
+          firstSightings.set(event.instance.eventId, event);
+      const unique = [...firstSightings.values()];
+      const earlier = await claimAndInsertEvents(tx, unique);
       const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
-      await insertEvents(tx, fresh);
       const routed = await this.planner.plan(tx, fresh);
       await recordProducers(tx, fresh, this.clock.now());
       return { earlier, routed, fresh };
     });
-    this.observer.committed(stored.fresh, stored.routed);
-    return events.map((event) => this.outcomeOf(event, firstSightings, stored.earlier));
+    if (events.length > 0) this.observer.committed(stored.fresh, stored.routed);
+    const outcomes = events.map((event) => this.outcomeOf(event, firstSightings, stored.earlier));
+    return { group: take(), outcomes };
   }
 
   private outcomeOf(

@@ -180,6 +180,50 @@ describe('span export', () => {
     expect(new Tracing({ serviceName: 'eps-test' }).exporting).toBe(false);
   });
 
+  it('records no spans without an exporter, yet continues and propagates the trace', () => {
+    const tracing = new Tracing({ serviceName: 'eps-test' });
+    const parent = tracing.extract({ traceparent: TRACEPARENT, tracestate: 'vendor=1' });
+    const { span, context } = tracing.startSpan('work', parent, {
+      attributes: { [SpanAttributes.EVENT_ID]: 'ev_1' },
+    });
+    expect(span.isRecording()).toBe(false);
+    const { traceId, spanId, traceFlags } = span.spanContext();
+    expect(traceId).toBe(TRACE_ID);
+    expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(spanId).not.toBe(PARENT_SPAN_ID);
+    expect(traceFlags).toBe(1);
+    const { span: child } = tracing.startSpan('child', context);
+    expect(child.spanContext().traceId).toBe(TRACE_ID);
+    expect(child.spanContext().spanId).not.toBe(spanId);
+    expect(tracing.injectTraceHeaders(context, {} as Record<string, string>)).toEqual({
+      traceparent: `00-${TRACE_ID}-${spanId}-01`,
+      tracestate: 'vendor=1',
+    });
+    span.end();
+  });
+
+  it('without an exporter, starts a sampled trace when none came in and keeps an unsampled one unsampled', () => {
+    const tracing = new Tracing({ serviceName: 'eps-test' });
+    const roots = [tracing.extract({}), tracing.extract({ traceparent: 'not-a-traceparent' })].map(
+      (parent) => tracing.startSpan('root', parent).span.spanContext(),
+    );
+    for (const root of roots) {
+      expect(root.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(root.traceId).not.toBe(TRACE_ID);
+      expect(root.traceFlags).toBe(1);
+    }
+    expect(roots[0]!.traceId).not.toBe(roots[1]!.traceId);
+    const { context } = tracing.startSpan(
+      'unsampled',
+      tracing.extract({ traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-00` }),
+    );
+    expect(tracing.injectTraceHeaders(context, {} as Record<string, string>).traceparent).toMatch(
+      new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`),
+    );
+    const { span: root } = tracing.startSpan('forced root', context, { root: true });
+    expect(root.spanContext().traceId).not.toBe(TRACE_ID);
+  });
+
   it.each(testBackends())(
     'sends spans to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces when it is set ($name)',
     async (backend) => {

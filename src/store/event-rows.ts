@@ -11,23 +11,44 @@ export interface StoredClaim {
 }
 
 /**
- * Claims the eventIds of `events` (unique within the call) and returns the ones another write
- * claimed before; those are not inserted. Concurrent claims of one eventId serialise on the
- * primary key, so exactly one wins however many instances race.
+ * Claims the eventIds of `events` (unique within the call) and inserts the rows of the ones it
+ * claimed; returns the ones another write claimed before, which are not inserted. Concurrent
+ * claims of one eventId serialise on the primary key, so exactly one wins however many
+ * instances race. One statement does both: a commit's round trips to the database are what
+ * single-event POSTs wait for, so this saves each of them one.
  */
-export async function claimEventIds(
+export async function claimAndInsertEvents(
   tx: Queryable,
   events: NormalizedEvent[],
 ): Promise<Map<string, StoredClaim>> {
+  if (events.length === 0) return new Map();
+  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const { rows: claimed } = await tx.query<{ event_id: string }>(
-    `INSERT INTO event_ids (event_id, id, "timestamp", body_hash)
-     SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::timestamp[], $4::text[])
-     ON CONFLICT (event_id) DO NOTHING
-     RETURNING event_id`,
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::jsonb[],
+         $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[], $10::text[])
+         AS u(id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key, body_hash)
+     ), claimed AS (
+       INSERT INTO event_ids (event_id, id, "timestamp", body_hash)
+       SELECT event_id, id, "timestamp", body_hash FROM input
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING event_id
+     ), stored AS (
+       INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key)
+       SELECT id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key
+       FROM input WHERE event_id IN (SELECT event_id FROM claimed)
+     )
+     SELECT event_id FROM claimed`,
     [
-      events.map((e) => e.instance.eventId),
       events.map((e) => e.id),
+      events.map((e) => e.instance.eventId),
+      events.map((e) => e.instance.pattern),
+      events.map((e) => e.instance.version),
+      events.map((e) => json(e.instance.source)),
       events.map((e) => e.storedTimestamp),
+      events.map((e) => json(e.instance.payload)),
+      events.map((e) => json(e.instance.metadata)),
+      events.map((e) => e.partitionKey),
       events.map((e) => e.bodyHash),
     ],
   );
@@ -43,27 +64,6 @@ export async function claimEventIds(
       r.event_id,
       { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
     ]),
-  );
-}
-
-export async function insertEvents(tx: Queryable, events: NormalizedEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  await tx.query(
-    `INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key)
-     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::jsonb[],
-       $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[])`,
-    [
-      events.map((e) => e.id),
-      events.map((e) => e.instance.eventId),
-      events.map((e) => e.instance.pattern),
-      events.map((e) => e.instance.version),
-      events.map((e) => json(e.instance.source)),
-      events.map((e) => e.storedTimestamp),
-      events.map((e) => json(e.instance.payload)),
-      events.map((e) => json(e.instance.metadata)),
-      events.map((e) => e.partitionKey),
-    ],
   );
 }
 

@@ -1,0 +1,80 @@
+import pino from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { RoutingPlanner } from '../routing/planner.ts';
+import { RoutingIndex } from '../routing/routing-index.ts';
+import { periodOf } from '../store/partitions.ts';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { bodyHash, type NormalizedEvent } from './event.ts';
+import { type EventQueueConfig, EventWriter } from './writer.ts';
+
+describe.each(testBackends())('group commit on $name', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(backend);
+  });
+  afterAll(() => t.close());
+  beforeEach(() => t.reset());
+
+  /** A writer over the test database (real transactions), counting them and their events. */
+  function writer(queue: Partial<EventQueueConfig>) {
+    const commits: number[] = [];
+    let transactions = 0;
+    const db: Database = {
+      ...t.db,
+      query: (sql, params) => t.db.query(sql, params),
+      exec: (sql) => t.db.exec(sql),
+      transaction: (fn) => {
+        transactions += 1;
+        return t.db.transaction(fn);
+      },
+    };
+    const w = new EventWriter(
+      db,
+      t.clock,
+      { ...loadConfig({}).ingest.queue, ...queue },
+      pino({ level: 'silent' }),
+      new RoutingPlanner(new RoutingIndex([]), t.clock),
+      { committed: (events) => commits.push(events.length), depthChanged: () => {} },
+    );
+    return { w, commits, transactions: () => transactions };
+  }
+
+  const event = (eventId: string): NormalizedEvent => {
+    const timestamp = t.clock.now().toISOString();
+    const input = { eventId, pattern: 'group.test', payload: { eventId } };
+    return {
+      id: crypto.randomUUID(),
+      instance: {
+        ...input,
+        version: '1.0.0',
+        timestamp,
+        metadata: { correlationId: eventId, tags: {} },
+      },
+      storedTimestamp: timestamp.replace('T', ' ').replace('Z', ''),
+      partitionKey: periodOf(t.clock.now(), 'month').label,
+      bodyHash: bodyHash(input),
+      definitionId: crypto.randomUUID(),
+      deprecated: false,
+    };
+  };
+
+  it('lets requests that arrive while its transaction opens share the commit', async () => {
+    const { w, commits, transactions } = writer({ concurrentCommits: 1 });
+    // The second request arrives after the first has claimed the only commit slot.
+    const outcomes = await Promise.all([w.write([event('a')]), w.write([event('b')])]);
+    expect(outcomes.flat().map((o) => o.status)).toEqual(['accepted', 'accepted']);
+    expect(transactions()).toBe(1);
+    expect(commits).toEqual([2]);
+    const { rows } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
+    expect(rows[0]!.n).toBe(2);
+  });
+
+  it('opens no more transactions than there are queued requests', async () => {
+    const { w, transactions } = writer({ concurrentCommits: 4 });
+    await w.write([event('only')]);
+    expect(transactions()).toBe(1);
+  });
+});

@@ -161,7 +161,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       }
     },
   );
-  const planner = new RoutingPlanner(routingIndex, clock);
+  const planner = new RoutingPlanner(routingIndex);
   const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, {
     committed(events, routed) {
       for (const { instance } of events)

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import { DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
-import { claimAndInsertEvents, recordProducers, type StoredClaim } from '../store/event-rows.ts';
+import { recordProducers, type StoredClaim, storeEvents } from '../store/event-rows.ts';
 import type { NormalizedEvent } from './event.ts';
 
 /**
@@ -65,7 +65,7 @@ export class EventWriter {
   private readonly queue: PendingWrite[] = [];
   private queuedEvents = 0;
   private commitsInFlight = 0;
-  /** Slots whose transaction is opening and has not taken its group yet. */
+  /** Slots that have not taken their group yet. */
   private opening = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
@@ -116,9 +116,9 @@ export class EventWriter {
   }
 
   private pump(): void {
-    // A slot opens its transaction first and takes its group once BEGIN has returned, so the
-    // requests that arrived meanwhile ride along instead of waiting a whole commit for the next
-    // slot. No more slots open than there are queued requests to fill them.
+    // A slot takes its group at the end of this turn of the event loop, so the requests that
+    // arrive meanwhile ride along instead of waiting a whole commit for the next slot. No more
+    // slots open than there are queued requests to fill them.
     while (
       this.commitsInFlight < this.config.concurrentCommits &&
       this.queue.length > this.opening
@@ -188,28 +188,48 @@ export class EventWriter {
   }
 
   /**
-   * One transaction: claim eventIds and insert the new events, with their routing work (the
-   * outbox), count deprecated producers.
+   * One statement (one transaction with the producer counts when a deprecated version is among
+   * them): claim eventIds and insert the new events with their routing work (the outbox).
    */
   private async commit(
     take: () => PendingWrite[],
   ): Promise<{ group: PendingWrite[]; outcomes: WriteOutcome[] }> {
+    // Requests arriving in this turn of the event loop join the group instead of the next one.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const events = take().flatMap((w) => w.events);
     const firstSightings = new Map<string, NormalizedEvent>();
-    let events: NormalizedEvent[] = [];
-    const stored = await this.db.transaction(async (tx) => {
-      events = take().flatMap((w) => w.events);
-      for (const event of events)
-        if (!firstSightings.has(event.instance.eventId))
-          firstSightings.set(event.instance.eventId, event);
-      const unique = [...firstSightings.values()];
-      const earlier = await claimAndInsertEvents(tx, unique);
-      const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
-      const routed = await this.planner.plan(tx, fresh);
-      await recordProducers(tx, fresh, this.clock.now());
-      return { earlier, routed, fresh };
-    });
-    if (events.length > 0) this.observer.committed(stored.fresh, stored.routed);
-    const outcomes = events.map((event) => this.outcomeOf(event, firstSightings, stored.earlier));
+    for (const event of events)
+      if (!firstSightings.has(event.instance.eventId))
+        firstSightings.set(event.instance.eventId, event);
+    const unique = [...firstSightings.values()];
+    const now = this.clock.now();
+    let routedIds = new Set<string>();
+    const store = async (db: Queryable) => {
+      for (;;) {
+        const work = this.planner.plan(unique);
+        const stored = await storeEvents(db, unique, work, now);
+        if (!stored.stale) {
+          routedIds = new Set(work.rows.map((w) => w.eventId));
+          return stored.earlier;
+        }
+        await this.planner.refresh(db);
+      }
+    };
+    const earlier = unique.some((e) => e.deprecated)
+      ? await this.db.transaction(async (tx) => {
+          const claimedBefore = await store(tx);
+          const fresh = unique.filter((e) => !claimedBefore.has(e.instance.eventId));
+          await recordProducers(tx, fresh, now);
+          return claimedBefore;
+        })
+      : await store(this.db);
+    const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
+    if (events.length > 0)
+      this.observer.committed(
+        fresh,
+        fresh.filter((e) => routedIds.has(e.instance.eventId)),
+      );
+    const outcomes = events.map((event) => this.outcomeOf(event, firstSightings, earlier));
     return { group: take(), outcomes };
   }
 

@@ -1,39 +1,33 @@
-import { v7 as uuidv7 } from 'uuid';
-import type { Clock } from '../clock.ts';
 import type { Queryable } from '../db/database.ts';
+import { newUuidV7 } from '../ids.ts';
 import type { NormalizedEvent } from '../ingest/event.ts';
 import type { RoutingIndex } from './routing-index.ts';
 import type { NewWork, RoutingTarget } from './work.ts';
-import { insertWork } from './work-store.ts';
 
 /** Every (event, target) pair has one key: a retried or replayed routing cannot double it. */
 export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: string) =>
   `${target.kind}:${target.id}:${eventId}`;
 
 /**
- * Turns stored events into routing work inside the transaction that stores them (the outbox):
- * an event is never committed without its work, and no work exists for an uncommitted event.
+ * Turns events into routing work, written in the statement that stores them (the outbox,
+ * store/event-rows.ts `storeEvents`): an event is never committed without its work, and no
+ * work exists for an uncommitted event. The work is planned with the index as loaded; the
+ * statement writes nothing when the targets moved meanwhile, and the writer plans again after
+ * {@link refresh} — so no event is routed with stale targets, without a version read per commit.
  */
 export class RoutingPlanner {
-  constructor(
-    private readonly index: RoutingIndex,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly index: RoutingIndex) {}
 
-  /** Plans and stores the work of `events`; returns the events that matched a target. */
-  async plan(tx: Queryable, events: NormalizedEvent[]): Promise<NormalizedEvent[]> {
-    if (events.length === 0) return [];
-    await this.index.refresh(tx);
-    const work: NewWork[] = [];
-    const routed: NormalizedEvent[] = [];
+  /** The work of `events` against the loaded targets, and their version. */
+  plan(events: NormalizedEvent[]): { rows: NewWork[]; targetsVersion: number } {
+    const rows: NewWork[] = [];
     for (const event of events) {
-      const before = work.length;
       const sequence = new Map<string, number>();
       for (const target of this.index.match(event.instance.pattern)) {
         const position = sequence.get(target.kind) ?? 0;
         sequence.set(target.kind, position + 1);
-        work.push({
-          id: uuidv7(),
+        rows.push({
+          id: newUuidV7(),
           kind: target.kind,
           targetId: target.id,
           eventId: event.instance.eventId,
@@ -45,9 +39,11 @@ export class RoutingPlanner {
           replay: false,
         });
       }
-      if (work.length > before) routed.push(event);
     }
-    await insertWork(tx, work, this.clock.now());
-    return routed;
+    return { rows, targetsVersion: this.index.version };
+  }
+
+  refresh(db: Queryable): Promise<void> {
+    return this.index.refresh(db);
   }
 }

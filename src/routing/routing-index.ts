@@ -22,6 +22,11 @@ export class RoutingIndex {
 
   constructor(private readonly sources: TargetSource[]) {}
 
+  /** The targets version the index holds (-1 before the first load). */
+  get version(): number {
+    return this.loadedVersion;
+  }
+
   /** Rebuilds the index when the stored version differs from the loaded one. */
   refresh(db: Queryable): Promise<void> {
     this.refreshing ??= this.reloadIfStale(db).finally(() => {

@@ -4,29 +4,40 @@ import type { ClaimedWork, NewWork, TargetKind, WorkStatus } from './work.ts';
 
 /** SQL of the routing work table. */
 
-export async function insertWork(tx: Queryable, work: NewWork[], now: Date): Promise<number> {
-  if (work.length === 0) return 0;
-  const { rowCount } = await tx.query(
-    `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
+/**
+ * The routing work insert as a CTE of a larger statement (the outbox write, store/event-rows.ts),
+ * its parameters numbered from `first`: only rows whose event_id is in `claimedEvents` (a CTE
+ * of the same statement) are inserted.
+ */
+export function workInsertCte(first: number, claimedEvents: string): string {
+  const p = (i: number) => `$${first + i}`;
+  return `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
        idempotency_key, max_attempts, replay, next_attempt_at, created_at, updated_at)
-     SELECT *, $11::timestamp, $11::timestamp, $11::timestamp FROM unnest($1::uuid[], $2::varchar[], $3::uuid[],
-       $4::varchar[], $5::uuid[], $6::timestamp[], $7::int[], $8::text[], $9::int[], $10::boolean[])
-     ON CONFLICT (idempotency_key) DO NOTHING`,
-    [
-      work.map((w) => w.id),
-      work.map((w) => w.kind),
-      work.map((w) => w.targetId),
-      work.map((w) => w.eventId),
-      work.map((w) => w.eventRowId),
-      work.map((w) => w.eventTimestamp),
-      work.map((w) => w.sequence),
-      work.map((w) => w.idempotencyKey),
-      work.map((w) => w.maxAttempts),
-      work.map((w) => w.replay),
-      now,
-    ],
-  );
-  return rowCount;
+     SELECT w.*, ${p(10)}::timestamp, ${p(10)}::timestamp, ${p(10)}::timestamp
+       FROM unnest(${p(0)}::uuid[], ${p(1)}::varchar[], ${p(2)}::uuid[], ${p(3)}::varchar[],
+         ${p(4)}::uuid[], ${p(5)}::timestamp[], ${p(6)}::int[], ${p(7)}::text[], ${p(8)}::int[],
+         ${p(9)}::boolean[])
+         AS w(id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
+           idempotency_key, max_attempts, replay)
+      WHERE w.event_id IN (SELECT event_id FROM ${claimedEvents})
+     ON CONFLICT (idempotency_key) DO NOTHING`;
+}
+
+/** The parameters of {@link workInsertCte}, in order. */
+export function workInsertParams(work: NewWork[], now: Date): unknown[] {
+  return [
+    work.map((w) => w.id),
+    work.map((w) => w.kind),
+    work.map((w) => w.targetId),
+    work.map((w) => w.eventId),
+    work.map((w) => w.eventRowId),
+    work.map((w) => w.eventTimestamp),
+    work.map((w) => w.sequence),
+    work.map((w) => w.idempotencyKey),
+    work.map((w) => w.maxAttempts),
+    work.map((w) => w.replay),
+    now,
+  ];
 }
 
 interface ClaimedRow {

@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import type { EventInstance, NormalizedEvent } from '../ingest/event.ts';
+import type { NewWork } from '../routing/work.ts';
+import { workInsertCte, workInsertParams } from '../routing/work-store.ts';
 
 /** SQL that writes events: the idempotency claim, the rows, and deprecated-version producers. */
 
@@ -10,24 +12,36 @@ export interface StoredClaim {
   bodyHash: string;
 }
 
+/** What {@link storeEvents} did. */
+export type StoreResult =
+  /** Nothing was written: the routing targets changed since the work was planned. */
+  | { stale: true; targetsVersion: number }
+  /** Written; the eventIds another write had claimed before are not (their first claims). */
+  | { stale: false; earlier: Map<string, StoredClaim> };
+
 /**
- * Claims the eventIds of `events` (unique within the call) and inserts the rows of the ones it
- * claimed; returns the ones another write claimed before, which are not inserted. Concurrent
- * claims of one eventId serialise on the primary key, so exactly one wins however many
- * instances race. One statement does both: a commit's round trips to the database are what
- * single-event POSTs wait for, so this saves each of them one.
+ * The outbox write, in one statement (so one round trip, and atomic without a transaction):
+ * claims the eventIds of `events` (unique within the call), inserts the rows of the ones it
+ * claimed and the routing work planned for them. Concurrent claims of one eventId serialise on
+ * the primary key, so exactly one wins however many instances race. The work was planned with
+ * the routing targets of version `targetsVersion`; when the stored version differs, nothing is
+ * written and the caller plans again with fresh targets.
  */
-export async function claimAndInsertEvents(
-  tx: Queryable,
+export async function storeEvents(
+  db: Queryable,
   events: NormalizedEvent[],
-): Promise<Map<string, StoredClaim>> {
-  if (events.length === 0) return new Map();
+  work: { rows: NewWork[]; targetsVersion: number },
+  now: Date,
+): Promise<StoreResult> {
+  if (events.length === 0) return { stale: false, earlier: new Map() };
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  const { rows: claimed } = await tx.query<{ event_id: string }>(
-    `WITH input AS (
+  const { rows } = await db.query<{ version: number; claimed: string[] }>(
+    `WITH version AS (SELECT targets_version AS v FROM routing_state),
+     input AS (
        SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::jsonb[],
          $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[], $10::text[])
          AS u(id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key, body_hash)
+        WHERE (SELECT v FROM version) = $11
      ), claimed AS (
        INSERT INTO event_ids (event_id, id, "timestamp", body_hash)
        SELECT event_id, id, "timestamp", body_hash FROM input
@@ -37,8 +51,10 @@ export async function claimAndInsertEvents(
        INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key)
        SELECT id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key
        FROM input WHERE event_id IN (SELECT event_id FROM claimed)
+     ), work AS (
+       ${workInsertCte(12, 'claimed')}
      )
-     SELECT event_id FROM claimed`,
+     SELECT (SELECT v FROM version) AS version, ARRAY(SELECT event_id FROM claimed) AS claimed`,
     [
       events.map((e) => e.id),
       events.map((e) => e.instance.eventId),
@@ -50,21 +66,31 @@ export async function claimAndInsertEvents(
       events.map((e) => json(e.instance.metadata)),
       events.map((e) => e.partitionKey),
       events.map((e) => e.bodyHash),
+      work.targetsVersion,
+      ...workInsertParams(work.rows, now),
     ],
   );
-  if (claimed.length === events.length) return new Map();
-  const mine = new Set(claimed.map((r) => r.event_id));
+  const { version, claimed } = rows[0]!;
+  if (version !== work.targetsVersion) return { stale: true, targetsVersion: version };
+  if (claimed.length === events.length) return { stale: false, earlier: new Map() };
+  const mine = new Set(claimed);
   const theirs = events.map((e) => e.instance.eventId).filter((id) => !mine.has(id));
-  const { rows } = await tx.query<{ event_id: string; timestamp: Date; body_hash: string }>(
-    `SELECT event_id, "timestamp", body_hash FROM event_ids WHERE event_id = ANY($1::varchar[])`,
-    [theirs],
-  );
-  return new Map(
-    rows.map((r) => [
-      r.event_id,
-      { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
-    ]),
-  );
+  const { rows: earlier } = await db.query<{
+    event_id: string;
+    timestamp: Date;
+    body_hash: string;
+  }>(`SELECT event_id, "timestamp", body_hash FROM event_ids WHERE event_id = ANY($1::varchar[])`, [
+    theirs,
+  ]);
+  return {
+    stale: false,
+    earlier: new Map(
+      earlier.map((r) => [
+        r.event_id,
+        { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
+      ]),
+    ),
+  };
 }
 
 /** Counts who publishes deprecated versions (one upsert per distinct producer in the write). */

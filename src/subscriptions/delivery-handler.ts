@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { createCircuitBreaker } from '../delivery/circuit-breaker.ts';
 import type { AttemptOutcome, Sender } from '../delivery/senders.ts';
+import { newUuidV7 } from '../ids.ts';
 import type { EventInstance } from '../ingest/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
@@ -196,7 +196,7 @@ export class DeliveryHandler implements WorkHandler {
     else metrics.deliveryFailed();
     const result = await this.decide(subscription, work, outcome, failingSince, now);
     round.attempts.push({
-      id: uuidv7(),
+      id: newUuidV7(),
       workId: work.id,
       subscriptionId: subscription.id,
       eventId: work.eventId,

@@ -43,7 +43,7 @@ describe('configuration', () => {
         maintenanceIntervalMs: 3_600_000,
       },
       definitionCacheTtlMs: 2000,
-      routing: { batchSize: 50, concurrency: 16, rounds: 2, pollIntervalMs: 100, leaseMs: 90_000 },
+      routing: { batchSize: 200, concurrency: 16, rounds: 2, pollIntervalMs: 100, leaseMs: 90_000 },
       delivery: {
         encryptionKey: undefined,
         egressAllowlist: [],

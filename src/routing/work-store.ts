@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import type { EventInstance } from '../ingest/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../store/event-rows.ts';
 import type { ClaimedWork, NewWork, TargetKind, WorkStatus } from './work.ts';
 
@@ -51,8 +52,9 @@ interface ClaimedRow {
   max_attempts: number;
   replay: boolean;
   event_row_id: string;
-  event_ts: string;
   created_at: Date;
+  /** Null when the event is gone (retention); then the event columns are null too. */
+  stored_id: string | null;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function claimWork(
   leaseMs: number,
   limit: number,
 ): Promise<ClaimedWork[]> {
-  const { rows } = await db.query<ClaimedRow>(
+  const { rows } = await db.query<ClaimedRow & Partial<Omit<EventRow, 'event_id'>>>(
     // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
     // next_attempt_at order, the followers of trigger heads, and rows whose lease expired.
     // A follower cannot be locked by another worker: while its head is pending, no claim
@@ -103,37 +105,46 @@ export async function claimWork(
                    AND (b.status = 'running' OR (b.status = 'pending' AND b.next_attempt_at > $1)))
         FOR UPDATE OF f SKIP LOCKED),
      -- UNION, not UNION ALL: rows sharing a sequence (replays) could follow two heads.
-     due AS (SELECT id FROM first UNION SELECT id FROM followers)
-     UPDATE routing_work w
-        SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
-       FROM due WHERE w.id = due.id
-     RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts, w.max_attempts, w.replay, w.created_at,
-       w.event_row_id, to_char(w.event_timestamp, 'YYYY-MM-DD HH24:MI:SS.US') AS event_ts`,
+     due AS (SELECT id FROM first UNION SELECT id FROM followers),
+     claimed AS (
+       UPDATE routing_work w
+          SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
+         FROM due WHERE w.id = due.id
+       RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts,
+         w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp)
+     -- With its event (none when retention dropped it): one round trip per round, not two.
+     SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
+            c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
+            ${EVENT_COLUMNS.split(', ')
+              .filter((column) => column !== 'event_id')
+              .map((column) => `e.${column}`)
+              .join(', ')}
+       FROM claimed c
+       LEFT JOIN events e ON e.id = c.event_row_id AND e."timestamp" = c.event_timestamp`,
     [now, limit, new Date(now.getTime() + leaseMs), workerId],
   );
-  if (rows.length === 0) return [];
-  const events = await db.query<EventRow & { id: string }>(
-    `SELECT e.id, ${EVENT_COLUMNS.split(', ')
-      .map((c) => `e.${c}`)
-      .join(', ')}
-       FROM unnest($1::uuid[], $2::timestamp[]) AS k(id, ts)
-       JOIN events e ON e.id = k.id AND e."timestamp" = k.ts`,
-    [rows.map((r) => r.event_row_id), rows.map((r) => r.event_ts)],
-  );
-  const byRowId = new Map(events.rows.map((e) => [e.id, toInstance(e)]));
-  return rows.map((r) => ({
-    id: r.id,
-    kind: r.kind,
-    targetId: r.target_id,
-    eventId: r.event_id,
-    sequence: r.sequence,
-    idempotencyKey: r.idempotency_key,
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    replay: r.replay,
-    createdAt: r.created_at,
-    event: byRowId.get(r.event_row_id),
-  }));
+  // Rows of one event share one instance (a delivery round serialises each event once).
+  const events = new Map<string, EventInstance>();
+  return rows.map((r) => {
+    let event = r.stored_id === null ? undefined : events.get(r.event_row_id);
+    if (r.stored_id !== null && !event) {
+      event = toInstance(r as EventRow);
+      events.set(r.event_row_id, event);
+    }
+    return {
+      id: r.id,
+      kind: r.kind,
+      targetId: r.target_id,
+      eventId: r.event_id,
+      sequence: r.sequence,
+      idempotencyKey: r.idempotency_key,
+      attempts: r.attempts,
+      maxAttempts: r.max_attempts,
+      replay: r.replay,
+      createdAt: r.created_at,
+      event,
+    };
+  });
 }
 
 export interface Completion {

@@ -10,7 +10,10 @@ import { type Completion, claimWork, completeWork } from './work-store.ts';
 export type { Completion };
 
 export interface WorkerOptions {
-  /** Work rows claimed per round. Env `ROUTING_BATCH_SIZE`, default 50. */
+  /**
+   * Work rows claimed per round; for trigger work, events (each claimed with its due triggers).
+   * Env `ROUTING_BATCH_SIZE`, default 200.
+   */
   batchSize: number;
   /**
    * Rows processed at once, across the rounds in flight (for deliveries: requests in flight).

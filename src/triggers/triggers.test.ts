@@ -540,6 +540,20 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       });
     });
 
+    it('dead-letters work whose event retention dropped before it ran', async () => {
+      await createTrigger({});
+      const eventId = await publish({ pattern: 'bookings.created' });
+      await t.db.query('DELETE FROM events WHERE event_id = $1', [eventId]);
+      await drain();
+      expect(await firings(eventId)).toEqual([
+        expect.objectContaining({
+          status: 'dead',
+          error: 'the event is no longer stored (retention)',
+        }),
+      ]);
+      expect(await instances()).toEqual([]);
+    });
+
     it('records an input that fails the workflow input schema as a failed firing, without retries', async () => {
       const strict = await createWorkflowDefinition('strict', {
         inputSchema: { type: 'object', required: ['bookingId'] },

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
 import { EgressDeniedError } from './egress.ts';
 import type { NatsPublisher } from './nats.ts';
+import { readBodyPrefix } from './response-body.ts';
 import { signatureHeaders } from './signature.ts';
 
 /**
@@ -170,7 +171,10 @@ export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): S
     // Read a bounded prefix in every case and destroy the rest: a body left unread stalls its
     // connection once it outgrows undici's buffer. The request's signal still bounds this read,
     // so a body that never ends cannot hang the attempt (a 2xx stays delivered then).
-    const text = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES).catch(() => '');
+    const text = await readBodyPrefix(response.body, MAX_RESPONSE_BODY_BYTES).then(
+      (read) => read.text,
+      () => '',
+    );
 
     if (statusCode >= 200 && statusCode < 300) {
       return { kind: 'delivered', statusCode, latencyMs };
@@ -295,24 +299,6 @@ function statusError(status: number, location: string | undefined, body: string)
 }
 
 /** Up to `maxBytes` of the body as text; a longer body is destroyed after that much. */
-async function readPrefix(
-  body: Dispatcher.ResponseData['body'],
-  maxBytes: number,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Leaving the loop early (break) destroys the stream.
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    chunks.push(chunk.subarray(0, maxBytes - size));
-    size += chunk.length;
-    if (size >= maxBytes) break;
-  }
-  // A multi-byte character cut at the limit decodes to U+FFFD; drop it.
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\uFFFD$/, '');
-}
-
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

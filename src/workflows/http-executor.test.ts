@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TestClock } from '../testing/clock.ts';
-import { HttpExecutor, MAX_RESPONSE_BYTES, retryAfterMs } from './http-executor.ts';
+import { HttpExecutor, MAX_RESPONSE_BYTES } from './http-executor.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY, WorkflowExecutorError } from './port.ts';
 
 interface Received {
@@ -233,21 +233,7 @@ describe('http workflow executor against a local engine', () => {
   });
 });
 
-describe('Retry-After and the retry policy', () => {
-  const now = new Date('2026-01-15T12:00:00.000Z');
-
-  it.each([
-    [undefined, undefined],
-    ['0', 0],
-    ['120', 120_000],
-    ['Thu, 15 Jan 2026 12:00:10 GMT', 10_000],
-    ['Thu, 15 Jan 2026 11:00:00 GMT', 0],
-    ['soon', undefined],
-    ['-5', undefined],
-  ])('reads Retry-After %j as %j ms', (header, expected) => {
-    expect(retryAfterMs(header, now)).toBe(expected);
-  });
-
+describe('the retry policy', () => {
   it('is the spec policy: 3 attempts, 2x backoff from 500 ms', () => {
     expect(WORKFLOW_TRIGGER_RETRY_POLICY).toEqual({
       maxAttempts: 3,

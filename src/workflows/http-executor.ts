@@ -1,5 +1,7 @@
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
+import { readBodyPrefix } from '../delivery/response-body.ts';
+import { parseRetryAfter } from '../routing/retry.ts';
 import {
   type CancelRequest,
   type CancelResult,
@@ -37,37 +39,8 @@ const QUOTED_ERROR_CHARS = 500;
 /** Instance ids an engine returns are stored by the caller: bounded like event ids. */
 const MAX_INSTANCE_ID_LENGTH = 255;
 
-/** `Retry-After` in ms: delay-seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | undefined, now: Date): number | undefined {
-  if (header === undefined) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // Every HTTP-date form starts with the day name; Date.parse alone would read "-5" as a year.
-  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
-}
-
 const isInstanceId = (value: unknown): value is string =>
   typeof value === 'string' && value.length > 0 && value.length <= MAX_INSTANCE_ID_LENGTH;
-
-async function readCapped(
-  body: Dispatcher.ResponseData['body'],
-  maxBytes: number,
-): Promise<{ text: string; complete: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      chunks.push(chunk.subarray(0, chunk.length - (size - maxBytes)));
-      body.destroy();
-      return { text: Buffer.concat(chunks).toString('utf8'), complete: false };
-    }
-    chunks.push(chunk);
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), complete: true };
-}
 
 export class HttpExecutor implements WorkflowExecutor {
   constructor(
@@ -140,7 +113,7 @@ export class HttpExecutor implements WorkflowExecutor {
         signal,
       });
       const ok = response.statusCode >= 200 && response.statusCode < 300;
-      text = await readCapped(response.body, ok ? MAX_RESPONSE_BYTES : QUOTED_ERROR_CHARS * 4);
+      text = await readBodyPrefix(response.body, ok ? MAX_RESPONSE_BYTES : QUOTED_ERROR_CHARS * 4);
     } catch (error) {
       throw this.transportError(url, error, signal);
     }
@@ -194,7 +167,10 @@ export class HttpExecutor implements WorkflowExecutor {
         retryable,
         status,
         retryAfterMs: retryable
-          ? retryAfterMs(Array.isArray(header) ? header[0] : header, this.deps.clock.now())
+          ? parseRetryAfter(
+              Array.isArray(header) ? header[0] : header,
+              this.deps.clock.now().getTime(),
+            )
           : undefined,
       },
     );

@@ -25,6 +25,8 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     EGRESS_ALLOWLIST: '127.0.0.1',
     ROUTING_LEASE_MS: '1500',
     ROUTING_POLL_INTERVAL_MS: '20',
+    // Small rounds: more of them to kill in the middle of, and time to do it.
+    ROUTING_BATCH_SIZE: '20',
     LOG_LEVEL: 'info',
   });
 
@@ -108,13 +110,22 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     };
   }
 
+  /** Resolves once `condition` holds (checked every 5 ms): the moment to kill a busy service. */
+  async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('the condition never held');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   it('fires every (event, trigger) pair exactly once after a SIGKILL mid-routing', async () => {
-    const events = 300;
+    const events = 1000;
     let service = await startService(env());
     await setUp(service, 'crash.test');
     await publishMany(service, 'crash.test', events, 'crash');
-    // Kill while the workers are busy with the 1,500 firings.
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Kill as soon as the workers have started on the 5,000 firings.
+    await until(async () => (await startsPerPair('crash.test')).instances > 0);
     expect(await service.stop('SIGKILL')).toBeNull();
     const before = await startsPerPair('crash.test');
     expect(before.instances).toBeLessThan(events * TRIGGERS);
@@ -146,7 +157,7 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
         subscriber: { id: 'sink', type: 'webhook', endpoint: receiver.url },
       });
       await publishMany(service, 'delivery.test', 300, 'dlv');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await until(() => receiver.received.length > 0);
       expect(await service.stop('SIGKILL')).toBeNull();
       const before = new Set(receiver.received.map((r) => JSON.parse(r.body).eventId)).size;
       expect(before).toBeLessThan(300);

@@ -23,11 +23,14 @@ import { createBenchDatabase, startBenchService } from './support.ts';
  * event the bench records the wall-clock time its 202 arrived.
  *
  * Latency 202 → instance row, measured two ways that bracket the truth:
- * - `observed` (the headline): a separate `pg` connection polls workflow_instances every 20 ms
+ * - `observed` (the headline): a separate `pg` connection polls workflow_instances every 50 ms
  *   (`created_at >= now - margin`, margin ≥ 250 ms and ≥ 2× the largest commit lag seen; rows
  *   already seen are skipped by id) and stamps each new row with the time its poll was issued.
  *   A row is visible to that poll's snapshot, so the stamp is at most one poll interval after
- *   its commit: an upper bound (+0–20 ms, ~10 ms on average).
+ *   its commit: an upper bound (+0–50 ms, ~25 ms on average). Every poll re-reads the rows of
+ *   its margin: polling every 20 ms took about a quarter of a PostgreSQL core under load
+ *   (pg_stat_statements), which the system under test then lacked; every 50 ms costs less than
+ *   half of that, for a coarser (never smaller) upper bound.
  * - `createdAt`: the row's `created_at`, stamped by the service clock just before the INSERT
  *   (the service and the bench share the machine's clock; both use Date.now()). The commit comes
  *   after it, so this is a lower bound.
@@ -51,7 +54,7 @@ const RATE = 1_000;
 const DURATION_S = 10;
 const CONNECTIONS = 32;
 const TRIGGER_PATTERNS = ['bookings.created', 'bookings.*', '**.created', 'bookings.**', '**'];
-const POLL_MS = 20;
+const POLL_MS = 50;
 const MIN_MARGIN_MS = 250;
 const MAX_MARGIN_MS = 3_000;
 const DRAIN_CAP_MS = 15_000;
@@ -349,7 +352,7 @@ export async function benchTriggersE2e(serverUrl: string | undefined) {
       maxCommitLagSeenMs: poller.maxLagMs,
     },
     latencyNote:
-      'observed = first 20 ms poll that saw the row (upper bound, +0-20 ms); createdAt = service clock before the INSERT (lower bound); perEventLastInstance = the last of the 5 rows of an event; only instances that exist by the end of the drain are in the distributions',
+      'observed = first 50 ms poll that saw the row (upper bound, +0-50 ms); createdAt = service clock before the INSERT (lower bound); perEventLastInstance = the last of the 5 rows of an event; only instances that exist by the end of the drain are in the distributions',
     main,
     goal: 'p99 202 -> instance row < 250 ms at 1,000 events/s (per instance, observed), every event accepted and fired',
     goalMet,

@@ -75,14 +75,13 @@ export interface WorkHandler {
   kind: TargetKind;
   /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
   prepare?(): Promise<void>;
-  handle(work: ClaimedWork): Promise<WorkResult>;
   /**
-   * When present, handles all of a round's rows of this kind at once instead of `handle` per row
-   * (e.g. one INSERT for many workflow starts, or firing an event's triggers in order); results
-   * in the order of `works`. Every row's event is present. `lanes` bounds concurrent calls the
-   * handler makes, shared with the other rounds in flight.
+   * Handles a round's rows of this kind together (e.g. one INSERT for many workflow starts,
+   * firing an event's triggers in order, one read of the subscriptions); results in the order
+   * of `works`. Every row's event is present. `lanes` bounds the concurrent calls the handler
+   * makes (requests in flight), shared with the other rounds in flight.
    */
-  handleBatch?(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]>;
+  handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]>;
   /** The record for work whose attempts ran out. */
   deadOutcome(
     work: ClaimedWork,

@@ -128,7 +128,7 @@ export class WorkerPool {
     return claimed.length;
   }
 
-  /** A handler with `handleBatch` gets the round's rows of its kind at once; others one per lane. */
+  /** The handler of a kind gets the round's rows of that kind at once. */
   private async processKind(
     kind: TargetKind,
     works: ClaimedWork[],
@@ -139,9 +139,12 @@ export class WorkerPool {
     const attempts = traced.map(({ work, traceparent }) =>
       traceparent ? { ...work, traceparent } : work,
     );
-    const results = handler?.handleBatch
-      ? await this.attemptBatch(handler, attempts)
-      : await Promise.all(attempts.map((w) => this.lanes(() => this.attempt(handler, w))));
+    const results = handler
+      ? await this.attempt(handler, attempts)
+      : attempts.map((w) => ({
+          outcome: {},
+          deadLetter: { error: `no handler for ${w.kind} work` },
+        }));
     return traced.map(({ work, span }, i) => {
       const result = results[i]!;
       span.setAttribute('routing.outcome', outcomeName(result));
@@ -211,21 +214,12 @@ export class WorkerPool {
     };
   }
 
-  private async attempt(handler: WorkHandler | undefined, work: ClaimedWork): Promise<WorkResult> {
-    if (!handler) return { outcome: {}, deadLetter: { error: `no handler for ${work.kind} work` } };
-    if (!work.event) return EVENT_GONE;
-    try {
-      return await handler.handle(work);
-    } catch (error) {
-      return this.unexpected(error, [work]);
-    }
-  }
-
-  private async attemptBatch(handler: WorkHandler, works: ClaimedWork[]): Promise<WorkResult[]> {
+  /** The handler's results; work whose event is gone never reaches it. */
+  private async attempt(handler: WorkHandler, works: ClaimedWork[]): Promise<WorkResult[]> {
     const stored = works.filter((w) => w.event);
     let results: WorkResult[];
     try {
-      results = stored.length > 0 ? await handler.handleBatch!(stored, this.lanes) : [];
+      results = stored.length > 0 ? await handler.handle(stored, this.lanes) : [];
     } catch (error) {
       const failed = this.unexpected(error, stored);
       results = stored.map(() => failed);

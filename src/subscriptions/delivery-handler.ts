@@ -65,12 +65,7 @@ export class DeliveryHandler implements WorkHandler {
     return this.deps.index.refresh(this.deps.db);
   }
 
-  async handle(work: ClaimedWork): Promise<WorkResult> {
-    const [result] = await this.handleBatch([work], (call) => call());
-    return result!;
-  }
-
-  async handleBatch(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+  async handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
     const round: Round = {
       subscriptions: await findSubscriptions(this.deps.db, [
         ...new Set(works.map((w) => w.targetId)),

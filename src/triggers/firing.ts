@@ -94,12 +94,7 @@ export class TriggerFiringHandler implements WorkHandler {
     return this.index.refresh(this.db);
   }
 
-  async handle(work: ClaimedWork): Promise<WorkResult> {
-    const [result] = await this.handleBatch([work], (call) => call());
-    return result!;
-  }
-
-  async handleBatch(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+  async handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
     const results = new Map<string, WorkResult>();
     let active = chainsByEvent(works);
     for (let step = 0; active.length > 0; step++) {

@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
 import { type Load, type Publisher, startPublisher } from './publisher.ts';
 import { type BenchReceiver, type Receipt, startReceiverWorker } from './receiver-worker.ts';
-import { quantile } from './stats.ts';
+import { distribution, round } from './stats.ts';
 import { createBenchDatabase, startBenchService } from './support.ts';
 
 /**
@@ -68,18 +68,6 @@ const PGBOSS = {
   pool: 10,
 };
 const QUEUE = 'deliveries';
-
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-const distribution = (values: number[]) =>
-  values.length === 0
-    ? null
-    : {
-        n: values.length,
-        p50: round(quantile(values, 0.5)),
-        p90: round(quantile(values, 0.9)),
-        p99: round(quantile(values, 0.99)),
-        max: round(Math.max(...values)),
-      };
 
 /** One system under test, with its publisher thread. */
 interface System {

@@ -16,3 +16,17 @@ export function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
+
+export const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+/** Count, p50, p90, p99 and max of `values` (null when empty), rounded to 0.1. */
+export const distribution = (values: number[]) =>
+  values.length === 0
+    ? null
+    : {
+        n: values.length,
+        p50: round(quantile(values, 0.5)),
+        p90: round(quantile(values, 0.9)),
+        p99: round(quantile(values, 0.99)),
+        max: round(Math.max(...values)),
+      };

@@ -4,7 +4,7 @@ import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
 import { startPublisher } from './publisher.ts';
-import { quantile } from './stats.ts';
+import { distribution, round } from './stats.ts';
 import { createBenchDatabase, startBenchService } from './support.ts';
 
 /**
@@ -128,18 +128,6 @@ class InstancePoller {
     return missed;
   }
 }
-
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-const distribution = (values: number[]) =>
-  values.length === 0
-    ? null
-    : {
-        n: values.length,
-        p50: round(quantile(values, 0.5)),
-        p90: round(quantile(values, 0.9)),
-        p99: round(quantile(values, 0.99)),
-        max: round(Math.max(...values)),
-      };
 
 type Rig = Awaited<ReturnType<typeof startRig>>;
 

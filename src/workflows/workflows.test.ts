@@ -490,6 +490,32 @@ describe.each(testBackends())('workflow definitions and instances on $name', (ba
       expect(error).toMatchObject({ code: 'unstorable_input', retryable: false });
     });
 
+    it('starts many at once, each failure on its own start, and repeats as no-ops', async () => {
+      const { id } = await define();
+      const checked = await define({ name: 'Checked', inputSchema: bookingInputSchema });
+      const batch = [
+        startRequest(id, { idempotencyKey: 'b1' }),
+        startRequest(id, { idempotencyKey: 'b2', correlationKey: 'k'.repeat(1025) }),
+        startRequest(checked.id, { idempotencyKey: 'b3', input: { bookingId: 'nope' } }),
+        startRequest(UNKNOWN_ID, { idempotencyKey: 'b4' }),
+        startRequest(checked.id, { idempotencyKey: 'b5' }),
+      ];
+      const lanes = <T>(call: () => Promise<T>) => call();
+      const first = await t.app.workflows.startWorkflows(batch, lanes);
+      expect(first.map((r) => ('code' in r ? r.code : r.created))).toEqual([
+        true,
+        'unstorable_input',
+        'invalid_input',
+        'definition_not_found',
+        true,
+      ]);
+      const again = await t.app.workflows.startWorkflows(batch, lanes);
+      expect(again[0]).toEqual({ ...first[0], created: false });
+      expect(again[4]).toEqual({ ...first[4], created: false });
+      const list = await t.request('GET', '/v1/workflow-instances');
+      expect(list.body.workflowInstances).toHaveLength(2);
+    });
+
     it('cancels the running instances of the definition and key, exactly once per event', async () => {
       const { id } = await define();
       const other = await define({ name: 'other' });

@@ -7,7 +7,7 @@ import { bookingDefinition } from '../src/testing/fixtures.ts';
 import { type Load, type Publisher, startPublisher } from './publisher.ts';
 import { type BenchReceiver, type Receipt, startReceiverWorker } from './receiver-worker.ts';
 import { distribution, round } from './stats.ts';
-import { createBenchDatabase, startBenchService } from './support.ts';
+import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 
 /**
  * Issue 5's delivery benchmark, against PostgreSQL (DATABASE_URL; skipped when unset): webhook
@@ -146,34 +146,20 @@ async function pacedPhase(system: System, receiver: BenchReceiver, tag: string, 
 async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<System> {
   const bench = await createBenchDatabase(serverUrl);
   const { app, url } = await startBenchService(bench.db);
-  const http = new Pool(url, { connections: 1, pipelining: 1 });
   let publisher: Publisher | undefined;
   const close = async () => {
     await publisher?.close();
-    await http.close();
     await app.close();
     await bench.drop();
   };
-  const post = async (path: string, body: unknown) => {
-    const response = await http.request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    await response.body.dump();
-    return response.statusCode;
-  };
   try {
-    if ((await post('/v1/event-definitions', bookingDefinition())) !== 201)
-      throw new Error('the event definition was refused');
+    await postJson(url, '/v1/event-definitions', bookingDefinition());
     for (let k = 0; k < SUBSCRIPTIONS; k++) {
-      const status = await post('/v1/subscriptions', {
+      await postJson(url, '/v1/subscriptions', {
         event_pattern: 'bookings.created',
         subscriber: { id: `bench-${k}`, type: 'webhook', endpoint: `${receiver.url}/hook/${k}` },
         description: `bench subscription ${k}`,
       });
-      if (status !== 201) throw new Error(`subscription ${k} was refused with ${status}`);
     }
     publisher = await startPublisher({ kind: 'http', url, connections: PRODUCERS });
     return { publisher, close };

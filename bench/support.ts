@@ -101,3 +101,19 @@ export async function openLoop(
   }
   return { startMs, endMs: Date.now() };
 }
+
+/** POSTs JSON to the service during a benchmark's setup; rejects unless it answers 2xx. */
+export async function postJson(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${path} answered ${response.status}: ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}

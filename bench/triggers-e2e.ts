@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
 import { startPublisher } from './publisher.ts';
 import { distribution, round } from './stats.ts';
-import { createBenchDatabase, startBenchService } from './support.ts';
+import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 
 /**
  * Issue 4's end-to-end trigger benchmark, against PostgreSQL (DATABASE_URL; skipped when unset).
@@ -135,7 +134,6 @@ type Rig = Awaited<ReturnType<typeof startRig>>;
 async function startRig(serverUrl: string) {
   const bench = await createBenchDatabase(serverUrl);
   const { app, url } = await startBenchService(bench.db);
-  const http = new Pool(url, { connections: 1, pipelining: 1 });
   const publisher = await startPublisher({ kind: 'http', url, connections: CONNECTIONS });
   const pollClient = new pg.Client({ connectionString: bench.url, options: '-c TimeZone=UTC' });
   await pollClient.connect();
@@ -146,22 +144,11 @@ async function startRig(serverUrl: string) {
     await poller.stop();
     await pollClient.end();
     await publisher.close();
-    await http.close();
     await app.close();
     await bench.drop();
   };
 
-  const post = async (path: string, body: unknown) => {
-    const response = await http.request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await response.body.text();
-    if (response.statusCode >= 300) throw new Error(`${path} answered ${response.statusCode}`);
-    return JSON.parse(text) as Record<string, unknown>;
-  };
+  const post = (path: string, body: unknown) => postJson(url, path, body);
   const instancesOf = (eventIds: Set<string>) => {
     let n = 0;
     for (const s of poller.seen.values()) if (eventIds.has(s.eventId)) n++;

@@ -367,7 +367,10 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(receiver.received).toHaveLength(2);
       const attemptsBefore = (await deliveries(s.subscription_id)).length;
       expect(attemptsBefore).toBe(2);
-      // Half-open: one probe goes through and closes the circuit; the other waits its turn.
+      // Half-open: one probe goes through and closes the circuit; the other waits its turn. The
+      // probe's answer is slow, so the other delivery asks while the probe is still out (were it
+      // to ask after the circuit closed, it would rightly go through at once).
+      receiver.script.push({ status: 200, headers: {}, delayMs: 300 });
       t.clock.advance(60_000);
       await drain();
       expect(await state()).toBe('closed');

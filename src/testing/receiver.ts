@@ -13,8 +13,8 @@ export interface ReceivedRequest {
 export interface TestReceiver {
   url: string;
   received: ReceivedRequest[];
-  /** Statuses (and headers) of the next answers, in order. */
-  script: Array<number | { status: number; headers: Record<string, string> }>;
+  /** Statuses (and headers, and how long to wait before answering) of the next answers, in order. */
+  script: Array<number | { status: number; headers: Record<string, string>; delayMs?: number }>;
   close(): Promise<void>;
 }
 
@@ -26,9 +26,15 @@ export async function startReceiver(): Promise<TestReceiver> {
     request.on('end', () => {
       receiver.received.push({ headers: request.headers, body });
       const next = receiver.script.shift() ?? 200;
-      const { status, headers } = typeof next === 'number' ? { status: next, headers: {} } : next;
-      response.writeHead(status, headers);
-      response.end();
+      const {
+        status,
+        headers,
+        delayMs = 0,
+      } = typeof next === 'number' ? { status: next, headers: {} } : next;
+      setTimeout(() => {
+        response.writeHead(status, headers);
+        response.end();
+      }, delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

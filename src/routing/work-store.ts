@@ -159,6 +159,12 @@ export interface Completion {
 /**
  * Records attempts in one statement; a row whose lease this worker lost to another is left
  * alone. Returns the ids recorded.
+ *
+ * Rows are found by primary key. `locked_by` alone says the row is still this worker's claim
+ * (only a claim sets it, every completion clears it), so there is no `status = 'running'`
+ * condition: with one, PostgreSQL chose a bitmap scan of the lease index, whose entries of
+ * rows completed since the last vacuum it visits on every call (a bitmap scan never marks them
+ * dead), and this statement grew from 11 µs to 138 µs per row under load.
  */
 export async function completeWork(
   db: Queryable,
@@ -173,7 +179,7 @@ export async function completeWork(
        attempts = w.attempts - c.uncount
      FROM unnest($3::uuid[], $4::varchar[], $5::jsonb[], $6::text[], $7::timestamp[], $8::int[])
        AS c(id, status, outcome, error, next_at, uncount)
-     WHERE w.id = c.id AND w.locked_by = $1 AND w.status = 'running'
+     WHERE w.id = c.id AND w.locked_by = $1
      RETURNING w.id`,
     [
       workerId,

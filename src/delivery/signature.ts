@@ -60,6 +60,8 @@ export interface SignatureInput {
   body: string | Uint8Array;
   /** Every active secret (see {@link activeSecrets}), at least one. */
   secrets: readonly string[];
+  /** Decodes a secret into its HMAC key; default {@link secretKey} (a sender passes a memoised one). */
+  keyOf?: (secret: string) => Buffer;
 }
 
 // A type alias, not an interface, so it passes wherever a plain header record is expected.
@@ -75,6 +77,7 @@ export function signatureHeaders({
   timestamp,
   body,
   secrets,
+  keyOf = secretKey,
 }: SignatureInput): SignatureHeaders {
   // The signed content is dot-delimited: a dot in the id would let "a.b" + "c" collide with "a" + "b.c".
   if (msgId === '' || msgId.includes('.')) {
@@ -83,7 +86,7 @@ export function signatureHeaders({
   if (secrets.length === 0) throw new Error('at least one signing secret is needed');
   const seconds = String(Math.floor(timestamp.getTime() / 1000));
   const signatures = secrets.map(
-    (secret) => `v1,${hmac(secretKey(secret), msgId, seconds, body).toString('base64')}`,
+    (secret) => `v1,${hmac(keyOf(secret), msgId, seconds, body).toString('base64')}`,
   );
   return {
     'webhook-id': msgId,

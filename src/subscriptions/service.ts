@@ -15,6 +15,7 @@ import { compileCondition } from '../expressions/condition.ts';
 import { ParseError } from '../expressions/parse-error.ts';
 import { assertRevision } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
+import { BoundedMemo } from '../memo.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../routing/retry.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
@@ -92,7 +93,7 @@ export interface SubscriptionDeps {
  * Subscription management. Credentials and signing secrets are sealed with the subscription id
  * as context; every change bumps the routing targets version so matching follows.
  */
-/** Most decrypted secrets kept at once (then the memo starts over). */
+/** Most decrypted secrets kept at once. */
 const OPENED_SECRETS_KEPT = 10_000;
 
 export class Subscriptions {
@@ -100,7 +101,7 @@ export class Subscriptions {
    * Decrypted secrets by their sealed text (a changed secret is a new sealed text): every
    * delivery signs with them, and AES-GCM per delivery showed in the delivery profile.
    */
-  private readonly opened = new Map<string, string>();
+  private readonly opened = new BoundedMemo<string, string>(OPENED_SECRETS_KEPT);
 
   constructor(private readonly deps: SubscriptionDeps) {}
 
@@ -110,14 +111,7 @@ export class Subscriptions {
 
   private unseal(id: string, field: string, sealed: string): string {
     const aad = `subscription:${id}:${field}`;
-    const key = `${aad}:${sealed}`;
-    let opened = this.opened.get(key);
-    if (opened === undefined) {
-      opened = this.deps.cipher.decrypt(sealed, aad);
-      if (this.opened.size >= OPENED_SECRETS_KEPT) this.opened.clear();
-      this.opened.set(key, opened);
-    }
-    return opened;
+    return this.opened.get(`${aad}:${sealed}`, () => this.deps.cipher.decrypt(sealed, aad));
   }
 
   /** The secrets that sign now: the current one, and the previous one for 24 h after a rotation. */

@@ -73,6 +73,12 @@ export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
 /** Executes the work of one target kind. Must not throw for expected failures. */
 export interface WorkHandler {
   kind: TargetKind;
+  /**
+   * Done work of this kind is deleted instead of kept as a done row: the handler keeps its own
+   * record (the delivery log), and a done row would be written and never read. Dead and
+   * retrying work stays. Default false.
+   */
+  forgetsDone?: boolean;
   /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
   prepare?(): Promise<void>;
   /**

@@ -247,7 +247,16 @@ export class WorkerPool {
         uncount: true,
       };
     const error = result.deadLetter?.error ?? result.retry?.error;
-    if (error === undefined) return { status: 'done', outcome, error: null, nextAttemptAt: now };
+    if (error === undefined) {
+      const forget = this.handlers.get(work.kind)?.forgetsDone === true;
+      return {
+        status: 'done',
+        outcome,
+        error: null,
+        nextAttemptAt: now,
+        ...(forget ? { forget } : {}),
+      };
+    }
     if (result.deadLetter || work.attempts >= work.maxAttempts) {
       const handler = this.handlers.get(work.kind);
       return {

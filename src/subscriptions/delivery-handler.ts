@@ -58,6 +58,8 @@ interface Round {
  */
 export class DeliveryHandler implements WorkHandler {
   readonly kind = 'delivery' as const;
+  /** The delivery log (delivery_attempts) is the record of a delivery; dead ones stay as dead letters. */
+  readonly forgetsDone = true;
 
   constructor(private readonly deps: DeliveryDeps) {}
 

@@ -254,6 +254,11 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         [1, 'failed', 500],
       ]);
       expect(log[2].next_attempt_at).not.toBeNull();
+      // The delivery log is the record: once delivered, the delivery's work row is gone.
+      const { rows } = await t.db.query(
+        `SELECT count(*)::int AS n FROM routing_work WHERE kind = 'delivery'`,
+      );
+      expect(rows).toEqual([{ n: 0 }]);
     });
 
     it('dead-letters after max attempts, and redelivers one or all', async () => {

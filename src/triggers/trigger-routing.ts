@@ -4,7 +4,7 @@ import { conflict, notFound } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { EventInstance } from '../ingest/event.ts';
 import { type ReplayRequest, replayTarget } from '../routing/replay.ts';
-import { requeueDead, workOfEvent } from '../routing/work-store.ts';
+import { requeueDead, triggerWorkOfEvent } from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
 import { dryRun, type FiringRecord } from './firing.ts';
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
@@ -45,7 +45,7 @@ export class TriggerRouting {
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
-    const work = await workOfEvent(this.db, eventId, 'trigger');
+    const work = await triggerWorkOfEvent(this.db, eventId);
     return work.map((w) => ({
       ...(w.outcome as Partial<FiringRecord> | null),
       id: w.id,

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Dispatcher, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
@@ -147,8 +148,10 @@ export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): S
   // Parsing the endpoint and decoding the signing keys on every attempt showed in the delivery
   // profile; both are pure functions of text that rarely changes.
   const targets = new BoundedMemo<string, WebhookTarget>(MEMO_ENTRIES);
-  const keys = new BoundedMemo<string, Buffer>(MEMO_ENTRIES);
-  const keyOf = (secret: string) => keys.get(secret, secretKey);
+  // A KeyObject, not the decoded Buffer: a small Buffer is a slice of a shared 8 KiB pool
+  // slab, which a kept key would keep alive.
+  const keys = new BoundedMemo<string, KeyObject>(MEMO_ENTRIES);
+  const keyOf = (secret: string) => keys.get(secret, (s) => createSecretKey(secretKey(s)));
   return async (req) => {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
@@ -165,7 +168,7 @@ export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): S
     // One timer bounds the whole attempt (connect, send, response, body prefix). A plain
     // controller and timer: AbortSignal.timeout cost about 12 µs of the event loop per attempt.
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), req.timeoutMs);
+    const timer = setTimeout(() => abort.abort(), req.timeoutMs).unref();
     try {
       return await attempt({ dispatcher, clock }, req, target, headers, abort.signal, elapsed);
     } finally {
@@ -249,7 +252,7 @@ function webhookTarget(endpoint: string): WebhookTarget {
 function webhookHeaders(
   req: DeliveryRequest,
   now: Date,
-  keyOf: (secret: string) => Buffer,
+  keyOf: (secret: string) => KeyObject,
 ): Record<string, string> {
   const auth = req.authentication && authenticationHeader(req.authentication);
   const headers: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Standard Webhooks signatures (symmetric, `v1`): each request carries `webhook-id`,
@@ -61,7 +61,7 @@ export interface SignatureInput {
   /** Every active secret (see {@link activeSecrets}), at least one. */
   secrets: readonly string[];
   /** Decodes a secret into its HMAC key; default {@link secretKey} (a sender passes a memoised one). */
-  keyOf?: (secret: string) => Buffer;
+  keyOf?: (secret: string) => Buffer | KeyObject;
 }
 
 // A type alias, not an interface, so it passes wherever a plain header record is expected.
@@ -95,7 +95,12 @@ export function signatureHeaders({
   };
 }
 
-function hmac(key: Buffer, msgId: string, seconds: string, body: string | Uint8Array): Buffer {
+function hmac(
+  key: Buffer | KeyObject,
+  msgId: string,
+  seconds: string,
+  body: string | Uint8Array,
+): Buffer {
   return createHmac('sha256', key).update(`${msgId}.${seconds}.`).update(body).digest();
 }
 

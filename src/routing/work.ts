@@ -65,6 +65,12 @@ export interface WorkResult {
   defer?: { delayMs: number };
   /** Set when retrying cannot help (e.g. the endpoint is refused): dead-letter now. */
   deadLetter?: { error: string };
+  /**
+   * The handler logged this attempt itself (the delivery log): once the work is done, its row
+   * is deleted instead of kept as a done row that would be written and never read. Dead and
+   * retrying work keeps its row either way.
+   */
+  logged?: boolean;
 }
 
 /** Bounds concurrent calls: the worker pool's lanes, shared by the rounds in flight. */
@@ -73,12 +79,6 @@ export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
 /** Executes the work of one target kind. Must not throw for expected failures. */
 export interface WorkHandler {
   kind: TargetKind;
-  /**
-   * Done work of this kind is deleted instead of kept as a done row: the handler keeps its own
-   * record (the delivery log), and a done row would be written and never read. Dead and
-   * retrying work stays. Default false.
-   */
-  forgetsDone?: boolean;
   /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
   prepare?(): Promise<void>;
   /**

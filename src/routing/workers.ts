@@ -248,13 +248,12 @@ export class WorkerPool {
       };
     const error = result.deadLetter?.error ?? result.retry?.error;
     if (error === undefined) {
-      const forget = this.handlers.get(work.kind)?.forgetsDone === true;
       return {
         status: 'done',
         outcome,
         error: null,
         nextAttemptAt: now,
-        ...(forget ? { forget } : {}),
+        ...(result.logged ? { forget: true } : {}),
       };
     }
     if (result.deadLetter || work.attempts >= work.maxAttempts) {

@@ -58,8 +58,6 @@ interface Round {
  */
 export class DeliveryHandler implements WorkHandler {
   readonly kind = 'delivery' as const;
-  /** The delivery log (delivery_attempts) is the record of a delivery; dead ones stay as dead letters. */
-  readonly forgetsDone = true;
 
   constructor(private readonly deps: DeliveryDeps) {}
 
@@ -209,7 +207,7 @@ export class DeliveryHandler implements WorkHandler {
           : null,
       createdAt: now,
     });
-    return result;
+    return { ...result, logged: true };
   }
 
   private async decide(

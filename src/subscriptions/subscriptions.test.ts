@@ -412,6 +412,12 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       await publish({ payload: { total: 150 } });
       await drain();
       expect(receiver.received.map((r) => JSON.parse(r.body).payload.total)).toEqual([150]);
+      // The filtered event made no attempt, so its work row stays as the record of why; the
+      // delivered one is in the delivery log, and its row is gone.
+      const { rows } = await t.db.query(
+        `SELECT status, outcome->>'status' AS outcome FROM routing_work WHERE kind = 'delivery'`,
+      );
+      expect(rows).toEqual([{ status: 'done', outcome: 'filtered' }]);
     });
 
     it('signs with both secrets for a day after a rotation', async () => {

@@ -5,7 +5,8 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { requiredRevision, withEtag } from '../http/etag.ts';
+import { withEtag } from '../http/etag.ts';
+import { deleteRoute, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { DEFINITION_STATUSES, PATTERN_REGEX, SEMVER_REGEX } from './definition.ts';
 import type { DefinitionChanges, DefinitionFilters, NewDefinition } from './repository.ts';
 import type { Registry } from './service.ts';
@@ -102,11 +103,6 @@ const refParams = {
   type: 'object',
   properties: { ref: { type: 'string', maxLength: 255 } },
 } as const;
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', maxLength: 255 } },
-} as const;
-const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
 const tags = ['event-definitions'];
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
@@ -118,7 +114,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
         tags,
         summary: 'Register an event definition version',
         body: createBody,
-        response: { 201: definitionSchema, ...errors },
+        response: { 201: definitionSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -230,49 +226,22 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     async (request) => ({ producers: await registry.producers(request.params.ref) }),
   );
 
-  app.patch<{ Params: { id: string }; Body: DefinitionChanges }>(
-    '/v1/event-definitions/:id',
-    {
-      config: { access: 'definitions:write' },
-      schema: {
-        tags,
-        summary: 'Change a definition (requires If-Match with its ETag)',
-        params: idParams,
-        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          properties: patchable,
-        },
-        response: {
-          200: definitionSchema,
-          ...errors,
-          412: errorResponseSchema,
-          428: errorResponseSchema,
-        },
-      },
-    },
-    async (request, reply) => {
-      const revision = requiredRevision(request.headers['if-match']);
-      return withEtag(reply, await registry.update(request.params.id, revision, request.body));
-    },
-  );
+  patchRoute(app, {
+    path: '/v1/event-definitions/:id',
+    access: 'definitions:write',
+    tags,
+    summary: 'Change a definition (requires If-Match with its ETag)',
+    properties: patchable,
+    resourceSchema: definitionSchema,
+    update: (id, revision, body: DefinitionChanges) => registry.update(id, revision, body),
+    answer: withEtag,
+  });
 
-  app.delete<{ Params: { id: string } }>(
-    '/v1/event-definitions/:id',
-    {
-      config: { access: 'definitions:write' },
-      schema: {
-        tags,
-        summary: 'Delete a draft version',
-        params: idParams,
-        response: { 204: { type: 'null' }, 404: errorResponseSchema, 409: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      await registry.remove(request.params.id);
-      return reply.code(204).send();
-    },
-  );
+  deleteRoute(app, {
+    path: '/v1/event-definitions/:id',
+    access: 'definitions:write',
+    tags,
+    summary: 'Delete a draft version',
+    remove: (id) => registry.remove(id),
+  });
 }

@@ -8,7 +8,8 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { etagOf, requiredRevision } from '../http/etag.ts';
+import { etagOf } from '../http/etag.ts';
+import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
 import { timeParameter } from '../ingest/event-time.ts';
 import { replayTarget } from '../routing/replay.ts';
@@ -24,11 +25,6 @@ import {
 } from './subscription.ts';
 
 const tags = ['subscriptions'];
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', maxLength: 255 } },
-} as const;
-const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
 const pageQuery = {
   type: 'object',
   additionalProperties: false,
@@ -134,7 +130,7 @@ export function registerSubscriptionRoutes(
           required: ['event_pattern', 'subscriber'],
           properties: fields,
         },
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {
@@ -187,46 +183,30 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'Read a subscription (credentials masked)',
         params: idParams,
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => one(reply, await subscriptions.get(request.params.id)),
   );
 
-  app.patch<{ Params: { id: string }; Body: Partial<SubscriptionInput> }>(
-    '/v1/subscriptions/:id',
-    {
-      config: write,
-      schema: {
-        tags,
-        summary: 'Change a subscription (requires If-Match with its ETag)',
-        params: idParams,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          properties: { ...fields, subscriber: { ...subscriber, required: [] } },
-        },
-        response: { ...errors, 412: errorResponseSchema, 428: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      const revision = requiredRevision(request.headers['if-match']);
-      return one(reply, await subscriptions.update(request.params.id, revision, request.body));
-    },
-  );
+  patchRoute(app, {
+    path: '/v1/subscriptions/:id',
+    access: write.access,
+    tags,
+    summary: 'Change a subscription (requires If-Match with its ETag)',
+    properties: { ...fields, subscriber: { ...subscriber, required: [] } },
+    update: (id, revision, body: Partial<SubscriptionInput>) =>
+      subscriptions.update(id, revision, body),
+    answer: one,
+  });
 
-  app.delete<{ Params: { id: string } }>(
-    '/v1/subscriptions/:id',
-    {
-      config: write,
-      schema: { tags, summary: 'Delete a subscription', params: idParams, response: errors },
-    },
-    async (request, reply) => {
-      await subscriptions.remove(request.params.id);
-      return reply.code(204).send();
-    },
-  );
+  deleteRoute(app, {
+    path: '/v1/subscriptions/:id',
+    access: write.access,
+    tags,
+    summary: 'Delete a subscription',
+    remove: (id) => subscriptions.remove(id),
+  });
 
   for (const [action, summary] of [
     ['pause', 'Hold deliveries until resumed'],
@@ -234,7 +214,7 @@ export function registerSubscriptionRoutes(
   ] as const) {
     app.post<{ Params: { id: string } }>(
       `/v1/subscriptions/:id/${action}`,
-      { config: write, schema: { tags, summary, params: idParams, response: errors } },
+      { config: write, schema: { tags, summary, params: idParams, response: resourceErrors } },
       async (request, reply) => one(reply, await subscriptions[action](request.params.id)),
     );
   }
@@ -247,7 +227,7 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'New signing secret; the previous one keeps signing for 24 h',
         params: idParams,
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {
@@ -265,7 +245,7 @@ export function registerSubscriptionRoutes(
         summary: 'Delivery log: attempts, status codes, latency, errors',
         params: idParams,
         querystring: pageQuery,
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request) => {
@@ -323,7 +303,7 @@ export function registerSubscriptionRoutes(
             pattern: { type: 'string', maxLength: 255 },
           },
         },
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {
@@ -378,7 +358,7 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'Queue a dead letter again with fresh attempts',
         params: idParams,
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {
@@ -397,7 +377,7 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'Queue every dead letter of the subscription again',
         params: idParams,
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {

@@ -6,7 +6,8 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { requiredRevision, withEtag } from '../http/etag.ts';
+import { withEtag } from '../http/etag.ts';
+import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { type EventInput, eventInputSchema } from '../ingest/event.ts';
 import { timeParameter } from '../ingest/event-time.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
@@ -60,12 +61,6 @@ const triggerSchema = {
   },
 } as const;
 
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', maxLength: 255 } },
-} as const;
-const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
-
 export interface TriggerRouteDeps {
   triggers: Triggers;
   routing: TriggerRouting;
@@ -88,7 +83,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           required: ['workflowDefinitionId', 'eventPattern', 'triggerType'],
           properties: fields,
         },
-        response: { 201: triggerSchema, ...errors },
+        response: { 201: triggerSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -151,45 +146,24 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     async (request, reply) => withEtag(reply, await triggers.get(request.params.id)),
   );
 
-  app.patch<{ Params: { id: string }; Body: Partial<TriggerInput> }>(
-    '/v1/workflow-triggers/:id',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        tags,
-        summary: 'Change a trigger (requires If-Match with its ETag)',
-        params: idParams,
-        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields },
-        response: {
-          200: triggerSchema,
-          ...errors,
-          412: errorResponseSchema,
-          428: errorResponseSchema,
-        },
-      },
-    },
-    async (request, reply) => {
-      const revision = requiredRevision(request.headers['if-match']);
-      return withEtag(reply, await triggers.update(request.params.id, revision, request.body));
-    },
-  );
+  patchRoute(app, {
+    path: '/v1/workflow-triggers/:id',
+    access: 'triggers:write',
+    tags,
+    summary: 'Change a trigger (requires If-Match with its ETag)',
+    properties: fields,
+    resourceSchema: triggerSchema,
+    update: (id, revision, body: Partial<TriggerInput>) => triggers.update(id, revision, body),
+    answer: withEtag,
+  });
 
-  app.delete<{ Params: { id: string } }>(
-    '/v1/workflow-triggers/:id',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        tags,
-        summary: 'Delete a trigger',
-        params: idParams,
-        response: { 204: { type: 'null' }, 404: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      await triggers.remove(request.params.id);
-      return reply.code(204).send();
-    },
-  );
+  deleteRoute(app, {
+    path: '/v1/workflow-triggers/:id',
+    access: 'triggers:write',
+    tags,
+    summary: 'Delete a trigger',
+    remove: (id) => triggers.remove(id),
+  });
 
   app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
     '/v1/workflow-triggers/:id/test',
@@ -211,7 +185,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
             },
           ],
         },
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request) => {
@@ -247,7 +221,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
             force: { type: 'boolean', default: false },
           },
         },
-        response: errors,
+        response: resourceErrors,
       },
     },
     async (request, reply) => {

@@ -5,7 +5,8 @@ import {
   paginationQuery,
   paginationSchema,
 } from '../http/common.ts';
-import { requiredRevision, withEtag } from '../http/etag.ts';
+import { withEtag } from '../http/etag.ts';
+import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
@@ -91,13 +92,6 @@ const instanceSchema = {
   },
 } as const;
 
-const idParams = {
-  type: 'object',
-  properties: { id: { type: 'string', maxLength: 255 } },
-} as const;
-
-const errors = { 400: errorResponseSchema, 404: errorResponseSchema, 409: errorResponseSchema };
-
 export function registerWorkflowRoutes(
   app: FastifyInstance,
   definitions: WorkflowDefinitions,
@@ -118,7 +112,7 @@ export function registerWorkflowRoutes(
           required: ['name'],
           properties: editable,
         },
-        response: { 201: definitionSchema, ...errors },
+        response: { 201: definitionSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -172,51 +166,25 @@ export function registerWorkflowRoutes(
     async (request, reply) => withEtag(reply, await definitions.get(request.params.id)),
   );
 
-  app.patch<{ Params: { id: string }; Body: WorkflowDefinitionChanges }>(
-    '/v1/workflow-definitions/:id',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        tags,
-        summary: 'Change a workflow definition (requires If-Match with its ETag)',
-        params: idParams,
-        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          minProperties: 1,
-          properties: editable,
-        },
-        response: {
-          200: definitionSchema,
-          ...errors,
-          412: errorResponseSchema,
-          428: errorResponseSchema,
-        },
-      },
-    },
-    async (request, reply) => {
-      const revision = requiredRevision(request.headers['if-match']);
-      return withEtag(reply, await definitions.update(request.params.id, revision, request.body));
-    },
-  );
+  patchRoute(app, {
+    path: '/v1/workflow-definitions/:id',
+    access: 'triggers:write',
+    tags,
+    summary: 'Change a workflow definition (requires If-Match with its ETag)',
+    properties: editable,
+    resourceSchema: definitionSchema,
+    update: (id, revision, body: WorkflowDefinitionChanges) =>
+      definitions.update(id, revision, body),
+    answer: withEtag,
+  });
 
-  app.delete<{ Params: { id: string } }>(
-    '/v1/workflow-definitions/:id',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        tags,
-        summary: 'Delete a workflow definition and its instances (409 while triggers use it)',
-        params: idParams,
-        response: { 204: { type: 'null' }, 404: errorResponseSchema, 409: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      await definitions.remove(request.params.id);
-      return reply.code(204).send();
-    },
-  );
+  deleteRoute(app, {
+    path: '/v1/workflow-definitions/:id',
+    access: 'triggers:write',
+    tags,
+    summary: 'Delete a workflow definition and its instances (409 while triggers use it)',
+    remove: (id) => definitions.remove(id),
+  });
 
   registerInstanceRoutes(app, instances);
 }
@@ -285,7 +253,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
     async (request) => instances.get(request.params.id),
   );
 
-  const reportErrors = { 200: instanceSchema, ...errors };
+  const reportErrors = { 200: instanceSchema, ...resourceErrors };
 
   app.post<{ Params: { id: string }; Body: { output?: unknown } }>(
     '/v1/workflow-instances/:id/complete',

@@ -60,32 +60,20 @@ function definitionWriteError(error: unknown, fields: WorkflowDefinitionFields):
   return error;
 }
 
-export async function insertDefinition(
+export function insertDefinition(
   db: Queryable,
   fields: WorkflowDefinitionFields,
   now: Date,
 ): Promise<WorkflowDefinition> {
-  try {
-    const { rows } = await db.query<DefinitionRow>(
-      `INSERT INTO workflow_definitions (name, version, description, input_schema, executor,
-         executor_url, executor_timeout_ms, created_at, updated_at)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $8)
-       RETURNING ${DEFINITION_COLUMNS}`,
-      [
-        fields.name,
-        fields.version,
-        fields.description,
-        json(fields.inputSchema),
-        fields.executor,
-        fields.executorUrl,
-        fields.executorTimeoutMs,
-        now,
-      ],
-    );
-    return toDefinition(rows[0]!);
-  } catch (error) {
-    throw definitionWriteError(error, fields);
-  }
+  return writeDefinition(
+    db,
+    `INSERT INTO workflow_definitions (name, version, description, input_schema, executor,
+       executor_url, executor_timeout_ms, created_at, updated_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $8)
+     RETURNING ${DEFINITION_COLUMNS}`,
+    [...fieldParams(fields), now],
+    fields,
+  );
 }
 
 export async function findDefinition(
@@ -116,31 +104,43 @@ export async function listDefinitions(
 }
 
 /** Writes every field of `fields` (the merged definition) and moves the revision. */
-export async function updateDefinition(
+export function updateDefinition(
   tx: Queryable,
   id: string,
   fields: WorkflowDefinitionFields,
   now: Date,
 ): Promise<WorkflowDefinition> {
+  return writeDefinition(
+    tx,
+    `UPDATE workflow_definitions SET name = $1, version = $2, description = $3,
+       input_schema = $4::jsonb, executor = $5, executor_url = $6, executor_timeout_ms = $7,
+       updated_at = $8, revision = revision + 1
+     WHERE id = $9
+     RETURNING ${DEFINITION_COLUMNS}`,
+    [...fieldParams(fields), now, id],
+    fields,
+  );
+}
+
+/** The definition's fields as parameters $1–$7, in the column order both writes use. */
+const fieldParams = (fields: WorkflowDefinitionFields): unknown[] => [
+  fields.name,
+  fields.version,
+  fields.description,
+  json(fields.inputSchema),
+  fields.executor,
+  fields.executorUrl,
+  fields.executorTimeoutMs,
+];
+
+async function writeDefinition(
+  db: Queryable,
+  sql: string,
+  params: unknown[],
+  fields: WorkflowDefinitionFields,
+): Promise<WorkflowDefinition> {
   try {
-    const { rows } = await tx.query<DefinitionRow>(
-      `UPDATE workflow_definitions SET name = $2, version = $3, description = $4,
-         input_schema = $5::jsonb, executor = $6, executor_url = $7, executor_timeout_ms = $8,
-         updated_at = $9, revision = revision + 1
-       WHERE id = $1
-       RETURNING ${DEFINITION_COLUMNS}`,
-      [
-        id,
-        fields.name,
-        fields.version,
-        fields.description,
-        json(fields.inputSchema),
-        fields.executor,
-        fields.executorUrl,
-        fields.executorTimeoutMs,
-        now,
-      ],
-    );
+    const { rows } = await db.query<DefinitionRow>(sql, params);
     return toDefinition(rows[0]!);
   } catch (error) {
     throw definitionWriteError(error, fields);

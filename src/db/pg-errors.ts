@@ -52,3 +52,12 @@ export function translatePgError(error: unknown): unknown {
       return code?.startsWith('22') ? new DataError(error.message, { cause: error }) : error;
   }
 }
+
+/** Runs a database call, its PostgreSQL errors turned into domain errors (both backends). */
+export async function translated<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw translatePgError(error);
+  }
+}

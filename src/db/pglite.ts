@@ -7,7 +7,7 @@ import {
   type QueryResult,
   toDbParams,
 } from './database.ts';
-import { translatePgError } from './pg-errors.ts';
+import { translated } from './pg-errors.ts';
 
 /** Options of the embedded backend. */
 export interface PgliteOptions {
@@ -17,21 +17,15 @@ export interface PgliteOptions {
 
 function wrap(target: PGlite | Transaction): Queryable {
   return {
-    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      try {
+    query: <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
+      translated(async () => {
         const result = await target.query<R>(sql, toDbParams(params));
         return { rows: result.rows, rowCount: result.rows.length || result.affectedRows || 0 };
-      } catch (error) {
-        throw translatePgError(error);
-      }
-    },
-    async exec(sql: string): Promise<void> {
-      try {
+      }),
+    exec: (sql: string) =>
+      translated(async () => {
         await target.exec(sql);
-      } catch (error) {
-        throw translatePgError(error);
-      }
-    },
+      }),
   };
 }
 
@@ -47,13 +41,8 @@ export async function openPglite(options: PgliteOptions): Promise<Database> {
   return {
     kind: 'pglite',
     ...db,
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      try {
-        return await pglite.transaction((tx) => fn(wrap(tx)));
-      } catch (error) {
-        throw translatePgError(error);
-      }
-    },
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
+      translated(() => pglite.transaction((tx) => fn(wrap(tx)))),
     close: () => pglite.close(),
   };
 }

@@ -7,7 +7,7 @@ import {
   type QueryResult,
   toDbParams,
 } from './database.ts';
-import { translatePgError } from './pg-errors.ts';
+import { translated, translatePgError } from './pg-errors.ts';
 
 /** Options of the PostgreSQL server backend. */
 export interface PostgresOptions {
@@ -26,21 +26,15 @@ const typeParsers = {
 
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   return {
-    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      try {
+    query: <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
+      translated(async () => {
         const result = await client.query(sql, toDbParams(params));
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
-      } catch (error) {
-        throw translatePgError(error);
-      }
-    },
-    async exec(sql: string): Promise<void> {
-      try {
+      }),
+    exec: (sql: string) =>
+      translated(async () => {
         await client.query(sql);
-      } catch (error) {
-        throw translatePgError(error);
-      }
-    },
+      }),
   };
 }
 

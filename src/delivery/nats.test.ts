@@ -1,46 +1,36 @@
-import { randomUUID } from 'node:crypto';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
+import { useTestStream } from '../testing/nats.ts';
 import { createNatsPublisher, type NatsPublisher } from './nats.ts';
 
-// Runs against the NATS server of this machine (JetStream on), at the configured NATS_URL.
-const { natsUrl } = loadConfig().delivery;
-
 describe('createNatsPublisher, against the local NATS JetStream', () => {
-  const id = randomUUID().replaceAll('-', '');
-  const stream = `eps_test_${id}`;
-  const subject = `eps-test.${id}.bookings`;
-  let admin: NatsConnection;
-  let jsm: JetStreamManager;
+  const target = useTestStream('test', 'bookings');
   let publisher: NatsPublisher;
 
   beforeAll(async () => {
-    admin = await connect({ servers: natsUrl });
-    jsm = await jetstreamManager(admin);
-    await jsm.streams.add({ name: stream, subjects: [`eps-test.${id}.>`] });
-    publisher = await createNatsPublisher(natsUrl);
+    publisher = await createNatsPublisher(loadConfig().delivery.natsUrl);
   });
-
-  afterAll(async () => {
-    await publisher?.close();
-    await jsm?.streams.delete(stream).catch(() => undefined);
-    await admin?.close();
-  });
+  afterAll(() => publisher?.close());
 
   it('stores a message once when it is published twice with the same id', async () => {
     const body = JSON.stringify({ eventId: 'e1', pattern: 'bookings.created' });
-    const first = await publisher.publish(subject, body, 'dlv_1', { traceparent: '00-abc-def-01' });
-    const again = await publisher.publish(subject, body, 'dlv_1');
-    const other = await publisher.publish(subject, new TextEncoder().encode('{"n":2}'), 'dlv_2');
+    const first = await publisher.publish(target.subject, body, 'dlv_1', {
+      traceparent: '00-abc-def-01',
+    });
+    const again = await publisher.publish(target.subject, body, 'dlv_1');
+    const other = await publisher.publish(
+      target.subject,
+      new TextEncoder().encode('{"n":2}'),
+      'dlv_2',
+    );
 
     expect(first).toEqual({ seq: 1, duplicate: false });
     expect(again).toEqual({ seq: 1, duplicate: true });
     expect(other).toEqual({ seq: 2, duplicate: false });
-    expect((await jsm.streams.info(stream)).state.messages).toBe(2);
+    expect((await target.jsm.streams.info(target.stream)).state.messages).toBe(2);
 
-    const consumer = await jetstream(admin).consumers.get(stream);
+    const consumer = await jetstream(target.admin).consumers.get(target.stream);
     const received: { seq: number; body: string; msgId?: string; traceparent?: string }[] = [];
     for await (const message of await consumer.fetch({ max_messages: 2, expires: 2000 })) {
       received.push({
@@ -57,8 +47,8 @@ describe('createNatsPublisher, against the local NATS JetStream', () => {
   });
 
   it('fails, saying why, when no stream stores the subject', async () => {
-    await expect(publisher.publish(`eps-test-unbound.${id}`, '{}', 'dlv_x')).rejects.toThrow(
-      `NATS publish to "eps-test-unbound.${id}" failed: no JetStream stream`,
+    await expect(publisher.publish(`eps-test-unbound.${target.id}`, '{}', 'dlv_x')).rejects.toThrow(
+      `NATS publish to "eps-test-unbound.${target.id}" failed: no JetStream stream`,
     );
   });
 

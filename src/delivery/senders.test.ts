@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import { TestClock } from '../testing/clock.ts';
+import { useTestStream } from '../testing/nats.ts';
 import { createEgressDispatcher } from './egress.ts';
 import { parseAllowlist } from './ip.ts';
 import { createNatsPublisher, type NatsPublisher } from './nats.ts';
@@ -398,32 +397,18 @@ describe('webhook sender against local receivers', () => {
   });
 });
 
-// Runs against the NATS server of this machine (JetStream on), at the configured NATS_URL.
 describe('queue sender against the local NATS JetStream', () => {
-  const { natsUrl } = loadConfig().delivery;
-  const id = randomUUID().replaceAll('-', '');
-  const stream = `eps_senders_${id}`;
-  const subject = `eps-senders.${id}.bookings`;
-  let admin: NatsConnection;
-  let jsm: JetStreamManager;
+  const target = useTestStream('senders', 'bookings');
   let publisher: NatsPublisher;
 
   beforeAll(async () => {
-    admin = await connect({ servers: natsUrl });
-    jsm = await jetstreamManager(admin);
-    await jsm.streams.add({ name: stream, subjects: [subject] });
-    publisher = await createNatsPublisher(natsUrl, { ackTimeoutMs: 2000 });
+    publisher = await createNatsPublisher(loadConfig().delivery.natsUrl, { ackTimeoutMs: 2000 });
   });
-
-  afterAll(async () => {
-    await publisher?.close();
-    await jsm?.streams.delete(stream).catch(() => undefined);
-    await admin?.close();
-  });
+  afterAll(() => publisher?.close());
 
   const request = (overrides: Partial<DeliveryRequest> = {}): DeliveryRequest => ({
-    deliveryId: `dlv_${id}`,
-    endpoint: subject,
+    deliveryId: `dlv_${target.id}`,
+    endpoint: target.subject,
     headers: {},
     secrets: [],
     body: eventBody,
@@ -437,18 +422,18 @@ describe('queue sender against the local NATS JetStream', () => {
     const again = await send(request({ traceparent }));
     expect(first).toEqual({ kind: 'delivered', latencyMs: expect.any(Number) });
     expect(again).toEqual({ kind: 'delivered', latencyMs: expect.any(Number) });
-    expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+    expect((await target.jsm.streams.info(target.stream)).state.messages).toBe(1);
 
-    const consumer = await jetstream(admin).consumers.get(stream);
+    const consumer = await jetstream(target.admin).consumers.get(target.stream);
     const message = await consumer.next({ expires: 2000 });
     expect(message?.string()).toBe(eventBody);
-    expect(message?.headers?.get('Nats-Msg-Id')).toBe(`dlv_${id}`);
+    expect(message?.headers?.get('Nats-Msg-Id')).toBe(`dlv_${target.id}`);
     expect(message?.headers?.get('traceparent')).toBe(traceparent);
   });
 
   it('calls a subject no stream stores failed', async () => {
     const outcome = await createQueueSender({ publisher })(
-      request({ endpoint: `eps-senders-unbound.${id}` }),
+      request({ endpoint: `eps-senders-unbound.${target.id}` }),
     );
     expect(outcome).toMatchObject({ kind: 'failed' });
     expect((outcome as { error: string }).error).toContain('no JetStream stream stores');

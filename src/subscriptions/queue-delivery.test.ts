@@ -1,34 +1,20 @@
-import { randomUUID } from 'node:crypto';
-import { type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../config.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { useTestStream } from '../testing/nats.ts';
 
 // A queue subscriber on the NATS JetStream server of this machine.
-const { natsUrl } = loadConfig().delivery;
-
 describe.each(testBackends())('queue subscribers (NATS JetStream) on $name', (backend) => {
-  const id = randomUUID().replaceAll('-', '');
-  const stream = `eps_queue_${id}`;
-  const subject = `eps-queue.${id}.orders`;
+  const target = useTestStream('queue', 'orders');
+  const { subject, stream } = target;
   let t: TestApp;
-  let admin: NatsConnection;
-  let jsm: JetStreamManager;
 
   beforeAll(async () => {
     t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
-    admin = await connect({ servers: natsUrl });
-    jsm = await jetstreamManager(admin);
-    await jsm.streams.add({ name: stream, subjects: [subject] });
   });
-  afterAll(async () => {
-    await t.close();
-    await jsm.streams.delete(stream).catch(() => undefined);
-    await admin.close();
-  });
+  afterAll(() => t.close());
 
   it('publishes each event once, deduplicated by delivery id', async () => {
     await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
@@ -60,8 +46,8 @@ describe.each(testBackends())('queue subscribers (NATS JetStream) on $name', (ba
     );
     while ((await t.app.workers.runOnce()) > 0) {}
 
-    expect((await jsm.streams.info(stream)).state.messages).toBe(3);
-    const consumer = await jetstream(admin).consumers.get(stream);
+    expect((await target.jsm.streams.info(stream)).state.messages).toBe(3);
+    const consumer = await jetstream(target.admin).consumers.get(stream);
     const received: string[] = [];
     for await (const message of await consumer.fetch({ max_messages: 3, expires: 2000 })) {
       received.push((message.json() as { eventId: string }).eventId);

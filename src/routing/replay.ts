@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import { timeParameter } from '../ingest/event-time.ts';
 import { wildcardRegex } from '../store/query.ts';
 import type { RoutingTarget } from './work.ts';
 
@@ -11,6 +12,20 @@ export interface ReplayRequest {
   force: boolean;
   /** Narrows the target's own pattern (subscription replays); wildcards allowed. */
   pattern?: string;
+}
+
+/** The time range fields of a replay request body (both replay routes take them). */
+export const replayRangeProperties = {
+  startTime: { type: 'string', maxLength: 64 },
+  endTime: { type: 'string', maxLength: 64 },
+} as const;
+
+/** A replay body's range as stored-timestamp text; 400 for a time that cannot be read. */
+export function replayRange(body: { startTime: string; endTime: string }) {
+  return {
+    start: timeParameter('startTime', body.startTime),
+    end: timeParameter('endTime', body.endTime),
+  };
 }
 
 /**

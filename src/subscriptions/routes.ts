@@ -11,8 +11,7 @@ import {
 import { etagOf } from '../http/etag.ts';
 import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
-import { timeParameter } from '../ingest/event-time.ts';
-import { replayTarget } from '../routing/replay.ts';
+import { replayRange, replayRangeProperties, replayTarget } from '../routing/replay.ts';
 import { requeueDead } from '../routing/work-store.ts';
 import { deadLetters } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
@@ -297,29 +296,21 @@ export function registerSubscriptionRoutes(
           type: 'object',
           additionalProperties: false,
           required: ['startTime', 'endTime'],
-          properties: {
-            startTime: { type: 'string', maxLength: 64 },
-            endTime: { type: 'string', maxLength: 64 },
-            pattern: { type: 'string', maxLength: 255 },
-          },
+          properties: { ...replayRangeProperties, pattern: { type: 'string', maxLength: 255 } },
         },
         response: resourceErrors,
       },
     },
     async (request, reply) => {
       const s = await subscriptions.get(request.params.id);
-      const { startTime, endTime, pattern } = request.body;
+      const { pattern } = request.body;
       const target = {
         kind: 'delivery' as const,
         id: s.id,
         pattern: s.eventPattern,
         maxAttempts: s.retryPolicy.maxAttempts,
       };
-      const range = {
-        start: timeParameter('startTime', startTime),
-        end: timeParameter('endTime', endTime),
-        force: true,
-      };
+      const range = { ...replayRange(request.body), force: true };
       return reply
         .code(202)
         .send(

@@ -9,10 +9,10 @@ import {
 import { withEtag } from '../http/etag.ts';
 import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { type EventInput, eventInputSchema } from '../ingest/event.ts';
-import { timeParameter } from '../ingest/event-time.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
+import { replayRange, replayRangeProperties } from '../routing/replay.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { TriggerInput, Triggers } from './service.ts';
 import { TRIGGER_TYPES, type WorkflowEventTrigger } from './trigger.ts';
@@ -215,23 +215,15 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           type: 'object',
           additionalProperties: false,
           required: ['startTime', 'endTime'],
-          properties: {
-            startTime: { type: 'string', maxLength: 64 },
-            endTime: { type: 'string', maxLength: 64 },
-            force: { type: 'boolean', default: false },
-          },
+          properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
         },
         response: resourceErrors,
       },
     },
     async (request, reply) => {
       const trigger = await triggers.get(request.params.id);
-      const { startTime, endTime, force = false } = request.body;
-      const result = await routing.replay(trigger, {
-        start: timeParameter('startTime', startTime),
-        end: timeParameter('endTime', endTime),
-        force,
-      });
+      const { force = false } = request.body;
+      const result = await routing.replay(trigger, { ...replayRange(request.body), force });
       return reply.code(202).send(result);
     },
   );

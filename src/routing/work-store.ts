@@ -147,6 +147,8 @@ function claimStatement(
         FOR UPDATE OF f SKIP LOCKED),
      -- UNION, not UNION ALL: rows sharing a sequence (replays) could follow two heads.
      due AS (SELECT id FROM first UNION SELECT id FROM followers),
+     -- By primary key, whatever the row estimates (as a join, fresh statistics made
+     -- PostgreSQL hash a sequential scan of the whole table).
      claimed AS (
        UPDATE routing_work w
           SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
@@ -154,6 +156,8 @@ function claimStatement(
        RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts,
          w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp)
      -- With its event (none when retention dropped it), in the same statement: no second read.
+     -- One index lookup per row, its partition pruned at run time; OFFSET 0 keeps it so (as a
+     -- join, a partition without statistics was scanned whole and hashed on every claim).
      SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
             c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
             ${EVENT_COLUMNS.split(', ')

@@ -29,6 +29,13 @@ interface ResourceRoute {
   summary: string;
 }
 
+/** The schema parts every resource route has: its OpenAPI tags and summary, its `{ id }`. */
+const describedBy = (route: ResourceRoute) => ({
+  tags: route.tags,
+  summary: route.summary,
+  params: idParams,
+});
+
 export interface PatchRoute<Body, Changed> extends ResourceRoute {
   /** The changeable fields (all optional; at least one must be given). */
   properties: Record<string, unknown>;
@@ -49,9 +56,7 @@ export function patchRoute<Body, Changed>(
     {
       config: { access: route.access },
       schema: {
-        tags: route.tags,
-        summary: route.summary,
-        params: idParams,
+        ...describedBy(route),
         headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
         body: {
           type: 'object',
@@ -85,12 +90,7 @@ export function deleteRoute(app: FastifyInstance, route: DeleteRoute): void {
     route.path,
     {
       config: { access: route.access },
-      schema: {
-        tags: route.tags,
-        summary: route.summary,
-        params: idParams,
-        response: { 204: { type: 'null' }, ...resourceErrors },
-      },
+      schema: { ...describedBy(route), response: { 204: { type: 'null' }, ...resourceErrors } },
     },
     async (request, reply) => {
       await route.remove(request.params.id);

@@ -1,7 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../db/database.ts';
-import { loadMigrations, migrate } from '../db/migrate.ts';
-import { type TestDatabase, testBackends } from '../testing/backends.ts';
+import { describe, expect, it } from 'vitest';
+import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { startReceiver } from '../testing/receiver.ts';
 import { type ServiceProcess, startService } from '../testing/service-process.ts';
@@ -16,11 +14,9 @@ const TRIGGERS = 5;
 const postgres = testBackends().find((b) => b.name === 'postgres');
 
 describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
-  const backend = postgres!;
-  let database: TestDatabase;
-  let db: Database;
+  const test = useMigratedDatabase(postgres!);
   const env = () => ({
-    DATABASE_URL: database.location.databaseUrl!,
+    DATABASE_URL: test.database().location.databaseUrl!,
     DELIVERY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
     EGRESS_ALLOWLIST: '127.0.0.1',
     ROUTING_LEASE_MS: '1500',
@@ -28,16 +24,6 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     // Small rounds: more of them to kill in the middle of, and time to do it.
     ROUTING_BATCH_SIZE: '20',
     LOG_LEVEL: 'info',
-  });
-
-  beforeAll(async () => {
-    database = await backend.create();
-    db = await database.open();
-    await migrate(db, await loadMigrations());
-  });
-  afterAll(async () => {
-    await db.close();
-    await database.destroy();
   });
 
   const post = async (service: ServiceProcess, path: string, body: unknown) => {
@@ -83,10 +69,12 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
   async function waitForRouting(pattern: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const { rows } = await db.query<{ open: number }>(
-        `SELECT count(*)::int AS open FROM routing_work WHERE status IN ('pending', 'running') AND event_id IN (SELECT event_id FROM events WHERE pattern = $1)`,
-        [pattern],
-      );
+      const { rows } = await test
+        .db()
+        .query<{ open: number }>(
+          `SELECT count(*)::int AS open FROM routing_work WHERE status IN ('pending', 'running') AND event_id IN (SELECT event_id FROM events WHERE pattern = $1)`,
+          [pattern],
+        );
       if (rows[0]!.open === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -97,12 +85,14 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
   async function startsPerPair(
     pattern: string,
   ): Promise<{ pairs: number; instances: number; maxPerPair: number }> {
-    const { rows } = await db.query<{ pairs: number; instances: number; max_per_pair: number }>(
-      `SELECT count(*)::int AS pairs, coalesce(sum(n), 0)::int AS instances, coalesce(max(n), 0)::int AS max_per_pair FROM (
+    const { rows } = await test
+      .db()
+      .query<{ pairs: number; instances: number; max_per_pair: number }>(
+        `SELECT count(*)::int AS pairs, coalesce(sum(n), 0)::int AS instances, coalesce(max(n), 0)::int AS max_per_pair FROM (
          SELECT count(*) AS n FROM workflow_instances i JOIN workflow_definitions d ON d.id = i.workflow_definition_id
           WHERE d.name = $1 GROUP BY i.trigger_event_id, i.trigger_id) per_pair`,
-      [pattern],
-    );
+        [pattern],
+      );
     return {
       pairs: rows[0]!.pairs,
       instances: rows[0]!.instances,
@@ -138,9 +128,11 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
         instances: events * TRIGGERS,
         maxPerPair: 1,
       });
-      const { rows } = await db.query<{ status: string; n: number }>(
-        `SELECT status, count(*)::int AS n FROM routing_work WHERE kind = 'trigger' GROUP BY status`,
-      );
+      const { rows } = await test
+        .db()
+        .query<{ status: string; n: number }>(
+          `SELECT status, count(*)::int AS n FROM routing_work WHERE kind = 'trigger' GROUP BY status`,
+        );
       expect(rows).toEqual([{ status: 'done', n: events * TRIGGERS }]);
     } finally {
       await service.stop();

@@ -1,7 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Database } from '../db/database.ts';
-import { loadMigrations, migrate } from '../db/migrate.ts';
-import { type TestDatabase, testBackends } from '../testing/backends.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
 import { claimWork, completeWork } from './work-store.ts';
 
 const LEASE_MS = 1_000;
@@ -9,22 +7,13 @@ const start = new Date('2026-01-15T12:00:00.000Z');
 const at = (ms: number) => new Date(start.getTime() + ms);
 
 describe.each(testBackends())('routing work claims and completions on $name', (backend) => {
-  let database: TestDatabase;
-  let db: Database;
-  beforeAll(async () => {
-    database = await backend.create();
-    db = await database.open();
-    await migrate(db, await loadMigrations());
-  });
-  afterAll(async () => {
-    await db.close();
-    await database.destroy();
-  });
-  beforeEach(() => db.exec('TRUNCATE routing_work'));
+  const test = useMigratedDatabase(backend);
+  const db = () => test.db();
+  beforeEach(() => db().exec('TRUNCATE routing_work'));
 
   /** A pending delivery row due at `dueMs` after the start (its event need not exist here). */
   async function pending(name: string, dueMs: number): Promise<string> {
-    const { rows } = await db.query<{ id: string }>(
+    const { rows } = await db().query<{ id: string }>(
       `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
          idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
        VALUES (gen_random_uuid(), 'delivery', gen_random_uuid(), $1, gen_random_uuid(), $2, $4, 5, $3, $2, $2)
@@ -35,7 +24,7 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
   }
 
   const claimedNames = async (workerId: string, nowMs: number, limit: number) =>
-    (await claimWork(db, workerId, at(nowMs), LEASE_MS, limit)).map((w) => w.eventId);
+    (await claimWork(db(), workerId, at(nowMs), LEASE_MS, limit)).map((w) => w.eventId);
 
   const done = (id: string, forget: boolean) => ({
     id,
@@ -49,7 +38,7 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
   });
 
   const statusOf = async (id: string) =>
-    (await db.query<{ status: string }>('SELECT status FROM routing_work WHERE id = $1', [id]))
+    (await db().query<{ status: string }>('SELECT status FROM routing_work WHERE id = $1', [id]))
       .rows[0]?.status;
 
   it('claims due rows oldest first, up to the limit, and none that are not due yet', async () => {
@@ -65,9 +54,9 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
   it('deletes a logged done row, keeps an unlogged one as done', async () => {
     const logged = await pending('logged', 0);
     const unlogged = await pending('unlogged', 0);
-    await claimWork(db, 'w', at(0), LEASE_MS, 10);
+    await claimWork(db(), 'w', at(0), LEASE_MS, 10);
     const recorded = await completeWork(
-      db,
+      db(),
       'w',
       [done(logged, true), done(unlogged, false)],
       at(1),
@@ -82,9 +71,11 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
     expect(await claimedNames('a', 0, 10)).toEqual(['contested']);
     // a stalls past its lease; b takes the row over.
     expect(await claimedNames('b', LEASE_MS + 1, 10)).toEqual(['contested']);
-    expect(await completeWork(db, 'a', [done(id, true)], at(LEASE_MS + 2))).toEqual(new Set());
+    expect(await completeWork(db(), 'a', [done(id, true)], at(LEASE_MS + 2))).toEqual(new Set());
     expect(await statusOf(id)).toBe('running');
-    expect(await completeWork(db, 'b', [done(id, false)], at(LEASE_MS + 3))).toEqual(new Set([id]));
+    expect(await completeWork(db(), 'b', [done(id, false)], at(LEASE_MS + 3))).toEqual(
+      new Set([id]),
+    );
     expect(await statusOf(id)).toBe('done');
   });
 });

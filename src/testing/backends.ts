@@ -3,9 +3,10 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { loadMigrations, migrate } from '../db/migrate.ts';
 import { openPglite } from '../db/pglite.ts';
 import { openPostgres } from '../db/postgres.ts';
 
@@ -70,4 +71,26 @@ function postgres(serverUrl: string): TestBackend {
 export function testBackends(): TestBackend[] {
   const { databaseUrl } = loadConfig();
   return databaseUrl ? [pglite, postgres(databaseUrl)] : [pglite];
+}
+
+/**
+ * A migrated database of the test file's own on `backend`, opened before its tests and
+ * destroyed after them (registers beforeAll/afterAll); `db()` inside tests.
+ */
+export function useMigratedDatabase(backend: TestBackend): {
+  db(): Database;
+  database(): TestDatabase;
+} {
+  let database: TestDatabase | undefined;
+  let db: Database | undefined;
+  beforeAll(async () => {
+    database = await backend.create();
+    db = await database.open();
+    await migrate(db, await loadMigrations());
+  });
+  afterAll(async () => {
+    await db?.close();
+    await database?.destroy();
+  });
+  return { db: () => db!, database: () => database! };
 }

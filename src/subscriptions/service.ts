@@ -89,13 +89,13 @@ export interface SubscriptionDeps {
   egress: EgressOptions;
 }
 
+/** Most decrypted secrets kept at once. */
+const OPENED_SECRETS_KEPT = 10_000;
+
 /**
  * Subscription management. Credentials and signing secrets are sealed with the subscription id
  * as context; every change bumps the routing targets version so matching follows.
  */
-/** Most decrypted secrets kept at once. */
-const OPENED_SECRETS_KEPT = 10_000;
-
 export class Subscriptions {
   /**
    * Decrypted secrets by their sealed text (a changed secret is a new sealed text): every

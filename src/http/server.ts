@@ -79,6 +79,12 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   installErrorHandling(app);
   // JSON only: Fastify's default text/plain parser would hand strings to JSON routes.
   app.removeContentTypeParser('text/plain');
+  // CloudEvents' JSON media types (structured and batch mode) are JSON like any other body.
+  app.addContentTypeParser(
+    ['application/cloudevents+json', 'application/cloudevents-batch+json'],
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'error'),
+  );
   const validators = requestValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? validators.body : validators.other).compile(schema),

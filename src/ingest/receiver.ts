@@ -43,6 +43,26 @@ export interface BatchResult {
 const httpDate = (iso: string) => new Date(iso).toUTCString();
 
 /**
+ * How the events of a request body become native event inputs, and how errors name their
+ * fields for that body's publisher (CloudEvents: `data.amount` rather than `payload.amount`).
+ */
+export interface EventFormat {
+  /** The native input of one event; throws an AppError for an event it cannot map. */
+  toInput(event: unknown): unknown;
+  /** The error with its fields named as this format's publisher named them. */
+  wordError(error: AppError): AppError;
+  /** The eventId an event names, to report a refused one of a batch by. */
+  eventIdOf(event: unknown): unknown;
+}
+
+/** The service's own format: route schemas have checked the envelope already. */
+export const NATIVE_FORMAT: EventFormat = {
+  toInput: (event) => event,
+  wordError: (error) => error,
+  eventIdOf: (event) => (event as { eventId?: unknown } | null)?.eventId,
+};
+
+/**
  * Receives events: checks each against its definition, normalises it, and hands it to the
  * writer, which answers only once the event is committed.
  */
@@ -129,20 +149,44 @@ export class EventReceiver {
     return [];
   }
 
-  /** One event: 202 accepted, 200 duplicate, 409 conflict (same eventId, other body). */
-  async receive(
-    input: EventInput,
+  /** Every check of {@link receive}, nothing stored; a 4xx worded for the event's format. */
+  async validate(
+    input: unknown,
     traceId: string | undefined,
+    format: EventFormat = NATIVE_FORMAT,
+  ): Promise<PreparedEvent> {
+    const prepared =
+      format === NATIVE_FORMAT
+        ? await this.prepare(input as EventInput, traceId)
+        : await this.tryPrepare(input, traceId, format);
+    if (prepared instanceof AppError) throw prepared;
+    return prepared;
+  }
+
+  /**
+   * One event: 202 accepted, 200 duplicate, 409 conflict (same eventId, other body). An event
+   * of another format is mapped and its envelope checked here (the route checked a native one).
+   */
+  async receive(
+    input: unknown,
+    traceId: string | undefined,
+    format: EventFormat = NATIVE_FORMAT,
   ): Promise<{ outcome: WriteOutcome; headers: Record<string, string> }> {
-    const prepared = await this.prepare(input, traceId);
+    const prepared = await this.validate(input, traceId, format);
     const [outcome] = await this.writer.write([prepared.event]);
-    if (outcome!.status === 'conflict') throw conflictFor(outcome!.eventId);
+    if (outcome!.status === 'conflict') throw format.wordError(conflictFor(outcome!.eventId));
     return { outcome: outcome!, headers: prepared.deprecationHeaders };
   }
 
   /** Each event checked on its own; the accepted ones committed together. */
-  async receiveBatch(inputs: unknown[], traceId: string | undefined): Promise<BatchResult> {
-    const prepared = await Promise.all(inputs.map((input) => this.tryPrepare(input, traceId)));
+  async receiveBatch(
+    inputs: unknown[],
+    traceId: string | undefined,
+    format: EventFormat = NATIVE_FORMAT,
+  ): Promise<BatchResult> {
+    const prepared = await Promise.all(
+      inputs.map((input) => this.tryPrepare(input, traceId, format)),
+    );
     const valid = prepared.filter((p): p is PreparedEvent => !(p instanceof AppError));
     const outcomes = valid.length > 0 ? await this.writer.write(valid.map((p) => p.event)) : [];
     const result: BatchResult = { accepted: 0, duplicates: 0, rejected: 0, results: [] };
@@ -150,7 +194,7 @@ export class EventReceiver {
     prepared.forEach((entry, index) => {
       const row =
         entry instanceof AppError
-          ? rejectedRow(index, inputs[index], entry)
+          ? rejectedRow(index, format.eventIdOf(inputs[index]), entry)
           : outcomeRow(index, outcomes[next++]!);
       result.results.push(row);
       if (row.status === 'accepted') result.accepted += 1;
@@ -160,17 +204,20 @@ export class EventReceiver {
     return result;
   }
 
+  /** The prepared event, or the 4xx error that refuses it (worded for its format). */
   private async tryPrepare(
-    input: unknown,
+    event: unknown,
     traceId: string | undefined,
+    format: EventFormat,
   ): Promise<PreparedEvent | AppError> {
-    if (!this.checkEnvelope(input)) {
-      return validationError('event is invalid', ajvErrorsToDetails(this.checkEnvelope.errors));
-    }
     try {
+      const input = format.toInput(event);
+      if (!this.checkEnvelope(input)) {
+        throw validationError('event is invalid', ajvErrorsToDetails(this.checkEnvelope.errors));
+      }
       return await this.prepare(input as EventInput, traceId);
     } catch (error) {
-      if (error instanceof AppError && error.status < 500) return error;
+      if (error instanceof AppError && error.status < 500) return format.wordError(error);
       throw error;
     }
   }
@@ -189,10 +236,9 @@ const errorBody = (error: AppError) => ({
 
 function rejectedRow(
   index: number,
-  input: unknown,
+  eventId: unknown,
   error: AppError,
 ): BatchResult['results'][number] {
-  const eventId = (input as { eventId?: unknown } | null)?.eventId;
   return {
     index,
     ...(typeof eventId === 'string' ? { eventId } : {}),

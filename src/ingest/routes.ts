@@ -1,8 +1,17 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  CLOUDEVENTS_BATCH_JSON,
+  CLOUDEVENTS_FORMAT,
+  CLOUDEVENTS_JSON,
+  cloudEventFromBinary,
+  cloudEventSchema,
+  isBinaryCloudEvent,
+  MAPPED_CLOUDEVENT_FORMAT,
+} from '../cloudevents/format.ts';
 import { errorResponseSchema } from '../http/common.ts';
 import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import { type EventInput, eventInputSchema } from './event.ts';
-import type { EventReceiver } from './receiver.ts';
+import { type EventFormat, type EventReceiver, NATIVE_FORMAT } from './receiver.ts';
 import { traceIdOf } from './traceparent.ts';
 
 export interface IngestRouteOptions {
@@ -15,6 +24,7 @@ export interface IngestRouteOptions {
 const tags = ['events'];
 const receipt = {
   type: 'object',
+  required: ['eventId', 'status', 'timestamp'],
   properties: {
     eventId: { type: 'string' },
     status: { type: 'string', enum: ['accepted', 'duplicate'] },
@@ -25,8 +35,66 @@ const errors = {
   400: errorResponseSchema,
   409: errorResponseSchema,
   413: errorResponseSchema,
+  415: errorResponseSchema,
   503: errorResponseSchema,
 };
+const batchResult = {
+  type: 'object',
+  required: ['accepted', 'duplicates', 'rejected', 'results'],
+  properties: {
+    accepted: { type: 'integer' },
+    duplicates: { type: 'integer' },
+    rejected: { type: 'integer' },
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer' },
+          eventId: { type: 'string' },
+          status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
+          error: errorResponseSchema.properties.error,
+        },
+      },
+    },
+  },
+} as const;
+
+/** The media type a request's body was sent as, without parameters. */
+const mediaType = (request: FastifyRequest) =>
+  String(request.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+
+/** Requests that arrived as binary-mode CloudEvents (their body is mapped by now). */
+const binaryCloudEvents = new WeakSet<FastifyRequest>();
+
+/**
+ * A binary-mode CloudEvent (`ce-*` headers, the data as a JSON body) is mapped onto a native
+ * event before validation (its CloudEvents attributes checked and worded here), so the route's
+ * JSON schema checks what a native publisher would have sent.
+ */
+async function binaryAsNative(request: FastifyRequest): Promise<void> {
+  if (!isBinaryCloudEvent(request.headers) || mediaType(request) === CLOUDEVENTS_JSON) return;
+  request.body = CLOUDEVENTS_FORMAT.toInput(cloudEventFromBinary(request.headers, request.body));
+  binaryCloudEvents.add(request);
+}
+
+/** How a single event's body is read: as sent natively, a structured or a binary CloudEvent. */
+function singleEventFormat(request: FastifyRequest): EventFormat {
+  if (mediaType(request) === CLOUDEVENTS_JSON) return CLOUDEVENTS_FORMAT;
+  return binaryCloudEvents.has(request) ? MAPPED_CLOUDEVENT_FORMAT : NATIVE_FORMAT;
+}
+
+/** One event's body: native JSON, or a CloudEvent (structured, or binary made structured). */
+const singleEventBody = (extra: Record<string, unknown> = {}) => ({
+  content: {
+    'application/json': { schema: eventInputSchema },
+    [CLOUDEVENTS_JSON]: { schema: cloudEventSchema },
+    ...extra,
+  },
+});
 
 export function registerIngestRoutes(
   app: FastifyInstance,
@@ -34,23 +102,40 @@ export function registerIngestRoutes(
   options: IngestRouteOptions,
   tracing: Tracing,
 ): void {
-  app.post<{ Body: EventInput }>(
+  const cloudEventBatch = {
+    type: 'array',
+    minItems: 1,
+    maxItems: options.batchMaxEvents,
+    // Not `cloudEventSchema`: one bad event must not refuse the whole batch.
+    items: { description: 'a CloudEvent in the JSON format, validated on its own' },
+  } as const;
+
+  app.post<{ Body: EventInput | Record<string, unknown> | unknown[] }>(
     '/v1/events',
     {
       config: { access: 'events:publish' },
       schema: {
         tags,
-        summary: 'Publish one event; 202 once it is durably stored, 200 for a repeated eventId',
-        body: eventInputSchema,
-        response: { 200: receipt, 202: receipt, ...errors },
+        summary:
+          'Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId',
+        body: singleEventBody({ [CLOUDEVENTS_BATCH_JSON]: { schema: cloudEventBatch } }),
+        response: { 200: { anyOf: [receipt, batchResult] }, 202: receipt, ...errors },
       },
+      preValidation: binaryAsNative,
     },
     async (request, reply) => {
-      const { source } = request.body;
+      const traceId = traceIdOf(request.headers.traceparent);
+      const type = mediaType(request);
+      if (type === CLOUDEVENTS_BATCH_JSON)
+        return receiver.receiveBatch(request.body as unknown[], traceId, CLOUDEVENTS_FORMAT);
+      const format = singleEventFormat(request);
+      const cloudEvent = format === CLOUDEVENTS_FORMAT;
+      const body = request.body as Record<string, unknown>;
+      const source = body.source as { type?: string; id?: string } | string | undefined;
       const { span } = tracing.startSpan('event.receive', request.traceContext, {
         attributes: {
-          [SpanAttributes.EVENT_PATTERN]: request.body.pattern,
-          ...(source
+          [SpanAttributes.EVENT_PATTERN]: String(cloudEvent ? body.type : body.pattern),
+          ...(typeof source === 'object' && source.type && source.id
             ? {
                 [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
                 [SpanAttributes.EVENT_SOURCE_ID]: source.id,
@@ -60,7 +145,7 @@ export function registerIngestRoutes(
       });
       // The span covers validation and the durable commit (store + routing work).
       const { outcome, headers } = await receiver
-        .receive(request.body, traceIdOf(request.headers.traceparent))
+        .receive(body, traceId, format)
         .finally(() => span.end());
       span.setAttribute(SpanAttributes.EVENT_ID, outcome.eventId);
       reply.code(outcome.status === 'accepted' ? 202 : 200).headers(headers);
@@ -72,72 +157,65 @@ export function registerIngestRoutes(
     },
   );
 
-  app.post<{ Body: { events: unknown[] } }>(
+  app.post<{ Body: { events: unknown[] } | unknown[] }>(
     '/v1/events/batch',
     {
       config: { access: 'events:publish' },
       bodyLimit: options.batchBodyLimitBytes,
       schema: {
         tags,
-        summary: 'Publish up to the batch limit of events; each is validated on its own',
+        summary:
+          'Publish up to the batch limit of events (native, or a CloudEvents batch); each is validated on its own',
         body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['events'],
-          properties: {
-            events: {
-              type: 'array',
-              minItems: 1,
-              maxItems: options.batchMaxEvents,
-              // Not `eventInputSchema`: one bad event must not refuse the whole batch.
-              items: { description: 'an event as for POST /v1/events, validated on its own' },
-            },
-          },
-        },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              accepted: { type: 'integer' },
-              duplicates: { type: 'integer' },
-              rejected: { type: 'integer' },
-              results: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    index: { type: 'integer' },
-                    eventId: { type: 'string' },
-                    status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
-                    error: errorResponseSchema.properties.error,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['events'],
+                properties: {
+                  events: {
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: options.batchMaxEvents,
+                    // Not `eventInputSchema`: one bad event must not refuse the whole batch.
+                    items: { description: 'an event as for POST /v1/events, validated on its own' },
                   },
                 },
               },
             },
+            [CLOUDEVENTS_BATCH_JSON]: { schema: cloudEventBatch },
           },
-          ...errors,
         },
+        response: { 200: batchResult, ...errors },
       },
     },
-    async (request) =>
-      receiver.receiveBatch(request.body.events, traceIdOf(request.headers.traceparent)),
+    async (request) => {
+      const traceId = traceIdOf(request.headers.traceparent);
+      const body = request.body;
+      return Array.isArray(body)
+        ? receiver.receiveBatch(body, traceId, CLOUDEVENTS_FORMAT)
+        : receiver.receiveBatch(body.events, traceId);
+    },
   );
 
-  app.post<{ Body: EventInput }>(
+  app.post<{ Body: EventInput | Record<string, unknown> }>(
     '/v1/events/validate',
     {
       config: { access: 'events:publish' },
       schema: {
         tags,
         summary: 'Run every check of POST /v1/events without storing anything',
-        body: eventInputSchema,
-        response: { 400: errorResponseSchema },
+        body: singleEventBody(),
+        response: { 400: errorResponseSchema, 415: errorResponseSchema },
       },
+      preValidation: binaryAsNative,
     },
     async (request) => {
-      const { event } = await receiver.prepare(
+      const { event } = await receiver.validate(
         request.body,
         traceIdOf(request.headers.traceparent),
+        singleEventFormat(request),
       );
       return { valid: true, event: event.instance };
     },

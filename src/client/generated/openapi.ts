@@ -1171,7 +1171,7 @@ export interface paths {
         };
         put?: never;
         /**
-         * Publish one event; 202 once it is durably stored, 200 for a repeated eventId
+         * Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId
          * @description Requires an API key with scope `events:publish`.
          */
         post: {
@@ -1217,6 +1217,21 @@ export interface paths {
                             };
                         };
                     };
+                    "application/cloudevents+json": {
+                        /** @enum {string} */
+                        specversion: "1.0";
+                        id: string;
+                        source: string;
+                        type: string;
+                        time?: string;
+                        datacontenttype?: string;
+                        dataschema?: string;
+                        subject?: string;
+                        /** @description the payload: a JSON object */
+                        data?: unknown;
+                        data_base64?: string;
+                    };
+                    "application/cloudevents-batch+json": unknown[];
                 };
             };
             responses: {
@@ -1227,11 +1242,30 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            eventId?: string;
+                            eventId: string;
                             /** @enum {string} */
-                            status?: "accepted" | "duplicate";
+                            status: "accepted" | "duplicate";
                             /** Format: date-time */
-                            timestamp?: string;
+                            timestamp: string;
+                        } | {
+                            accepted: number;
+                            duplicates: number;
+                            rejected: number;
+                            results: {
+                                index?: number;
+                                eventId?: string;
+                                /** @enum {string} */
+                                status?: "accepted" | "duplicate" | "rejected";
+                                error?: {
+                                    code?: string;
+                                    message?: string;
+                                    details?: {
+                                        field?: string;
+                                        code?: string;
+                                        message?: string;
+                                    }[];
+                                };
+                            }[];
                         };
                     };
                 };
@@ -1242,11 +1276,11 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            eventId?: string;
+                            eventId: string;
                             /** @enum {string} */
-                            status?: "accepted" | "duplicate";
+                            status: "accepted" | "duplicate";
                             /** Format: date-time */
-                            timestamp?: string;
+                            timestamp: string;
                         };
                     };
                 };
@@ -1308,6 +1342,25 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1344,7 +1397,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Publish up to the batch limit of events; each is validated on its own
+         * Publish up to the batch limit of events (native, or a CloudEvents batch); each is validated on its own
          * @description Requires an API key with scope `events:publish`.
          */
         post: {
@@ -1359,6 +1412,7 @@ export interface paths {
                     "application/json": {
                         events: unknown[];
                     };
+                    "application/cloudevents-batch+json": unknown[];
                 };
             };
             responses: {
@@ -1369,10 +1423,10 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            accepted?: number;
-                            duplicates?: number;
-                            rejected?: number;
-                            results?: {
+                            accepted: number;
+                            duplicates: number;
+                            rejected: number;
+                            results: {
                                 index?: number;
                                 eventId?: string;
                                 /** @enum {string} */
@@ -1430,6 +1484,25 @@ export interface paths {
                 };
                 /** @description Default Response */
                 413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1530,11 +1603,44 @@ export interface paths {
                             };
                         };
                     };
+                    "application/cloudevents+json": {
+                        /** @enum {string} */
+                        specversion: "1.0";
+                        id: string;
+                        source: string;
+                        type: string;
+                        time?: string;
+                        datacontenttype?: string;
+                        dataschema?: string;
+                        subject?: string;
+                        /** @description the payload: a JSON object */
+                        data?: unknown;
+                        data_base64?: string;
+                    };
                 };
             };
             responses: {
                 /** @description Default Response */
                 400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };

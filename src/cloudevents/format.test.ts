@@ -1,6 +1,6 @@
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
-import type { EventInstance } from '../ingest/event.ts';
+import type { EventInstance } from '../events/event.ts';
 import {
   binaryMessage,
   cloudEventField,

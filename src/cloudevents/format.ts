@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
-import type { EventInput, EventInstance, EventMetadata, EventSource } from '../ingest/event.ts';
+import type { EventInput, EventInstance, EventMetadata, EventSource } from '../events/event.ts';
 import type { EventFormat } from '../ingest/receiver.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 

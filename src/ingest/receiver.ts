@@ -1,18 +1,18 @@
 import { Ajv } from 'ajv';
 import type { Clock } from '../clock.ts';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
-import { newUuidV7 } from '../ids.ts';
-import type { DefinitionResolver } from '../registry/resolver.ts';
-import { ajvErrorsToDetails } from '../schema/error-details.ts';
-import { type PartitionInterval, periodOf } from '../store/partitions.ts';
 import {
   bodyHash,
   type EventInput,
   type EventMetadata,
   eventInputSchema,
   type NormalizedEvent,
-} from './event.ts';
-import { parseEventTime } from './event-time.ts';
+} from '../events/event.ts';
+import { parseEventTime } from '../events/time.ts';
+import { newUuidV7 } from '../ids.ts';
+import type { DefinitionResolver } from '../registry/resolver.ts';
+import { ajvErrorsToDetails } from '../schema/error-details.ts';
+import { type PartitionInterval, periodOf } from '../store/partitions.ts';
 import { checkPayloadLimits, type PayloadLimits } from './payload-limits.ts';
 import type { EventWriter, WriteOutcome } from './writer.ts';
 

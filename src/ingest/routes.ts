@@ -8,9 +8,9 @@ import {
   isBinaryCloudEvent,
   MAPPED_CLOUDEVENT_FORMAT,
 } from '../cloudevents/format.ts';
+import { type EventInput, eventInputSchema } from '../events/event.ts';
 import { errorResponseSchema } from '../http/common.ts';
 import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
-import { type EventInput, eventInputSchema } from './event.ts';
 import { type EventFormat, type EventReceiver, NATIVE_FORMAT } from './receiver.ts';
 import { traceIdOf } from './traceparent.ts';
 

@@ -2,12 +2,12 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { bodyHash, type NormalizedEvent } from '../events/event.ts';
 import { RoutingPlanner } from '../routing/planner.ts';
 import { RoutingIndex } from '../routing/routing-index.ts';
 import { periodOf } from '../store/partitions.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
-import { bodyHash, type NormalizedEvent } from './event.ts';
 import { type EventQueueConfig, EventWriter } from './writer.ts';
 
 describe.each(testBackends())('group commit on $name', (backend) => {

@@ -3,9 +3,9 @@ import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
+import type { NormalizedEvent } from '../events/event.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
 import { recordProducers, type StoredClaim, storeEvents } from '../store/event-rows.ts';
-import type { NormalizedEvent } from './event.ts';
 
 /**
  * The spec's EventQueueConfig: the bounded queue between the receiver and the database.

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/database.ts';
+import type { NormalizedEvent } from '../events/event.ts';
 import { newUuidV7 } from '../ids.ts';
-import type { NormalizedEvent } from '../ingest/event.ts';
 import type { RoutingIndex } from './routing-index.ts';
 import type { NewWork, RoutingTarget } from './work.ts';
 

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { timeParameter } from '../ingest/event-time.ts';
+import { timeParameter } from '../events/time.ts';
 import { wildcardRegex } from '../store/query.ts';
 import type { RoutingTarget } from './work.ts';
 

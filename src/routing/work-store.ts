@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '../db/database.ts';
-import type { EventInstance } from '../ingest/event.ts';
-import { EVENT_COLUMNS, type EventRow, toInstance } from '../store/event-rows.ts';
+import { columnList } from '../db/sql.ts';
+import type { EventInstance } from '../events/event.ts';
+import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import type { ClaimedWork, NewWork, TargetKind, WorkStatus } from './work.ts';
 
 /** SQL of the routing work table. */
@@ -160,10 +161,10 @@ function claimStatement(
      -- join, a partition without statistics was scanned whole and hashed on every claim).
      SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
             c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
-            ${EVENT_COLUMNS.split(', ')
-              .filter((column) => column !== 'event_id')
-              .map((column) => `e.${column}`)
-              .join(', ')}
+            ${columnList(
+              EVENT_COLUMNS.filter((column) => column !== 'event_id'),
+              'e',
+            )}
        FROM claimed c
        LEFT JOIN LATERAL (
          SELECT * FROM events e WHERE e.id = c.event_row_id AND e."timestamp" = c.event_timestamp

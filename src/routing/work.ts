@@ -1,4 +1,4 @@
-import type { EventInstance } from '../ingest/event.ts';
+import type { EventInstance } from '../events/event.ts';
 
 /**
  * The routing engine's unit of work: one (event, target) pair. Targets are of two kinds —

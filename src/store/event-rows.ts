@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import type { EventInstance, NormalizedEvent } from '../ingest/event.ts';
+import type { NormalizedEvent } from '../events/event.ts';
 import type { NewWork } from '../routing/work.ts';
 import { workInsertCte, workInsertParams } from '../routing/work-store.ts';
 
@@ -127,28 +127,4 @@ export async function recordProducers(
       now,
     ],
   );
-}
-
-export interface EventRow {
-  event_id: string;
-  pattern: string;
-  version: string;
-  source: EventInstance['source'] | null;
-  timestamp: Date;
-  payload: EventInstance['payload'];
-  metadata: EventInstance['metadata'];
-}
-
-export const EVENT_COLUMNS = 'event_id, pattern, version, source, "timestamp", payload, metadata';
-
-export function toInstance(row: EventRow): EventInstance {
-  return {
-    eventId: row.event_id,
-    pattern: row.pattern,
-    version: row.version,
-    ...(row.source ? { source: row.source } : {}),
-    timestamp: row.timestamp.toISOString(),
-    payload: row.payload,
-    metadata: row.metadata,
-  };
 }

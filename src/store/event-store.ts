@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/database.ts';
+import { columnList } from '../db/sql.ts';
 import { notFound } from '../errors.ts';
-import type { EventInstance } from '../ingest/event.ts';
-import { EVENT_COLUMNS, type EventRow, toInstance } from './event-rows.ts';
+import type { EventInstance } from '../events/event.ts';
+import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { buildConditions, type EventQuery, encodeCursor } from './query.ts';
 
 /** Counting stops here: past it `total` is a lower bound and `totalExact` is false. */
@@ -40,7 +41,7 @@ export class EventStore {
     const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const direction = query.order === 'asc' ? 'ASC' : 'DESC';
     const { rows } = await this.db.query<PagedRow>(
-      `SELECT ${EVENT_COLUMNS}, id, to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
+      `SELECT ${columnList(EVENT_COLUMNS)}, id, to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
          FROM events ${whereSql}
         ORDER BY "timestamp" ${direction}, id ${direction}
         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
@@ -70,9 +71,7 @@ export class EventStore {
 
   async get(eventId: string): Promise<EventInstance> {
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS.split(', ')
-        .map((c) => `e.${c}`)
-        .join(', ')}
+      `SELECT ${columnList(EVENT_COLUMNS, 'e')}
          FROM event_ids i JOIN events e ON e.id = i.id AND e."timestamp" = i."timestamp"
         WHERE i.event_id = $1`,
       [eventId],
@@ -88,7 +87,7 @@ export class EventStore {
     const event = await this.get(eventId);
     const { correlationId } = event.metadata;
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE metadata->>'correlationId' = $1
+      `SELECT ${columnList(EVENT_COLUMNS)} FROM events WHERE metadata->>'correlationId' = $1
         ORDER BY "timestamp", id LIMIT ${TRACE_LIMIT + 1}`,
       [correlationId],
     );

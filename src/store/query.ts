@@ -1,6 +1,6 @@
 import { fieldError, validationError } from '../errors.ts';
+import { timeParameter } from '../events/time.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { timeParameter } from '../ingest/event-time.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
 
 /** GET /v1/events filters, turned into SQL conditions with parameters (never client text in SQL). */

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.ts';
 import type { ErrorDetail } from '../errors.ts';
-import type { EventInstance } from '../ingest/event.ts';
+import type { EventInstance } from '../events/event.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.ts';
+import { type EventInput, eventInputSchema } from '../events/event.ts';
 import {
   errorResponseSchema,
   pagination,
@@ -8,7 +9,6 @@ import {
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
-import { type EventInput, eventInputSchema } from '../ingest/event.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';

@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
+import type { EventInstance } from '../events/event.ts';
 import { isUuid } from '../ids.ts';
-import type { EventInstance } from '../ingest/event.ts';
 import { type ReplayRequest, replayTarget } from '../routing/replay.ts';
 import { requeueDead, triggerWorkOfEvent } from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';

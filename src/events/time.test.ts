@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseEventTime } from './event-time.ts';
+import { parseEventTime } from './time.ts';
 
 describe('event time parsing', () => {
   it.each([

@@ -5,9 +5,10 @@ import type { RouteAccess } from './auth/access.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { RateLimiter } from './auth/rate-limit.ts';
 import { RateLimitStore } from './auth/rate-limit-store.ts';
-import { registerApiKeyRoutes } from './auth/routes.ts';
+import { registerApiKeyRoutes, registerIdentityRoute } from './auth/routes.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
+import { registerConsoleRoutes } from './console/routes.ts';
 import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
 import { registerHealthRoutes } from './http/health.ts';
@@ -176,8 +177,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     partitionInterval: config.partitions.interval,
   });
   registerHealthRoutes(server, db, deps.migrations);
+  registerConsoleRoutes(server);
   registerMetricsRoutes(server, metrics);
   registerApiKeyRoutes(server, apiKeys);
+  registerIdentityRoute(server, config.authEnabled);
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest, tracing);
   registerStoreRoutes(server, new EventStore(db));

@@ -60,6 +60,7 @@ describe.each(testBackends())('access control on $name', (backend) => {
       'GET /v1/event-definitions/:ref/versions': 'definitions:read',
       'PATCH /v1/event-definitions/:id': 'definitions:write',
       'DELETE /v1/event-definitions/:id': 'definitions:write',
+      'GET /v1/me': 'authenticated',
     });
     // Every /v1 route needs a key: nothing under /v1 is public.
     for (const route of t.app.routes.filter((r) => r.url.startsWith('/v1'))) {
@@ -84,8 +85,23 @@ describe.each(testBackends())('access control on $name', (backend) => {
       }
     });
 
+    it('answers 401 without a key and serves any key on routes for any caller', async () => {
+      const anyKey = t.app.routes.filter((r) => r.access === 'authenticated');
+      expect(anyKey.length).toBeGreaterThanOrEqual(1);
+      for (const route of anyKey) {
+        const name = `${route.method} ${route.url}`;
+        expect({ name, status: (await call(route)).status }).toEqual({ name, status: 401 });
+        for (const scope of SCOPES) {
+          const response = await call(route, { 'x-api-key': keyWith.get(scope)! });
+          expect({ name, scope, status: response.status }).toEqual({ name, scope, status: 200 });
+        }
+      }
+    });
+
     it('answers 401 without a key, 403 without the scope, and serves the scope', async () => {
-      const guarded = t.app.routes.filter((r) => r.access !== 'public');
+      const guarded = t.app.routes.filter(
+        (r) => r.access !== 'public' && r.access !== 'authenticated',
+      );
       expect(guarded.length).toBeGreaterThanOrEqual(9);
       for (const route of guarded) {
         const name = `${route.method} ${route.url} (${route.access})`;
@@ -182,6 +198,21 @@ describe.each(testBackends())('access control on $name', (backend) => {
     expect((await t.request('GET', '/v1/api-keys', { headers })).status).toBe(200);
     t.clock.advance(10_001);
     expect((await t.request('GET', '/v1/api-keys', { headers })).status).toBe(401);
+  });
+
+  it("tells a key its own identity and scopes, and no one else's", async () => {
+    const { id, key } = await t.app.apiKeys.create({
+      name: 'reader',
+      scopes: ['events:read', 'definitions:read'],
+    });
+    const me = await t.request('GET', '/v1/me', { headers: { 'x-api-key': key } });
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual({
+      auth: 'on',
+      key: { id, name: 'reader' },
+      scopes: ['events:read', 'definitions:read'],
+    });
+    expect((await t.request('GET', '/v1/me')).status).toBe(401);
   });
 
   it('describes the needed key in the OpenAPI document', async () => {

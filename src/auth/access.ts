@@ -53,7 +53,7 @@ export class AccessRuleError extends Error {
 }
 
 const isAccessRule = (value: unknown): value is AccessRule =>
-  value === 'public' || (typeof value === 'string' && isScope(value));
+  value === 'public' || value === 'authenticated' || (typeof value === 'string' && isScope(value));
 
 /** Reads the key from `X-API-Key` or `Authorization: Bearer …`. */
 function presentedKey(request: FastifyRequest): string | undefined {
@@ -102,7 +102,12 @@ export function installAccessControl(
       route.schema = {
         ...route.schema,
         security: [{ apiKey: [] }, { bearerAuth: [] }],
-        description: [route.schema.description, `Requires an API key with scope \`${access}\`.`]
+        description: [
+          route.schema.description,
+          access === 'authenticated'
+            ? 'Requires an API key (any scope).'
+            : `Requires an API key with scope \`${access}\`.`,
+        ]
           .filter(Boolean)
           .join(' '),
       };
@@ -121,6 +126,9 @@ export function installAccessControl(
     if (!principal) throw unauthorized('the API key is invalid or revoked');
     // Known before the scope check, so the request log names the key a 403 refused.
     request.principal = principal;
+    // Any valid key may ask who it is; such routes are cheap (the key is cached) and unlimited,
+    // since a rate class follows a scope and a read-only key should not spend another's budget.
+    if (access === 'authenticated') return;
     if (!grants(principal.scopes, access)) {
       throw new AppError(403, 'forbidden', `the API key lacks the scope ${access}`);
     }

@@ -122,3 +122,53 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     },
   );
 }
+
+const identitySchema = {
+  type: 'object',
+  required: ['auth', 'key', 'scopes'],
+  properties: {
+    auth: {
+      type: 'string',
+      enum: ['on', 'off'],
+      description: 'off: every route is open to anyone (loopback development)',
+    },
+    key: {
+      type: ['object', 'null'],
+      description: 'the calling key; null when auth is off',
+      required: ['id', 'name'],
+      properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' } },
+    },
+    scopes: {
+      type: 'array',
+      items: { type: 'string', enum: SCOPES },
+      description: "what the caller may do: the key's scopes, or every scope when auth is off",
+    },
+  },
+} as const;
+
+/**
+ * `GET /v1/me`: who the caller is and what it may do, so a client (the console) can hide the
+ * actions a key's scopes do not allow instead of offering buttons that answer 403.
+ */
+export function registerIdentityRoute(app: FastifyInstance, authEnabled: boolean): void {
+  app.get(
+    '/v1/me',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags,
+        summary: 'The calling API key and its scopes (any valid key may ask; admin implies all)',
+        response: { 200: identitySchema, 401: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const principal = request.principal;
+      if (!authEnabled || !principal) return { auth: 'off', key: null, scopes: SCOPES };
+      return {
+        auth: 'on',
+        key: { id: principal.keyId, name: principal.name },
+        scopes: principal.scopes,
+      };
+    },
+  );
+}

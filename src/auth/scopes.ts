@@ -16,9 +16,11 @@ export type Scope = (typeof SCOPES)[number];
 
 /**
  * The access rule every route declares in its options (`config: { access }`): the scope a caller
- * needs, or `public` for routes that answer anyone (health, readiness, OpenAPI, metrics).
+ * needs, `authenticated` for routes that answer any valid key whatever its scopes (the caller's
+ * own identity, `GET /v1/me`), or `public` for routes that answer anyone (health, readiness,
+ * OpenAPI, metrics, the console's static files).
  */
-export type AccessRule = Scope | 'public';
+export type AccessRule = Scope | 'authenticated' | 'public';
 
 export const isScope = (value: string): value is Scope =>
   (SCOPES as readonly string[]).includes(value);

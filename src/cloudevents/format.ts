@@ -359,3 +359,40 @@ export function binaryMessage(event: CloudEvent): {
   }
   return { headers, body: JSON.stringify(event.data) };
 }
+
+/**
+ * How an event is sent to a subscriber: the service's own JSON, or a CloudEvent in the
+ * structured or binary content mode (the HTTP and NATS bindings name the headers alike).
+ */
+export const EVENT_ENCODINGS = ['native', 'cloudevents-structured', 'cloudevents-binary'] as const;
+export type EventEncoding = (typeof EVENT_ENCODINGS)[number];
+
+/** An event ready to send: the body, its content type, and headers that describe it. */
+export interface EncodedEvent {
+  body: string;
+  contentType: string;
+  /** `ce-*` headers of the binary mode; none otherwise. */
+  headers: Record<string, string>;
+}
+
+/**
+ * An event in `encoding`. The trace context travels in the transport's own `traceparent`
+ * header, not in the CloudEvent, so one encoding of an event serves every attempt.
+ */
+export function encodeEvent(instance: EventInstance, encoding: EventEncoding): EncodedEvent {
+  switch (encoding) {
+    case 'native':
+      return { body: JSON.stringify(instance), contentType: 'application/json', headers: {} };
+    case 'cloudevents-structured':
+      return {
+        body: JSON.stringify(instanceToCloudEvent(instance)),
+        contentType: CLOUDEVENTS_JSON,
+        headers: {},
+      };
+    case 'cloudevents-binary': {
+      const { headers, body } = binaryMessage(instanceToCloudEvent(instance));
+      const { 'content-type': contentType = 'application/json', ...attributes } = headers;
+      return { body, contentType, headers: attributes };
+    }
+  }
+}

@@ -47,8 +47,15 @@ export interface DeliveryRequest {
    * every one signs. Webhooks only.
    */
   secrets: string[];
-  /** The event in the wire format, already serialised: sent byte for byte and signed as is. */
+  /** The event as the subscription receives it, serialised: sent byte for byte and signed as is. */
   body: string;
+  /** The body's media type; default `application/json`. */
+  contentType?: string;
+  /**
+   * Headers that describe the event (a binary-mode CloudEvent's `ce-*` attributes): sent on
+   * webhooks and as NATS headers, over any custom header of the same name.
+   */
+  eventHeaders?: Record<string, string>;
   /** The event's W3C trace context, forwarded as the `traceparent` header when present. */
   traceparent?: string;
   /**
@@ -262,8 +269,9 @@ function webhookHeaders(
     headers[lower] = value;
   }
   if (auth) headers[auth.name] = auth.value;
+  Object.assign(headers, req.eventHeaders);
   if (req.traceparent !== undefined) headers.traceparent = req.traceparent;
-  headers['content-type'] = 'application/json';
+  headers['content-type'] = req.contentType ?? 'application/json';
   headers['user-agent'] = WEBHOOK_USER_AGENT;
   try {
     Object.assign(
@@ -364,12 +372,11 @@ export function createQueueSender({ publisher }: QueueSenderDeps): Sender {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     try {
-      await publisher.publish(
-        req.endpoint,
-        req.body,
-        req.deliveryId,
-        req.traceparent === undefined ? {} : { traceparent: req.traceparent },
-      );
+      await publisher.publish(req.endpoint, req.body, req.deliveryId, {
+        ...req.eventHeaders,
+        ...(req.contentType === undefined ? {} : { 'content-type': req.contentType }),
+        ...(req.traceparent === undefined ? {} : { traceparent: req.traceparent }),
+      });
       return { kind: 'delivered', latencyMs: elapsed() };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import { type EncodedEvent, type EventEncoding, encodeEvent } from '../cloudevents/format.ts';
 import type { Database } from '../db/database.ts';
 import { createCircuitBreaker } from '../delivery/circuit-breaker.ts';
 import type { AttemptOutcome, Sender } from '../delivery/senders.ts';
@@ -43,10 +44,10 @@ const healthy = (s: StoredSubscription) =>
   s.circuitState.consecutiveFailures === 0 &&
   s.failingSince === null;
 
-/** One round's deliveries: the subscriptions read once, each event serialised once, attempts logged together. */
+/** One round's deliveries: the subscriptions read once, each event encoded once per format, attempts logged together. */
 interface Round {
   subscriptions: Map<string, StoredSubscription>;
-  bodies: Map<EventInstance, string>;
+  encoded: Map<EventInstance, Map<EventEncoding, EncodedEvent>>;
   attempts: AttemptRow[];
 }
 
@@ -70,7 +71,7 @@ export class DeliveryHandler implements WorkHandler {
       subscriptions: await findSubscriptions(this.deps.db, [
         ...new Set(works.map((w) => w.targetId)),
       ]),
-      bodies: new Map(),
+      encoded: new Map(),
       attempts: [],
     };
     const results = await Promise.all(works.map((work) => lanes(() => this.deliver(work, round))));
@@ -123,23 +124,32 @@ export class DeliveryHandler implements WorkHandler {
         defer: { delayMs: Math.max(0, decision.retryAt - now.getTime()) },
       };
     }
-    const outcome = await this.send(subscription, work, this.bodyOf(work.event!, round));
+    const outcome = await this.send(
+      subscription,
+      work,
+      this.encode(work.event!, subscription.format, round),
+    );
     return this.settle(subscription, work, outcome, round);
   }
 
-  private bodyOf(event: EventInstance, round: Round): string {
-    let body = round.bodies.get(event);
-    if (body === undefined) {
-      body = JSON.stringify(event);
-      round.bodies.set(event, body);
+  private encode(event: EventInstance, format: EventEncoding, round: Round): EncodedEvent {
+    let formats = round.encoded.get(event);
+    if (!formats) {
+      formats = new Map();
+      round.encoded.set(event, formats);
     }
-    return body;
+    let encoded = formats.get(format);
+    if (!encoded) {
+      encoded = encodeEvent(event, format);
+      formats.set(format, encoded);
+    }
+    return encoded;
   }
 
   private send(
     subscription: StoredSubscription,
     work: ClaimedWork,
-    body: string,
+    encoded: EncodedEvent,
   ): Promise<AttemptOutcome> {
     const { subscriptions, clock, options } = this.deps;
     const authentication = subscriptions.credentials(subscription);
@@ -151,7 +161,10 @@ export class DeliveryHandler implements WorkHandler {
         : subscription.headers,
       ...(authentication ? { authentication } : {}),
       secrets: subscriptions.signingSecrets(subscription, clock.now()),
-      body,
+      body: encoded.body,
+      ...(subscription.format === 'native'
+        ? {}
+        : { contentType: encoded.contentType, eventHeaders: encoded.headers }),
       ...(work.traceparent ? { traceparent: work.traceparent } : {}),
       timeoutMs: options.timeoutMs,
     });

@@ -9,6 +9,7 @@ interface SubscriptionRow {
   event_pattern: string;
   subscriber_id: string;
   subscriber_type: StoredSubscription['subscriberType'];
+  format: StoredSubscription['format'];
   endpoint: string;
   headers: Record<string, string>;
   auth_type: StoredSubscription['authType'];
@@ -34,6 +35,7 @@ const toSubscription = (r: SubscriptionRow): StoredSubscription => ({
   eventPattern: r.event_pattern,
   subscriberId: r.subscriber_id,
   subscriberType: r.subscriber_type,
+  format: r.format,
   endpoint: r.endpoint,
   headers: r.headers,
   authType: r.auth_type,
@@ -57,7 +59,7 @@ const toSubscription = (r: SubscriptionRow): StoredSubscription => ({
 const COLUMNS = `id, event_pattern, subscriber_id, subscriber_type, endpoint, headers, auth_type,
   auth_credentials_sealed, filter_expression, retry_policy, circuit_breaker, circuit_state, description,
   status, disabled_reason, signing_secret_sealed, previous_secret_sealed, secret_rotated_at, failing_since,
-  created_at, updated_at, revision`;
+  created_at, updated_at, revision, format`;
 
 const json = (value: unknown) => JSON.stringify(value);
 
@@ -69,12 +71,13 @@ export async function saveSubscription(
   const { rows } = await tx.query<SubscriptionRow>(
     `INSERT INTO subscriptions (${COLUMNS})
      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, 1)
+             $18, $19, $20, $21, 1, $22)
      ON CONFLICT (id) DO UPDATE SET event_pattern = $2, subscriber_id = $3, subscriber_type = $4, endpoint = $5,
        headers = $6::jsonb, auth_type = $7, auth_credentials_sealed = $8, filter_expression = $9,
        retry_policy = $10::jsonb, circuit_breaker = $11::jsonb, circuit_state = $12::jsonb, description = $13,
        status = $14, disabled_reason = $15, signing_secret_sealed = $16, previous_secret_sealed = $17,
-       secret_rotated_at = $18, failing_since = $19, updated_at = $21, revision = subscriptions.revision + 1
+       secret_rotated_at = $18, failing_since = $19, updated_at = $21, revision = subscriptions.revision + 1,
+       format = $22
      RETURNING ${COLUMNS}`,
     [
       s.id,
@@ -98,6 +101,7 @@ export async function saveSubscription(
       s.failingSince,
       s.createdAt,
       s.updatedAt,
+      s.format,
     ],
   );
   return toSubscription(rows[0]!);

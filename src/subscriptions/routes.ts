@@ -20,6 +20,7 @@ import {
   AUTH_TYPES,
   type StoredSubscription,
   SUBSCRIBER_TYPES,
+  SUBSCRIPTION_FORMATS,
   SUBSCRIPTION_STATUSES,
 } from './subscription.ts';
 
@@ -68,6 +69,12 @@ const subscriber = {
 
 const fields = {
   event_pattern: { type: 'string', minLength: 1, maxLength: 255 },
+  format: {
+    type: 'string',
+    enum: SUBSCRIPTION_FORMATS,
+    description:
+      'native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode',
+  },
   subscriber,
   filter: {
     type: ['object', 'null'],

@@ -31,6 +31,7 @@ import {
   type AuthType,
   type StoredSubscription,
   type SubscriberType,
+  type SubscriptionFormat,
   type SubscriptionView,
   toView,
 } from './subscription.ts';
@@ -38,6 +39,7 @@ import {
 /** A subscription as the API takes it (snake_case). */
 export interface SubscriptionInput {
   event_pattern: string;
+  format?: SubscriptionFormat;
   subscriber: {
     id: string;
     type: SubscriberType;
@@ -207,6 +209,7 @@ export class Subscriptions {
       eventPattern: input.event_pattern,
       subscriberId: input.subscriber.id,
       subscriberType: input.subscriber.type,
+      format: input.format ?? 'native',
       endpoint: input.subscriber.endpoint,
       headers: input.subscriber.headers ?? {},
       authType: auth ? auth.type : null,
@@ -284,6 +287,7 @@ export class Subscriptions {
     const credentials = this.credentials(s);
     return {
       event_pattern: s.eventPattern,
+      format: s.format,
       subscriber: {
         id: s.subscriberId,
         type: s.subscriberType,

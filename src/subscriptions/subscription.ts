@@ -1,3 +1,4 @@
+import { EVENT_ENCODINGS, type EventEncoding } from '../cloudevents/format.ts';
 import type { CircuitBreakerConfig, CircuitState } from '../delivery/circuit-breaker.ts';
 import type { RetryPolicy } from '../routing/retry.ts';
 
@@ -7,6 +8,8 @@ export interface StoredSubscription {
   eventPattern: string;
   subscriberId: string;
   subscriberType: SubscriberType;
+  /** The body and headers events are sent in (see SUBSCRIPTION_FORMATS). */
+  format: SubscriptionFormat;
   endpoint: string;
   headers: Record<string, string>;
   authType: AuthType | null;
@@ -29,6 +32,13 @@ export interface StoredSubscription {
 
 export const SUBSCRIBER_TYPES = ['webhook', 'queue'] as const;
 export type SubscriberType = (typeof SUBSCRIBER_TYPES)[number];
+/**
+ * `native`: the event in the service's wire format; `cloudevents-structured`: a CloudEvent in
+ * the JSON format as the body; `cloudevents-binary`: the payload as the body and the attributes
+ * as `ce-` headers (for queues: NATS headers, as the CloudEvents NATS binding names them).
+ */
+export const SUBSCRIPTION_FORMATS = EVENT_ENCODINGS;
+export type SubscriptionFormat = EventEncoding;
 export const AUTH_TYPES = ['basic', 'bearer', 'api-key'] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 export const SUBSCRIPTION_STATUSES = ['active', 'paused', 'disabled'] as const;
@@ -38,6 +48,7 @@ export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 export interface SubscriptionView {
   subscription_id: string;
   event_pattern: string;
+  format: SubscriptionFormat;
   subscriber: {
     id: string;
     type: SubscriberType;
@@ -78,6 +89,7 @@ export function toView(
   return {
     subscription_id: s.id,
     event_pattern: s.eventPattern,
+    format: s.format,
     subscriber: {
       id: s.subscriberId,
       type: s.subscriberType,

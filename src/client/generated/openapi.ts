@@ -3798,6 +3798,11 @@ export interface paths {
                 content: {
                     "application/json": {
                         event_pattern: string;
+                        /**
+                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                         * @enum {string}
+                         */
+                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
                         subscriber: {
                             id: string;
                             /** @enum {string} */
@@ -4083,6 +4088,11 @@ export interface paths {
                 content: {
                     "application/json": {
                         event_pattern?: string;
+                        /**
+                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                         * @enum {string}
+                         */
+                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
                         subscriber?: {
                             id?: string;
                             /** @enum {string} */

@@ -194,6 +194,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const triggers = new Triggers(db, clock);
   registerTriggerRoutes(server, {
     triggers,
+    workflowDefinitions,
     routing: new TriggerRouting(db, clock),
     registry,
     receiver,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Scope } from '../auth/scopes.ts';
 import { errorResponseSchema } from './common.ts';
-import { requiredRevision } from './etag.ts';
+import { optionalRevision, requiredRevision } from './etag.ts';
 
 /**
  * The change and delete routes every revisioned resource has (event definitions, workflow
@@ -12,6 +12,27 @@ import { requiredRevision } from './etag.ts';
 export const idParams = {
   type: 'object',
   properties: { id: { type: 'string', maxLength: 255 } },
+} as const;
+
+/** The natural key of triggers and subscriptions (`?name=`, `PUT …/by-name/{name}`). */
+export const NAME_REGEX = '^[a-z0-9][a-z0-9._-]{0,127}$';
+
+export const nameSchema = {
+  type: 'string',
+  pattern: NAME_REGEX,
+  description: 'unique name: lowercase letters, digits, ., _ and -; at most 128 characters',
+} as const;
+
+/**
+ * Labels of a resource: string keys and values, as Kubernetes labels or AWS tags. `eps apply`
+ * marks what it manages here (`eps.dev/managed-by`), so that `--prune` deletes only those.
+ */
+export const labelsSchema = {
+  type: 'object',
+  maxProperties: 32,
+  propertyNames: { pattern: '^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$' },
+  additionalProperties: { type: 'string', maxLength: 255 },
+  description: 'string → string; keys of lowercase letters, digits, ., _, / and -',
 } as const;
 
 /** The error answers of the resource routes: bad input, unknown id, conflict. */
@@ -95,6 +116,68 @@ export function deleteRoute(app: FastifyInstance, route: DeleteRoute): void {
     async (request, reply) => {
       await route.remove(request.params.id);
       return reply.code(204).send();
+    },
+  );
+}
+
+export interface UpsertRoute<Params, Body, Resource> {
+  /** The resource's natural-key path, e.g. `/v1/subscriptions/by-name/:name`. */
+  path: string;
+  access: Scope;
+  tags: string[];
+  summary: string;
+  params: Record<string, unknown>;
+  body: Record<string, unknown>;
+  /** Schema of the 200 and 201 answers, when the route serialises by schema. */
+  resourceSchema?: unknown;
+  /** Creates or replaces; `revision` is what `If-Match` requires, undefined without one. */
+  upsert(
+    params: Params,
+    revision: number | '*' | undefined,
+    body: Body,
+  ): Promise<{ resource: Resource; created: boolean }>;
+  /** Where the created resource lives (`Location`). */
+  location(resource: Resource): string;
+  /** The answer for the resource (with its ETag). */
+  answer(reply: FastifyReply, resource: Resource, created: boolean): unknown;
+}
+
+/**
+ * PUT by natural key: creates (201, `Location`) or replaces (200) the resource, the way
+ * `kubectl apply` and Terraform converge on a declared state. `If-Match` is honoured when sent
+ * (a stale one is 412, and so is one for a resource that does not exist yet); a body that
+ * changes nothing answers 200 with the same revision and ETag.
+ */
+export function upsertRoute<Params, Body, Resource>(
+  app: FastifyInstance,
+  route: UpsertRoute<Params, Body, Resource>,
+): void {
+  app.put<{ Params: Params; Body: Body }>(
+    route.path,
+    {
+      config: { access: route.access },
+      schema: {
+        tags: route.tags,
+        summary: route.summary,
+        params: route.params,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+        body: route.body,
+        response: {
+          ...(route.resourceSchema ? { 200: route.resourceSchema, 201: route.resourceSchema } : {}),
+          ...resourceErrors,
+          412: errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const revision = optionalRevision(request.headers['if-match']);
+      const { resource, created } = await route.upsert(
+        request.params as Params,
+        revision,
+        request.body as Body,
+      );
+      if (created) reply.code(201).header('location', route.location(resource));
+      return route.answer(reply, resource, created);
     },
   );
 }

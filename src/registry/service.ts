@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
-import { assertRevision } from '../http/etag.ts';
+import { reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import {
   type PayloadValidator,
@@ -149,31 +149,49 @@ export class Registry {
     requiredRevision: number | '*',
     changes: DefinitionChanges,
   ): Promise<EventDefinition> {
+    let changed = false;
     const updated = await this.deps.db.transaction(async (tx) => {
       const current = await this.lockedById(tx, id);
-      assertRevision(requiredRevision, current.revision);
-      const schemaChanged =
-        changes.payload_schema !== undefined &&
-        !isDeepStrictEqual(changes.payload_schema, current.payload_schema);
-      if (schemaChanged && current.status !== 'draft') {
-        throw conflict(
-          `the payload_schema of ${current.status} version ${current.version} is immutable; register a new version`,
-          'immutable_schema',
-          [fieldError('payload_schema', 'immutable_schema', 'only drafts may change their schema')],
-        );
-      }
-      if (changes.status !== undefined) assertTransition(current.status, changes.status);
-      const next = { ...current, ...changes };
-      if (schemaChanged || changes.examples !== undefined || changes.ui_metadata !== undefined) {
-        this.validateContent(next);
-      }
-      const result = await updateDefinition(tx, id, changes, this.deps.clock.now());
-      if (changes.status !== undefined) await refreshLatest(tx, current.event_id);
-      return result;
+      // Times compare as instants: "…T00:00:00Z" and "…T00:00:00.000Z" are the same sunset.
+      const next =
+        typeof changes.sunset_at === 'string'
+          ? { ...changes, sunset_at: new Date(changes.sunset_at).toISOString() }
+          : changes;
+      return reviseIfChanged(requiredRevision, current, next, async () => {
+        changed = true;
+        return this.write(tx, current, changes);
+      });
     });
+    if (!changed) return updated;
     this.deps.validators.invalidate(updated.pattern, updated.version);
     this.changed(updated.pattern);
     return updated;
+  }
+
+  /** Checks and stores `changes` to a locked, revision-checked definition. */
+  private async write(
+    tx: Queryable,
+    current: EventDefinition,
+    changes: DefinitionChanges,
+  ): Promise<EventDefinition> {
+    const schemaChanged =
+      changes.payload_schema !== undefined &&
+      !isDeepStrictEqual(changes.payload_schema, current.payload_schema);
+    if (schemaChanged && current.status !== 'draft') {
+      throw conflict(
+        `the payload_schema of ${current.status} version ${current.version} is immutable; register a new version`,
+        'immutable_schema',
+        [fieldError('payload_schema', 'immutable_schema', 'only drafts may change their schema')],
+      );
+    }
+    if (changes.status !== undefined) assertTransition(current.status, changes.status);
+    const next = { ...current, ...changes };
+    if (schemaChanged || changes.examples !== undefined || changes.ui_metadata !== undefined) {
+      this.validateContent(next);
+    }
+    const result = await updateDefinition(tx, current.id, changes, this.deps.clock.now());
+    if (changes.status !== undefined) await refreshLatest(tx, current.event_id);
+    return result;
   }
 
   async remove(id: string): Promise<void> {

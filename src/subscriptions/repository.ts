@@ -1,11 +1,15 @@
 import { type Database, equalityFilters, type Queryable } from '../db/database.ts';
+import { UniqueViolation } from '../db/pg-errors.ts';
 import type { CircuitState } from '../delivery/circuit-breaker.ts';
+import { conflict, fieldError } from '../errors.ts';
 import type { StoredSubscription, SubscriptionStatus } from './subscription.ts';
 
 /** SQL of subscriptions and their delivery log. */
 
 interface SubscriptionRow {
   id: string;
+  name: string | null;
+  labels: Record<string, string>;
   event_pattern: string;
   subscriber_id: string;
   subscriber_type: StoredSubscription['subscriberType'];
@@ -32,6 +36,8 @@ interface SubscriptionRow {
 
 const toSubscription = (r: SubscriptionRow): StoredSubscription => ({
   id: r.id,
+  name: r.name,
+  labels: r.labels,
   eventPattern: r.event_pattern,
   subscriberId: r.subscriber_id,
   subscriberType: r.subscriber_type,
@@ -59,7 +65,7 @@ const toSubscription = (r: SubscriptionRow): StoredSubscription => ({
 const COLUMNS = `id, event_pattern, subscriber_id, subscriber_type, endpoint, headers, auth_type,
   auth_credentials_sealed, filter_expression, retry_policy, circuit_breaker, circuit_state, description,
   status, disabled_reason, signing_secret_sealed, previous_secret_sealed, secret_rotated_at, failing_since,
-  created_at, updated_at, revision, format`;
+  created_at, updated_at, revision, format, name, labels`;
 
 const json = (value: unknown) => JSON.stringify(value);
 
@@ -68,53 +74,64 @@ export async function saveSubscription(
   tx: Queryable,
   s: StoredSubscription,
 ): Promise<StoredSubscription> {
-  const { rows } = await tx.query<SubscriptionRow>(
-    `INSERT INTO subscriptions (${COLUMNS})
+  const { rows } = await tx
+    .query<SubscriptionRow>(
+      `INSERT INTO subscriptions (${COLUMNS})
      VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, 1, $22)
+             $18, $19, $20, $21, 1, $22, $23, $24::jsonb)
      ON CONFLICT (id) DO UPDATE SET event_pattern = $2, subscriber_id = $3, subscriber_type = $4, endpoint = $5,
        headers = $6::jsonb, auth_type = $7, auth_credentials_sealed = $8, filter_expression = $9,
        retry_policy = $10::jsonb, circuit_breaker = $11::jsonb, circuit_state = $12::jsonb, description = $13,
        status = $14, disabled_reason = $15, signing_secret_sealed = $16, previous_secret_sealed = $17,
        secret_rotated_at = $18, failing_since = $19, updated_at = $21, revision = subscriptions.revision + 1,
-       format = $22
+       format = $22, name = $23, labels = $24::jsonb
      RETURNING ${COLUMNS}`,
-    [
-      s.id,
-      s.eventPattern,
-      s.subscriberId,
-      s.subscriberType,
-      s.endpoint,
-      json(s.headers),
-      s.authType,
-      s.authCredentialsSealed,
-      s.filterExpression,
-      json(s.retryPolicy),
-      json(s.circuitBreaker),
-      json(s.circuitState),
-      s.description,
-      s.status,
-      s.disabledReason,
-      s.signingSecretSealed,
-      s.previousSecretSealed,
-      s.secretRotatedAt,
-      s.failingSince,
-      s.createdAt,
-      s.updatedAt,
-      s.format,
-    ],
-  );
+      [
+        s.id,
+        s.eventPattern,
+        s.subscriberId,
+        s.subscriberType,
+        s.endpoint,
+        json(s.headers),
+        s.authType,
+        s.authCredentialsSealed,
+        s.filterExpression,
+        json(s.retryPolicy),
+        json(s.circuitBreaker),
+        json(s.circuitState),
+        s.description,
+        s.status,
+        s.disabledReason,
+        s.signingSecretSealed,
+        s.previousSecretSealed,
+        s.secretRotatedAt,
+        s.failingSince,
+        s.createdAt,
+        s.updatedAt,
+        s.format,
+        s.name,
+        json(s.labels),
+      ],
+    )
+    .catch((error: unknown) => {
+      if (!(error instanceof UniqueViolation)) throw error;
+      throw conflict(`a subscription named ${s.name} exists`, 'conflict', [
+        fieldError('name', 'conflict', 'is taken by another subscription'),
+      ]);
+    });
   return toSubscription(rows[0]!);
 }
 
+/** One subscription by its id or, with `by: 'name'`, by its name. */
 export async function findSubscription(
   db: Queryable,
-  id: string,
+  key: string,
   forUpdate = false,
+  by: 'id' | 'name' = 'id',
 ): Promise<StoredSubscription | undefined> {
   const { rows } = await db.query<SubscriptionRow>(
-    `SELECT ${COLUMNS} FROM subscriptions WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [id],
+    `SELECT ${COLUMNS} FROM subscriptions WHERE ${by === 'id' ? 'id' : 'name'} = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [key],
   );
   return rows[0] && toSubscription(rows[0]);
 }
@@ -140,6 +157,7 @@ export async function countActiveSubscriptions(db: Queryable): Promise<number> {
 }
 
 export interface SubscriptionFilters {
+  name?: string;
   event_pattern?: string;
   subscriber_id?: string;
   status?: SubscriptionStatus;
@@ -152,6 +170,7 @@ export async function listSubscriptions(
   filters: SubscriptionFilters,
 ): Promise<{ subscriptions: StoredSubscription[]; total: number }> {
   const { whereSql, params } = equalityFilters([
+    ['name', filters.name],
     ['event_pattern', filters.event_pattern],
     ['subscriber_id', filters.subscriber_id],
     ['status', filters.status],

@@ -9,13 +9,22 @@ import {
   paginationSchema,
 } from '../http/common.ts';
 import { etagOf } from '../http/etag.ts';
-import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
+import {
+  deleteRoute,
+  idParams,
+  labelsSchema,
+  NAME_REGEX,
+  nameSchema,
+  patchRoute,
+  resourceErrors,
+  upsertRoute,
+} from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties, replayTarget } from '../routing/replay.ts';
 import { requeueDead } from '../routing/work-store.ts';
 import { deadLetters } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
-import type { SubscriptionInput, Subscriptions } from './service.ts';
+import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
 import {
   AUTH_TYPES,
   type StoredSubscription,
@@ -68,6 +77,15 @@ const subscriber = {
 } as const;
 
 const fields = {
+  name: { ...nameSchema, type: ['string', 'null'] },
+  labels: labelsSchema,
+  signing_secret: {
+    type: 'string',
+    maxLength: 128,
+    writeOnly: true,
+    description:
+      'whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change',
+  },
   event_pattern: { type: 'string', minLength: 1, maxLength: 255 },
   format: {
     type: 'string',
@@ -119,6 +137,11 @@ export function registerSubscriptionRoutes(
     reply.header('etag', etagOf(s.revision));
     return subscriptions.view(s);
   };
+  /** The view, with the signing secret when the service generated it (shown only then). */
+  const withSecret = (reply: { header(n: string, v: string): unknown }, created: Created) => ({
+    ...one(reply, created.subscription),
+    ...(created.signingSecret === undefined ? {} : { signing_secret: created.signingSecret }),
+  });
   const write = { access: 'subscriptions:write' } as const;
   const read = { access: 'subscriptions:read' } as const;
 
@@ -140,9 +163,9 @@ export function registerSubscriptionRoutes(
       },
     },
     async (request, reply) => {
-      const { subscription, signingSecret } = await subscriptions.create(request.body);
-      reply.code(201).header('location', `/v1/subscriptions/${subscription.id}`);
-      return { ...one(reply, subscription), signing_secret: signingSecret };
+      const created = await subscriptions.create(request.body);
+      reply.code(201).header('location', `/v1/subscriptions/${created.subscription.id}`);
+      return withSecret(reply, created);
     },
   );
 
@@ -157,6 +180,7 @@ export function registerSubscriptionRoutes(
           type: 'object',
           additionalProperties: false,
           properties: {
+            name: { type: 'string', pattern: NAME_REGEX },
             event_pattern: { type: 'string', maxLength: 255 },
             subscriber_id: { type: 'string', maxLength: 255 },
             status: { type: 'string', enum: SUBSCRIPTION_STATUSES },
@@ -204,6 +228,28 @@ export function registerSubscriptionRoutes(
     update: (id, revision, body: Partial<SubscriptionInput>) =>
       subscriptions.update(id, revision, body),
     answer: one,
+  });
+
+  const { name: _name, ...replaceable } = fields;
+  upsertRoute(app, {
+    path: '/v1/subscriptions/by-name/:name',
+    access: write.access,
+    tags,
+    summary:
+      'Create or replace the subscription with this name (201 / 200; If-Match honoured when sent; unchanged → same revision); the signing secret is kept unless given',
+    params: { type: 'object', properties: { name: nameSchema } },
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['event_pattern', 'subscriber'],
+      properties: replaceable,
+    },
+    upsert: ({ name }: { name: string }, revision, body: SubscriptionInput) =>
+      subscriptions
+        .upsert(name, revision, body)
+        .then((result) => ({ resource: result, created: result.created })),
+    location: (result) => `/v1/subscriptions/${result.subscription.id}`,
+    answer: withSecret,
   });
 
   deleteRoute(app, {

@@ -9,11 +9,11 @@ import {
 import { type CredentialCipher, mask } from '../delivery/credentials.ts';
 import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
 import { RESERVED_WEBHOOK_HEADERS } from '../delivery/senders.ts';
-import { activeSecrets, generateSecret } from '../delivery/signature.ts';
+import { activeSecrets, generateSecret, secretKey } from '../delivery/signature.ts';
 import { type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
 import { compileCondition } from '../expressions/condition.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { assertRevision } from '../http/etag.ts';
+import { assertNoPrecondition, assertRevision, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { BoundedMemo } from '../memo.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
@@ -38,6 +38,14 @@ import {
 
 /** A subscription as the API takes it (snake_case). */
 export interface SubscriptionInput {
+  name?: string | null;
+  labels?: Record<string, string>;
+  /**
+   * A signing secret of the client's own (`whsec_` + base64 of 24 to 64 bytes), so definitions
+   * kept as code can hold it; never returned. Absent: a new subscription gets a generated one
+   * and an existing one keeps its own.
+   */
+  signing_secret?: string;
   event_pattern: string;
   format?: SubscriptionFormat;
   subscriber: {
@@ -83,6 +91,69 @@ const breakerOf = (
   resetTimeoutMs: input?.reset_timeout_ms ?? base.resetTimeoutMs,
   halfOpenMaxCalls: input?.half_open_max_calls ?? base.halfOpenMaxCalls,
 });
+
+const snakeRetryPolicy = (
+  p: RetryPolicy,
+): Required<NonNullable<SubscriptionInput['retry_policy']>> => ({
+  max_attempts: p.maxAttempts,
+  backoff_factor: p.backoffFactor,
+  initial_delay_ms: p.initialDelayMs,
+  max_delay_ms: p.maxDelayMs,
+});
+
+const snakeBreaker = (
+  b: CircuitBreakerConfig,
+): Required<NonNullable<SubscriptionInput['circuit_breaker']>> => ({
+  failure_threshold: b.failureThreshold,
+  reset_timeout_ms: b.resetTimeoutMs,
+  half_open_max_calls: b.halfOpenMaxCalls,
+});
+
+/**
+ * `input` with complete retry and breaker settings: the given fields over `base`'s (the
+ * defaults when replacing, the current settings when changing).
+ */
+function withDefaultPolicies(
+  input: SubscriptionInput,
+  base?: Pick<StoredSubscription, 'retryPolicy' | 'circuitBreaker'>,
+): SubscriptionInput {
+  return {
+    ...input,
+    retry_policy: snakeRetryPolicy(
+      retryPolicyOf(input.retry_policy, base?.retryPolicy ?? DEFAULT_RETRY_POLICY),
+    ),
+    circuit_breaker: snakeBreaker(
+      breakerOf(input.circuit_breaker, base?.circuitBreaker ?? DEFAULT_CIRCUIT_BREAKER_CONFIG),
+    ),
+  };
+}
+
+/** An input with every optional field present, so two inputs compare by what they store. */
+function normalized(input: SubscriptionInput): Record<string, unknown> {
+  return {
+    name: input.name ?? null,
+    labels: input.labels ?? {},
+    event_pattern: input.event_pattern,
+    subscriber: {
+      id: input.subscriber.id,
+      type: input.subscriber.type,
+      endpoint: input.subscriber.endpoint,
+      headers: input.subscriber.headers ?? {},
+      authentication: input.subscriber.authentication ?? null,
+    },
+    filter: input.filter ?? null,
+    retry_policy: input.retry_policy,
+    circuit_breaker: input.circuit_breaker,
+    description: input.description ?? null,
+    signing_secret: input.signing_secret ?? null,
+  };
+}
+
+/** A created subscription and its generated signing secret (undefined when the client gave one). */
+export interface Created {
+  subscription: StoredSubscription;
+  signingSecret: string | undefined;
+}
 
 export interface SubscriptionDeps {
   db: Database;
@@ -164,6 +235,13 @@ export class Subscriptions {
         details.push(fieldError(`subscriber.headers.${name}`, 'reserved', 'is set by the service'));
       }
     }
+    if (input.signing_secret !== undefined) {
+      try {
+        secretKey(input.signing_secret);
+      } catch (error) {
+        details.push(fieldError('signing_secret', 'invalid_secret', (error as Error).message));
+      }
+    }
     const policy = retryPolicyOf(input.retry_policy, DEFAULT_RETRY_POLICY);
     if (policy.maxDelayMs < policy.initialDelayMs) {
       details.push(
@@ -206,6 +284,8 @@ export class Subscriptions {
     const auth = input.subscriber.authentication;
     return {
       id,
+      name: input.name ?? null,
+      labels: input.labels ?? {},
       eventPattern: input.event_pattern,
       subscriberId: input.subscriber.id,
       subscriberType: input.subscriber.type,
@@ -224,9 +304,7 @@ export class Subscriptions {
       description: input.description ?? null,
       status: current?.status ?? 'active',
       disabledReason: current?.disabledReason ?? null,
-      signingSecretSealed: current?.signingSecretSealed ?? '',
-      previousSecretSealed: current?.previousSecretSealed ?? null,
-      secretRotatedAt: current?.secretRotatedAt ?? null,
+      ...this.secretsAfter(id, input.signing_secret, current, now),
       failingSince: current?.failingSince ?? null,
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
@@ -234,22 +312,79 @@ export class Subscriptions {
     };
   }
 
+  /**
+   * The signing secrets after a write: kept unless `supplied` differs from the current one; a
+   * replaced secret keeps signing for 24 h as the previous one, as after a rotation.
+   */
+  private secretsAfter(
+    id: string,
+    supplied: string | undefined,
+    current: StoredSubscription | undefined,
+    now: Date,
+  ): Pick<StoredSubscription, 'signingSecretSealed' | 'previousSecretSealed' | 'secretRotatedAt'> {
+    const kept = {
+      signingSecretSealed: current?.signingSecretSealed ?? '',
+      previousSecretSealed: current?.previousSecretSealed ?? null,
+      secretRotatedAt: current?.secretRotatedAt ?? null,
+    };
+    if (supplied === undefined) return kept;
+    if (!current) {
+      return { ...kept, signingSecretSealed: this.seal(id, 'secret', supplied) };
+    }
+    const currentSecret = this.unseal(id, 'secret', current.signingSecretSealed);
+    if (currentSecret === supplied) return kept;
+    return {
+      signingSecretSealed: this.seal(id, 'secret', supplied),
+      previousSecretSealed: this.seal(id, 'previous-secret', currentSecret),
+      secretRotatedAt: now,
+    };
+  }
+
   private save(tx: Queryable, s: StoredSubscription): Promise<StoredSubscription> {
     return bumpTargetsVersion(tx).then(() => saveSubscription(tx, s));
   }
 
-  async create(
-    input: SubscriptionInput,
-  ): Promise<{ subscription: StoredSubscription; signingSecret: string }> {
+  /**
+   * A new subscription; `signingSecret` is the generated secret (shown once), or undefined when
+   * the client supplied its own.
+   */
+  async create(input: SubscriptionInput): Promise<Created> {
     await this.validate(input);
+    return this.insert(input);
+  }
+
+  private async insert(input: SubscriptionInput): Promise<Created> {
     const id = randomUUID();
-    const signingSecret = generateSecret();
-    const subscription = {
-      ...this.build(id, input, undefined, this.deps.clock.now()),
-      signingSecretSealed: this.seal(id, 'secret', signingSecret),
-    };
+    const generated = input.signing_secret === undefined ? generateSecret() : undefined;
+    const subscription = this.build(
+      id,
+      { ...input, signing_secret: input.signing_secret ?? generated },
+      undefined,
+      this.deps.clock.now(),
+    );
     const saved = await this.deps.db.transaction((tx) => this.save(tx, subscription));
-    return { subscription: saved, signingSecret };
+    return { subscription: saved, signingSecret: generated };
+  }
+
+  /**
+   * `PUT /v1/subscriptions/by-name/{name}`: creates the subscription, or replaces every field of
+   * the existing one with `input` (absent fields take their defaults; the signing secret and the
+   * status are kept unless given).
+   */
+  async upsert(
+    name: string,
+    requiredRevision: number | '*' | undefined,
+    input: SubscriptionInput,
+  ): Promise<Created & { created: boolean }> {
+    const replacement = withDefaultPolicies({ ...input, name });
+    await this.validate(replacement);
+    const current = await findSubscription(this.deps.db, name, false, 'name');
+    if (!current) {
+      assertNoPrecondition(requiredRevision);
+      return { ...(await this.insert(replacement)), created: true };
+    }
+    const subscription = await this.revise(current, requiredRevision, replacement);
+    return { subscription, signingSecret: undefined, created: false };
   }
 
   async get(
@@ -277,15 +412,44 @@ export class Subscriptions {
   ): Promise<StoredSubscription> {
     const current = await this.get(id);
     assertRevision(requiredRevision, current.revision);
-    const subscriber = { ...this.currentInput(current).subscriber, ...changes.subscriber };
-    const input: SubscriptionInput = { ...this.currentInput(current), ...changes, subscriber };
+    const stored = this.currentInput(current);
+    const subscriber = { ...stored.subscriber, ...changes.subscriber };
+    const input: SubscriptionInput = { ...stored, ...changes, subscriber };
     await this.validate(input);
-    return this.modify(id, requiredRevision, (locked, now) => this.build(id, input, locked, now));
+    return this.revise(current, requiredRevision, input);
+  }
+
+  /**
+   * Saves `input` over `current` (row locked, revision checked again) unless it holds what
+   * `current` holds. Compared as inputs, in clear: sealed texts differ on every sealing.
+   */
+  private revise(
+    current: StoredSubscription,
+    requiredRevision: number | '*' | undefined,
+    input: SubscriptionInput,
+  ): Promise<StoredSubscription> {
+    const stored = withDefaultPolicies(this.currentInput(current), current);
+    const next = withDefaultPolicies(input, current);
+    if (next.signing_secret !== undefined) {
+      stored.signing_secret = this.unseal(current.id, 'secret', current.signingSecretSealed);
+    }
+    return reviseIfChanged(
+      requiredRevision,
+      current,
+      normalized(next),
+      () =>
+        this.modify(current.id, requiredRevision ?? '*', (locked, now) =>
+          this.build(current.id, input, locked, now),
+        ),
+      normalized(stored),
+    );
   }
 
   private currentInput(s: StoredSubscription): SubscriptionInput {
     const credentials = this.credentials(s);
     return {
+      name: s.name,
+      labels: s.labels,
       event_pattern: s.eventPattern,
       format: s.format,
       subscriber: {
@@ -296,6 +460,8 @@ export class Subscriptions {
         ...(credentials ? { authentication: credentials } : {}),
       },
       filter: s.filterExpression ? { expression: s.filterExpression } : null,
+      retry_policy: snakeRetryPolicy(s.retryPolicy),
+      circuit_breaker: snakeBreaker(s.circuitBreaker),
       description: s.description,
     };
   }

@@ -5,6 +5,9 @@ import type { RetryPolicy } from '../routing/retry.ts';
 /** A subscription as stored, with its sealed secrets; never sent as is. */
 export interface StoredSubscription {
   id: string;
+  /** The natural key, unique; null for subscriptions made without one. */
+  name: string | null;
+  labels: Record<string, string>;
   eventPattern: string;
   subscriberId: string;
   subscriberType: SubscriberType;
@@ -47,6 +50,8 @@ export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 /** The API's wire format (snake_case), credentials masked. */
 export interface SubscriptionView {
   subscription_id: string;
+  name: string | null;
+  labels: Record<string, string>;
   event_pattern: string;
   format: SubscriptionFormat;
   subscriber: {
@@ -88,6 +93,8 @@ export function toView(
 ): SubscriptionView {
   return {
     subscription_id: s.id,
+    name: s.name,
+    labels: s.labels,
     event_pattern: s.eventPattern,
     format: s.format,
     subscriber: {

@@ -1,12 +1,13 @@
 import { equalityFilters, type Queryable } from '../db/database.ts';
-import { ForeignKeyViolation } from '../db/pg-errors.ts';
-import { notFound } from '../errors.ts';
+import { ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
+import { conflict, fieldError, notFound } from '../errors.ts';
 import type { TriggerType, WorkflowEventTrigger } from './trigger.ts';
 
 /** SQL of workflow event triggers. Rows leave here in the wire format. */
 
 interface TriggerRow {
   id: string;
+  name: string | null;
   workflow_definition_id: string;
   event_pattern: string;
   trigger_type: TriggerType;
@@ -16,16 +17,18 @@ interface TriggerRow {
   enabled: boolean;
   priority: number | null;
   description: string | null;
+  labels: Record<string, string>;
   created_at: Date;
   updated_at: Date;
   revision: number;
 }
 
-const COLUMNS = `id, workflow_definition_id, event_pattern, trigger_type, event_condition, input_mapping,
-  correlation_key, enabled, priority, description, created_at, updated_at, revision`;
+const COLUMNS = `id, name, workflow_definition_id, event_pattern, trigger_type, event_condition,
+  input_mapping, correlation_key, enabled, priority, description, labels, created_at, updated_at, revision`;
 
 const toTrigger = (r: TriggerRow): WorkflowEventTrigger => ({
   id: r.id,
+  name: r.name,
   workflowDefinitionId: r.workflow_definition_id,
   eventPattern: r.event_pattern,
   triggerType: r.trigger_type,
@@ -35,6 +38,7 @@ const toTrigger = (r: TriggerRow): WorkflowEventTrigger => ({
   enabled: r.enabled,
   priority: r.priority,
   description: r.description,
+  labels: r.labels,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
   revision: r.revision,
@@ -55,10 +59,21 @@ const fieldParams = (t: TriggerFields) => [
   t.enabled,
   t.priority,
   t.description,
+  t.name,
+  JSON.stringify(t.labels),
 ];
 
-function unknownDefinition(error: unknown, id: string): unknown {
-  return error instanceof ForeignKeyViolation ? notFound(`workflow definition ${id}`) : error;
+/** The data layer's translations of a trigger write's failures into client errors. */
+function triggerWriteError(error: unknown, fields: TriggerFields): unknown {
+  if (error instanceof ForeignKeyViolation) {
+    return notFound(`workflow definition ${fields.workflowDefinitionId}`);
+  }
+  if (error instanceof UniqueViolation) {
+    return conflict(`a workflow trigger named ${fields.name} exists`, 'conflict', [
+      fieldError('name', 'conflict', 'is taken by another trigger'),
+    ]);
+  }
+  return error;
 }
 
 export async function insertTrigger(
@@ -69,13 +84,13 @@ export async function insertTrigger(
   try {
     const { rows } = await tx.query<TriggerRow>(
       `INSERT INTO workflow_event_triggers (workflow_definition_id, event_pattern, trigger_type, event_condition,
-         input_mapping, correlation_key, enabled, priority, description, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $10) RETURNING ${COLUMNS}`,
+         input_mapping, correlation_key, enabled, priority, description, name, labels, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11::jsonb, $12, $12) RETURNING ${COLUMNS}`,
       [...fieldParams(fields), now],
     );
     return toTrigger(rows[0]!);
   } catch (error) {
-    throw unknownDefinition(error, fields.workflowDefinitionId);
+    throw triggerWriteError(error, fields);
   }
 }
 
@@ -89,24 +104,26 @@ export async function updateTrigger(
     const { rows } = await tx.query<TriggerRow>(
       `UPDATE workflow_event_triggers SET workflow_definition_id = $2, event_pattern = $3, trigger_type = $4,
          event_condition = $5, input_mapping = $6::jsonb, correlation_key = $7, enabled = $8, priority = $9,
-         description = $10, updated_at = $11, revision = revision + 1
+         description = $10, name = $11, labels = $12::jsonb, updated_at = $13, revision = revision + 1
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, ...fieldParams(fields), now],
     );
     return toTrigger(rows[0]!);
   } catch (error) {
-    throw unknownDefinition(error, fields.workflowDefinitionId);
+    throw triggerWriteError(error, fields);
   }
 }
 
+/** One trigger by its id or, with `by: 'name'`, by its name. */
 export async function findTrigger(
   db: Queryable,
-  id: string,
+  key: string,
   forUpdate = false,
+  by: 'id' | 'name' = 'id',
 ): Promise<WorkflowEventTrigger | undefined> {
   const { rows } = await db.query<TriggerRow>(
-    `SELECT ${COLUMNS} FROM workflow_event_triggers WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [id],
+    `SELECT ${COLUMNS} FROM workflow_event_triggers WHERE ${by === 'id' ? 'id' : 'name'} = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [key],
   );
   return rows[0] && toTrigger(rows[0]);
 }
@@ -124,6 +141,7 @@ export async function enabledTriggers(db: Queryable): Promise<WorkflowEventTrigg
 }
 
 export interface TriggerFilters {
+  name?: string;
   workflowDefinitionId?: string;
   eventPattern?: string;
   triggerType?: TriggerType;
@@ -137,6 +155,7 @@ export async function listTriggers(
   filters: TriggerFilters,
 ): Promise<{ triggers: WorkflowEventTrigger[]; total: number }> {
   const { whereSql, params } = equalityFilters([
+    ['name', filters.name],
     ['workflow_definition_id', filters.workflowDefinitionId],
     ['event_pattern', filters.eventPattern],
     ['trigger_type', filters.triggerType],

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { notFound } from '../errors.ts';
+import { AppError, fieldError, notFound, validationError } from '../errors.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
 import {
   errorResponseSchema,
@@ -8,11 +8,21 @@ import {
   paginationSchema,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
-import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
+import {
+  deleteRoute,
+  idParams,
+  labelsSchema,
+  NAME_REGEX,
+  nameSchema,
+  patchRoute,
+  resourceErrors,
+  upsertRoute,
+} from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { TriggerInput, Triggers } from './service.ts';
 import { TRIGGER_TYPES, type WorkflowEventTrigger } from './trigger.ts';
@@ -21,7 +31,15 @@ import type { TriggerRouting } from './trigger-routing.ts';
 const tags = ['workflow-triggers'];
 
 const fields = {
+  name: { ...nameSchema, type: ['string', 'null'] },
   workflowDefinitionId: { type: 'string', format: 'uuid' },
+  workflowDefinition: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 320,
+    description:
+      'instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written)',
+  },
   eventPattern: {
     type: 'string',
     minLength: 1,
@@ -47,13 +65,16 @@ const fields = {
   enabled: { type: 'boolean', default: true },
   priority: { type: ['integer', 'null'], description: 'lower fires first; none fires last' },
   description: { type: ['string', 'null'], maxLength: 10_000 },
+  labels: labelsSchema,
 } as const;
+
+const { workflowDefinition: _byReference, ...storedFields } = fields;
 
 const triggerSchema = {
   type: 'object',
   properties: {
     id: { type: 'string', format: 'uuid' },
-    ...fields,
+    ...storedFields,
     inputMapping: { type: ['object', 'null'], additionalProperties: true },
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
@@ -63,13 +84,54 @@ const triggerSchema = {
 
 export interface TriggerRouteDeps {
   triggers: Triggers;
+  workflowDefinitions: WorkflowDefinitions;
   routing: TriggerRouting;
   registry: Registry;
   receiver: EventReceiver;
 }
 
+/** A trigger as sent: its workflow by id, or by `workflowDefinition` (`name@version` or `name`). */
+type TriggerByReference = TriggerInput & { workflowDefinition?: string };
+
 export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps): void {
   const { triggers, routing } = deps;
+
+  /** Replaces `workflowDefinition` by the id it names; one of the two is needed on create. */
+  async function resolveWorkflow<T extends Partial<TriggerByReference>>(
+    body: T,
+    required: boolean,
+  ): Promise<T & { workflowDefinitionId: string }> {
+    const { workflowDefinition: reference, ...rest } = body;
+    if (reference !== undefined && body.workflowDefinitionId !== undefined) {
+      throw validationError('trigger is invalid', [
+        fieldError(
+          'workflowDefinition',
+          'conflict',
+          'give workflowDefinition or workflowDefinitionId, not both',
+        ),
+      ]);
+    }
+    if (reference === undefined) {
+      if (required && body.workflowDefinitionId === undefined) {
+        throw validationError('trigger is invalid', [
+          fieldError(
+            'workflowDefinitionId',
+            'required',
+            'workflowDefinitionId or workflowDefinition is required',
+          ),
+        ]);
+      }
+      return body as T & { workflowDefinitionId: string };
+    }
+    const definition = await deps.workflowDefinitions.resolve(reference).catch((error: unknown) => {
+      if (!(error instanceof AppError) || error.status !== 404) throw error;
+      throw new AppError(404, 'not_found', error.message, [
+        fieldError('workflowDefinition', 'not_found', `no workflow definition ${reference}`),
+      ]);
+    });
+    return { ...rest, workflowDefinitionId: definition.id } as T & { workflowDefinitionId: string };
+  }
+
   app.post<{ Body: TriggerInput }>(
     '/v1/workflow-triggers',
     {
@@ -80,14 +142,15 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['workflowDefinitionId', 'eventPattern', 'triggerType'],
+          required: ['eventPattern', 'triggerType'],
           properties: fields,
+          description: 'workflowDefinitionId or workflowDefinition is required',
         },
         response: { 201: triggerSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
-      const created = await triggers.create(request.body);
+      const created = await triggers.create(await resolveWorkflow(request.body, true));
       reply.code(201).header('location', `/v1/workflow-triggers/${created.id}`);
       return withEtag(reply, created);
     },
@@ -104,6 +167,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           type: 'object',
           additionalProperties: false,
           properties: {
+            name: { type: 'string', pattern: NAME_REGEX },
             workflowDefinitionId: { type: 'string', format: 'uuid' },
             eventPattern: { type: 'string', maxLength: 255 },
             triggerType: { type: 'string', enum: TRIGGER_TYPES },
@@ -153,7 +217,29 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     summary: 'Change a trigger (requires If-Match with its ETag)',
     properties: fields,
     resourceSchema: triggerSchema,
-    update: (id, revision, body: Partial<TriggerInput>) => triggers.update(id, revision, body),
+    update: async (id, revision, body: Partial<TriggerByReference>) =>
+      triggers.update(id, revision, await resolveWorkflow(body, false)),
+    answer: withEtag,
+  });
+
+  const { name: _name, ...replaceable } = fields;
+  upsertRoute(app, {
+    path: '/v1/workflow-triggers/by-name/:name',
+    access: 'triggers:write',
+    tags,
+    summary:
+      'Create or replace the trigger with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)',
+    params: { type: 'object', properties: { name: nameSchema } },
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['eventPattern', 'triggerType'],
+      properties: replaceable,
+    },
+    resourceSchema: triggerSchema,
+    upsert: async ({ name }: { name: string }, revision, body: TriggerByReference) =>
+      triggers.upsert(name, revision, await resolveWorkflow(body, true)),
+    location: (trigger) => `/v1/workflow-triggers/${trigger.id}`,
     answer: withEtag,
   });
 

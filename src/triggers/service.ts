@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
-import { assertRevision } from '../http/etag.ts';
+import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
@@ -18,6 +18,7 @@ import {
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
 
 export interface TriggerInput {
+  name?: string | null;
   workflowDefinitionId: string;
   eventPattern: string;
   triggerType: WorkflowEventTrigger['triggerType'];
@@ -27,9 +28,11 @@ export interface TriggerInput {
   enabled?: boolean;
   priority?: number | null;
   description?: string | null;
+  labels?: Record<string, string>;
 }
 
 const fieldsOf = (input: TriggerInput): TriggerFields => ({
+  name: input.name ?? null,
   workflowDefinitionId: input.workflowDefinitionId,
   eventPattern: input.eventPattern,
   triggerType: input.triggerType,
@@ -39,6 +42,7 @@ const fieldsOf = (input: TriggerInput): TriggerFields => ({
   enabled: input.enabled ?? true,
   priority: input.priority ?? null,
   description: input.description ?? null,
+  labels: input.labels ?? {},
 });
 
 /**
@@ -94,10 +98,44 @@ export class Triggers {
     return this.db.transaction(async (tx) => {
       const current = isUuid(id) ? await findTrigger(tx, id, true) : undefined;
       if (!current) throw notFound(`workflow trigger ${id}`);
-      assertRevision(requiredRevision, current.revision);
-      const fields = fieldsOf({ ...current, ...changes });
+      return this.replace(tx, requiredRevision, current, fieldsOf({ ...current, ...changes }));
+    });
+  }
+
+  /**
+   * `PUT /v1/workflow-triggers/by-name/{name}`: creates the trigger, or replaces every field of
+   * the existing one with `input` (absent fields take their defaults).
+   */
+  async upsert(
+    name: string,
+    requiredRevision: number | '*' | undefined,
+    input: TriggerInput,
+  ): Promise<{ resource: WorkflowEventTrigger; created: boolean }> {
+    const fields = fieldsOf({ ...input, name });
+    return this.db.transaction(async (tx) => {
+      const current = await findTrigger(tx, name, true, 'name');
+      if (current) {
+        const resource = await this.replace(tx, requiredRevision, current, fields);
+        return { resource, created: false };
+      }
+      assertNoPrecondition(requiredRevision);
       await this.validate(tx, fields);
-      const updated = await updateTrigger(tx, id, fields, this.clock.now());
+      const resource = await insertTrigger(tx, fields, this.clock.now());
+      await bumpTargetsVersion(tx);
+      return { resource, created: true };
+    });
+  }
+
+  /** Saves `fields` over `current` unless they are what it holds (then nothing reloads). */
+  private replace(
+    tx: Queryable,
+    requiredRevision: number | '*' | undefined,
+    current: WorkflowEventTrigger,
+    fields: TriggerFields,
+  ): Promise<WorkflowEventTrigger> {
+    return reviseIfChanged(requiredRevision, current, fields, async () => {
+      await this.validate(tx, fields);
+      const updated = await updateTrigger(tx, current.id, fields, this.clock.now());
       await bumpTargetsVersion(tx);
       return updated;
     });

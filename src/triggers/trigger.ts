@@ -14,6 +14,8 @@ import { parseSubscriptionPattern } from '../routing/pattern.ts';
 /** The spec's WorkflowEventTrigger, as stored and sent (camelCase), plus revision. */
 export interface WorkflowEventTrigger {
   id: string;
+  /** The natural key (`^[a-z0-9][a-z0-9._-]{0,127}$`), unique; null for triggers made without one. */
+  name: string | null;
   workflowDefinitionId: string;
   eventPattern: string;
   triggerType: TriggerType;
@@ -23,6 +25,7 @@ export interface WorkflowEventTrigger {
   enabled: boolean;
   priority: number | null;
   description: string | null;
+  labels: Record<string, string>;
   createdAt: string;
   updatedAt: string;
   revision: number;

@@ -1,7 +1,8 @@
+import semver from 'semver';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
-import { assertRevision } from '../http/etag.ts';
+import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { SchemaCompileError, type SchemaCompiler } from '../schema/compiler.ts';
 import {
@@ -12,8 +13,10 @@ import {
   type WorkflowDefinitionInput,
 } from './model.ts';
 import {
+  type DefinitionFilters,
   deleteDefinition,
   findDefinition,
+  findDefinitionsByName,
   insertDefinition,
   listDefinitions,
   updateDefinition,
@@ -44,16 +47,66 @@ export class WorkflowDefinitions {
     }
   }
 
-  async create(input: WorkflowDefinitionInput): Promise<WorkflowDefinition> {
+  /** The stored fields of a definition registered (or replaced) with `input`: defaults applied. */
+  private fieldsOf(input: WorkflowDefinitionInput): WorkflowDefinitionFields {
     const fields: WorkflowDefinitionFields = {
       name: input.name,
       version: input.version ?? '1.0.0',
       description: input.description ?? '',
       inputSchema: input.inputSchema ?? null,
+      labels: input.labels ?? {},
       ...resolveExecutorSettings(undefined, input),
     };
     this.checkInputSchema(fields.inputSchema);
-    return insertDefinition(this.deps.db, fields, this.deps.clock.now());
+    return fields;
+  }
+
+  async create(input: WorkflowDefinitionInput): Promise<WorkflowDefinition> {
+    return insertDefinition(this.deps.db, this.fieldsOf(input), this.deps.clock.now());
+  }
+
+  /**
+   * `PUT /v1/workflow-definitions/by-name/{name}/{version}`: registers the definition, or
+   * replaces every field of the existing one with `input` (absent fields take their defaults).
+   */
+  async upsert(
+    name: string,
+    version: string,
+    requiredRevision: number | '*' | undefined,
+    input: Omit<WorkflowDefinitionInput, 'name' | 'version'>,
+  ): Promise<{ resource: WorkflowDefinition; created: boolean }> {
+    const fields = this.fieldsOf({ ...input, name, version });
+    const now = this.deps.clock.now();
+    const result = await this.deps.db.transaction(async (tx) => {
+      const current = (await findDefinitionsByName(tx, name, true)).find(
+        (d) => d.version === version,
+      );
+      if (!current) {
+        assertNoPrecondition(requiredRevision);
+        return { resource: await insertDefinition(tx, fields, now), created: true };
+      }
+      const resource = await reviseIfChanged(requiredRevision, current, fields, () =>
+        updateDefinition(tx, current.id, fields, now),
+      );
+      return { resource, created: false };
+    });
+    if (!result.created) this.deps.onChange?.(result.resource.id);
+    return result;
+  }
+
+  /** By `name@version`, or by `name` alone: its highest version (semver order). */
+  async resolve(ref: string): Promise<WorkflowDefinition> {
+    // A name may itself hold an `@`: only a valid version after the last one is split off.
+    const at = ref.lastIndexOf('@');
+    const [name, version] =
+      at > 0 && semver.valid(ref.slice(at + 1)) ? [ref.slice(0, at), ref.slice(at + 1)] : [ref];
+    const versions = await findDefinitionsByName(this.deps.db, name);
+    const found =
+      version === undefined
+        ? versions.sort((a, b) => semver.rcompare(a.version, b.version))[0]
+        : versions.find((d) => d.version === version);
+    if (!found) throw notFound(`workflow definition ${ref}`);
+    return found;
   }
 
   async get(id: string): Promise<WorkflowDefinition> {
@@ -62,8 +115,8 @@ export class WorkflowDefinitions {
     return found;
   }
 
-  list(page: { limit: number; offset: number }) {
-    return listDefinitions(this.deps.db, page);
+  list(filters: DefinitionFilters) {
+    return listDefinitions(this.deps.db, filters);
   }
 
   async update(
@@ -75,17 +128,19 @@ export class WorkflowDefinitions {
       .transaction(async (tx) => {
         const current = isUuid(id) ? await findDefinition(tx, id, true) : undefined;
         if (!current) throw notFound(`workflow definition ${id}`);
-        assertRevision(requiredRevision, current.revision);
         const fields: WorkflowDefinitionFields = {
           name: changes.name ?? current.name,
           version: changes.version ?? current.version,
           description: changes.description ?? current.description,
           inputSchema:
             changes.inputSchema === undefined ? current.inputSchema : changes.inputSchema,
+          labels: changes.labels ?? current.labels,
           ...resolveExecutorSettings(current, changes),
         };
         if (changes.inputSchema !== undefined) this.checkInputSchema(fields.inputSchema);
-        return updateDefinition(tx, id, fields, this.deps.clock.now());
+        return reviseIfChanged(requiredRevision, current, fields, () =>
+          updateDefinition(tx, id, fields, this.deps.clock.now()),
+        );
       })
       .finally(() => this.deps.onChange?.(id));
   }

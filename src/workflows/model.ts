@@ -28,6 +28,8 @@ export interface WorkflowDefinition extends ExecutorSettings {
   description: string;
   /** JSON Schema the input of a start must satisfy, or null (any object). */
   inputSchema: Record<string, unknown> | null;
+  /** Labels (string → string); `eps apply` marks the definitions it manages here. */
+  labels: Record<string, string>;
   createdAt: string;
   updatedAt: string;
   /** Optimistic concurrency: increases on every change; carried by the ETag. */
@@ -43,6 +45,7 @@ export interface WorkflowDefinitionInput {
   executor?: ExecutorKind;
   executorUrl?: string;
   executorTimeoutMs?: number;
+  labels?: Record<string, string>;
 }
 
 /** Fields a PATCH may change (`inputSchema: null` removes the schema). */

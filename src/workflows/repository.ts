@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/database.ts';
+import { equalityFilters, type Queryable } from '../db/database.ts';
 import { DataError, ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
 import { conflict, fieldError, validationError } from '../errors.ts';
 import type {
@@ -21,13 +21,14 @@ interface DefinitionRow {
   executor: ExecutorKind;
   executor_url: string | null;
   executor_timeout_ms: number | null;
+  labels: Record<string, string>;
   created_at: Date;
   updated_at: Date;
   revision: number;
 }
 
 const DEFINITION_COLUMNS = `id, name, version, description, input_schema, executor, executor_url,
-  executor_timeout_ms, created_at, updated_at, revision`;
+  executor_timeout_ms, labels, created_at, updated_at, revision`;
 
 const toDefinition = (row: DefinitionRow): WorkflowDefinition => ({
   id: row.id,
@@ -38,6 +39,7 @@ const toDefinition = (row: DefinitionRow): WorkflowDefinition => ({
   executor: row.executor,
   executorUrl: row.executor_url,
   executorTimeoutMs: row.executor_timeout_ms,
+  labels: row.labels,
   createdAt: row.created_at.toISOString(),
   updatedAt: row.updated_at.toISOString(),
   revision: row.revision,
@@ -68,8 +70,8 @@ export function insertDefinition(
   return writeDefinition(
     db,
     `INSERT INTO workflow_definitions (name, version, description, input_schema, executor,
-       executor_url, executor_timeout_ms, created_at, updated_at)
-     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $8)
+       executor_url, executor_timeout_ms, labels, created_at, updated_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8::jsonb, $9, $9)
      RETURNING ${DEFINITION_COLUMNS}`,
     [...fieldParams(fields), now],
     fields,
@@ -88,17 +90,39 @@ export async function findDefinition(
   return rows[0] && toDefinition(rows[0]);
 }
 
+export interface DefinitionFilters {
+  /** Exactly this name (every version of it). */
+  name?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Every version of the definition called `name`, in no particular order. */
+export async function findDefinitionsByName(
+  db: Queryable,
+  name: string,
+  forUpdate = false,
+): Promise<WorkflowDefinition[]> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${DEFINITION_COLUMNS} FROM workflow_definitions WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [name],
+  );
+  return rows.map(toDefinition);
+}
+
 export async function listDefinitions(
   db: Queryable,
-  page: { limit: number; offset: number },
+  filters: DefinitionFilters,
 ): Promise<{ workflowDefinitions: WorkflowDefinition[]; total: number }> {
+  const { whereSql, params } = equalityFilters([['name', filters.name]]);
   const count = await db.query<{ total: number }>(
-    'SELECT count(*)::int AS total FROM workflow_definitions',
+    `SELECT count(*)::int AS total FROM workflow_definitions ${whereSql}`,
+    params,
   );
   const { rows } = await db.query<DefinitionRow>(
-    `SELECT ${DEFINITION_COLUMNS} FROM workflow_definitions
-      ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2`,
-    [page.limit, page.offset],
+    `SELECT ${DEFINITION_COLUMNS} FROM workflow_definitions ${whereSql}
+      ORDER BY created_at DESC, id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+    [...params, filters.limit, filters.offset],
   );
   return { workflowDefinitions: rows.map(toDefinition), total: count.rows[0]?.total ?? 0 };
 }
@@ -114,15 +138,15 @@ export function updateDefinition(
     tx,
     `UPDATE workflow_definitions SET name = $1, version = $2, description = $3,
        input_schema = $4::jsonb, executor = $5, executor_url = $6, executor_timeout_ms = $7,
-       updated_at = $8, revision = revision + 1
-     WHERE id = $9
+       labels = $8::jsonb, updated_at = $9, revision = revision + 1
+     WHERE id = $10
      RETURNING ${DEFINITION_COLUMNS}`,
     [...fieldParams(fields), now, id],
     fields,
   );
 }
 
-/** The definition's fields as parameters $1–$7, in the column order both writes use. */
+/** The definition's fields as parameters $1–$8, in the column order both writes use. */
 const fieldParams = (fields: WorkflowDefinitionFields): unknown[] => [
   fields.name,
   fields.version,
@@ -131,6 +155,7 @@ const fieldParams = (fields: WorkflowDefinitionFields): unknown[] => [
   fields.executor,
   fields.executorUrl,
   fields.executorTimeoutMs,
+  JSON.stringify(fields.labels),
 ];
 
 async function writeDefinition(

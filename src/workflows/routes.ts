@@ -6,7 +6,14 @@ import {
   paginationSchema,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
-import { deleteRoute, idParams, patchRoute, resourceErrors } from '../http/resource-routes.ts';
+import {
+  deleteRoute,
+  idParams,
+  labelsSchema,
+  patchRoute,
+  resourceErrors,
+  upsertRoute,
+} from '../http/resource-routes.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
@@ -19,6 +26,7 @@ import {
   type WorkflowDefinitionChanges,
   type WorkflowDefinitionInput,
 } from './model.ts';
+import type { DefinitionFilters } from './repository.ts';
 
 // No `default` keywords in bodies: the request validator would fill them in, and a PATCH
 // must tell "not sent" from "sent"; the service applies the defaults the descriptions name.
@@ -54,6 +62,7 @@ const editable = {
     maximum: EXECUTOR_TIMEOUT_BOUNDS.max,
     description: `timeout of one call to the engine (executor http); default ${DEFAULT_EXECUTOR_TIMEOUT_MS}`,
   },
+  labels: labelsSchema,
 } as const;
 
 const nullableText = { type: ['string', 'null'] } as const;
@@ -122,14 +131,18 @@ export function registerWorkflowRoutes(
     },
   );
 
-  app.get<{ Querystring: { limit: number; offset: number } }>(
+  app.get<{ Querystring: DefinitionFilters }>(
     '/v1/workflow-definitions',
     {
       config: { access: 'triggers:read' },
       schema: {
         tags,
-        summary: 'List workflow definitions, newest first',
-        querystring: { type: 'object', additionalProperties: false, properties: paginationQuery },
+        summary: 'List workflow definitions, newest first; ?name= gives every version of one',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { name: { type: 'string', maxLength: 255 }, ...paginationQuery },
+        },
         response: {
           200: {
             type: 'object',
@@ -144,7 +157,7 @@ export function registerWorkflowRoutes(
     },
     async (request) => {
       const { limit, offset } = request.query;
-      const { workflowDefinitions, total } = await definitions.list({ limit, offset });
+      const { workflowDefinitions, total } = await definitions.list(request.query);
       return {
         workflowDefinitions,
         pagination: pagination(total, limit, offset, workflowDefinitions.length),
@@ -175,6 +188,31 @@ export function registerWorkflowRoutes(
     resourceSchema: definitionSchema,
     update: (id, revision, body: WorkflowDefinitionChanges) =>
       definitions.update(id, revision, body),
+    answer: withEtag,
+  });
+
+  const { name: _name, version: _version, ...replaceable } = editable;
+  upsertRoute(app, {
+    path: '/v1/workflow-definitions/by-name/:name/:version',
+    access: 'triggers:write',
+    tags,
+    summary:
+      'Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)',
+    params: {
+      type: 'object',
+      properties: {
+        name: editable.name,
+        version: { type: 'string', maxLength: 50, pattern: SEMVER_REGEX },
+      },
+    },
+    body: { type: 'object', additionalProperties: false, properties: replaceable },
+    resourceSchema: definitionSchema,
+    upsert: (
+      { name, version }: { name: string; version: string },
+      revision,
+      body: WorkflowDefinitionChanges,
+    ) => definitions.upsert(name, version, revision, body),
+    location: (definition) => `/v1/workflow-definitions/${definition.id}`,
     answer: withEtag,
   });
 

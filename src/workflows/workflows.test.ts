@@ -102,6 +102,7 @@ describe.each(testBackends())('workflow definitions and instances on $name', (ba
         executor: 'builtin',
         executorUrl: null,
         executorTimeoutMs: null,
+        labels: {},
         createdAt: t.clock.now().toISOString(),
         updatedAt: t.clock.now().toISOString(),
         revision: 1,
@@ -260,7 +261,7 @@ describe.each(testBackends())('workflow definitions and instances on $name', (ba
       const first = await t.request('GET', '/v1/workflow-definitions?limit=1');
       expect(first.body.pagination).toEqual({ total: 3, limit: 1, offset: 0, hasMore: true });
       expect((await t.request('GET', '/v1/workflow-definitions?limit=0')).status).toBe(400);
-      expect((await t.request('GET', '/v1/workflow-definitions?name=a')).status).toBe(400);
+      expect((await t.request('GET', '/v1/workflow-definitions?colour=a')).status).toBe(400);
     });
 
     it('answers 404 for an unknown or malformed id', async () => {

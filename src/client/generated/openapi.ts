@@ -1848,12 +1848,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List workflow definitions, newest first
+         * List workflow definitions, newest first; ?name= gives every version of one
          * @description Requires an API key with scope `triggers:read`.
          */
         get: {
             parameters: {
                 query?: {
+                    name?: string;
                     limit?: number;
                     offset?: number;
                 };
@@ -1887,6 +1888,10 @@ export interface paths {
                                 executor?: "builtin" | "http";
                                 executorUrl?: string | null;
                                 executorTimeoutMs?: number | null;
+                                /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                                labels?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt?: string;
                                 /** Format: date-time */
@@ -1953,6 +1958,10 @@ export interface paths {
                         executorUrl?: string;
                         /** @description timeout of one call to the engine (executor http); default 10000 */
                         executorTimeoutMs?: number;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -1980,6 +1989,10 @@ export interface paths {
                             executor?: "builtin" | "http";
                             executorUrl?: string | null;
                             executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -2098,6 +2111,10 @@ export interface paths {
                             executor?: "builtin" | "http";
                             executorUrl?: string | null;
                             executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -2245,6 +2262,10 @@ export interface paths {
                         executorUrl?: string;
                         /** @description timeout of one call to the engine (executor http); default 10000 */
                         executorTimeoutMs?: number;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -2272,6 +2293,10 @@ export interface paths {
                             executor?: "builtin" | "http";
                             executorUrl?: string | null;
                             executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -2377,6 +2402,208 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/workflow-definitions/by-name/{name}/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "if-match"?: string;
+                };
+                path: {
+                    name: string;
+                    version: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        description?: string;
+                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                        inputSchema?: Record<string, unknown> | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                        executorUrl?: string;
+                        /** @description timeout of one call to the engine (executor http); default 10000 */
+                        executorTimeoutMs?: number;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id?: string;
+                            name?: string;
+                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                            version?: string;
+                            description?: string;
+                            inputSchema?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /**
+                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                             * @enum {string}
+                             */
+                            executor?: "builtin" | "http";
+                            executorUrl?: string | null;
+                            executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id?: string;
+                            name?: string;
+                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                            version?: string;
+                            description?: string;
+                            inputSchema?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /**
+                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                             * @enum {string}
+                             */
+                            executor?: "builtin" | "http";
+                            executorUrl?: string | null;
+                            executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/workflow-instances": {
@@ -2822,6 +3049,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    name?: string;
                     workflowDefinitionId?: string;
                     eventPattern?: string;
                     triggerType?: "START" | "CANCEL";
@@ -2845,6 +3073,8 @@ export interface paths {
                             triggers?: {
                                 /** Format: uuid */
                                 id?: string;
+                                /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                                name?: string | null;
                                 /** Format: uuid */
                                 workflowDefinitionId?: string;
                                 /** @description exact, or * (one segment) and ** (zero or more) */
@@ -2863,6 +3093,10 @@ export interface paths {
                                 /** @description lower fires first; none fires last */
                                 priority?: number | null;
                                 description?: string | null;
+                                /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                                labels?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt?: string;
                                 /** Format: date-time */
@@ -2911,11 +3145,16 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
+            /** @description workflowDefinitionId or workflowDefinition is required */
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
                         /** Format: uuid */
-                        workflowDefinitionId: string;
+                        workflowDefinitionId?: string;
+                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                        workflowDefinition?: string;
                         /** @description exact, or * (one segment) and ** (zero or more) */
                         eventPattern: string;
                         /** @enum {string} */
@@ -2931,6 +3170,10 @@ export interface paths {
                         /** @description lower fires first; none fires last */
                         priority?: number | null;
                         description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -2944,6 +3187,8 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string | null;
                             /** Format: uuid */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
@@ -2962,6 +3207,10 @@ export interface paths {
                             /** @description lower fires first; none fires last */
                             priority?: number | null;
                             description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -3066,6 +3315,8 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string | null;
                             /** Format: uuid */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
@@ -3084,6 +3335,10 @@ export interface paths {
                             /** @description lower fires first; none fires last */
                             priority?: number | null;
                             description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -3216,8 +3471,12 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
                         /** Format: uuid */
                         workflowDefinitionId?: string;
+                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                        workflowDefinition?: string;
                         /** @description exact, or * (one segment) and ** (zero or more) */
                         eventPattern?: string;
                         /** @enum {string} */
@@ -3233,6 +3492,10 @@ export interface paths {
                         /** @description lower fires first; none fires last */
                         priority?: number | null;
                         description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
                     };
                 };
             };
@@ -3246,6 +3509,8 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string | null;
                             /** Format: uuid */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
@@ -3264,6 +3529,10 @@ export interface paths {
                             /** @description lower fires first; none fires last */
                             priority?: number | null;
                             description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
                             /** Format: date-time */
                             createdAt?: string;
                             /** Format: date-time */
@@ -3369,6 +3638,227 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/workflow-triggers/by-name/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace the trigger with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "if-match"?: string;
+                };
+                path: {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                        workflowDefinition?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern: string;
+                        /** @enum {string} */
+                        triggerType: "START" | "CANCEL";
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        /** @description target field → path or literal */
+                        inputMapping?: Record<string, unknown> | null;
+                        /** @description path; default metadata.correlationId */
+                        correlationKey?: string | null;
+                        /** @default true */
+                        enabled?: boolean;
+                        /** @description lower fires first; none fires last */
+                        priority?: number | null;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string | null;
+                            /** Format: uuid */
+                            workflowDefinitionId?: string;
+                            /** @description exact, or * (one segment) and ** (zero or more) */
+                            eventPattern?: string;
+                            /** @enum {string} */
+                            triggerType?: "START" | "CANCEL";
+                            /** @description condition expression (see README) */
+                            eventCondition?: string | null;
+                            inputMapping?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /** @description path; default metadata.correlationId */
+                            correlationKey?: string | null;
+                            /** @default true */
+                            enabled: boolean;
+                            /** @description lower fires first; none fires last */
+                            priority?: number | null;
+                            description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string | null;
+                            /** Format: uuid */
+                            workflowDefinitionId?: string;
+                            /** @description exact, or * (one segment) and ** (zero or more) */
+                            eventPattern?: string;
+                            /** @enum {string} */
+                            triggerType?: "START" | "CANCEL";
+                            /** @description condition expression (see README) */
+                            eventCondition?: string | null;
+                            inputMapping?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /** @description path; default metadata.correlationId */
+                            correlationKey?: string | null;
+                            /** @default true */
+                            enabled: boolean;
+                            /** @description lower fires first; none fires last */
+                            priority?: number | null;
+                            description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/workflow-triggers/{id}/test": {
@@ -3732,6 +4222,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    name?: string;
                     event_pattern?: string;
                     subscriber_id?: string;
                     status?: "active" | "paused" | "disabled";
@@ -3797,6 +4288,14 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                        signing_secret?: string;
                         event_pattern: string;
                         /**
                          * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
@@ -4087,6 +4586,14 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                        signing_secret?: string;
                         event_pattern?: string;
                         /**
                          * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
@@ -4225,6 +4732,165 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/subscriptions/by-name/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace the subscription with this name (201 / 200; If-Match honoured when sent; unchanged → same revision); the signing secret is kept unless given
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "if-match"?: string;
+                };
+                path: {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                        signing_secret?: string;
+                        event_pattern: string;
+                        /**
+                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                         * @enum {string}
+                         */
+                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
+                        subscriber: {
+                            id: string;
+                            /** @enum {string} */
+                            type: "webhook" | "queue";
+                            /** @description http(s) URL (webhook) or NATS subject (queue) */
+                            endpoint: string;
+                            headers?: {
+                                [key: string]: string;
+                            };
+                            authentication?: {
+                                /** @enum {string} */
+                                type: "basic" | "bearer" | "api-key";
+                                /** @description basic: user:password; stored encrypted, returned masked */
+                                credentials: string;
+                            } | null;
+                        };
+                        filter?: {
+                            expression: string;
+                        } | null;
+                        retry_policy?: {
+                            max_attempts?: number;
+                            backoff_factor?: number;
+                            initial_delay_ms?: number;
+                            max_delay_ms?: number;
+                        };
+                        circuit_breaker?: {
+                            failure_threshold?: number;
+                            reset_timeout_ms?: number;
+                            half_open_max_calls?: number;
+                        };
+                        description?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                412: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/subscriptions/{id}/pause": {

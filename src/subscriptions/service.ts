@@ -128,25 +128,28 @@ function withDefaultPolicies(
   };
 }
 
-/** An input with every optional field present, so two inputs compare by what they store. */
+/**
+ * An input with every optional field present, so two inputs compare by what they store. Every
+ * field of the input is kept (a field added later compares too: when the stored side lacks it,
+ * the write happens); JSON drops the undefined ones.
+ */
 function normalized(input: SubscriptionInput): Record<string, unknown> {
-  return {
-    name: input.name ?? null,
-    labels: input.labels ?? {},
-    event_pattern: input.event_pattern,
-    subscriber: {
-      id: input.subscriber.id,
-      type: input.subscriber.type,
-      endpoint: input.subscriber.endpoint,
-      headers: input.subscriber.headers ?? {},
-      authentication: input.subscriber.authentication ?? null,
-    },
-    filter: input.filter ?? null,
-    retry_policy: input.retry_policy,
-    circuit_breaker: input.circuit_breaker,
-    description: input.description ?? null,
-    signing_secret: input.signing_secret ?? null,
-  };
+  return JSON.parse(
+    JSON.stringify({
+      ...input,
+      name: input.name ?? null,
+      labels: input.labels ?? {},
+      subscriber: {
+        ...input.subscriber,
+        headers: input.subscriber.headers ?? {},
+        authentication: input.subscriber.authentication ?? null,
+      },
+      filter: input.filter ?? null,
+      description: input.description ?? null,
+      format: input.format ?? 'native',
+      signing_secret: input.signing_secret ?? null,
+    }),
+  );
 }
 
 /** A created subscription and its generated signing secret (undefined when the client gave one). */

@@ -32,6 +32,8 @@ import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { registerStoreRoutes } from './store/routes.ts';
+import { EventStreams } from './stream/hub.ts';
+import { registerStreamRoutes } from './stream/routes.ts';
 import { countActiveSubscriptions } from './subscriptions/repository.ts';
 import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
 import { announceDisabled } from './subscriptions/system-events.ts';
@@ -162,6 +164,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       }
     },
   );
+  const streams = new EventStreams(db, config.stream, logger);
   const planner = new RoutingPlanner(routingIndex);
   const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, {
     committed(events, routed) {
@@ -169,6 +172,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         metrics.eventReceived(instance.pattern, instance.source?.type ?? 'none');
       for (const { instance } of routed) metrics.eventPublished(instance.pattern);
       if (routed.length > 0) workers.nudge();
+      streams.nudge();
     },
     depthChanged: (depth) => metrics.setQueueDepth(depth),
   });
@@ -184,6 +188,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest, tracing);
   registerStoreRoutes(server, new EventStore(db));
+  registerStreamRoutes(server, streams);
   const workflowDefinitions = new WorkflowDefinitions({
     db,
     clock,
@@ -235,6 +240,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     async close() {
       await maintenance?.stop();
       await lag?.stop();
+      // Streams never end by themselves: end them, or closing the server would wait for them.
+      await streams.close();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.
       await server.close();
       await writer.drain();

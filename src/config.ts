@@ -4,6 +4,7 @@ import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { WorkerOptions } from './routing/workers.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
+import type { StreamOptions } from './stream/hub.ts';
 
 /**
  * The one place that reads the environment. Everything else receives a typed {@link Config}.
@@ -110,6 +111,7 @@ export interface Config {
    * counted under `other`. Env `METRICS_MAX_PATTERNS`, default 200.
    */
   metricsMaxPatterns: number;
+  stream: StreamOptions;
 }
 
 export class ConfigError extends Error {
@@ -341,5 +343,11 @@ export function loadConfig(env: Env = process.env): Config {
     otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     serviceName: env.OTEL_SERVICE_NAME || 'event-processing-service',
     metricsMaxPatterns: integer(env, 'METRICS_MAX_PATTERNS', 200, 1, 10_000),
+    stream: {
+      maxClients: integer(env, 'STREAM_MAX_CLIENTS', 100, 1, 100_000),
+      heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),
+      pollIntervalMs: integer(env, 'STREAM_POLL_INTERVAL_MS', 250, 10, 60_000),
+      clientBufferEvents: integer(env, 'STREAM_CLIENT_BUFFER_EVENTS', 1000, 1, 1_000_000),
+    },
   };
 }

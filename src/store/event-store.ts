@@ -32,6 +32,19 @@ interface PagedRow extends EventRow {
   cursor_time: string;
 }
 
+/**
+ * Where the next page starts. In ascending order the last page has one too, so a poller can
+ * resume where it stopped (an empty page hands back the cursor it was given). It follows
+ * timestamps, which publishers choose: an event stamped before the cursor that arrives later is
+ * not seen; `GET /v1/events/stream` follows commit order and misses nothing.
+ */
+function nextCursor(query: EventQuery, hasMore: boolean, last: PagedRow | undefined) {
+  if (last && (hasMore || query.order === 'asc')) {
+    return encodeCursor({ time: last.cursor_time, id: last.id });
+  }
+  return query.order === 'asc' ? (query.cursor ?? null) : null;
+}
+
 /** Reads of the event store. */
 export class EventStore {
   constructor(private readonly db: Queryable) {}
@@ -64,7 +77,7 @@ export class EventStore {
         limit: query.limit,
         offset: query.offset,
         hasMore,
-        nextCursor: hasMore && last ? encodeCursor({ time: last.cursor_time, id: last.id }) : null,
+        nextCursor: nextCursor(query, hasMore, last),
       },
     };
   }

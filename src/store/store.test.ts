@@ -135,10 +135,20 @@ describe.each(testBackends())('event store on $name', (backend) => {
       expect(ids(second)).toEqual(['e2', 'e1']);
       expect(second.pagination.hasMore).toBe(false);
       const ascending = await query('limit=3&order=asc');
-      expect(ids(await query(`order=asc&cursor=${ascending.pagination.nextCursor}`))).toEqual([
-        'e4',
-        'e5',
-      ]);
+      const last = await query(`order=asc&cursor=${ascending.pagination.nextCursor}`);
+      expect(ids(last)).toEqual(['e4', 'e5']);
+      // The last ascending page has a cursor too, so a poller resumes where it stopped.
+      expect(last.pagination.hasMore).toBe(false);
+      expect(last.pagination.nextCursor).toEqual(expect.any(String));
+      const empty = await query(`order=asc&cursor=${last.pagination.nextCursor}`);
+      expect(ids(empty)).toEqual([]);
+      expect(empty.pagination.nextCursor).toBe(last.pagination.nextCursor);
+      await publish({
+        eventId: 'e6',
+        pattern: 'invoice.created',
+        timestamp: '2026-03-01T00:00:00Z',
+      });
+      expect(ids(await query(`order=asc&cursor=${empty.pagination.nextCursor}`))).toEqual(['e6']);
     });
 
     it('keeps events with the same timestamp apart in cursor order', async () => {

@@ -1840,6 +1840,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow events as they are committed (Server-Sent Events), in commit order
+         * @description Each event is an SSE message whose `id:` is its position; reconnecting with `Last-Event-ID` (or `?after=<id>`) resumes right after it, without gaps or duplicates, also across restarts, for as long as events are retained. Without either, the stream starts now. Comment lines are heartbeats. A reader that falls too far behind gets `event: overflow` and is closed. At most STREAM_MAX_CLIENTS streams at once (then 503). Requires an API key with scope `events:read`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    pattern?: string;
+                    correlationId?: string;
+                    causationId?: string;
+                    "source.type"?: string;
+                    "source.id"?: string;
+                    userId?: string;
+                    "context.type"?: string;
+                    "context.id"?: string;
+                    /** @description resume after this event id */
+                    after?: string;
+                };
+                header?: {
+                    "last-event-id"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream: `id: <position>` and `data: <event as JSON>` per event */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workflow-definitions": {
         parameters: {
             query?: never;

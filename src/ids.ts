@@ -6,6 +6,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether `text` can be compared with a uuid column (anything else would be a database error). */
 export const isUuid = (text: string) => UUID.test(text);
 
+/**
+ * A client-facing id field: an opaque string. Ids we generate are UUIDs, but clients must not
+ * need to know that, so an id of another shape is an unknown resource (404), not invalid input.
+ */
+export const opaqueIdSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
+
+/** Whether a filter on a uuid column can match anything: unset, or a UUID. */
+export const canMatchUuid = (id: string | undefined) => id === undefined || isUuid(id);
+
 const POOL_IDS = 256;
 const pool = new Uint8Array(16 * POOL_IDS);
 let poolOffset = pool.length;

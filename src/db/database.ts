@@ -70,8 +70,9 @@ export function parseUtcTimestamp(text: string): Date {
 export const PG_TYPE = { INT8: 20, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;
 
 /**
- * `WHERE column = $n AND …` for the filters that are set, with their parameters. Column names
- * come from the caller's code, never from the client.
+ * `WHERE column = $n AND …` for the filters that are set, with their parameters; a list of
+ * values matches any of them (`column = ANY($n)`). Column names come from the caller's code,
+ * never from the client.
  */
 export function equalityFilters(filters: Array<[column: string, value: unknown]>): {
   whereSql: string;
@@ -82,7 +83,9 @@ export function equalityFilters(filters: Array<[column: string, value: unknown]>
   for (const [column, value] of filters) {
     if (value === undefined) continue;
     params.push(value);
-    where.push(`${column} = $${params.length}`);
+    where.push(
+      Array.isArray(value) ? `${column} = ANY($${params.length})` : `${column} = $${params.length}`,
+    );
   }
   return { whereSql: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
 }

@@ -42,6 +42,7 @@ describe.each(testBackends())('event receiver on $name', (backend) => {
       );
       const stored = await t.request('GET', `/v1/events/${response.body.eventId}`);
       expect(stored.body).toEqual({
+        id: response.body.eventId,
         eventId: response.body.eventId,
         pattern: 'bookings.created',
         version: '1.0.0',

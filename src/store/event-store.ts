@@ -11,8 +11,16 @@ export const EXACT_TOTAL_LIMIT = 10_000;
 /** Events of one correlation, at most this many in a trace. */
 export const TRACE_LIMIT = 10_000;
 
+/**
+ * An event as the read API answers it: the wire format, plus `id`, the reference API's name for
+ * the event's id (the same value as `eventId`, so either one finds it again).
+ */
+export type StoredEvent = EventInstance & { id: string };
+
+const toStoredEvent = (row: EventRow): StoredEvent => ({ id: row.event_id, ...toInstance(row) });
+
 export interface EventPage {
-  events: EventInstance[];
+  events: StoredEvent[];
   pagination: {
     total: number;
     totalExact: boolean;
@@ -23,7 +31,7 @@ export interface EventPage {
   };
 }
 
-export interface TraceNode extends EventInstance {
+export interface TraceNode extends StoredEvent {
   children: TraceNode[];
 }
 
@@ -69,7 +77,7 @@ export class EventStore {
     const last = page.at(-1);
     const total = Math.min(counted.rows[0]!.n, EXACT_TOTAL_LIMIT);
     return {
-      events: page.map(toInstance),
+      events: page.map(toStoredEvent),
       pagination: {
         // With a cursor the keyset condition is part of the filter: total counts what follows it.
         total,
@@ -82,7 +90,7 @@ export class EventStore {
     };
   }
 
-  async get(eventId: string): Promise<EventInstance> {
+  async get(eventId: string): Promise<StoredEvent> {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${columnList(EVENT_COLUMNS, 'e')}
          FROM event_ids i JOIN events e ON e.id = i.id AND e."timestamp" = i."timestamp"
@@ -90,7 +98,7 @@ export class EventStore {
       [eventId],
     );
     if (!rows[0]) throw notFound(`event ${eventId}`);
-    return toInstance(rows[0]);
+    return toStoredEvent(rows[0]);
   }
 
   /** Everything that happened in the event's correlation, children under their causes. */
@@ -107,7 +115,7 @@ export class EventStore {
     return {
       correlationId,
       truncated: rows.length > TRACE_LIMIT,
-      events: causalTree(rows.slice(0, TRACE_LIMIT).map(toInstance)),
+      events: causalTree(rows.slice(0, TRACE_LIMIT).map(toStoredEvent)),
     };
   }
 }
@@ -117,7 +125,7 @@ export class EventStore {
  * children keep that order. An event whose cause is missing, or whose causation chain loops
  * back to itself (bad data), is a root.
  */
-export function causalTree(events: EventInstance[]): TraceNode[] {
+export function causalTree(events: StoredEvent[]): TraceNode[] {
   const nodes = new Map<string, TraceNode>();
   const parentOf = new Map<string, string>();
   for (const event of events) nodes.set(event.eventId, { ...event, children: [] });

@@ -2,7 +2,12 @@ import { type Database, equalityFilters, type Queryable } from '../db/database.t
 import { UniqueViolation } from '../db/pg-errors.ts';
 import type { CircuitState } from '../delivery/circuit-breaker.ts';
 import { conflict, fieldError } from '../errors.ts';
-import type { StoredSubscription, SubscriptionStatus } from './subscription.ts';
+import {
+  type StoredSubscription,
+  type SubscriptionStatus,
+  type SubscriptionStatusFilter,
+  statusesMatching,
+} from './subscription.ts';
 
 /** SQL of subscriptions and their delivery log. */
 
@@ -160,7 +165,7 @@ export interface SubscriptionFilters {
   name?: string;
   event_pattern?: string;
   subscriber_id?: string;
-  status?: SubscriptionStatus;
+  status?: SubscriptionStatusFilter;
   limit: number;
   offset: number;
 }
@@ -173,7 +178,7 @@ export async function listSubscriptions(
     ['name', filters.name],
     ['event_pattern', filters.event_pattern],
     ['subscriber_id', filters.subscriber_id],
-    ['status', filters.status],
+    ['status', filters.status && statusesMatching(filters.status)],
   ]);
   const count = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM subscriptions ${whereSql}`,

@@ -27,10 +27,11 @@ import { listAttempts, type SubscriptionFilters } from './repository.ts';
 import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
 import {
   AUTH_TYPES,
+  FILTER_TYPE,
   type StoredSubscription,
-  SUBSCRIBER_TYPES,
+  SUBSCRIBER_TYPE_INPUTS,
   SUBSCRIPTION_FORMATS,
-  SUBSCRIPTION_STATUSES,
+  SUBSCRIPTION_STATUS_FILTERS,
 } from './subscription.ts';
 
 const tags = ['subscriptions'];
@@ -46,7 +47,11 @@ const subscriber = {
   required: ['id', 'type', 'endpoint'],
   properties: {
     id: { type: 'string', minLength: 1, maxLength: 255 },
-    type: { type: 'string', enum: SUBSCRIBER_TYPES },
+    type: {
+      type: 'string',
+      enum: SUBSCRIBER_TYPE_INPUTS,
+      description: '`service` (an HTTP endpoint) is stored and shown as `webhook`',
+    },
     endpoint: {
       type: 'string',
       minLength: 1,
@@ -98,7 +103,14 @@ const fields = {
     type: ['object', 'null'],
     additionalProperties: false,
     required: ['expression'],
-    properties: { expression: { type: 'string', minLength: 1, maxLength: 4096 } },
+    properties: {
+      type: {
+        type: 'string',
+        enum: [FILTER_TYPE],
+        description: 'optional; the one filter language is the condition language (see README)',
+      },
+      expression: { type: 'string', minLength: 1, maxLength: 4096 },
+    },
   },
   retry_policy: {
     type: 'object',
@@ -183,7 +195,11 @@ export function registerSubscriptionRoutes(
             name: { type: 'string', pattern: NAME_REGEX },
             event_pattern: { type: 'string', maxLength: 255 },
             subscriber_id: { type: 'string', maxLength: 255 },
-            status: { type: 'string', enum: SUBSCRIPTION_STATUSES },
+            status: {
+              type: 'string',
+              enum: SUBSCRIPTION_STATUS_FILTERS,
+              description: '`suspended`: paused or disabled',
+            },
             ...paginationQuery,
           },
         },

@@ -29,10 +29,12 @@ import {
 } from './repository.ts';
 import {
   type AuthType,
+  type FILTER_TYPE,
   type StoredSubscription,
-  type SubscriberType,
+  type SubscriberTypeInput,
   type SubscriptionFormat,
   type SubscriptionView,
+  storedSubscriberType,
   toView,
 } from './subscription.ts';
 
@@ -50,12 +52,12 @@ export interface SubscriptionInput {
   format?: SubscriptionFormat;
   subscriber: {
     id: string;
-    type: SubscriberType;
+    type: SubscriberTypeInput;
     endpoint: string;
     headers?: Record<string, string>;
     authentication?: { type: AuthType; credentials: string } | null;
   };
-  filter?: { expression: string } | null;
+  filter?: { type?: typeof FILTER_TYPE; expression: string } | null;
   retry_policy?: Partial<{
     max_attempts: number;
     backoff_factor: number;
@@ -291,7 +293,7 @@ export class Subscriptions {
       labels: input.labels ?? {},
       eventPattern: input.event_pattern,
       subscriberId: input.subscriber.id,
-      subscriberType: input.subscriber.type,
+      subscriberType: storedSubscriberType(input.subscriber.type),
       format: input.format ?? 'native',
       endpoint: input.subscriber.endpoint,
       headers: input.subscriber.headers ?? {},

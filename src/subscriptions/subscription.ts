@@ -42,10 +42,39 @@ export type SubscriberType = (typeof SUBSCRIBER_TYPES)[number];
  */
 export const SUBSCRIPTION_FORMATS = EVENT_ENCODINGS;
 export type SubscriptionFormat = EventEncoding;
+/**
+ * Subscriber types the API also accepts, and the type each one is stored as. The reference API
+ * calls an HTTP endpoint subscriber a `service`: it is delivered to (and shown) as a webhook.
+ */
+export const SUBSCRIBER_TYPE_ALIASES = { service: 'webhook' } as const satisfies Record<
+  string,
+  SubscriberType
+>;
+export type SubscriberTypeInput = SubscriberType | keyof typeof SUBSCRIBER_TYPE_ALIASES;
+export const SUBSCRIBER_TYPE_INPUTS = [
+  ...SUBSCRIBER_TYPES,
+  ...(Object.keys(SUBSCRIBER_TYPE_ALIASES) as (keyof typeof SUBSCRIBER_TYPE_ALIASES)[]),
+] as const;
+export const storedSubscriberType = (type: SubscriberTypeInput): SubscriberType =>
+  type === 'service' ? SUBSCRIBER_TYPE_ALIASES[type] : type;
+
+/**
+ * The one filter language: conditions (README, "Conditions"), whose paths read like JSONPath
+ * (`$.payload.status`). The reference API names this filter type `jsonpath`.
+ */
+export const FILTER_TYPE = 'jsonpath';
 export const AUTH_TYPES = ['basic', 'bearer', 'api-key'] as const;
 export type AuthType = (typeof AUTH_TYPES)[number];
 export const SUBSCRIPTION_STATUSES = ['active', 'paused', 'disabled'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+/**
+ * Statuses a listing may filter by: ours, and the reference API's `suspended`, which means "not
+ * delivering": paused (by a person) or disabled (by the service, e.g. after a 410).
+ */
+export const SUBSCRIPTION_STATUS_FILTERS = [...SUBSCRIPTION_STATUSES, 'suspended'] as const;
+export type SubscriptionStatusFilter = (typeof SUBSCRIPTION_STATUS_FILTERS)[number];
+export const statusesMatching = (filter: SubscriptionStatusFilter): SubscriptionStatus[] =>
+  filter === 'suspended' ? ['paused', 'disabled'] : [filter];
 
 /** The API's wire format (snake_case), credentials masked. */
 export interface SubscriptionView {
@@ -61,7 +90,7 @@ export interface SubscriptionView {
     headers: Record<string, string>;
     authentication?: { type: AuthType; credentials: string };
   };
-  filter?: { expression: string };
+  filter?: { type: typeof FILTER_TYPE; expression: string };
   retry_policy: {
     max_attempts: number;
     backoff_factor: number;
@@ -106,7 +135,9 @@ export function toView(
         ? { authentication: { type: s.authType, credentials: maskedCredentials } }
         : {}),
     },
-    ...(s.filterExpression ? { filter: { expression: s.filterExpression } } : {}),
+    ...(s.filterExpression
+      ? { filter: { type: FILTER_TYPE, expression: s.filterExpression } }
+      : {}),
     retry_policy: {
       max_attempts: s.retryPolicy.maxAttempts,
       backoff_factor: s.retryPolicy.backoffFactor,

@@ -18,6 +18,7 @@ import {
   resourceErrors,
   upsertRoute,
 } from '../http/resource-routes.ts';
+import { opaqueIdSchema } from '../ids.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
@@ -32,7 +33,10 @@ const tags = ['workflow-triggers'];
 
 const fields = {
   name: { ...nameSchema, type: ['string', 'null'] },
-  workflowDefinitionId: { type: 'string', format: 'uuid' },
+  workflowDefinitionId: {
+    ...opaqueIdSchema,
+    description: 'id of a workflow definition; an unknown one is a 404',
+  },
   workflowDefinition: {
     type: 'string',
     minLength: 1,
@@ -168,7 +172,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           additionalProperties: false,
           properties: {
             name: { type: 'string', pattern: NAME_REGEX },
-            workflowDefinitionId: { type: 'string', format: 'uuid' },
+            workflowDefinitionId: opaqueIdSchema,
             eventPattern: { type: 'string', maxLength: 255 },
             triggerType: { type: 'string', enum: TRIGGER_TYPES },
             enabled: { type: 'boolean' },

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
 import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
-import { isUuid } from '../ids.ts';
+import { canMatchUuid, isUuid } from '../ids.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
 import {
@@ -55,7 +55,10 @@ export class Triggers {
     private readonly clock: Clock,
   ) {}
 
-  /** Compiles the expressions and checks the pattern can match a registered event. */
+  /**
+   * Compiles the expressions and checks the pattern can match a registered event; then that the
+   * workflow definition can exist (an unknown UUID is found by the foreign key on insert).
+   */
   private async validate(db: Queryable, fields: TriggerFields): Promise<void> {
     compileTrigger({ ...fields, id: '', createdAt: '', updatedAt: '', revision: 0 });
     const patterns = await registeredPatterns(db);
@@ -67,6 +70,9 @@ export class Triggers {
           'no registered event definition has a matching pattern',
         ),
       ]);
+    }
+    if (!isUuid(fields.workflowDefinitionId)) {
+      throw notFound(`workflow definition ${fields.workflowDefinitionId}`);
     }
   }
 
@@ -86,7 +92,8 @@ export class Triggers {
     return found;
   }
 
-  list(filters: TriggerFilters) {
+  async list(filters: TriggerFilters) {
+    if (!canMatchUuid(filters.workflowDefinitionId)) return { triggers: [], total: 0 };
     return listTriggers(this.db, filters);
   }
 

@@ -150,20 +150,24 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       [{ eventCondition: 'process.exit(1)' }, 'eventCondition', 400],
       [{ inputMapping: { bookingId: '$.payload[' } }, 'inputMapping.bookingId', 400],
       [{ correlationKey: 'payload..id' }, 'correlationKey', 400],
-      [{ workflowDefinitionId: 'not-a-uuid' }, 'workflowDefinitionId', 400],
+      [{ workflowDefinitionId: '' }, 'workflowDefinitionId', 400],
     ])('refuses %j naming %s', async (body, field, status) => {
       const response = await createTrigger(body);
       expect(response.status).toBe(status);
       expect(response.body.error.details.map((d: any) => d.field)).toContain(field);
     });
 
-    it('answers 404 for an unknown workflow definition', async () => {
-      const response = await createTrigger({
-        workflowDefinitionId: '00000000-0000-4000-8000-000000000000',
-      });
-      expect(response.status).toBe(404);
-      expect(response.body.error.code).toBe('not_found');
-    });
+    it.each(['00000000-0000-4000-8000-000000000000', 'wf-12345678'])(
+      'answers 404 for an unknown workflow definition %s (ids are opaque)',
+      async (id) => {
+        const response = await createTrigger({ workflowDefinitionId: id });
+        expect(response.status).toBe(404);
+        expect(response.body.error.code).toBe('not_found');
+        const list = await t.request('GET', `/v1/workflow-triggers?workflowDefinitionId=${id}`);
+        expect(list.status).toBe(200);
+        expect(list.body.triggers).toEqual([]);
+      },
+    );
 
     it('accepts wildcard patterns that match a registered definition', async () => {
       for (const eventPattern of ['bookings.*', '**.created', 'user.**', '**']) {

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { notFound } from '../errors.ts';
-import { isUuid } from '../ids.ts';
+import { canMatchUuid, isUuid } from '../ids.ts';
 import { notRunning, type WorkflowInstance } from './model.ts';
 import { findInstance, finishInstance, type InstanceFilters, listInstances } from './repository.ts';
 
@@ -9,7 +9,8 @@ import { findInstance, finishInstance, type InstanceFilters, listInstances } fro
 export class WorkflowInstances {
   constructor(private readonly deps: { db: Database; clock: Clock }) {}
 
-  list(filters: InstanceFilters) {
+  async list(filters: InstanceFilters) {
+    if (!canMatchUuid(filters.workflowDefinitionId)) return { workflowInstances: [], total: 0 };
     return listInstances(this.deps.db, filters);
   }
 

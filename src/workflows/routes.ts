@@ -14,6 +14,7 @@ import {
   resourceErrors,
   upsertRoute,
 } from '../http/resource-routes.ts';
+import { opaqueIdSchema } from '../ids.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
@@ -249,7 +250,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
           type: 'object',
           additionalProperties: false,
           properties: {
-            workflowDefinitionId: { type: 'string', format: 'uuid' },
+            workflowDefinitionId: opaqueIdSchema,
             correlationKey: { type: 'string', maxLength: 1024 },
             status: { type: 'string', enum: INSTANCE_STATUSES },
             ...paginationQuery,

@@ -3165,7 +3165,7 @@ export interface paths {
                                 id?: string;
                                 /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                                 name?: string | null;
-                                /** Format: uuid */
+                                /** @description id of a workflow definition; an unknown one is a 404 */
                                 workflowDefinitionId?: string;
                                 /** @description exact, or * (one segment) and ** (zero or more) */
                                 eventPattern?: string;
@@ -3241,7 +3241,7 @@ export interface paths {
                     "application/json": {
                         /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                         name?: string | null;
-                        /** Format: uuid */
+                        /** @description id of a workflow definition; an unknown one is a 404 */
                         workflowDefinitionId?: string;
                         /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
                         workflowDefinition?: string;
@@ -3279,7 +3279,7 @@ export interface paths {
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                             name?: string | null;
-                            /** Format: uuid */
+                            /** @description id of a workflow definition; an unknown one is a 404 */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
                             eventPattern?: string;
@@ -3407,7 +3407,7 @@ export interface paths {
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                             name?: string | null;
-                            /** Format: uuid */
+                            /** @description id of a workflow definition; an unknown one is a 404 */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
                             eventPattern?: string;
@@ -3563,7 +3563,7 @@ export interface paths {
                     "application/json": {
                         /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                         name?: string | null;
-                        /** Format: uuid */
+                        /** @description id of a workflow definition; an unknown one is a 404 */
                         workflowDefinitionId?: string;
                         /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
                         workflowDefinition?: string;
@@ -3601,7 +3601,7 @@ export interface paths {
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                             name?: string | null;
-                            /** Format: uuid */
+                            /** @description id of a workflow definition; an unknown one is a 404 */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
                             eventPattern?: string;
@@ -3757,7 +3757,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** Format: uuid */
+                        /** @description id of a workflow definition; an unknown one is a 404 */
                         workflowDefinitionId?: string;
                         /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
                         workflowDefinition?: string;
@@ -3795,7 +3795,7 @@ export interface paths {
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                             name?: string | null;
-                            /** Format: uuid */
+                            /** @description id of a workflow definition; an unknown one is a 404 */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
                             eventPattern?: string;
@@ -3836,7 +3836,7 @@ export interface paths {
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                             name?: string | null;
-                            /** Format: uuid */
+                            /** @description id of a workflow definition; an unknown one is a 404 */
                             workflowDefinitionId?: string;
                             /** @description exact, or * (one segment) and ** (zero or more) */
                             eventPattern?: string;
@@ -4315,7 +4315,8 @@ export interface paths {
                     name?: string;
                     event_pattern?: string;
                     subscriber_id?: string;
-                    status?: "active" | "paused" | "disabled";
+                    /** @description `suspended`: paused or disabled */
+                    status?: "active" | "paused" | "disabled" | "suspended";
                     limit?: number;
                     offset?: number;
                 };
@@ -4394,8 +4395,11 @@ export interface paths {
                         format?: "native" | "cloudevents-structured" | "cloudevents-binary";
                         subscriber: {
                             id: string;
-                            /** @enum {string} */
-                            type: "webhook" | "queue";
+                            /**
+                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                             * @enum {string}
+                             */
+                            type: "webhook" | "queue" | "service";
                             /** @description http(s) URL (webhook) or NATS subject (queue) */
                             endpoint: string;
                             headers?: {
@@ -4409,6 +4413,11 @@ export interface paths {
                             } | null;
                         };
                         filter?: {
+                            /**
+                             * @description optional; the one filter language is the condition language (see README)
+                             * @enum {string}
+                             */
+                            type?: "jsonpath";
                             expression: string;
                         } | null;
                         retry_policy?: {
@@ -4692,8 +4701,11 @@ export interface paths {
                         format?: "native" | "cloudevents-structured" | "cloudevents-binary";
                         subscriber?: {
                             id?: string;
-                            /** @enum {string} */
-                            type?: "webhook" | "queue";
+                            /**
+                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                             * @enum {string}
+                             */
+                            type?: "webhook" | "queue" | "service";
                             /** @description http(s) URL (webhook) or NATS subject (queue) */
                             endpoint?: string;
                             headers?: {
@@ -4707,6 +4719,11 @@ export interface paths {
                             } | null;
                         };
                         filter?: {
+                            /**
+                             * @description optional; the one filter language is the condition language (see README)
+                             * @enum {string}
+                             */
+                            type?: "jsonpath";
                             expression: string;
                         } | null;
                         retry_policy?: {
@@ -4865,8 +4882,11 @@ export interface paths {
                         format?: "native" | "cloudevents-structured" | "cloudevents-binary";
                         subscriber: {
                             id: string;
-                            /** @enum {string} */
-                            type: "webhook" | "queue";
+                            /**
+                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                             * @enum {string}
+                             */
+                            type: "webhook" | "queue" | "service";
                             /** @description http(s) URL (webhook) or NATS subject (queue) */
                             endpoint: string;
                             headers?: {
@@ -4880,6 +4900,11 @@ export interface paths {
                             } | null;
                         };
                         filter?: {
+                            /**
+                             * @description optional; the one filter language is the condition language (see README)
+                             * @enum {string}
+                             */
+                            type?: "jsonpath";
                             expression: string;
                         } | null;
                         retry_policy?: {

@@ -1,5 +1,6 @@
 import colorNames from 'color-name';
 import semver from 'semver';
+import type { CompatibilityMode } from '../compatibility/check.ts';
 import { conflict, type ErrorDetail, fieldError } from '../errors.ts';
 
 /** The spec's EventDefinition as stored and sent on the wire (snake_case), plus id and revision. */
@@ -23,6 +24,8 @@ export interface EventDefinition {
   updated_at: string;
   /** Optimistic concurrency: increases on every change; carried by the ETag. */
   revision: number;
+  /** The compatibility mode of the event_id (shared by all its versions). */
+  compatibility: { mode: CompatibilityMode };
 }
 
 export interface UiMetadata {
@@ -84,12 +87,25 @@ export const byVersionDescending = <T extends { version: string }>(a: T, b: T): 
   semver.rcompare(a.version, b.version);
 
 /**
- * The version a reference without `?version=` means: the highest non-draft version, or the
- * highest draft when only drafts exist.
+ * The default version: the one an event published without `version` is held to. It is the
+ * highest active version of the lowest major that has an active version, so a new major
+ * does not take over from publishers of an older one until that major is deprecated.
  */
-export function latestOf<T extends { version: string; status: DefinitionStatus }>(
+export function defaultVersionOf<T extends { version: string; status: DefinitionStatus }>(
+  versions: T[],
+): T | undefined {
+  const active = versions.filter((d) => d.status === 'active').sort(byVersionDescending);
+  const lowestMajor = Math.min(...active.map((d) => semver.major(d.version)));
+  return active.find((d) => semver.major(d.version) === lowestMajor);
+}
+
+/**
+ * The version a reference without `?version=` (event_id or pattern) means: the default
+ * version; when no version is active, the highest deprecated one, else the highest draft.
+ */
+export function currentVersionOf<T extends { version: string; status: DefinitionStatus }>(
   versions: T[],
 ): T | undefined {
   const sorted = [...versions].sort(byVersionDescending);
-  return sorted.find((d) => d.status !== 'draft') ?? sorted[0];
+  return defaultVersionOf(versions) ?? sorted.find((d) => d.status === 'deprecated') ?? sorted[0];
 }

@@ -15,6 +15,11 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
   const createVersion = (version: string, status = 'active', overrides: object = {}) =>
     create({ ...bookingDefinition(), version, status, ...overrides });
   const fields = (response: { body: any }) => response.body.error.details.map((d: any) => d.field);
+  const patch = (id: string, body: unknown, ifMatch?: string) =>
+    t.request('PATCH', `/v1/event-definitions/${id}`, {
+      payload: body,
+      headers: ifMatch ? { 'if-match': ifMatch } : {},
+    });
 
   describe('registering', () => {
     it('stores the booking example and reads it back by id, event_id and pattern', async () => {
@@ -25,10 +30,17 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
       expect(created.body).toMatchObject({ ...bookingDefinition(), status: 'active', revision: 1 });
       expect(created.body.created_at).toBe(t.clock.now().toISOString());
       expect(created.body.updated_at).toBe(created.body.created_at);
+      // The answer to a registration also carries the compatibility check it passed.
+      expect(created.body.compatibility).toEqual({
+        mode: 'BACKWARD',
+        compatible: true,
+        against: [],
+        changes: [],
+      });
       for (const ref of [created.body.id, 'BookingEvents.created', 'bookings.created']) {
         const read = await t.request('GET', `/v1/event-definitions/${ref}`);
         expect(read.status).toBe(200);
-        expect(read.body).toEqual(created.body);
+        expect(read.body).toEqual({ ...created.body, compatibility: { mode: 'BACKWARD' } });
         expect(read.headers.etag).toBe('"1"');
       }
     });
@@ -360,18 +372,20 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
   });
 
   describe('versions', () => {
-    it('resolves the highest non-draft semver, not the newest nor the lexically largest', async () => {
-      await createVersion('1.9.0');
-      await createVersion('1.10.0');
-      await createVersion('1.2.0');
+    it('resolves the default version: highest active semver of the lowest active major', async () => {
+      const v19 = (await createVersion('1.9.0')).body;
+      const v110 = (await createVersion('1.10.0')).body;
+      const v12 = (await createVersion('1.2.0')).body;
       await createVersion('2.0.0-rc.1', 'active');
       await createVersion('3.0.0', 'draft');
-      const latest = await t.request('GET', '/v1/event-definitions/bookings.created');
-      expect(latest.body.version).toBe('2.0.0-rc.1');
+      const current = async (ref: string) =>
+        (await t.request('GET', `/v1/event-definitions/${ref}`)).body.version;
+      // Not the newest, nor the lexically largest, nor the newer major.
+      expect(await current('bookings.created')).toBe('1.10.0');
       await createVersion('2.0.0');
-      expect(
-        (await t.request('GET', '/v1/event-definitions/BookingEvents.created')).body.version,
-      ).toBe('2.0.0');
+      expect(await current('BookingEvents.created')).toBe('1.10.0');
+      for (const v of [v19, v110, v12]) await patch(v.id, { status: 'deprecated' }, '"1"');
+      expect(await current('BookingEvents.created')).toBe('2.0.0');
     });
 
     it('resolves the highest draft when only drafts exist', async () => {
@@ -422,12 +436,6 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
   });
 
   describe('changing', () => {
-    const patch = (id: string, body: unknown, ifMatch?: string) =>
-      t.request('PATCH', `/v1/event-definitions/${id}`, {
-        payload: body,
-        headers: ifMatch ? { 'if-match': ifMatch } : {},
-      });
-
     it('requires If-Match (428) and refuses a stale one (412)', async () => {
       const { body } = await create(bookingDefinition());
       const missing = await patch(body.id, { name: 'Renamed' });
@@ -528,12 +536,15 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
     });
 
     it('moves latest when a version is deprecated', async () => {
-      await createVersion('1.0.0');
+      const v1 = (await createVersion('1.0.0')).body;
       const v2 = (await createVersion('2.0.0')).body;
-      expect(
-        (await t.request('GET', '/v1/event-definitions?latest=true')).body.definitions[0].version,
-      ).toBe('2.0.0');
-      // Deprecated versions still count as released: latest stays 2.0.0 (use status filters to hide them).
+      const latest = async () =>
+        (await t.request('GET', '/v1/event-definitions?latest=true')).body.definitions[0].version;
+      // A new major is not the default while the older one is active.
+      expect(await latest()).toBe('1.0.0');
+      await patch(v1.id, { status: 'deprecated' }, '"1"');
+      expect(await latest()).toBe('2.0.0');
+      // With no active version left, a plain reference finds the highest deprecated one.
       await patch(v2.id, { status: 'deprecated' }, '"1"');
       expect((await t.request('GET', '/v1/event-definitions/bookings.created')).body.version).toBe(
         '2.0.0',

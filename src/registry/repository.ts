@@ -1,23 +1,34 @@
+import type { CompatibilityMode } from '../compatibility/check.ts';
 import type { Queryable } from '../db/database.ts';
 import { UniqueViolation } from '../db/pg-errors.ts';
 import { conflict, fieldError } from '../errors.ts';
-import { type DefinitionStatus, type EventDefinition, latestOf } from './definition.ts';
+import { currentVersionOf, type DefinitionStatus, type EventDefinition } from './definition.ts';
 
 /** SQL of the registry. Rows leave here in the wire format. */
 
 interface DefinitionRow
-  extends Omit<EventDefinition, 'created_at' | 'updated_at' | 'deprecated_at' | 'sunset_at'> {
+  extends Omit<
+    EventDefinition,
+    'created_at' | 'updated_at' | 'deprecated_at' | 'sunset_at' | 'compatibility'
+  > {
   created_at: Date;
   updated_at: Date;
   deprecated_at: Date | null;
   sunset_at: Date | null;
+  compatibility_mode: CompatibilityMode | null;
 }
 
+/** The mode of the event_id beside each row (BACKWARD when it has none). */
 const COLUMNS = `id, event_id, name, description, pattern, version, source_types, payload_schema,
-  examples, ui_metadata, status, deprecated_at, sunset_at, created_at, updated_at, revision`;
+  examples, ui_metadata, status, deprecated_at, sunset_at, created_at, updated_at, revision,
+  (SELECT c.mode FROM event_compatibility c WHERE c.event_id = event_definitions.event_id)
+    AS compatibility_mode`;
 
-const toDefinition = (row: DefinitionRow): EventDefinition => ({
+export const DEFAULT_COMPATIBILITY_MODE: CompatibilityMode = 'BACKWARD';
+
+const toDefinition = ({ compatibility_mode, ...row }: DefinitionRow): EventDefinition => ({
   ...row,
+  compatibility: { mode: compatibility_mode ?? DEFAULT_COMPATIBILITY_MODE },
   deprecated_at: row.deprecated_at?.toISOString() ?? null,
   sunset_at: row.sunset_at?.toISOString() ?? null,
   created_at: row.created_at.toISOString(),
@@ -26,7 +37,7 @@ const toDefinition = (row: DefinitionRow): EventDefinition => ({
 
 export type NewDefinition = Omit<
   EventDefinition,
-  'id' | 'created_at' | 'updated_at' | 'revision' | 'deprecated_at' | 'sunset_at'
+  'id' | 'created_at' | 'updated_at' | 'revision' | 'deprecated_at' | 'sunset_at' | 'compatibility'
 >;
 
 /** Fields a PATCH may change. */
@@ -81,11 +92,55 @@ export async function claimPattern(tx: Queryable, pattern: string, eventId: stri
   }
 }
 
-/** Releases the claims of patterns no version uses any more (after a delete). */
-export async function releaseUnusedPatterns(tx: Queryable, eventId: string): Promise<void> {
+/** Sets the compatibility mode of `eventId`; true when it changed. */
+export async function setCompatibilityMode(
+  tx: Queryable,
+  eventId: string,
+  mode: CompatibilityMode,
+  now: Date,
+): Promise<boolean> {
+  const { rows } = await tx.query<{ previous: CompatibilityMode | null }>(
+    `WITH previous AS (SELECT mode FROM event_compatibility WHERE event_id = $1)
+     INSERT INTO event_compatibility (event_id, mode, updated_at) VALUES ($1, $2, $3)
+     ON CONFLICT (event_id) DO UPDATE SET mode = EXCLUDED.mode, updated_at = EXCLUDED.updated_at
+     RETURNING (SELECT mode FROM previous) AS previous`,
+    [eventId, mode, now],
+  );
+  return (rows[0]?.previous ?? DEFAULT_COMPATIBILITY_MODE) !== mode;
+}
+
+/**
+ * A new revision for every version of `eventId` but `exceptId` (null: all of them): their
+ * representation changed
+ * (the event's compatibility mode is part of each), so their ETags must change too.
+ */
+export async function bumpRevisions(
+  tx: Queryable,
+  eventId: string,
+  exceptId: string | null,
+  now: Date,
+): Promise<void> {
+  await tx.query(
+    `UPDATE event_definitions SET revision = revision + 1, updated_at = $3
+      WHERE event_id = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)`,
+    [eventId, exceptId, now],
+  );
+}
+
+/**
+ * After a delete: releases the patterns no version uses any more, and the compatibility
+ * setting of an event_id that has no version left.
+ */
+export async function releaseUnusedClaims(tx: Queryable, eventId: string): Promise<void> {
   await tx.query(
     `DELETE FROM event_pattern_owners o WHERE o.event_id = $1
        AND NOT EXISTS (SELECT 1 FROM event_definitions d WHERE d.pattern = o.pattern)`,
+    [eventId],
+  );
+  // An event_id registered again after its last version was deleted starts from the default.
+  await tx.query(
+    `DELETE FROM event_compatibility c WHERE c.event_id = $1
+       AND NOT EXISTS (SELECT 1 FROM event_definitions d WHERE d.event_id = c.event_id)`,
     [eventId],
   );
 }
@@ -96,7 +151,7 @@ export async function refreshLatest(tx: Queryable, eventId: string): Promise<voi
     'SELECT id, version, status FROM event_definitions WHERE event_id = $1',
     [eventId],
   );
-  const latest = latestOf(rows);
+  const latest = currentVersionOf(rows);
   await tx.query('UPDATE event_definitions SET is_latest = (id = $2) WHERE event_id = $1', [
     eventId,
     latest?.id ?? null,
@@ -164,13 +219,18 @@ export async function findByPattern(db: Queryable, pattern: string): Promise<Eve
   return rows.map(toDefinition);
 }
 
+export async function findByEventId(db: Queryable, eventId: string): Promise<EventDefinition[]> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE event_id = $1`,
+    [eventId],
+  );
+  return rows.map(toDefinition);
+}
+
 /** Every version registered under an event_id or, failing that, under a pattern. */
 export async function findVersions(db: Queryable, ref: string): Promise<EventDefinition[]> {
-  const byEventId = await db.query<DefinitionRow>(
-    `SELECT ${COLUMNS} FROM event_definitions WHERE event_id = $1`,
-    [ref],
-  );
-  return byEventId.rows.length > 0 ? byEventId.rows.map(toDefinition) : findByPattern(db, ref);
+  const byEventId = await findByEventId(db, ref);
+  return byEventId.length > 0 ? byEventId : findByPattern(db, ref);
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);

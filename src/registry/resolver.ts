@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Queryable } from '../db/database.ts';
 import { fieldError, validationError } from '../errors.ts';
 import type { PayloadValidator } from '../schema/compiler.ts';
-import { byVersionDescending, type EventDefinition } from './definition.ts';
+import { byVersionDescending, defaultVersionOf, type EventDefinition } from './definition.ts';
 import { findByPattern } from './repository.ts';
 import type { ValidatorCache } from './validator-cache.ts';
 
@@ -56,7 +56,7 @@ export class DefinitionResolver {
     return versions;
   }
 
-  /** The given version, else the highest active one; 400 naming the field otherwise. */
+  /** The given version, else the default version; 400 naming the field otherwise. */
   async resolve(pattern: string, version: string | undefined): Promise<ResolvedDefinition> {
     const versions = await this.versionsOf(pattern);
     if (versions.length === 0) {
@@ -69,9 +69,7 @@ export class DefinitionResolver {
       ]);
     }
     const definition =
-      version === undefined
-        ? versions.find((d) => d.status === 'active')
-        : this.exact(versions, version);
+      version === undefined ? defaultVersionOf(versions) : this.exact(versions, version);
     if (!definition) {
       throw validationError(`pattern ${pattern} has no active version`, [
         fieldError(

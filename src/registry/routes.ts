@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { CHANGE_CODES } from '../compatibility/changes.ts';
+import { COMPATIBILITY_MODES, type CompatibilityMode } from '../compatibility/check.ts';
 import {
   errorResponseSchema,
   pagination,
@@ -9,7 +11,7 @@ import { withEtag } from '../http/etag.ts';
 import { deleteRoute, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { DEFINITION_STATUSES, PATTERN_REGEX, SEMVER_REGEX } from './definition.ts';
 import type { DefinitionChanges, DefinitionFilters, NewDefinition } from './repository.ts';
-import type { Registry } from './service.ts';
+import type { CompatibilityQuestion, Registry } from './service.ts';
 
 const sourceTypes = {
   type: 'array',
@@ -33,6 +35,59 @@ const uiMetadata = {
   },
 } as const;
 
+const modeSchema = {
+  type: 'string',
+  enum: COMPATIBILITY_MODES,
+  description:
+    'BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check',
+} as const;
+
+/** The event's compatibility mode on input: `"FULL"`, or `{ "mode": "FULL" }` as read back. */
+const compatibilityInput = {
+  description: "the event_id's compatibility mode (all its versions share it; default BACKWARD)",
+  oneOf: [
+    modeSchema,
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mode'],
+      properties: { mode: modeSchema },
+    },
+  ],
+} as const;
+
+type CompatibilityInput = CompatibilityMode | { mode: CompatibilityMode };
+const modeOf = (input: CompatibilityInput | undefined) =>
+  typeof input === 'object' ? input.mode : input;
+
+const changeSchema = {
+  type: 'object',
+  required: ['code', 'path', 'breaking', 'version', 'direction'],
+  properties: {
+    code: { type: 'string', enum: CHANGE_CODES },
+    path: { type: 'string', description: 'location in the schemas, e.g. #/properties/orderTotal' },
+    breaking: { type: 'boolean' },
+    version: { type: 'string', description: 'the earlier version it was found against' },
+    direction: {
+      type: 'string',
+      enum: ['backward', 'forward'],
+      description: 'backward: this schema reading data of `version`; forward: the reverse',
+    },
+  },
+} as const;
+
+/** The verdict of a compatibility check. */
+const checkProperties = {
+  mode: modeSchema,
+  compatible: { type: 'boolean', description: 'no change is breaking' },
+  against: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'the earlier versions checked against, newest first',
+  },
+  changes: { type: 'array', items: changeSchema },
+} as const;
+
 const editable = {
   name: { type: 'string', minLength: 1, maxLength: 255 },
   description: { type: 'string', maxLength: 10_000 },
@@ -52,6 +107,7 @@ const editable = {
 
 const patchable = {
   ...editable,
+  compatibility: compatibilityInput,
   sunset_at: {
     type: ['string', 'null'],
     format: 'date-time',
@@ -79,6 +135,7 @@ const createBody = {
       description: 'a semantic version (e.g. 1.0.0 or 2.1.0-beta.1)',
     },
     ...editable,
+    compatibility: compatibilityInput,
   },
 } as const;
 
@@ -96,6 +153,13 @@ const definitionSchema = {
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
     revision: { type: 'integer' },
+    compatibility: {
+      type: 'object',
+      required: ['mode'],
+      description:
+        "the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes)",
+      properties: checkProperties,
+    },
   },
 } as const;
 
@@ -106,7 +170,7 @@ const refParams = {
 const tags = ['event-definitions'];
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
-  app.post<{ Body: NewDefinition }>(
+  app.post<{ Body: NewDefinition & { compatibility?: CompatibilityInput } }>(
     '/v1/event-definitions',
     {
       config: { access: 'definitions:write' },
@@ -118,15 +182,18 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
       },
     },
     async (request, reply) => {
-      const body = request.body;
-      const created = await registry.create({
-        ...body,
-        description: body.description ?? '',
-        source_types: body.source_types ?? [],
-        examples: body.examples ?? [],
-        ui_metadata: body.ui_metadata ?? {},
-        status: body.status ?? 'active',
-      });
+      const { compatibility, ...body } = request.body;
+      const created = await registry.create(
+        {
+          ...body,
+          description: body.description ?? '',
+          source_types: body.source_types ?? [],
+          examples: body.examples ?? [],
+          ui_metadata: body.ui_metadata ?? {},
+          status: body.status ?? 'active',
+        },
+        modeOf(compatibility),
+      );
       reply.code(201).header('location', `/v1/event-definitions/${created.id}`);
       return withEtag(reply, created);
     },
@@ -226,6 +293,44 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     async (request) => ({ producers: await registry.producers(request.params.ref) }),
   );
 
+  app.post<{ Params: { ref: string }; Body: CompatibilityQuestion }>(
+    '/v1/event-definitions/:ref/compatibility',
+    {
+      config: { access: 'definitions:read' },
+      schema: {
+        tags,
+        summary:
+          'Check a payload schema against the versions of an event under its mode (stores nothing)',
+        params: refParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['payload_schema'],
+          properties: {
+            payload_schema: editable.payload_schema,
+            version: {
+              ...createBody.properties.version,
+              description:
+                'the version it would be registered as (default: the next minor after the highest released)',
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['mode', 'compatible', 'against', 'changes', 'version'],
+            properties: {
+              ...checkProperties,
+              version: { type: 'string', description: 'the version it was checked as' },
+            },
+          },
+          ...resourceErrors,
+        },
+      },
+    },
+    async (request) => registry.checkCompatibility(request.params.ref, request.body),
+  );
+
   patchRoute(app, {
     path: '/v1/event-definitions/:id',
     access: 'definitions:write',
@@ -233,7 +338,11 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     summary: 'Change a definition (requires If-Match with its ETag)',
     properties: patchable,
     resourceSchema: definitionSchema,
-    update: (id, revision, body: DefinitionChanges) => registry.update(id, revision, body),
+    update: (
+      id,
+      revision,
+      { compatibility, ...changes }: DefinitionChanges & { compatibility?: CompatibilityInput },
+    ) => registry.update(id, revision, changes, modeOf(compatibility)),
     answer: withEtag,
   });
 

@@ -1,5 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
+import semver from 'semver';
 import type { Clock } from '../clock.ts';
+import type { CompatibilityMode, CompatibilityReport } from '../compatibility/check.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
 import { reviseIfChanged } from '../http/etag.ts';
@@ -13,14 +15,17 @@ import {
   assertTransition,
   byVersionDescending,
   colorDetails,
+  currentVersionOf,
   type EventDefinition,
-  latestOf,
 } from './definition.ts';
+import { assertEvolution, checkEvolution } from './evolution.ts';
 import {
+  bumpRevisions,
   claimPattern,
   type DefinitionChanges,
   type DefinitionFilters,
   deleteDefinition,
+  findByEventId,
   findById,
   findVersions,
   insertDefinition,
@@ -30,7 +35,8 @@ import {
   type NewDefinition,
   type Producer,
   refreshLatest,
-  releaseUnusedPatterns,
+  releaseUnusedClaims,
+  setCompatibilityMode,
   updateDefinition,
 } from './repository.ts';
 import type { ValidatorCache } from './validator-cache.ts';
@@ -46,6 +52,18 @@ export interface RegistryDeps {
 
 type Checked = Pick<EventDefinition, 'payload_schema' | 'examples' | 'ui_metadata'>;
 
+/** A definition with the compatibility check its registration or release passed. */
+export type CheckedDefinition = Omit<EventDefinition, 'compatibility'> & {
+  compatibility: CompatibilityReport;
+};
+
+/** A schema to check against an event's versions, as if registered as `version`. */
+export interface CompatibilityQuestion {
+  payload_schema: Record<string, unknown>;
+  /** Default: the next minor version after the highest released one. */
+  version?: string;
+}
+
 /** The registry's rules around its SQL: validation, versions, status moves, concurrency. */
 export class Registry {
   constructor(private readonly deps: RegistryDeps) {}
@@ -55,15 +73,7 @@ export class Registry {
    * validator is not cached: the write may still fail, and the cache fills from stored rows.
    */
   private validateContent(def: Checked): void {
-    let validate: PayloadValidator;
-    try {
-      validate = this.deps.compiler.compile(def.payload_schema);
-    } catch (error) {
-      if (!(error instanceof SchemaCompileError)) throw error;
-      throw validationError('payload_schema is not a valid JSON Schema', [
-        fieldError('payload_schema', 'invalid_schema', error.message),
-      ]);
-    }
+    const validate = this.compileSchema(def.payload_schema);
     const details: ErrorDetail[] = [
       ...def.examples.flatMap((example, i) =>
         validate(example).map((d) => ({
@@ -76,28 +86,70 @@ export class Registry {
     if (details.length > 0) throw validationError('event definition is invalid', details);
   }
 
-  async create(input: NewDefinition): Promise<EventDefinition> {
+  private compileSchema(schema: Record<string, unknown>): PayloadValidator {
+    try {
+      return this.deps.compiler.compile(schema);
+    } catch (error) {
+      if (!(error instanceof SchemaCompileError)) throw error;
+      throw validationError('payload_schema is not a valid JSON Schema', [
+        fieldError('payload_schema', 'invalid_schema', error.message),
+      ]);
+    }
+  }
+
+  /**
+   * Registers a version. Unless it is a draft, its schema must be compatible with the earlier
+   * versions under the event's mode (`mode`, when given, becomes the event's mode first).
+   */
+  async create(input: NewDefinition, mode?: CompatibilityMode): Promise<CheckedDefinition> {
     this.validateContent(input);
     return this.deps.db
       .transaction(async (tx) => {
         await lockEventId(tx, input.event_id);
         await claimPattern(tx, input.pattern, input.event_id);
-        const created = await insertDefinition(tx, input, this.deps.clock.now());
+        const now = this.deps.clock.now();
+        const earlier = await findByEventId(tx, input.event_id);
+        if (mode !== undefined && (await setCompatibilityMode(tx, input.event_id, mode, now))) {
+          await bumpRevisions(tx, input.event_id, null, now);
+        }
+        const created = await insertDefinition(tx, input, now);
+        const check = checkEvolution(created.compatibility.mode, input, earlier);
+        if (input.status !== 'draft') assertEvolution(check, input.version);
         await refreshLatest(tx, input.event_id);
-        return created;
+        return { ...created, compatibility: check.report };
       })
       .finally(() => this.changed(input.pattern));
+  }
+
+  /** What registering `question.version` with `question.payload_schema` would be told. */
+  async checkCompatibility(
+    ref: string,
+    question: CompatibilityQuestion,
+  ): Promise<CompatibilityReport & { version: string }> {
+    const versions = await this.versions(ref);
+    this.compileSchema(question.payload_schema);
+    const version = question.version ?? nextMinorOf(versions);
+    const candidate = { version, payload_schema: question.payload_schema };
+    const mode = versions[0]!.compatibility.mode;
+    const others = versions.filter((d) => d.version !== version);
+    return { ...checkEvolution(mode, candidate, others).report, version };
   }
 
   private changed(pattern: string): void {
     this.deps.onChange?.(pattern);
   }
 
-  /** By UUID, event_id or pattern: the latest version, or `version` when given. */
+  /**
+   * By UUID: that version; by event_id or pattern: the current version (see
+   * {@link currentVersionOf}); `version`, when given, picks a version of the event instead.
+   */
   async get(ref: string, version?: string): Promise<EventDefinition> {
+    if (version === undefined && isUuid(ref)) return this.getById(ref);
     const versions = await this.versionsOf(ref);
     const found =
-      version === undefined ? latestOf(versions) : versions.find((d) => d.version === version);
+      version === undefined
+        ? currentVersionOf(versions)
+        : versions.find((d) => d.version === version);
     if (!found)
       throw notFound(
         version === undefined ? `event definition ${ref}` : `version ${version} of ${ref}`,
@@ -144,23 +196,36 @@ export class Registry {
     return found;
   }
 
+  /**
+   * Changes a version. `mode` changes the event's compatibility mode (for all its versions);
+   * releasing a draft (→ active) checks its schema like registering a released version does,
+   * and answers with that check.
+   */
   async update(
     id: string,
     requiredRevision: number | '*',
     changes: DefinitionChanges,
-  ): Promise<EventDefinition> {
+    mode?: CompatibilityMode,
+  ): Promise<EventDefinition | CheckedDefinition> {
     let changed = false;
     const updated = await this.deps.db.transaction(async (tx) => {
       const current = await this.lockedById(tx, id);
       // Times compare as instants: "…T00:00:00Z" and "…T00:00:00.000Z" are the same sunset.
-      const next =
-        typeof changes.sunset_at === 'string'
+      const next = {
+        ...(typeof changes.sunset_at === 'string'
           ? { ...changes, sunset_at: new Date(changes.sunset_at).toISOString() }
-          : changes;
-      return reviseIfChanged(requiredRevision, current, next, async () => {
-        changed = true;
-        return this.write(tx, current, changes);
-      });
+          : changes),
+        ...(mode === undefined ? {} : { compatibility: { mode } }),
+      };
+      return reviseIfChanged<EventDefinition | CheckedDefinition>(
+        requiredRevision,
+        current,
+        next,
+        async () => {
+          changed = true;
+          return this.write(tx, current, changes, mode);
+        },
+      );
     });
     if (!changed) return updated;
     this.deps.validators.invalidate(updated.pattern, updated.version);
@@ -168,12 +233,20 @@ export class Registry {
     return updated;
   }
 
-  /** Checks and stores `changes` to a locked, revision-checked definition. */
+  /**
+   * Checks and stores `changes` to a locked, revision-checked definition. A new `mode` is the
+   * event's (every version gets a new revision); releasing a draft checks its schema.
+   */
   private async write(
     tx: Queryable,
     current: EventDefinition,
     changes: DefinitionChanges,
-  ): Promise<EventDefinition> {
+    mode: CompatibilityMode | undefined,
+  ): Promise<EventDefinition | CheckedDefinition> {
+    const now = this.deps.clock.now();
+    if (mode !== undefined && (await setCompatibilityMode(tx, current.event_id, mode, now))) {
+      await bumpRevisions(tx, current.event_id, current.id, now);
+    }
     const schemaChanged =
       changes.payload_schema !== undefined &&
       !isDeepStrictEqual(changes.payload_schema, current.payload_schema);
@@ -189,9 +262,13 @@ export class Registry {
     if (schemaChanged || changes.examples !== undefined || changes.ui_metadata !== undefined) {
       this.validateContent(next);
     }
-    const result = await updateDefinition(tx, current.id, changes, this.deps.clock.now());
+    const result = await updateDefinition(tx, current.id, changes, now);
     if (changes.status !== undefined) await refreshLatest(tx, current.event_id);
-    return result;
+    if (current.status !== 'draft' || changes.status !== 'active') return result;
+    const others = (await findByEventId(tx, current.event_id)).filter((d) => d.id !== current.id);
+    const check = checkEvolution(result.compatibility.mode, result, others);
+    assertEvolution(check, result.version);
+    return { ...result, compatibility: check.report };
   }
 
   async remove(id: string): Promise<void> {
@@ -204,10 +281,16 @@ export class Registry {
       }
       await deleteDefinition(tx, id);
       await refreshLatest(tx, current.event_id);
-      await releaseUnusedPatterns(tx, current.event_id);
+      await releaseUnusedClaims(tx, current.event_id);
       return current;
     });
     this.deps.validators.invalidate(removed.pattern, removed.version);
     this.changed(removed.pattern);
   }
+}
+
+/** The version a schema is checked as when none is named: the next minor after the released. */
+function nextMinorOf(versions: EventDefinition[]): string {
+  const released = versions.filter((d) => d.status !== 'draft').sort(byVersionDescending)[0];
+  return released ? (semver.inc(released.version, 'minor') ?? released.version) : '1.0.0';
 }

@@ -462,6 +462,32 @@ export interface paths {
                                 };
                                 /** @enum {string} */
                                 status?: "active" | "deprecated" | "draft";
+                                /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                                compatibility?: {
+                                    /**
+                                     * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                     * @enum {string}
+                                     */
+                                    mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                    /** @description no change is breaking */
+                                    compatible?: boolean;
+                                    /** @description the earlier versions checked against, newest first */
+                                    against?: string[];
+                                    changes?: {
+                                        /** @enum {string} */
+                                        code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                        /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                        path: string;
+                                        breaking: boolean;
+                                        /** @description the earlier version it was found against */
+                                        version: string;
+                                        /**
+                                         * @description backward: this schema reading data of `version`; forward: the reverse
+                                         * @enum {string}
+                                         */
+                                        direction: "backward" | "forward";
+                                    }[];
+                                };
                                 /**
                                  * Format: date-time
                                  * @description when a deprecated version stops being supported (sent as the Sunset header)
@@ -542,6 +568,14 @@ export interface paths {
                         };
                         /** @enum {string} */
                         status?: "active" | "deprecated" | "draft";
+                        /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
+                        compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                        };
                     };
                 };
             };
@@ -575,6 +609,32 @@ export interface paths {
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
+                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                            compatibility?: {
+                                /**
+                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                 * @enum {string}
+                                 */
+                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                /** @description no change is breaking */
+                                compatible?: boolean;
+                                /** @description the earlier versions checked against, newest first */
+                                against?: string[];
+                                changes?: {
+                                    /** @enum {string} */
+                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                    path: string;
+                                    breaking: boolean;
+                                    /** @description the earlier version it was found against */
+                                    version: string;
+                                    /**
+                                     * @description backward: this schema reading data of `version`; forward: the reverse
+                                     * @enum {string}
+                                     */
+                                    direction: "backward" | "forward";
+                                }[];
+                            };
                             /**
                              * Format: date-time
                              * @description when a deprecated version stops being supported (sent as the Sunset header)
@@ -708,6 +768,32 @@ export interface paths {
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
+                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                            compatibility?: {
+                                /**
+                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                 * @enum {string}
+                                 */
+                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                /** @description no change is breaking */
+                                compatible?: boolean;
+                                /** @description the earlier versions checked against, newest first */
+                                against?: string[];
+                                changes?: {
+                                    /** @enum {string} */
+                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                    path: string;
+                                    breaking: boolean;
+                                    /** @description the earlier version it was found against */
+                                    version: string;
+                                    /**
+                                     * @description backward: this schema reading data of `version`; forward: the reverse
+                                     * @enum {string}
+                                     */
+                                    direction: "backward" | "forward";
+                                }[];
+                            };
                             /**
                              * Format: date-time
                              * @description when a deprecated version stops being supported (sent as the Sunset header)
@@ -804,6 +890,32 @@ export interface paths {
                                 };
                                 /** @enum {string} */
                                 status?: "active" | "deprecated" | "draft";
+                                /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                                compatibility?: {
+                                    /**
+                                     * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                     * @enum {string}
+                                     */
+                                    mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                    /** @description no change is breaking */
+                                    compatible?: boolean;
+                                    /** @description the earlier versions checked against, newest first */
+                                    against?: string[];
+                                    changes?: {
+                                        /** @enum {string} */
+                                        code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                        /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                        path: string;
+                                        breaking: boolean;
+                                        /** @description the earlier version it was found against */
+                                        version: string;
+                                        /**
+                                         * @description backward: this schema reading data of `version`; forward: the reverse
+                                         * @enum {string}
+                                         */
+                                        direction: "backward" | "forward";
+                                    }[];
+                                };
                                 /**
                                  * Format: date-time
                                  * @description when a deprecated version stops being supported (sent as the Sunset header)
@@ -894,6 +1006,139 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-definitions/{ref}/compatibility": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a payload schema against the versions of an event under its mode (stores nothing)
+         * @description Requires an API key with scope `definitions:read`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ref: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
+                        payload_schema: Record<string, unknown>;
+                        /** @description the version it would be registered as (default: the next minor after the highest released) */
+                        version?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                            /** @description no change is breaking */
+                            compatible: boolean;
+                            /** @description the earlier versions checked against, newest first */
+                            against: string[];
+                            changes: {
+                                /** @enum {string} */
+                                code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                path: string;
+                                breaking: boolean;
+                                /** @description the earlier version it was found against */
+                                version: string;
+                                /**
+                                 * @description backward: this schema reading data of `version`; forward: the reverse
+                                 * @enum {string}
+                                 */
+                                direction: "backward" | "forward";
+                            }[];
+                            /** @description the version it was checked as */
+                            version: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1028,6 +1273,14 @@ export interface paths {
                         };
                         /** @enum {string} */
                         status?: "active" | "deprecated" | "draft";
+                        /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
+                        compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                        };
                         /**
                          * Format: date-time
                          * @description when a deprecated version stops being supported (sent as the Sunset header)
@@ -1066,6 +1319,32 @@ export interface paths {
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
+                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                            compatibility?: {
+                                /**
+                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                 * @enum {string}
+                                 */
+                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                /** @description no change is breaking */
+                                compatible?: boolean;
+                                /** @description the earlier versions checked against, newest first */
+                                against?: string[];
+                                changes?: {
+                                    /** @enum {string} */
+                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                    path: string;
+                                    breaking: boolean;
+                                    /** @description the earlier version it was found against */
+                                    version: string;
+                                    /**
+                                     * @description backward: this schema reading data of `version`; forward: the reverse
+                                     * @enum {string}
+                                     */
+                                    direction: "backward" | "forward";
+                                }[];
+                            };
                             /**
                              * Format: date-time
                              * @description when a deprecated version stops being supported (sent as the Sunset header)

@@ -46,6 +46,7 @@ describe.each(testBackends())('CloudEvents in, on $name', (backend) => {
   const stored = async (eventId: string) => (await t.request('GET', `/v1/events/${eventId}`)).body;
 
   const expectedEvent = {
+    id: 'ce-1',
     eventId: 'ce-1',
     pattern: 'bookings.created',
     version: '1.0.0',

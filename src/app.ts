@@ -271,7 +271,7 @@ async function announceAccess(config: Config, apiKeys: ApiKeys, logger: Logger):
   if (!config.authEnabled) {
     logger.warn(
       { auth: 'off', host: config.host },
-      'authentication is OFF: every route is open and nothing is rate limited ' +
+      'authentication is OFF: every route is open, rate limits count per client address ' +
         '(allowed on a loopback HOST only; set AUTH=on to require API keys)',
     );
     return;

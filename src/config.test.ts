@@ -24,7 +24,12 @@ describe('configuration', () => {
       otlpEndpoint: undefined,
       serviceName: 'event-processing-service',
       metricsMaxPatterns: 200,
-      stream: { maxClients: 100, heartbeatMs: 15_000, pollIntervalMs: 250, clientBufferEvents: 1000 },
+      stream: {
+        maxClients: 100,
+        heartbeatMs: 15_000,
+        pollIntervalMs: 250,
+        clientBufferEvents: 1000,
+      },
       ingest: {
         queue: {
           maxQueueDepth: 10_000,

@@ -90,7 +90,8 @@ export interface Config {
    */
   apiKeyCacheSeconds: number;
   /**
-   * Requests per minute per API key and route class; 0 means unlimited. Env
+   * Requests per minute per API key (with auth off: per client address) and route class; 0
+   * means unlimited. Env
    * `RATE_LIMIT_EVENTS_PUBLISH` (default 1000), `RATE_LIMIT_EVENTS_READ` (100),
    * `RATE_LIMIT_DEFINITIONS` (60), `RATE_LIMIT_TRIGGERS` (60), `RATE_LIMIT_SUBSCRIPTIONS` (60),
    * `RATE_LIMIT_ADMIN` (60).

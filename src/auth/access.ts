@@ -38,8 +38,8 @@ export interface AccessControlOptions {
   rateLimiter: RateLimiter;
   clock: Clock;
   /**
-   * When false (loopback development) every route is open and nothing is rate limited: limits
-   * are per API key, and without keys there is no caller to tell apart.
+   * When false (loopback development) every route is open; limits still apply, counted per
+   * client address, so a client sees the same X-RateLimit headers as in production.
    */
   authEnabled: boolean;
 }
@@ -71,7 +71,7 @@ const unauthorized = (message: string) =>
 /**
  * Access control of every route: each route must declare `config.access` (checked as routes
  * are registered), requests to non-public routes need an API key holding that scope (401, 403),
- * and each key is rate limited per route class (429). Returns the registered routes with their
+ * and each key — with auth off, each client address — is rate limited per route class (429). Returns the registered routes with their
  * rules, which grows as routes are registered.
  */
 export function installAccessControl(
@@ -117,7 +117,14 @@ export function installAccessControl(
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const access = request.routeOptions.config.access;
     // No rule: the not-found handler, which answers 404 to anyone.
-    if (access === undefined || access === 'public' || !options.authEnabled) return;
+    if (access === undefined || access === 'public') return;
+    if (!options.authEnabled) {
+      // Nobody to identify: the client address is what tells callers apart.
+      if (access !== 'authenticated') {
+        await enforceRateLimit(request, reply, addressSubject(request), access, options);
+      }
+      return;
+    }
     const key = presentedKey(request);
     if (key === undefined) {
       throw unauthorized('an API key is required (X-API-Key or Authorization: Bearer)');
@@ -132,20 +139,23 @@ export function installAccessControl(
     if (!grants(principal.scopes, access)) {
       throw new AppError(403, 'forbidden', `the API key lacks the scope ${access}`);
     }
-    await enforceRateLimit(request, reply, principal, access, options);
+    await enforceRateLimit(request, reply, principal.keyId, access, options);
   });
   return routes;
 }
 
+/** The rate-limit subject of an unauthenticated caller (auth off): its address. */
+const addressSubject = (request: FastifyRequest): string => `ip:${request.ip}`;
+
 async function enforceRateLimit(
   request: FastifyRequest,
   reply: FastifyReply,
-  principal: Principal,
+  subject: string,
   access: Scope,
   options: AccessControlOptions,
 ): Promise<void> {
   const rateClass = request.routeOptions.config.rateClass ?? rateClassOf(access);
-  const decision = await options.rateLimiter.take(principal.keyId, rateClass);
+  const decision = await options.rateLimiter.take(subject, rateClass);
   if (!decision) return;
   reply.headers({
     'x-ratelimit-limit': String(decision.limit),

@@ -229,12 +229,44 @@ describe.each(testBackends())('rate limits with auth off on $name', (backend) =>
     t = await startTestApp(backend, { authEnabled: false, rateLimitsPerMinute: LIMITS });
   });
   afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.reset();
+    t.clock.set('2026-01-15T12:00:15.000Z');
+  });
 
-  it('limits nothing and sends no rate-limit headers: there is no key to count against', async () => {
+  const listFrom = (remoteAddress: string) =>
+    t.app.server.inject({ method: 'GET', url: '/v1/event-definitions', remoteAddress });
+
+  it('counts per client address and sends the same headers as with auth on', async () => {
+    const windowEnd = String(Date.parse('2026-01-15T12:01:00.000Z') / 1000);
+    const remaining: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await listFrom('127.0.0.1');
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['x-ratelimit-limit']).toBe('3');
+      expect(response.headers['x-ratelimit-reset']).toBe(windowEnd);
+      remaining.push(response.headers['x-ratelimit-remaining']);
+    }
+    expect(remaining).toEqual(['2', '1', '0']);
+
+    const refused = await listFrom('127.0.0.1');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('45');
+    expect(refused.json().error.code).toBe('rate_limited');
+
+    // Another address has a budget of its own.
+    const other = await listFrom('127.0.0.2');
+    expect(other.statusCode).toBe(200);
+    expect(other.headers['x-ratelimit-remaining']).toBe('2');
+  });
+
+  it('leaves public routes and the identity route unlimited', async () => {
     for (let i = 0; i < 10; i++) {
-      const response = await t.request('GET', '/v1/event-definitions');
-      expect(response.status).toBe(200);
-      expect(response.headers['x-ratelimit-limit']).toBeUndefined();
+      for (const url of ['/healthz', '/v1/me']) {
+        const response = await t.request('GET', url);
+        expect(response.status).toBe(200);
+        expect(response.headers['x-ratelimit-limit']).toBeUndefined();
+      }
     }
   });
 });

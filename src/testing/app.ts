@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { type App, type AppDeps, createApp } from '../app.ts';
-import { type Config, loadConfig } from '../config.ts';
+import { type Config, loadConfig, RATE_CLASSES } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { loadMigrations, migrate } from '../db/migrate.ts';
 import { parseAllowlist } from '../delivery/ip.ts';
@@ -53,7 +53,9 @@ export async function resetDatabase(db: Database): Promise<void> {
 
 /**
  * Defaults for a service run by tests and benchmarks: webhooks may reach receivers on loopback,
- * and the encryption key is a fresh one rather than a key file.
+ * the encryption key is a fresh one rather than a key file, and nothing is rate limited — with
+ * auth off limits count per client address, and every test and benchmark calls from 127.0.0.1
+ * (the tests of limits set their own).
  */
 export function localConfig(): Config {
   const defaults = loadConfig({});
@@ -62,7 +64,12 @@ export function localConfig(): Config {
     encryptionKey: randomBytes(32),
     egressAllowlist: parseAllowlist('127.0.0.1'),
   };
-  return { ...defaults, delivery };
+  const unlimited = Object.fromEntries(RATE_CLASSES.map((rateClass) => [rateClass, 0]));
+  return {
+    ...defaults,
+    delivery,
+    rateLimitsPerMinute: unlimited as Config['rateLimitsPerMinute'],
+  };
 }
 
 export async function startTestApp(

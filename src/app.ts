@@ -127,7 +127,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     dispatcher: engineConnections,
     definitionCacheTtlMs: config.definitionCacheTtlMs,
   });
-  const triggerTargets = new TriggerTargets(logger);
+  const triggerTargets = new TriggerTargets(logger, config.mappedInputMaxBytes);
   const subscriptionTargets = new SubscriptionTargets(logger);
   const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets]);
   const delivery = await wireDelivery({
@@ -200,7 +200,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerTriggerRoutes(server, {
     triggers,
     workflowDefinitions,
-    routing: new TriggerRouting(db, clock),
+    routing: new TriggerRouting(db, clock, config.mappedInputMaxBytes),
     registry,
     receiver,
   });

@@ -24,6 +24,7 @@ describe('configuration', () => {
       otlpEndpoint: undefined,
       serviceName: 'event-processing-service',
       metricsMaxPatterns: 200,
+      mappedInputMaxBytes: 256 * 1024,
       stream: {
         maxClients: 100,
         heartbeatMs: 15_000,

@@ -113,6 +113,11 @@ export interface Config {
    */
   metricsMaxPatterns: number;
   stream: StreamOptions;
+  /**
+   * Largest JSON size of the input a trigger's `inputMapping` builds, in bytes; a firing (or dry
+   * run) over it fails with `input_too_large`. Env `MAPPED_INPUT_MAX_BYTES`, default 256 KiB.
+   */
+  mappedInputMaxBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -344,6 +349,13 @@ export function loadConfig(env: Env = process.env): Config {
     otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     serviceName: env.OTEL_SERVICE_NAME || 'event-processing-service',
     metricsMaxPatterns: integer(env, 'METRICS_MAX_PATTERNS', 200, 1, 10_000),
+    mappedInputMaxBytes: integer(
+      env,
+      'MAPPED_INPUT_MAX_BYTES',
+      256 * 1024,
+      1024,
+      256 * 1024 * 1024,
+    ),
     stream: {
       maxClients: integer(env, 'STREAM_MAX_CLIENTS', 100, 1, 100_000),
       heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),

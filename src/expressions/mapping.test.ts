@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventView } from './event.ts';
-import { compileMapping, defaultInput, MappingError } from './mapping.ts';
+import { compileMapping, defaultInput, InputTooLargeError, MappingError } from './mapping.ts';
 
 const event: EventView = {
   eventId: 'evt_1',
@@ -45,6 +45,32 @@ describe('compileMapping', () => {
       nothing: null,
       options: { tier: 'gold', channels: ['mail'] },
     });
+  });
+
+  it('gives the value of { const } as it is, so a constant can be a string', () => {
+    const mapping = compileMapping({
+      tier: { const: 'vip' },
+      path: { const: '$.payload.bookingId' },
+      options: { const: { tier: 'gold' } },
+      both: { const: 'a', other: 'b' },
+    });
+    expect(mapping.apply(event)).toEqual({
+      tier: 'vip',
+      path: '$.payload.bookingId',
+      options: { tier: 'gold' },
+      both: { const: 'a', other: 'b' },
+    });
+  });
+
+  it('refuses an input over its byte bound, and accepts one at the bound', () => {
+    const payload = { s: 'x'.repeat(1000) };
+    const big = { ...event, payload };
+    const copies = Object.fromEntries(
+      Array.from({ length: 100 }, (_, i) => [`k${i}`, '$.payload.s']),
+    );
+    const exact = JSON.stringify(compileMapping(copies).apply(big)).length;
+    expect(() => compileMapping(copies, exact - 1).apply(big)).toThrow(InputTooLargeError);
+    expect(JSON.stringify(compileMapping(copies, exact).apply(big)).length).toBe(exact);
   });
 
   it('omits a target whose path has no value', () => {

@@ -33,6 +33,10 @@ export interface UiMetadata {
   color?: string;
   category?: string;
   priority?: 'high' | 'medium' | 'low';
+  /** Teams or people owning the event (EventCatalog's `owners`). */
+  owners?: string[];
+  /** An http(s) link to the event's documentation. */
+  docs_url?: string;
 }
 
 export const DEFINITION_STATUSES = ['active', 'deprecated', 'draft'] as const;

@@ -248,6 +248,26 @@ describe.each(testBackends())('event definition registry on $name', (backend) =>
       expect(fields(response)).toEqual(['ui_metadata.color']);
     });
 
+    it('keeps owners and a documentation link, as catalog tools list them', async () => {
+      const ui_metadata = {
+        owners: ['team-bookings', 'ada@example.com'],
+        docs_url: 'https://docs.example.com/events/booking-created',
+      };
+      const response = await create({ ...bookingDefinition(), ui_metadata });
+      expect(response.status).toBe(201);
+      const read = await t.request('GET', `/v1/event-definitions/${response.body.id}`);
+      expect(read.body.ui_metadata).toEqual(ui_metadata);
+    });
+
+    it('refuses owners that are not a list of names, and a docs_url that is not http(s)', async () => {
+      const response = await create({
+        ...bookingDefinition(),
+        ui_metadata: { owners: ['team', ''], docs_url: 'javascript:alert(1)' },
+      });
+      expect(response.status).toBe(400);
+      expect(fields(response).sort()).toEqual(['ui_metadata.docs_url', 'ui_metadata.owners[1]']);
+    });
+
     it('refuses an unknown priority, status or property', async () => {
       const response = await create({
         ...bookingDefinition(),

@@ -32,6 +32,19 @@ const uiMetadata = {
     },
     category: { type: 'string', maxLength: 255 },
     priority: { type: 'string', enum: ['high', 'medium', 'low'] },
+    owners: {
+      type: 'array',
+      maxItems: 50,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 255 },
+      description: 'teams or people who own the event, as catalog tools (EventCatalog) list them',
+    },
+    docs_url: {
+      type: 'string',
+      maxLength: 2048,
+      pattern: '^https?://[^\\s]+$',
+      description: "http(s) link to the event's documentation",
+    },
   },
 } as const;
 

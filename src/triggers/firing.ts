@@ -50,7 +50,8 @@ function baseRecord(compiled: CompiledTrigger, plan: FiringPlan): FiringRecord {
 
 /**
  * The side-effect-free part of a firing: what the trigger does with the event. `skipped` and
- * its reason when nothing should happen; otherwise the action it would take.
+ * its reason when nothing should happen, `failed` when its input is over the bound (a dry run
+ * and a real firing fail alike); otherwise the action it would take.
  */
 export function dryRun(compiled: CompiledTrigger, event: EventInstance): FiringRecord {
   const plan = planFiring(compiled, event);
@@ -58,6 +59,14 @@ export function dryRun(compiled: CompiledTrigger, event: EventInstance): FiringR
   if (plan.conditionResult === null)
     return { ...record, reason: `condition could not be evaluated: ${plan.conditionError}` };
   if (!plan.conditionResult) return { ...record, reason: 'condition is false' };
+  if (plan.inputError) {
+    return {
+      ...record,
+      action: 'failed',
+      error: `${plan.inputError.code}: ${plan.inputError.message}`,
+      errorDetails: [plan.inputError],
+    };
+  }
   if (compiled.trigger.triggerType === 'CANCEL' && plan.correlationKey === null) {
     return { ...record, reason: 'no correlation key resolved; nothing to cancel' };
   }
@@ -124,7 +133,9 @@ export class TriggerFiringHandler implements WorkHandler {
         continue;
       }
       const planned = dryRun(compiled, work.event!);
-      if (planned.action === 'skipped') results[i] = { outcome: { ...planned } };
+      // skipped, or failed for good (an input over its bound): recorded, never retried.
+      if (planned.action === 'skipped' || planned.action === 'failed')
+        results[i] = { outcome: { ...planned } };
       else if (planned.action === 'would_start')
         starts.push({ i, planned, request: startRequest(compiled, planned, work) });
       else

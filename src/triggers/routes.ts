@@ -58,8 +58,9 @@ const fields = {
   },
   inputMapping: {
     type: ['object', 'null'],
-    maxProperties: 256,
-    description: 'target field → path or literal',
+    maxProperties: 100,
+    description:
+      'target field → path, { "const": value }, or another literal; at most 100 (see README)',
   },
   correlationKey: {
     type: ['string', 'null'],

@@ -14,13 +14,17 @@ export class TriggerTargets implements TargetSource {
   readonly kind = 'trigger' as const;
   private compiled = new Map<string, CompiledTrigger>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** Bound of each mapped input, see {@link compileTrigger}. */
+    private readonly mappedInputMaxBytes: number,
+  ) {}
 
   async load(db: Queryable): Promise<RoutingTarget[]> {
     const compiled = new Map<string, CompiledTrigger>();
     for (const trigger of await enabledTriggers(db)) {
       try {
-        compiled.set(trigger.id, compileTrigger(trigger));
+        compiled.set(trigger.id, compileTrigger(trigger, this.mappedInputMaxBytes));
       } catch (error) {
         this.logger.error(
           { err: error, triggerId: trigger.id },

@@ -28,10 +28,12 @@ export class TriggerRouting {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
+    /** Bound of each mapped input, the same as in real firings. */
+    private readonly mappedInputMaxBytes: number,
   ) {}
 
   dryRun(trigger: WorkflowEventTrigger, event: EventInstance): FiringRecord {
-    return dryRun(compileTrigger(trigger), event);
+    return dryRun(compileTrigger(trigger, this.mappedInputMaxBytes), event);
   }
 
   replay(trigger: WorkflowEventTrigger, request: Omit<ReplayRequest, 'pattern'>) {

@@ -5,6 +5,7 @@ import {
   type CompiledMapping,
   compileMapping,
   defaultInput,
+  InputTooLargeError,
   MappingError,
 } from '../expressions/mapping.ts';
 import { ParseError } from '../expressions/parse-error.ts';
@@ -57,14 +58,22 @@ function collect(details: ErrorDetail[], field: string, compile: () => void): vo
   }
 }
 
-/** Compiles a trigger's expressions; every one that does not parse is a 400 detail. */
-export function compileTrigger(trigger: WorkflowEventTrigger): CompiledTrigger {
+/**
+ * Compiles a trigger's expressions; every one that does not parse is a 400 detail.
+ * `mappedInputMaxBytes` bounds each mapped input (see {@link InputTooLargeError}).
+ */
+export function compileTrigger(
+  trigger: WorkflowEventTrigger,
+  mappedInputMaxBytes = Number.POSITIVE_INFINITY,
+): CompiledTrigger {
   const details = checkExpressions(trigger);
   if (details.length > 0) throw validationError('trigger is invalid', details);
   return {
     trigger,
     condition: trigger.eventCondition ? compileCondition(trigger.eventCondition) : undefined,
-    mapping: trigger.inputMapping ? compileMapping(trigger.inputMapping) : undefined,
+    mapping: trigger.inputMapping
+      ? compileMapping(trigger.inputMapping, mappedInputMaxBytes)
+      : undefined,
     correlationKey: trigger.correlationKey ? compilePath(trigger.correlationKey) : undefined,
   };
 }
@@ -88,6 +97,8 @@ export interface FiringPlan {
   conditionResult: boolean | null;
   conditionError?: string;
   mappedInput?: Record<string, unknown>;
+  /** Why there is no mapped input although the condition held (`input_too_large`). */
+  inputError?: ErrorDetail;
   correlationKey: string | null;
 }
 
@@ -103,8 +114,15 @@ export function planFiring(
   if ('error' in evaluated)
     return { conditionResult: null, conditionError: evaluated.error, correlationKey };
   if (!evaluated.result) return { conditionResult: false, correlationKey };
-  const mappedInput = compiled.mapping ? compiled.mapping.apply(event) : defaultInput(event);
-  return { conditionResult: true, mappedInput, correlationKey };
+  if (!compiled.mapping)
+    return { conditionResult: true, mappedInput: defaultInput(event), correlationKey };
+  try {
+    return { conditionResult: true, mappedInput: compiled.mapping.apply(event), correlationKey };
+  } catch (error) {
+    if (!(error instanceof InputTooLargeError)) throw error;
+    const inputError = { field: 'inputMapping', code: error.code, message: error.message };
+    return { conditionResult: true, inputError, correlationKey };
+  }
 }
 
 function correlationIdOf(event: { metadata?: unknown }): string | undefined {

@@ -571,6 +571,44 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       expect(await instances()).toEqual([]);
     });
 
+    it('fails a firing, dry run and real, whose mapped input is over MAPPED_INPUT_MAX_BYTES', async () => {
+      // 3 copies of a 100 KB field: 300 KB, over the default 256 KiB.
+      const copies = { a: '$.payload.s', b: '$.payload.s', c: '$.payload.s' };
+      const trigger = await createTrigger({ inputMapping: copies });
+      const event = { pattern: 'bookings.created', payload: { s: 'x'.repeat(100_000) } };
+      const dry = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/test`, {
+        payload: event,
+      });
+      expect(dry.status).toBe(200);
+      expect(dry.body).toMatchObject({ action: 'failed', conditionResult: true });
+      expect(dry.body.mappedInput).toBeUndefined();
+      expect(dry.body.errorDetails).toEqual([
+        expect.objectContaining({ field: 'inputMapping', code: 'input_too_large' }),
+      ]);
+      const eventId = await publish(event);
+      await drain();
+      const [firing] = await firings(eventId);
+      expect(firing).toMatchObject({ status: 'done', action: 'failed', attempts: 1 });
+      expect(firing.errorDetails).toEqual([expect.objectContaining({ code: 'input_too_large' })]);
+      expect(await instances()).toEqual([]);
+    });
+
+    it('gives a constant string with { const }', async () => {
+      await createTrigger({ inputMapping: { tier: { const: 'vip' }, id: 'payload.bookingId' } });
+      await publish({ pattern: 'bookings.created', payload: { bookingId: 'bk-7' } });
+      await drain();
+      expect((await instances())[0]!.input).toEqual({ tier: 'vip', id: 'bk-7' });
+    });
+
+    it('refuses more than 100 mappings', async () => {
+      const mapping = (n: number) =>
+        Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'payload.x']));
+      expect((await createTrigger({ inputMapping: mapping(100) })).status).toBe(201);
+      const refused = await createTrigger({ inputMapping: mapping(101) });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details[0]).toMatchObject({ field: 'inputMapping' });
+    });
+
     it('refuses to delete a workflow definition that triggers reference', async () => {
       await createTrigger({});
       const response = await t.request('DELETE', `/v1/workflow-definitions/${workflowId}`);

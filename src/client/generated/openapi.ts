@@ -459,6 +459,10 @@ export interface paths {
                                     category?: string;
                                     /** @enum {string} */
                                     priority?: "high" | "medium" | "low";
+                                    /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                    owners?: string[];
+                                    /** @description http(s) link to the event's documentation */
+                                    docs_url?: string;
                                 };
                                 /** @enum {string} */
                                 status?: "active" | "deprecated" | "draft";
@@ -565,6 +569,10 @@ export interface paths {
                             category?: string;
                             /** @enum {string} */
                             priority?: "high" | "medium" | "low";
+                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                            owners?: string[];
+                            /** @description http(s) link to the event's documentation */
+                            docs_url?: string;
                         };
                         /** @enum {string} */
                         status?: "active" | "deprecated" | "draft";
@@ -606,6 +614,10 @@ export interface paths {
                                 category?: string;
                                 /** @enum {string} */
                                 priority?: "high" | "medium" | "low";
+                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                owners?: string[];
+                                /** @description http(s) link to the event's documentation */
+                                docs_url?: string;
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
@@ -765,6 +777,10 @@ export interface paths {
                                 category?: string;
                                 /** @enum {string} */
                                 priority?: "high" | "medium" | "low";
+                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                owners?: string[];
+                                /** @description http(s) link to the event's documentation */
+                                docs_url?: string;
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
@@ -887,6 +903,10 @@ export interface paths {
                                     category?: string;
                                     /** @enum {string} */
                                     priority?: "high" | "medium" | "low";
+                                    /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                    owners?: string[];
+                                    /** @description http(s) link to the event's documentation */
+                                    docs_url?: string;
                                 };
                                 /** @enum {string} */
                                 status?: "active" | "deprecated" | "draft";
@@ -1270,6 +1290,10 @@ export interface paths {
                             category?: string;
                             /** @enum {string} */
                             priority?: "high" | "medium" | "low";
+                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                            owners?: string[];
+                            /** @description http(s) link to the event's documentation */
+                            docs_url?: string;
                         };
                         /** @enum {string} */
                         status?: "active" | "deprecated" | "draft";
@@ -1316,6 +1340,10 @@ export interface paths {
                                 category?: string;
                                 /** @enum {string} */
                                 priority?: "high" | "medium" | "low";
+                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                owners?: string[];
+                                /** @description http(s) link to the event's documentation */
+                                docs_url?: string;
                             };
                             /** @enum {string} */
                             status?: "active" | "deprecated" | "draft";
@@ -3530,7 +3558,7 @@ export interface paths {
                         triggerType: "START" | "CANCEL";
                         /** @description condition expression (see README) */
                         eventCondition?: string | null;
-                        /** @description target field → path or literal */
+                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
                         inputMapping?: Record<string, unknown> | null;
                         /** @description path; default metadata.correlationId */
                         correlationKey?: string | null;
@@ -3852,7 +3880,7 @@ export interface paths {
                         triggerType?: "START" | "CANCEL";
                         /** @description condition expression (see README) */
                         eventCondition?: string | null;
-                        /** @description target field → path or literal */
+                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
                         inputMapping?: Record<string, unknown> | null;
                         /** @description path; default metadata.correlationId */
                         correlationKey?: string | null;
@@ -4046,7 +4074,7 @@ export interface paths {
                         triggerType: "START" | "CANCEL";
                         /** @description condition expression (see README) */
                         eventCondition?: string | null;
-                        /** @description target field → path or literal */
+                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
                         inputMapping?: Record<string, unknown> | null;
                         /** @description path; default metadata.correlationId */
                         correlationKey?: string | null;

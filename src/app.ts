@@ -102,6 +102,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const { server, routes } = await createServer({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    bodyMaxDepth: config.bodyMaxDepth,
     metrics,
     tracing,
     access: { apiKeys, rateLimiter, clock, authEnabled: config.authEnabled },
@@ -187,7 +188,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerIdentityRoute(server, config.authEnabled);
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest, tracing);
-  registerStoreRoutes(server, new EventStore(db));
+  const events = new EventStore(db);
+  registerStoreRoutes(server, events);
   registerStreamRoutes(server, streams);
   const workflowDefinitions = new WorkflowDefinitions({
     db,
@@ -203,8 +205,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     routing: new TriggerRouting(db, clock, config.mappedInputMaxBytes),
     registry,
     receiver,
+    events,
   });
-  registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions });
+  registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions, events });
   await server.ready();
   await announceAccess(config, apiKeys, logger);
   if (tracing.exporting) logger.info({ endpoint: config.otlpEndpoint }, 'exporting spans (OTLP)');

@@ -10,6 +10,7 @@ describe('configuration', () => {
       dataDir: './data',
       logLevel: 'info',
       bodyLimitBytes: 1024 * 1024,
+      bodyMaxDepth: 64,
       authEnabled: false,
       bootstrapAdminKey: undefined,
       apiKeyCacheSeconds: 10,

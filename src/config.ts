@@ -40,6 +40,12 @@ export interface Config {
   logLevel: LogLevel;
   /** Largest accepted JSON body of single-resource requests, in bytes. Env `BODY_LIMIT_BYTES`, default 1 MiB. */
   bodyLimitBytes: number;
+  /**
+   * Deepest nesting of objects and arrays in any JSON body, checked while it is parsed. Env
+   * `BODY_MAX_DEPTH`, default 64; at least `INGEST_MAX_PAYLOAD_DEPTH` + 3, so that a batch of
+   * events whose payloads nest as deep as allowed still parses.
+   */
+  bodyMaxDepth: number;
   ingest: {
     queue: EventQueueConfig;
     limits: PayloadLimits;
@@ -313,6 +319,17 @@ function httpUrl(env: Env, name: string): string | undefined {
   return raw;
 }
 
+function bodyMaxDepth(env: Env): number {
+  const depth = integer(env, 'BODY_MAX_DEPTH', 64, 4, 10_000);
+  const payloadDepth = ingestConfig(env).limits.maxDepth;
+  if (depth < payloadDepth + 3) {
+    throw new ConfigError(
+      `BODY_MAX_DEPTH (${depth}) must be at least INGEST_MAX_PAYLOAD_DEPTH + 3 (${payloadDepth + 3})`,
+    );
+  }
+  return depth;
+}
+
 const MAX_RATE = 100_000_000;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -324,6 +341,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: env.DATA_DIR || './data',
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+    bodyMaxDepth: bodyMaxDepth(env),
     ingest: ingestConfig(env),
     partitions: partitionConfig(env),
     definitionCacheTtlMs: integer(env, 'DEFINITION_CACHE_TTL_MS', 2000, 0, 3_600_000),

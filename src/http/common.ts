@@ -1,8 +1,20 @@
 /** Route schema pieces shared by the capabilities' routes. */
 
+/**
+ * Skipping rows costs the database work proportional to the offset: deeper pages are refused
+ * rather than letting one request scan without bound (GET /v1/events pages by cursor instead).
+ */
+export const MAX_OFFSET = 100_000;
+
 export const paginationQuery = {
   limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-  offset: { type: 'integer', minimum: 0, default: 0 },
+  offset: {
+    type: 'integer',
+    minimum: 0,
+    maximum: MAX_OFFSET,
+    default: 0,
+    description: `at most ${MAX_OFFSET.toLocaleString('en')}; narrow the filter to reach further`,
+  },
 } as const;
 
 export const paginationSchema = {

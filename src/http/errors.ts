@@ -1,5 +1,14 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorDetail } from '../errors.ts';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions,
+} from 'fastify';
+import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
+import { isUnstorableText } from '../ingest/payload-limits.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 
 /** Fastify's own 4xx errors, by code, with the stable codes of our envelope. */
@@ -23,6 +32,16 @@ const FRAMEWORK_CODES: Record<string, { status: number; code: string; message?: 
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json' },
   FST_ERR_CTP_EMPTY_TYPE: { status: 400, code: 'invalid_request' },
   FST_ERR_CTP_INVALID_TYPE: { status: 400, code: 'invalid_request' },
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'the path is not valid percent-encoding',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'uri_too_long',
+    message: 'a path segment is longer than any identifier of the service',
+  },
 };
 
 export interface ErrorEnvelope {
@@ -76,19 +95,124 @@ function toResponse(error: FastifyError): {
   return { status: 500, body: envelope('internal_error', 'internal error'), headers: {} };
 }
 
+function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const { status, body, headers } = toResponse(error);
+  // A deliberate 503 (overloaded, store unavailable) is the service protecting itself, not a bug.
+  if (status >= 500 && !(error instanceof AppError))
+    request.log.error({ err: error }, 'request failed');
+  else if (status >= 500) request.log.warn({ code: body.error.code }, 'request refused');
+  return reply.code(status).headers(headers).send(body);
+}
+
+/**
+ * Fastify's answers that come before any route (a bad %-encoding, an over-long path segment)
+ * go through the same mapping as every other error.
+ */
+export const frameworkErrors = (
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => sendError(error, request, reply);
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (an unknown method, headers too
+ * large, a malformed request line) are answered in the envelope too, on the raw socket, and the
+ * connection closed: after a parse error its framing can no longer be trusted.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request was not received in time']
+        : error.code === 'HPE_INVALID_METHOD'
+          ? [400, 'invalid_request', 'unknown HTTP method']
+          : [400, 'invalid_request', 'malformed HTTP request'];
+  const body = JSON.stringify(envelope(code, message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** A registered route's path as a pattern: `:param` is one segment, `*` the rest. */
+function pathPattern(url: string): RegExp {
+  const segments = url
+    .replace(/\/+$/, '')
+    .split('/')
+    .map((segment) =>
+      segment === '*'
+        ? '.*'
+        : segment.startsWith(':')
+          ? '[^/]+'
+          : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    );
+  return new RegExp(`^${segments.join('/')}/?$`);
+}
+
+/**
+ * The methods each registered path answers, so that a known path asked with another method is
+ * 405 with `Allow` (as RFC 9110 asks), and only an unknown path is 404.
+ */
+function methodsByPath(app: FastifyInstance): (path: string) => string[] {
+  const known = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const entry = known.get(route.url) ?? { pattern: pathPattern(route.url), methods: new Set() };
+    for (const method of [route.method].flat()) entry.methods.add(method);
+    known.set(route.url, entry);
+  });
+  return (path) => {
+    const methods = new Set<string>();
+    for (const { pattern, methods: answered } of known.values())
+      if (pattern.test(path)) for (const method of answered) methods.add(method);
+    return [...methods].sort();
+  };
+}
+
+/**
+ * Path parameters and query values reach SQL as text: U+0000 and unpaired surrogates (which
+ * PostgreSQL refuses) are a 400 naming the parameter, on every route. (JSON bodies are checked
+ * by their parser, src/http/json-body.ts.)
+ */
+async function refuseUnstorableText(request: FastifyRequest): Promise<void> {
+  const details: ErrorDetail[] = [];
+  const check = (part: 'params' | 'query', values: unknown) => {
+    if (typeof values !== 'object' || values === null) return;
+    for (const [name, value] of Object.entries(values)) {
+      const texts = Array.isArray(value) ? value : [value];
+      if (texts.some((text) => typeof text === 'string' && isUnstorableText(text)))
+        details.push(
+          fieldError(
+            part === 'params' ? `params.${name}` : name,
+            'unsupported_character',
+            'contains U+0000 or an unpaired surrogate',
+          ),
+        );
+    }
+  };
+  check('params', request.params);
+  check('query', request.query);
+  if (details.length > 0) throw validationError('invalid request', details);
+}
+
 /** Every error leaves the service in the spec's envelope, through this one handler. */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, body, headers } = toResponse(error);
-    // A deliberate 503 (overloaded, store unavailable) is the service protecting itself, not a bug.
-    if (status >= 500 && !(error instanceof AppError))
-      request.log.error({ err: error }, 'request failed');
-    else if (status >= 500) request.log.warn({ code: body.error.code }, 'request refused');
-    return reply.code(status).headers(headers).send(body);
+  app.setErrorHandler(sendError);
+  const methodsOf = methodsByPath(app);
+  app.addHook('preValidation', refuseUnstorableText);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = methodsOf(path);
+    if (allowed.length > 0) {
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send(envelope('method_not_allowed', `${request.method} is not allowed on ${path}`));
+    }
+    return reply.code(404).send(envelope('not_found', `no route ${request.method} ${path}`));
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send(envelope('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
 }

@@ -13,12 +13,16 @@ import { installRequestObservability } from '../observability/http.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import { addFormats } from '../schema/formats.ts';
-import { installErrorHandling } from './errors.ts';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors.ts';
+import { installJsonBodyParser } from './json-body.ts';
+import { installRouteConventions } from './route-conventions.ts';
 
 export interface ServerOptions {
   logger: Logger;
   /** Largest JSON body a route accepts unless it sets its own limit. */
   bodyLimitBytes: number;
+  /** Deepest nesting of objects and arrays in any JSON body. Default 64 (`BODY_MAX_DEPTH`). */
+  bodyMaxDepth?: number;
   metrics: Metrics;
   tracing: Tracing;
   access: AccessControlOptions;
@@ -31,6 +35,8 @@ export interface Server {
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+const MAX_PARAM_LENGTH = 255 * 9;
 
 /**
  * JSON bodies are validated as sent (a string is never coerced into a number); query strings,
@@ -74,17 +80,18 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    routerOptions: { ignoreTrailingSlash: true },
+    // A path parameter may be any identifier of the data model (at most 255 UTF-16 units, each
+    // percent-encoded in at most 9 characters); longer segments answer 414 in the envelope.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
   });
   installErrorHandling(app);
+  installRouteConventions(app);
   // JSON only: Fastify's default text/plain parser would hand strings to JSON routes.
   app.removeContentTypeParser('text/plain');
   // CloudEvents' JSON media types (structured and batch mode) are JSON like any other body.
-  app.addContentTypeParser(
-    ['application/cloudevents+json', 'application/cloudevents-batch+json'],
-    { parseAs: 'string' },
-    app.getDefaultJsonParser('error', 'error'),
-  );
+  installJsonBodyParser(app, options.bodyMaxDepth ?? 64);
   const validators = requestValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? validators.body : validators.other).compile(schema),

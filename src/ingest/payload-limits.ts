@@ -12,6 +12,9 @@ export interface PayloadLimits {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching U+0000 is the purpose
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** Whether `text` holds U+0000 or an unpaired surrogate, which PostgreSQL's text types refuse. */
+export const isUnstorableText = (text: string): boolean => UNSTORABLE.test(text);
+
 type Breach = { kind: 'max_depth' | 'unsupported_character'; path: string } | undefined;
 
 /**

@@ -101,6 +101,12 @@ export class EventStore {
     return toStoredEvent(rows[0]);
   }
 
+  /** 404 unless an event with this id is stored (for routes about an event's consequences). */
+  async requireExists(eventId: string): Promise<void> {
+    const { rows } = await this.db.query('SELECT 1 FROM event_ids WHERE event_id = $1', [eventId]);
+    if (!rows[0]) throw notFound(`event ${eventId}`);
+  }
+
   /** Everything that happened in the event's correlation, children under their causes. */
   async trace(
     eventId: string,

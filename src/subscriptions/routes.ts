@@ -22,6 +22,7 @@ import {
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties, replayTarget } from '../routing/replay.ts';
 import { requeueDead } from '../routing/work-store.ts';
+import type { EventStore } from '../store/event-store.ts';
 import { deadLetters } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
 import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
@@ -138,6 +139,8 @@ export interface SubscriptionRouteDeps {
   db: Database;
   clock: Clock;
   subscriptions: Subscriptions;
+  /** To answer 404 for the deliveries of an event that does not exist. */
+  events: EventStore;
 }
 
 export function registerSubscriptionRoutes(
@@ -340,14 +343,17 @@ export function registerSubscriptionRoutes(
         querystring: pageQuery,
       },
     },
-    async (request) => ({
-      deliveries: await listAttempts(
-        db,
-        { eventId: request.params.eventId },
-        request.query.limit,
-        request.query.offset,
-      ),
-    }),
+    async (request) => {
+      await deps.events.requireExists(request.params.eventId);
+      return {
+        deliveries: await listAttempts(
+          db,
+          { eventId: request.params.eventId },
+          request.query.limit,
+          request.query.offset,
+        ),
+      };
+    },
   );
 
   app.post<{

@@ -23,6 +23,7 @@ import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { TriggerInput, Triggers } from './service.ts';
@@ -68,7 +69,12 @@ const fields = {
     description: 'path; default metadata.correlationId',
   },
   enabled: { type: 'boolean', default: true },
-  priority: { type: ['integer', 'null'], description: 'lower fires first; none fires last' },
+  priority: {
+    type: ['integer', 'null'],
+    minimum: -1_000_000,
+    maximum: 1_000_000,
+    description: 'lower fires first; none fires last',
+  },
   description: { type: ['string', 'null'], maxLength: 10_000 },
   labels: labelsSchema,
 } as const;
@@ -93,6 +99,8 @@ export interface TriggerRouteDeps {
   routing: TriggerRouting;
   registry: Registry;
   receiver: EventReceiver;
+  /** To answer 404 for the firings of an event that does not exist. */
+  events: EventStore;
 }
 
 /** A trigger as sent: its workflow by id, or by `workflowDefinition` (`name@version` or `name`). */
@@ -331,7 +339,10 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         response: { 404: errorResponseSchema },
       },
     },
-    async (request) => ({ firings: await routing.firingsOf(request.params.eventId) }),
+    async (request) => {
+      await deps.events.requireExists(request.params.eventId);
+      return { firings: await routing.firingsOf(request.params.eventId) };
+    },
   );
 
   app.post<{ Params: { id: string } }>(

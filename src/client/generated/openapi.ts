@@ -124,6 +124,7 @@ export interface paths {
             parameters: {
                 query?: {
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -424,6 +425,7 @@ export interface paths {
                     /** @description only the latest version of each event_id */
                     latest?: boolean;
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -1519,6 +1521,7 @@ export interface paths {
                     cursor?: string;
                     order?: "asc" | "desc";
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -2253,6 +2256,7 @@ export interface paths {
                 query?: {
                     name?: string;
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -3021,6 +3025,7 @@ export interface paths {
                     correlationKey?: string;
                     status?: "running" | "completed" | "failed" | "cancelled";
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -3452,6 +3457,7 @@ export interface paths {
                     triggerType?: "START" | "CANCEL";
                     enabled?: boolean;
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -4625,6 +4631,7 @@ export interface paths {
                     /** @description `suspended`: paused or disabled */
                     status?: "active" | "paused" | "disabled" | "suspended";
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -5597,6 +5604,7 @@ export interface paths {
             parameters: {
                 query?: {
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -5689,6 +5697,7 @@ export interface paths {
             parameters: {
                 query?: {
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;
@@ -5829,6 +5838,7 @@ export interface paths {
                 query?: {
                     subscriptionId?: string;
                     limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
                 };
                 header?: never;

@@ -8,6 +8,7 @@ describe('configuration', () => {
       host: '127.0.0.1',
       databaseUrl: undefined,
       dataDir: './data',
+      database: { connectTimeoutMs: 5000, statementTimeoutMs: 5000 },
       logLevel: 'info',
       bodyLimitBytes: 1024 * 1024,
       bodyMaxDepth: 64,
@@ -106,6 +107,8 @@ describe('configuration', () => {
       DATABASE_URL: 'postgres://u@db:5432/x',
       DATA_DIR: '/var/eps',
       LOG_LEVEL: 'debug',
+      DATABASE_CONNECT_TIMEOUT_MS: '1500',
+      DATABASE_STATEMENT_TIMEOUT_MS: '0',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -113,6 +116,7 @@ describe('configuration', () => {
       databaseUrl: 'postgres://u@db:5432/x',
       dataDir: '/var/eps',
       logLevel: 'debug',
+      database: { connectTimeoutMs: 1500, statementTimeoutMs: 0 },
     });
   });
 

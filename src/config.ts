@@ -36,6 +36,21 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Folder of the embedded PGlite database. Env `DATA_DIR`, default `./data`. */
   dataDir: string;
+  /** Timeouts of the PostgreSQL server connection (unused by the embedded PGlite). */
+  database: {
+    /**
+     * How long opening a connection, or waiting for a free pooled one, may take before the
+     * request fails with 503 `unavailable`, in ms. Env `DATABASE_CONNECT_TIMEOUT_MS`, default 5000.
+     */
+    connectTimeoutMs: number;
+    /**
+     * Longest statement, in ms: the server cancels a longer one, and a server that does not
+     * answer (frozen, cut off) is given up on one second later; the request fails with 503
+     * `unavailable`. Migrations are exempt. 0 = no limit. Env `DATABASE_STATEMENT_TIMEOUT_MS`,
+     * default 5000.
+     */
+    statementTimeoutMs: number;
+  };
   /** pino log level. Env `LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
   /** Largest accepted JSON body of single-resource requests, in bytes. Env `BODY_LIMIT_BYTES`, default 1 MiB. */
@@ -339,6 +354,10 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     databaseUrl: databaseUrl(env),
     dataDir: env.DATA_DIR || './data',
+    database: {
+      connectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+      statementTimeoutMs: integer(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5000, 0, 3_600_000),
+    },
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     bodyMaxDepth: bodyMaxDepth(env),

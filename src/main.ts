@@ -9,7 +9,7 @@ import { createLogger } from './observability/logger.ts';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, logger);
   const migrations = await loadMigrations();
   try {
     const applied = await migrate(db, migrations);

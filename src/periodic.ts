@@ -1,8 +1,15 @@
 import type { Logger } from 'pino';
+import { Backoff } from './backoff.ts';
+import { DatabaseUnavailable } from './db/pg-errors.ts';
+
+/** Retries of a failed run: 1 s doubling to a minute, never later than the next regular run. */
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 60_000;
 
 /**
  * Runs `task` now and then every `intervalMs` after the previous run ended (runs never
- * overlap). A failing run is logged and the schedule goes on. `stop` waits for a run in progress.
+ * overlap). A failing run is logged and retried sooner (backing off), so a database outage
+ * delays the task by seconds, not by a whole interval. `stop` waits for a run in progress.
  */
 export function runPeriodically(
   name: string,
@@ -13,14 +20,27 @@ export function runPeriodically(
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
+  const backoff = new Backoff(FIRST_RETRY_MS, MAX_RETRY_MS);
   const run = () => {
     current = task()
       .then(
-        () => undefined,
-        (error: unknown) => logger.error({ err: error, task: name }, 'periodic task failed'),
+        () => {
+          backoff.succeeded();
+          return intervalMs;
+        },
+        (error: unknown) => {
+          const retryInMs = Math.min(intervalMs, backoff.failed());
+          if (error instanceof DatabaseUnavailable)
+            logger.warn(
+              { err: error.cause, task: name, retryInMs },
+              'periodic task: database unavailable',
+            );
+          else logger.error({ err: error, task: name, retryInMs }, 'periodic task failed');
+          return retryInMs;
+        },
       )
-      .finally(() => {
-        if (!stopped) timer = setTimeout(run, intervalMs).unref();
+      .then((delayMs) => {
+        if (!stopped) timer = setTimeout(run, delayMs).unref();
       });
   };
   run();

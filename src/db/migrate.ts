@@ -77,6 +77,8 @@ export async function migrate(db: Database, migrations?: Migration[]): Promise<n
         migration.version,
       ]);
       if (rowCount > 0) return false;
+      // A schema change on a big table may take longer than DATABASE_STATEMENT_TIMEOUT_MS.
+      await tx.exec('SET LOCAL statement_timeout = 0');
       await tx.exec(migration.sql);
       await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
         migration.version,

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Logger } from 'pino';
 import {
   type Database,
   PG_TYPE,
@@ -7,14 +8,30 @@ import {
   type QueryResult,
   toDbParams,
 } from './database.ts';
-import { translated, translatePgError } from './pg-errors.ts';
+import { DatabaseUnavailable, translated, translatePgError } from './pg-errors.ts';
 
 /** Options of the PostgreSQL server backend. */
 export interface PostgresOptions {
   connectionString: string;
   /** Largest number of pooled connections. Default 10. */
   maxConnections?: number;
+  /** How long opening a connection (or waiting for a pooled one) may take, in ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /**
+   * Longest statement, in ms: the server cancels it (`statement_timeout`), and a server that
+   * does not answer at all (frozen, cut off) is given up on shortly after. 0 = no limit.
+   * Default 5000.
+   */
+  statementTimeoutMs?: number;
+  /** Told about connections lost while idle (they are replaced); default: not told. */
+  logger?: Pick<Logger, 'warn'>;
 }
+
+/**
+ * How much longer than the server's statement timeout the client waits for an answer before it
+ * gives the connection up: the server's own cancel normally comes first and keeps the connection.
+ */
+const NO_ANSWER_GRACE_MS = 1000;
 
 const typeParsers = {
   getTypeParser(oid: number, format?: string) {
@@ -24,11 +41,20 @@ const typeParsers = {
   },
 } as unknown as pg.CustomTypesConfig;
 
-function wrap(client: pg.Pool | pg.PoolClient): Queryable {
+/**
+ * `query` is bounded by `readTimeoutMs` on the client side too (a frozen server never sends the
+ * statement timeout's error). `exec` (migrations, partition DDL) is bounded by the server only:
+ * a migration lifts the statement timeout, as a schema change on a big table may take long.
+ */
+function wrap(client: pg.Pool | pg.PoolClient, readTimeoutMs: number | undefined): Queryable {
   return {
     query: <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
       translated(async () => {
-        const result = await client.query(sql, toDbParams(params));
+        const result = await client.query({
+          text: sql,
+          values: toDbParams(params),
+          ...(readTimeoutMs ? { query_timeout: readTimeoutMs } : {}),
+        } as pg.QueryConfig);
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
       }),
     exec: (sql: string) =>
@@ -39,31 +65,56 @@ function wrap(client: pg.Pool | pg.PoolClient): Queryable {
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+  const readTimeoutMs =
+    statementTimeoutMs > 0 ? statementTimeoutMs + NO_ANSWER_GRACE_MS : undefined;
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
     types: typeParsers,
     options: '-c TimeZone=UTC',
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
+    // Finds connections cut without a word (a host gone, a firewall) instead of waiting forever.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', () => {});
-  const db = wrap(pool);
+  // An idle connection lost (server restarted or gone) must not end the process: the pool has
+  // dropped it already and opens a new one when one is needed.
+  pool.on('error', (error) =>
+    options.logger?.warn({ err: error }, 'idle database connection lost; it will be replaced'),
+  );
+  const db = wrap(pool, readTimeoutMs);
   await db.query('SELECT 1');
   return {
     kind: 'postgres',
     ...db,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await translated(() => pool.connect());
+      // While checked out the pool does not listen for the connection's errors; an 'error'
+      // without a listener would end the process. The failing query rejects on its own.
+      let lost: Error | undefined;
+      const onError = (error: Error) => {
+        lost = error;
+      };
+      client.on('error', onError);
+      const tx = wrap(client, readTimeoutMs);
       try {
-        await client.query('BEGIN');
-        const result = await fn(wrap(client));
-        await client.query('COMMIT');
+        await tx.query('BEGIN');
+        const result = await fn(tx);
+        await tx.query('COMMIT');
+        client.off('error', onError);
+        client.release();
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw translatePgError(error);
-      } finally {
-        client.release();
+        const translatedError = translatePgError(error);
+        const broken = lost !== undefined || translatedError instanceof DatabaseUnavailable;
+        // A connection that failed or may still be running the statement is closed, not
+        // reused: the server rolls back what it had on its own.
+        if (!broken) await tx.query('ROLLBACK').catch(() => {});
+        client.off('error', onError);
+        client.release(broken ? (lost ?? (error as Error)) : undefined);
+        throw translatedError;
       }
     },
     stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
-import { DataError } from '../db/pg-errors.ts';
+import { DatabaseUnavailable, DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
@@ -177,14 +177,22 @@ export class EventWriter {
       for (const write of group) await this.commitGroup(() => [write]);
       return;
     }
-    const refused =
-      error instanceof DataError
-        ? validationError(`the event could not be stored: ${error.message}`)
-        : new AppError(503, 'unavailable', 'the event store is unavailable; retry shortly', [], {
-            'retry-after': '1',
-          });
-    if (!(error instanceof DataError)) this.logger.error({ err: error }, 'event commit failed');
+    const refused = this.refusal(error);
     for (const write of group) write.reject(refused);
+  }
+
+  /** What the requests of a failed commit are answered; nothing of it was acknowledged. */
+  private refusal(error: unknown): AppError {
+    if (error instanceof DataError)
+      return validationError(`the event could not be stored: ${error.message}`);
+    if (error instanceof DatabaseUnavailable) {
+      this.logger.warn({ err: error.cause }, 'event commit failed: database unavailable');
+      return error;
+    }
+    this.logger.error({ err: error }, 'event commit failed');
+    return new AppError(503, 'unavailable', 'the event store is unavailable; retry shortly', [], {
+      'retry-after': '1',
+    });
   }
 
   /**

@@ -1,8 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
+import { Backoff } from '../backoff.ts';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
+import { DatabaseUnavailable } from '../db/pg-errors.ts';
 import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import type { ClaimedWork, TargetKind, WorkHandler, WorkResult } from './work.ts';
 import { type Completion, claimWork, completeWork } from './work-store.ts';
@@ -34,6 +36,10 @@ export interface WorkerOptions {
    */
   leaseMs: number;
 }
+
+/** Pauses of a worker loop after failed rounds (a database outage): 250 ms doubling to 5 s. */
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 5000;
 
 /**
  * Claims due routing work and hands each row to the handler of its kind. Several pools — in one
@@ -84,25 +90,38 @@ export class WorkerPool {
   }
 
   private async run(): Promise<void> {
+    const backoff = new Backoff(FIRST_RETRY_MS, MAX_RETRY_MS);
     while (this.running) {
       let processed = 0;
+      let pauseMs = this.options.pollIntervalMs;
       try {
         processed = await this.runOnce();
+        backoff.succeeded();
       } catch (error) {
-        this.logger.error({ err: error }, 'routing round failed');
+        pauseMs = Math.max(pauseMs, backoff.failed());
+        // An outage is expected to end: a warning per retry (at most one per MAX_RETRY_MS).
+        if (error instanceof DatabaseUnavailable)
+          this.logger.warn(
+            { err: error.cause, retryInMs: pauseMs },
+            'routing paused: database unavailable',
+          );
+        else this.logger.error({ err: error, retryInMs: pauseMs }, 'routing round failed');
       }
-      if (processed === 0 && this.running) {
-        await new Promise<void>((resolve) => {
-          const wake = () => {
-            clearTimeout(timer);
-            this.wakers.delete(wake);
-            resolve();
-          };
-          const timer = setTimeout(wake, this.options.pollIntervalMs);
-          this.wakers.add(wake);
-        });
-      }
+      if (processed === 0 && this.running) await this.pause(pauseMs);
     }
+  }
+
+  /** Waits `ms`, or less when {@link nudge} says new work exists. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
   }
 
   /** One round: claim due rows, process them, record each attempt. Returns how many ran. */

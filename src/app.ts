@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import type { RouteAccess } from './auth/access.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { RateLimiter } from './auth/rate-limit.ts';
@@ -11,6 +10,7 @@ import type { Config } from './config.ts';
 import { registerConsoleRoutes } from './console/routes.ts';
 import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
+import { createEgressDispatcher } from './delivery/egress.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
@@ -119,13 +119,15 @@ export async function createApp(deps: AppDeps): Promise<App> {
     validators,
     onChange: (pattern) => resolver.invalidate(pattern),
   });
-  // Connections to external workflow engines (http executor), pooled across definitions.
-  const engineConnections = new Agent();
+  // The one egress guard: every outgoing HTTP call (webhooks, the http workflow executor) is
+  // checked against the same policy when its URL is written and connects through this pool.
+  const egress = { allowlist: config.delivery.egressAllowlist };
+  const outbound = createEgressDispatcher(egress);
   const workflows = new WorkflowService({
     db,
     clock,
     compiler,
-    dispatcher: engineConnections,
+    dispatcher: outbound,
     definitionCacheTtlMs: config.definitionCacheTtlMs,
   });
   const triggerTargets = new TriggerTargets(logger, config.mappedInputMaxBytes);
@@ -139,6 +141,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     index: routingIndex,
     targets: subscriptionTargets,
+    egress,
+    dispatcher: outbound,
     announceDisabled: (subscription, reason) =>
       announceDisabled(registry, receiver, subscription, reason, clock.now()),
   });
@@ -195,6 +199,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     db,
     clock,
     compiler,
+    egress,
     onChange: (id) => workflows.forget(id),
   });
   registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
@@ -250,7 +255,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await writer.drain();
       await workers.stop();
       await delivery.close();
-      await engineConnections.close();
+      await outbound.close();
     },
   };
 }

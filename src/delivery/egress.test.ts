@@ -3,6 +3,7 @@ import net, { type AddressInfo, isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { type buildConnector, fetch, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SSRF_FORMS } from '../testing/ssrf-forms.ts';
 import {
   checkEndpointUrl,
   classifyAddress,
@@ -136,6 +137,16 @@ describe('checkEndpointUrl', () => {
       code: 'egress_denied',
       message: error.message,
     });
+  });
+
+  it(`refuses every one of the ${SSRF_FORMS.length} SSRF forms for its reason`, async () => {
+    const verdicts = await Promise.all(
+      SSRF_FORMS.map(async ([url]) => [
+        url,
+        (await refusal(checkEndpointUrl(url, { allowlist: [] }))).reason,
+      ]),
+    );
+    expect(verdicts).toEqual(SSRF_FORMS.map(([url, reason]) => [url, reason]));
   });
 
   it.each([
@@ -383,6 +394,17 @@ describe('createEgressDispatcher, against real loopback servers', () => {
     expect(await refusal(request(url, { dispatcher }))).toMatchObject({ reason });
     expect(net.connect).not.toHaveBeenCalled();
     expect(tls.connect).not.toHaveBeenCalled();
+  });
+
+  it(`refuses every one of the ${SSRF_FORMS.length} SSRF forms at connect time, reaching nothing`, async () => {
+    const dispatcher = createEgressDispatcher({ allowlist: [] });
+    const hits = target.hits;
+    for (const [url, reason] of SSRF_FORMS) {
+      expect([url, (await refusal(request(url, { dispatcher }))).reason]).toEqual([url, reason]);
+    }
+    expect(attempts).toEqual([]);
+    expect(target.hits).toBe(hits);
+    await dispatcher.close();
   });
 
   it.each([

@@ -5,13 +5,19 @@ import { type ErrorDetail, fieldError } from '../errors.ts';
 import { type IpAddress, type IpRange, inAllowlist, inPrefix, parseCidr, parseIp } from './ip.ts';
 
 /**
- * SSRF protection for webhook endpoints. A subscriber chooses the URL, so without this a
- * subscription could make the service POST to its own admin ports, the database, other hosts on
- * the private network or the cloud metadata service. Only public unicast addresses are reached,
- * plus what `EGRESS_ALLOWLIST` names. The check runs twice:
- * - {@link checkEndpointUrl} when a subscription is created, to refuse early with a clear error;
+ * The one egress policy (SSRF protection) of every outgoing call to a URL an API user chose:
+ * webhook endpoints and http workflow executor URLs, and any later kind. Without it such a URL
+ * could make the service POST to its own admin ports, the database, other hosts on the private
+ * network or the cloud metadata service. Only public unicast addresses are reached, plus what
+ * `EGRESS_ALLOWLIST` names. The check runs twice:
+ * - {@link checkEndpointUrl} when the URL is written (subscription, workflow definition), to
+ *   refuse early with a 400 `egress_denied` on that field;
  * - {@link createEgressDispatcher} on every connection, against the address actually connected,
- *   so a DNS answer that changes after creation (DNS rebinding) does not get through.
+ *   so a DNS answer that changes after creation (DNS rebinding), or a URL stored before the
+ *   policy existed, does not get through. The app makes one such dispatcher and every outgoing
+ *   HTTP call uses it.
+ * Endpoints the operator configures (DATABASE_URL, NATS_URL, OTEL_EXPORTER_OTLP_ENDPOINT) are
+ * trusted configuration, not user input, and do not pass through it.
  */
 
 /** Why an address is not reached. */
@@ -114,7 +120,7 @@ export function egressDenial(ip: string, allowlist: readonly IpRange[]): DenyRea
 
 export type EgressRefusal = DenyReason | 'invalid_url' | 'unsupported_scheme';
 
-/** A webhook endpoint or connection refused by the egress policy; `code` is `egress_denied`. */
+/** An outgoing URL or connection refused by the egress policy; `code` is `egress_denied`. */
 export class EgressDeniedError extends Error {
   override name = 'EgressDeniedError';
   readonly code = 'egress_denied';
@@ -132,6 +138,16 @@ export class EgressDeniedError extends Error {
   toDetail(field: string): ErrorDetail {
     return fieldError(field, this.code, this.message);
   }
+}
+
+/**
+ * The egress refusal behind a failed outgoing request, if that is why it failed: the connector's
+ * refusal arrives as is, or wrapped as the cause (fetch and some undici paths wrap).
+ */
+export function egressRefusalOf(error: unknown): EgressDeniedError | undefined {
+  if (error instanceof EgressDeniedError) return error;
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause instanceof EgressDeniedError ? cause : undefined;
 }
 
 function describe(reason: EgressRefusal, host: string, address: string | undefined): string {
@@ -168,7 +184,7 @@ export interface CheckedEndpoint {
 }
 
 /**
- * The creation-time check of a webhook endpoint: http or https only, and every address its host
+ * The creation-time check of an outgoing URL (webhook endpoint, executor URL): http or https only, and every address its host
  * resolves to now must be allowed (one internal address among public ones is refused: the
  * connection could pick it). A host that does not resolve yet passes, since every connection is
  * checked anyway. Numeric IPv4 spellings (`2130706433`, `0x7f000001`, `127.1`) need no care
@@ -211,7 +227,7 @@ function refuseDenied(host: string, addresses: readonly string[], allowlist: rea
 }
 
 /**
- * The undici dispatcher for every webhook request: an Agent whose connections come from
+ * The undici dispatcher for every outgoing HTTP request: an Agent whose connections come from
  * {@link createEgressConnector}. Redirects are never followed: this is a plain Agent with no
  * redirect interceptor, so use undici's `request` (or `fetch` with `redirect: 'manual'`); a
  * client that follows redirects itself still has every hop checked.

@@ -4,7 +4,7 @@ import { type Dispatcher, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
 import { BoundedMemo } from '../memo.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
-import { EgressDeniedError } from './egress.ts';
+import { EgressDeniedError, egressRefusalOf } from './egress.ts';
 import type { NatsPublisher } from './nats.ts';
 import { readBodyPrefix } from './response-body.ts';
 import { secretKey, signatureHeaders } from './signature.ts';
@@ -317,14 +317,7 @@ function transportOutcome(
   timeoutMs: number,
   latencyMs: number,
 ): AttemptOutcome {
-  // The connector's refusal arrives as is; accept it wrapped too (fetch and some undici paths wrap).
-  const cause = error instanceof Error ? error.cause : undefined;
-  const denied =
-    error instanceof EgressDeniedError
-      ? error
-      : cause instanceof EgressDeniedError
-        ? cause
-        : undefined;
+  const denied = egressRefusalOf(error);
   if (denied) return { kind: 'refused', error: denied.message, latencyMs };
   if (signal.aborted) {
     return { kind: 'failed', latencyMs, error: `timeout: no response within ${timeoutMs} ms` };

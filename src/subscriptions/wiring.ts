@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { createCredentialCipher, resolveEncryptionKey } from '../delivery/credentials.ts';
-import { createEgressDispatcher } from '../delivery/egress.ts';
+import type { EgressOptions } from '../delivery/egress.ts';
 import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
 import { createQueueSender, createWebhookSender } from '../delivery/senders.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -48,6 +49,10 @@ export async function wireDelivery(deps: {
   metrics: Metrics;
   index: RoutingIndex;
   targets: SubscriptionTargets;
+  /** The egress policy endpoints are checked against when written. */
+  egress: EgressOptions;
+  /** The egress-guarded connection pool webhooks go through; owned and closed by the caller. */
+  dispatcher: Dispatcher;
   announceDisabled(subscription: StoredSubscription, reason: string): Promise<void>;
 }): Promise<DeliveryWiring> {
   const { config, db, clock } = deps;
@@ -58,14 +63,13 @@ export async function wireDelivery(deps: {
   }).catch((error: unknown) => {
     throw new ConfigError((error as Error).message);
   });
-  const egress = { allowlist: config.delivery.egressAllowlist };
+  const { egress, dispatcher } = deps;
   const subscriptions = new Subscriptions({
     db,
     clock,
     cipher: createCredentialCipher(key),
     egress,
   });
-  const dispatcher = createEgressDispatcher(egress);
   const nats = lazyNatsPublisher(config.delivery.natsUrl);
   const handler = new DeliveryHandler({
     db,
@@ -91,7 +95,6 @@ export async function wireDelivery(deps: {
     handler,
     async close() {
       await nats.close();
-      await dispatcher.close();
     },
   };
 }

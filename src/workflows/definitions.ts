@@ -1,11 +1,13 @@
 import semver from 'semver';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
+import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
 import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { SchemaCompileError, type SchemaCompiler } from '../schema/compiler.ts';
 import {
+  normalizeExecutorUrl,
   resolveExecutorSettings,
   type WorkflowDefinition,
   type WorkflowDefinitionChanges,
@@ -26,6 +28,8 @@ export interface WorkflowDefinitionsDeps {
   db: Database;
   clock: Clock;
   compiler: SchemaCompiler;
+  /** The egress policy an http executor's URL is checked against, as webhook endpoints are. */
+  egress: EgressOptions;
   /** Told the id of every updated or deleted definition (so caches can forget it). */
   onChange?: (id: string) => void;
 }
@@ -61,8 +65,25 @@ export class WorkflowDefinitions {
     return fields;
   }
 
+  /**
+   * Refuses (400 `egress_denied` on `executorUrl`) an engine URL the egress policy would not let
+   * a call reach, as a webhook endpoint is refused; every connection is checked again anyway.
+   * Done outside any transaction: it may wait for DNS.
+   */
+  private async checkEgress(executorUrl: string | null | undefined): Promise<void> {
+    if (executorUrl == null) return;
+    try {
+      await checkEndpointUrl(executorUrl, this.deps.egress);
+    } catch (error) {
+      if (!(error instanceof EgressDeniedError)) throw error;
+      throw validationError('executorUrl is not allowed', [error.toDetail('executorUrl')]);
+    }
+  }
+
   async create(input: WorkflowDefinitionInput): Promise<WorkflowDefinition> {
-    return insertDefinition(this.deps.db, this.fieldsOf(input), this.deps.clock.now());
+    const fields = this.fieldsOf(input);
+    await this.checkEgress(fields.executorUrl);
+    return insertDefinition(this.deps.db, fields, this.deps.clock.now());
   }
 
   /**
@@ -76,6 +97,7 @@ export class WorkflowDefinitions {
     input: Omit<WorkflowDefinitionInput, 'name' | 'version'>,
   ): Promise<{ resource: WorkflowDefinition; created: boolean }> {
     const fields = this.fieldsOf({ ...input, name, version });
+    await this.checkEgress(fields.executorUrl);
     const now = this.deps.clock.now();
     const result = await this.deps.db.transaction(async (tx) => {
       const current = (await findDefinitionsByName(tx, name, true)).find(
@@ -124,6 +146,9 @@ export class WorkflowDefinitions {
     requiredRevision: number | '*',
     changes: WorkflowDefinitionChanges,
   ): Promise<WorkflowDefinition> {
+    // Only a new URL is checked: the stored one passed when it was written.
+    if (changes.executorUrl != null)
+      await this.checkEgress(normalizeExecutorUrl(changes.executorUrl));
     return this.deps.db
       .transaction(async (tx) => {
         const current = isUuid(id) ? await findDefinition(tx, id, true) : undefined;

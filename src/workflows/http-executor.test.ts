@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Agent } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEgressDispatcher } from '../delivery/egress.ts';
+import { parseAllowlist } from '../delivery/ip.ts';
 import { TestClock } from '../testing/clock.ts';
 import { HttpExecutor, MAX_RESPONSE_BYTES } from './http-executor.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY, WorkflowExecutorError } from './port.ts';
@@ -21,7 +22,8 @@ describe('http workflow executor against a local engine', () => {
   let baseUrl: string;
   let handler: Handler;
   let received: Received[];
-  const dispatcher = new Agent();
+  // The service's own egress guard, with the engine's loopback address allowlisted.
+  const dispatcher = createEgressDispatcher({ allowlist: parseAllowlist('127.0.0.1') });
   const clock = new TestClock();
 
   beforeAll(async () => {
@@ -189,6 +191,20 @@ describe('http workflow executor against a local engine', () => {
       }),
     );
     expect(error).toMatchObject({ retryable: true, code: 'unreachable' });
+  });
+
+  it('fails for good, without a request, when the egress policy refuses the engine address', async () => {
+    const guarded = createEgressDispatcher({ allowlist: [] });
+    const error = await failure(
+      new HttpExecutor(
+        { url: baseUrl, timeoutMs: 2000 },
+        { dispatcher: guarded, clock },
+      ).startWorkflow({ definitionId: 'd', input: {}, idempotencyKey: 'k' }),
+    );
+    expect(error).toMatchObject({ retryable: false, code: 'egress_denied' });
+    expect(error.message).toContain('127.0.0.1 is loopback and not in EGRESS_ALLOWLIST');
+    expect(received).toEqual([]);
+    await guarded.close();
   });
 
   // Decision (README): a malformed success is retryable. The engine may have acted; asking again

@@ -1,5 +1,6 @@
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
+import { egressRefusalOf } from '../delivery/egress.ts';
 import { readBodyPrefix } from '../delivery/response-body.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
 import {
@@ -137,6 +138,15 @@ export class HttpExecutor implements WorkflowExecutor {
     if (error instanceof undiciErrors.InvalidArgumentError) {
       return new WorkflowExecutorError(`cannot call POST ${url}: ${error.message}`, {
         code: 'invalid_request',
+        retryable: false,
+        cause: error,
+      });
+    }
+    // The egress policy refused the address: permanent, as for webhooks; fix URL or allowlist.
+    const denied = egressRefusalOf(error);
+    if (denied) {
+      return new WorkflowExecutorError(`cannot call POST ${url}: ${denied.message}`, {
+        code: denied.code,
         retryable: false,
         cause: error,
       });

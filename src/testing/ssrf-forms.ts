@@ -1,0 +1,97 @@
+import type { DenyReason } from '../delivery/egress.ts';
+
+/**
+ * The SSRF spellings every kind of outgoing URL is swept with (webhook endpoints, http executor
+ * URLs, the dispatcher at connect time): internal addresses written every way the WHATWG URL
+ * parser accepts — decimal, hex, octal and short IPv4, IPv4 inside IPv6 (mapped, NAT64, 6to4),
+ * full-width digits, percent-encoded names, and `localhost`, which resolves through /etc/hosts —
+ * each with the reason it must be refused for. None needs a DNS server.
+ */
+export const SSRF_FORMS: ReadonlyArray<readonly [url: string, reason: DenyReason]> = [
+  // loopback
+  ['http://127.0.0.1/', 'loopback'],
+  ['http://127.0.0.1:6379/', 'loopback'],
+  ['https://127.0.0.1:8443/admin', 'loopback'],
+  ['http://127.255.255.254/', 'loopback'],
+  ['http://127.1/', 'loopback'],
+  ['http://127.0.1/', 'loopback'],
+  ['http://2130706433/', 'loopback'],
+  ['http://0x7f000001/', 'loopback'],
+  ['http://017700000001/', 'loopback'],
+  ['http://0x7f.0.0.1/', 'loopback'],
+  ['http://0177.0.0.1/', 'loopback'],
+  ['http://①②⑦.0.0.1/', 'loopback'],
+  ['http://127。0。0。1/', 'loopback'],
+  ['http://[::1]/', 'loopback'],
+  ['http://[0:0:0:0:0:0:0:1]:8080/', 'loopback'],
+  ['http://[::ffff:127.0.0.1]/', 'loopback'],
+  ['http://[::ffff:7f00:1]/', 'loopback'],
+  ['http://[0:0:0:0:0:ffff:127.0.0.1]/', 'loopback'],
+  ['http://[64:ff9b::127.0.0.1]/', 'loopback'],
+  ['http://[2002:7f00:1::]/', 'loopback'],
+  ['http://localhost/', 'loopback'],
+  ['http://localhost:5432/', 'loopback'],
+  ['http://LOCALHOST/', 'loopback'],
+  ['http://%6c%6f%63%61%6c%68%6f%73%74/', 'loopback'],
+  // unspecified ("this host")
+  ['http://0.0.0.0/', 'unspecified'],
+  ['http://0/', 'unspecified'],
+  ['http://0.1.2.3/', 'unspecified'],
+  ['http://[::]/', 'unspecified'],
+  ['http://[::ffff:0.0.0.0]/', 'unspecified'],
+  // private networks
+  ['http://10.0.0.1/', 'private'],
+  ['http://10.255.255.255/', 'private'],
+  ['http://10.1/', 'private'],
+  ['http://012.0.0.1/', 'private'],
+  ['http://0x0a.0.0.1/', 'private'],
+  ['http://167772161/', 'private'],
+  ['http://172.16.0.1/', 'private'],
+  ['http://172.31.255.255/', 'private'],
+  ['http://192.168.0.1/', 'private'],
+  ['http://192.168.1.1:8080/', 'private'],
+  ['http://192.168.257/', 'private'],
+  ['http://[::ffff:10.0.0.1]/', 'private'],
+  ['http://[::ffff:192.168.1.1]/', 'private'],
+  ['http://[64:ff9b::10.0.0.1]/', 'private'],
+  ['http://[fec0::1]/', 'private'],
+  // carrier-grade NAT
+  ['http://100.64.0.1/', 'cgnat'],
+  ['http://100.127.255.255/', 'cgnat'],
+  // cloud metadata services
+  ['http://169.254.169.254/', 'cloud_metadata'],
+  ['http://169.254.169.254/latest/meta-data/', 'cloud_metadata'],
+  ['https://169.254.169.254/', 'cloud_metadata'],
+  ['http://2852039166/', 'cloud_metadata'],
+  ['http://0xa9fea9fe/', 'cloud_metadata'],
+  ['http://0251.0376.0251.0376/', 'cloud_metadata'],
+  ['http://169.254.43518/', 'cloud_metadata'],
+  ['http://[::ffff:169.254.169.254]/', 'cloud_metadata'],
+  ['http://[::ffff:a9fe:a9fe]/', 'cloud_metadata'],
+  ['http://[64:ff9b::169.254.169.254]/', 'cloud_metadata'],
+  ['http://[2002:a9fe:a9fe::1]/', 'cloud_metadata'],
+  ['http://[fd00:ec2::254]/', 'cloud_metadata'],
+  // link-local and unique-local
+  ['http://169.254.1.1/', 'link_local'],
+  ['http://[fe80::1]/', 'link_local'],
+  ['http://[fd12:3456::1]/', 'unique_local'],
+  ['http://[fc00::1]/', 'unique_local'],
+  // multicast and broadcast
+  ['http://224.0.0.1/', 'multicast'],
+  ['http://239.255.255.250:1900/', 'multicast'],
+  ['http://[ff02::1]/', 'multicast'],
+  ['http://255.255.255.255/', 'broadcast'],
+  // reserved ranges (documentation, benchmarking, future use, deprecated IPv6 forms)
+  ['http://240.0.0.1/', 'reserved'],
+  ['http://192.0.0.1/', 'reserved'],
+  ['http://192.0.2.1/', 'reserved'],
+  ['http://192.88.99.1/', 'reserved'],
+  ['http://198.18.0.1/', 'reserved'],
+  ['http://198.51.100.1/', 'reserved'],
+  ['http://203.0.113.1/', 'reserved'],
+  ['http://[2001:db8::1]/', 'reserved'],
+  ['http://[::127.0.0.1]/', 'reserved'],
+  ['http://[100::1]/', 'reserved'],
+  ['http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', 'reserved'],
+  ['http://[64:ff9b:1::1]/', 'reserved'],
+];

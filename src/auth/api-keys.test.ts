@@ -34,6 +34,7 @@ describe.each(testBackends())('API keys on $name', (backend) => {
     expect(key).toMatch(/^eps_[A-Za-z0-9_-]{43}$/);
     expect(created.body).toEqual({
       id: expect.any(String),
+      kind: 'standard',
       name: 'publisher',
       prefix: key.slice(0, 12),
       scopes: ['events:publish', 'events:read'],
@@ -65,6 +66,7 @@ describe.each(testBackends())('API keys on $name', (backend) => {
     const reader = listed.body.api_keys.find((k: any) => k.id === created.body.id);
     expect(reader).toEqual({
       id: created.body.id,
+      kind: 'standard',
       name: 'reader',
       prefix: created.body.prefix,
       scopes: ['definitions:read'],
@@ -74,6 +76,63 @@ describe.each(testBackends())('API keys on $name', (backend) => {
     const text = JSON.stringify(listed.body);
     expect(text).not.toContain(created.body.key);
     expect(text).not.toContain('hash');
+  });
+
+  describe('service accounts', () => {
+    it('are keys of kind service with scopes of their own, listed apart', async () => {
+      const service = await create({
+        kind: 'service',
+        name: 'billing-service',
+        scopes: ['events:publish'],
+      });
+      expect(service.status).toBe(201);
+      expect(service.body).toMatchObject({
+        kind: 'service',
+        name: 'billing-service',
+        scopes: ['events:publish'],
+      });
+      const person = await create({ name: 'alice', scopes: ['definitions:read'] });
+
+      const services = await t.request('GET', '/v1/api-keys?kind=service', { headers: admin });
+      expect(services.status).toBe(200);
+      expect(services.body.api_keys.map((k: any) => k.name)).toEqual(['billing-service']);
+      expect(services.body.pagination.total).toBe(1);
+      const standard = await t.request('GET', '/v1/api-keys?kind=standard', { headers: admin });
+      expect(standard.body.api_keys.map((k: any) => k.name).sort()).toEqual(['alice', 'root']);
+      const all = await t.request('GET', '/v1/api-keys', { headers: admin });
+      expect(all.body.pagination.total).toBe(3);
+
+      // Its own scopes, nothing more: it may publish, not read definitions.
+      const own = { 'x-api-key': service.body.key };
+      const me = await t.request('GET', '/v1/me', { headers: own });
+      expect(me.body.key).toEqual({
+        id: service.body.id,
+        kind: 'service',
+        name: 'billing-service',
+      });
+      expect(me.body.scopes).toEqual(['events:publish']);
+      expect((await t.request('GET', '/v1/event-definitions', { headers: own })).status).toBe(403);
+      expect(
+        (
+          await t.request('GET', '/v1/event-definitions', {
+            headers: { 'x-api-key': person.body.key },
+          })
+        ).status,
+      ).toBe(200);
+    });
+
+    it('need a name, and the listing a known kind', async () => {
+      for (const name of [undefined, '', '   ']) {
+        const refused = await create({ kind: 'service', name, scopes: ['events:publish'] });
+        expect(refused.status).toBe(400);
+        expect(refused.body.error.details).toContainEqual(
+          expect.objectContaining({ field: 'name', code: 'required' }),
+        );
+      }
+      const unknownKind = await t.request('GET', '/v1/api-keys?kind=robot', { headers: admin });
+      expect(unknownKind.status).toBe(400);
+      expect(unknownKind.body.error.code).toBe('validation_error');
+    });
   });
 
   it('revokes a key: 204, listed as revoked, refused afterwards, revoking again is harmless', async () => {

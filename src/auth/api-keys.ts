@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
-import { notFound } from '../errors.ts';
+import { fieldError, notFound, validationError } from '../errors.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey, visiblePrefix } from './keys.ts';
 import {
+  type ApiKeyKind,
   type ApiKeyRecord,
   countActiveApiKeys,
   ensureApiKey,
@@ -18,6 +19,7 @@ import type { Scope } from './scopes.ts';
 /** Who is calling: the verified API key, without its secret. */
 export interface Principal {
   keyId: string;
+  kind: ApiKeyKind;
   name: string;
   scopes: readonly Scope[];
 }
@@ -56,9 +58,20 @@ export class ApiKeys {
     this.maxCachedKeys = options.maxCachedKeys ?? 10_000;
   }
 
-  async create(input: { name: string; scopes: Scope[] }): Promise<CreatedApiKey> {
+  /** Creates a key; a service account (`kind: 'service'`) needs a non-empty name. */
+  async create(input: {
+    name: string;
+    scopes: Scope[];
+    kind?: ApiKeyKind;
+  }): Promise<CreatedApiKey> {
+    const kind = input.kind ?? 'standard';
+    if (kind === 'service' && input.name.trim() === '') {
+      const message = 'a service account needs a name';
+      throw validationError(message, [fieldError('name', 'required', message)]);
+    }
     const key = generateApiKey();
     const record = await insertApiKey(this.options.db, {
+      kind,
       name: input.name,
       prefix: visiblePrefix(key),
       keyHash: hashApiKey(key),
@@ -68,8 +81,13 @@ export class ApiKeys {
     return { ...record, key };
   }
 
-  list(limit: number, offset: number): Promise<{ keys: ApiKeyRecord[]; total: number }> {
-    return listApiKeys(this.options.db, limit, offset);
+  /** Keys oldest first; `kind` narrows the listing to service accounts or standard keys. */
+  list(
+    limit: number,
+    offset: number,
+    kind?: ApiKeyKind,
+  ): Promise<{ keys: ApiKeyRecord[]; total: number }> {
+    return listApiKeys(this.options.db, kind, limit, offset);
   }
 
   /** Revokes a key; it stops working at once on this instance, within the cache time elsewhere. */
@@ -87,6 +105,7 @@ export class ApiKeys {
   async ensureBootstrapAdmin(key: string): Promise<BootstrapOutcome> {
     const keyHash = hashApiKey(key);
     const inserted = await ensureApiKey(this.options.db, {
+      kind: 'standard',
       name: 'bootstrap admin',
       prefix: visiblePrefix(key),
       keyHash,
@@ -120,6 +139,7 @@ export class ApiKeys {
 
     const principal: Principal = {
       keyId: stored.record.id,
+      kind: stored.record.kind,
       name: stored.record.name,
       scopes: stored.record.scopes,
     };

@@ -3,8 +3,16 @@ import type { Scope } from './scopes.ts';
 
 /** SQL of API keys. Rows leave here in the wire format; the hash never leaves this file. */
 
+/**
+ * `service`: a service account, the key of a named system with scopes of its own, listed apart;
+ * `standard`: any other key (a person's, a script's).
+ */
+export const API_KEY_KINDS = ['standard', 'service'] as const;
+export type ApiKeyKind = (typeof API_KEY_KINDS)[number];
+
 export interface ApiKeyRecord {
   id: string;
+  kind: ApiKeyKind;
   name: string;
   prefix: string;
   scopes: Scope[];
@@ -14,6 +22,7 @@ export interface ApiKeyRecord {
 
 interface ApiKeyRow {
   id: string;
+  kind: ApiKeyKind;
   name: string;
   prefix: string;
   scopes: Scope[];
@@ -27,10 +36,11 @@ export interface StoredKey {
   keyHash: string;
 }
 
-const COLUMNS = 'id, name, prefix, scopes, created_at, revoked_at';
+const COLUMNS = 'id, kind, name, prefix, scopes, created_at, revoked_at';
 
 const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
   id: row.id,
+  kind: row.kind,
   name: row.name,
   prefix: row.prefix,
   scopes: row.scopes,
@@ -39,6 +49,7 @@ const toRecord = (row: ApiKeyRow): ApiKeyRecord => ({
 });
 
 export interface NewApiKey {
+  kind: ApiKeyKind;
   name: string;
   prefix: string;
   keyHash: string;
@@ -48,9 +59,9 @@ export interface NewApiKey {
 
 export async function insertApiKey(db: Queryable, key: NewApiKey): Promise<ApiKeyRecord> {
   const { rows } = await db.query<ApiKeyRow>(
-    `INSERT INTO api_keys (name, prefix, key_hash, scopes, created_at)
-     VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING ${COLUMNS}`,
-    [key.name, key.prefix, key.keyHash, JSON.stringify(key.scopes), key.createdAt],
+    `INSERT INTO api_keys (kind, name, prefix, key_hash, scopes, created_at)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING ${COLUMNS}`,
+    [key.kind, key.name, key.prefix, key.keyHash, JSON.stringify(key.scopes), key.createdAt],
   );
   return toRecord(rows[0]!);
 }
@@ -58,9 +69,9 @@ export async function insertApiKey(db: Queryable, key: NewApiKey): Promise<ApiKe
 /** Inserts the key unless its hash is already stored (revoked or not); true when inserted. */
 export async function ensureApiKey(db: Queryable, key: NewApiKey): Promise<boolean> {
   const { rowCount } = await db.query(
-    `INSERT INTO api_keys (name, prefix, key_hash, scopes, created_at)
-     VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (key_hash) DO NOTHING`,
-    [key.name, key.prefix, key.keyHash, JSON.stringify(key.scopes), key.createdAt],
+    `INSERT INTO api_keys (kind, name, prefix, key_hash, scopes, created_at)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (key_hash) DO NOTHING`,
+    [key.kind, key.name, key.prefix, key.keyHash, JSON.stringify(key.scopes), key.createdAt],
   );
   return rowCount > 0;
 }
@@ -77,17 +88,24 @@ export async function findActiveByHash(
   return row ? { record: toRecord(row), keyHash: row.key_hash } : undefined;
 }
 
+/** Keys oldest first, all of them or those of one kind. */
 export async function listApiKeys(
   db: Queryable,
+  kind: ApiKeyKind | undefined,
   limit: number,
   offset: number,
 ): Promise<{ keys: ApiKeyRecord[]; total: number }> {
+  // A NULL kind matches every key: one statement for both listings.
   const [{ rows }, count] = await Promise.all([
     db.query<ApiKeyRow>(
-      `SELECT ${COLUMNS} FROM api_keys ORDER BY created_at, id LIMIT $1 OFFSET $2`,
-      [limit, offset],
+      `SELECT ${COLUMNS} FROM api_keys WHERE ($1::varchar IS NULL OR kind = $1)
+        ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+      [kind ?? null, limit, offset],
     ),
-    db.query<{ total: number }>('SELECT count(*)::int AS total FROM api_keys'),
+    db.query<{ total: number }>(
+      'SELECT count(*)::int AS total FROM api_keys WHERE ($1::varchar IS NULL OR kind = $1)',
+      [kind ?? null],
+    ),
   ]);
   return { keys: rows.map(toRecord), total: count.rows[0]!.total };
 }

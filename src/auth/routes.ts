@@ -6,12 +6,21 @@ import {
   paginationSchema,
 } from '../http/common.ts';
 import type { ApiKeys } from './api-keys.ts';
+import { API_KEY_KINDS, type ApiKeyKind } from './repository.ts';
 import { SCOPES, type Scope } from './scopes.ts';
+
+const kindSchema = {
+  type: 'string',
+  enum: API_KEY_KINDS,
+  description:
+    '`service`: a service account (the key of a named system, listed apart); `standard`: any other key',
+} as const;
 
 const apiKeySchema = {
   type: 'object',
   properties: {
     id: { type: 'string', format: 'uuid' },
+    kind: kindSchema,
     name: { type: 'string' },
     prefix: { type: 'string', description: 'the first characters of the key, to tell keys apart' },
     scopes: { type: 'array', items: { type: 'string' } },
@@ -32,7 +41,7 @@ const tags = ['api-keys'];
 const access = 'admin' as const;
 
 export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): void {
-  app.post<{ Body: { name?: string; scopes: Scope[] } }>(
+  app.post<{ Body: { name?: string; scopes: Scope[]; kind?: ApiKeyKind } }>(
     '/v1/api-keys',
     {
       config: { access },
@@ -44,7 +53,12 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
           additionalProperties: false,
           required: ['scopes'],
           properties: {
-            name: { type: 'string', maxLength: 255 },
+            kind: { ...kindSchema, default: 'standard' },
+            name: {
+              type: 'string',
+              maxLength: 255,
+              description: 'required (not empty) for a service account',
+            },
             scopes: {
               type: 'array',
               minItems: 1,
@@ -59,6 +73,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     },
     async (request, reply) => {
       const created = await apiKeys.create({
+        kind: request.body.kind,
         name: request.body.name ?? '',
         scopes: request.body.scopes,
       });
@@ -71,17 +86,18 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     },
   );
 
-  app.get<{ Querystring: { limit: number; offset: number } }>(
+  app.get<{ Querystring: { limit: number; offset: number; kind?: ApiKeyKind } }>(
     '/v1/api-keys',
     {
       config: { access },
       schema: {
         tags,
-        summary: 'List API keys (never their secrets), revoked ones included',
+        summary:
+          'List API keys (never their secrets), revoked ones included; `kind=service` lists the service accounts',
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: paginationQuery,
+          properties: { ...paginationQuery, kind: kindSchema },
         },
         response: {
           200: {
@@ -96,8 +112,8 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
       },
     },
     async (request) => {
-      const { limit, offset } = request.query;
-      const { keys, total } = await apiKeys.list(limit, offset);
+      const { limit, offset, kind } = request.query;
+      const { keys, total } = await apiKeys.list(limit, offset, kind);
       return { api_keys: keys, pagination: pagination(total, limit, offset, keys.length) };
     },
   );
@@ -135,8 +151,12 @@ const identitySchema = {
     key: {
       type: ['object', 'null'],
       description: 'the calling key; null when auth is off',
-      required: ['id', 'name'],
-      properties: { id: { type: 'string', format: 'uuid' }, name: { type: 'string' } },
+      required: ['id', 'kind', 'name'],
+      properties: {
+        id: { type: 'string', format: 'uuid' },
+        kind: kindSchema,
+        name: { type: 'string' },
+      },
     },
     scopes: {
       type: 'array',
@@ -166,7 +186,7 @@ export function registerIdentityRoute(app: FastifyInstance, authEnabled: boolean
       if (!authEnabled || !principal) return { auth: 'off', key: null, scopes: SCOPES };
       return {
         auth: 'on',
-        key: { id: principal.keyId, name: principal.name },
+        key: { id: principal.keyId, kind: principal.kind, name: principal.name },
         scopes: principal.scopes,
       };
     },

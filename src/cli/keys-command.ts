@@ -1,15 +1,17 @@
 import { parseArgs } from 'node:util';
 import { ApiKeys } from '../auth/api-keys.ts';
+import { API_KEY_KINDS, type ApiKeyKind } from '../auth/repository.ts';
 import { isScope, SCOPES, type Scope } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 
 export const USAGE = `usage:
-  npm run keys -- create --scopes <scope>[,<scope>…] [--name <name>]
-  npm run keys -- list
+  npm run keys -- create --scopes <scope>[,<scope>…] [--name <name>] [--kind service]
+  npm run keys -- list [--kind service|standard]
   npm run keys -- revoke <id>
-scopes: ${SCOPES.join(', ')} (admin implies every scope)`;
+scopes: ${SCOPES.join(', ')} (admin implies every scope)
+kind: service makes a service account (a named system's key, listed apart; --name required)`;
 
 export interface KeysCommandDeps {
   db: Database;
@@ -27,13 +29,23 @@ function parse(argv: string[]) {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { scopes: { type: 'string' }, name: { type: 'string' } },
+    options: { scopes: { type: 'string' }, name: { type: 'string' }, kind: { type: 'string' } },
   });
 }
 
+const isKind = (value: string): value is ApiKeyKind =>
+  (API_KEY_KINDS as readonly string[]).includes(value);
+
 /** Why `create` cannot run with these arguments, or undefined when it can. */
-function createMisuse(scopes: string[], rest: string[], name: string): string | undefined {
+function createMisuse(
+  scopes: string[],
+  rest: string[],
+  name: string,
+  kind: string,
+): string | undefined {
   if (scopes.length === 0) return 'create needs --scopes';
+  if (!isKind(kind)) return `--kind must be one of ${API_KEY_KINDS.join(', ')}`;
+  if (kind === 'service' && name.trim() === '') return 'a service account needs --name';
   const unknown = scopes.filter((s) => !isScope(s));
   if (unknown.length > 0) return `unknown scope ${unknown.join(', ')}`;
   if (rest.length > 0) return `unexpected argument ${rest.join(' ')}`;
@@ -62,18 +74,28 @@ export async function runKeysCommand(argv: string[], deps: KeysCommandDeps): Pro
         .map((s) => s.trim())
         .filter(Boolean);
       const name = parsed.values.name ?? '';
-      const misuse = createMisuse(scopes, rest, name);
+      const kind = parsed.values.kind ?? 'standard';
+      const misuse = createMisuse(scopes, rest, name, kind);
       if (misuse) {
         deps.err(`${misuse}\n${USAGE}`);
         return 2;
       }
-      const created = await apiKeys.create({ name, scopes: scopes as Scope[] });
+      const created = await apiKeys.create({
+        name,
+        scopes: scopes as Scope[],
+        kind: kind as ApiKeyKind,
+      });
       deps.out(JSON.stringify(created, null, 2));
       deps.err('Store the key now: it is not shown again (only its SHA-256 is kept).');
       return 0;
     }
     case 'list': {
-      const { keys } = await apiKeys.list(1_000_000, 0);
+      const kind = parsed.values.kind;
+      if (kind !== undefined && !isKind(kind)) {
+        deps.err(`--kind must be one of ${API_KEY_KINDS.join(', ')}\n${USAGE}`);
+        return 2;
+      }
+      const { keys } = await apiKeys.list(1_000_000, 0, kind);
       deps.out(JSON.stringify(keys, null, 2));
       return 0;
     }

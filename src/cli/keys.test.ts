@@ -68,6 +68,9 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
     [['create', '--scopes', 'events:delete'], /^unknown scope events:delete/],
     [['create', '--scopes', 'admin', 'extra'], /^unexpected argument extra/],
     [['create', '--scopes', 'admin', '--colour', 'red'], /Unknown option '--colour'/],
+    [['create', '--scopes', 'admin', '--kind', 'service'], /^a service account needs --name/],
+    [['create', '--scopes', 'admin', '--kind', 'robot'], /^--kind must be one of/],
+    [['list', '--kind', 'robot'], /^--kind must be one of/],
     [['revoke'], /^revoke needs the id/],
     [['revoke', 'not-a-uuid'], /^revoke needs the id/],
     [['rotate'], /^usage:/],
@@ -78,12 +81,30 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
     expect(result.out).toBe('');
   });
 
+  it('creates service accounts and lists them apart', async () => {
+    const created = await run(
+      'create',
+      '--scopes',
+      'events:publish',
+      '--name',
+      'billing',
+      '--kind',
+      'service',
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.out)).toMatchObject({ kind: 'service', name: 'billing' });
+    await run('create', '--scopes', 'admin', '--name', 'ops');
+    const services = await run('list', '--kind', 'service');
+    expect(JSON.parse(services.out).map((k: { name: string }) => k.name)).toEqual(['billing']);
+  });
+
   it('fails with exit code 1 to revoke a key that does not exist', async () => {
     const result = await run('revoke', '5b0a3f8e-7c51-4c3e-9f6f-3d0e6a1b2c4d');
     expect(result.code).toBe(1);
     expect(result.err).toBe('API key 5b0a3f8e-7c51-4c3e-9f6f-3d0e6a1b2c4d not found');
   });
 
+  // A real process (tsx, migrations on an empty database): slow on a loaded machine.
   it('runs as `npm run keys` against the configured database', async () => {
     const database = await backend.create();
     try {
@@ -119,5 +140,5 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
     } finally {
       await database.destroy();
     }
-  });
+  }, 60_000);
 });

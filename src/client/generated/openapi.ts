@@ -117,7 +117,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List API keys (never their secrets), revoked ones included
+         * List API keys (never their secrets), revoked ones included; `kind=service` lists the service accounts
          * @description Requires an API key with scope `admin`.
          */
         get: {
@@ -126,6 +126,8 @@ export interface paths {
                     limit?: number;
                     /** @description at most 100,000; narrow the filter to reach further */
                     offset?: number;
+                    /** @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key */
+                    kind?: "standard" | "service";
                 };
                 header?: never;
                 path?: never;
@@ -143,6 +145,11 @@ export interface paths {
                             api_keys?: {
                                 /** Format: uuid */
                                 id?: string;
+                                /**
+                                 * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                                 * @enum {string}
+                                 */
+                                kind?: "standard" | "service";
                                 name?: string;
                                 /** @description the first characters of the key, to tell keys apart */
                                 prefix?: string;
@@ -197,6 +204,13 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /**
+                         * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                         * @default standard
+                         * @enum {string}
+                         */
+                        kind?: "standard" | "service";
+                        /** @description required (not empty) for a service account */
                         name?: string;
                         /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, admin; admin implies every scope */
                         scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
@@ -213,6 +227,11 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id?: string;
+                            /**
+                             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                             * @enum {string}
+                             */
+                            kind?: "standard" | "service";
                             name?: string;
                             /** @description the first characters of the key, to tell keys apart */
                             prefix?: string;
@@ -366,6 +385,11 @@ export interface paths {
                             key: {
                                 /** Format: uuid */
                                 id: string;
+                                /**
+                                 * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                                 * @enum {string}
+                                 */
+                                kind: "standard" | "service";
                                 name: string;
                             } | null;
                             /** @description what the caller may do: the key's scopes, or every scope when auth is off */

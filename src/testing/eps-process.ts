@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TestBackend, TestDatabase } from './backends.ts';
+import { type ServiceProcess, startService } from './service-process.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface EpsResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `eps` (bin/eps.js) as a real process against `url`; resolves when it exits. */
+export function runEps(url: string, args: readonly string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['bin/eps.js', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, EPS_URL: url, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<EpsResult>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, exited, stdout: () => stdout };
+}
+
+/** `runEps` and wait for it. */
+export function eps(url: string, ...args: string[]): Promise<EpsResult> {
+  return runEps(url, args).exited;
+}
+
+/** The environment a service process needs on a test database of `backend`. */
+export function serviceEnv(database: TestDatabase): Record<string, string> {
+  return database.location.databaseUrl
+    ? {
+        DATABASE_URL: database.location.databaseUrl,
+        DELIVERY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+      }
+    : { DATA_DIR: database.location.dataDir! };
+}
+
+/** A service process on a fresh database of `backend`; `restart()` keeps the database. */
+export async function serviceOn(backend: TestBackend) {
+  const database = await backend.create();
+  let service: ServiceProcess = await startService(serviceEnv(database));
+  return {
+    get url() {
+      return service.url;
+    },
+    async restart(): Promise<void> {
+      await service.stop('SIGTERM');
+      service = await startService(serviceEnv(database));
+    },
+    async close(): Promise<void> {
+      if (service.child.exitCode === null) await service.stop('SIGTERM');
+      await database.destroy();
+    },
+  };
+}

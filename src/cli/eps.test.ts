@@ -16,7 +16,7 @@ describe.each(testBackends())('eps against a service on $name', (backend) => {
     files = await mkdtemp(join(tmpdir(), 'eps-files-'));
     await cp(EXAMPLES, files, { recursive: true });
     service = await serviceOn(backend);
-  }, 120_000);
+  }, 200_000);
   afterAll(async () => {
     await service?.close();
     await rm(files, { recursive: true, force: true });
@@ -70,7 +70,7 @@ describe.each(testBackends())('eps against a service on $name', (backend) => {
 
     const again = await eps(service.url, 'apply', '--prune', '-f', files);
     expect(again).toMatchObject({ code: 0, stdout: 'No changes: 5 resources unchanged.\n' });
-  }, 120_000);
+  }, 240_000);
 
   it('names file and line of every bad document and applies nothing', async () => {
     const bad = join(files, 'bad.yaml');

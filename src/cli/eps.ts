@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
+import { registerValidate } from './commands/validate.ts';
 import { type CliContext, CliError, createContext, describeError, wantsColor } from './context.ts';
 
 /**
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     };
 
   registerApply(program, run);
+  registerValidate(program, run);
   return program;
 }
 

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 import type { TestBackend, TestDatabase } from './backends.ts';
 import { type ServiceProcess, startService } from './service-process.ts';
 
+/** A cold start compiles the service with tsx; on a shared, busy machine that takes a while. */
+const STARTUP_TIMEOUT_MS = 150_000;
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface EpsResult {
@@ -46,14 +49,14 @@ export function serviceEnv(database: TestDatabase): Record<string, string> {
 /** A service process on a fresh database of `backend`; `restart()` keeps the database. */
 export async function serviceOn(backend: TestBackend) {
   const database = await backend.create();
-  let service: ServiceProcess = await startService(serviceEnv(database));
+  let service: ServiceProcess = await startService(serviceEnv(database), STARTUP_TIMEOUT_MS);
   return {
     get url() {
       return service.url;
     },
     async restart(): Promise<void> {
       await service.stop('SIGTERM');
-      service = await startService(serviceEnv(database));
+      service = await startService(serviceEnv(database), STARTUP_TIMEOUT_MS);
     },
     async close(): Promise<void> {
       if (service.child.exitCode === null) await service.stop('SIGTERM');

@@ -10,6 +10,7 @@ import {
 import { type CliContext, CliError } from '../context.ts';
 import { formatPosition, loadManifests, type Resource } from '../manifest.ts';
 import { type Plan, plan } from '../plan.ts';
+import type { Run } from './run.ts';
 
 interface PlanFlags {
   filename: string[];
@@ -17,10 +18,6 @@ interface PlanFlags {
   owner: string;
   verbose?: boolean;
 }
-
-type Run = (
-  handler: (context: CliContext, ...args: never[]) => Promise<number | undefined>,
-) => (...args: unknown[]) => Promise<void>;
 
 /** Reads the files, failing with every problem as `file:line: message`. */
 export async function loadOrFail(paths: readonly string[]): Promise<Resource[]> {

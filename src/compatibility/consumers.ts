@@ -1,3 +1,4 @@
+import { AppError } from '../errors.ts';
 import type { Key, Root } from '../expressions/event.ts';
 import { ParseError } from '../expressions/parse-error.ts';
 import { type Node, parseExpression } from '../expressions/parser.ts';
@@ -455,4 +456,33 @@ export function checkConsumer(spec: ConsumerSpec, versions: EventSchema[]): Find
   }
   if (spec.input) checkInput(check, spec.input.mapping, spec.input.inputSchema);
   return check.findings;
+}
+
+/** `enforce` (the default): errors refuse the write; `warn`: they are reported and accepted. */
+export const CONSUMER_CHECK_MODES = ['enforce', 'warn'] as const;
+export type ConsumerCheckMode = (typeof CONSUMER_CHECK_MODES)[number];
+
+/** A finding the write was accepted with, as the response lists it. */
+export interface ConsumerWarning {
+  field: string;
+  code: string;
+  message: string;
+}
+
+/**
+ * What a write does with `findings`: refuses it (400 with the code of the first error and one
+ * detail per error) unless `mode` is `warn`; else answers with every finding as a warning.
+ */
+export function judgeConsumer(findings: Finding[], mode: ConsumerCheckMode): ConsumerWarning[] {
+  const errors = findings.filter((f) => f.severity === 'error');
+  const first = errors[0];
+  if (first && mode === 'enforce') {
+    throw new AppError(
+      400,
+      first.code,
+      `${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; ?check=warn accepts it anyway`,
+      errors.map(({ field, code, message }) => ({ field, code, message })),
+    );
+  }
+  return findings.map(({ field, code, message }) => ({ field, code, message }));
 }

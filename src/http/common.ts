@@ -69,3 +69,44 @@ export const errorResponseSchema = {
     },
   },
 } as const;
+
+/**
+ * `?check=` of trigger and subscription writes: `enforce` refuses paths their events cannot have
+ * (400); `warn` accepts them with warnings (for patterns whose definitions come later).
+ */
+export const consumerCheckQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    check: {
+      type: 'string',
+      enum: ['enforce', 'warn'],
+      default: 'enforce',
+      description:
+        'enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings',
+    },
+  },
+} as const;
+
+/** Findings of the type check a write was accepted with (absent when there are none). */
+export const warningsSchema = {
+  type: 'array',
+  description:
+    'what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn',
+  items: {
+    type: 'object',
+    required: ['field', 'code', 'message'],
+    properties: {
+      field: { type: 'string' },
+      code: { type: 'string' },
+      message: { type: 'string' },
+    },
+  },
+} as const;
+
+/** `resource` with its `warnings`, when there are any. */
+export const withWarnings = <T extends object>(
+  resource: T,
+  warnings: ReadonlyArray<{ field: string; code: string; message: string }>,
+): T & { warnings?: typeof warnings } =>
+  warnings.length > 0 ? { ...resource, warnings } : resource;

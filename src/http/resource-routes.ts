@@ -57,20 +57,22 @@ const describedBy = (route: ResourceRoute) => ({
   params: idParams,
 });
 
-export interface PatchRoute<Body, Changed> extends ResourceRoute {
+export interface PatchRoute<Body, Changed, Query = unknown> extends ResourceRoute {
   /** The changeable fields (all optional; at least one must be given). */
   properties: Record<string, unknown>;
   /** Schema of the 200 answer, when the route serialises by schema. */
   resourceSchema?: unknown;
-  update(id: string, revision: number | '*', body: Body): Promise<Changed>;
+  /** Query parameters the route takes, e.g. `?check=warn`. */
+  querystring?: Record<string, unknown>;
+  update(id: string, revision: number | '*', body: Body, query: Query): Promise<Changed>;
   /** The answer for the changed resource (with its new ETag). */
   answer(reply: FastifyReply, changed: Changed): unknown;
 }
 
 /** PATCH with If-Match: 428 without it, 412 when it names another revision. */
-export function patchRoute<Body, Changed>(
+export function patchRoute<Body, Changed, Query = unknown>(
   app: FastifyInstance,
-  route: PatchRoute<Body, Changed>,
+  route: PatchRoute<Body, Changed, Query>,
 ): void {
   app.patch<{ Params: { id: string }; Body: Body }>(
     route.path,
@@ -79,6 +81,7 @@ export function patchRoute<Body, Changed>(
       schema: {
         ...describedBy(route),
         headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+        ...(route.querystring ? { querystring: route.querystring } : {}),
         body: {
           type: 'object',
           additionalProperties: false,
@@ -96,7 +99,8 @@ export function patchRoute<Body, Changed>(
     async (request, reply) => {
       const revision = requiredRevision(request.headers['if-match']);
       const changes = request.body as Body;
-      return route.answer(reply, await route.update(request.params.id, revision, changes));
+      const query = request.query as Query;
+      return route.answer(reply, await route.update(request.params.id, revision, changes, query));
     },
   );
 }
@@ -120,7 +124,7 @@ export function deleteRoute(app: FastifyInstance, route: DeleteRoute): void {
   );
 }
 
-export interface UpsertRoute<Params, Body, Resource> {
+export interface UpsertRoute<Params, Body, Resource, Query = unknown> {
   /** The resource's natural-key path, e.g. `/v1/subscriptions/by-name/:name`. */
   path: string;
   access: Scope;
@@ -130,11 +134,14 @@ export interface UpsertRoute<Params, Body, Resource> {
   body: Record<string, unknown>;
   /** Schema of the 200 and 201 answers, when the route serialises by schema. */
   resourceSchema?: unknown;
+  /** Query parameters the route takes, e.g. `?check=warn`. */
+  querystring?: Record<string, unknown>;
   /** Creates or replaces; `revision` is what `If-Match` requires, undefined without one. */
   upsert(
     params: Params,
     revision: number | '*' | undefined,
     body: Body,
+    query: Query,
   ): Promise<{ resource: Resource; created: boolean }>;
   /** Where the created resource lives (`Location`). */
   location(resource: Resource): string;
@@ -148,9 +155,9 @@ export interface UpsertRoute<Params, Body, Resource> {
  * (a stale one is 412, and so is one for a resource that does not exist yet); a body that
  * changes nothing answers 200 with the same revision and ETag.
  */
-export function upsertRoute<Params, Body, Resource>(
+export function upsertRoute<Params, Body, Resource, Query = unknown>(
   app: FastifyInstance,
-  route: UpsertRoute<Params, Body, Resource>,
+  route: UpsertRoute<Params, Body, Resource, Query>,
 ): void {
   app.put<{ Params: Params; Body: Body }>(
     route.path,
@@ -161,6 +168,7 @@ export function upsertRoute<Params, Body, Resource>(
         summary: route.summary,
         params: route.params,
         headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+        ...(route.querystring ? { querystring: route.querystring } : {}),
         body: route.body,
         response: {
           ...(route.resourceSchema ? { 200: route.resourceSchema, 201: route.resourceSchema } : {}),
@@ -175,6 +183,7 @@ export function upsertRoute<Params, Body, Resource>(
         request.params as Params,
         revision,
         request.body as Body,
+        request.query as Query,
       );
       if (created) reply.code(201).header('location', route.location(resource));
       return route.answer(reply, resource, created);

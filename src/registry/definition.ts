@@ -2,6 +2,7 @@ import colorNames from 'color-name';
 import semver from 'semver';
 import type { CompatibilityMode } from '../compatibility/check.ts';
 import { conflict, type ErrorDetail, fieldError } from '../errors.ts';
+import type { EventInput } from '../events/event.ts';
 
 /** The spec's EventDefinition as stored and sent on the wire (snake_case), plus id and revision. */
 export interface EventDefinition {
@@ -112,4 +113,20 @@ export function currentVersionOf<T extends { version: string; status: Definition
 ): T | undefined {
   const sorted = [...versions].sort(byVersionDescending);
   return defaultVersionOf(versions) ?? sorted.find((d) => d.status === 'deprecated') ?? sorted[0];
+}
+
+/** The definition's nth example as an event of that version (undefined: no such example). */
+export function eventFromExample(
+  definition: EventDefinition,
+  index: number,
+): EventInput | undefined {
+  const example = definition.examples[index];
+  if (example === undefined) return undefined;
+  const sourceType = definition.source_types[0];
+  return {
+    pattern: definition.pattern,
+    version: definition.version,
+    payload: example as Record<string, unknown>,
+    ...(sourceType ? { source: { type: sourceType, id: 'dry-run' } } : {}),
+  };
 }

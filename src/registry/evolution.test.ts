@@ -277,6 +277,7 @@ describe.each(testBackends())('schema evolution on $name', (backend) => {
             direction: 'backward',
           },
         ],
+        impact: [],
       });
       const versions = await t.request('GET', '/v1/event-definitions/order.placed/versions');
       expect(versions.body.versions).toHaveLength(1);

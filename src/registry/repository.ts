@@ -340,3 +340,11 @@ export async function listProducers(db: Queryable, definitionIds: string[]): Pro
     last_seen_at: r.last_seen_at.toISOString(),
   }));
 }
+
+/** Every active version of every event (what a consumer of a pattern may receive). */
+export async function findActive(db: Queryable): Promise<EventDefinition[]> {
+  const { rows } = await db.query<DefinitionRow>(
+    `SELECT ${COLUMNS} FROM event_definitions WHERE status = 'active'`,
+  );
+  return rows.map(toDefinition);
+}

@@ -101,6 +101,41 @@ const checkProperties = {
   changes: { type: 'array', items: changeSchema },
 } as const;
 
+const impactSchema = {
+  type: 'array',
+  description:
+    'triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check)',
+  items: {
+    type: 'object',
+    required: ['kind', 'id', 'field', 'code', 'message'],
+    properties: {
+      kind: { type: 'string', enum: ['trigger', 'subscription'] },
+      id: { type: 'string' },
+      field: { type: 'string', description: 'e.g. eventCondition, inputMapping.total' },
+      path: { type: 'string', description: 'the path it reads, e.g. payload.orderTotal' },
+      code: {
+        type: 'string',
+        description: 'unknown_field, type_mismatch, field_not_in_all_versions, …',
+      },
+      message: { type: 'string' },
+    },
+  },
+} as const;
+
+/** `?strict=true`: a change that impacts consumers is refused (409 breaks_consumers). */
+const strictQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    strict: {
+      type: 'boolean',
+      default: false,
+      description:
+        'refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions',
+    },
+  },
+} as const;
+
 const editable = {
   name: { type: 'string', minLength: 1, maxLength: 255 },
   description: { type: 'string', maxLength: 10_000 },
@@ -173,6 +208,7 @@ const definitionSchema = {
         "the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes)",
       properties: checkProperties,
     },
+    impact: impactSchema,
   },
 } as const;
 
@@ -183,13 +219,18 @@ const refParams = {
 const tags = ['event-definitions'];
 
 export function registerRegistryRoutes(app: FastifyInstance, registry: Registry): void {
-  app.post<{ Body: NewDefinition & { compatibility?: CompatibilityInput } }>(
+  app.post<{
+    Body: NewDefinition & { compatibility?: CompatibilityInput };
+    Querystring: { strict: boolean };
+  }>(
     '/v1/event-definitions',
     {
       config: { access: 'definitions:write' },
       schema: {
         tags,
-        summary: 'Register an event definition version',
+        summary:
+          'Register an event definition version; reports the triggers and subscriptions it impacts',
+        querystring: strictQuery,
         body: createBody,
         response: { 201: definitionSchema, ...resourceErrors },
       },
@@ -206,6 +247,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
           status: body.status ?? 'active',
         },
         modeOf(compatibility),
+        request.query.strict,
       );
       reply.code(201).header('location', `/v1/event-definitions/${created.id}`);
       return withEtag(reply, created);
@@ -331,10 +373,11 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
         response: {
           200: {
             type: 'object',
-            required: ['mode', 'compatible', 'against', 'changes', 'version'],
+            required: ['mode', 'compatible', 'against', 'changes', 'version', 'impact'],
             properties: {
               ...checkProperties,
               version: { type: 'string', description: 'the version it was checked as' },
+              impact: impactSchema,
             },
           },
           ...resourceErrors,
@@ -350,12 +393,14 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     tags,
     summary: 'Change a definition (requires If-Match with its ETag)',
     properties: patchable,
+    querystring: strictQuery,
     resourceSchema: definitionSchema,
     update: (
       id,
       revision,
       { compatibility, ...changes }: DefinitionChanges & { compatibility?: CompatibilityInput },
-    ) => registry.update(id, revision, changes, modeOf(compatibility)),
+      query: { strict: boolean },
+    ) => registry.update(id, revision, changes, modeOf(compatibility), query.strict),
     answer: withEtag,
   });
 

@@ -19,12 +19,14 @@ import {
   type EventDefinition,
 } from './definition.ts';
 import { assertEvolution, checkEvolution } from './evolution.ts';
+import { assertNoImpact, consumersOf, type ImpactEntry, impactOf } from './impact.ts';
 import {
   bumpRevisions,
   claimPattern,
   type DefinitionChanges,
   type DefinitionFilters,
   deleteDefinition,
+  findActive,
   findByEventId,
   findById,
   findVersions,
@@ -52,10 +54,20 @@ export interface RegistryDeps {
 
 type Checked = Pick<EventDefinition, 'payload_schema' | 'examples' | 'ui_metadata'>;
 
-/** A definition with the compatibility check its registration or release passed. */
+/**
+ * A definition with the compatibility check its registration or release passed, and the
+ * consumers the change impacts.
+ */
 export type CheckedDefinition = Omit<EventDefinition, 'compatibility'> & {
   compatibility: CompatibilityReport;
+  impact: ImpactEntry[];
 };
+
+/** A changed definition; `impact` when the change moved it in or out of the active versions. */
+export type ChangedDefinition =
+  | EventDefinition
+  | CheckedDefinition
+  | (EventDefinition & { impact: ImpactEntry[] });
 
 /** A schema to check against an event's versions, as if registered as `version`. */
 export interface CompatibilityQuestion {
@@ -99,9 +111,14 @@ export class Registry {
 
   /**
    * Registers a version. Unless it is a draft, its schema must be compatible with the earlier
-   * versions under the event's mode (`mode`, when given, becomes the event's mode first).
+   * versions under the event's mode (`mode`, when given, becomes the event's mode first). An
+   * active version reports the consumers it impacts; `strict` refuses it when there are any.
    */
-  async create(input: NewDefinition, mode?: CompatibilityMode): Promise<CheckedDefinition> {
+  async create(
+    input: NewDefinition,
+    mode?: CompatibilityMode,
+    strict = false,
+  ): Promise<CheckedDefinition> {
     this.validateContent(input);
     return this.deps.db
       .transaction(async (tx) => {
@@ -112,27 +129,51 @@ export class Registry {
         if (mode !== undefined && (await setCompatibilityMode(tx, input.event_id, mode, now))) {
           await bumpRevisions(tx, input.event_id, null, now);
         }
+        const activeBefore = await findActive(tx);
         const created = await insertDefinition(tx, input, now);
         const check = checkEvolution(created.compatibility.mode, input, earlier);
         if (input.status !== 'draft') assertEvolution(check, input.version);
+        const impact = await this.impactOf(tx, created.pattern, activeBefore, [
+          ...activeBefore,
+          created,
+        ]);
+        assertNoImpact(impact, strict);
         await refreshLatest(tx, input.event_id);
-        return { ...created, compatibility: check.report };
+        return { ...created, compatibility: check.report, impact };
       })
       .finally(() => this.changed(input.pattern));
+  }
+
+  /** The consumers of `pattern` that `after` (the active versions) breaks and `before` did not. */
+  private async impactOf(
+    db: Queryable,
+    pattern: string,
+    before: EventDefinition[],
+    after: EventDefinition[],
+  ): Promise<ImpactEntry[]> {
+    return impactOf(await consumersOf(db, pattern), pattern, before, after);
   }
 
   /** What registering `question.version` with `question.payload_schema` would be told. */
   async checkCompatibility(
     ref: string,
     question: CompatibilityQuestion,
-  ): Promise<CompatibilityReport & { version: string }> {
+  ): Promise<CompatibilityReport & { version: string; impact: ImpactEntry[] }> {
     const versions = await this.versions(ref);
     this.compileSchema(question.payload_schema);
     const version = question.version ?? nextMinorOf(versions);
     const candidate = { version, payload_schema: question.payload_schema };
     const mode = versions[0]!.compatibility.mode;
     const others = versions.filter((d) => d.version !== version);
-    return { ...checkEvolution(mode, candidate, others).report, version };
+    const { event_id, pattern } = versions[0]!;
+    const active = await findActive(this.deps.db);
+    const replaced = (d: EventDefinition) => d.event_id === event_id && d.version === version;
+    const asActive = { ...versions[0]!, ...candidate, status: 'active' as const };
+    const impact = await this.impactOf(this.deps.db, pattern, active, [
+      ...active.filter((d) => !replaced(d)),
+      asActive,
+    ]);
+    return { ...checkEvolution(mode, candidate, others).report, version, impact };
   }
 
   private changed(pattern: string): void {
@@ -206,7 +247,8 @@ export class Registry {
     requiredRevision: number | '*',
     changes: DefinitionChanges,
     mode?: CompatibilityMode,
-  ): Promise<EventDefinition | CheckedDefinition> {
+    strict = false,
+  ): Promise<ChangedDefinition> {
     let changed = false;
     const updated = await this.deps.db.transaction(async (tx) => {
       const current = await this.lockedById(tx, id);
@@ -217,15 +259,10 @@ export class Registry {
           : changes),
         ...(mode === undefined ? {} : { compatibility: { mode } }),
       };
-      return reviseIfChanged<EventDefinition | CheckedDefinition>(
-        requiredRevision,
-        current,
-        next,
-        async () => {
-          changed = true;
-          return this.write(tx, current, changes, mode);
-        },
-      );
+      return reviseIfChanged<ChangedDefinition>(requiredRevision, current, next, async () => {
+        changed = true;
+        return this.write(tx, current, changes, mode, strict);
+      });
     });
     if (!changed) return updated;
     this.deps.validators.invalidate(updated.pattern, updated.version);
@@ -235,14 +272,16 @@ export class Registry {
 
   /**
    * Checks and stores `changes` to a locked, revision-checked definition. A new `mode` is the
-   * event's (every version gets a new revision); releasing a draft checks its schema.
+   * event's (every version gets a new revision); releasing a draft checks its schema. A status
+   * change reports the consumers it impacts (`strict` refuses it when there are any).
    */
   private async write(
     tx: Queryable,
     current: EventDefinition,
     changes: DefinitionChanges,
     mode: CompatibilityMode | undefined,
-  ): Promise<EventDefinition | CheckedDefinition> {
+    strict: boolean,
+  ): Promise<ChangedDefinition> {
     const now = this.deps.clock.now();
     if (mode !== undefined && (await setCompatibilityMode(tx, current.event_id, mode, now))) {
       await bumpRevisions(tx, current.event_id, current.id, now);
@@ -262,13 +301,24 @@ export class Registry {
     if (schemaChanged || changes.examples !== undefined || changes.ui_metadata !== undefined) {
       this.validateContent(next);
     }
+    const statusChanged = changes.status !== undefined && changes.status !== current.status;
+    const activeBefore = statusChanged ? await findActive(tx) : [];
     const result = await updateDefinition(tx, current.id, changes, now);
     if (changes.status !== undefined) await refreshLatest(tx, current.event_id);
-    if (current.status !== 'draft' || changes.status !== 'active') return result;
-    const others = (await findByEventId(tx, current.event_id)).filter((d) => d.id !== current.id);
-    const check = checkEvolution(result.compatibility.mode, result, others);
-    assertEvolution(check, result.version);
-    return { ...result, compatibility: check.report };
+    if (!statusChanged) return result;
+    const impact = await this.impactOf(tx, current.pattern, activeBefore, [
+      ...activeBefore.filter((d) => d.id !== current.id),
+      ...(result.status === 'active' ? [result] : []),
+    ]);
+    if (current.status === 'draft') {
+      const others = (await findByEventId(tx, current.event_id)).filter((d) => d.id !== current.id);
+      const check = checkEvolution(result.compatibility.mode, result, others);
+      assertEvolution(check, result.version);
+      assertNoImpact(impact, strict);
+      return { ...result, compatibility: check.report, impact };
+    }
+    assertNoImpact(impact, strict);
+    return { ...result, impact };
   }
 
   async remove(id: string): Promise<void> {

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
+import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import {
+  consumerCheckQuery,
   errorResponseSchema,
   pagination,
   paginationQuery,
   paginationSchema,
+  withWarnings,
 } from '../http/common.ts';
 import { etagOf } from '../http/etag.ts';
 import {
@@ -135,6 +138,8 @@ const fields = {
   description: { type: ['string', 'null'], maxLength: 10_000 },
 } as const;
 
+type CheckQuery = { check: ConsumerCheckMode };
+
 export interface SubscriptionRouteDeps {
   db: Database;
   clock: Clock;
@@ -152,22 +157,30 @@ export function registerSubscriptionRoutes(
     reply.header('etag', etagOf(s.revision));
     return subscriptions.view(s);
   };
-  /** The view, with the signing secret when the service generated it (shown only then). */
-  const withSecret = (reply: { header(n: string, v: string): unknown }, created: Created) => ({
-    ...one(reply, created.subscription),
-    ...(created.signingSecret === undefined ? {} : { signing_secret: created.signingSecret }),
-  });
+  /**
+   * The view, with the signing secret when the service generated it (shown only then) and the
+   * warnings of the filter's type check.
+   */
+  const withSecret = (reply: { header(n: string, v: string): unknown }, created: Created) =>
+    withWarnings(
+      {
+        ...one(reply, created.subscription),
+        ...(created.signingSecret === undefined ? {} : { signing_secret: created.signingSecret }),
+      },
+      created.warnings,
+    );
   const write = { access: 'subscriptions:write' } as const;
   const read = { access: 'subscriptions:read' } as const;
 
-  app.post<{ Body: SubscriptionInput }>(
+  app.post<{ Body: SubscriptionInput; Querystring: CheckQuery }>(
     '/v1/subscriptions',
     {
       config: write,
       schema: {
         tags,
         summary:
-          'Subscribe a webhook or queue to an event pattern; the signing secret is shown only here',
+          'Subscribe a webhook or queue to an event pattern; the signing secret is shown only here; the filter is type-checked against the active versions the pattern matches',
+        querystring: consumerCheckQuery,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -178,7 +191,7 @@ export function registerSubscriptionRoutes(
       },
     },
     async (request, reply) => {
-      const created = await subscriptions.create(request.body);
+      const created = await subscriptions.create(request.body, request.query.check);
       reply.code(201).header('location', `/v1/subscriptions/${created.subscription.id}`);
       return withSecret(reply, created);
     },
@@ -244,9 +257,10 @@ export function registerSubscriptionRoutes(
     tags,
     summary: 'Change a subscription (requires If-Match with its ETag)',
     properties: { ...fields, subscriber: { ...subscriber, required: [] } },
-    update: (id, revision, body: Partial<SubscriptionInput>) =>
-      subscriptions.update(id, revision, body),
-    answer: one,
+    querystring: consumerCheckQuery,
+    update: (id, revision, body: Partial<SubscriptionInput>, query: CheckQuery) =>
+      subscriptions.update(id, revision, body, query.check),
+    answer: (reply, { subscription, warnings }) => withWarnings(one(reply, subscription), warnings),
   });
 
   const { name: _name, ...replaceable } = fields;
@@ -263,9 +277,10 @@ export function registerSubscriptionRoutes(
       required: ['event_pattern', 'subscriber'],
       properties: replaceable,
     },
-    upsert: ({ name }: { name: string }, revision, body: SubscriptionInput) =>
+    querystring: consumerCheckQuery,
+    upsert: ({ name }: { name: string }, revision, body: SubscriptionInput, query: CheckQuery) =>
       subscriptions
-        .upsert(name, revision, body)
+        .upsert(name, revision, body, query.check)
         .then((result) => ({ resource: result, created: result.created })),
     location: (result) => `/v1/subscriptions/${result.subscription.id}`,
     answer: withSecret,

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
+import {
+  type ConsumerCheckMode,
+  type ConsumerWarning,
+  checkConsumer,
+  judgeConsumer,
+} from '../compatibility/consumers.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import {
   type CircuitBreakerConfig,
@@ -16,6 +22,7 @@ import { ParseError } from '../expressions/parse-error.ts';
 import { assertNoPrecondition, assertRevision, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { BoundedMemo } from '../memo.ts';
+import { activeSchemasMatching } from '../registry/consumer-schemas.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../routing/retry.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
@@ -35,6 +42,7 @@ import {
   type SubscriptionFormat,
   type SubscriptionView,
   storedSubscriberType,
+  subscriptionConsumerSpec,
   toView,
 } from './subscription.ts';
 
@@ -158,6 +166,8 @@ function normalized(input: SubscriptionInput): Record<string, unknown> {
 export interface Created {
   subscription: StoredSubscription;
   signingSecret: string | undefined;
+  /** Findings of the filter's type check the write was accepted with. */
+  warnings: ConsumerWarning[];
 }
 
 export interface SubscriptionDeps {
@@ -219,7 +229,14 @@ export class Subscriptions {
     return toView(s, credentials && mask(credentials.credentials));
   }
 
-  private async validate(input: SubscriptionInput): Promise<void> {
+  /**
+   * Checks every field (all failures as details), then type-checks the filter against the active
+   * versions the pattern matches.
+   */
+  private async validate(
+    input: SubscriptionInput,
+    mode: ConsumerCheckMode,
+  ): Promise<ConsumerWarning[]> {
     const details: ErrorDetail[] = [];
     try {
       parseSubscriptionPattern(input.event_pattern);
@@ -255,6 +272,11 @@ export class Subscriptions {
     }
     details.push(...(await this.endpointDetails(input.subscriber)));
     if (details.length > 0) throw validationError('subscription is invalid', details);
+    const versions = await activeSchemasMatching(this.deps.db, input.event_pattern);
+    return judgeConsumer(
+      checkConsumer(subscriptionConsumerSpec(input.filter?.expression), versions),
+      mode,
+    );
   }
 
   private async endpointDetails(
@@ -353,12 +375,12 @@ export class Subscriptions {
    * A new subscription; `signingSecret` is the generated secret (shown once), or undefined when
    * the client supplied its own.
    */
-  async create(input: SubscriptionInput): Promise<Created> {
-    await this.validate(input);
-    return this.insert(input);
+  async create(input: SubscriptionInput, mode: ConsumerCheckMode = 'enforce'): Promise<Created> {
+    const warnings = await this.validate(input, mode);
+    return { ...(await this.insert(input)), warnings };
   }
 
-  private async insert(input: SubscriptionInput): Promise<Created> {
+  private async insert(input: SubscriptionInput): Promise<Omit<Created, 'warnings'>> {
     const id = randomUUID();
     const generated = input.signing_secret === undefined ? generateSecret() : undefined;
     const subscription = this.build(
@@ -380,16 +402,17 @@ export class Subscriptions {
     name: string,
     requiredRevision: number | '*' | undefined,
     input: SubscriptionInput,
+    mode: ConsumerCheckMode = 'enforce',
   ): Promise<Created & { created: boolean }> {
     const replacement = withDefaultPolicies({ ...input, name });
-    await this.validate(replacement);
+    const warnings = await this.validate(replacement, mode);
     const current = await findSubscription(this.deps.db, name, false, 'name');
     if (!current) {
       assertNoPrecondition(requiredRevision);
-      return { ...(await this.insert(replacement)), created: true };
+      return { ...(await this.insert(replacement)), warnings, created: true };
     }
     const subscription = await this.revise(current, requiredRevision, replacement);
-    return { subscription, signingSecret: undefined, created: false };
+    return { subscription, signingSecret: undefined, warnings, created: false };
   }
 
   async get(
@@ -414,14 +437,15 @@ export class Subscriptions {
     id: string,
     requiredRevision: number | '*',
     changes: Partial<SubscriptionInput>,
-  ): Promise<StoredSubscription> {
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<{ subscription: StoredSubscription; warnings: ConsumerWarning[] }> {
     const current = await this.get(id);
     assertRevision(requiredRevision, current.revision);
     const stored = this.currentInput(current);
     const subscriber = { ...stored.subscriber, ...changes.subscriber };
     const input: SubscriptionInput = { ...stored, ...changes, subscriber };
-    await this.validate(input);
-    return this.revise(current, requiredRevision, input);
+    const warnings = await this.validate(input, mode);
+    return { subscription: await this.revise(current, requiredRevision, input), warnings };
   }
 
   /**

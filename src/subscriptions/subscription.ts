@@ -1,4 +1,5 @@
 import { EVENT_ENCODINGS, type EventEncoding } from '../cloudevents/format.ts';
+import type { ConsumerSpec } from '../compatibility/consumers.ts';
 import type { CircuitBreakerConfig, CircuitState } from '../delivery/circuit-breaker.ts';
 import type { RetryPolicy } from '../routing/retry.ts';
 
@@ -162,3 +163,10 @@ export function toView(
     revision: s.revision,
   };
 }
+
+/** What a subscription reads, for the type check: its filter. */
+export const subscriptionConsumerSpec = (
+  filterExpression: string | null | undefined,
+): ConsumerSpec => ({
+  conditions: filterExpression ? [{ field: 'filter.expression', text: filterExpression }] : [],
+});

@@ -1,11 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { AppError, fieldError, notFound, validationError } from '../errors.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
 import {
+  consumerCheckQuery,
   errorResponseSchema,
   pagination,
   paginationQuery,
   paginationSchema,
+  warningsSchema,
+  withWarnings,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import {
@@ -20,13 +24,14 @@ import {
 } from '../http/resource-routes.ts';
 import { opaqueIdSchema } from '../ids.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
+import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import type { TriggerFilters } from './repository.ts';
-import type { TriggerInput, Triggers } from './service.ts';
+import type { CheckedTrigger, TriggerInput, Triggers } from './service.ts';
 import { TRIGGER_TYPES, type WorkflowEventTrigger } from './trigger.ts';
 import type { TriggerRouting } from './trigger-routing.ts';
 
@@ -93,6 +98,14 @@ const triggerSchema = {
   },
 } as const;
 
+/** A written trigger: the trigger, and the warnings of its type check when there are any. */
+const writtenTriggerSchema = {
+  ...triggerSchema,
+  properties: { ...triggerSchema.properties, warnings: warningsSchema },
+} as const;
+
+type CheckQuery = { check: ConsumerCheckMode };
+
 export interface TriggerRouteDeps {
   triggers: Triggers;
   workflowDefinitions: WorkflowDefinitions;
@@ -145,13 +158,18 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     return { ...rest, workflowDefinitionId: definition.id } as T & { workflowDefinitionId: string };
   }
 
-  app.post<{ Body: TriggerInput }>(
+  const written = (reply: FastifyReply, { resource, warnings }: CheckedTrigger) =>
+    withWarnings(withEtag(reply, resource), warnings);
+
+  app.post<{ Body: TriggerInput; Querystring: CheckQuery }>(
     '/v1/workflow-triggers',
     {
       config: { access: 'triggers:write' },
       schema: {
         tags,
-        summary: 'Create a workflow event trigger',
+        summary:
+          'Create a workflow event trigger; the paths it reads are type-checked against the active versions its pattern matches',
+        querystring: consumerCheckQuery,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -159,13 +177,14 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           properties: fields,
           description: 'workflowDefinitionId or workflowDefinition is required',
         },
-        response: { 201: triggerSchema, ...resourceErrors },
+        response: { 201: writtenTriggerSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
-      const created = await triggers.create(await resolveWorkflow(request.body, true));
-      reply.code(201).header('location', `/v1/workflow-triggers/${created.id}`);
-      return withEtag(reply, created);
+      const input = await resolveWorkflow(request.body, true);
+      const created = await triggers.create(input, request.query.check);
+      reply.code(201).header('location', `/v1/workflow-triggers/${created.resource.id}`);
+      return written(reply, created);
     },
   );
 
@@ -229,10 +248,11 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     tags,
     summary: 'Change a trigger (requires If-Match with its ETag)',
     properties: fields,
-    resourceSchema: triggerSchema,
-    update: async (id, revision, body: Partial<TriggerByReference>) =>
-      triggers.update(id, revision, await resolveWorkflow(body, false)),
-    answer: withEtag,
+    querystring: consumerCheckQuery,
+    resourceSchema: writtenTriggerSchema,
+    update: async (id, revision, body: Partial<TriggerByReference>, query: CheckQuery) =>
+      triggers.update(id, revision, await resolveWorkflow(body, false), query.check),
+    answer: written,
   });
 
   const { name: _name, ...replaceable } = fields;
@@ -249,11 +269,24 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
       required: ['eventPattern', 'triggerType'],
       properties: replaceable,
     },
-    resourceSchema: triggerSchema,
-    upsert: async ({ name }: { name: string }, revision, body: TriggerByReference) =>
-      triggers.upsert(name, revision, await resolveWorkflow(body, true)),
-    location: (trigger) => `/v1/workflow-triggers/${trigger.id}`,
-    answer: withEtag,
+    querystring: consumerCheckQuery,
+    resourceSchema: writtenTriggerSchema,
+    upsert: async (
+      { name }: { name: string },
+      revision,
+      body: TriggerByReference,
+      query: CheckQuery,
+    ) => {
+      const result = await triggers.upsert(
+        name,
+        revision,
+        await resolveWorkflow(body, true),
+        query.check,
+      );
+      return { resource: result, created: result.created };
+    },
+    location: (result) => `/v1/workflow-triggers/${result.resource.id}`,
+    answer: written,
   });
 
   deleteRoute(app, {
@@ -373,14 +406,7 @@ async function exampleEvent(
   const definition = definitions
     .filter((d) => matchesPattern(trigger.eventPattern, d.pattern))
     .sort((a, b) => a.pattern.localeCompare(b.pattern))[0];
-  const example = definition?.examples[index];
-  if (!definition || example === undefined)
-    throw notFound(`example ${index} of the trigger's event definition`);
-  const sourceType = definition.source_types[0];
-  return {
-    pattern: definition.pattern,
-    version: definition.version,
-    payload: example as Record<string, unknown>,
-    ...(sourceType ? { source: { type: sourceType, id: 'dry-run' } } : {}),
-  };
+  const event = definition && eventFromExample(definition, index);
+  if (!event) throw notFound(`example ${index} of the trigger's event definition`);
+  return event;
 }

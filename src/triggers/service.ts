@@ -1,10 +1,18 @@
 import type { Clock } from '../clock.ts';
+import {
+  type ConsumerCheckMode,
+  type ConsumerWarning,
+  checkConsumer,
+  judgeConsumer,
+} from '../compatibility/consumers.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fieldError, notFound, validationError } from '../errors.ts';
 import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { canMatchUuid, isUuid } from '../ids.ts';
+import { activeSchemasMatching } from '../registry/consumer-schemas.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
+import { findDefinition } from '../workflows/repository.ts';
 import {
   deleteTrigger,
   findTrigger,
@@ -15,7 +23,7 @@ import {
   type TriggerFilters,
   updateTrigger,
 } from './repository.ts';
-import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
+import { compileTrigger, triggerConsumerSpec, type WorkflowEventTrigger } from './trigger.ts';
 
 export interface TriggerInput {
   name?: string | null;
@@ -45,6 +53,12 @@ const fieldsOf = (input: TriggerInput): TriggerFields => ({
   labels: input.labels ?? {},
 });
 
+/** A written trigger and the findings of its type check it was accepted with. */
+export interface CheckedTrigger {
+  resource: WorkflowEventTrigger;
+  warnings: ConsumerWarning[];
+}
+
 /**
  * Trigger management. Every change bumps the routing targets version in its own transaction,
  * so every instance's matching index follows.
@@ -57,9 +71,14 @@ export class Triggers {
 
   /**
    * Compiles the expressions and checks the pattern can match a registered event; then that the
-   * workflow definition can exist (an unknown UUID is found by the foreign key on insert).
+   * workflow definition can exist (an unknown UUID is found by the foreign key on insert); then
+   * type-checks what the trigger reads against the active versions its pattern matches.
    */
-  private async validate(db: Queryable, fields: TriggerFields): Promise<void> {
+  private async validate(
+    db: Queryable,
+    fields: TriggerFields,
+    mode: ConsumerCheckMode,
+  ): Promise<ConsumerWarning[]> {
     compileTrigger({ ...fields, id: '', createdAt: '', updatedAt: '', revision: 0 });
     const patterns = await registeredPatterns(db);
     if (!patterns.some((pattern) => matchesPattern(fields.eventPattern, pattern))) {
@@ -74,15 +93,19 @@ export class Triggers {
     if (!isUuid(fields.workflowDefinitionId)) {
       throw notFound(`workflow definition ${fields.workflowDefinitionId}`);
     }
+    const workflow = await findDefinition(db, fields.workflowDefinitionId);
+    const versions = await activeSchemasMatching(db, fields.eventPattern);
+    const spec = triggerConsumerSpec(fields, workflow?.inputSchema ?? undefined);
+    return judgeConsumer(checkConsumer(spec, versions), mode);
   }
 
-  async create(input: TriggerInput): Promise<WorkflowEventTrigger> {
+  async create(input: TriggerInput, mode: ConsumerCheckMode = 'enforce'): Promise<CheckedTrigger> {
     const fields = fieldsOf(input);
     return this.db.transaction(async (tx) => {
-      await this.validate(tx, fields);
-      const created = await insertTrigger(tx, fields, this.clock.now());
+      const warnings = await this.validate(tx, fields, mode);
+      const resource = await insertTrigger(tx, fields, this.clock.now());
       await bumpTargetsVersion(tx);
-      return created;
+      return { resource, warnings };
     });
   }
 
@@ -101,11 +124,13 @@ export class Triggers {
     id: string,
     requiredRevision: number | '*',
     changes: Partial<TriggerInput>,
-  ): Promise<WorkflowEventTrigger> {
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<CheckedTrigger> {
     return this.db.transaction(async (tx) => {
       const current = isUuid(id) ? await findTrigger(tx, id, true) : undefined;
       if (!current) throw notFound(`workflow trigger ${id}`);
-      return this.replace(tx, requiredRevision, current, fieldsOf({ ...current, ...changes }));
+      const fields = fieldsOf({ ...current, ...changes });
+      return this.replace(tx, requiredRevision, current, fields, mode);
     });
   }
 
@@ -117,35 +142,44 @@ export class Triggers {
     name: string,
     requiredRevision: number | '*' | undefined,
     input: TriggerInput,
-  ): Promise<{ resource: WorkflowEventTrigger; created: boolean }> {
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<CheckedTrigger & { created: boolean }> {
     const fields = fieldsOf({ ...input, name });
     return this.db.transaction(async (tx) => {
       const current = await findTrigger(tx, name, true, 'name');
       if (current) {
-        const resource = await this.replace(tx, requiredRevision, current, fields);
-        return { resource, created: false };
+        return {
+          ...(await this.replace(tx, requiredRevision, current, fields, mode)),
+          created: false,
+        };
       }
       assertNoPrecondition(requiredRevision);
-      await this.validate(tx, fields);
+      const warnings = await this.validate(tx, fields, mode);
       const resource = await insertTrigger(tx, fields, this.clock.now());
       await bumpTargetsVersion(tx);
-      return { resource, created: true };
+      return { resource, warnings, created: true };
     });
   }
 
-  /** Saves `fields` over `current` unless they are what it holds (then nothing reloads). */
-  private replace(
+  /**
+   * Saves `fields` over `current` unless they are what it holds (then nothing reloads, and
+   * nothing is checked again).
+   */
+  private async replace(
     tx: Queryable,
     requiredRevision: number | '*' | undefined,
     current: WorkflowEventTrigger,
     fields: TriggerFields,
-  ): Promise<WorkflowEventTrigger> {
-    return reviseIfChanged(requiredRevision, current, fields, async () => {
-      await this.validate(tx, fields);
+    mode: ConsumerCheckMode,
+  ): Promise<CheckedTrigger> {
+    let warnings: ConsumerWarning[] = [];
+    const resource = await reviseIfChanged(requiredRevision, current, fields, async () => {
+      warnings = await this.validate(tx, fields, mode);
       const updated = await updateTrigger(tx, current.id, fields, this.clock.now());
       await bumpTargetsVersion(tx);
       return updated;
     });
+    return { resource, warnings };
   }
 
   async remove(id: string): Promise<void> {

@@ -1,3 +1,4 @@
+import type { ConsumerSpec } from '../compatibility/consumers.ts';
 import { type ErrorDetail, validationError } from '../errors.ts';
 import { type CompiledCondition, compileCondition } from '../expressions/condition.ts';
 import type { EventView } from '../expressions/event.ts';
@@ -128,4 +129,18 @@ export function planFiring(
 function correlationIdOf(event: { metadata?: unknown }): string | undefined {
   const metadata = event.metadata as { correlationId?: unknown } | undefined;
   return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
+}
+
+/** What a trigger reads, for the type check: its expressions and its workflow's input. */
+export function triggerConsumerSpec(
+  trigger: Pick<WorkflowEventTrigger, 'eventCondition' | 'inputMapping' | 'correlationKey'>,
+  inputSchema: unknown,
+): ConsumerSpec {
+  return {
+    conditions: trigger.eventCondition
+      ? [{ field: 'eventCondition', text: trigger.eventCondition }]
+      : [],
+    keys: trigger.correlationKey ? [{ field: 'correlationKey', text: trigger.correlationKey }] : [],
+    input: { mapping: trigger.inputMapping ?? undefined, inputSchema },
+  };
 }

@@ -35,8 +35,8 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
     return response.body.id;
   }
 
-  const createTrigger = async (body: Record<string, unknown>) => {
-    const response = await t.request('POST', '/v1/workflow-triggers', {
+  const createTrigger = async (body: Record<string, unknown>, query = '') => {
+    const response = await t.request('POST', `/v1/workflow-triggers${query}`, {
       payload: {
         workflowDefinitionId: workflowId,
         eventPattern: 'bookings.created',
@@ -562,7 +562,14 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       const strict = await createWorkflowDefinition('strict', {
         inputSchema: { type: 'object', required: ['bookingId'] },
       });
-      await createTrigger({ workflowDefinitionId: strict, inputMapping: { other: 'payload.x' } });
+      // The type check refuses this trigger (input_mismatch); accepted with warnings, it fails at run time.
+      const created = await createTrigger(
+        { workflowDefinitionId: strict, inputMapping: { other: 'payload.x' } },
+        '?check=warn',
+      );
+      expect(created.body.warnings).toEqual([
+        expect.objectContaining({ field: 'inputMapping.bookingId', code: 'input_mismatch' }),
+      ]);
       const eventId = await publish({ pattern: 'bookings.created', payload: { x: 1 } });
       await drain();
       const [firing] = await firings(eventId);

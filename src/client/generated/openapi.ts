@@ -530,6 +530,19 @@ export interface paths {
                                 /** Format: date-time */
                                 updated_at?: string;
                                 revision?: number;
+                                /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                                impact?: {
+                                    /** @enum {string} */
+                                    kind: "trigger" | "subscription";
+                                    id: string;
+                                    /** @description e.g. eventCondition, inputMapping.total */
+                                    field: string;
+                                    /** @description the path it reads, e.g. payload.orderTotal */
+                                    path?: string;
+                                    /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                    code: string;
+                                    message: string;
+                                }[];
                             }[];
                             pagination?: {
                                 total?: number;
@@ -563,12 +576,15 @@ export interface paths {
         };
         put?: never;
         /**
-         * Register an event definition version
+         * Register an event definition version; reports the triggers and subscriptions it impacts
          * @description Requires an API key with scope `definitions:write`.
          */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
+                    strict?: boolean;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -685,6 +701,19 @@ export interface paths {
                             /** Format: date-time */
                             updated_at?: string;
                             revision?: number;
+                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            impact?: {
+                                /** @enum {string} */
+                                kind: "trigger" | "subscription";
+                                id: string;
+                                /** @description e.g. eventCondition, inputMapping.total */
+                                field: string;
+                                /** @description the path it reads, e.g. payload.orderTotal */
+                                path?: string;
+                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -848,6 +877,19 @@ export interface paths {
                             /** Format: date-time */
                             updated_at?: string;
                             revision?: number;
+                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            impact?: {
+                                /** @enum {string} */
+                                kind: "trigger" | "subscription";
+                                id: string;
+                                /** @description e.g. eventCondition, inputMapping.total */
+                                field: string;
+                                /** @description the path it reads, e.g. payload.orderTotal */
+                                path?: string;
+                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -974,6 +1016,19 @@ export interface paths {
                                 /** Format: date-time */
                                 updated_at?: string;
                                 revision?: number;
+                                /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                                impact?: {
+                                    /** @enum {string} */
+                                    kind: "trigger" | "subscription";
+                                    id: string;
+                                    /** @description e.g. eventCondition, inputMapping.total */
+                                    field: string;
+                                    /** @description the path it reads, e.g. payload.orderTotal */
+                                    path?: string;
+                                    /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                    code: string;
+                                    message: string;
+                                }[];
                             }[];
                         };
                     };
@@ -1123,6 +1178,19 @@ export interface paths {
                             }[];
                             /** @description the version it was checked as */
                             version: string;
+                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            impact: {
+                                /** @enum {string} */
+                                kind: "trigger" | "subscription";
+                                id: string;
+                                /** @description e.g. eventCondition, inputMapping.total */
+                                field: string;
+                                /** @description the path it reads, e.g. payload.orderTotal */
+                                path?: string;
+                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -1290,7 +1358,10 @@ export interface paths {
          */
         patch: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
+                    strict?: boolean;
+                };
                 header?: {
                     "if-match"?: string;
                 };
@@ -1411,6 +1482,19 @@ export interface paths {
                             /** Format: date-time */
                             updated_at?: string;
                             revision?: number;
+                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            impact?: {
+                                /** @enum {string} */
+                                kind: "trigger" | "subscription";
+                                id: string;
+                                /** @description e.g. eventCondition, inputMapping.total */
+                                field: string;
+                                /** @description the path it reads, e.g. payload.orderTotal */
+                                path?: string;
+                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -3562,12 +3646,15 @@ export interface paths {
         };
         put?: never;
         /**
-         * Create a workflow event trigger
+         * Create a workflow event trigger; the paths it reads are type-checked against the active versions its pattern matches
          * @description Requires an API key with scope `triggers:write`.
          */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -3643,6 +3730,12 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                            warnings?: {
+                                field: string;
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -3886,7 +3979,10 @@ export interface paths {
          */
         patch: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: {
                     "if-match"?: string;
                 };
@@ -3965,6 +4061,12 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                            warnings?: {
+                                field: string;
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -4081,7 +4183,10 @@ export interface paths {
          */
         put: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: {
                     "if-match"?: string;
                 };
@@ -4159,6 +4264,12 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                            warnings?: {
+                                field: string;
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -4200,6 +4311,12 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                            warnings?: {
+                                field: string;
+                                code: string;
+                                message: string;
+                            }[];
                         };
                     };
                 };
@@ -4704,12 +4821,15 @@ export interface paths {
         };
         put?: never;
         /**
-         * Subscribe a webhook or queue to an event pattern; the signing secret is shown only here
+         * Subscribe a webhook or queue to an event pattern; the signing secret is shown only here; the filter is type-checked against the active versions the pattern matches
          * @description Requires an API key with scope `subscriptions:write`.
          */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -5011,7 +5131,10 @@ export interface paths {
          */
         patch: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: {
                     "if-match"?: string;
                 };
@@ -5193,7 +5316,10 @@ export interface paths {
          */
         put: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                    check?: "enforce" | "warn";
+                };
                 header?: {
                     "if-match"?: string;
                 };

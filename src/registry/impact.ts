@@ -1,0 +1,110 @@
+import { type ConsumerSpec, checkConsumer, type Finding } from '../compatibility/consumers.ts';
+import type { Queryable } from '../db/database.ts';
+import { conflict } from '../errors.ts';
+import { matchesPattern } from '../routing/pattern.ts';
+import { routableSubscriptions } from '../subscriptions/repository.ts';
+import { subscriptionConsumerSpec } from '../subscriptions/subscription.ts';
+import { enabledTriggers } from '../triggers/repository.ts';
+import { triggerConsumerSpec } from '../triggers/trigger.ts';
+import { findDefinition } from '../workflows/repository.ts';
+import { schemasMatching } from './consumer-schemas.ts';
+import type { EventDefinition } from './definition.ts';
+
+/**
+ * Impact analysis: which triggers and subscriptions a change to the set of active versions
+ * (a new version, a deprecation, a release) leaves reading paths the versions no longer
+ * support. A consumer is impacted by each finding of its type check against the versions
+ * after the change that it did not have before, so consumers already accepted with warnings
+ * are not reported again for them.
+ */
+
+/** A trigger or subscription, with what it reads. */
+export interface Consumer {
+  kind: 'trigger' | 'subscription';
+  id: string;
+  eventPattern: string;
+  spec: ConsumerSpec;
+}
+
+export interface ImpactEntry {
+  kind: Consumer['kind'];
+  id: string;
+  /** The consumer's field, e.g. `eventCondition` or `filter.expression`. */
+  field: string;
+  /** The path it reads, when the finding is about one. */
+  path?: string;
+  code: string;
+  message: string;
+}
+
+const findingKey = (f: Finding) => `${f.field}\u0000${f.code}\u0000${f.path ?? f.message}`;
+
+/** The findings `after` gives each consumer of `pattern` that `before` did not. */
+export function impactOf(
+  consumers: Consumer[],
+  pattern: string,
+  before: EventDefinition[],
+  after: EventDefinition[],
+): ImpactEntry[] {
+  return consumers
+    .filter((c) => matchesPattern(c.eventPattern, pattern))
+    .flatMap((consumer) => {
+      const known = new Set(
+        checkConsumer(consumer.spec, schemasMatching(before, consumer.eventPattern)).map(
+          findingKey,
+        ),
+      );
+      return checkConsumer(consumer.spec, schemasMatching(after, consumer.eventPattern))
+        .filter((f) => !known.has(findingKey(f)))
+        .map((f) => ({
+          kind: consumer.kind,
+          id: consumer.id,
+          field: f.field,
+          ...(f.path ? { path: f.path } : {}),
+          code: f.code,
+          message: f.message,
+        }));
+    });
+}
+
+/** The live consumers (enabled triggers, subscriptions that are not disabled) of `pattern`. */
+export async function consumersOf(db: Queryable, pattern: string): Promise<Consumer[]> {
+  const triggers = (await enabledTriggers(db)).filter((t) =>
+    matchesPattern(t.eventPattern, pattern),
+  );
+  const inputSchemas = new Map<string, unknown>();
+  for (const id of new Set(triggers.map((t) => t.workflowDefinitionId))) {
+    inputSchemas.set(id, (await findDefinition(db, id))?.inputSchema ?? undefined);
+  }
+  const subscriptions = (await routableSubscriptions(db)).filter(
+    (s) => s.filterExpression && matchesPattern(s.eventPattern, pattern),
+  );
+  return [
+    ...triggers.map((t) => ({
+      kind: 'trigger' as const,
+      id: t.id,
+      eventPattern: t.eventPattern,
+      spec: triggerConsumerSpec(t, inputSchemas.get(t.workflowDefinitionId)),
+    })),
+    ...subscriptions.map((s) => ({
+      kind: 'subscription' as const,
+      id: s.id,
+      eventPattern: s.eventPattern,
+      spec: subscriptionConsumerSpec(s.filterExpression),
+    })),
+  ];
+}
+
+/** With `strict`, a change that impacts consumers is refused: 409 `breaks_consumers`. */
+export function assertNoImpact(impact: ImpactEntry[], strict: boolean): void {
+  if (!strict || impact.length === 0) return;
+  throw conflict(
+    `the change breaks ${new Set(impact.map((i) => i.id)).size} consumer(s); without ?strict=true it is made and reported in impact`,
+    'breaks_consumers',
+    impact.map((i) => ({
+      field: `${i.kind === 'trigger' ? 'workflow-triggers' : 'subscriptions'}/${i.id}.${i.field}`,
+      code: i.code,
+      message: i.message,
+    })),
+  );
+}

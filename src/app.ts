@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { registerConsoleRoutes } from './console/routes.ts';
 import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
+import { refreshRowEstimates } from './db/table-stats.ts';
 import { createEgressDispatcher } from './delivery/egress.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { createServer } from './http/server.ts';
@@ -31,6 +32,7 @@ import { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
+import { applyRetention, type RetentionReport } from './store/retention.ts';
 import { registerStoreRoutes } from './store/routes.ts';
 import { EventStreams } from './stream/hub.ts';
 import { registerStreamRoutes } from './stream/routes.ts';
@@ -80,6 +82,8 @@ export interface App {
   routes: RouteAccess[];
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
+  /** One retention pass (see src/store/retention.ts); also run after each partition maintenance. */
+  applyRetention(): Promise<RetentionReport>;
   /** Starts background work: partition maintenance and routing workers. Resolves after the first maintenance pass. */
   start(): Promise<void>;
   /** Stops background work, lets queued events commit, closes the HTTP server. */
@@ -217,7 +221,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
   await announceAccess(config, apiKeys, logger);
   if (tracing.exporting) logger.info({ endpoint: config.otlpEndpoint }, 'exporting spans (OTLP)');
 
-  const maintain = () => maintainPartitions(db, config.partitions, clock.now(), logger);
+  const maintainEvents = () => maintainPartitions(db, config.partitions, clock.now(), logger);
+  const retain = () => applyRetention(db, config.retention, clock.now(), {}, logger);
+  // One storage loop: event partitions, then every other table's retention, then the estimates.
+  const maintain = async () => {
+    await maintainEvents();
+    await retain();
+    await refreshRowEstimates(db);
+  };
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
   let lag: ReturnType<typeof runPeriodically> | undefined;
   return {
@@ -233,10 +244,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     tracing,
     routes,
-    maintainPartitions: maintain,
+    maintainPartitions: maintainEvents,
+    applyRetention: retain,
     async start() {
       maintenance = runPeriodically(
-        'partition maintenance',
+        'storage maintenance',
         config.partitions.maintenanceIntervalMs,
         maintain,
         logger,

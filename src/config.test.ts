@@ -51,6 +51,11 @@ describe('configuration', () => {
         retentionDays: undefined,
         maintenanceIntervalMs: 3_600_000,
       },
+      retention: {
+        routingDays: undefined,
+        deliveryLogDays: undefined,
+        workflowInstanceDays: undefined,
+      },
       definitionCacheTtlMs: 2000,
       routing: { batchSize: 200, concurrency: 16, rounds: 2, pollIntervalMs: 100, leaseMs: 90_000 },
       delivery: {
@@ -61,6 +66,19 @@ describe('configuration', () => {
         disableAfterMs: 5 * 86_400_000,
       },
     });
+  });
+
+  it('gives each record retention the event retention unless it is set', () => {
+    expect(
+      loadConfig({ EVENT_RETENTION_DAYS: '30', ROUTING_RETENTION_DAYS: '7' }).retention,
+    ).toEqual({
+      routingDays: 7,
+      deliveryLogDays: 30,
+      workflowInstanceDays: 30,
+    });
+    expect(() => loadConfig({ DELIVERY_LOG_RETENTION_DAYS: '0' })).toThrow(
+      'DELIVERY_LOG_RETENTION_DAYS must be an integer from 1 to 365000, got "0"',
+    );
   });
 
   it('reads the delivery settings', () => {

@@ -4,6 +4,7 @@ import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { WorkerOptions } from './routing/workers.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
+import type { RetentionPolicy } from './store/retention.ts';
 import type { StreamOptions } from './stream/hub.ts';
 
 /**
@@ -73,6 +74,11 @@ export interface Config {
     /** How often partitions are created ahead and expired ones dropped. Env `PARTITION_MAINTENANCE_INTERVAL_MS`, default 1 h. */
     maintenanceIntervalMs: number;
   };
+  /**
+   * How long finished records are kept, in days, deleted by the partition maintenance loop
+   * (`PARTITION_MAINTENANCE_INTERVAL_MS`); each defaults to `EVENT_RETENTION_DAYS` (unset: kept).
+   */
+  retention: RetentionPolicy;
   /** See {@link ResolverOptions.ttlMs}. Env `DEFINITION_CACHE_TTL_MS`, default 2000. */
   definitionCacheTtlMs: number;
   routing: WorkerOptions;
@@ -249,6 +255,15 @@ function partitionConfig(env: Env): Config['partitions'] {
   };
 }
 
+function retentionConfig(env: Env, eventRetentionDays: number | undefined): RetentionPolicy {
+  const days = (name: string) => optionalInteger(env, name, 1, 365_000) ?? eventRetentionDays;
+  return {
+    routingDays: days('ROUTING_RETENTION_DAYS'),
+    deliveryLogDays: days('DELIVERY_LOG_RETENTION_DAYS'),
+    workflowInstanceDays: days('WORKFLOW_INSTANCE_RETENTION_DAYS'),
+  };
+}
+
 function deliveryConfig(env: Env): Config['delivery'] {
   const key = env.DELIVERY_ENCRYPTION_KEY;
   const allowlist = env.EGRESS_ALLOWLIST ?? '';
@@ -349,6 +364,7 @@ const MAX_RATE = 100_000_000;
 
 export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST || '127.0.0.1';
+  const partitions = partitionConfig(env);
   return {
     port: integer(env, 'PORT', 8080, 0, 65535),
     host,
@@ -362,7 +378,8 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     bodyMaxDepth: bodyMaxDepth(env),
     ingest: ingestConfig(env),
-    partitions: partitionConfig(env),
+    partitions,
+    retention: retentionConfig(env, partitions.retentionDays),
     definitionCacheTtlMs: integer(env, 'DEFINITION_CACHE_TTL_MS', 2000, 0, 3_600_000),
     routing: {
       batchSize: integer(env, 'ROUTING_BATCH_SIZE', 200, 1, 10_000),

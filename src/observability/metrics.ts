@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
+import { tableRowEstimates } from '../db/table-stats.ts';
 
 export interface MetricsOptions {
   /** Used for the pool gauge when the backend reports pool statistics. */
@@ -127,6 +128,20 @@ export class Metrics {
           this.set({ state: 'total' }, stats.total);
           this.set({ state: 'idle' }, stats.idle);
           this.set({ state: 'waiting' }, stats.waiting);
+        },
+      });
+    }
+    if (db) {
+      new Gauge({
+        name: 'eps_table_rows',
+        help: "Estimated rows per growing table (PostgreSQL's reltuples; exact before the first ANALYZE)",
+        labelNames: ['table'],
+        registers,
+        // Read at scrape time: the catalog read costs nothing. While the database is away the
+        // last values stay, rather than failing the whole scrape.
+        async collect() {
+          const estimates = await tableRowEstimates(db).catch(() => ({}));
+          for (const [table, rows] of Object.entries(estimates)) this.set({ table }, rows);
         },
       });
     }

@@ -275,6 +275,26 @@ export async function requeueDead(
   return rowCount;
 }
 
+/**
+ * Deletes at most `limit` finished rows (done — fired, delivered, skipped, filtered — and dead)
+ * last changed before `before`, oldest first; answers how many. The outer condition is
+ * repeated so a row requeued meanwhile is kept.
+ */
+export async function deleteFinishedWork(
+  db: Queryable,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM routing_work WHERE id IN (
+       SELECT id FROM routing_work WHERE status IN ('done', 'dead') AND updated_at < $1
+        ORDER BY updated_at LIMIT $2)
+       AND status IN ('done', 'dead') AND updated_at < $1`,
+    [before, limit],
+  );
+  return rowCount;
+}
+
 /** Seconds the oldest due work has waited (0 when none is due): the routing lag. */
 export async function routingLagSeconds(db: Queryable, now: Date): Promise<number> {
   const { rows } = await db.query<{ oldest: Date | null }>(

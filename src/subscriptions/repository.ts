@@ -314,3 +314,17 @@ export async function listAttempts(
     created_at: (r.created_at as Date).toISOString(),
   }));
 }
+
+/** Deletes at most `limit` delivery attempts made before `before`, oldest first; answers how many. */
+export async function deleteAttemptsBefore(
+  db: Queryable,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM delivery_attempts WHERE id IN (
+       SELECT id FROM delivery_attempts WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
+    [before, limit],
+  );
+  return rowCount;
+}

@@ -487,3 +487,22 @@ export async function finishInstance(
     throw error;
   }
 }
+
+/**
+ * Deletes at most `limit` finished instances (completed, failed, cancelled) that finished before
+ * `before`, oldest first; answers how many. Running instances are never deleted.
+ */
+export async function deleteFinishedInstances(
+  db: Queryable,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM workflow_instances WHERE id IN (
+       SELECT id FROM workflow_instances WHERE status <> 'running' AND updated_at < $1
+        ORDER BY updated_at LIMIT $2)
+       AND status <> 'running' AND updated_at < $1`,
+    [before, limit],
+  );
+  return rowCount;
+}

@@ -1,4 +1,5 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
@@ -6,7 +7,10 @@ import { openPglite } from './db/pglite.ts';
 import { bookingDefinition } from './testing/fixtures.ts';
 import { runService, type ServiceProcess, startService } from './testing/service-process.ts';
 
-describe('the service process', () => {
+/** Starting a real process (tsx, PGlite) takes seconds, many on a loaded machine. */
+const PROCESS_TEST_TIMEOUT_MS = 120_000;
+
+describe('the service process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   let dataDir: string;
   let service: ServiceProcess | undefined;
 
@@ -58,6 +62,30 @@ describe('the service process', () => {
     expect(read.status).toBe(200);
     expect(await read.json()).toMatchObject({ id, pattern: 'bookings.created' });
     expect(await service.stop('SIGINT')).toBe(0);
+  });
+
+  it('lets one process at a time use a PGlite data folder, and takes over the lock of a dead one', async () => {
+    await freshDataDir();
+    const lockFile = join(dataDir, 'service.lock');
+    service = await startService({ DATA_DIR: dataDir });
+    const holder = service.child.pid!;
+    expect(await readFile(lockFile, 'utf8')).toBe(`${holder}\n`);
+
+    const second = await runService({ DATA_DIR: dataDir }).exited;
+    expect(second.code).toBe(1);
+    expect(second.output.trim()).toBe(
+      `event-processing-service: the data folder ${dataDir} is in use by process ${holder} (${lockFile}); ` +
+        'stop that process first, or set DATABASE_URL to share a PostgreSQL server between processes',
+    );
+    expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+
+    // A SIGKILLed holder leaves its lock behind; the next start takes it over.
+    expect(await service.stop('SIGKILL')).toBeNull();
+    expect(await readFile(lockFile, 'utf8')).toBe(`${holder}\n`);
+    service = await startService({ DATA_DIR: dataDir });
+    expect(await readFile(lockFile, 'utf8')).toBe(`${service.child.pid}\n`);
+    expect(await service.stop('SIGTERM')).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
   });
 
   it('refuses to start on a database whose schema is newer than the code', async () => {

@@ -1,6 +1,7 @@
 import { createApp } from './app.ts';
 import { systemClock } from './clock.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { DataDirInUse } from './db/data-dir-lock.ts';
 import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
 import { createLogger } from './observability/logger.ts';
@@ -39,7 +40,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof SchemaTooNewError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof SchemaTooNewError ||
+    error instanceof DataDirInUse
+  ) {
     process.stderr.write(`event-processing-service: ${error.message}\n`);
   } else {
     process.stderr.write(

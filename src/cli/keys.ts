@@ -1,5 +1,6 @@
 import { systemClock } from '../clock.ts';
 import { ConfigError, loadConfig } from '../config.ts';
+import { DataDirInUse } from '../db/data-dir-lock.ts';
 import { migrate, SchemaTooNewError } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
 import { runKeysCommand } from './keys-command.ts';
@@ -29,7 +30,10 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof SchemaTooNewError;
+    const known =
+      error instanceof ConfigError ||
+      error instanceof SchemaTooNewError ||
+      error instanceof DataDirInUse;
     process.stderr.write(
       `keys: ${known ? (error as Error).message : ((error as Error).stack ?? String(error))}\n`,
     );

@@ -1,4 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.ts';
 import {
   type Database,
   PG_TYPE,
@@ -29,20 +30,35 @@ function wrap(target: PGlite | Transaction): Queryable {
   };
 }
 
+/**
+ * Opens the embedded database; a data folder is taken for this process first (see
+ * `data-dir-lock.ts`) and freed by `close`. Throws `DataDirInUse` when another process
+ * has it.
+ */
 export async function openPglite(options: PgliteOptions): Promise<Database> {
-  const pglite = await PGlite.create(options.dataDir, {
-    parsers: {
-      [PG_TYPE.INT8]: (text: string) => Number(text),
-      [PG_TYPE.TIMESTAMP]: parseUtcTimestamp,
-    },
-  });
-  await pglite.exec("SET TimeZone = 'UTC'");
+  const lock = options.dataDir === undefined ? undefined : await lockDataDir(options.dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(options.dataDir, {
+      parsers: {
+        [PG_TYPE.INT8]: (text: string) => Number(text),
+        [PG_TYPE.TIMESTAMP]: parseUtcTimestamp,
+      },
+    });
+    await pglite.exec("SET TimeZone = 'UTC'");
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   const db = wrap(pglite);
   return {
     kind: 'pglite',
     ...db,
     transaction: <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> =>
       translated(() => pglite.transaction((tx) => fn(wrap(tx)))),
-    close: () => pglite.close(),
+    async close() {
+      await pglite.close();
+      await lock?.release();
+    },
   };
 }

@@ -5,7 +5,7 @@ import { DatabaseUnavailable, DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import type { RoutingPlanner } from '../routing/planner.ts';
-import { recordProducers, type StoredClaim, storeEvents } from '../store/event-rows.ts';
+import { recordProducers, type StoredClaim, storeEvents } from './outbox.ts';
 
 /**
  * The spec's EventQueueConfig: the bounded queue between the receiver and the database.

@@ -72,3 +72,17 @@ export function matchesPattern(pattern: string, eventPattern: string): boolean {
   }
   return reachable[words.length]!;
 }
+
+/**
+ * A wildcard pattern as a regular expression over `pattern || '.'`: each segment is matched
+ * together with its trailing dot, so `**` (zero or more segments) needs no special cases.
+ * Built from validated segments only.
+ */
+export function wildcardRegex(pattern: string): string {
+  const parts = pattern.split('.').map((segment) => {
+    if (segment === '**') return '([^.]+\\.)*';
+    if (segment === '*') return '[^.]+\\.';
+    return `${segment}\\.`;
+  });
+  return `^${parts.join('')}$`;
+}

@@ -2,15 +2,12 @@ import type { Queryable } from '../db/database.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { RoutingIndex } from './routing-index.ts';
-import type { NewWork, RoutingTarget } from './work.ts';
-
-/** Every (event, target) pair has one key: a retried or replayed routing cannot double it. */
-export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: string) =>
-  `${target.kind}:${target.id}:${eventId}`;
+import type { NewWork } from './work.ts';
+import { workKey } from './work-store.ts';
 
 /**
  * Turns events into routing work, written in the statement that stores them (the outbox,
- * store/event-rows.ts `storeEvents`): an event is never committed without its work, and no
+ * ingest/outbox.ts `storeEvents`): an event is never committed without its work, and no
  * work exists for an uncommitted event. The work is planned with the index as loaded; the
  * statement writes nothing when the targets moved meanwhile, and the writer plans again after
  * {@link refresh} — so no event is routed with stale targets, without a version read per commit.

@@ -2,12 +2,25 @@ import type { Database, Queryable } from '../db/database.ts';
 import { columnList } from '../db/sql.ts';
 import type { EventInstance } from '../events/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
-import type { ClaimedWork, NewWork, TargetKind, WorkStatus } from './work.ts';
-
-/** SQL of the routing work table. */
+import { wildcardRegex } from './pattern.ts';
+import type { ClaimedWork, NewWork, RoutingTarget, TargetKind, WorkStatus } from './work.ts';
 
 /**
- * The routing work insert as a CTE of a larger statement (the outbox write, store/event-rows.ts),
+ * The owner of the routing work table (`routing_work`) and of the routing state
+ * (`routing_state`): every statement on them lives here, and so does the work key format.
+ * Replays, dead letters, trigger firings and the outbox write call these functions.
+ */
+
+/**
+ * Every (event, target) pair has one key: a retried or replayed routing cannot double it.
+ * {@link replayWork} builds the same key in SQL (`kind:targetId:eventId`); a test holds the two
+ * together.
+ */
+export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: string) =>
+  `${target.kind}:${target.id}:${eventId}`;
+
+/**
+ * The routing work insert as a CTE of a larger statement (the outbox write, ingest/outbox.ts),
  * its parameters numbered from `first`: only rows whose event_id is in `claimedEvents` (a CTE
  * of the same statement) are inserted.
  */
@@ -246,12 +259,13 @@ export interface WorkRecord {
   updated_at: Date;
 }
 
+const WORK_RECORD_COLUMNS = `id, kind, target_id, event_id, status, attempts, max_attempts, replay,
+  outcome, last_error, next_attempt_at, created_at, updated_at`;
+
 /** The trigger work of one event, in firing order (the kind is literal: the index is partial). */
 export async function triggerWorkOfEvent(db: Queryable, eventId: string): Promise<WorkRecord[]> {
   const { rows } = await db.query<WorkRecord>(
-    `SELECT id, kind, target_id, event_id, status, attempts, max_attempts, replay, outcome, last_error,
-            next_attempt_at, created_at, updated_at
-       FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
+    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
     [eventId],
   );
   return rows;
@@ -293,6 +307,89 @@ export async function deleteFinishedWork(
     [before, limit],
   );
   return rowCount;
+}
+
+/** The status of one work row of a kind, or undefined when there is none. */
+export async function workStatus(
+  db: Queryable,
+  kind: TargetKind,
+  id: string,
+): Promise<WorkStatus | undefined> {
+  const { rows } = await db.query<{ status: WorkStatus }>(
+    'SELECT status FROM routing_work WHERE id = $1 AND kind = $2',
+    [id, kind],
+  );
+  return rows[0]?.status;
+}
+
+/** Dead work of a kind (of one target when given), most recently dead first. */
+export async function deadWork(
+  db: Queryable,
+  query: { kind: TargetKind; targetId?: string; limit: number; offset: number },
+): Promise<WorkRecord[]> {
+  const { rows } = await db.query<WorkRecord>(
+    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
+      WHERE kind = $1 AND status = 'dead' AND ($2::uuid IS NULL OR target_id = $2::uuid)
+      ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4`,
+    [query.kind, query.targetId ?? null, query.limit, query.offset],
+  );
+  return rows;
+}
+
+/** Which stored events a replay routes to its target again. */
+export interface ReplayScope {
+  /** `timestamp(6)` text, inclusive. */
+  start: string;
+  /** `timestamp(6)` text, exclusive. */
+  end: string;
+  /** Route pairs that already have work again, as new work. */
+  force: boolean;
+  /** Narrows the target's own pattern (subscription replays); wildcards allowed. */
+  pattern?: string;
+}
+
+/**
+ * Queues routing work for `target` over the stored events of a time range, in one statement.
+ * A pair that already has work keeps it (its idempotency key exists) unless `force`, which gives
+ * the replay keys of its own.
+ */
+export async function replayWork(
+  db: Queryable,
+  target: Pick<RoutingTarget, 'kind' | 'id' | 'pattern' | 'maxAttempts'>,
+  scope: ReplayScope,
+  now: Date,
+): Promise<{ matched: number; queued: number }> {
+  const patterns = [target.pattern, scope.pattern ?? '**'].map(wildcardRegex);
+  const { rows } = await db.query<{ matched: number; queued: number }>(
+    // The key is workKey's format, with a suffix of its own when forced.
+    `WITH matched AS (
+       SELECT id, event_id, "timestamp" FROM events
+        WHERE "timestamp" >= $1::timestamp AND "timestamp" < $2::timestamp
+          AND (pattern || '.') ~ $3 AND (pattern || '.') ~ $4),
+     queued AS (
+       INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
+         idempotency_key, max_attempts, replay, next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), $5::varchar, $6::uuid, m.event_id, m.id, m."timestamp", 0,
+              $5::varchar || ':' || $6::uuid || ':' || m.event_id
+                || CASE WHEN $7 THEN ':replay:' || gen_random_uuid() ELSE '' END,
+              $8, true, $9, $9, $9
+         FROM matched m
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING 1)
+     SELECT (SELECT count(*) FROM matched)::int AS matched, (SELECT count(*) FROM queued)::int AS queued`,
+    [
+      scope.start,
+      scope.end,
+      patterns[0],
+      patterns[1],
+      target.kind,
+      target.id,
+      scope.force,
+      target.maxAttempts,
+      now,
+    ],
+  );
+  return rows[0] ?? { matched: 0, queued: 0 };
 }
 
 /** Seconds the oldest due work has waited (0 when none is due): the routing lag. */

@@ -1,7 +1,7 @@
 import { fieldError, validationError } from '../errors.ts';
 import { timeParameter } from '../events/time.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { parseSubscriptionPattern } from '../routing/pattern.ts';
+import { parseSubscriptionPattern, wildcardRegex } from '../routing/pattern.ts';
 
 /** GET /v1/events filters, turned into SQL conditions with parameters (never client text in SQL). */
 export interface EventQuery {
@@ -26,20 +26,6 @@ export interface EventQuery {
 export interface Conditions {
   where: string[];
   params: unknown[];
-}
-
-/**
- * A wildcard pattern as a regular expression over `pattern || '.'`: each segment is matched
- * together with its trailing dot, so `**` (zero or more segments) needs no special cases.
- * Built from validated segments only.
- */
-export function wildcardRegex(pattern: string): string {
-  const parts = pattern.split('.').map((segment) => {
-    if (segment === '**') return '([^.]+\\.)*';
-    if (segment === '*') return '[^.]+\\.';
-    return `${segment}\\.`;
-  });
-  return `^${parts.join('')}$`;
 }
 
 export interface Cursor {

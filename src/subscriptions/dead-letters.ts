@@ -1,26 +1,18 @@
 import type { Queryable } from '../db/database.ts';
+import { deadWork } from '../routing/work-store.ts';
 
 /** Dead letters are routing work of kind `delivery` whose attempts ran out. */
-
 export async function deadLetters(
   db: Queryable,
   query: { subscriptionId?: string; limit: number; offset: number },
 ): Promise<Array<Record<string, unknown>>> {
-  const { rows } = await db.query<{
-    id: string;
-    target_id: string;
-    event_id: string;
-    attempts: number;
-    last_error: string | null;
-    outcome: unknown;
-    replay: boolean;
-    updated_at: Date;
-  }>(
-    `SELECT id, target_id, event_id, attempts, last_error, outcome, replay, updated_at FROM routing_work
-      WHERE kind = 'delivery' AND status = 'dead' AND ($1::uuid IS NULL OR target_id = $1::uuid)
-      ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3`,
-    [query.subscriptionId ?? null, query.limit, query.offset],
-  );
+  const { subscriptionId, limit, offset } = query;
+  const rows = await deadWork(db, {
+    kind: 'delivery',
+    ...(subscriptionId === undefined ? {} : { targetId: subscriptionId }),
+    limit,
+    offset,
+  });
   return rows.map((r) => ({
     id: r.id,
     subscription_id: r.target_id,

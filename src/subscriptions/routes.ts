@@ -23,8 +23,8 @@ import {
   upsertRoute,
 } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
-import { replayRange, replayRangeProperties, replayTarget } from '../routing/replay.ts';
-import { requeueDead } from '../routing/work-store.ts';
+import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import { replayWork, requeueDead } from '../routing/work-store.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { deadLetters } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
@@ -404,12 +404,7 @@ export function registerSubscriptionRoutes(
       return reply
         .code(202)
         .send(
-          await replayTarget(
-            db,
-            target,
-            { ...range, ...(pattern ? { pattern } : {}) },
-            clock.now(),
-          ),
+          await replayWork(db, target, { ...range, ...(pattern ? { pattern } : {}) }, clock.now()),
         );
     },
   );

@@ -3,8 +3,13 @@ import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { isUuid } from '../ids.ts';
-import { type ReplayRequest, replayTarget } from '../routing/replay.ts';
-import { requeueDead, triggerWorkOfEvent } from '../routing/work-store.ts';
+import {
+  type ReplayScope,
+  replayWork,
+  requeueDead,
+  triggerWorkOfEvent,
+  workStatus,
+} from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
 import { dryRun, type FiringRecord } from './firing.ts';
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
@@ -36,14 +41,14 @@ export class TriggerRouting {
     return dryRun(compileTrigger(trigger, this.mappedInputMaxBytes), event);
   }
 
-  replay(trigger: WorkflowEventTrigger, request: Omit<ReplayRequest, 'pattern'>) {
+  replay(trigger: WorkflowEventTrigger, request: Omit<ReplayScope, 'pattern'>) {
     const target = {
       kind: 'trigger' as const,
       id: trigger.id,
       pattern: trigger.eventPattern,
       maxAttempts: WORKFLOW_TRIGGER_RETRY_POLICY.maxAttempts,
     };
-    return replayTarget(this.db, target, request, this.clock.now());
+    return replayWork(this.db, target, request, this.clock.now());
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
@@ -67,11 +72,8 @@ export class TriggerRouting {
   async retryDead(id: string): Promise<void> {
     if (!isUuid(id)) throw notFound(`trigger firing ${id}`);
     if ((await requeueDead(this.db, { id }, this.clock.now())) > 0) return;
-    const { rows } = await this.db.query<{ status: string }>(
-      `SELECT status FROM routing_work WHERE id = $1 AND kind = 'trigger'`,
-      [id],
-    );
-    if (!rows[0]) throw notFound(`trigger firing ${id}`);
-    throw conflict(`the firing is ${rows[0].status}; only dead firings can be retried`);
+    const status = await workStatus(this.db, 'trigger', id);
+    if (!status) throw notFound(`trigger firing ${id}`);
+    throw conflict(`the firing is ${status}; only dead firings can be retried`);
   }
 }

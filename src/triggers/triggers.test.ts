@@ -434,6 +434,16 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       expect((await firings(inRange)).every((f: any) => f.replay === true)).toBe(true);
     });
 
+    it('does not route again an event that was routed when it arrived (one work key format)', async () => {
+      t.clock.set('2026-01-10T00:00:00Z');
+      const trigger = await createTrigger({});
+      await publish({ pattern: 'bookings.created', timestamp: '2026-01-05T00:00:00Z' });
+      const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {
+        payload: { startTime: '2026-01-01T00:00:00Z', endTime: '2026-02-01T00:00:00Z' },
+      });
+      expect(response.body).toEqual({ matched: 1, queued: 0 });
+    });
+
     it('refuses an invalid range', async () => {
       const trigger = await createTrigger({});
       const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {

@@ -150,27 +150,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
     announceDisabled: (subscription, reason) =>
       announceDisabled(registry, receiver, subscription, reason, clock.now()),
   });
+  const firing = new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows, (type) =>
+    metrics.workflowTriggerFired(type),
+  );
   const workers = new WorkerPool(
     db,
     clock,
-    [new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows), delivery.handler],
+    [firing, delivery.handler],
     config.routing,
     logger,
     tracing,
     (work, completion, now) => {
-      if (completion.status !== 'done') return;
-      metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
-      const { action, triggerType } = completion.outcome as {
-        action?: string;
-        triggerType?: string;
-      };
-      if (
-        work.kind === 'trigger' &&
-        (action === 'started' || action === 'cancelled') &&
-        triggerType
-      ) {
-        metrics.workflowTriggerFired(triggerType);
-      }
+      if (completion.status === 'done')
+        metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
     },
   );
   const streams = new EventStreams(db, config.stream, logger);

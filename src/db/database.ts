@@ -68,24 +68,3 @@ export function parseUtcTimestamp(text: string): Date {
 }
 
 export const PG_TYPE = { INT8: 20, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;
-
-/**
- * `WHERE column = $n AND …` for the filters that are set, with their parameters; a list of
- * values matches any of them (`column = ANY($n)`). Column names come from the caller's code,
- * never from the client.
- */
-export function equalityFilters(filters: Array<[column: string, value: unknown]>): {
-  whereSql: string;
-  params: unknown[];
-} {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  for (const [column, value] of filters) {
-    if (value === undefined) continue;
-    params.push(value);
-    where.push(
-      Array.isArray(value) ? `${column} = ANY($${params.length})` : `${column} = $${params.length}`,
-    );
-  }
-  return { whereSql: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', params };
-}

@@ -9,3 +9,65 @@ export function columnList(columns: readonly string[], alias?: string): string {
   const prefix = alias === undefined ? '' : `${alias}.`;
   return columns.map((column) => `${prefix}"${column}"`).join(', ');
 }
+
+/**
+ * The one row a statement returns by construction (an INSERT … RETURNING, a count); a missing
+ * row is a bug, reported as such rather than read as undefined.
+ */
+export function onlyRow<R>(result: { rows: R[] }): R {
+  const [row] = result.rows;
+  if (row === undefined) throw new Error('the statement returned no row');
+  return row;
+}
+
+/**
+ * Conditions joined with AND, each with its value as a numbered parameter (`$1`, `$2`, …):
+ * the one way list reads build their WHERE clause. The SQL text comes from the caller's code,
+ * the values travel as parameters.
+ */
+export class SqlConditions {
+  readonly where: string[] = [];
+  readonly params: unknown[] = [];
+
+  /** Adds `sql(placeholders…)`, one placeholder standing for each value, in order. */
+  add(sql: (...placeholders: string[]) => string, ...values: unknown[]): this {
+    const placeholders = values.map((value) => {
+      this.params.push(value);
+      return `$${this.params.length}`;
+    });
+    this.where.push(sql(...placeholders));
+    return this;
+  }
+
+  /** `column = $n`, or `column = ANY($n)` for a list; nothing when `value` is undefined. */
+  equal(column: string, value: unknown): this {
+    if (value === undefined) return this;
+    return this.add(
+      (p) => (Array.isArray(value) ? `${column} = ANY(${p})` : `${column} = ${p}`),
+      value,
+    );
+  }
+
+  /** A condition without a parameter. */
+  raw(sql: string): this {
+    this.where.push(sql);
+    return this;
+  }
+
+  /** `WHERE …`, or nothing without conditions. */
+  get whereSql(): string {
+    return this.where.length > 0 ? `WHERE ${this.where.join(' AND ')}` : '';
+  }
+
+  /** The placeholder `offset` places after the conditions' own (LIMIT, OFFSET). */
+  after(offset: number): string {
+    return `$${this.params.length + offset}`;
+  }
+}
+
+/** `WHERE column = $n AND …` for the filters that are set (see {@link SqlConditions.equal}). */
+export function equalityFilters(filters: Array<[column: string, value: unknown]>): SqlConditions {
+  const conditions = new SqlConditions();
+  for (const [column, value] of filters) conditions.equal(column, value);
+  return conditions;
+}

@@ -1,6 +1,7 @@
 import type { CompatibilityMode } from '../compatibility/check.ts';
 import type { Queryable } from '../db/database.ts';
 import { UniqueViolation } from '../db/pg-errors.ts';
+import { SqlConditions } from '../db/sql.ts';
 import { conflict, fieldError } from '../errors.ts';
 import { currentVersionOf, type DefinitionStatus, type EventDefinition } from './definition.ts';
 
@@ -239,22 +240,20 @@ export async function listDefinitions(
   db: Queryable,
   filters: DefinitionFilters,
 ): Promise<{ definitions: EventDefinition[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: (placeholder: string) => string, value: unknown) => {
-    params.push(value);
-    where.push(sql(`$${params.length}`));
-  };
-  if (filters.pattern !== undefined) add((p) => `pattern = ${p}`, filters.pattern);
-  if (filters.event_id !== undefined) add((p) => `event_id = ${p}`, filters.event_id);
-  if (filters.source_type !== undefined) add((p) => `source_types ? ${p}`, filters.source_type);
-  if (filters.status !== undefined) add((p) => `status = ${p}`, filters.status);
-  if (filters.category !== undefined)
-    add((p) => `ui_metadata->>'category' = ${p}`, filters.category);
+  const conditions = new SqlConditions()
+    .equal('pattern', filters.pattern)
+    .equal('event_id', filters.event_id)
+    .equal(`ui_metadata->>'category'`, filters.category);
+  if (filters.source_type !== undefined)
+    conditions.add((p) => `source_types ? ${p}`, filters.source_type);
+  conditions.equal('status', filters.status);
   if (filters.q !== undefined)
-    add((p) => `(name ILIKE ${p} OR description ILIKE ${p})`, `%${escapeLike(filters.q)}%`);
-  if (filters.latest) where.push('is_latest');
-  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    conditions.add(
+      (p) => `(name ILIKE ${p} OR description ILIKE ${p})`,
+      `%${escapeLike(filters.q)}%`,
+    );
+  if (filters.latest) conditions.raw('is_latest');
+  const { whereSql, params } = conditions;
   const count = await db.query<{ total: number }>(
     `SELECT count(*)::int AS total FROM event_definitions ${whereSql}`,
     params,

@@ -62,24 +62,27 @@ export class PatternIndex<T> {
 
   /** Unregisters `value` from `pattern`; false when it was not registered there. */
   remove(pattern: string, value: T): boolean {
-    const path: TrieNode<T>[] = [this.root];
+    let node = this.root;
+    const path: TrieNode<T>[] = [node];
     const segments = pattern.split('.');
     for (const segment of segments) {
-      const child = childOf(path[path.length - 1]!, segment);
+      const child = childOf(node, segment);
       if (!child) return false;
       path.push(child);
+      node = child;
     }
-    const node = path[path.length - 1]!;
     if (!node.members.delete(value)) return false;
     node.values.splice(node.values.indexOf(value), 1);
     this.pairs--;
-    const count = this.patternCounts.get(value)! - 1;
+    const count = (this.patternCounts.get(value) ?? 1) - 1;
     if (count === 0) this.patternCounts.delete(value);
     else this.patternCounts.set(value, count);
     if (count === 1) this.shared--;
     // Prune the branch the removal emptied, so churn does not grow the trie.
-    for (let depth = segments.length; depth > 0 && path[depth]!.isEmpty(); depth--) {
-      unlink(path[depth - 1]!, segments[depth - 1]!);
+    for (let depth = segments.length; depth > 0; depth--) {
+      const [parent, child, segment] = [path[depth - 1], path[depth], segments[depth - 1]];
+      if (!parent || !child?.isEmpty() || segment === undefined) break;
+      unlink(parent, segment);
     }
     return true;
   }
@@ -94,18 +97,19 @@ export class PatternIndex<T> {
     for (const hit of hits) total += hit.length;
     const found = new Array<T>(total);
     let at = 0;
-    for (const hit of hits) for (let v = 0; v < hit.length; v++) found[at++] = hit[v]!;
+    for (const hit of hits) for (const value of hit) found[at++] = value;
     hits.length = 0;
     return this.shared === 0 ? found : [...new Set(found)];
   }
 
   private visit(node: TrieNode<T>, words: string[], i: number): void {
     if (node.some) this.enterSome(node.some, words, i);
-    if (i === words.length) {
+    const word = words[i];
+    if (word === undefined) {
       if (node.values.length > 0) this.hits.push(node.values);
       return;
     }
-    const literal = node.literal?.get(words[i]!);
+    const literal = node.literal?.get(word);
     if (literal) this.visit(literal, words, i + 1);
     if (node.one) this.visit(node.one, words, i + 1);
   }

@@ -61,16 +61,16 @@ export function matchesPattern(pattern: string, eventPattern: string): boolean {
     const next: boolean[] = [];
     let anyBefore = false;
     for (let j = 0; j <= words.length; j++) {
-      anyBefore ||= reachable[j]!;
+      anyBefore ||= reachable[j] === true;
       next.push(
         segment === SOME
           ? anyBefore
-          : j > 0 && reachable[j - 1]! && (segment === ONE || segment === words[j - 1]),
+          : reachable[j - 1] === true && (segment === ONE || segment === words[j - 1]),
       );
     }
     reachable = next;
   }
-  return reachable[words.length]!;
+  return reachable[words.length] === true;
 }
 
 /**

@@ -3,7 +3,14 @@ import { columnList } from '../db/sql.ts';
 import type { EventInstance } from '../events/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { wildcardRegex } from './pattern.ts';
-import type { ClaimedWork, NewWork, RoutingTarget, TargetKind, WorkStatus } from './work.ts';
+import type {
+  ClaimedRow,
+  NewWork,
+  RoutingTarget,
+  TargetKind,
+  WorkOutcome,
+  WorkStatus,
+} from './work.ts';
 
 /**
  * The owner of the routing work table (`routing_work`) and of the routing state
@@ -55,7 +62,7 @@ export function workInsertParams(work: NewWork[], now: Date): unknown[] {
   ];
 }
 
-interface ClaimedRow {
+interface ClaimRow {
   id: string;
   kind: TargetKind;
   target_id: string;
@@ -85,7 +92,7 @@ export async function claimWork(
   now: Date,
   leaseMs: number,
   limit: number,
-): Promise<ClaimedWork[]> {
+): Promise<ClaimedRow[]> {
   const { rows } = await db.transaction(async (tx) => {
     // The due rows must be read in next_attempt_at order from routing_work_due_idx, stopping at
     // `limit`. A queue table's statistics rarely match its contents (a backlog builds between
@@ -127,7 +134,7 @@ function claimStatement(
   leaseMs: number,
   limit: number,
 ) {
-  return db.query<ClaimedRow & Partial<Omit<EventRow, 'event_id'>>>(
+  return db.query<ClaimRow & Partial<Omit<EventRow, 'event_id'>>>(
     // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
     // next_attempt_at order, the followers of trigger heads, and rows whose lease expired.
     // A follower cannot be locked by another worker: while its head is pending, no claim
@@ -188,7 +195,7 @@ function claimStatement(
 
 export interface Completion {
   status: Extract<WorkStatus, 'pending' | 'done' | 'dead'>;
-  outcome: Record<string, unknown>;
+  outcome: WorkOutcome;
   error: string | null;
   nextAttemptAt: Date;
   /** The claim's attempt did not happen (deferred): give it back. */
@@ -243,7 +250,8 @@ export async function completeWork(
   return new Set(rows.map((r) => r.id));
 }
 
-export interface WorkRecord {
+/** A work row as the read routes show it; `O` is what its handler records as outcome. */
+export interface WorkRecord<O extends WorkOutcome = WorkOutcome> {
   id: string;
   kind: TargetKind;
   target_id: string;
@@ -252,7 +260,7 @@ export interface WorkRecord {
   attempts: number;
   max_attempts: number;
   replay: boolean;
-  outcome: Record<string, unknown> | null;
+  outcome: O | null;
   last_error: string | null;
   next_attempt_at: Date;
   created_at: Date;
@@ -263,8 +271,11 @@ const WORK_RECORD_COLUMNS = `id, kind, target_id, event_id, status, attempts, ma
   outcome, last_error, next_attempt_at, created_at, updated_at`;
 
 /** The trigger work of one event, in firing order (the kind is literal: the index is partial). */
-export async function triggerWorkOfEvent(db: Queryable, eventId: string): Promise<WorkRecord[]> {
-  const { rows } = await db.query<WorkRecord>(
+export async function triggerWorkOfEvent<O extends WorkOutcome>(
+  db: Queryable,
+  eventId: string,
+): Promise<Array<WorkRecord<O>>> {
+  const { rows } = await db.query<WorkRecord<O>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
     [eventId],
   );
@@ -405,7 +416,10 @@ export async function routingLagSeconds(db: Queryable, now: Date): Promise<numbe
 /** The version of the routing targets; every target change bumps it in its own transaction. */
 export async function targetsVersion(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ v: number }>('SELECT targets_version AS v FROM routing_state');
-  return rows[0]!.v;
+  const version = rows[0]?.v;
+  // The migration that creates routing_state inserts its one row.
+  if (version === undefined) throw new Error('routing_state has no row');
+  return version;
 }
 
 export async function bumpTargetsVersion(tx: Queryable): Promise<void> {

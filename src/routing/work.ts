@@ -35,7 +35,7 @@ export interface NewWork {
   replay: boolean;
 }
 
-/** A claimed work row with its event. */
+/** A claimed work row; its event is stored (work whose event is gone never reaches a handler). */
 export interface ClaimedWork {
   id: string;
   kind: TargetKind;
@@ -51,47 +51,55 @@ export interface ClaimedWork {
   traceparent?: string;
   /** When the work was planned (about when its event was received). */
   createdAt: Date;
-  /** Undefined when the event is gone (dropped by retention). */
-  event: EventInstance | undefined;
+  event: EventInstance;
 }
 
-/** What a handler decided about one attempt. */
-export interface WorkResult {
-  /** The record shown to users (firing record, delivery outcome). */
-  outcome: Record<string, unknown>;
-  /** Set when the attempt failed in a way worth retrying. */
-  retry?: { error: string; delayMs: number };
-  /** Set when no attempt was made (paused, circuit open): try again later, the attempt not counted. */
-  defer?: { delayMs: number };
-  /** Set when retrying cannot help (e.g. the endpoint is refused): dead-letter now. */
-  deadLetter?: { error: string };
-  /**
-   * The handler logged this attempt itself (the delivery log): once the work is done, its row
-   * is deleted instead of kept as a done row that would be written and never read. Dead and
-   * retrying work keeps its row either way.
-   */
-  logged?: boolean;
-}
+/** A claimed row as the claim reads it: its event is missing when retention dropped it. */
+export type ClaimedRow = Omit<ClaimedWork, 'event'> & { event: EventInstance | undefined };
+
+/**
+ * What a handler decided about one attempt; `outcome` is the record shown to users (firing
+ * record, delivery outcome), of the handler's own type.
+ * - `done`: attempted and finished.
+ * - `skipped`: finished without an attempt (the target is gone or disabled, nothing to do).
+ * - `filtered`: finished without an attempt: the target's filter refused the event.
+ * - `retry`: failed in a way worth retrying, `delayMs` from now (dead once the attempts ran out).
+ * - `dead`: retrying cannot help (e.g. the endpoint is refused): dead-letter now.
+ * - `deferred`: not attempted now (paused, circuit open, an earlier trigger unfinished): given
+ *   back for `delayMs`, the claim's attempt not counted.
+ *
+ * `logged`: the handler logged this attempt itself (the delivery log): once the work is done
+ * its row is deleted instead of kept as a done row that would be written and never read. Dead
+ * and retrying work keeps its row either way.
+ */
+export type WorkResult<O extends object = WorkOutcome> =
+  | { kind: 'done'; outcome: O; logged?: boolean }
+  | { kind: 'skipped'; outcome: O }
+  | { kind: 'filtered'; outcome: O }
+  | { kind: 'retry'; outcome: O; error: string; delayMs: number; logged?: boolean }
+  | { kind: 'dead'; outcome: O; error: string; logged?: boolean }
+  | { kind: 'deferred'; outcome: O; delayMs: number };
+
+/** The least every outcome record is: a JSON object. */
+export type WorkOutcome = object;
 
 /** Bounds concurrent calls: the worker pool's lanes, shared by the rounds in flight. */
 export type Lanes = <T>(call: () => Promise<T>) => Promise<T>;
 
-/** Executes the work of one target kind. Must not throw for expected failures. */
-export interface WorkHandler {
+/** Executes the work of one target kind, recording outcomes of type `O`. Must not throw for expected failures. */
+export interface WorkHandler<O extends WorkOutcome = WorkOutcome> {
   kind: TargetKind;
   /** Called once per claimed batch before `handle` (e.g. to refresh cached targets). */
   prepare?(): Promise<void>;
   /**
    * Handles a round's rows of this kind together (e.g. one INSERT for many workflow starts,
    * firing an event's triggers in order, one read of the subscriptions); results in the order
-   * of `works`. Every row's event is present. `lanes` bounds the concurrent calls the handler
-   * makes (requests in flight), shared with the other rounds in flight.
+   * of `works`. `lanes` bounds the concurrent calls the handler makes (requests in flight),
+   * shared with the other rounds in flight.
    */
-  handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]>;
+  handle(works: ClaimedWork[], lanes: Lanes): Promise<Array<WorkResult<O>>>;
   /** The record for work whose attempts ran out. */
-  deadOutcome(
-    work: ClaimedWork,
-    lastOutcome: Record<string, unknown>,
-    error: string,
-  ): Record<string, unknown>;
+  deadOutcome(lastOutcome: O, error: string): O;
+  /** Told each result once it is recorded (metrics); not when the lease was lost meanwhile. */
+  recorded?(result: WorkResult<O>): void;
 }

@@ -6,7 +6,14 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { DatabaseUnavailable } from '../db/pg-errors.ts';
 import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
-import type { ClaimedWork, TargetKind, WorkHandler, WorkResult } from './work.ts';
+import type {
+  ClaimedRow,
+  ClaimedWork,
+  TargetKind,
+  WorkHandler,
+  WorkOutcome,
+  WorkResult,
+} from './work.ts';
 import { type Completion, claimWork, completeWork } from './work-store.ts';
 
 export type { Completion };
@@ -63,7 +70,7 @@ export class WorkerPool {
     private readonly tracing: Tracing,
     /** Told every recorded attempt (metrics). */
     private readonly onRecorded: (
-      work: ClaimedWork,
+      work: ClaimedRow,
       completion: Completion,
       now: Date,
     ) => void = () => {},
@@ -134,7 +141,7 @@ export class WorkerPool {
       this.options.batchSize,
     );
     if (claimed.length === 0) return 0;
-    const byKind = new Map<TargetKind, ClaimedWork[]>();
+    const byKind = new Map<TargetKind, ClaimedRow[]>();
     for (const work of claimed) {
       const ofKind = byKind.get(work.kind);
       if (ofKind) ofKind.push(work);
@@ -148,25 +155,22 @@ export class WorkerPool {
   }
 
   /** The handler of a kind gets the round's rows of that kind at once. */
-  private async processKind(
-    kind: TargetKind,
-    works: ClaimedWork[],
-  ): Promise<Array<{ work: ClaimedWork; completion: Completion }>> {
+  private async processKind(kind: TargetKind, works: ClaimedRow[]): Promise<Recorded[]> {
     const handler = this.handlers.get(kind);
     await handler?.prepare?.();
-    const traced = works.map((work) => ({ work, ...this.startSpan(work) }));
-    const attempts = traced.map(({ work, traceparent }) =>
-      traceparent ? { ...work, traceparent } : work,
-    );
+    const traced = works.map((work) => {
+      const { span, traceparent } = this.startSpan(work);
+      return { span, work: traceparent ? { ...work, traceparent } : work };
+    });
     const results = handler
-      ? await this.attempt(handler, attempts)
-      : attempts.map((w) => ({
-          outcome: {},
-          deadLetter: { error: `no handler for ${w.kind} work` },
-        }));
+      ? await this.attempt(
+          handler,
+          traced.map((t) => t.work),
+        )
+      : works.map((w) => dead(`no handler for ${w.kind} work`));
     return traced.map(({ work, span }, i) => {
-      const result = results[i]!;
-      span.setAttribute('routing.outcome', outcomeName(result));
+      const result = results[i] ?? dead('the handler returned no result');
+      span.setAttribute('routing.outcome', OUTCOME_NAMES[result.kind]);
       span.end();
       const completion = this.completion(work, result, this.clock.now());
       const { id: workId, eventId, targetId, attempts: attempt } = work;
@@ -174,12 +178,12 @@ export class WorkerPool {
         { workId, kind, eventId, targetId, status: completion.status, attempt },
         'routing outcome',
       );
-      return { work, completion };
+      return { work, result, completion };
     });
   }
 
   /** One statement records the round (one commit, not one per row). */
-  private async record(done: Array<{ work: ClaimedWork; completion: Completion }>): Promise<void> {
+  private async record(done: Recorded[]): Promise<void> {
     const now = this.clock.now();
     const recorded = await completeWork(
       this.db,
@@ -187,9 +191,11 @@ export class WorkerPool {
       done.map(({ work, completion }) => ({ id: work.id, completion })),
       now,
     );
-    for (const { work, completion } of done) {
-      if (recorded.has(work.id)) this.onRecorded(work, completion, now);
-      else
+    for (const { work, result, completion } of done) {
+      if (recorded.has(work.id)) {
+        this.onRecorded(work, completion, now);
+        this.handlers.get(work.kind)?.recorded?.(result);
+      } else
         this.logger.warn(
           { workId: work.id },
           'routing work lease was lost before its result was recorded',
@@ -198,7 +204,7 @@ export class WorkerPool {
   }
 
   /** A span per attempt, in the trace of the event (its metadata.traceId) when it has one. */
-  private startSpan(work: ClaimedWork) {
+  private startSpan(work: ClaimedRow) {
     const event = work.event;
     const traceId = (event?.metadata as { traceId?: unknown } | undefined)?.traceId;
     const parent = this.tracing.extract(
@@ -234,8 +240,8 @@ export class WorkerPool {
   }
 
   /** The handler's results; work whose event is gone never reaches it. */
-  private async attempt(handler: WorkHandler, works: ClaimedWork[]): Promise<WorkResult[]> {
-    const stored = works.filter((w) => w.event);
+  private async attempt(handler: WorkHandler, works: ClaimedRow[]): Promise<WorkResult[]> {
+    const stored = works.flatMap((w) => (w.event ? [{ ...w, event: w.event }] : []));
     let results: WorkResult[];
     try {
       results = stored.length > 0 ? await handler.handle(stored, this.lanes) : [];
@@ -243,7 +249,7 @@ export class WorkerPool {
       const failed = this.unexpected(error, stored);
       results = stored.map(() => failed);
     }
-    const byId = new Map(stored.map((w, i) => [w.id, results[i]!]));
+    const byId = new Map(stored.map((w, i) => [w.id, results[i]]));
     return works.map((w) => byId.get(w.id) ?? EVENT_GONE);
   }
 
@@ -251,47 +257,74 @@ export class WorkerPool {
   private unexpected(error: unknown, works: ClaimedWork[]): WorkResult {
     this.logger.error({ err: error, workIds: works.map((w) => w.id) }, 'routing handler failed');
     const message = error instanceof Error ? error.message : String(error);
-    return { outcome: { error: message }, retry: { error: message, delayMs: 1000 } };
+    return { kind: 'retry', outcome: { error: message }, error: message, delayMs: 1000 };
   }
 
-  private completion(work: ClaimedWork, result: WorkResult, now: Date): Completion {
+  private completion(work: ClaimedRow, result: WorkResult, now: Date): Completion {
     const { outcome } = result;
     const at = (delayMs: number) => new Date(now.getTime() + delayMs);
-    if (result.defer)
-      return {
-        status: 'pending',
-        outcome,
-        error: null,
-        nextAttemptAt: at(result.defer.delayMs),
-        uncount: true,
-      };
-    const error = result.deadLetter?.error ?? result.retry?.error;
-    if (error === undefined) {
-      return {
-        status: 'done',
-        outcome,
-        error: null,
-        nextAttemptAt: now,
-        ...(result.logged ? { forget: true } : {}),
-      };
+    switch (result.kind) {
+      case 'deferred':
+        return {
+          status: 'pending',
+          outcome,
+          error: null,
+          nextAttemptAt: at(result.delayMs),
+          uncount: true,
+        };
+      case 'done':
+        return {
+          status: 'done',
+          outcome,
+          error: null,
+          nextAttemptAt: now,
+          ...(result.logged ? { forget: true } : {}),
+        };
+      case 'skipped':
+      case 'filtered':
+        return { status: 'done', outcome, error: null, nextAttemptAt: now };
+      case 'retry':
+        if (work.attempts < work.maxAttempts)
+          return {
+            status: 'pending',
+            outcome,
+            error: result.error,
+            nextAttemptAt: at(result.delayMs),
+          };
+        return this.dead(work, outcome, result.error, now);
+      case 'dead':
+        return this.dead(work, outcome, result.error, now);
     }
-    if (result.deadLetter || work.attempts >= work.maxAttempts) {
-      const handler = this.handlers.get(work.kind);
-      return {
-        status: 'dead',
-        outcome: handler ? handler.deadOutcome(work, outcome, error) : outcome,
-        error,
-        nextAttemptAt: now,
-      };
-    }
-    return { status: 'pending', outcome, error, nextAttemptAt: at(result.retry!.delayMs) };
+  }
+
+  private dead(work: ClaimedRow, outcome: WorkOutcome, error: string, now: Date): Completion {
+    const handler = this.handlers.get(work.kind);
+    return {
+      status: 'dead',
+      outcome: handler ? handler.deadOutcome(outcome, error) : outcome,
+      error,
+      nextAttemptAt: now,
+    };
   }
 }
 
-const outcomeName = (result: WorkResult) =>
-  result.retry ? 'retry' : result.deadLetter ? 'dead' : result.defer ? 'deferred' : 'done';
+/** A round's row with what its handler decided and what is recorded. */
+interface Recorded {
+  work: ClaimedRow;
+  result: WorkResult;
+  completion: Completion;
+}
 
-const EVENT_GONE: WorkResult = {
-  outcome: {},
-  deadLetter: { error: 'the event is no longer stored (retention)' },
+const dead = (error: string): WorkResult => ({ kind: 'dead', outcome: {}, error });
+
+/** The span's `routing.outcome`: finished work is `done`, whether or not it was attempted. */
+const OUTCOME_NAMES: Record<WorkResult['kind'], string> = {
+  done: 'done',
+  skipped: 'done',
+  filtered: 'done',
+  retry: 'retry',
+  dead: 'dead',
+  deferred: 'deferred',
 };
+
+const EVENT_GONE = dead('the event is no longer stored (retention)');

@@ -58,8 +58,7 @@ export class EventStore {
   constructor(private readonly db: Queryable) {}
 
   async query(query: EventQuery): Promise<EventPage> {
-    const { where, params } = buildConditions(query);
-    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const { whereSql, params } = buildConditions(query);
     const direction = query.order === 'asc' ? 'ASC' : 'DESC';
     const { rows } = await this.db.query<PagedRow>(
       `SELECT ${columnList(EVENT_COLUMNS)}, id, to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time

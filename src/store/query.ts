@@ -1,3 +1,4 @@
+import { SqlConditions } from '../db/sql.ts';
 import { fieldError, validationError } from '../errors.ts';
 import { timeParameter } from '../events/time.ts';
 import { ParseError } from '../expressions/parse-error.ts';
@@ -23,10 +24,8 @@ export interface EventQuery {
   [tag: `tag.${string}`]: string;
 }
 
-export interface Conditions {
-  where: string[];
-  params: unknown[];
-}
+/** The conditions of an event read: AND-ed, parameters numbered from $1. */
+export type Conditions = Pick<SqlConditions, 'where' | 'params'>;
 
 export interface Cursor {
   /** `timestamp(6)` text of the last row returned. */
@@ -90,13 +89,9 @@ function metadataContainment(query: EventQuery): Record<string, unknown> | undef
   return Object.keys(wanted).length > 0 ? wanted : undefined;
 }
 
-export function buildConditions(query: EventQuery): Conditions & { cursor?: Cursor } {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: (p: string) => string, value: unknown) => {
-    params.push(value);
-    where.push(sql(`$${params.length}`));
-  };
+export function buildConditions(query: EventQuery): SqlConditions & { cursor?: Cursor } {
+  const conditions = new SqlConditions();
+  const add = conditions.add.bind(conditions);
   if (query.pattern !== undefined) {
     try {
       parseSubscriptionPattern(query.pattern);
@@ -123,7 +118,7 @@ export function buildConditions(query: EventQuery): Conditions & { cursor?: Curs
   if (metadata) add((p) => `metadata @> ${p}::jsonb`, JSON.stringify(metadata));
   if (query.payload !== undefined)
     add((p) => `payload @> ${p}::jsonb`, parsePayloadFilter(query.payload));
-  if (query.cursor === undefined) return { where, params };
+  if (query.cursor === undefined) return conditions;
   if (query.offset > 0) {
     throw validationError('cursor and offset exclude each other', [
       fieldError('offset', 'exclusive', 'must be 0 when a cursor is given'),
@@ -131,7 +126,10 @@ export function buildConditions(query: EventQuery): Conditions & { cursor?: Curs
   }
   const cursor = decodeCursor(query.cursor);
   const op = query.order === 'asc' ? '>' : '<';
-  params.push(cursor.time, cursor.id);
-  where.push(`("timestamp", id) ${op} ($${params.length - 1}::timestamp, $${params.length}::uuid)`);
-  return { where, params, cursor };
+  add(
+    (time, id) => `("timestamp", id) ${op} (${time}::timestamp, ${id}::uuid)`,
+    cursor.time,
+    cursor.id,
+  );
+  return Object.assign(conditions, { cursor });
 }

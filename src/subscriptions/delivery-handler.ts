@@ -38,6 +38,22 @@ export interface DeliveryDeps {
   options: DeliveryOptions;
 }
 
+/**
+ * A delivery's outcome as its work row (and a dead letter's `last_outcome`) records it: the
+ * attempt's outcome under `status`, or why no attempt was made.
+ */
+export type DeliveryOutcome =
+  | ({ status: AttemptOutcome['kind'] } & AttemptOutcome)
+  | { status: 'skipped'; reason: string }
+  | { status: 'paused' }
+  | { status: 'circuit_open' }
+  | { status: 'filtered'; error?: string }
+  | { status: 'dead'; error: string };
+
+type DeliveryResult = WorkResult<DeliveryOutcome>;
+/** The results of an attempt that was made (and logged). */
+type AttemptResult = Extract<DeliveryResult, { kind: 'done' | 'retry' | 'dead' }>;
+
 /** Closed circuit, no failures, not failing: nothing about its health to record on success. */
 const healthy = (s: StoredSubscription) =>
   s.circuitState.state === 'closed' &&
@@ -57,7 +73,7 @@ interface Round {
  * stops the round's later deliveries of that subscription only through `updateHealth`, which
  * every failure goes through with the row locked; the round's successes are not held back.
  */
-export class DeliveryHandler implements WorkHandler {
+export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   readonly kind = 'delivery' as const;
 
   constructor(private readonly deps: DeliveryDeps) {}
@@ -66,7 +82,7 @@ export class DeliveryHandler implements WorkHandler {
     return this.deps.index.refresh(this.deps.db);
   }
 
-  async handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
+  async handle(works: ClaimedWork[], lanes: Lanes): Promise<DeliveryResult[]> {
     const round: Round = {
       subscriptions: await findSubscriptions(this.deps.db, [
         ...new Set(works.map((w) => w.targetId)),
@@ -80,11 +96,12 @@ export class DeliveryHandler implements WorkHandler {
     return results;
   }
 
-  private async deliver(work: ClaimedWork, round: Round): Promise<WorkResult> {
+  private async deliver(work: ClaimedWork, round: Round): Promise<DeliveryResult> {
     const { db, clock } = this.deps;
     const subscription = round.subscriptions.get(work.targetId);
     if (!subscription || subscription.status === 'disabled') {
       return {
+        kind: 'skipped',
         outcome: {
           status: 'skipped',
           reason: subscription ? 'the subscription is disabled' : 'the subscription was deleted',
@@ -93,15 +110,17 @@ export class DeliveryHandler implements WorkHandler {
     }
     if (subscription.status === 'paused') {
       return {
+        kind: 'deferred',
         outcome: { status: 'paused' },
-        defer: { delayMs: this.deps.options.pausedRecheckMs },
+        delayMs: this.deps.options.pausedRecheckMs,
       };
     }
     const filter = this.deps.targets.filterOf(subscription.id);
     if (filter) {
-      const verdict = filter.evaluate(work.event!);
+      const verdict = filter.evaluate(work.event);
       if (!('result' in verdict) || !verdict.result) {
         return {
+          kind: 'filtered',
           outcome: { status: 'filtered', ...('error' in verdict ? { error: verdict.error } : {}) },
         };
       }
@@ -117,17 +136,21 @@ export class DeliveryHandler implements WorkHandler {
           return { health: { ...health, circuitState: verdict.state }, result: verdict };
         });
     if (!decision)
-      return { outcome: { status: 'skipped', reason: 'the subscription was deleted' } };
+      return {
+        kind: 'skipped',
+        outcome: { status: 'skipped', reason: 'the subscription was deleted' },
+      };
     if (!decision.allowed) {
       return {
+        kind: 'deferred',
         outcome: { status: 'circuit_open' },
-        defer: { delayMs: Math.max(0, decision.retryAt - now.getTime()) },
+        delayMs: Math.max(0, decision.retryAt - now.getTime()),
       };
     }
     const outcome = await this.send(
       subscription,
       work,
-      this.encode(work.event!, subscription.format, round),
+      this.encode(work.event, subscription.format, round),
     );
     return this.settle(subscription, work, outcome, round);
   }
@@ -176,7 +199,7 @@ export class DeliveryHandler implements WorkHandler {
     work: ClaimedWork,
     outcome: AttemptOutcome,
     round: Round,
-  ): Promise<WorkResult> {
+  ): Promise<DeliveryResult> {
     const { db, clock, metrics } = this.deps;
     const now = clock.now();
     const delivered = outcome.kind === 'delivered';
@@ -215,8 +238,8 @@ export class DeliveryHandler implements WorkHandler {
       error: 'error' in outcome ? outcome.error : null,
       replay: work.replay,
       nextAttemptAt:
-        result.retry && work.attempts < work.maxAttempts
-          ? new Date(now.getTime() + result.retry.delayMs)
+        result.kind === 'retry' && work.attempts < work.maxAttempts
+          ? new Date(now.getTime() + result.delayMs)
           : null,
       createdAt: now,
     });
@@ -229,23 +252,23 @@ export class DeliveryHandler implements WorkHandler {
     outcome: AttemptOutcome,
     failingSince: Date | null,
     now: Date,
-  ): Promise<WorkResult> {
-    const record = { status: outcome.kind, ...outcome };
+  ): Promise<AttemptResult> {
+    const record: DeliveryOutcome = { status: outcome.kind, ...outcome };
     switch (outcome.kind) {
       case 'delivered':
-        return { outcome: record };
+        return { kind: 'done', outcome: record };
       case 'gone':
         await this.disable(subscription, 'the endpoint answered 410 Gone');
-        return { outcome: record };
+        return { kind: 'done', outcome: record };
       case 'refused':
-        return { outcome: record, deadLetter: { error: outcome.error } };
+        return { kind: 'dead', outcome: record, error: outcome.error };
       case 'failed': {
         if (
           failingSince &&
           now.getTime() - failingSince.getTime() > this.deps.options.disableAfterMs
         ) {
           await this.disable(subscription, `failing since ${failingSince.toISOString()}`);
-          return { outcome: record, deadLetter: { error: outcome.error } };
+          return { kind: 'dead', outcome: record, error: outcome.error };
         }
         const delayMs = nextAttemptDelay(
           subscription.retryPolicy,
@@ -253,7 +276,7 @@ export class DeliveryHandler implements WorkHandler {
           Math.random,
           outcome.retryAfterMs,
         );
-        return { outcome: record, retry: { error: outcome.error, delayMs } };
+        return { kind: 'retry', outcome: record, error: outcome.error, delayMs };
       }
     }
   }
@@ -269,11 +292,7 @@ export class DeliveryHandler implements WorkHandler {
     });
   }
 
-  deadOutcome(
-    _work: ClaimedWork,
-    lastOutcome: Record<string, unknown>,
-    error: string,
-  ): Record<string, unknown> {
+  deadOutcome(lastOutcome: DeliveryOutcome, error: string): DeliveryOutcome {
     return { ...lastOutcome, status: 'dead', error };
   }
 }

@@ -1,5 +1,6 @@
-import { type Database, equalityFilters, type Queryable } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import { UniqueViolation } from '../db/pg-errors.ts';
+import { equalityFilters, onlyRow } from '../db/sql.ts';
 import type { CircuitState } from '../delivery/circuit-breaker.ts';
 import { conflict, fieldError } from '../errors.ts';
 import {
@@ -124,7 +125,7 @@ export async function saveSubscription(
         fieldError('name', 'conflict', 'is taken by another subscription'),
       ]);
     });
-  return toSubscription(rows[0]!);
+  return toSubscription(onlyRow({ rows }));
 }
 
 /** One subscription by its id or, with `by: 'name'`, by its name. */
@@ -158,7 +159,7 @@ export async function countActiveSubscriptions(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM subscriptions WHERE status = 'active'`,
   );
-  return rows[0]!.n;
+  return onlyRow({ rows }).n;
 }
 
 export interface SubscriptionFilters {
@@ -188,7 +189,7 @@ export async function listSubscriptions(
     `SELECT ${COLUMNS} FROM subscriptions ${whereSql} ORDER BY created_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
     [...params, filters.limit, filters.offset],
   );
-  return { subscriptions: rows.map(toSubscription), total: count.rows[0]!.n };
+  return { subscriptions: rows.map(toSubscription), total: onlyRow(count).n };
 }
 
 export interface Health {

@@ -36,6 +36,13 @@ export interface FiringRecord extends FiringPlan {
   errorDetails?: ErrorDetail[];
 }
 
+/**
+ * A firing's outcome as its work row records it: a whole record once the trigger was
+ * evaluated; only an action and a reason when it was not (gone, waiting), only an error when
+ * the attempt failed before the handler recorded anything.
+ */
+export type FiringOutcome = Partial<FiringRecord>;
+
 function baseRecord(compiled: CompiledTrigger, plan: FiringPlan): FiringRecord {
   const { trigger } = compiled;
   return {
@@ -77,10 +84,13 @@ export function dryRun(compiled: CompiledTrigger, event: EventInstance): FiringR
 }
 
 /** What a row waiting behind an earlier, unfinished firing of its event records meanwhile. */
-const WAITING: WorkResult = {
+const WAITING: FiringResult = {
+  kind: 'deferred',
   outcome: { action: 'pending', reason: 'waits for an earlier trigger of the event' },
-  defer: { delayMs: 0 },
+  delayMs: 0,
 };
+
+type FiringResult = WorkResult<FiringOutcome>;
 
 /**
  * Fires triggers: START a workflow, or CANCEL the running ones sharing the correlation key.
@@ -89,7 +99,7 @@ const WAITING: WorkResult = {
  * A firing that will be retried holds back the later triggers of its event (given back
  * unattempted), so they still fire after it.
  */
-export class TriggerFiringHandler implements WorkHandler {
+export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
   readonly kind = 'trigger' as const;
 
   constructor(
@@ -97,72 +107,81 @@ export class TriggerFiringHandler implements WorkHandler {
     private readonly index: RoutingIndex,
     private readonly targets: TriggerTargets,
     private readonly workflows: WorkflowBatchExecutor,
+    /** Told each recorded start or cancel, by trigger type (metrics). */
+    private readonly fired: (triggerType: string) => void = () => {},
   ) {}
 
   prepare(): Promise<void> {
     return this.index.refresh(this.db);
   }
 
-  async handle(works: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
-    const results = new Map<string, WorkResult>();
+  async handle(works: ClaimedWork[], lanes: Lanes): Promise<FiringResult[]> {
+    const results = new Map<string, FiringResult>();
     let active = chainsByEvent(works);
-    for (let step = 0; active.length > 0; step++) {
-      const wave = active.map((chain) => chain[step]!);
-      const fired = await this.fireWave(wave, lanes);
-      const next: ClaimedWork[][] = [];
-      for (const [i, chain] of active.entries()) {
-        results.set(wave[i]!.id, fired[i]!);
-        if (fired[i]!.retry || fired[i]!.defer) {
-          for (const held of chain.slice(step + 1)) results.set(held.id, WAITING);
-        } else if (chain.length > step + 1) next.push(chain);
+    while (active.length > 0) {
+      const fired = await this.fireWave(
+        active.map(([head]) => head),
+        lanes,
+      );
+      const next: Chain[] = [];
+      for (const [head, ...rest] of active) {
+        const result = fired.get(head.id) ?? WAITING;
+        results.set(head.id, result);
+        if (result.kind === 'retry' || result.kind === 'deferred') {
+          for (const held of rest) results.set(held.id, WAITING);
+        } else if (isChain(rest)) next.push(rest);
       }
       active = next;
     }
-    return works.map((w) => results.get(w.id)!);
+    return works.map((w) => results.get(w.id) ?? WAITING);
   }
 
   /** One trigger of each of several events: skips decided, starts in one batch, cancels each. */
-  private async fireWave(wave: ClaimedWork[], lanes: Lanes): Promise<WorkResult[]> {
-    const results: WorkResult[] = [];
-    const starts: Array<{ i: number; planned: FiringRecord; request: StartRequest }> = [];
+  private async fireWave(wave: ClaimedWork[], lanes: Lanes): Promise<Map<string, FiringResult>> {
+    const results = new Map<string, FiringResult>();
+    const starts: Array<{ planned: FiringRecord; work: ClaimedWork }> = [];
     const cancels: Array<Promise<void>> = [];
-    for (const [i, work] of wave.entries()) {
+    for (const work of wave) {
       const compiled = this.targets.get(work.targetId);
       if (!compiled) {
-        results[i] = { outcome: { ...GONE, triggerId: work.targetId } };
+        results.set(work.id, { kind: 'skipped', outcome: { ...GONE, triggerId: work.targetId } });
         continue;
       }
-      const planned = dryRun(compiled, work.event!);
-      // skipped, or failed for good (an input over its bound): recorded, never retried.
-      if (planned.action === 'skipped' || planned.action === 'failed')
-        results[i] = { outcome: { ...planned } };
-      else if (planned.action === 'would_start')
-        starts.push({ i, planned, request: startRequest(compiled, planned, work) });
-      else
+      const planned = dryRun(compiled, work.event);
+      const { correlationKey } = planned;
+      if (planned.action === 'would_start') starts.push({ planned, work });
+      else if (planned.action === 'would_cancel' && correlationKey !== null)
         cancels.push(
-          lanes(() => this.cancel(compiled, planned, work)).then(
-            (record) => {
-              results[i] = { outcome: { ...record } };
-            },
-            (error: unknown) => {
-              results[i] = failed(planned, error, work);
-            },
+          lanes(() => this.cancel(compiled, planned, correlationKey, work)).then(
+            (record) => void results.set(work.id, { kind: 'done', outcome: { ...record } }),
+            (error: unknown) => void results.set(work.id, failed(planned, error, work)),
           ),
         );
+      // Skipped, or failed for good (an input over its bound): recorded, never retried.
+      else
+        results.set(work.id, {
+          kind: planned.action === 'failed' ? 'done' : 'skipped',
+          outcome: { ...planned },
+        });
     }
     const started = this.workflows.startWorkflows(
-      starts.map((s) => s.request),
+      starts.map((s) => startRequest(s.planned, s.work)),
       lanes,
     );
     await Promise.all(cancels);
     for (const [j, result] of (await started).entries()) {
-      const { i, planned } = starts[j]!;
-      results[i] =
+      const start = starts[j];
+      if (!start) continue;
+      const { planned, work } = start;
+      results.set(
+        work.id,
         result instanceof WorkflowExecutorError
-          ? failed(planned, result, wave[i]!)
+          ? failed(planned, result, work)
           : {
+              kind: 'done',
               outcome: { ...planned, action: 'started', workflowInstanceIds: [result.instanceId] },
-            };
+            },
+      );
     }
     return results;
   }
@@ -170,55 +189,61 @@ export class TriggerFiringHandler implements WorkHandler {
   private async cancel(
     compiled: CompiledTrigger,
     planned: FiringRecord,
+    correlationKey: string,
     work: ClaimedWork,
   ): Promise<FiringRecord> {
     const cancelled = await this.workflows.cancelWorkflowsByCorrelation({
       definitionId: compiled.trigger.workflowDefinitionId,
-      correlationKey: planned.correlationKey!,
-      eventId: work.event!.eventId,
+      correlationKey,
+      eventId: work.event.eventId,
       idempotencyKey: work.idempotencyKey,
       ...(work.traceparent ? { traceparent: work.traceparent } : {}),
     });
     return { ...planned, action: 'cancelled', workflowInstanceIds: cancelled.cancelledInstanceIds };
   }
 
-  deadOutcome(
-    _work: ClaimedWork,
-    lastOutcome: Record<string, unknown>,
-    error: string,
-  ): Record<string, unknown> {
+  deadOutcome(lastOutcome: FiringOutcome, error: string): FiringOutcome {
     return { ...lastOutcome, action: 'dead', error };
+  }
+
+  recorded(result: FiringResult): void {
+    const { action, triggerType } = result.outcome;
+    if (result.kind === 'done' && (action === 'started' || action === 'cancelled') && triggerType)
+      this.fired(triggerType);
   }
 }
 
-const GONE = {
+const GONE: FiringOutcome = {
   action: 'skipped',
   reason: 'the trigger was disabled or deleted',
   workflowInstanceIds: [],
 };
 
+/** One event's claimed trigger rows, in firing order. */
+type Chain = [ClaimedWork, ...ClaimedWork[]];
+
+const isChain = (works: ClaimedWork[]): works is Chain => works.length > 0;
+
 /** The claimed rows grouped by event, each group in firing order. */
-function chainsByEvent(works: ClaimedWork[]): ClaimedWork[][] {
-  const chains = new Map<string, ClaimedWork[]>();
+function chainsByEvent(works: ClaimedWork[]): Chain[] {
+  const chains = new Map<string, Chain>();
   for (const work of works) {
     const chain = chains.get(work.eventId);
     if (chain) chain.push(work);
     else chains.set(work.eventId, [work]);
   }
-  return [...chains.values()].map((chain) => chain.sort((a, b) => a.sequence - b.sequence));
+  return [...chains.values()].map((chain) => {
+    chain.sort((a, b) => a.sequence - b.sequence);
+    return chain;
+  });
 }
 
-function startRequest(
-  compiled: CompiledTrigger,
-  planned: FiringRecord,
-  work: ClaimedWork,
-): StartRequest {
-  const { trigger } = compiled;
+function startRequest(planned: FiringRecord, work: ClaimedWork): StartRequest {
   return {
-    definitionId: trigger.workflowDefinitionId,
+    definitionId: planned.workflowDefinitionId,
     input: planned.mappedInput ?? {},
-    triggerId: trigger.id,
-    triggerEventId: work.event!.eventId,
+    triggerId: planned.triggerId,
+    triggerEventId: work.event.eventId,
     ...(planned.correlationKey === null ? {} : { correlationKey: planned.correlationKey }),
     idempotencyKey: work.idempotencyKey,
     ...(work.traceparent ? { traceparent: work.traceparent } : {}),
@@ -226,7 +251,7 @@ function startRequest(
 }
 
 /** A failed start or cancel: retried when the error says so, recorded as failed otherwise. */
-function failed(planned: FiringRecord, error: unknown, work: ClaimedWork): WorkResult {
+function failed(planned: FiringRecord, error: unknown, work: ClaimedWork): FiringResult {
   // The service rejects with WorkflowExecutorError only; anything else is a bug worth a retry.
   const failure = error instanceof WorkflowExecutorError ? error : undefined;
   const message = error instanceof Error ? error.message : String(error);
@@ -236,17 +261,16 @@ function failed(planned: FiringRecord, error: unknown, work: ClaimedWork): WorkR
     error: message,
     ...(failure?.details.length ? { errorDetails: failure.details } : {}),
   };
-  if (failure?.retryable === false) return { outcome };
+  if (failure?.retryable === false) return { kind: 'done', outcome };
   return {
+    kind: 'retry',
     outcome,
-    retry: {
-      error: message,
-      delayMs: nextAttemptDelay(
-        WORKFLOW_TRIGGER_RETRY_POLICY,
-        work.attempts,
-        Math.random,
-        failure?.retryAfterMs,
-      ),
-    },
+    error: message,
+    delayMs: nextAttemptDelay(
+      WORKFLOW_TRIGGER_RETRY_POLICY,
+      work.attempts,
+      Math.random,
+      failure?.retryAfterMs,
+    ),
   };
 }

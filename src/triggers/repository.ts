@@ -1,5 +1,6 @@
-import { equalityFilters, type Queryable } from '../db/database.ts';
+import type { Queryable } from '../db/database.ts';
 import { ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
+import { equalityFilters, onlyRow } from '../db/sql.ts';
 import { conflict, fieldError, notFound } from '../errors.ts';
 import type { TriggerType, WorkflowEventTrigger } from './trigger.ts';
 
@@ -88,7 +89,7 @@ export async function insertTrigger(
        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11::jsonb, $12, $12) RETURNING ${COLUMNS}`,
       [...fieldParams(fields), now],
     );
-    return toTrigger(rows[0]!);
+    return toTrigger(onlyRow({ rows }));
   } catch (error) {
     throw triggerWriteError(error, fields);
   }
@@ -108,7 +109,7 @@ export async function updateTrigger(
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, ...fieldParams(fields), now],
     );
-    return toTrigger(rows[0]!);
+    return toTrigger(onlyRow({ rows }));
   } catch (error) {
     throw triggerWriteError(error, fields);
   }
@@ -170,7 +171,7 @@ export async function listTriggers(
       ORDER BY priority ASC NULLS LAST, created_at, id LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
     [...params, filters.limit, filters.offset],
   );
-  return { triggers: rows.map(toTrigger), total: count.rows[0]!.n };
+  return { triggers: rows.map(toTrigger), total: onlyRow(count).n };
 }
 
 /** Every registered event pattern, to check that a trigger's pattern can ever match. */

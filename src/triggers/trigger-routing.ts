@@ -11,7 +11,7 @@ import {
   workStatus,
 } from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
-import { dryRun, type FiringRecord } from './firing.ts';
+import { dryRun, type FiringOutcome, type FiringRecord } from './firing.ts';
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
 
 /** A firing as `GET /v1/events/{eventId}/triggers` shows it. */
@@ -52,17 +52,17 @@ export class TriggerRouting {
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
-    const work = await triggerWorkOfEvent(this.db, eventId);
+    const work = await triggerWorkOfEvent<FiringOutcome>(this.db, eventId);
     return work.map((w) => ({
-      ...(w.outcome as Partial<FiringRecord> | null),
+      ...w.outcome,
       id: w.id,
       triggerId: w.target_id,
       status: w.status,
-      action: (w.outcome as Partial<FiringRecord> | null)?.action ?? 'pending',
+      action: w.outcome?.action ?? 'pending',
       attempts: w.attempts,
       maxAttempts: w.max_attempts,
       replay: w.replay,
-      error: w.last_error ?? (w.outcome as Partial<FiringRecord> | null)?.error,
+      error: w.last_error ?? w.outcome?.error,
       nextAttemptAt: w.status === 'pending' ? w.next_attempt_at.toISOString() : null,
       createdAt: w.created_at.toISOString(),
       updatedAt: w.updated_at.toISOString(),

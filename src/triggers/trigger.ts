@@ -83,12 +83,10 @@ export function checkExpressions(fields: Partial<Expressions>): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   if (fields.eventPattern !== undefined)
     collect(details, 'eventPattern', () => parseSubscriptionPattern(fields.eventPattern!));
-  if (fields.eventCondition)
-    collect(details, 'eventCondition', () => compileCondition(fields.eventCondition!));
-  if (fields.inputMapping)
-    collect(details, 'inputMapping', () => compileMapping(fields.inputMapping!));
-  if (fields.correlationKey)
-    collect(details, 'correlationKey', () => compilePath(fields.correlationKey!));
+  const { eventCondition, inputMapping, correlationKey } = fields;
+  if (eventCondition) collect(details, 'eventCondition', () => compileCondition(eventCondition));
+  if (inputMapping) collect(details, 'inputMapping', () => compileMapping(inputMapping));
+  if (correlationKey) collect(details, 'correlationKey', () => compilePath(correlationKey));
   return details;
 }
 

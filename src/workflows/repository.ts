@@ -1,5 +1,6 @@
-import { equalityFilters, type Queryable } from '../db/database.ts';
+import type { Queryable } from '../db/database.ts';
 import { DataError, ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
+import { equalityFilters } from '../db/sql.ts';
 import { conflict, fieldError, validationError } from '../errors.ts';
 import type {
   ExecutorKind,
@@ -427,17 +428,11 @@ export async function listInstances(
   db: Queryable,
   filters: InstanceFilters,
 ): Promise<{ workflowInstances: WorkflowInstance[]; total: number }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (column: string, value: unknown) => {
-    params.push(value);
-    where.push(`${column} = $${params.length}`);
-  };
-  if (filters.workflowDefinitionId !== undefined)
-    add('workflow_definition_id', filters.workflowDefinitionId);
-  if (filters.correlationKey !== undefined) add('correlation_key', filters.correlationKey);
-  if (filters.status !== undefined) add('status', filters.status);
-  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const { whereSql, params } = equalityFilters([
+    ['workflow_definition_id', filters.workflowDefinitionId],
+    ['correlation_key', filters.correlationKey],
+    ['status', filters.status],
+  ]);
   const count = await db.query<{ total: number }>(
     `SELECT count(*)::int AS total FROM workflow_instances ${whereSql}`,
     params,

@@ -335,6 +335,28 @@ describe('createEgressDispatcher, against real loopback servers', () => {
     expect(attempts).toEqual(['127.0.0.1']);
   });
 
+  it('reaches an origin the operator configured, and nothing else, through a dispatcher of its own', async () => {
+    const trusting = createEgressDispatcher({
+      allowlist: [],
+      trustedOrigins: [new URL(target.url()).origin],
+    });
+    const response = await request(target.url(), { dispatcher: trusting });
+    expect(response.statusCode).toBe(200);
+    await response.body.text();
+    // Another loopback host, or the same host on another port, is refused as before.
+    expect(await refusal(request(other.url(), { dispatcher: trusting }))).toMatchObject({
+      reason: 'loopback',
+    });
+    expect(await refusal(request(redirector.url(), { dispatcher: trusting }))).toMatchObject({
+      reason: 'loopback',
+    });
+    // The shared dispatcher knows nothing of it.
+    const shared = createEgressDispatcher({ allowlist: [] });
+    expect(await refusal(request(target.url(), { dispatcher: shared }))).toMatchObject({
+      reason: 'loopback',
+    });
+  });
+
   it('refuses localhost at connection time, with no creation-time check', async () => {
     const dispatcher = createEgressDispatcher({ allowlist: [] });
     const before = target.hits;

@@ -17,7 +17,10 @@ import { type IpAddress, type IpRange, inAllowlist, inPrefix, parseCidr, parseIp
  *   policy existed, does not get through. The app makes one such dispatcher and every outgoing
  *   HTTP call uses it.
  * Endpoints the operator configures (DATABASE_URL, NATS_URL, OTEL_EXPORTER_OTLP_ENDPOINT) are
- * trusted configuration, not user input, and do not pass through it.
+ * trusted configuration, not user input, and do not pass through it. The OAuth JWKS URL is
+ * operator configuration as well, but an HTTP call made while serving requests: it connects
+ * through a dispatcher of this guard that names its origin in
+ * {@link EgressOptions.trustedOrigins}, so only that origin is let through.
  */
 
 /** Why an address is not reached. */
@@ -175,6 +178,13 @@ export interface EgressOptions {
   allowlist: readonly IpRange[];
   /** How host names are resolved. Default {@link systemResolver}. */
   resolve?: Resolver;
+  /**
+   * Origins (`http://host:port`, as `URL.origin` spells them) reached whatever their addresses:
+   * only for URLs an operator wrote into the service's configuration, never for a URL a user
+   * of the API chose. Give them to a dispatcher of their own, so that a webhook pointed at the
+   * same origin is still refused by the shared one. Default none.
+   */
+  trustedOrigins?: readonly string[];
 }
 
 export interface CheckedEndpoint {
@@ -253,7 +263,7 @@ export function createEgressDispatcher(options: EgressOptions): Dispatcher {
  *   undici's `buildConnector` (tests pass a fake one).
  */
 export function createEgressConnector(
-  { allowlist, resolve = systemResolver }: EgressOptions,
+  { allowlist, resolve = systemResolver, trustedOrigins = [] }: EgressOptions,
   buildBase: (options: { lookup: LookupFunction }) => buildConnector.connector = buildConnector,
 ): buildConnector.connector {
   const lookup: LookupFunction = (hostname, options, callback) => {
@@ -287,9 +297,15 @@ export function createEgressConnector(
     );
   };
   const base = buildBase({ lookup });
+  const trusted = new Set(trustedOrigins.map((origin) => new URL(origin).origin));
+  const trustedBase = trusted.size > 0 ? buildBase({ lookup: dnsLookup }) : undefined;
 
   return (options, callback) => {
     const host = options.hostname;
+    if (trustedBase && trusted.has(originOf(options))) {
+      trustedBase(options, callback);
+      return;
+    }
     if (isIP(host)) {
       const reason = egressDenial(host, allowlist);
       if (reason) {
@@ -312,4 +328,10 @@ export function createEgressConnector(
       callback(null, socket);
     });
   };
+}
+
+/** The origin a connection is for, spelled as `URL.origin` spells it (default ports omitted). */
+function originOf(options: buildConnector.Options): string {
+  const host = isIP(options.hostname) === 6 ? `[${options.hostname}]` : options.hostname;
+  return new URL(`${options.protocol}//${host}:${options.port}`).origin;
 }

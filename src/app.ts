@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 import type { RouteAccess } from './auth/access.ts';
 import { ApiKeys } from './auth/api-keys.ts';
+import { OAuthVerifier } from './auth/oauth.ts';
 import { RateLimiter } from './auth/rate-limit.ts';
 import { RateLimitStore } from './auth/rate-limit-store.ts';
 import { registerApiKeyRoutes, registerIdentityRoute } from './auth/routes.ts';
@@ -103,13 +105,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
     limits: config.rateLimitsPerMinute,
   });
+  const oauth = oauthVerifier(config, clock);
   const { server, routes } = await createServer({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     bodyMaxDepth: config.bodyMaxDepth,
     metrics,
     tracing,
-    access: { apiKeys, rateLimiter, clock, authEnabled: config.authEnabled },
+    access: {
+      apiKeys,
+      rateLimiter,
+      clock,
+      authEnabled: config.authEnabled,
+      oauth: oauth?.verifier,
+    },
   });
   const compiler = new SchemaCompiler();
   const validators = new ValidatorCache(compiler);
@@ -260,7 +269,35 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await workers.stop();
       await delivery.close();
       await outbound.close();
+      await oauth?.jwksConnections?.close();
     },
+  };
+}
+
+/**
+ * The verifier of OAuth 2.0 bearer tokens, when OAUTH_* is configured. A JWKS URL is fetched
+ * through the egress guard like every outgoing call, on a dispatcher of its own that names the
+ * JWKS origin as trusted: the URL is the operator's configuration, not a user's input, and an
+ * identity provider commonly sits on the private network (a Keycloak next to the service),
+ * which the guard refuses for webhooks. Only that origin is trusted, and only on this
+ * dispatcher, so a webhook aimed at the identity provider is still refused.
+ */
+function oauthVerifier(
+  config: Config,
+  clock: Clock,
+): { verifier: OAuthVerifier; jwksConnections: Dispatcher | undefined } | undefined {
+  if (!config.oauth) return undefined;
+  const { keys } = config.oauth;
+  const jwksConnections =
+    'jwksUrl' in keys
+      ? createEgressDispatcher({
+          allowlist: config.delivery.egressAllowlist,
+          trustedOrigins: [new URL(keys.jwksUrl).origin],
+        })
+      : undefined;
+  return {
+    verifier: new OAuthVerifier({ config: config.oauth, clock, dispatcher: jwksConnections }),
+    jwksConnections,
   };
 }
 

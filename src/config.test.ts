@@ -1,5 +1,17 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
+
+const OAUTH = {
+  OAUTH_ISSUER: 'https://id.example.com',
+  OAUTH_AUDIENCE: 'eps',
+  OAUTH_JWKS_URL: 'https://id.example.com/jwks',
+};
+const { publicKey: EC_PEM, privateKey: EC_PRIVATE_PEM } = generateKeyPairSync('ec', {
+  namedCurve: 'P-256',
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
 
 describe('configuration', () => {
   it('has documented defaults', () => {
@@ -14,6 +26,7 @@ describe('configuration', () => {
       bodyMaxDepth: 64,
       authEnabled: false,
       bootstrapAdminKey: undefined,
+      oauth: undefined,
       apiKeyCacheSeconds: 10,
       rateLimitsPerMinute: {
         'events.publish': 1000,
@@ -118,6 +131,28 @@ describe('configuration', () => {
     });
   });
 
+  it('reads the OAuth settings, with \\n standing for line breaks in a PEM key', () => {
+    expect(loadConfig(OAUTH).oauth).toEqual({
+      keys: { jwksUrl: 'https://id.example.com/jwks' },
+      issuer: 'https://id.example.com',
+      audience: 'eps',
+      scopePrefix: '',
+    });
+    const oneLine = EC_PEM.trim().replaceAll('\n', '\\n');
+    const config = loadConfig({
+      ...OAUTH,
+      OAUTH_JWKS_URL: '',
+      OAUTH_PUBLIC_KEY: oneLine,
+      OAUTH_SCOPE_PREFIX: 'eps/',
+    });
+    expect(config.oauth).toEqual({
+      keys: { publicKeyPem: EC_PEM.trim() },
+      issuer: 'https://id.example.com',
+      audience: 'eps',
+      scopePrefix: 'eps/',
+    });
+  });
+
   it('reads every variable', () => {
     const config = loadConfig({
       PORT: '9000',
@@ -160,6 +195,18 @@ describe('configuration', () => {
     [{ RATE_LIMIT_DEFINITIONS: 'many' }, /^RATE_LIMIT_DEFINITIONS must be an integer/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must be/],
     [{ METRICS_MAX_PATTERNS: '0' }, /^METRICS_MAX_PATTERNS must be an integer/],
+    [{ OAUTH_JWKS_URL: 'https://id.example.com/jwks' }, /^OAuth needs both OAUTH_ISSUER/],
+    [{ OAUTH_ISSUER: 'https://id.example.com', OAUTH_AUDIENCE: 'eps' }, /^OAuth needs exactly one/],
+    [{ ...OAUTH, OAUTH_PUBLIC_KEY: EC_PEM }, /^OAuth needs exactly one/],
+    [{ ...OAUTH, OAUTH_JWKS_URL: 'file:///etc/keys' }, /^OAUTH_JWKS_URL must be an http/],
+    [
+      { ...OAUTH, OAUTH_JWKS_URL: '', OAUTH_PUBLIC_KEY: 'not a key' },
+      /^OAUTH_PUBLIC_KEY is not a PEM public key/,
+    ],
+    [
+      { ...OAUTH, OAUTH_JWKS_URL: '', OAUTH_PUBLIC_KEY: EC_PRIVATE_PEM },
+      /^OAUTH_PUBLIC_KEY must be a public key, not a private one$/,
+    ],
   ])('refuses %j with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -1,3 +1,4 @@
+import { type OAuthConfig, parsePublicKeyPem } from './auth/oauth.ts';
 import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import type { PayloadLimits } from './ingest/payload-limits.ts';
@@ -110,6 +111,13 @@ export interface Config {
    * can create its first keys over HTTP. Env `BOOTSTRAP_ADMIN_KEY`, default unset.
    */
   bootstrapAdminKey: string | undefined;
+  /**
+   * OAuth 2.0 bearer tokens (JWTs) accepted besides API keys; undefined (default) → API keys
+   * only. Set by `OAUTH_ISSUER` and `OAUTH_AUDIENCE` (both required once any `OAUTH_*` is set),
+   * exactly one of `OAUTH_JWKS_URL` (http or https) and `OAUTH_PUBLIC_KEY` (a PEM public key;
+   * `\n` may stand for line breaks), and `OAUTH_SCOPE_PREFIX` (default '').
+   */
+  oauth: OAuthConfig | undefined;
   /**
    * How long a verified API key is trusted without asking the database again, in seconds; a key
    * revoked on another instance stops working within this time. Env `API_KEY_CACHE_SECONDS`,
@@ -334,6 +342,40 @@ function bootstrapAdminKey(env: Env): string | undefined {
   return raw;
 }
 
+function oauthConfig(env: Env): OAuthConfig | undefined {
+  const names = [
+    'OAUTH_ISSUER',
+    'OAUTH_AUDIENCE',
+    'OAUTH_JWKS_URL',
+    'OAUTH_PUBLIC_KEY',
+    'OAUTH_SCOPE_PREFIX',
+  ] as const;
+  if (names.every((name) => !env[name])) return undefined;
+  const issuer = env.OAUTH_ISSUER;
+  const audience = env.OAUTH_AUDIENCE;
+  // Without both, any token signed by the provider's keys (for another service too) would pass.
+  if (!issuer || !audience) {
+    throw new ConfigError('OAuth needs both OAUTH_ISSUER and OAUTH_AUDIENCE');
+  }
+  const jwksUrl = httpUrl(env, 'OAUTH_JWKS_URL');
+  const pem = env.OAUTH_PUBLIC_KEY?.replaceAll('\\n', '\n');
+  if ((jwksUrl === undefined) === !pem) {
+    throw new ConfigError('OAuth needs exactly one of OAUTH_JWKS_URL and OAUTH_PUBLIC_KEY');
+  }
+  let keys: OAuthConfig['keys'];
+  if (jwksUrl !== undefined) {
+    keys = { jwksUrl };
+  } else {
+    try {
+      parsePublicKeyPem(pem!);
+    } catch (error) {
+      throw new ConfigError(`OAUTH_PUBLIC_KEY ${(error as Error).message}`);
+    }
+    keys = { publicKeyPem: pem! };
+  }
+  return { keys, issuer, audience, scopePrefix: env.OAUTH_SCOPE_PREFIX ?? '' };
+}
+
 function httpUrl(env: Env, name: string): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -391,6 +433,7 @@ export function loadConfig(env: Env = process.env): Config {
     delivery: deliveryConfig(env),
     authEnabled: authEnabled(env, host),
     bootstrapAdminKey: bootstrapAdminKey(env),
+    oauth: oauthConfig(env),
     apiKeyCacheSeconds: integer(env, 'API_KEY_CACHE_SECONDS', 10, 0, 3600),
     rateLimitsPerMinute: {
       'events.publish': integer(env, 'RATE_LIMIT_EVENTS_PUBLISH', 1000, 0, MAX_RATE),

@@ -213,7 +213,8 @@ describe.each(testBackends())('access control on $name', (backend) => {
     expect(me.status).toBe(200);
     expect(me.body).toEqual({
       auth: 'on',
-      key: { id, name: 'reader' },
+      key: { id, kind: 'standard', name: 'reader' },
+      token: null,
       scopes: ['events:read', 'definitions:read'],
     });
     expect((await t.request('GET', '/v1/me')).status).toBe(401);

@@ -3,6 +3,12 @@ import type { Clock } from '../clock.ts';
 import { RATE_CLASSES, type RateClass } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { ApiKeys, Principal } from './api-keys.ts';
+import {
+  looksLikeJwt,
+  type OAuthVerifier,
+  type TokenIdentity,
+  tokenRateLimitSubject,
+} from './oauth.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { type AccessRule, grants, isScope, rateClassOf, type Scope } from './scopes.ts';
 
@@ -18,12 +24,15 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /**
-     * The verified API key of the call (also when refused with 403 or 429); undefined on public
-     * routes and when auth is off.
+     * The verified API key or bearer token of the call (also when refused with 403 or 429);
+     * undefined on public routes and when auth is off.
      */
-    principal: Principal | undefined;
+    principal: Caller | undefined;
   }
 }
+
+/** A verified caller: an API key (service accounts included) or an OAuth 2.0 bearer token. */
+export type Caller = Principal | TokenIdentity;
 
 /** A registered route and its access rule, as collected when routes are registered. */
 export interface RouteAccess {
@@ -42,6 +51,11 @@ export interface AccessControlOptions {
    * client address, so a client sees the same X-RateLimit headers as in production.
    */
   authEnabled: boolean;
+  /**
+   * Verifies OAuth 2.0 bearer tokens (JWTs) sent as `Authorization: Bearer`; undefined (no
+   * OAUTH_* configuration) → API keys only.
+   */
+  oauth?: OAuthVerifier;
 }
 
 /**
@@ -55,14 +69,38 @@ export class AccessRuleError extends Error {
 const isAccessRule = (value: unknown): value is AccessRule =>
   value === 'public' || value === 'authenticated' || (typeof value === 'string' && isScope(value));
 
-/** Reads the key from `X-API-Key` or `Authorization: Bearer …`. */
-function presentedKey(request: FastifyRequest): string | undefined {
+/** What the caller presented: a key in `X-API-Key`, or a key or token as `Authorization: Bearer`. */
+function presentedCredential(
+  request: FastifyRequest,
+): { value: string; header: 'x-api-key' | 'authorization' } | undefined {
   const header = request.headers['x-api-key'];
-  if (typeof header === 'string' && header !== '') return header.trim();
+  if (typeof header === 'string' && header !== '') {
+    return { value: header.trim(), header: 'x-api-key' };
+  }
   const authorization = request.headers.authorization;
   if (typeof authorization !== 'string') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  return match?.[1];
+  return match?.[1] === undefined ? undefined : { value: match[1], header: 'authorization' };
+}
+
+/**
+ * The verified caller of a credential, or undefined when it is no valid key. A JWT in
+ * `Authorization: Bearer` goes to the OAuth verifier when one is configured (which throws its
+ * own 401 saying why, or 503); anything else must be an API key.
+ */
+async function authenticate(
+  credential: { value: string; header: string },
+  options: AccessControlOptions,
+): Promise<Caller | undefined> {
+  if (options.oauth && credential.header === 'authorization' && looksLikeJwt(credential.value)) {
+    return options.oauth.verify(credential.value);
+  }
+  return options.apiKeys.authenticate(credential.value);
+}
+
+/** What rate limits count against: the key, the token's subject, or (auth off) the address. */
+function rateLimitSubject(caller: Caller): string {
+  return caller.type === 'api_key' ? caller.keyId : tokenRateLimitSubject(caller.subject);
 }
 
 const unauthorized = (message: string) =>
@@ -125,11 +163,15 @@ export function installAccessControl(
       }
       return;
     }
-    const key = presentedKey(request);
-    if (key === undefined) {
-      throw unauthorized('an API key is required (X-API-Key or Authorization: Bearer)');
+    const credential = presentedCredential(request);
+    if (credential === undefined) {
+      throw unauthorized(
+        options.oauth
+          ? 'an API key or a bearer token is required (X-API-Key or Authorization: Bearer)'
+          : 'an API key is required (X-API-Key or Authorization: Bearer)',
+      );
     }
-    const principal = await options.apiKeys.authenticate(key);
+    const principal = await authenticate(credential, options);
     if (!principal) throw unauthorized('the API key is invalid or revoked');
     // Known before the scope check, so the request log names the key a 403 refused.
     request.principal = principal;
@@ -137,9 +179,10 @@ export function installAccessControl(
     // since a rate class follows a scope and a read-only key should not spend another's budget.
     if (access === 'authenticated') return;
     if (!grants(principal.scopes, access)) {
-      throw new AppError(403, 'forbidden', `the API key lacks the scope ${access}`);
+      const holder = principal.type === 'api_key' ? 'API key' : 'bearer token';
+      throw new AppError(403, 'forbidden', `the ${holder} lacks the scope ${access}`);
     }
-    await enforceRateLimit(request, reply, principal.keyId, access, options);
+    await enforceRateLimit(request, reply, rateLimitSubject(principal), access, options);
   });
   return routes;
 }

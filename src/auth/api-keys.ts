@@ -18,6 +18,7 @@ import type { Scope } from './scopes.ts';
 
 /** Who is calling: the verified API key, without its secret. */
 export interface Principal {
+  type: 'api_key';
   keyId: string;
   kind: ApiKeyKind;
   name: string;
@@ -138,6 +139,7 @@ export class ApiKeys {
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
 
     const principal: Principal = {
+      type: 'api_key',
       keyId: stored.record.id,
       kind: stored.record.kind,
       name: stored.record.name,

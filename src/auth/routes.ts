@@ -141,7 +141,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
 
 const identitySchema = {
   type: 'object',
-  required: ['auth', 'key', 'scopes'],
+  required: ['auth', 'key', 'token', 'scopes'],
   properties: {
     auth: {
       type: 'string',
@@ -158,10 +158,17 @@ const identitySchema = {
         name: { type: 'string' },
       },
     },
+    token: {
+      type: ['object', 'null'],
+      description: 'the calling OAuth 2.0 bearer token; null for an API key and when auth is off',
+      required: ['subject'],
+      properties: { subject: { type: 'string', description: "the token's `sub`" } },
+    },
     scopes: {
       type: 'array',
       items: { type: 'string', enum: SCOPES },
-      description: "what the caller may do: the key's scopes, or every scope when auth is off",
+      description:
+        "what the caller may do: the key's scopes, the token's scopes mapped onto ours, or every scope when auth is off",
     },
   },
 } as const;
@@ -177,16 +184,28 @@ export function registerIdentityRoute(app: FastifyInstance, authEnabled: boolean
       config: { access: 'authenticated' },
       schema: {
         tags,
-        summary: 'The calling API key and its scopes (any valid key may ask; admin implies all)',
+        summary:
+          'The calling API key or bearer token and its scopes (any valid caller may ask; admin implies all)',
         response: { 200: identitySchema, 401: errorResponseSchema },
       },
     },
     async (request) => {
       const principal = request.principal;
-      if (!authEnabled || !principal) return { auth: 'off', key: null, scopes: SCOPES };
+      if (!authEnabled || !principal) {
+        return { auth: 'off', key: null, token: null, scopes: SCOPES };
+      }
+      if (principal.type === 'oauth_token') {
+        return {
+          auth: 'on',
+          key: null,
+          token: { subject: principal.subject },
+          scopes: principal.scopes,
+        };
+      }
       return {
         auth: 'on',
         key: { id: principal.keyId, kind: principal.kind, name: principal.name },
+        token: null,
         scopes: principal.scopes,
       };
     },

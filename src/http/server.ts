@@ -110,8 +110,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         route: request.routeOptions.url,
         statusCode: reply.statusCode,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        // Who called (the key's id, never the key) and the trace, to find the request's spans.
-        apiKeyId: request.principal?.keyId,
+        // Who called (the key's id, never the key; a token's subject) and the trace, to find
+        // the request's spans.
+        apiKeyId: request.principal?.type === 'api_key' ? request.principal.keyId : undefined,
+        tokenSubject:
+          request.principal?.type === 'oauth_token' ? request.principal.subject : undefined,
         traceId: request.traceContext && trace.getSpanContext(request.traceContext)?.traceId,
       },
       'request',
@@ -133,7 +136,12 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          bearerAuth: { type: 'http', scheme: 'bearer' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key (`eps_…`), or an OAuth 2.0 access token (a JWT) where the service is configured for one',
+          },
         },
       },
     },

@@ -357,7 +357,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The calling API key and its scopes (any valid key may ask; admin implies all)
+         * The calling API key or bearer token and its scopes (any valid caller may ask; admin implies all)
          * @description Requires an API key (any scope).
          */
         get: {
@@ -392,7 +392,12 @@ export interface paths {
                                 kind: "standard" | "service";
                                 name: string;
                             } | null;
-                            /** @description what the caller may do: the key's scopes, or every scope when auth is off */
+                            /** @description the calling OAuth 2.0 bearer token; null for an API key and when auth is off */
+                            token: {
+                                /** @description the token's `sub` */
+                                subject: string;
+                            } | null;
+                            /** @description what the caller may do: the key's scopes, the token's scopes mapped onto ours, or every scope when auth is off */
                             scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
                         };
                     };

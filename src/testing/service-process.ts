@@ -43,10 +43,11 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const { child, output, exited } = runService(env);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`service did not start:\n${output()}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      // Not left running: the caller never gets a handle to stop it.
+      child.kill('SIGKILL');
+      reject(new Error(`service did not start:\n${output()}`));
+    }, timeoutMs);
     const onData = () => {
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output());
       if (match) {

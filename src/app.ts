@@ -19,8 +19,9 @@ import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
 import { registerIngestRoutes } from './ingest/routes.ts';
 import { EventWriter } from './ingest/writer.ts';
+import { FlowRates } from './observability/flow-rates.ts';
 import { Metrics } from './observability/metrics.ts';
-import { registerMetricsRoutes } from './observability/routes.ts';
+import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
 import { DefinitionResolver } from './registry/resolver.ts';
@@ -96,6 +97,7 @@ export interface App {
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, db, clock, logger } = deps;
   const metrics = new Metrics({ db, maxPatterns: config.metricsMaxPatterns });
+  const flowRates = new FlowRates();
   const tracing =
     deps.tracing ??
     new Tracing({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
@@ -172,6 +174,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
     (work, completion, now) => {
       if (completion.status === 'done')
         metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
+      // A deferred claim (uncount) was no attempt.
+      if (work.event && !completion.uncount) {
+        const action = (completion.outcome as { action?: string } | null)?.action;
+        flowRates.record(
+          { kind: work.kind, pattern: work.event.pattern, targetId: work.targetId },
+          {
+            failed: completion.status !== 'done' || action === 'failed',
+            fired: work.kind === 'trigger' && (action === 'started' || action === 'cancelled'),
+          },
+          now,
+        );
+      }
     },
   );
   const streams = new EventStreams(db, config.stream, logger);
@@ -193,6 +207,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerHealthRoutes(server, db, deps.migrations);
   registerConsoleRoutes(server);
   registerMetricsRoutes(server, metrics);
+  registerFlowRatesRoute(server, flowRates, clock);
   registerApiKeyRoutes(server, apiKeys);
   registerIdentityRoute(server, config.authEnabled);
   registerRegistryRoutes(server, registry);

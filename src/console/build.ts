@@ -29,6 +29,7 @@ const INPUTS = [
   'console/src',
   'src/client',
   'src/routing/pattern.ts',
+  'src/expressions/parse-error.ts',
   'package-lock.json',
 ];
 

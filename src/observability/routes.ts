@@ -1,4 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { grants } from '../auth/scopes.ts';
+import type { Clock } from '../clock.ts';
+import type { TargetKind } from '../routing/work.ts';
+import type { FlowRates } from './flow-rates.ts';
 import type { Metrics } from './metrics.ts';
 
 /**
@@ -16,6 +20,67 @@ export function registerMetricsRoutes(app: FastifyInstance, metrics: Metrics): v
     async (_request, reply) => {
       const body = await metrics.exposition();
       return reply.header('content-type', metrics.contentType).send(body);
+    },
+  );
+}
+
+const edgeRateSchema = {
+  type: 'object',
+  required: ['kind', 'pattern', 'targetId', 'attempts', 'failures', 'fired'],
+  properties: {
+    kind: { type: 'string', enum: ['trigger', 'delivery'] },
+    pattern: { type: 'string', description: "the event's pattern (definition side of the edge)" },
+    targetId: { type: 'string', description: 'the trigger or subscription id' },
+    attempts: { type: 'integer', description: 'attempts in the window' },
+    failures: { type: 'integer', description: 'attempts that failed (retried or dead-lettered)' },
+    fired: { type: 'integer', description: 'trigger attempts that started or cancelled workflows' },
+  },
+} as const;
+
+/**
+ * `GET /v1/flow/rates`: the routing engine's attempts per edge (event pattern → trigger,
+ * event pattern → subscription) over the last minutes, as JSON for the console's flow map
+ * rather than scraped from /metrics text. Any key may ask; it sees the trigger edges only with
+ * `triggers:read` and the subscription edges only with `subscriptions:read`.
+ */
+export function registerFlowRatesRoute(app: FastifyInstance, rates: FlowRates, clock: Clock): void {
+  app.get<{ Querystring: { minutes: number } }>(
+    '/v1/flow/rates',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['operability'],
+        summary: 'Routing attempts and failures per edge over the last minutes (this process)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            minutes: { type: 'integer', minimum: 1, maximum: rates.keptMinutes, default: 5 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['minutes', 'until', 'edges'],
+            properties: {
+              minutes: { type: 'integer' },
+              until: { type: 'string', format: 'date-time' },
+              edges: { type: 'array', items: edgeRateSchema },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const now = clock.now();
+      const scopes = request.principal?.scopes;
+      const visible = (kind: TargetKind) =>
+        !scopes || grants(scopes, kind === 'trigger' ? 'triggers:read' : 'subscriptions:read');
+      return {
+        minutes: request.query.minutes,
+        until: now.toISOString(),
+        edges: rates.window(request.query.minutes, now).filter((edge) => visible(edge.kind)),
+      };
     },
   );
 }

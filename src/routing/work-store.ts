@@ -282,6 +282,22 @@ export async function triggerWorkOfEvent<O extends WorkOutcome>(
   return rows;
 }
 
+/** A trigger's work, newest first, optionally of one status (the kind is literal: the index is partial). */
+export async function triggerWorkOfTarget<O extends WorkOutcome>(
+  db: Queryable,
+  targetId: string,
+  query: { status?: WorkStatus; limit: number; offset: number },
+): Promise<Array<WorkRecord<O>>> {
+  const { rows } = await db.query<WorkRecord<O>>(
+    `SELECT id, kind, target_id, event_id, status, attempts, max_attempts, replay, outcome, last_error,
+            next_attempt_at, created_at, updated_at
+       FROM routing_work WHERE target_id = $1 AND kind = 'trigger' AND ($2::text IS NULL OR status = $2)
+      ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
+    [targetId, query.status ?? null, query.limit, query.offset],
+  );
+  return rows;
+}
+
 /** Puts dead work back in the queue with fresh attempts (dead-letter retry); returns how many. */
 export async function requeueDead(
   db: Queryable,

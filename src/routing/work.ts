@@ -7,7 +7,8 @@ import type { EventInstance } from '../events/event.ts';
  */
 export type TargetKind = 'trigger' | 'delivery';
 
-export type WorkStatus = 'pending' | 'running' | 'done' | 'dead';
+export const WORK_STATUSES = ['pending', 'running', 'done', 'dead'] as const;
+export type WorkStatus = (typeof WORK_STATUSES)[number];
 
 /** A routing target as the matching index holds it. */
 export interface RoutingTarget {

@@ -28,6 +28,7 @@ import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import { WORK_STATUSES, type WorkStatus } from '../routing/work.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import type { TriggerFilters } from './repository.ts';
@@ -375,6 +376,34 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     async (request) => {
       await deps.events.requireExists(request.params.eventId);
       return { firings: await routing.firingsOf(request.params.eventId) };
+    },
+  );
+
+  app.get<{
+    Params: { id: string };
+    Querystring: { status?: WorkStatus; limit: number; offset: number };
+  }>(
+    '/v1/workflow-triggers/:id/firings',
+    {
+      config: { access: 'triggers:read' },
+      schema: {
+        tags,
+        summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: [...WORK_STATUSES] },
+            ...paginationQuery,
+          },
+        },
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const trigger = await triggers.get(request.params.id);
+      return { firings: await routing.firingsOfTrigger(trigger.id, request.query) };
     },
   );
 

@@ -3,21 +3,25 @@ import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { isUuid } from '../ids.ts';
+import type { WorkStatus } from '../routing/work.ts';
 import {
   type ReplayScope,
   replayWork,
   requeueDead,
   triggerWorkOfEvent,
+  triggerWorkOfTarget,
+  type WorkRecord,
   workStatus,
 } from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
 import { dryRun, type FiringOutcome, type FiringRecord } from './firing.ts';
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
 
-/** A firing as `GET /v1/events/{eventId}/triggers` shows it. */
+/** A firing as `GET /v1/events/{eventId}/triggers` and `…/workflow-triggers/{id}/firings` show it. */
 export interface FiringView extends Partial<FiringRecord> {
   id: string;
   triggerId: string;
+  eventId: string;
   status: string;
   attempts: number;
   maxAttempts: number;
@@ -26,6 +30,25 @@ export interface FiringView extends Partial<FiringRecord> {
   nextAttemptAt: string | null;
   createdAt: string;
   updatedAt: string;
+}
+
+function firingView(w: WorkRecord<FiringOutcome>): FiringView {
+  const outcome = w.outcome;
+  return {
+    ...outcome,
+    id: w.id,
+    triggerId: w.target_id,
+    eventId: w.event_id,
+    status: w.status,
+    action: outcome?.action ?? 'pending',
+    attempts: w.attempts,
+    maxAttempts: w.max_attempts,
+    replay: w.replay,
+    error: w.last_error ?? outcome?.error,
+    nextAttemptAt: w.status === 'pending' ? w.next_attempt_at.toISOString() : null,
+    createdAt: w.created_at.toISOString(),
+    updatedAt: w.updated_at.toISOString(),
+  };
 }
 
 /** The trigger side of the routing engine: firing records, dry runs, replays, dead-letter retries. */
@@ -52,21 +75,15 @@ export class TriggerRouting {
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
-    const work = await triggerWorkOfEvent<FiringOutcome>(this.db, eventId);
-    return work.map((w) => ({
-      ...w.outcome,
-      id: w.id,
-      triggerId: w.target_id,
-      status: w.status,
-      action: w.outcome?.action ?? 'pending',
-      attempts: w.attempts,
-      maxAttempts: w.max_attempts,
-      replay: w.replay,
-      error: w.last_error ?? w.outcome?.error,
-      nextAttemptAt: w.status === 'pending' ? w.next_attempt_at.toISOString() : null,
-      createdAt: w.created_at.toISOString(),
-      updatedAt: w.updated_at.toISOString(),
-    }));
+    return (await triggerWorkOfEvent<FiringOutcome>(this.db, eventId)).map(firingView);
+  }
+
+  /** A trigger's firings, newest first (its history, dead ones to retry among them). */
+  async firingsOfTrigger(
+    triggerId: string,
+    query: { status?: WorkStatus; limit: number; offset: number },
+  ): Promise<FiringView[]> {
+    return (await triggerWorkOfTarget<FiringOutcome>(this.db, triggerId, query)).map(firingView);
   }
 
   async retryDead(id: string): Promise<void> {

@@ -543,6 +543,11 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
         attempts: 3,
         error: expect.stringMatching(/500/),
       });
+      const history = await t.request(
+        'GET',
+        `/v1/workflow-triggers/${dead.triggerId}/firings?status=dead`,
+      );
+      expect(history.body.firings).toEqual([expect.objectContaining({ id: dead.id, eventId })]);
       const retried = await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`);
       expect(retried.status).toBe(202);
       expect((await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`)).status).toBe(409);
@@ -552,6 +557,12 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
         action: 'started',
         attempts: 1,
       });
+      const after = await t.request('GET', `/v1/workflow-triggers/${dead.triggerId}/firings`);
+      expect(after.body.firings.map((f: any) => [f.id, f.status])).toEqual([[dead.id, 'done']]);
+      expect(
+        (await t.request('GET', `/v1/workflow-triggers/${dead.triggerId}/firings?status=dead`)).body
+          .firings,
+      ).toEqual([]);
     });
 
     it('dead-letters work whose event retention dropped before it ran', async () => {

@@ -109,6 +109,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/flow/rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Routing attempts and failures per edge over the last minutes (this process)
+         * @description Requires an API key (any scope).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    minutes?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            minutes: number;
+                            /** Format: date-time */
+                            until: string;
+                            edges: {
+                                /** @enum {string} */
+                                kind: "trigger" | "delivery";
+                                /** @description the event's pattern (definition side of the edge) */
+                                pattern: string;
+                                /** @description the trigger or subscription id */
+                                targetId: string;
+                                /** @description attempts in the window */
+                                attempts: number;
+                                /** @description attempts that failed (retried or dead-lettered) */
+                                failures: number;
+                                /** @description trigger attempts that started or cancelled workflows */
+                                fired: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/api-keys": {
         parameters: {
             query?: never;
@@ -4653,6 +4712,62 @@ export interface paths {
                 header?: never;
                 path: {
                     eventId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-triggers/{id}/firings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A trigger's firings, newest first (status=dead lists the ones to retry)
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "pending" | "running" | "done" | "dead";
+                    limit?: number;
+                    /** @description at most 100,000; narrow the filter to reach further */
+                    offset?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
                 };
                 cookie?: never;
             };

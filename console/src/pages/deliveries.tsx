@@ -1,0 +1,430 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useState } from 'react';
+import { Link } from 'wouter';
+import { call, eps } from '../api.ts';
+import { Can, useAccess } from '../auth.tsx';
+import type { DeadLetter, DeliveryAttempt, Subscription } from '../types.ts';
+import { ErrorBox, Loaded, Status, shortId, TableWrap, time } from '../ui.tsx';
+import { AttemptTable } from './event.tsx';
+
+const LOG_PAGE = 50;
+
+export function SubscriptionList() {
+  const subscriptions = useQuery({
+    queryKey: ['subscriptions'],
+    queryFn: async () =>
+      (await call(eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }))) as {
+        subscriptions: Subscription[];
+      },
+    refetchInterval: 5000,
+  });
+  return (
+    <>
+      <h1>Deliveries</h1>
+      <Loaded query={subscriptions}>
+        {({ subscriptions: list }) => (
+          <TableWrap>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Subscription</th>
+                  <th scope="col">Pattern</th>
+                  <th scope="col">Endpoint</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Circuit</th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((s) => (
+                  <tr key={s.subscription_id}>
+                    <td>
+                      <Link href={`/deliveries/${s.subscription_id}`}>
+                        {s.name ?? s.subscription_id}
+                      </Link>
+                    </td>
+                    <td>
+                      <code>{s.event_pattern}</code>
+                    </td>
+                    <td className="excerpt">
+                      {s.subscriber.type} {s.subscriber.endpoint}
+                    </td>
+                    <td>
+                      <Status value={s.status} />
+                    </td>
+                    <td>
+                      <Status value={s.circuit_breaker.state} />{' '}
+                      {s.circuit_breaker.consecutive_failures > 0 &&
+                        `${s.circuit_breaker.consecutive_failures} failures`}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+function DeadLetters({ subscription }: { subscription: Subscription }) {
+  const id = subscription.subscription_id;
+  const { can } = useAccess();
+  const queryClient = useQueryClient();
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const letters = useQuery({
+    queryKey: ['dead-letters', id],
+    queryFn: async () =>
+      (await call(
+        eps.GET('/v1/dead-letters', { params: { query: { subscriptionId: id, limit: 100 } } }),
+      )) as unknown as { deadLetters: DeadLetter[] },
+    refetchInterval: 5000,
+  });
+  const refresh = () => {
+    setSelected(new Set());
+    void queryClient.invalidateQueries({ queryKey: ['dead-letters', id] });
+    void queryClient.invalidateQueries({ queryKey: ['attempts', id] });
+  };
+  const redeliver = useMutation({
+    mutationFn: async (ids: string[]) => {
+      for (const letter of ids) {
+        await call(
+          eps.POST('/v1/dead-letters/{id}/redeliver', { params: { path: { id: letter } } }),
+        );
+      }
+      return ids.length;
+    },
+    onSuccess: refresh,
+  });
+  const redeliverAll = useMutation({
+    mutationFn: async () =>
+      (await call(
+        eps.POST('/v1/subscriptions/{id}/dead-letters/redeliver', { params: { path: { id } } }),
+      )) as unknown as { requeued: number },
+    onSuccess: refresh,
+  });
+  const toggle = (letter: string) => {
+    const next = new Set(selected);
+    if (!next.delete(letter)) next.add(letter);
+    setSelected(next);
+  };
+  const writable = can('subscriptions:write');
+  return (
+    <section aria-labelledby="dead-title">
+      <h2 id="dead-title">Dead letters</h2>
+      {(redeliver.isError || redeliverAll.isError) && (
+        <ErrorBox error={redeliver.error ?? redeliverAll.error} />
+      )}
+      {redeliver.data !== undefined && <p role="status">{redeliver.data} queued again.</p>}
+      {redeliverAll.data && <p role="status">{redeliverAll.data.requeued} queued again.</p>}
+      <Loaded query={letters}>
+        {({ deadLetters: list }) =>
+          list.length === 0 ? (
+            <p className="muted">No dead letters.</p>
+          ) : (
+            <>
+              {writable && (
+                <div className="toolbar">
+                  <button
+                    type="button"
+                    disabled={selected.size === 0 || redeliver.isPending}
+                    onClick={() => redeliver.mutate([...selected])}
+                  >
+                    Redeliver selected ({selected.size})
+                  </button>
+                  <button
+                    type="button"
+                    disabled={redeliverAll.isPending}
+                    onClick={() => redeliverAll.mutate()}
+                  >
+                    Redeliver all
+                  </button>
+                </div>
+              )}
+              <TableWrap>
+                <table aria-label="Dead letters">
+                  <thead>
+                    <tr>
+                      {writable && <th scope="col">Select</th>}
+                      <th scope="col">Event</th>
+                      <th scope="col">Attempts</th>
+                      <th scope="col">Last error</th>
+                      <th scope="col">Dead since</th>
+                      {writable && <th scope="col">Redeliver</th>}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {list.map((letter) => (
+                      <tr key={letter.id}>
+                        {writable && (
+                          <td>
+                            <input
+                              type="checkbox"
+                              aria-label={`Select dead letter of event ${letter.event_id}`}
+                              checked={selected.has(letter.id)}
+                              onChange={() => toggle(letter.id)}
+                            />
+                          </td>
+                        )}
+                        <td>
+                          <Link href={`/events/${letter.event_id}`}>{letter.event_id}</Link>
+                        </td>
+                        <td>{letter.attempts}</td>
+                        <td className="excerpt">{letter.error}</td>
+                        <td>{time(letter.dead_since)}</td>
+                        {writable && (
+                          <td>
+                            <button
+                              type="button"
+                              aria-label={`Redeliver event ${letter.event_id}`}
+                              disabled={redeliver.isPending}
+                              onClick={() => redeliver.mutate([letter.id])}
+                            >
+                              Redeliver
+                            </button>
+                          </td>
+                        )}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </TableWrap>
+            </>
+          )
+        }
+      </Loaded>
+    </section>
+  );
+}
+
+function DeliveryLog({ id }: { id: string }) {
+  const [offset, setOffset] = useState(0);
+  const attempts = useQuery({
+    queryKey: ['attempts', id, offset],
+    queryFn: async () =>
+      (await call(
+        eps.GET('/v1/subscriptions/{id}/deliveries', {
+          params: { path: { id }, query: { limit: LOG_PAGE, offset } },
+        }),
+      )) as unknown as { deliveries: DeliveryAttempt[] },
+    refetchInterval: 3000,
+  });
+  return (
+    <section aria-labelledby="log-title">
+      <h2 id="log-title">Delivery log</h2>
+      <Loaded query={attempts}>
+        {({ deliveries }) => (
+          <>
+            {deliveries.length === 0 ? (
+              <p className="muted">No attempts yet.</p>
+            ) : (
+              <AttemptTable attempts={deliveries} />
+            )}
+            <nav className="pager" aria-label="Delivery log pages">
+              <button
+                type="button"
+                disabled={offset === 0}
+                onClick={() => setOffset(Math.max(0, offset - LOG_PAGE))}
+              >
+                Newer
+              </button>
+              <button
+                type="button"
+                disabled={deliveries.length < LOG_PAGE}
+                onClick={() => setOffset(offset + LOG_PAGE)}
+              >
+                Older
+              </button>
+            </nav>
+          </>
+        )}
+      </Loaded>
+    </section>
+  );
+}
+
+/** datetime-local value of a moment (local time, minutes). */
+const localInput = (date: Date) =>
+  new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
+/**
+ * Replays a time range: the answer says how many events matched and were queued; progress is
+ * the replayed attempts the delivery log shows since.
+ */
+function Replay({ id }: { id: string }) {
+  const [start, setStart] = useState(() => localInput(new Date(Date.now() - 3_600_000)));
+  const [end, setEnd] = useState(() => localInput(new Date(Date.now() + 60_000)));
+  const replay = useMutation({
+    mutationFn: async () => ({
+      startedAt: new Date().toISOString(),
+      ...((await call(
+        eps.POST('/v1/subscriptions/{id}/replay', {
+          params: { path: { id } },
+          body: { startTime: new Date(start).toISOString(), endTime: new Date(end).toISOString() },
+        }),
+      )) as unknown as { matched: number; queued: number }),
+    }),
+  });
+  const progress = useQuery({
+    queryKey: ['replay-progress', id, replay.data?.startedAt],
+    enabled: !!replay.data,
+    refetchInterval: (query) =>
+      (query.state.data ?? 0) >= (replay.data?.queued ?? 0) ? false : 1000,
+    queryFn: async () => {
+      const { deliveries } = (await call(
+        eps.GET('/v1/subscriptions/{id}/deliveries', {
+          params: { path: { id }, query: { limit: 1000 } },
+        }),
+      )) as unknown as { deliveries: DeliveryAttempt[] };
+      const since = replay.data!.startedAt;
+      return new Set(
+        deliveries
+          .filter((d) => d.replay && d.outcome === 'delivered' && d.created_at >= since)
+          .map((d) => d.delivery_id),
+      ).size;
+    },
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    replay.mutate();
+  };
+  return (
+    <section aria-labelledby="replay-title">
+      <h2 id="replay-title">Replay a time range</h2>
+      <form className="toolbar" onSubmit={submit}>
+        <label htmlFor="replay-start">From</label>
+        <input
+          id="replay-start"
+          type="datetime-local"
+          value={start}
+          onChange={(e) => setStart(e.target.value)}
+        />
+        <label htmlFor="replay-end">until</label>
+        <input
+          id="replay-end"
+          type="datetime-local"
+          value={end}
+          onChange={(e) => setEnd(e.target.value)}
+        />
+        <button type="submit" disabled={replay.isPending}>
+          Replay
+        </button>
+      </form>
+      {replay.isError && <ErrorBox error={replay.error} />}
+      {replay.data && (
+        <p role="status">
+          {replay.data.matched} events matched, {replay.data.queued} queued; delivered so far:{' '}
+          {progress.data ?? 0}
+          {replay.data.queued > 0 && (
+            <progress
+              max={replay.data.queued}
+              value={progress.data ?? 0}
+              aria-label="Replay progress"
+            />
+          )}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function Actions({ subscription }: { subscription: Subscription }) {
+  const id = subscription.subscription_id;
+  const queryClient = useQueryClient();
+  const [secret, setSecret] = useState<string>();
+  const action = useMutation({
+    mutationFn: async (kind: 'pause' | 'resume' | 'rotate') => {
+      const path = { params: { path: { id } } };
+      if (kind === 'rotate') {
+        const rotated = (await call(
+          eps.POST('/v1/subscriptions/{id}/rotate-secret', path),
+        )) as unknown as {
+          signing_secret: string;
+        };
+        setSecret(rotated.signing_secret);
+        return;
+      }
+      await call(
+        kind === 'pause'
+          ? eps.POST('/v1/subscriptions/{id}/pause', path)
+          : eps.POST('/v1/subscriptions/{id}/resume', path),
+      );
+    },
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['subscription', id] }),
+  });
+  return (
+    <div className="toolbar">
+      {subscription.status === 'active' ? (
+        <button type="button" onClick={() => action.mutate('pause')}>
+          Pause
+        </button>
+      ) : (
+        <button type="button" onClick={() => action.mutate('resume')}>
+          Resume
+        </button>
+      )}
+      <button
+        type="button"
+        className="danger"
+        onClick={() => {
+          if (window.confirm('Rotate the signing secret? Receivers must accept the new one.'))
+            action.mutate('rotate');
+        }}
+      >
+        Rotate secret
+      </button>
+      {action.isError && <ErrorBox error={action.error} />}
+      {secret && (
+        <p role="status">
+          New signing secret (shown once): <code>{secret}</code>
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function SubscriptionPage({ id }: { id: string }) {
+  const subscription = useQuery({
+    queryKey: ['subscription', id],
+    queryFn: async () =>
+      (await call(
+        eps.GET('/v1/subscriptions/{id}', { params: { path: { id } } }),
+      )) as unknown as Subscription,
+    refetchInterval: 5000,
+  });
+  return (
+    <Loaded query={subscription}>
+      {(s) => (
+        <>
+          <p>
+            <Link href="/deliveries">Deliveries</Link> /
+          </p>
+          <h1>
+            {s.name ?? shortId(s.subscription_id)} <Status value={s.status} />
+          </h1>
+          <p className="muted">
+            <code>{s.event_pattern}</code> → {s.subscriber.type} {s.subscriber.endpoint} · format{' '}
+            {s.format}
+          </p>
+          <p>
+            Circuit breaker <Status value={s.circuit_breaker.state} />,{' '}
+            {s.circuit_breaker.consecutive_failures} of {s.circuit_breaker.failure_threshold}{' '}
+            failures in a row
+            {s.failing_since && (
+              <span className="warn"> · failing since {time(s.failing_since)}</span>
+            )}
+            {s.disabled_reason && <span className="bad"> · {s.disabled_reason}</span>}
+          </p>
+          <Can scope="subscriptions:write">
+            <Actions subscription={s} />
+          </Can>
+          <DeadLetters subscription={s} />
+          <Can scope="subscriptions:write">
+            <Replay id={id} />
+          </Can>
+          <DeliveryLog id={id} />
+        </>
+      )}
+    </Loaded>
+  );
+}

@@ -1,0 +1,273 @@
+import { Graph, layout } from '@dagrejs/dagre';
+import { useQuery } from '@tanstack/react-query';
+import { Background, Controls, type Edge, MarkerType, type Node, ReactFlow } from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import { useState } from 'react';
+import { Link, useLocation } from 'wouter';
+import { matchesPattern } from '../../../src/routing/pattern.ts';
+import { call, eps } from '../api.ts';
+import { useAccess } from '../auth.tsx';
+import type { Subscription } from '../types.ts';
+import { ErrorBox, TableWrap } from '../ui.tsx';
+
+type Kind = 'definition' | 'trigger' | 'workflow' | 'subscription';
+interface FlowNode {
+  id: string;
+  kind: Kind;
+  label: string;
+  href: string;
+}
+interface FlowEdge {
+  from: string;
+  to: string;
+  attempts: number;
+  failures: number;
+}
+
+const NODE_WIDTH = 190;
+const NODE_HEIGHT = 48;
+const WINDOWS = [1, 5, 15] as const;
+
+const KIND_LABEL: Record<Kind, string> = {
+  definition: 'event',
+  trigger: 'trigger',
+  workflow: 'workflow',
+  subscription: 'subscription',
+};
+
+function useFlowData(minutes: number) {
+  const { can } = useAccess();
+  const all = { params: { query: { limit: 500 } } };
+  const definitions = useQuery({
+    queryKey: ['definitions', 'latest'],
+    queryFn: () =>
+      call(eps.GET('/v1/event-definitions', { params: { query: { latest: true, limit: 500 } } })),
+  });
+  const triggers = useQuery({
+    queryKey: ['triggers'],
+    queryFn: () => call(eps.GET('/v1/workflow-triggers', all)),
+    enabled: can('triggers:read'),
+  });
+  const workflows = useQuery({
+    queryKey: ['workflow-definitions'],
+    queryFn: () => call(eps.GET('/v1/workflow-definitions', all)),
+    enabled: can('triggers:read'),
+  });
+  const subscriptions = useQuery({
+    queryKey: ['subscriptions'],
+    queryFn: async () =>
+      (await call(eps.GET('/v1/subscriptions', all))) as { subscriptions: Subscription[] },
+    enabled: can('subscriptions:read'),
+  });
+  const rates = useQuery({
+    queryKey: ['flow-rates', minutes],
+    queryFn: () => call(eps.GET('/v1/flow/rates', { params: { query: { minutes } } })),
+    refetchInterval: 5000,
+  });
+  const queries = [definitions, triggers, workflows, subscriptions, rates];
+  return {
+    error: queries.find((q) => q.isError)?.error,
+    pending: definitions.isPending || rates.isPending,
+    definitions: definitions.data?.definitions ?? [],
+    triggers: triggers.data?.triggers ?? [],
+    workflows: workflows.data?.workflowDefinitions ?? [],
+    subscriptions: subscriptions.data?.subscriptions ?? [],
+    rates: rates.data?.edges ?? [],
+  };
+}
+
+/** The graph: definitions → triggers → workflows, and definitions → subscriptions, with rates. */
+function buildGraph(data: ReturnType<typeof useFlowData>): {
+  nodes: FlowNode[];
+  edges: FlowEdge[];
+} {
+  const nodes: FlowNode[] = [];
+  const edges: FlowEdge[] = [];
+  const rateOf = (kind: 'trigger' | 'delivery', pattern: string | undefined, targetId: string) =>
+    data.rates
+      .filter(
+        (r) =>
+          r.kind === kind &&
+          r.targetId === targetId &&
+          (pattern === undefined || r.pattern === pattern),
+      )
+      .reduce(
+        (sum, r) => ({
+          attempts: sum.attempts + (pattern === undefined ? r.fired : r.attempts),
+          failures: sum.failures + (pattern === undefined ? 0 : r.failures),
+        }),
+        { attempts: 0, failures: 0 },
+      );
+  for (const d of data.definitions) {
+    nodes.push({
+      id: `d:${d.pattern}`,
+      kind: 'definition',
+      label: d.name ?? d.pattern!,
+      href: `/catalog/${d.event_id}`,
+    });
+  }
+  for (const w of data.workflows) {
+    nodes.push({
+      id: `w:${w.id}`,
+      kind: 'workflow',
+      label: `${w.name}@${w.version}`,
+      href: `/workflows?${new URLSearchParams({ workflowDefinitionId: w.id! })}`,
+    });
+  }
+  for (const t of data.triggers) {
+    nodes.push({
+      id: `t:${t.id}`,
+      kind: 'trigger',
+      label: t.name ?? `${t.triggerType} ${t.eventPattern}`,
+      href: `/triggers/${t.id}`,
+    });
+    edges.push({
+      from: `t:${t.id}`,
+      to: `w:${t.workflowDefinitionId}`,
+      ...rateOf('trigger', undefined, t.id!),
+    });
+    for (const d of data.definitions) {
+      if (matchesPattern(t.eventPattern!, d.pattern!)) {
+        edges.push({
+          from: `d:${d.pattern}`,
+          to: `t:${t.id}`,
+          ...rateOf('trigger', d.pattern, t.id!),
+        });
+      }
+    }
+  }
+  for (const s of data.subscriptions) {
+    nodes.push({
+      id: `s:${s.subscription_id}`,
+      kind: 'subscription',
+      label: s.name ?? s.subscriber.id,
+      href: `/deliveries/${s.subscription_id}`,
+    });
+    for (const d of data.definitions) {
+      if (matchesPattern(s.event_pattern, d.pattern!)) {
+        edges.push({
+          from: `d:${d.pattern}`,
+          to: `s:${s.subscription_id}`,
+          ...rateOf('delivery', d.pattern, s.subscription_id),
+        });
+      }
+    }
+  }
+  const known = new Set(nodes.map((n) => n.id));
+  return { nodes, edges: edges.filter((e) => known.has(e.from) && known.has(e.to)) };
+}
+
+/** Positions from dagre, left to right in ranks: events, then triggers and subscriptions, then workflows. */
+function laidOut(graph: { nodes: FlowNode[]; edges: FlowEdge[] }): {
+  nodes: Node[];
+  edges: Edge[];
+} {
+  const g = new Graph();
+  g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 110 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const node of graph.nodes) g.setNode(node.id, { width: NODE_WIDTH, height: NODE_HEIGHT });
+  for (const edge of graph.edges) g.setEdge(edge.from, edge.to);
+  layout(g);
+  return {
+    nodes: graph.nodes.map((node) => {
+      const { x, y } = g.node(node.id);
+      return {
+        id: node.id,
+        position: { x: x - NODE_WIDTH / 2, y: y - NODE_HEIGHT / 2 },
+        data: { label: `${KIND_LABEL[node.kind]}: ${node.label}`, href: node.href },
+        className: `flow-node flow-${node.kind}`,
+        style: { width: NODE_WIDTH },
+        connectable: false,
+        draggable: false,
+      };
+    }),
+    edges: graph.edges.map((edge) => ({
+      id: `${edge.from}>${edge.to}`,
+      source: edge.from,
+      target: edge.to,
+      label:
+        edge.attempts || edge.failures
+          ? `${edge.attempts}${edge.failures ? ` · ${edge.failures} failed` : ''}`
+          : '',
+      animated: edge.attempts > 0,
+      className: edge.failures > 0 ? 'flow-edge-failing' : undefined,
+      markerEnd: { type: MarkerType.ArrowClosed },
+    })),
+  };
+}
+
+export default function FlowMap() {
+  const [minutes, setMinutes] = useState<number>(5);
+  const [, navigate] = useLocation();
+  const data = useFlowData(minutes);
+  const graph = buildGraph(data);
+  const { nodes, edges } = laidOut(graph);
+  const names = new Map(graph.nodes.map((n) => [n.id, n]));
+  return (
+    <>
+      <h1>Flow map</h1>
+      <div className="toolbar">
+        <label htmlFor="flow-window">Rates over the last</label>
+        <select
+          id="flow-window"
+          value={minutes}
+          onChange={(event) => setMinutes(Number(event.target.value))}
+        >
+          {WINDOWS.map((w) => (
+            <option key={w} value={w}>
+              {w} {w === 1 ? 'minute' : 'minutes'}
+            </option>
+          ))}
+        </select>
+        <span className="muted">attempts per edge (this process), refreshed every 5 s</span>
+      </div>
+      {data.error ? <ErrorBox error={data.error} /> : null}
+      <section className="flow" aria-label="Flow graph">
+        {!data.pending && (
+          <ReactFlow
+            nodes={nodes}
+            edges={edges}
+            fitView
+            nodesConnectable={false}
+            proOptions={{ hideAttribution: true }}
+            onNodeClick={(_, node) => navigate(String(node.data.href))}
+          >
+            <Background />
+            <Controls showInteractive={false} />
+          </ReactFlow>
+        )}
+      </section>
+      <TableWrap>
+        <table aria-label="Flow edges">
+          <caption>Edges, with attempts and failures over the last {minutes} min</caption>
+          <thead>
+            <tr>
+              <th scope="col">From</th>
+              <th scope="col">To</th>
+              <th scope="col">Attempts</th>
+              <th scope="col">Failures</th>
+            </tr>
+          </thead>
+          <tbody>
+            {graph.edges.map((edge) => {
+              const from = names.get(edge.from)!;
+              const to = names.get(edge.to)!;
+              return (
+                <tr key={`${edge.from}>${edge.to}`}>
+                  <td>
+                    {KIND_LABEL[from.kind]} <Link href={from.href}>{from.label}</Link>
+                  </td>
+                  <td>
+                    {KIND_LABEL[to.kind]} <Link href={to.href}>{to.label}</Link>
+                  </td>
+                  <td>{edge.attempts}</td>
+                  <td className={edge.failures > 0 ? 'bad' : undefined}>{edge.failures}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </TableWrap>
+    </>
+  );
+}

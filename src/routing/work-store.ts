@@ -298,6 +298,27 @@ export async function triggerWorkOfTarget<O extends WorkOutcome>(
   return rows;
 }
 
+/**
+ * One target's work not finished yet (pending, or running under a lease), next due first. Found
+ * through the due and lease indexes, then by target: the unfinished rows are the queue, not
+ * the history.
+ */
+export async function unfinishedWorkOfTarget(
+  db: Queryable,
+  kind: TargetKind,
+  targetId: string,
+  limit: number,
+  offset: number,
+): Promise<WorkRecord[]> {
+  const { rows } = await db.query<WorkRecord>(
+    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
+      WHERE status IN ('pending', 'running') AND kind = $1 AND target_id = $2
+      ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
+    [kind, targetId, limit, offset],
+  );
+  return rows;
+}
+
 /** Puts dead work back in the queue with fresh attempts (dead-letter retry); returns how many. */
 export async function requeueDead(
   db: Queryable,

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { deadWork } from '../routing/work-store.ts';
+import { deadWork, type WorkRecord } from '../routing/work-store.ts';
 
 /** Dead letters are routing work of kind `delivery` whose attempts ran out. */
 export async function deadLetters(
@@ -23,4 +23,40 @@ export async function deadLetters(
     replay: r.replay,
     dead_since: r.updated_at.toISOString(),
   }));
+}
+
+/**
+ * Why a delivery that is not finished waits: `queued` (due, never tried), `retry_backoff` (an
+ * attempt failed; waiting for the next), `circuit_open` (the subscription's breaker holds it;
+ * no attempt is used), `paused` (the subscription is paused), or `in_flight` (being attempted).
+ */
+export type PendingReason = 'queued' | 'retry_backoff' | 'circuit_open' | 'paused' | 'in_flight';
+
+export function pendingReason(work: Pick<WorkRecord, 'status' | 'outcome'>): PendingReason {
+  if (work.status === 'running') return 'in_flight';
+  switch ((work.outcome as { status?: unknown } | null)?.status) {
+    case 'circuit_open':
+      return 'circuit_open';
+    case 'paused':
+      return 'paused';
+    case 'failed':
+      return 'retry_backoff';
+    default:
+      return 'queued';
+  }
+}
+
+/** A pending or scheduled delivery as `GET /v1/subscriptions/{id}/pending` shows it. */
+export function pendingDelivery(work: WorkRecord): Record<string, unknown> {
+  return {
+    id: work.id,
+    event_id: work.event_id,
+    reason: pendingReason(work),
+    next_attempt_at: work.next_attempt_at.toISOString(),
+    attempts: work.attempts,
+    max_attempts: work.max_attempts,
+    last_error: work.last_error,
+    replay: work.replay,
+    created_at: work.created_at.toISOString(),
+  };
 }

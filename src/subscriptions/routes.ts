@@ -24,9 +24,9 @@ import {
 } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
-import { replayWork, requeueDead } from '../routing/work-store.ts';
+import { replayWork, requeueDead, unfinishedWorkOfTarget } from '../routing/work-store.ts';
 import type { EventStore } from '../store/event-store.ts';
-import { deadLetters } from './dead-letters.ts';
+import { deadLetters, pendingDelivery } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
 import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
 import {
@@ -344,6 +344,27 @@ export function registerSubscriptionRoutes(
           request.query.offset,
         ),
       };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit: number; offset: number } }>(
+    '/v1/subscriptions/:id/pending',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary:
+          'Deliveries not finished yet, next due first: when the next attempt is and why it waits (queued, retry_backoff, circuit_open, paused, in_flight)',
+        params: idParams,
+        querystring: pageQuery,
+        response: resourceErrors,
+      },
+    },
+    async (request) => {
+      await subscriptions.get(request.params.id);
+      const { limit, offset } = request.query;
+      const work = await unfinishedWorkOfTarget(db, 'delivery', request.params.id, limit, offset);
+      return { pending: work.map(pendingDelivery) };
     },
   );
 

@@ -386,6 +386,45 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(Math.max(...log.map((d: any) => d.attempt))).toBe(2);
     });
 
+    it('lists pending deliveries with their next attempt time and why they wait', async () => {
+      const { body: s } = await subscribe({
+        retry_policy: { max_attempts: 10, initial_delay_ms: 5000, max_delay_ms: 5000 },
+        circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
+      });
+      const pending = async () =>
+        (await t.request('GET', `/v1/subscriptions/${s.subscription_id}/pending`)).body.pending;
+      receiver.script.push(500);
+      const first = await publish();
+      await drain();
+      expect(await pending()).toEqual([
+        expect.objectContaining({
+          event_id: first,
+          reason: 'retry_backoff',
+          attempts: 1,
+          max_attempts: 10,
+          last_error: expect.stringContaining('500'),
+          next_attempt_at: expect.any(String),
+        }),
+      ]);
+      const [waiting] = await pending();
+      const due = Date.parse(waiting.next_attempt_at) - t.clock.now().getTime();
+      expect(due).toBeGreaterThan(0);
+      expect(due).toBeLessThanOrEqual(5000);
+      // The second failure opens the circuit: the next delivery waits for the breaker.
+      receiver.script.push(500);
+      t.clock.advance(5000);
+      await drain();
+      const second = await publish();
+      await drain();
+      const byEvent = Object.fromEntries((await pending()).map((p: any) => [p.event_id, p]));
+      expect(byEvent[second]).toMatchObject({ reason: 'circuit_open', attempts: 0 });
+      expect(Date.parse(byEvent[second].next_attempt_at)).toBe(t.clock.now().getTime() + 60_000);
+      expect(
+        (await t.request('GET', '/v1/subscriptions/00000000-0000-4000-8000-000000000000/pending'))
+          .status,
+      ).toBe(404);
+    });
+
     it('holds deliveries while paused without spending attempts', async () => {
       const { body: s } = await subscribe();
       await t.request('POST', `/v1/subscriptions/${s.subscription_id}/pause`);

@@ -28,10 +28,9 @@ import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
-import { RoutingPlanner } from './routing/planner.ts';
 import { RoutingIndex } from './routing/routing-index.ts';
-import { routingLagSeconds } from './routing/work-store.ts';
-import { WorkerPool } from './routing/workers.ts';
+import { wireRouting } from './routing/wiring.ts';
+import type { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
@@ -161,41 +160,40 @@ export async function createApp(deps: AppDeps): Promise<App> {
     announceDisabled: (subscription, reason) =>
       announceDisabled(registry, receiver, subscription, reason, clock.now()),
   });
-  const firing = new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows, (type) =>
-    metrics.workflowTriggerFired(type),
-  );
-  const workers = new WorkerPool(
+  const routing = wireRouting({
     db,
     clock,
-    [firing, delivery.handler],
-    config.routing,
     logger,
     tracing,
-    (work, completion, now) => {
-      if (completion.status === 'done')
-        metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
+    metrics,
+    options: config.routing,
+    index: routingIndex,
+    handlers: [
+      new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows, (type) =>
+        metrics.workflowTriggerFired(type),
+      ),
+      delivery.handler,
+    ],
+    onCompletion(work, completion, now) {
       // A deferred claim (uncount) was no attempt.
-      if (work.event && !completion.uncount) {
-        const action = (completion.outcome as { action?: string } | null)?.action;
-        flowRates.record(
-          { kind: work.kind, pattern: work.event.pattern, targetId: work.targetId },
-          {
-            failed: completion.status !== 'done' || action === 'failed',
-            fired: work.kind === 'trigger' && (action === 'started' || action === 'cancelled'),
-          },
-          now,
-        );
-      }
+      if (!work.event || completion.uncount) return;
+      const action = (completion.outcome as { action?: string } | null)?.action;
+      flowRates.record(
+        { kind: work.kind, pattern: work.event.pattern, targetId: work.targetId },
+        {
+          failed: completion.status !== 'done' || action === 'failed',
+          fired: work.kind === 'trigger' && (action === 'started' || action === 'cancelled'),
+        },
+        now,
+      );
     },
-  );
+  });
   const streams = new EventStreams(db, config.stream, logger);
-  const planner = new RoutingPlanner(routingIndex);
-  const writer = new EventWriter(db, clock, config.ingest.queue, logger, planner, {
+  const writer = new EventWriter(db, clock, config.ingest.queue, logger, routing.handOff, {
     committed(events, routed) {
       for (const { instance } of events)
         metrics.eventReceived(instance.pattern, instance.source?.type ?? 'none');
       for (const { instance } of routed) metrics.eventPublished(instance.pattern);
-      if (routed.length > 0) workers.nudge();
       streams.nudge();
     },
     depthChanged: (depth) => metrics.setQueueDepth(depth),
@@ -246,7 +244,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     await refreshRowEstimates(db);
   };
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
-  let lag: ReturnType<typeof runPeriodically> | undefined;
+  let subscriptionGauge: ReturnType<typeof runPeriodically> | undefined;
   return {
     server,
     registry,
@@ -254,7 +252,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     writer,
     workflows,
     workflowDefinitions,
-    workers,
+    workers: routing.workers,
     apiKeys,
     rateLimiter,
     metrics,
@@ -270,18 +268,23 @@ export async function createApp(deps: AppDeps): Promise<App> {
         logger,
       );
       await maintenance.firstRun();
-      workers.start();
-      lag = runPeriodically('routing lag', 5000, () => watchRouting(db, clock, metrics), logger);
+      routing.start();
+      subscriptionGauge = runPeriodically(
+        'active subscriptions',
+        5000,
+        async () => metrics.setActiveSubscriptions(await countActiveSubscriptions(db)),
+        logger,
+      );
     },
     async close() {
       await maintenance?.stop();
-      await lag?.stop();
+      await subscriptionGauge?.stop();
       // Streams never end by themselves: end them, or closing the server would wait for them.
       await streams.close();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.
       await server.close();
       await writer.drain();
-      await workers.stop();
+      await routing.close();
       await delivery.close();
       await outbound.close();
       await oauth?.jwksConnections?.close();
@@ -314,12 +317,6 @@ function oauthVerifier(
     verifier: new OAuthVerifier({ config: config.oauth, clock, dispatcher: jwksConnections }),
     jwksConnections,
   };
-}
-
-/** Gauges read from the database: routing lag and active subscriptions. */
-async function watchRouting(db: Database, clock: Clock, metrics: Metrics): Promise<void> {
-  metrics.setRoutingLag(await routingLagSeconds(db, clock.now()));
-  metrics.setActiveSubscriptions(await countActiveSubscriptions(db));
 }
 
 /** Ensures the bootstrap admin key and says in the start-up log how callers are checked. */

@@ -70,7 +70,14 @@ describe('configuration', () => {
         workflowInstanceDays: undefined,
       },
       definitionCacheTtlMs: 2000,
-      routing: { batchSize: 200, concurrency: 16, rounds: 2, pollIntervalMs: 100, leaseMs: 90_000 },
+      routing: {
+        batchSize: 200,
+        concurrency: 16,
+        rounds: 2,
+        pollIntervalMs: 100,
+        leaseMs: 90_000,
+        workers: true,
+      },
       delivery: {
         encryptionKey: undefined,
         egressAllowlist: [],

@@ -3,7 +3,7 @@ import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
-import type { WorkerOptions } from './routing/workers.ts';
+import type { RoutingOptions } from './routing/wiring.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
 import type { RetentionPolicy } from './store/retention.ts';
 import type { StreamOptions } from './stream/hub.ts';
@@ -82,7 +82,7 @@ export interface Config {
   retention: RetentionPolicy;
   /** See {@link ResolverOptions.ttlMs}. Env `DEFINITION_CACHE_TTL_MS`, default 2000. */
   definitionCacheTtlMs: number;
-  routing: WorkerOptions;
+  routing: RoutingOptions;
   delivery: {
     /**
      * AES-256 key sealing subscriber credentials and signing secrets. Env
@@ -429,6 +429,7 @@ export function loadConfig(env: Env = process.env): Config {
       rounds: integer(env, 'ROUTING_ROUNDS', 2, 1, 16),
       pollIntervalMs: integer(env, 'ROUTING_POLL_INTERVAL_MS', 100, 1, 60_000),
       leaseMs: integer(env, 'ROUTING_LEASE_MS', 90_000, 100, 3_600_000),
+      workers: oneOf(env, 'ROUTING_WORKERS', ['on', 'off'] as const, 'on') === 'on',
     },
     delivery: deliveryConfig(env),
     authEnabled: authEnabled(env, host),

@@ -1,3 +1,5 @@
+import type { Listening } from './listener.ts';
+
 /**
  * The small database interface the service is written against. Two implementations exist:
  * embedded PGlite and a PostgreSQL server through `pg`. Both run the same SQL and migrations.
@@ -37,6 +39,13 @@ export interface Database extends Queryable {
   stats?(): PoolStats;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Notifications of `channel` sent by any process on this database (PostgreSQL server only:
+   * PGlite belongs to one process, which wakes itself). The listening connection reconnects
+   * by itself; `onNotify` is also called after each reconnection (notifications may have been
+   * missed meanwhile), `onError` told each failure. See db/listener.ts.
+   */
+  listen?(channel: string, onNotify: () => void, onError: (error: unknown) => void): Listening;
   close(): Promise<void>;
 }
 

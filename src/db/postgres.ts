@@ -8,6 +8,7 @@ import {
   type QueryResult,
   toDbParams,
 } from './database.ts';
+import { listen } from './listener.ts';
 import { DatabaseUnavailable, translated, translatePgError } from './pg-errors.ts';
 
 /** Options of the PostgreSQL server backend. */
@@ -117,6 +118,14 @@ export async function openPostgres(options: PostgresOptions): Promise<Database> 
         throw translatedError;
       }
     },
+    listen: (channel, onNotify, onError) =>
+      listen({
+        connectionString: options.connectionString,
+        channel,
+        onNotify,
+        onError,
+        connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      }),
     stats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
   };

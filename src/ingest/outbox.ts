@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import type { NewWork } from '../routing/work.ts';
-import { workInsertCte, workInsertParams } from '../routing/work-store.ts';
+import { workInsertCte, workInsertParams, workNotifyCte } from '../routing/work-store.ts';
 
 /** SQL that writes events: the idempotency claim, the rows, and deprecated-version producers. */
 
@@ -22,7 +22,8 @@ export type StoreResult =
 /**
  * The outbox write, in one statement (so one round trip, and atomic without a transaction):
  * claims the eventIds of `events` (unique within the call), inserts the rows of the ones it
- * claimed and the routing work planned for them. Concurrent claims of one eventId serialise on
+ * claimed and the routing work planned for them, and notifies the workers of every instance
+ * when it added work. Concurrent claims of one eventId serialise on
  * the primary key, so exactly one wins however many instances race. The work was planned with
  * the routing targets of version `targetsVersion`; when the stored version differs, nothing is
  * written and the caller plans again with fresh targets.
@@ -53,8 +54,9 @@ export async function storeEvents(
        FROM input WHERE event_id IN (SELECT event_id FROM claimed)
      ), work AS (
        ${workInsertCte(12, 'claimed')}
-     )
-     SELECT (SELECT v FROM version) AS version, ARRAY(SELECT event_id FROM claimed) AS claimed`,
+     ), notify AS (${workNotifyCte('work')})
+     SELECT (SELECT v FROM version) AS version, ARRAY(SELECT event_id FROM claimed) AS claimed,
+            EXISTS (SELECT 1 FROM notify) AS notified`,
     [
       events.map((e) => e.id),
       events.map((e) => e.instance.eventId),

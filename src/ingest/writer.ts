@@ -4,7 +4,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { DatabaseUnavailable, DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { NormalizedEvent } from '../events/event.ts';
-import type { RoutingPlanner } from '../routing/planner.ts';
+import type { RoutingHandOff } from '../routing/work.ts';
 import { recordProducers, type StoredClaim, storeEvents } from './outbox.ts';
 
 /**
@@ -25,7 +25,7 @@ export interface EventQueueConfig {
   concurrentCommits: number;
 }
 
-/** Told what the writer does: for metrics, and to wake the routing workers. */
+/** Told what the writer does: for metrics and the live streams. */
 export interface WriterObserver {
   /** After a commit: the events it stored (repeats excluded), and those that matched a target. */
   committed(events: NormalizedEvent[], routed: NormalizedEvent[]): void;
@@ -75,7 +75,7 @@ export class EventWriter {
     private readonly clock: Clock,
     private readonly config: EventQueueConfig,
     private readonly logger: Logger,
-    private readonly planner: RoutingPlanner,
+    private readonly routing: RoutingHandOff,
     private readonly observer: WriterObserver,
   ) {}
 
@@ -214,13 +214,13 @@ export class EventWriter {
     let routedIds = new Set<string>();
     const store = async (db: Queryable) => {
       for (;;) {
-        const work = this.planner.plan(unique);
+        const work = this.routing.plan(unique);
         const stored = await storeEvents(db, unique, work, now);
         if (!stored.stale) {
           routedIds = new Set(work.rows.map((w) => w.eventId));
           return stored.earlier;
         }
-        await this.planner.refresh(db);
+        await this.routing.refresh(db);
       }
     };
     const earlier = unique.some((e) => e.deprecated)
@@ -232,11 +232,9 @@ export class EventWriter {
         })
       : await store(this.db);
     const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
-    if (events.length > 0)
-      this.observer.committed(
-        fresh,
-        fresh.filter((e) => routedIds.has(e.instance.eventId)),
-      );
+    const routed = fresh.filter((e) => routedIds.has(e.instance.eventId));
+    if (routed.length > 0) this.routing.committed();
+    if (events.length > 0) this.observer.committed(fresh, routed);
     const outcomes = events.map((event) => this.outcomeOf(event, firstSightings, earlier));
     return { group: take(), outcomes };
   }

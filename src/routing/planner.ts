@@ -2,7 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { RoutingIndex } from './routing-index.ts';
-import type { NewWork } from './work.ts';
+import type { NewWork, PlannedWork, RoutingHandOff, WorkWaker } from './work.ts';
 import { workKey } from './work-store.ts';
 
 /**
@@ -12,11 +12,15 @@ import { workKey } from './work-store.ts';
  * statement writes nothing when the targets moved meanwhile, and the writer plans again after
  * {@link refresh} — so no event is routed with stale targets, without a version read per commit.
  */
-export class RoutingPlanner {
-  constructor(private readonly index: RoutingIndex) {}
+export class RoutingPlanner implements RoutingHandOff {
+  constructor(
+    private readonly index: RoutingIndex,
+    /** This instance's workers (other instances hear the commit's notification). */
+    private readonly workers: WorkWaker = { wake: () => {} },
+  ) {}
 
   /** The work of `events` against the loaded targets, and their version. */
-  plan(events: NormalizedEvent[]): { rows: NewWork[]; targetsVersion: number } {
+  plan(events: NormalizedEvent[]): PlannedWork {
     const rows: NewWork[] = [];
     for (const event of events) {
       const sequence = new Map<string, number>();
@@ -42,5 +46,9 @@ export class RoutingPlanner {
 
   refresh(db: Queryable): Promise<void> {
     return this.index.refresh(db);
+  }
+
+  committed(): void {
+    this.workers.wake();
   }
 }

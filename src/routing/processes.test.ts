@@ -190,4 +190,56 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
       await Promise.all([a.stop(), b.stop()]);
     }
   });
+
+  it('wakes the workers of another process at once, also after their listening connection was cut', async () => {
+    // B polls once a minute: only the notification of A's commit can wake it within the test.
+    const [a, b] = await Promise.all([
+      startService({ ...env(), ROUTING_WORKERS: 'off' }),
+      startService({ ...env(), ROUTING_POLL_INTERVAL_MS: '60000' }),
+    ]);
+    const routed = (service: ServiceProcess) =>
+      service
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"msg":"routing outcome"')).length;
+    try {
+      await setUp(a, 'wake.test');
+      // B's first idle pause has begun once it has claimed nothing for a moment.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await publishMany(a, 'wake.test', 1, 'wake-1');
+      await waitForRouting('wake.test', 30_000);
+      expect(routed(b)).toBe(TRIGGERS);
+
+      // Cut B's listening connection: it reconnects by itself and keeps waking.
+      await until(async () => {
+        const { rows } = await test
+          .db()
+          .query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+          );
+        return rows[0]?.n === 1;
+      });
+      await test
+        .db()
+        .query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+        );
+      await until(() => b.output().includes('listening connection lost'));
+      await until(async () => {
+        const { rows } = await test
+          .db()
+          .query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+          );
+        return rows[0]?.n === 1;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await publishMany(a, 'wake.test', 1, 'wake-2');
+      await waitForRouting('wake.test', 30_000);
+      expect(routed(b)).toBe(2 * TRIGGERS);
+      expect(routed(a)).toBe(0);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }, 120_000);
 });

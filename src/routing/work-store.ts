@@ -42,7 +42,24 @@ export function workInsertCte(first: number, claimedEvents: string): string {
          AS w(id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
            idempotency_key, max_attempts, replay)
       WHERE w.event_id IN (SELECT event_id FROM ${claimedEvents})
-     ON CONFLICT (idempotency_key) DO NOTHING`;
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING 1`;
+}
+
+/**
+ * The channel on which a commit that added routing work notifies the workers of every
+ * instance (PostgreSQL server; see routing/wake-ups.ts).
+ */
+export const WORK_CHANNEL = 'eps_routing_work';
+
+/**
+ * A CTE body sending one notification on {@link WORK_CHANNEL} when the CTE `work` (a
+ * {@link workInsertCte}) inserted rows: PostgreSQL delivers it at commit, so once per commit,
+ * not per event, and never for work that was rolled back. The statement must read this CTE
+ * (a SELECT CTE that nothing reads is not run).
+ */
+export function workNotifyCte(work: string): string {
+  return `SELECT pg_notify('${WORK_CHANNEL}', '') AS notified WHERE EXISTS (SELECT 1 FROM ${work})`;
 }
 
 /** The parameters of {@link workInsertCte}, in order. */

@@ -1,4 +1,5 @@
-import type { EventInstance } from '../events/event.ts';
+import type { Queryable } from '../db/database.ts';
+import type { EventInstance, NormalizedEvent } from '../events/event.ts';
 
 /**
  * The routing engine's unit of work: one (event, target) pair. Targets are of two kinds —
@@ -103,4 +104,27 @@ export interface WorkHandler<O extends WorkOutcome = WorkOutcome> {
   deadOutcome(lastOutcome: O, error: string): O;
   /** Told each result once it is recorded (metrics); not when the lease was lost meanwhile. */
   recorded?(result: WorkResult<O>): void;
+}
+
+/** Wakes idle workers: new work was committed (by this instance or, on PostgreSQL, another). */
+export interface WorkWaker {
+  wake(): void;
+}
+
+/** Events' routing work, planned against the targets of `targetsVersion`. */
+export interface PlannedWork {
+  rows: NewWork[];
+  targetsVersion: number;
+}
+
+/**
+ * The writer → workers hand-off (routing/planner.ts implements it): the writer asks for the
+ * work of the events it is about to commit (written in the same statement, the outbox), plans
+ * again after `refresh` when the targets moved, and says when a commit added work.
+ */
+export interface RoutingHandOff {
+  plan(events: NormalizedEvent[]): PlannedWork;
+  refresh(db: Queryable): Promise<void>;
+  /** A commit added work: idle workers look at once instead of at their next poll. */
+  committed(): void;
 }

@@ -13,10 +13,14 @@ import type {
   WorkHandler,
   WorkOutcome,
   WorkResult,
+  WorkWaker,
 } from './work.ts';
 import { type Completion, claimWork, completeWork } from './work-store.ts';
 
 export type { Completion };
+
+/** Told every recorded attempt of a claim (metrics, flow rates). */
+export type CompletionObserver = (work: ClaimedRow, completion: Completion, now: Date) => void;
 
 export interface WorkerOptions {
   /**
@@ -53,7 +57,7 @@ const MAX_RETRY_MS = 5000;
  * process or in several processes sharing PostgreSQL — share the work through SKIP LOCKED claims;
  * a pool that dies leaves leases that expire, and its rows are taken over.
  */
-export class WorkerPool {
+export class WorkerPool implements WorkWaker {
   private readonly handlers: Map<TargetKind, WorkHandler>;
   private readonly lanes: LimitFunction;
   private running = false;
@@ -69,11 +73,7 @@ export class WorkerPool {
     private readonly logger: Logger,
     private readonly tracing: Tracing,
     /** Told every recorded attempt (metrics). */
-    private readonly onRecorded: (
-      work: ClaimedRow,
-      completion: Completion,
-      now: Date,
-    ) => void = () => {},
+    private readonly onRecorded: CompletionObserver = () => {},
   ) {
     this.handlers = new Map(handlers.map((h) => [h.kind, h]));
     this.lanes = pLimit(options.concurrency);
@@ -87,12 +87,12 @@ export class WorkerPool {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.nudge();
+    this.wake();
     await Promise.all(this.loops);
   }
 
   /** New work exists: skip the rest of the idle pause. */
-  nudge(): void {
+  wake(): void {
     for (const wake of this.wakers) wake();
   }
 

@@ -10,6 +10,7 @@ import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
 import { benchTriggersE2e } from './triggers-e2e.ts';
+import { benchWakeUps } from './wake-ups.ts';
 
 /**
  * Runs every benchmark and writes one JSON file per run into bench/results/. Benchmarks that
@@ -31,6 +32,7 @@ const benchmarks: Record<string, (databaseUrl: string | undefined) => Promise<Be
   ingest: benchIngest,
   'triggers-e2e': benchTriggersE2e,
   delivery: benchDelivery,
+  'wake-ups': benchWakeUps,
 };
 
 const RESULT_MARK = 'BENCH-RESULT ';

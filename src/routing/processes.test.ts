@@ -137,7 +137,7 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     } finally {
       await service.stop();
     }
-  });
+  }, 120_000);
 
   it('delivers every event at least once after a SIGKILL mid-delivery', async () => {
     const receiver = await startReceiver();
@@ -162,7 +162,7 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
       await service.stop();
       await receiver.close();
     }
-  });
+  }, 120_000);
 
   it('shares the work of one database between two processes without double firing', async () => {
     const [a, b] = await Promise.all([startService(env()), startService(env())]);
@@ -189,7 +189,7 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
-  });
+  }, 120_000);
 
   it('wakes the workers of another process at once, also after their listening connection was cut', async () => {
     // B polls once a minute: only the notification of A's commit can wake it within the test.

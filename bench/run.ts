@@ -9,6 +9,7 @@ import { benchDelivery } from './delivery.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
+import { benchSchemaEvolution } from './schema-evolution.ts';
 import { benchTriggersE2e } from './triggers-e2e.ts';
 import { benchWakeUps } from './wake-ups.ts';
 
@@ -29,6 +30,7 @@ const benchmarks: Record<string, (databaseUrl: string | undefined) => Promise<Be
   'payload-validation': () => benchPayloadValidation(),
   'pattern-matching': async () => benchPatternMatching(),
   'auth-rate-limit': () => benchAuthRateLimit(),
+  'schema-evolution': async () => benchSchemaEvolution(),
   ingest: benchIngest,
   'triggers-e2e': benchTriggersE2e,
   delivery: benchDelivery,

@@ -32,13 +32,15 @@ import { RoutingIndex } from './routing/routing-index.ts';
 import { wireRouting } from './routing/wiring.ts';
 import type { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
+import { EXPLAINED_ATTEMPTS, registerSimulationRoutes } from './simulation/routes.ts';
+import { Simulator } from './simulation/simulator.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { applyRetention, type RetentionReport } from './store/retention.ts';
 import { registerStoreRoutes } from './store/routes.ts';
 import { EventStreams } from './stream/hub.ts';
 import { registerStreamRoutes } from './stream/routes.ts';
-import { countActiveSubscriptions } from './subscriptions/repository.ts';
+import { countActiveSubscriptions, listAttempts } from './subscriptions/repository.ts';
 import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
 import { announceDisabled } from './subscriptions/system-events.ts';
 import { SubscriptionTargets } from './subscriptions/targets.ts';
@@ -222,15 +224,30 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
   const triggers = new Triggers(db, clock);
+  const triggerRouting = new TriggerRouting(db, clock, config.mappedInputMaxBytes);
   registerTriggerRoutes(server, {
     triggers,
     workflowDefinitions,
-    routing: new TriggerRouting(db, clock, config.mappedInputMaxBytes),
+    routing: triggerRouting,
     registry,
     receiver,
     events,
   });
   registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions, events });
+  registerSimulationRoutes(server, {
+    simulator: new Simulator({
+      db,
+      clock,
+      workflows,
+      subscriptions: delivery.subscriptions,
+      dryRun: (trigger, event) => triggerRouting.dryRun(trigger, event),
+    }),
+    receiver,
+    registry,
+    store: events,
+    firingsOf: (eventId) => triggerRouting.firingsOf(eventId),
+    deliveriesOf: (eventId) => listAttempts(db, { eventId }, EXPLAINED_ATTEMPTS, 0),
+  });
   await server.ready();
   await announceAccess(config, apiKeys, logger);
   if (tracing.exporting) logger.info({ endpoint: config.otlpEndpoint }, 'exporting spans (OTLP)');

@@ -254,9 +254,9 @@ function webhookTarget(endpoint: string): WebhookTarget {
 
 /**
  * Custom headers minus the reserved ones, then everything the service sets, so that ours win
- * even if the filter were to miss a spelling.
+ * even if the filter were to miss a spelling. Throws when the request cannot be signed.
  */
-function webhookHeaders(
+export function webhookHeaders(
   req: DeliveryRequest,
   now: Date,
   keyOf: (secret: string) => KeyObject,
@@ -365,11 +365,7 @@ export function createQueueSender({ publisher }: QueueSenderDeps): Sender {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     try {
-      await publisher.publish(req.endpoint, req.body, req.deliveryId, {
-        ...req.eventHeaders,
-        ...(req.contentType === undefined ? {} : { 'content-type': req.contentType }),
-        ...(req.traceparent === undefined ? {} : { traceparent: req.traceparent }),
-      });
+      await publisher.publish(req.endpoint, req.body, req.deliveryId, queueHeaders(req));
       return { kind: 'delivered', latencyMs: elapsed() };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -380,5 +376,14 @@ export function createQueueSender({ publisher }: QueueSenderDeps): Sender {
       }
       return { kind: 'failed', latencyMs: elapsed(), error: message };
     }
+  };
+}
+
+/** The NATS headers of a queue delivery besides `Nats-Msg-Id` (the delivery id). */
+export function queueHeaders(req: DeliveryRequest): Record<string, string> {
+  return {
+    ...req.eventHeaders,
+    ...(req.contentType === undefined ? {} : { 'content-type': req.contentType }),
+    ...(req.traceparent === undefined ? {} : { traceparent: req.traceparent }),
   };
 }

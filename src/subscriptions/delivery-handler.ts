@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import { type EncodedEvent, type EventEncoding, encodeEvent } from '../cloudevents/format.ts';
 import type { Database } from '../db/database.ts';
 import { createCircuitBreaker } from '../delivery/circuit-breaker.ts';
-import type { AttemptOutcome, Sender } from '../delivery/senders.ts';
+import type { AttemptOutcome, DeliveryRequest, Sender } from '../delivery/senders.ts';
 import type { EventInstance } from '../events/event.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -175,22 +175,12 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
     encoded: EncodedEvent,
   ): Promise<AttemptOutcome> {
     const { subscriptions, clock, options } = this.deps;
-    const authentication = subscriptions.credentials(subscription);
-    return this.deps.senders[subscription.subscriberType]({
-      deliveryId: work.id,
-      endpoint: subscription.endpoint,
-      headers: work.replay
-        ? { ...subscription.headers, 'x-eps-replay': 'true' }
-        : subscription.headers,
-      ...(authentication ? { authentication } : {}),
-      secrets: subscriptions.signingSecrets(subscription, clock.now()),
-      body: encoded.body,
-      ...(subscription.format === 'native'
-        ? {}
-        : { contentType: encoded.contentType, eventHeaders: encoded.headers }),
-      ...(work.traceparent ? { traceparent: work.traceparent } : {}),
-      timeoutMs: options.timeoutMs,
-    });
+    return this.deps.senders[subscription.subscriberType](
+      deliveryRequestOf(subscriptions, subscription, encoded, work, {
+        now: clock.now(),
+        timeoutMs: options.timeoutMs,
+      }),
+    );
   }
 
   /** Records the attempt and the subscription's health, and decides what happens next. */
@@ -295,4 +285,30 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   deadOutcome(lastOutcome: DeliveryOutcome, error: string): DeliveryOutcome {
     return { ...lastOutcome, status: 'dead', error };
   }
+}
+
+/** The attempt a subscription makes with an encoded event: what its sender is handed. */
+export function deliveryRequestOf(
+  subscriptions: Pick<Subscriptions, 'credentials' | 'signingSecrets'>,
+  subscription: StoredSubscription,
+  encoded: EncodedEvent,
+  work: Pick<ClaimedWork, 'id' | 'replay' | 'traceparent'>,
+  at: { now: Date; timeoutMs: number },
+): DeliveryRequest {
+  const authentication = subscriptions.credentials(subscription);
+  return {
+    deliveryId: work.id,
+    endpoint: subscription.endpoint,
+    headers: work.replay
+      ? { ...subscription.headers, 'x-eps-replay': 'true' }
+      : subscription.headers,
+    ...(authentication ? { authentication } : {}),
+    secrets: subscriptions.signingSecrets(subscription, at.now),
+    body: encoded.body,
+    ...(subscription.format === 'native'
+      ? {}
+      : { contentType: encoded.contentType, eventHeaders: encoded.headers }),
+    ...(work.traceparent ? { traceparent: work.traceparent } : {}),
+    timeoutMs: at.timeoutMs,
+  };
 }

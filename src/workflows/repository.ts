@@ -405,6 +405,21 @@ export async function cancelByCorrelation(
   }
 }
 
+/** The running instances of (definition, correlation key), oldest first. */
+export async function findRunningByCorrelation(
+  db: Queryable,
+  definitionId: string,
+  correlationKey: string,
+): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM workflow_instances
+      WHERE workflow_definition_id = $1 AND correlation_key = $2 AND status = 'running'
+      ORDER BY created_at, id`,
+    [definitionId, correlationKey],
+  );
+  return rows.map((r) => r.id);
+}
+
 export async function findInstance(
   db: Queryable,
   id: string,

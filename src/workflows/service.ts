@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
+import type { ErrorDetail } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Lanes } from '../routing/work.ts';
 import {
@@ -21,7 +22,7 @@ import {
   WorkflowExecutorError,
   WorkflowInputError,
 } from './port.ts';
-import { findDefinition } from './repository.ts';
+import { findDefinition, findRunningByCorrelation } from './repository.ts';
 
 export interface WorkflowServiceDeps {
   db: Database;
@@ -109,6 +110,20 @@ export class WorkflowService implements WorkflowBatchExecutor {
       const definition = await this.definition(req.definitionId);
       return this.executorFor(definition).cancelWorkflowsByCorrelation(req);
     });
+  }
+
+  /**
+   * What a start with `input` would be told about it, without starting anything: the input's
+   * problems against the definition's inputSchema (none: it would be accepted).
+   */
+  async inputProblems(definitionId: string, input: unknown): Promise<ErrorDetail[]> {
+    const definition = await this.definition(definitionId);
+    return this.validatorOf(definition)?.(input) ?? [];
+  }
+
+  /** The running instances a cancel for (definition, key) would cancel, without cancelling. */
+  runningInstances(definitionId: string, correlationKey: string): Promise<string[]> {
+    return findRunningByCorrelation(this.deps.db, definitionId, correlationKey);
   }
 
   /** Forgets what is cached about a definition (it was changed or deleted). */

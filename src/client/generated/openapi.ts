@@ -6405,6 +6405,167 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events/simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description any string; a UUIDv7 is generated when absent */
+                        eventId?: string;
+                        pattern: string;
+                        /** @description defaults to the highest active version */
+                        version?: string;
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                        /** @description ISO 8601 with zone; defaults to the time of receipt */
+                        timestamp?: string;
+                        payload: Record<string, unknown>;
+                        /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
+                        metadata?: {
+                            correlationId?: string;
+                            causationId?: string;
+                            traceId?: string;
+                            userId?: string;
+                            context?: {
+                                type: string;
+                                id: string;
+                            };
+                            tags?: {
+                                [key: string]: string;
+                            };
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                    } | {
+                        /** @description UUID, event_id or pattern (default version unless `version`) */
+                        definition: string;
+                        version?: string;
+                        example: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{eventId}/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    eventId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error?: {
+                                code?: string;
+                                message?: string;
+                                details?: {
+                                    field?: string;
+                                    code?: string;
+                                    message?: string;
+                                }[];
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

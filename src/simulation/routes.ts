@@ -1,0 +1,150 @@
+import type { FastifyInstance } from 'fastify';
+import { notFound } from '../errors.ts';
+import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
+import { errorResponseSchema } from '../http/common.ts';
+import type { EventReceiver } from '../ingest/receiver.ts';
+import { eventFromExample } from '../registry/definition.ts';
+import type { Registry } from '../registry/service.ts';
+import type { EventStore } from '../store/event-store.ts';
+import type { FiringView } from '../triggers/trigger-routing.ts';
+import type { Simulation, Simulator } from './simulator.ts';
+
+const tags = ['events'];
+
+/** `{ definition, example }`: the definition's (default version's) nth example as the event. */
+interface ExampleRequest {
+  definition: string;
+  example: number;
+  version?: string;
+}
+
+export interface SimulationRouteDeps {
+  simulator: Simulator;
+  receiver: EventReceiver;
+  registry: Registry;
+  store: EventStore;
+  /** What happened to a stored event: its trigger firings and its delivery attempts. */
+  firingsOf(eventId: string): Promise<FiringView[]>;
+  deliveriesOf(eventId: string): Promise<Array<Record<string, unknown>>>;
+}
+
+/** Most delivery attempts of one event `explain` shows. */
+export const EXPLAINED_ATTEMPTS = 1000;
+
+export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationRouteDeps): void {
+  app.post<{ Body: EventInput | ExampleRequest }>(
+    '/v1/events/simulate',
+    {
+      config: { access: 'subscriptions:read' },
+      schema: {
+        tags,
+        summary:
+          'What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent',
+        body: {
+          oneOf: [
+            eventInputSchema,
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['definition', 'example'],
+              properties: {
+                definition: {
+                  type: 'string',
+                  maxLength: 255,
+                  description: 'UUID, event_id or pattern (default version unless `version`)',
+                },
+                version: { type: 'string', maxLength: 50 },
+                example: { type: 'integer', minimum: 0 },
+              },
+            },
+          ],
+        },
+        response: { 400: errorResponseSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const input =
+        'definition' in request.body ? await exampleOf(deps.registry, request.body) : request.body;
+      const { event } = await deps.receiver.prepare(input, undefined);
+      return {
+        simulated: true,
+        event: event.instance,
+        ...(await deps.simulator.simulate(event.instance)),
+      };
+    },
+  );
+
+  app.get<{ Params: { eventId: string } }>(
+    '/v1/events/:eventId/explain',
+    {
+      config: { access: 'subscriptions:read' },
+      schema: {
+        tags,
+        summary:
+          "A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)",
+        params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
+        response: { 404: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const { id: _rowId, ...event } = await deps.store.get(request.params.eventId);
+      const [simulation, firings, deliveries] = await Promise.all([
+        deps.simulator.simulate(event),
+        deps.firingsOf(event.eventId),
+        deps.deliveriesOf(event.eventId),
+      ]);
+      return { event, ...explain(event, simulation, firings, deliveries) };
+    },
+  );
+
+  async function exampleOf(registry: Registry, request: ExampleRequest): Promise<EventInput> {
+    const definition = await registry.get(request.definition, request.version);
+    const event = eventFromExample(definition, request.example);
+    if (!event) throw notFound(`example ${request.example} of ${request.definition}`);
+    return event;
+  }
+
+  /** The simulation, each target with what it actually did and why today's answer may differ. */
+  function explain(
+    event: EventInstance,
+    simulation: Simulation,
+    firings: FiringView[],
+    deliveries: Array<Record<string, unknown>>,
+  ) {
+    const at = Date.parse(event.timestamp);
+    const later = (createdAt: string) => Date.parse(createdAt) > at;
+    return {
+      triggers: simulation.triggers.map((t) => {
+        const happened = firings.filter((f) => f.triggerId === t.triggerId);
+        return {
+          ...t,
+          happened,
+          ...(later(t.createdAt) && happened.length === 0
+            ? { note: 'created after the event: it did not exist when the event was routed' }
+            : !t.enabled && happened.length === 0 && t.notMatched !== 'pattern'
+              ? { note: 'disabled: events are not routed to it' }
+              : {}),
+        };
+      }),
+      subscriptions: simulation.subscriptions.map((s) => {
+        const happened = deliveries.filter((d) => d.subscription_id === s.subscriptionId);
+        return {
+          ...s,
+          happened,
+          ...(later(s.createdAt) && happened.length === 0
+            ? { note: 'created after the event: it did not exist when the event was routed' }
+            : {}),
+        };
+      }),
+      /** Firings and deliveries of targets that no longer exist. */
+      orphans: {
+        firings: firings.filter(
+          (f) => !simulation.triggers.some((t) => t.triggerId === f.triggerId),
+        ),
+        deliveries: deliveries.filter(
+          (d) => !simulation.subscriptions.some((s) => s.subscriptionId === d.subscription_id),
+        ),
+      },
+    };
+  }
+}

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+
+const bookingSchema = {
+  type: 'object',
+  required: ['bookingId'],
+  properties: { bookingId: { type: 'string' }, amount: { type: 'number' } },
+};
+
+describe.each(testBackends())('simulate and explain on $name', (backend) => {
+  let t: TestApp;
+  let workflowId: string;
+  beforeAll(async () => {
+    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.reset();
+    for (const pattern of ['bookings.created', 'bookings.cancelled', 'orders.placed']) {
+      const registered = await t.request('POST', '/v1/event-definitions', {
+        payload: {
+          event_id: pattern,
+          name: pattern,
+          pattern,
+          version: '1.0.0',
+          payload_schema: bookingSchema,
+          examples: [{ bookingId: 'bk-ex', amount: 5 }],
+        },
+      });
+      expect(registered.status).toBe(201);
+    }
+    const workflow = await t.request('POST', '/v1/workflow-definitions', {
+      payload: {
+        name: 'booking-flow',
+        inputSchema: {
+          type: 'object',
+          required: ['bookingId'],
+          properties: { bookingId: { type: 'string' }, amount: { type: 'number', minimum: 10 } },
+        },
+      },
+    });
+    workflowId = workflow.body.id;
+  });
+
+  const trigger = async (body: Record<string, unknown>) => {
+    const response = await t.request('POST', '/v1/workflow-triggers', {
+      payload: {
+        workflowDefinitionId: workflowId,
+        triggerType: 'START',
+        inputMapping: { bookingId: 'payload.bookingId' },
+        ...body,
+      },
+    });
+    expect(response.status).toBe(201);
+    return response.body.id as string;
+  };
+  const subscription = async (body: Record<string, unknown>) => {
+    const response = await t.request('POST', '/v1/subscriptions', { payload: body });
+    expect(response.status).toBe(201);
+    return response.body.subscription_id as string;
+  };
+  const counts = async () =>
+    (
+      await t.db.query<{ events: number; work: number; instances: number; attempts: number }>(
+        `SELECT (SELECT count(*)::int FROM events) AS events,
+                (SELECT count(*)::int FROM routing_work) AS work,
+                (SELECT count(*)::int FROM workflow_instances) AS instances,
+                (SELECT count(*)::int FROM delivery_attempts) AS attempts`,
+      )
+    ).rows[0];
+  const drain = async () => {
+    while ((await t.app.workers.runOnce()) > 0) {}
+  };
+
+  it('answers for every trigger and subscription, and stores, starts and sends nothing', async () => {
+    const starts = await trigger({
+      eventPattern: 'bookings.created',
+      inputMapping: { bookingId: 'payload.bookingId', amount: 'payload.amount' },
+      correlationKey: 'payload.bookingId',
+    });
+    const unmatched = await trigger({ eventPattern: 'orders.placed' });
+    const disabled = await trigger({ eventPattern: 'bookings.*', enabled: false });
+    const conditional = await trigger({
+      eventPattern: 'bookings.created',
+      eventCondition: 'payload.amount > 100',
+    });
+    const webhook = await subscription({
+      event_pattern: 'bookings.*',
+      subscriber: {
+        id: 'crm',
+        type: 'webhook',
+        endpoint: 'https://crm.example.com/hooks?x=1',
+        headers: { 'x-team': 'crm' },
+        authentication: { type: 'bearer', credentials: 'very-secret-token' },
+      },
+    });
+    const queue = await subscription({
+      event_pattern: 'bookings.created',
+      format: 'cloudevents-binary',
+      subscriber: { id: 'billing', type: 'queue', endpoint: 'billing.bookings' },
+    });
+    const filtered = await subscription({
+      event_pattern: 'bookings.created',
+      subscriber: { id: 'big', type: 'queue', endpoint: 'big.bookings' },
+      filter: { expression: 'payload.amount > 100' },
+    });
+    const paused = await subscription({
+      event_pattern: 'bookings.created',
+      subscriber: { id: 'later', type: 'queue', endpoint: 'later.bookings' },
+    });
+    expect((await t.request('POST', `/v1/subscriptions/${paused}/pause`)).status).toBe(200);
+    const before = await counts();
+
+    const answer = await t.request('POST', '/v1/events/simulate', {
+      payload: { pattern: 'bookings.created', payload: { bookingId: 'bk-1', amount: 5 } },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.simulated).toBe(true);
+    const byTrigger = Object.fromEntries(answer.body.triggers.map((x: any) => [x.triggerId, x]));
+    expect(byTrigger[starts]).toMatchObject({
+      matched: true,
+      conditionResult: true,
+      correlationKey: 'bk-1',
+      mappedInput: { bookingId: 'bk-1', amount: 5 },
+      action: 'would_start',
+      inputSchema: { valid: false, details: [expect.objectContaining({ field: 'input.amount' })] },
+    });
+    expect(byTrigger[unmatched]).toMatchObject({ matched: false, notMatched: 'pattern' });
+    expect(byTrigger[disabled]).toMatchObject({ matched: false, notMatched: 'disabled' });
+    expect(byTrigger[conditional]).toMatchObject({
+      matched: true,
+      conditionResult: false,
+      action: 'skipped',
+      reason: 'condition is false',
+    });
+    const bySubscription = Object.fromEntries(
+      answer.body.subscriptions.map((x: any) => [x.subscriptionId, x]),
+    );
+    const sent = bySubscription[webhook];
+    expect(sent).toMatchObject({
+      matched: true,
+      action: 'would_deliver',
+      request: {
+        method: 'POST',
+        url: 'https://crm.example.com/hooks?x=1',
+        headers: {
+          'x-team': 'crm',
+          authorization: '[redacted]',
+          'content-type': 'application/json',
+          'webhook-id': 'simulated',
+          'webhook-signature': 'v1,[redacted]',
+        },
+      },
+    });
+    expect(JSON.parse(sent.request.body)).toMatchObject({
+      pattern: 'bookings.created',
+      payload: { bookingId: 'bk-1', amount: 5 },
+    });
+    expect(JSON.stringify(answer.body)).not.toContain('very-secret-token');
+    expect(bySubscription[queue]).toMatchObject({
+      action: 'would_deliver',
+      message: {
+        subject: 'billing.bookings',
+        headers: { 'ce-type': 'bookings.created', 'content-type': 'application/json' },
+      },
+    });
+    expect(JSON.parse(bySubscription[queue].message.body)).toEqual({
+      bookingId: 'bk-1',
+      amount: 5,
+    });
+    expect(bySubscription[filtered]).toMatchObject({ filterResult: false, action: 'filtered' });
+    expect(bySubscription[paused]).toMatchObject({
+      matched: false,
+      notMatched: 'paused',
+      action: 'held',
+    });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('names the running instances a cancel would cancel; takes a definition example', async () => {
+    await trigger({ eventPattern: 'bookings.created', correlationKey: 'payload.bookingId' });
+    const cancels = await trigger({
+      eventPattern: 'bookings.cancelled',
+      triggerType: 'CANCEL',
+      correlationKey: 'payload.bookingId',
+    });
+    const published = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'bookings.created', payload: { bookingId: 'bk-ex', amount: 50 } },
+    });
+    expect(published.status).toBe(202);
+    await drain();
+    const [running] = (
+      await t.db.query<{ id: string }>(`SELECT id FROM workflow_instances WHERE status = 'running'`)
+    ).rows;
+    const answer = await t.request('POST', '/v1/events/simulate', {
+      payload: { definition: 'bookings.cancelled', example: 0 },
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.triggers.find((x: any) => x.triggerId === cancels)).toMatchObject({
+      action: 'would_cancel',
+      correlationKey: 'bk-ex',
+      workflowInstanceIds: [running!.id],
+    });
+    expect(
+      (await t.db.query(`SELECT 1 FROM workflow_instances WHERE status = 'running'`)).rows,
+    ).toHaveLength(1);
+  });
+
+  it('validates the event as POST /v1/events does', async () => {
+    const invalid = await t.request('POST', '/v1/events/simulate', {
+      payload: { pattern: 'bookings.created', payload: { amount: 'x' } },
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.details.map((d: any) => d.field).sort()).toEqual([
+      'payload.amount',
+      'payload.bookingId',
+    ]);
+    const unknown = await t.request('POST', '/v1/events/simulate', {
+      payload: { pattern: 'nothing.here', payload: {} },
+    });
+    expect(unknown.body.error.details[0].code).toBe('unknown_pattern');
+    const noExample = await t.request('POST', '/v1/events/simulate', {
+      payload: { definition: 'bookings.created', example: 7 },
+    });
+    expect(noExample.status).toBe(404);
+  });
+
+  it('explains a stored event next to what happened, and says which targets came later', async () => {
+    const starts = await trigger({ eventPattern: 'bookings.created' });
+    const queue = await subscription({
+      event_pattern: 'bookings.created',
+      subscriber: { id: 'billing', type: 'queue', endpoint: 'billing.bookings' },
+      filter: { expression: 'payload.amount > 100' },
+    });
+    const published = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'bookings.created', payload: { bookingId: 'bk-2', amount: 50 } },
+    });
+    await drain();
+    t.clock.advance(60_000);
+    const later = await trigger({ eventPattern: 'bookings.*' });
+    const explained = await t.request('GET', `/v1/events/${published.body.eventId}/explain`);
+    expect(explained.status).toBe(200);
+    expect(explained.body.event.eventId).toBe(published.body.eventId);
+    const byTrigger = Object.fromEntries(explained.body.triggers.map((x: any) => [x.triggerId, x]));
+    expect(byTrigger[starts]).toMatchObject({
+      action: 'would_start',
+      happened: [expect.objectContaining({ action: 'started', status: 'done' })],
+    });
+    expect(byTrigger[later]).toMatchObject({
+      action: 'would_start',
+      happened: [],
+      note: expect.stringContaining('created after the event'),
+    });
+    expect(explained.body.subscriptions).toEqual([
+      expect.objectContaining({ subscriptionId: queue, action: 'filtered', happened: [] }),
+    ]);
+    expect((await t.request('GET', '/v1/events/nope/explain')).status).toBe(404);
+  });
+});

@@ -398,7 +398,7 @@ function checkInput(
       check.error(
         `inputMapping.${name}`,
         'input_mismatch',
-        `the workflow's inputSchema requires ${name}, and ${mapping === undefined ? 'the default input (eventId, eventPattern, eventPayload)' : 'no mapping'} produces it`,
+        `the workflow's inputSchema requires ${name}, which ${mapping === undefined ? 'the default input (eventId, eventPattern, eventPayload) does not produce' : 'no mapping produces'}`,
       );
     } else if (!source.required) {
       check.warn(

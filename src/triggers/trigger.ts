@@ -129,9 +129,15 @@ function correlationIdOf(event: { metadata?: unknown }): string | undefined {
   return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
 }
 
-/** What a trigger reads, for the type check: its expressions and its workflow's input. */
+/**
+ * What a trigger reads, for the type check: its expressions and, for a START (the only type that
+ * builds an input: a CANCEL ends instances), its workflow's input.
+ */
 export function triggerConsumerSpec(
-  trigger: Pick<WorkflowEventTrigger, 'eventCondition' | 'inputMapping' | 'correlationKey'>,
+  trigger: Pick<
+    WorkflowEventTrigger,
+    'triggerType' | 'eventCondition' | 'inputMapping' | 'correlationKey'
+  >,
   inputSchema: unknown,
 ): ConsumerSpec {
   return {
@@ -139,6 +145,8 @@ export function triggerConsumerSpec(
       ? [{ field: 'eventCondition', text: trigger.eventCondition }]
       : [],
     keys: trigger.correlationKey ? [{ field: 'correlationKey', text: trigger.correlationKey }] : [],
-    input: { mapping: trigger.inputMapping ?? undefined, inputSchema },
+    ...(trigger.triggerType === 'START'
+      ? { input: { mapping: trigger.inputMapping ?? undefined, inputSchema } }
+      : {}),
   };
 }

@@ -599,6 +599,24 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       expect(await instances()).toEqual([]);
     });
 
+    it('checks the input of a START only: a CANCEL builds none, so its workflow inputSchema does not apply', async () => {
+      const strict = await createWorkflowDefinition('strict-cancel', {
+        inputSchema: { type: 'object', required: ['bookingId'] },
+      });
+      const cancel = await createTrigger({
+        workflowDefinitionId: strict,
+        triggerType: 'CANCEL',
+        correlationKey: 'metadata.correlationId',
+      });
+      expect(cancel.status).toBe(201);
+      expect(cancel.body.warnings ?? []).toEqual([]);
+      const start = await createTrigger({ workflowDefinitionId: strict });
+      expect(start.status).toBe(400);
+      expect(start.body.error.details).toEqual([
+        expect.objectContaining({ field: 'inputMapping.bookingId', code: 'input_mismatch' }),
+      ]);
+    });
+
     it('fails a firing, dry run and real, whose mapped input is over MAPPED_INPUT_MAX_BYTES', async () => {
       // 3 copies of a 100 KB field: 300 KB, over the default 256 KiB.
       const copies = { a: '$.payload.s', b: '$.payload.s', c: '$.payload.s' };

@@ -46,6 +46,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     {
       config: { access },
       schema: {
+        operationId: 'createApiKey',
         tags,
         summary: 'Create an API key (the key is shown once, only its hash is stored)',
         body: {
@@ -91,6 +92,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     {
       config: { access },
       schema: {
+        operationId: 'listApiKeys',
         tags,
         summary:
           'List API keys (never their secrets), revoked ones included; `kind=service` lists the service accounts',
@@ -123,6 +125,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
     {
       config: { access },
       schema: {
+        operationId: 'revokeApiKey',
         tags,
         summary: 'Revoke an API key (revoking a revoked key changes nothing)',
         params: {
@@ -183,6 +186,7 @@ export function registerIdentityRoute(app: FastifyInstance, authEnabled: boolean
     {
       config: { access: 'authenticated' },
       schema: {
+        operationId: 'getIdentity',
         tags,
         summary:
           'The calling API key or bearer token and its scopes (any valid caller may ask; admin implies all)',

@@ -215,8 +215,8 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
         ]),
       );
       await unwrap(
-        client.PATCH('/v1/event-definitions/{id}', {
-          params: { path: { id: step.id }, header: ifMatch(step.revision) } as never,
+        client.PATCH('/v1/event-definitions/{ref}', {
+          params: { path: { ref: step.id }, header: ifMatch(step.revision) } as never,
           body: changed as never,
         }),
         what,
@@ -226,7 +226,7 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
     case 'WorkflowDefinition': {
       const { name, version, ...rest } = step.body;
       await unwrap(
-        client.PUT('/v1/workflow-definitions/by-name/{name}/{version}', {
+        client.PUT('/v1/by-name/workflow-definitions/{name}/{version}', {
           params: { path: { name: String(name), version: String(version) }, header: headers },
           body: rest as never,
         }),
@@ -237,7 +237,7 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
     case 'WorkflowTrigger': {
       const { name, ...rest } = step.body;
       await unwrap(
-        client.PUT('/v1/workflow-triggers/by-name/{name}', {
+        client.PUT('/v1/by-name/workflow-triggers/{name}', {
           params: { path: { name: String(name) }, header: headers },
           body: rest as never,
         }),
@@ -248,7 +248,7 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
     case 'Subscription': {
       const { name, ...rest } = step.body;
       await unwrap(
-        client.PUT('/v1/subscriptions/by-name/{name}', {
+        client.PUT('/v1/by-name/subscriptions/{name}', {
           params: { path: { name: String(name) }, header: headers },
           body: rest as never,
         }),
@@ -277,7 +277,10 @@ async function deleteResource(
       await unwrap(client.DELETE('/v1/subscriptions/{id}', path), what);
       return;
     case 'EventDefinition':
-      await unwrap(client.DELETE('/v1/event-definitions/{id}', path), what);
+      await unwrap(
+        client.DELETE('/v1/event-definitions/{ref}', { params: { path: { ref: id } } }),
+        what,
+      );
       return;
   }
 }

@@ -17,8 +17,28 @@ export const paginationQuery = {
   },
 } as const;
 
+/** An object whose fields are not listed: `Record<string, unknown>` to a generated client. */
+export const freeFormObject = { type: 'object', additionalProperties: true } as const;
+
+/**
+ * An answer object whose listed fields are always present; it may carry more (their shapes are
+ * those of the resource's own documentation), which serialisation passes through unchanged.
+ */
+export const answerObject = <P extends Record<string, unknown>>(properties: P) =>
+  ({
+    type: 'object',
+    additionalProperties: true,
+    required: Object.keys(properties),
+    properties,
+  }) as const;
+
+/** `{ [key]: [ …objects ] }`, the shape of a list answer without paging. */
+export const listAnswer = (key: string) =>
+  answerObject({ [key]: { type: 'array', items: freeFormObject } });
+
 export const paginationSchema = {
   type: 'object',
+  required: ['total', 'limit', 'offset', 'hasMore'],
   properties: {
     total: { type: 'integer' },
     limit: { type: 'integer' },
@@ -46,18 +66,23 @@ export const pagination = (
   hasMore: offset + returned < total,
 });
 
-export const errorResponseSchema = {
+/** The one error envelope, `components/schemas/Error` in the description. */
+export const errorSchema = {
+  $id: 'Error',
   type: 'object',
+  required: ['error'],
   properties: {
     error: {
       type: 'object',
+      required: ['code', 'message', 'details'],
       properties: {
-        code: { type: 'string' },
+        code: { type: 'string', description: 'stable machine-readable code' },
         message: { type: 'string' },
         details: {
           type: 'array',
           items: {
             type: 'object',
+            required: ['field', 'code', 'message'],
             properties: {
               field: { type: 'string' },
               code: { type: 'string' },
@@ -110,3 +135,9 @@ export const withWarnings = <T extends object>(
   warnings: ReadonlyArray<{ field: string; code: string; message: string }>,
 ): T & { warnings?: typeof warnings } =>
   warnings.length > 0 ? { ...resource, warnings } : resource;
+
+/** A response that is the error envelope (a reference to {@link errorSchema}). */
+export const errorResponseSchema = {
+  $ref: 'Error#',
+  description: 'the error envelope',
+} as const;

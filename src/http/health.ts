@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../db/database.ts';
 import { isUpToDate, type Migration } from '../db/migrate.ts';
+import { answerObject, errorResponseSchema } from './common.ts';
 import { envelope } from './errors.ts';
 
 /**
@@ -34,6 +35,9 @@ function readinessProbe(db: Database, migrations: Migration[]): () => Promise<Re
   };
 }
 
+const statusAnswer = (status: string) =>
+  answerObject({ status: { type: 'string', enum: [status] } });
+
 export function registerHealthRoutes(
   app: FastifyInstance,
   db: Database,
@@ -42,7 +46,15 @@ export function registerHealthRoutes(
   const probe = readinessProbe(db, migrations);
   app.get(
     '/healthz',
-    { config: { access: 'public' }, schema: { tags: ['health'], summary: 'The process is up' } },
+    {
+      config: { access: 'public' },
+      schema: {
+        operationId: 'getHealth',
+        tags: ['health'],
+        summary: 'The process is up',
+        response: { 200: statusAnswer('ok') },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
   app.get(
@@ -50,8 +62,10 @@ export function registerHealthRoutes(
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'getReadiness',
         tags: ['health'],
         summary: 'The database is reachable and every migration is applied',
+        response: { 200: statusAnswer('ready'), 503: errorResponseSchema },
       },
     },
     async (request, reply) => {

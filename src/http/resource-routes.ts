@@ -43,18 +43,23 @@ export const resourceErrors = {
 } as const;
 
 interface ResourceRoute {
-  /** The resource's path, ending in `/:id`. */
+  /** The resource's path, ending in its one parameter (`/:id`, or `/:ref` for definitions). */
   path: string;
   access: Scope;
   tags: string[];
   summary: string;
+  operationId: string;
 }
 
-/** The schema parts every resource route has: its OpenAPI tags and summary, its `{ id }`. */
+/** The name of the path's last parameter (`/v1/x/:id` → `id`). */
+const paramOf = (route: ResourceRoute): string => route.path.slice(route.path.lastIndexOf(':') + 1);
+
+/** The schema parts every resource route has: its OpenAPI tags and summary, its parameter. */
 const describedBy = (route: ResourceRoute) => ({
+  operationId: route.operationId,
   tags: route.tags,
   summary: route.summary,
-  params: idParams,
+  params: { ...idParams, properties: { [paramOf(route)]: idParams.properties.id } },
 });
 
 export interface PatchRoute<Body, Changed, Query = unknown> extends ResourceRoute {
@@ -74,7 +79,7 @@ export function patchRoute<Body, Changed, Query = unknown>(
   app: FastifyInstance,
   route: PatchRoute<Body, Changed, Query>,
 ): void {
-  app.patch<{ Params: { id: string }; Body: Body }>(
+  app.patch<{ Params: Record<string, string>; Body: Body }>(
     route.path,
     {
       config: { access: route.access },
@@ -100,7 +105,8 @@ export function patchRoute<Body, Changed, Query = unknown>(
       const revision = requiredRevision(request.headers['if-match']);
       const changes = request.body as Body;
       const query = request.query as Query;
-      return route.answer(reply, await route.update(request.params.id, revision, changes, query));
+      const id = request.params[paramOf(route)]!;
+      return route.answer(reply, await route.update(id, revision, changes, query));
     },
   );
 }
@@ -111,22 +117,28 @@ export interface DeleteRoute extends ResourceRoute {
 
 /** DELETE → 204; 404 for an unknown id, 409 when something still depends on the resource. */
 export function deleteRoute(app: FastifyInstance, route: DeleteRoute): void {
-  app.delete<{ Params: { id: string } }>(
+  app.delete<{ Params: Record<string, string> }>(
     route.path,
     {
       config: { access: route.access },
       schema: { ...describedBy(route), response: { 204: { type: 'null' }, ...resourceErrors } },
     },
     async (request, reply) => {
-      await route.remove(request.params.id);
+      await route.remove(request.params[paramOf(route)]!);
       return reply.code(204).send();
     },
   );
 }
 
 export interface UpsertRoute<Params, Body, Resource, Query = unknown> {
-  /** The resource's natural-key path, e.g. `/v1/subscriptions/by-name/:name`. */
+  /**
+   * The resource's natural-key path as described, e.g. `/v1/by-name/subscriptions/:name`: under
+   * `/v1/by-name/` so that it cannot be read as `/v1/subscriptions/{id}/…` (an ambiguous path).
+   */
   path: string;
+  /** The same route at its first spelling (`/v1/subscriptions/by-name/:name`), kept working, undescribed. */
+  alias: string;
+  operationId: string;
   access: Scope;
   tags: string[];
   summary: string;
@@ -159,34 +171,40 @@ export function upsertRoute<Params, Body, Resource, Query = unknown>(
   app: FastifyInstance,
   route: UpsertRoute<Params, Body, Resource, Query>,
 ): void {
-  app.put<{ Params: Params; Body: Body }>(
-    route.path,
-    {
-      config: { access: route.access },
-      schema: {
-        tags: route.tags,
-        summary: route.summary,
-        params: route.params,
-        headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
-        ...(route.querystring ? { querystring: route.querystring } : {}),
-        body: route.body,
-        response: {
-          ...(route.resourceSchema ? { 200: route.resourceSchema, 201: route.resourceSchema } : {}),
-          ...resourceErrors,
-          412: errorResponseSchema,
+  const register = (path: string, hide: boolean) =>
+    app.put<{ Params: Params; Body: Body }>(
+      path,
+      {
+        config: { access: route.access },
+        schema: {
+          ...(hide ? { hide } : { operationId: route.operationId }),
+          tags: route.tags,
+          summary: route.summary,
+          params: route.params,
+          headers: { type: 'object', properties: { 'if-match': { type: 'string' } } },
+          ...(route.querystring ? { querystring: route.querystring } : {}),
+          body: route.body,
+          response: {
+            ...(route.resourceSchema
+              ? { 200: route.resourceSchema, 201: route.resourceSchema }
+              : {}),
+            ...resourceErrors,
+            412: errorResponseSchema,
+          },
         },
       },
-    },
-    async (request, reply) => {
-      const revision = optionalRevision(request.headers['if-match']);
-      const { resource, created } = await route.upsert(
-        request.params as Params,
-        revision,
-        request.body as Body,
-        request.query as Query,
-      );
-      if (created) reply.code(201).header('location', route.location(resource));
-      return route.answer(reply, resource, created);
-    },
-  );
+      async (request, reply) => {
+        const revision = optionalRevision(request.headers['if-match']);
+        const { resource, created } = await route.upsert(
+          request.params as Params,
+          revision,
+          request.body as Body,
+          request.query as Query,
+        );
+        if (created) reply.code(201).header('location', route.location(resource));
+        return route.answer(reply, resource, created);
+      },
+    );
+  register(route.path, false);
+  register(route.alias, true);
 }

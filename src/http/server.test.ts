@@ -120,7 +120,6 @@ describe.each(testBackends())('HTTP foundation on $name', (backend) => {
       expect.arrayContaining([
         '/v1/event-definitions/{ref}',
         '/v1/event-definitions/{ref}/versions',
-        '/v1/event-definitions/{id}',
       ]),
     );
     // The document describes the same pattern rule the route enforces.

@@ -125,6 +125,11 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const routes = installAccessControl(app, options.access);
   app.addHook('onClose', () => options.tracing.shutdown());
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name: components/schemas/Error, not def-0.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -132,7 +137,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         version: '0.1.0',
         description:
           'Event definition registry, event store and routing. Errors use the envelope `{ error: { code, message, details } }`.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // The default address of a local service; a deployment serves the same paths elsewhere.
+      servers: [{ url: 'http://127.0.0.1:8080', description: 'local (default HOST and PORT)' }],
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },

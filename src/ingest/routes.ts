@@ -9,7 +9,7 @@ import {
   MAPPED_CLOUDEVENT_FORMAT,
 } from '../cloudevents/format.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
-import { errorResponseSchema } from '../http/common.ts';
+import { answerObject, errorResponseSchema, errorSchema, freeFormObject } from '../http/common.ts';
 import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import { type EventFormat, type EventReceiver, NATIVE_FORMAT } from './receiver.ts';
 import { traceIdOf } from './traceparent.ts';
@@ -53,7 +53,7 @@ const batchResult = {
           index: { type: 'integer' },
           eventId: { type: 'string' },
           status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
-          error: errorResponseSchema.properties.error,
+          error: errorSchema.properties.error,
         },
       },
     },
@@ -115,6 +115,7 @@ export function registerIngestRoutes(
     {
       config: { access: 'events:publish' },
       schema: {
+        operationId: 'publishEvent',
         tags,
         summary:
           'Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId',
@@ -163,6 +164,7 @@ export function registerIngestRoutes(
       config: { access: 'events:publish' },
       bodyLimit: options.batchBodyLimitBytes,
       schema: {
+        operationId: 'publishEventBatch',
         tags,
         summary:
           'Publish up to the batch limit of events (native, or a CloudEvents batch); each is validated on its own',
@@ -204,10 +206,15 @@ export function registerIngestRoutes(
     {
       config: { access: 'events:publish' },
       schema: {
+        operationId: 'validateEvent',
         tags,
         summary: 'Run every check of POST /v1/events without storing anything',
         body: singleEventBody(),
-        response: { 400: errorResponseSchema, 415: errorResponseSchema },
+        response: {
+          200: answerObject({ valid: { type: 'boolean' }, event: freeFormObject }),
+          400: errorResponseSchema,
+          415: errorResponseSchema,
+        },
       },
       preValidation: binaryAsNative,
     },

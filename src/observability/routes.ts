@@ -15,7 +15,17 @@ export function registerMetricsRoutes(app: FastifyInstance, metrics: Metrics): v
     '/metrics',
     {
       config: { access: 'public' },
-      schema: { tags: ['operability'], summary: 'Prometheus metrics (text format)' },
+      schema: {
+        operationId: 'getMetrics',
+        tags: ['operability'],
+        summary: 'Prometheus metrics (text format)',
+        response: {
+          200: {
+            description: 'the Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
     },
     async (_request, reply) => {
       const body = await metrics.exposition();

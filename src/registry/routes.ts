@@ -3,6 +3,7 @@ import { CHANGE_CODES } from '../compatibility/changes.ts';
 import { COMPATIBILITY_MODES, type CompatibilityMode } from '../compatibility/check.ts';
 import {
   errorResponseSchema,
+  listAnswer,
   pagination,
   paginationQuery,
   paginationSchema,
@@ -227,6 +228,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:write' },
       schema: {
+        operationId: 'createEventDefinition',
         tags,
         summary:
           'Register an event definition version; reports the triggers and subscriptions it impacts',
@@ -259,6 +261,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:read' },
       schema: {
+        operationId: 'listEventDefinitions',
         tags,
         summary: 'List event definitions',
         querystring: {
@@ -299,6 +302,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:read' },
       schema: {
+        operationId: 'getEventDefinition',
         tags,
         summary: 'Read a definition by UUID, event_id or pattern (latest version unless ?version=)',
         params: refParams,
@@ -319,6 +323,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:read' },
       schema: {
+        operationId: 'listEventDefinitionVersions',
         tags,
         summary: 'Every version of an event definition, newest first',
         params: refParams,
@@ -339,10 +344,11 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:read' },
       schema: {
+        operationId: 'listEventDefinitionProducers',
         tags,
         summary: 'Sources still publishing deprecated versions: count and last seen',
         params: refParams,
-        response: { 404: errorResponseSchema },
+        response: { 200: listAnswer('producers'), 404: errorResponseSchema },
       },
     },
     async (request) => ({ producers: await registry.producers(request.params.ref) }),
@@ -353,6 +359,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
     {
       config: { access: 'definitions:read' },
       schema: {
+        operationId: 'checkEventDefinitionCompatibility',
         tags,
         summary:
           'Check a payload schema against the versions of an event under its mode (stores nothing)',
@@ -388,7 +395,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   );
 
   patchRoute(app, {
-    path: '/v1/event-definitions/:id',
+    path: '/v1/event-definitions/:ref',
+    operationId: 'updateEventDefinition',
     access: 'definitions:write',
     tags,
     summary: 'Change a definition (requires If-Match with its ETag)',
@@ -405,7 +413,8 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
   });
 
   deleteRoute(app, {
-    path: '/v1/event-definitions/:id',
+    path: '/v1/event-definitions/:ref',
+    operationId: 'deleteEventDefinition',
     access: 'definitions:write',
     tags,
     summary: 'Delete a draft version',

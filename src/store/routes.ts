@@ -1,10 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import { errorResponseSchema, paginationQuery } from '../http/common.ts';
+import {
+  answerObject,
+  errorResponseSchema,
+  freeFormObject,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
 import type { EventStore } from './event-store.ts';
 import type { EventQuery } from './query.ts';
 
 const tags = ['events'];
 const text = { type: 'string', maxLength: 255 } as const;
+/** A stored event: `id` is its eventId again (the reference's name for it). */
+const storedEventSchema = answerObject({
+  id: { type: 'string' },
+  eventId: { type: 'string' },
+  pattern: { type: 'string' },
+  version: { type: 'string' },
+  timestamp: { type: 'string', format: 'date-time' },
+  payload: freeFormObject,
+  metadata: freeFormObject,
+});
+
 const eventIdParams = {
   type: 'object',
   properties: { eventId: { type: 'string', maxLength: 255 } },
@@ -16,6 +33,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
     {
       config: { access: 'events:read' },
       schema: {
+        operationId: 'listEvents',
         tags,
         summary: 'Query stored events, newest first',
         description:
@@ -51,7 +69,13 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
             '^tag\\.[^.]{1,128}$': { ...text, description: 'tag.<name>=<value>' },
           },
         },
-        response: { 400: errorResponseSchema },
+        response: {
+          200: answerObject({
+            events: { type: 'array', items: storedEventSchema },
+            pagination: { ...paginationSchema, additionalProperties: true },
+          }),
+          400: errorResponseSchema,
+        },
       },
     },
     async (request) => store.query(request.query),
@@ -62,10 +86,11 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
     {
       config: { access: 'events:read' },
       schema: {
+        operationId: 'getEvent',
         tags,
         summary: 'One stored event',
         params: eventIdParams,
-        response: { 404: errorResponseSchema },
+        response: { 200: storedEventSchema, 404: errorResponseSchema },
       },
     },
     async (request) => store.get(request.params.eventId),
@@ -76,11 +101,15 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
     {
       config: { access: 'events:read' },
       schema: {
+        operationId: 'getEventTrace',
         tags,
         summary:
           "The causal tree of the event's correlation: children nested under their causationId parent",
         params: eventIdParams,
-        response: { 404: errorResponseSchema },
+        response: {
+          200: answerObject({ events: { type: 'array', items: freeFormObject } }),
+          404: errorResponseSchema,
+        },
       },
     },
     async (request) => store.trace(request.params.eventId),

@@ -12,6 +12,7 @@ export function registerStreamRoutes(app: FastifyInstance, streams: EventStreams
     {
       config: { access: 'events:read' },
       schema: {
+        operationId: 'streamEvents',
         tags: ['events'],
         summary: 'Follow events as they are committed (Server-Sent Events), in commit order',
         description:

@@ -4,8 +4,11 @@ import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import {
+  answerObject,
   consumerCheckQuery,
   errorResponseSchema,
+  freeFormObject,
+  listAnswer,
   pagination,
   paginationQuery,
   paginationSchema,
@@ -140,6 +143,25 @@ const fields = {
 
 type CheckQuery = { check: ConsumerCheckMode };
 
+/** A subscription as answered (its signing secret only right after it is set). */
+const subscriptionSchema = answerObject({
+  subscription_id: { type: 'string', format: 'uuid' },
+  name: { type: ['string', 'null'] },
+  labels: { type: 'object', additionalProperties: { type: 'string' } },
+  event_pattern: { type: 'string' },
+  format: { type: 'string' },
+  subscriber: answerObject({
+    id: { type: 'string' },
+    type: { type: 'string' },
+    endpoint: { type: 'string' },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+  }),
+  retry_policy: freeFormObject,
+  circuit_breaker: freeFormObject,
+  description: { type: ['string', 'null'] },
+  status: { type: 'string' },
+});
+
 export interface SubscriptionRouteDeps {
   db: Database;
   clock: Clock;
@@ -177,6 +199,7 @@ export function registerSubscriptionRoutes(
     {
       config: write,
       schema: {
+        operationId: 'createSubscription',
         tags,
         summary:
           'Subscribe a webhook or queue to an event pattern; the signing secret is shown only here; the filter is type-checked against the active versions the pattern matches',
@@ -187,7 +210,7 @@ export function registerSubscriptionRoutes(
           required: ['event_pattern', 'subscriber'],
           properties: fields,
         },
-        response: resourceErrors,
+        response: { 201: subscriptionSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -202,6 +225,7 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'listSubscriptions',
         tags,
         summary: 'List subscriptions',
         querystring: {
@@ -222,7 +246,11 @@ export function registerSubscriptionRoutes(
         response: {
           200: {
             type: 'object',
-            properties: { subscriptions: { type: 'array' }, pagination: paginationSchema },
+            required: ['subscriptions', 'pagination'],
+            properties: {
+              subscriptions: { type: 'array', items: subscriptionSchema },
+              pagination: paginationSchema,
+            },
           },
           400: errorResponseSchema,
         },
@@ -242,10 +270,11 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'getSubscription',
         tags,
         summary: 'Read a subscription (credentials masked)',
         params: idParams,
-        response: resourceErrors,
+        response: { 200: subscriptionSchema, ...resourceErrors },
       },
     },
     async (request, reply) => one(reply, await subscriptions.get(request.params.id)),
@@ -253,6 +282,8 @@ export function registerSubscriptionRoutes(
 
   patchRoute(app, {
     path: '/v1/subscriptions/:id',
+    operationId: 'updateSubscription',
+    resourceSchema: subscriptionSchema,
     access: write.access,
     tags,
     summary: 'Change a subscription (requires If-Match with its ETag)',
@@ -265,7 +296,10 @@ export function registerSubscriptionRoutes(
 
   const { name: _name, ...replaceable } = fields;
   upsertRoute(app, {
-    path: '/v1/subscriptions/by-name/:name',
+    path: '/v1/by-name/subscriptions/:name',
+    alias: '/v1/subscriptions/by-name/:name',
+    operationId: 'upsertSubscription',
+    resourceSchema: subscriptionSchema,
     access: write.access,
     tags,
     summary:
@@ -288,6 +322,7 @@ export function registerSubscriptionRoutes(
 
   deleteRoute(app, {
     path: '/v1/subscriptions/:id',
+    operationId: 'deleteSubscription',
     access: write.access,
     tags,
     summary: 'Delete a subscription',
@@ -300,7 +335,16 @@ export function registerSubscriptionRoutes(
   ] as const) {
     app.post<{ Params: { id: string } }>(
       `/v1/subscriptions/:id/${action}`,
-      { config: write, schema: { tags, summary, params: idParams, response: resourceErrors } },
+      {
+        config: write,
+        schema: {
+          operationId: `${action}Subscription`,
+          tags,
+          summary,
+          params: idParams,
+          response: { 200: subscriptionSchema, ...resourceErrors },
+        },
+      },
       async (request, reply) => one(reply, await subscriptions[action](request.params.id)),
     );
   }
@@ -310,10 +354,11 @@ export function registerSubscriptionRoutes(
     {
       config: write,
       schema: {
+        operationId: 'rotateSubscriptionSecret',
         tags,
         summary: 'New signing secret; the previous one keeps signing for 24 h',
         params: idParams,
-        response: resourceErrors,
+        response: { 200: subscriptionSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -327,11 +372,12 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'listSubscriptionDeliveries',
         tags,
         summary: 'Delivery log: attempts, status codes, latency, errors',
         params: idParams,
         querystring: pageQuery,
-        response: resourceErrors,
+        response: { 200: listAnswer('deliveries'), ...resourceErrors },
       },
     },
     async (request) => {
@@ -373,10 +419,12 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'listEventDeliveries',
         tags,
         summary: 'Delivery log of one event',
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
         querystring: pageQuery,
+        response: { 200: listAnswer('deliveries') },
       },
     },
     async (request) => {
@@ -400,6 +448,7 @@ export function registerSubscriptionRoutes(
     {
       config: write,
       schema: {
+        operationId: 'replaySubscription',
         tags,
         summary: 'Deliver stored events of a time range again, marked as replays',
         params: idParams,
@@ -409,7 +458,7 @@ export function registerSubscriptionRoutes(
           required: ['startTime', 'endTime'],
           properties: { ...replayRangeProperties, pattern: { type: 'string', maxLength: 255 } },
         },
-        response: resourceErrors,
+        response: { 202: freeFormObject, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -435,6 +484,7 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'listDeadLetters',
         tags,
         summary: 'Deliveries whose attempts ran out',
         querystring: {
@@ -442,6 +492,7 @@ export function registerSubscriptionRoutes(
           additionalProperties: false,
           properties: { subscriptionId: { type: 'string', format: 'uuid' }, ...paginationQuery },
         },
+        response: { 200: listAnswer('deadLetters') },
       },
     },
     async (request) => ({ deadLetters: await deadLetters(db, request.query) }),
@@ -452,10 +503,17 @@ export function registerSubscriptionRoutes(
     {
       config: write,
       schema: {
+        operationId: 'redeliverDeadLetter',
         tags,
         summary: 'Queue a dead letter again with fresh attempts',
         params: idParams,
-        response: resourceErrors,
+        response: {
+          202: answerObject({
+            id: { type: 'string' },
+            status: { type: 'string', enum: ['pending'] },
+          }),
+          ...resourceErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -471,10 +529,11 @@ export function registerSubscriptionRoutes(
     {
       config: write,
       schema: {
+        operationId: 'redeliverSubscriptionDeadLetters',
         tags,
         summary: 'Queue every dead letter of the subscription again',
         params: idParams,
-        response: resourceErrors,
+        response: { 202: answerObject({ requeued: { type: 'integer' } }), ...resourceErrors },
       },
     },
     async (request, reply) => {

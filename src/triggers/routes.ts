@@ -3,8 +3,11 @@ import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { AppError, fieldError, notFound, validationError } from '../errors.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
 import {
+  answerObject,
   consumerCheckQuery,
   errorResponseSchema,
+  freeFormObject,
+  listAnswer,
   pagination,
   paginationQuery,
   paginationSchema,
@@ -107,6 +110,12 @@ const writtenTriggerSchema = {
 
 type CheckQuery = { check: ConsumerCheckMode };
 
+/** A dead-lettered firing or delivery queued again. */
+const queuedAgain = answerObject({
+  id: { type: 'string' },
+  status: { type: 'string', enum: ['pending'] },
+});
+
 export interface TriggerRouteDeps {
   triggers: Triggers;
   workflowDefinitions: WorkflowDefinitions;
@@ -167,6 +176,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'createWorkflowTrigger',
         tags,
         summary:
           'Create a workflow event trigger; the paths it reads are type-checked against the active versions its pattern matches',
@@ -194,6 +204,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'listWorkflowTriggers',
         tags,
         summary: 'List triggers (priority order)',
         querystring: {
@@ -234,6 +245,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'getWorkflowTrigger',
         tags,
         summary: 'Read a trigger',
         params: idParams,
@@ -245,6 +257,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
 
   patchRoute(app, {
     path: '/v1/workflow-triggers/:id',
+    operationId: 'updateWorkflowTrigger',
     access: 'triggers:write',
     tags,
     summary: 'Change a trigger (requires If-Match with its ETag)',
@@ -258,7 +271,9 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
 
   const { name: _name, ...replaceable } = fields;
   upsertRoute(app, {
-    path: '/v1/workflow-triggers/by-name/:name',
+    path: '/v1/by-name/workflow-triggers/:name',
+    alias: '/v1/workflow-triggers/by-name/:name',
+    operationId: 'upsertWorkflowTrigger',
     access: 'triggers:write',
     tags,
     summary:
@@ -292,6 +307,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
 
   deleteRoute(app, {
     path: '/v1/workflow-triggers/:id',
+    operationId: 'deleteWorkflowTrigger',
     access: 'triggers:write',
     tags,
     summary: 'Delete a trigger',
@@ -303,6 +319,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'testWorkflowTrigger',
         tags,
         summary:
           "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
@@ -314,11 +331,14 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
               type: 'object',
               additionalProperties: false,
               required: ['example'],
-              properties: { example: { type: 'integer', minimum: 0 } },
+              properties: { example: { type: 'integer', minimum: 0, maximum: 10_000 } },
             },
           ],
         },
-        response: resourceErrors,
+        response: {
+          200: answerObject({ dryRun: { type: 'boolean' }, event: freeFormObject }),
+          ...resourceErrors,
+        },
       },
     },
     async (request) => {
@@ -340,6 +360,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'replayWorkflowTrigger',
         tags,
         summary:
           'Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force',
@@ -350,7 +371,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           required: ['startTime', 'endTime'],
           properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
         },
-        response: resourceErrors,
+        response: { 202: freeFormObject, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -366,11 +387,12 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'listEventFirings',
         tags,
         summary:
           'What each matching trigger did with the event: condition, input, key, action, instances, attempts',
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
-        response: { 404: errorResponseSchema },
+        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
       },
     },
     async (request) => {
@@ -412,10 +434,11 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'retryTriggerFiring',
         tags,
         summary: 'Queue a dead-lettered firing again with fresh attempts',
         params: idParams,
-        response: { 404: errorResponseSchema, 409: errorResponseSchema },
+        response: { 202: queuedAgain, 404: errorResponseSchema, 409: errorResponseSchema },
       },
     },
     async (request, reply) => {

@@ -114,6 +114,7 @@ export function registerWorkflowRoutes(
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'createWorkflowDefinition',
         tags,
         summary: 'Register a workflow definition',
         body: {
@@ -137,6 +138,7 @@ export function registerWorkflowRoutes(
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'listWorkflowDefinitions',
         tags,
         summary: 'List workflow definitions, newest first; ?name= gives every version of one',
         querystring: {
@@ -171,6 +173,7 @@ export function registerWorkflowRoutes(
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'getWorkflowDefinition',
         tags,
         summary: 'Read a workflow definition',
         params: idParams,
@@ -182,6 +185,7 @@ export function registerWorkflowRoutes(
 
   patchRoute(app, {
     path: '/v1/workflow-definitions/:id',
+    operationId: 'updateWorkflowDefinition',
     access: 'triggers:write',
     tags,
     summary: 'Change a workflow definition (requires If-Match with its ETag)',
@@ -194,7 +198,9 @@ export function registerWorkflowRoutes(
 
   const { name: _name, version: _version, ...replaceable } = editable;
   upsertRoute(app, {
-    path: '/v1/workflow-definitions/by-name/:name/:version',
+    path: '/v1/by-name/workflow-definitions/:name/:version',
+    alias: '/v1/workflow-definitions/by-name/:name/:version',
+    operationId: 'upsertWorkflowDefinition',
     access: 'triggers:write',
     tags,
     summary:
@@ -219,6 +225,7 @@ export function registerWorkflowRoutes(
 
   deleteRoute(app, {
     path: '/v1/workflow-definitions/:id',
+    operationId: 'deleteWorkflowDefinition',
     access: 'triggers:write',
     tags,
     summary: 'Delete a workflow definition and its instances (409 while triggers use it)',
@@ -244,6 +251,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'listWorkflowInstances',
         tags,
         summary: 'List workflow instances (builtin executor), newest first',
         querystring: {
@@ -283,6 +291,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'getWorkflowInstance',
         tags,
         summary: 'Read a workflow instance',
         params: idParams,
@@ -299,6 +308,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'completeWorkflowInstance',
         tags,
         summary: 'An engine reports a running instance completed, optionally with its output',
         params: idParams,
@@ -322,6 +332,7 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
     {
       config: { access: 'triggers:write' },
       schema: {
+        operationId: 'failWorkflowInstance',
         tags,
         summary: 'An engine reports a running instance failed, with the reason',
         params: idParams,

@@ -15,24 +15,7 @@ export interface paths {
             cookie?: never;
         };
         /** The process is up */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -49,24 +32,7 @@ export interface paths {
             cookie?: never;
         };
         /** The database is reachable and every migration is applied */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        get: operations["getReadiness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -83,83 +49,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus metrics (text format) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/flow/rates": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Routing attempts and failures per edge over the last minutes (this process)
-         * @description Requires an API key (any scope).
-         */
-        get: {
-            parameters: {
-                query?: {
-                    minutes?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            minutes: number;
-                            /** Format: date-time */
-                            until: string;
-                            edges: {
-                                /** @enum {string} */
-                                kind: "trigger" | "delivery";
-                                /** @description the event's pattern (definition side of the edge) */
-                                pattern: string;
-                                /** @description the trigger or subscription id */
-                                targetId: string;
-                                /** @description attempts in the window */
-                                attempts: number;
-                                /** @description attempts that failed (retried or dead-lettered) */
-                                failures: number;
-                                /** @description trigger attempts that started or cancelled workflows */
-                                fired: number;
-                            }[];
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -179,152 +69,13 @@ export interface paths {
          * List API keys (never their secrets), revoked ones included; `kind=service` lists the service accounts
          * @description Requires an API key with scope `admin`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                    /** @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key */
-                    kind?: "standard" | "service";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            api_keys?: {
-                                /** Format: uuid */
-                                id?: string;
-                                /**
-                                 * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
-                                 * @enum {string}
-                                 */
-                                kind?: "standard" | "service";
-                                name?: string;
-                                /** @description the first characters of the key, to tell keys apart */
-                                prefix?: string;
-                                scopes?: string[];
-                                /** Format: date-time */
-                                created_at?: string;
-                                /** Format: date-time */
-                                revoked_at?: string | null;
-                            }[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listApiKeys"];
         put?: never;
         /**
          * Create an API key (the key is shown once, only its hash is stored)
          * @description Requires an API key with scope `admin`.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
-                         * @default standard
-                         * @enum {string}
-                         */
-                        kind?: "standard" | "service";
-                        /** @description required (not empty) for a service account */
-                        name?: string;
-                        /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, admin; admin implies every scope */
-                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /**
-                             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
-                             * @enum {string}
-                             */
-                            kind?: "standard" | "service";
-                            name?: string;
-                            /** @description the first characters of the key, to tell keys apart */
-                            prefix?: string;
-                            scopes?: string[];
-                            /** Format: date-time */
-                            created_at?: string;
-                            /** Format: date-time */
-                            revoked_at?: string | null;
-                            /** @description the key itself; shown only in this response */
-                            key?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createApiKey"];
         delete?: never;
         options?: never;
         head?: never;
@@ -345,64 +96,7 @@ export interface paths {
          * Revoke an API key (revoking a revoked key changes nothing)
          * @description Requires an API key with scope `admin`.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["revokeApiKey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -416,72 +110,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The calling API key or bearer token and its scopes (any valid caller may ask; admin implies all)
+         * The calling API key and its scopes (any valid key may ask; admin implies all)
          * @description Requires an API key (any scope).
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /**
-                             * @description off: every route is open to anyone (loopback development)
-                             * @enum {string}
-                             */
-                            auth: "on" | "off";
-                            /** @description the calling key; null when auth is off */
-                            key: {
-                                /** Format: uuid */
-                                id: string;
-                                /**
-                                 * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
-                                 * @enum {string}
-                                 */
-                                kind: "standard" | "service";
-                                name: string;
-                            } | null;
-                            /** @description the calling OAuth 2.0 bearer token; null for an API key and when auth is off */
-                            token: {
-                                /** @description the token's `sub` */
-                                subject: string;
-                            } | null;
-                            /** @description what the caller may do: the key's scopes, the token's scopes mapped onto ours, or every scope when auth is off */
-                            scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getIdentity"];
         put?: never;
         post?: never;
         delete?: never;
@@ -501,345 +133,13 @@ export interface paths {
          * List event definitions
          * @description Requires an API key with scope `definitions:read`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    pattern?: string;
-                    event_id?: string;
-                    source_type?: string;
-                    status?: "active" | "deprecated" | "draft";
-                    category?: string;
-                    q?: string;
-                    /** @description only the latest version of each event_id */
-                    latest?: boolean;
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            definitions?: {
-                                /** Format: uuid */
-                                id?: string;
-                                event_id?: string;
-                                pattern?: string;
-                                version?: string;
-                                name?: string;
-                                description?: string;
-                                source_types?: string[];
-                                payload_schema?: {
-                                    [key: string]: unknown;
-                                };
-                                examples?: unknown[];
-                                ui_metadata?: {
-                                    icon?: string;
-                                    /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                                    color?: string;
-                                    category?: string;
-                                    /** @enum {string} */
-                                    priority?: "high" | "medium" | "low";
-                                    /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                                    owners?: string[];
-                                    /** @description http(s) link to the event's documentation */
-                                    docs_url?: string;
-                                };
-                                /** @enum {string} */
-                                status?: "active" | "deprecated" | "draft";
-                                /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                                compatibility?: {
-                                    /**
-                                     * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                                     * @enum {string}
-                                     */
-                                    mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                                    /** @description no change is breaking */
-                                    compatible?: boolean;
-                                    /** @description the earlier versions checked against, newest first */
-                                    against?: string[];
-                                    changes?: {
-                                        /** @enum {string} */
-                                        code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
-                                        /** @description location in the schemas, e.g. #/properties/orderTotal */
-                                        path: string;
-                                        breaking: boolean;
-                                        /** @description the earlier version it was found against */
-                                        version: string;
-                                        /**
-                                         * @description backward: this schema reading data of `version`; forward: the reverse
-                                         * @enum {string}
-                                         */
-                                        direction: "backward" | "forward";
-                                    }[];
-                                };
-                                /**
-                                 * Format: date-time
-                                 * @description when a deprecated version stops being supported (sent as the Sunset header)
-                                 */
-                                sunset_at?: string | null;
-                                /** Format: date-time */
-                                deprecated_at?: string | null;
-                                /** Format: date-time */
-                                created_at?: string;
-                                /** Format: date-time */
-                                updated_at?: string;
-                                revision?: number;
-                                /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
-                                impact?: {
-                                    /** @enum {string} */
-                                    kind: "trigger" | "subscription";
-                                    id: string;
-                                    /** @description e.g. eventCondition, inputMapping.total */
-                                    field: string;
-                                    /** @description the path it reads, e.g. payload.orderTotal */
-                                    path?: string;
-                                    /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
-                                    code: string;
-                                    message: string;
-                                }[];
-                            }[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listEventDefinitions"];
         put?: never;
         /**
          * Register an event definition version; reports the triggers and subscriptions it impacts
          * @description Requires an API key with scope `definitions:write`.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
-                    strict?: boolean;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        event_id: string;
-                        /** @description dot-separated segments of lowercase letters, digits, _ and - (e.g. bookings.created) */
-                        pattern: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1) */
-                        version: string;
-                        name: string;
-                        description?: string;
-                        source_types?: string[];
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
-                        payload_schema: Record<string, unknown>;
-                        /** @description payload examples; each must validate against payload_schema */
-                        examples?: unknown[];
-                        ui_metadata?: {
-                            icon?: string;
-                            /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                            color?: string;
-                            category?: string;
-                            /** @enum {string} */
-                            priority?: "high" | "medium" | "low";
-                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                            owners?: string[];
-                            /** @description http(s) link to the event's documentation */
-                            docs_url?: string;
-                        };
-                        /** @enum {string} */
-                        status?: "active" | "deprecated" | "draft";
-                        /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
-                        compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
-                            /**
-                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                             * @enum {string}
-                             */
-                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            event_id?: string;
-                            pattern?: string;
-                            version?: string;
-                            name?: string;
-                            description?: string;
-                            source_types?: string[];
-                            payload_schema?: {
-                                [key: string]: unknown;
-                            };
-                            examples?: unknown[];
-                            ui_metadata?: {
-                                icon?: string;
-                                /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                                color?: string;
-                                category?: string;
-                                /** @enum {string} */
-                                priority?: "high" | "medium" | "low";
-                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                                owners?: string[];
-                                /** @description http(s) link to the event's documentation */
-                                docs_url?: string;
-                            };
-                            /** @enum {string} */
-                            status?: "active" | "deprecated" | "draft";
-                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                            compatibility?: {
-                                /**
-                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                                 * @enum {string}
-                                 */
-                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                                /** @description no change is breaking */
-                                compatible?: boolean;
-                                /** @description the earlier versions checked against, newest first */
-                                against?: string[];
-                                changes?: {
-                                    /** @enum {string} */
-                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
-                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
-                                    path: string;
-                                    breaking: boolean;
-                                    /** @description the earlier version it was found against */
-                                    version: string;
-                                    /**
-                                     * @description backward: this schema reading data of `version`; forward: the reverse
-                                     * @enum {string}
-                                     */
-                                    direction: "backward" | "forward";
-                                }[];
-                            };
-                            /**
-                             * Format: date-time
-                             * @description when a deprecated version stops being supported (sent as the Sunset header)
-                             */
-                            sunset_at?: string | null;
-                            /** Format: date-time */
-                            deprecated_at?: string | null;
-                            /** Format: date-time */
-                            created_at?: string;
-                            /** Format: date-time */
-                            updated_at?: string;
-                            revision?: number;
-                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
-                            impact?: {
-                                /** @enum {string} */
-                                kind: "trigger" | "subscription";
-                                id: string;
-                                /** @description e.g. eventCondition, inputMapping.total */
-                                field: string;
-                                /** @description the path it reads, e.g. payload.orderTotal */
-                                path?: string;
-                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["createEventDefinition"];
         delete?: never;
         options?: never;
         head?: never;
@@ -857,133 +157,21 @@ export interface paths {
          * Read a definition by UUID, event_id or pattern (latest version unless ?version=)
          * @description Requires an API key with scope `definitions:read`.
          */
-        get: {
-            parameters: {
-                query?: {
-                    version?: string;
-                };
-                header?: never;
-                path: {
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            event_id?: string;
-                            pattern?: string;
-                            version?: string;
-                            name?: string;
-                            description?: string;
-                            source_types?: string[];
-                            payload_schema?: {
-                                [key: string]: unknown;
-                            };
-                            examples?: unknown[];
-                            ui_metadata?: {
-                                icon?: string;
-                                /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                                color?: string;
-                                category?: string;
-                                /** @enum {string} */
-                                priority?: "high" | "medium" | "low";
-                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                                owners?: string[];
-                                /** @description http(s) link to the event's documentation */
-                                docs_url?: string;
-                            };
-                            /** @enum {string} */
-                            status?: "active" | "deprecated" | "draft";
-                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                            compatibility?: {
-                                /**
-                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                                 * @enum {string}
-                                 */
-                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                                /** @description no change is breaking */
-                                compatible?: boolean;
-                                /** @description the earlier versions checked against, newest first */
-                                against?: string[];
-                                changes?: {
-                                    /** @enum {string} */
-                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
-                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
-                                    path: string;
-                                    breaking: boolean;
-                                    /** @description the earlier version it was found against */
-                                    version: string;
-                                    /**
-                                     * @description backward: this schema reading data of `version`; forward: the reverse
-                                     * @enum {string}
-                                     */
-                                    direction: "backward" | "forward";
-                                }[];
-                            };
-                            /**
-                             * Format: date-time
-                             * @description when a deprecated version stops being supported (sent as the Sunset header)
-                             */
-                            sunset_at?: string | null;
-                            /** Format: date-time */
-                            deprecated_at?: string | null;
-                            /** Format: date-time */
-                            created_at?: string;
-                            /** Format: date-time */
-                            updated_at?: string;
-                            revision?: number;
-                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
-                            impact?: {
-                                /** @enum {string} */
-                                kind: "trigger" | "subscription";
-                                id: string;
-                                /** @description e.g. eventCondition, inputMapping.total */
-                                field: string;
-                                /** @description the path it reads, e.g. payload.orderTotal */
-                                path?: string;
-                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getEventDefinition"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a draft version
+         * @description Requires an API key with scope `definitions:write`.
+         */
+        delete: operations["deleteEventDefinition"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a definition (requires If-Match with its ETag)
+         * @description Requires an API key with scope `definitions:write`.
+         */
+        patch: operations["updateEventDefinition"];
         trace?: never;
     };
     "/v1/event-definitions/{ref}/versions": {
@@ -997,127 +185,7 @@ export interface paths {
          * Every version of an event definition, newest first
          * @description Requires an API key with scope `definitions:read`.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            versions?: {
-                                /** Format: uuid */
-                                id?: string;
-                                event_id?: string;
-                                pattern?: string;
-                                version?: string;
-                                name?: string;
-                                description?: string;
-                                source_types?: string[];
-                                payload_schema?: {
-                                    [key: string]: unknown;
-                                };
-                                examples?: unknown[];
-                                ui_metadata?: {
-                                    icon?: string;
-                                    /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                                    color?: string;
-                                    category?: string;
-                                    /** @enum {string} */
-                                    priority?: "high" | "medium" | "low";
-                                    /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                                    owners?: string[];
-                                    /** @description http(s) link to the event's documentation */
-                                    docs_url?: string;
-                                };
-                                /** @enum {string} */
-                                status?: "active" | "deprecated" | "draft";
-                                /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                                compatibility?: {
-                                    /**
-                                     * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                                     * @enum {string}
-                                     */
-                                    mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                                    /** @description no change is breaking */
-                                    compatible?: boolean;
-                                    /** @description the earlier versions checked against, newest first */
-                                    against?: string[];
-                                    changes?: {
-                                        /** @enum {string} */
-                                        code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
-                                        /** @description location in the schemas, e.g. #/properties/orderTotal */
-                                        path: string;
-                                        breaking: boolean;
-                                        /** @description the earlier version it was found against */
-                                        version: string;
-                                        /**
-                                         * @description backward: this schema reading data of `version`; forward: the reverse
-                                         * @enum {string}
-                                         */
-                                        direction: "backward" | "forward";
-                                    }[];
-                                };
-                                /**
-                                 * Format: date-time
-                                 * @description when a deprecated version stops being supported (sent as the Sunset header)
-                                 */
-                                sunset_at?: string | null;
-                                /** Format: date-time */
-                                deprecated_at?: string | null;
-                                /** Format: date-time */
-                                created_at?: string;
-                                /** Format: date-time */
-                                updated_at?: string;
-                                revision?: number;
-                                /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
-                                impact?: {
-                                    /** @enum {string} */
-                                    kind: "trigger" | "subscription";
-                                    id: string;
-                                    /** @description e.g. eventCondition, inputMapping.total */
-                                    field: string;
-                                    /** @description the path it reads, e.g. payload.orderTotal */
-                                    path?: string;
-                                    /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
-                                    code: string;
-                                    message: string;
-                                }[];
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listEventDefinitionVersions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1137,38 +205,7 @@ export interface paths {
          * Sources still publishing deprecated versions: count and last seen
          * @description Requires an API key with scope `definitions:read`.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listEventDefinitionProducers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1190,140 +227,38 @@ export interface paths {
          * Check a payload schema against the versions of an event under its mode (stores nothing)
          * @description Requires an API key with scope `definitions:read`.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
-                        payload_schema: Record<string, unknown>;
-                        /** @description the version it would be registered as (default: the next minor after the highest released) */
-                        version?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /**
-                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                             * @enum {string}
-                             */
-                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                            /** @description no change is breaking */
-                            compatible: boolean;
-                            /** @description the earlier versions checked against, newest first */
-                            against: string[];
-                            changes: {
-                                /** @enum {string} */
-                                code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
-                                /** @description location in the schemas, e.g. #/properties/orderTotal */
-                                path: string;
-                                breaking: boolean;
-                                /** @description the earlier version it was found against */
-                                version: string;
-                                /**
-                                 * @description backward: this schema reading data of `version`; forward: the reverse
-                                 * @enum {string}
-                                 */
-                                direction: "backward" | "forward";
-                            }[];
-                            /** @description the version it was checked as */
-                            version: string;
-                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
-                            impact: {
-                                /** @enum {string} */
-                                kind: "trigger" | "subscription";
-                                id: string;
-                                /** @description e.g. eventCondition, inputMapping.total */
-                                field: string;
-                                /** @description the path it reads, e.g. payload.orderTotal */
-                                path?: string;
-                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["checkEventDefinitionCompatibility"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/v1/event-definitions/{id}": {
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Query stored events, newest first
+         * @description `total` is exact up to 10,000 matches (`totalExact: true`); beyond that it is a lower bound. With a `cursor` (from `nextCursor`) paging is stable and `total` counts the matches after the cursor. Requires an API key with scope `events:read`.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        /**
+         * Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId
+         * @description Requires an API key with scope `events:publish`.
+         */
+        post: operations["publishEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/batch": {
         parameters: {
             query?: never;
             header?: never;
@@ -1332,156 +267,1137 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /**
+         * Publish up to the batch limit of events (native, or a CloudEvents batch); each is validated on its own
+         * @description Requires an API key with scope `events:publish`.
+         */
+        post: operations["publishEventBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run every check of POST /v1/events without storing anything
+         * @description Requires an API key with scope `events:publish`.
+         */
+        post: operations["validateEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{eventId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One stored event
+         * @description Requires an API key with scope `events:read`.
+         */
+        get: operations["getEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{eventId}/trace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The causal tree of the event's correlation: children nested under their causationId parent
+         * @description Requires an API key with scope `events:read`.
+         */
+        get: operations["getEventTrace"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow events as they are committed (Server-Sent Events), in commit order
+         * @description Each event is an SSE message whose `id:` is its position; reconnecting with `Last-Event-ID` (or `?after=<id>`) resumes right after it, without gaps or duplicates, also across restarts, for as long as events are retained. Without either, the stream starts now. Comment lines are heartbeats. A reader that falls too far behind gets `event: overflow` and is closed. At most STREAM_MAX_CLIENTS streams at once (then 503). Requires an API key with scope `events:read`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-definitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workflow definitions, newest first; ?name= gives every version of one
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listWorkflowDefinitions"];
+        put?: never;
+        /**
+         * Register a workflow definition
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["createWorkflowDefinition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-definitions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a workflow definition
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["getWorkflowDefinition"];
+        put?: never;
         post?: never;
         /**
-         * Delete a draft version
-         * @description Requires an API key with scope `definitions:write`.
+         * Delete a workflow definition and its instances (409 while triggers use it)
+         * @description Requires an API key with scope `triggers:write`.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["deleteWorkflowDefinition"];
         options?: never;
         head?: never;
         /**
-         * Change a definition (requires If-Match with its ETag)
-         * @description Requires an API key with scope `definitions:write`.
+         * Change a workflow definition (requires If-Match with its ETag)
+         * @description Requires an API key with scope `triggers:write`.
          */
-        patch: {
-            parameters: {
-                query?: {
-                    /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
-                    strict?: boolean;
-                };
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
+        patch: operations["updateWorkflowDefinition"];
+        trace?: never;
+    };
+    "/v1/by-name/workflow-definitions/{name}/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        put: operations["upsertWorkflowDefinition"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workflow instances (builtin executor), newest first
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listWorkflowInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a workflow instance
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["getWorkflowInstance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An engine reports a running instance completed, optionally with its output
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["completeWorkflowInstance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An engine reports a running instance failed, with the reason
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["failWorkflowInstance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List triggers (priority order)
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listWorkflowTriggers"];
+        put?: never;
+        /**
+         * Create a workflow event trigger; the paths it reads are type-checked against the active versions its pattern matches
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["createWorkflowTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-triggers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a trigger
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["getWorkflowTrigger"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a trigger
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        delete: operations["deleteWorkflowTrigger"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a trigger (requires If-Match with its ETag)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        patch: operations["updateWorkflowTrigger"];
+        trace?: never;
+    };
+    "/v1/by-name/workflow-triggers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace the trigger with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        put: operations["upsertWorkflowTrigger"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-triggers/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dry run: what the trigger would do with an event (or its definition's nth example), without side effects
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        post: operations["testWorkflowTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-triggers/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["replayWorkflowTrigger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{eventId}/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What each matching trigger did with the event: condition, input, key, action, instances, attempts
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listEventFirings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/trigger-firings/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a dead-lettered firing again with fresh attempts
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["retryTriggerFiring"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List subscriptions
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: operations["listSubscriptions"];
+        put?: never;
+        /**
+         * Subscribe a webhook or queue to an event pattern; the signing secret is shown only here; the filter is type-checked against the active versions the pattern matches
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["createSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a subscription (credentials masked)
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: operations["getSubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a subscription
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        delete: operations["deleteSubscription"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a subscription (requires If-Match with its ETag)
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        patch: operations["updateSubscription"];
+        trace?: never;
+    };
+    "/v1/by-name/subscriptions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace the subscription with this name (201 / 200; If-Match honoured when sent; unchanged → same revision); the signing secret is kept unless given
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        put: operations["upsertSubscription"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hold deliveries until resumed
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["pauseSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver again (also re-enables a disabled subscription)
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["resumeSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New signing secret; the previous one keeps signing for 24 h
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["rotateSubscriptionSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery log: attempts, status codes, latency, errors
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: operations["listSubscriptionDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{eventId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery log of one event
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: operations["listEventDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver stored events of a time range again, marked as replays
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["replaySubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Deliveries whose attempts ran out
+         * @description Requires an API key with scope `subscriptions:read`.
+         */
+        get: operations["listDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a dead letter again with fresh attempts
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["redeliverDeadLetter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subscriptions/{id}/dead-letters/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue every dead letter of the subscription again
+         * @description Requires an API key with scope `subscriptions:write`.
+         */
+        post: operations["redeliverSubscriptionDeadLetters"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        Error: {
+            error: {
+                /** @description stable machine-readable code */
+                code: string;
+                message: string;
+                details: {
+                    field: string;
+                    code: string;
+                    message: string;
+                }[];
             };
-            requestBody: {
+        };
+    };
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
                 content: {
                     "application/json": {
-                        name?: string;
-                        description?: string;
-                        source_types?: string[];
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
-                        payload_schema?: Record<string, unknown>;
-                        /** @description payload examples; each must validate against payload_schema */
-                        examples?: unknown[];
-                        ui_metadata?: {
-                            icon?: string;
-                            /** @description hex (#RGB, #RRGGBB) or a CSS named color */
-                            color?: string;
-                            category?: string;
-                            /** @enum {string} */
-                            priority?: "high" | "medium" | "low";
-                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
-                            owners?: string[];
-                            /** @description http(s) link to the event's documentation */
-                            docs_url?: string;
-                        };
                         /** @enum {string} */
-                        status?: "active" | "deprecated" | "draft";
-                        /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
-                        compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
-                            /**
-                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
-                             * @enum {string}
-                             */
-                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
-                        };
-                        /**
-                         * Format: date-time
-                         * @description when a deprecated version stops being supported (sent as the Sunset header)
-                         */
-                        sunset_at?: string | null;
+                        status: "ok";
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ready";
+                    } & {
+                        [key: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+                /** @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key */
+                kind?: "standard" | "service";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        api_keys?: {
+                            /** Format: uuid */
+                            id?: string;
+                            /**
+                             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                             * @enum {string}
+                             */
+                            kind?: "standard" | "service";
+                            name?: string;
+                            /** @description the first characters of the key, to tell keys apart */
+                            prefix?: string;
+                            scopes?: string[];
+                            /** Format: date-time */
+                            created_at?: string;
+                            /** Format: date-time */
+                            revoked_at?: string | null;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                     * @default standard
+                     * @enum {string}
+                     */
+                    kind?: "standard" | "service";
+                    /** @description required (not empty) for a service account */
+                    name?: string;
+                    /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, admin; admin implies every scope */
+                    scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /**
+                         * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                         * @enum {string}
+                         */
+                        kind?: "standard" | "service";
+                        name?: string;
+                        /** @description the first characters of the key, to tell keys apart */
+                        prefix?: string;
+                        scopes?: string[];
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        revoked_at?: string | null;
+                        /** @description the key itself; shown only in this response */
+                        key?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description off: every route is open to anyone (loopback development)
+                         * @enum {string}
+                         */
+                        auth: "on" | "off";
+                        /** @description the calling key; null when auth is off */
+                        key: {
+                            /** Format: uuid */
+                            id: string;
+                            /**
+                             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+                             * @enum {string}
+                             */
+                            kind: "standard" | "service";
+                            name: string;
+                        } | null;
+                        /** @description what the caller may do: the key's scopes, or every scope when auth is off */
+                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventDefinitions: {
+        parameters: {
+            query?: {
+                pattern?: string;
+                event_id?: string;
+                source_type?: string;
+                status?: "active" | "deprecated" | "draft";
+                category?: string;
+                q?: string;
+                /** @description only the latest version of each event_id */
+                latest?: boolean;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        definitions?: {
                             /** Format: uuid */
                             id?: string;
                             event_id?: string;
@@ -1559,1115 +1475,1950 @@ export interface paths {
                                 code: string;
                                 message: string;
                             }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                428: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
                         };
                     };
                 };
             };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
-        trace?: never;
     };
-    "/v1/events": {
+    createEventDefinition: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
+                strict?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Query stored events, newest first
-         * @description `total` is exact up to 10,000 matches (`totalExact: true`); beyond that it is a lower bound. With a `cursor` (from `nextCursor`) paging is stable and `total` counts the matches after the cursor. Requires an API key with scope `events:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description exact, or with wildcards: * one segment, ** zero or more */
-                    pattern?: string;
-                    /** @description inclusive, ISO 8601 */
-                    startTime?: string;
-                    /** @description exclusive, ISO 8601 */
-                    endTime?: string;
-                    correlationId?: string;
-                    causationId?: string;
-                    "source.type"?: string;
-                    "source.id"?: string;
-                    userId?: string;
-                    "context.type"?: string;
-                    "context.id"?: string;
-                    /** @description JSON object the payload must contain */
-                    payload?: string;
-                    cursor?: string;
-                    order?: "asc" | "desc";
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        /**
-         * Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId
-         * @description Requires an API key with scope `events:publish`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description any string; a UUIDv7 is generated when absent */
-                        eventId?: string;
-                        pattern: string;
-                        /** @description defaults to the highest active version */
-                        version?: string;
-                        source?: {
-                            type: string;
-                            id: string;
-                            name?: string;
-                        };
-                        /** @description ISO 8601 with zone; defaults to the time of receipt */
-                        timestamp?: string;
-                        payload: Record<string, unknown>;
-                        /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
-                        metadata?: {
-                            correlationId?: string;
-                            causationId?: string;
-                            traceId?: string;
-                            userId?: string;
-                            context?: {
-                                type: string;
-                                id: string;
-                            };
-                            tags?: {
-                                [key: string]: string;
-                            };
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                    };
-                    "application/cloudevents+json": {
+        requestBody: {
+            content: {
+                "application/json": {
+                    event_id: string;
+                    /** @description dot-separated segments of lowercase letters, digits, _ and - (e.g. bookings.created) */
+                    pattern: string;
+                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1) */
+                    version: string;
+                    name: string;
+                    description?: string;
+                    source_types?: string[];
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
+                    payload_schema: Record<string, unknown>;
+                    /** @description payload examples; each must validate against payload_schema */
+                    examples?: unknown[];
+                    ui_metadata?: {
+                        icon?: string;
+                        /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                        color?: string;
+                        category?: string;
                         /** @enum {string} */
-                        specversion: "1.0";
-                        id: string;
-                        source: string;
-                        type: string;
-                        time?: string;
-                        datacontenttype?: string;
-                        dataschema?: string;
-                        subject?: string;
-                        /** @description the payload: a JSON object */
-                        data?: unknown;
-                        data_base64?: string;
+                        priority?: "high" | "medium" | "low";
+                        /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                        owners?: string[];
+                        /** @description http(s) link to the event's documentation */
+                        docs_url?: string;
                     };
-                    "application/cloudevents-batch+json": unknown[];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            eventId: string;
-                            /** @enum {string} */
-                            status: "accepted" | "duplicate";
-                            /** Format: date-time */
-                            timestamp: string;
-                        } | {
-                            accepted: number;
-                            duplicates: number;
-                            rejected: number;
-                            results: {
-                                index?: number;
-                                eventId?: string;
-                                /** @enum {string} */
-                                status?: "accepted" | "duplicate" | "rejected";
-                                error?: {
-                                    code?: string;
-                                    message?: string;
-                                    details?: {
-                                        field?: string;
-                                        code?: string;
-                                        message?: string;
-                                    }[];
-                                };
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            eventId: string;
-                            /** @enum {string} */
-                            status: "accepted" | "duplicate";
-                            /** Format: date-time */
-                            timestamp: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/batch": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Publish up to the batch limit of events (native, or a CloudEvents batch); each is validated on its own
-         * @description Requires an API key with scope `events:publish`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        events: unknown[];
-                    };
-                    "application/cloudevents-batch+json": unknown[];
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            accepted: number;
-                            duplicates: number;
-                            rejected: number;
-                            results: {
-                                index?: number;
-                                eventId?: string;
-                                /** @enum {string} */
-                                status?: "accepted" | "duplicate" | "rejected";
-                                error?: {
-                                    code?: string;
-                                    message?: string;
-                                    details?: {
-                                        field?: string;
-                                        code?: string;
-                                        message?: string;
-                                    }[];
-                                };
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/validate": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Run every check of POST /v1/events without storing anything
-         * @description Requires an API key with scope `events:publish`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description any string; a UUIDv7 is generated when absent */
-                        eventId?: string;
-                        pattern: string;
-                        /** @description defaults to the highest active version */
-                        version?: string;
-                        source?: {
-                            type: string;
-                            id: string;
-                            name?: string;
-                        };
-                        /** @description ISO 8601 with zone; defaults to the time of receipt */
-                        timestamp?: string;
-                        payload: Record<string, unknown>;
-                        /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
-                        metadata?: {
-                            correlationId?: string;
-                            causationId?: string;
-                            traceId?: string;
-                            userId?: string;
-                            context?: {
-                                type: string;
-                                id: string;
-                            };
-                            tags?: {
-                                [key: string]: string;
-                            };
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                    };
-                    "application/cloudevents+json": {
-                        /** @enum {string} */
-                        specversion: "1.0";
-                        id: string;
-                        source: string;
-                        type: string;
-                        time?: string;
-                        datacontenttype?: string;
-                        dataschema?: string;
-                        subject?: string;
-                        /** @description the payload: a JSON object */
-                        data?: unknown;
-                        data_base64?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/{eventId}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * One stored event
-         * @description Requires an API key with scope `events:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    eventId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/{eventId}/trace": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The causal tree of the event's correlation: children nested under their causationId parent
-         * @description Requires an API key with scope `events:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    eventId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/stream": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Follow events as they are committed (Server-Sent Events), in commit order
-         * @description Each event is an SSE message whose `id:` is its position; reconnecting with `Last-Event-ID` (or `?after=<id>`) resumes right after it, without gaps or duplicates, also across restarts, for as long as events are retained. Without either, the stream starts now. Comment lines are heartbeats. A reader that falls too far behind gets `event: overflow` and is closed. At most STREAM_MAX_CLIENTS streams at once (then 503). Requires an API key with scope `events:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    pattern?: string;
-                    correlationId?: string;
-                    causationId?: string;
-                    "source.type"?: string;
-                    "source.id"?: string;
-                    userId?: string;
-                    "context.type"?: string;
-                    "context.id"?: string;
-                    /** @description resume after this event id */
-                    after?: string;
-                };
-                header?: {
-                    "last-event-id"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description text/event-stream: `id: <position>` and `data: <event as JSON>` per event */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/event-stream": string;
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-definitions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List workflow definitions, newest first; ?name= gives every version of one
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    name?: string;
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            workflowDefinitions?: {
-                                /** Format: uuid */
-                                id?: string;
-                                name?: string;
-                                /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                                version?: string;
-                                description?: string;
-                                inputSchema?: {
-                                    [key: string]: unknown;
-                                } | null;
-                                /**
-                                 * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                                 * @enum {string}
-                                 */
-                                executor?: "builtin" | "http";
-                                executorUrl?: string | null;
-                                executorTimeoutMs?: number | null;
-                                /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                                labels?: {
-                                    [key: string]: string;
-                                };
-                                /** Format: date-time */
-                                createdAt?: string;
-                                /** Format: date-time */
-                                updatedAt?: string;
-                                revision?: number;
-                            }[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        /**
-         * Register a workflow definition
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                        inputSchema?: Record<string, unknown> | null;
+                    /** @enum {string} */
+                    status?: "active" | "deprecated" | "draft";
+                    /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
+                    compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
                         /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                          * @enum {string}
                          */
-                        executor?: "builtin" | "http";
-                        /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                        executorUrl?: string;
-                        /** @description timeout of one call to the engine (executor http); default 10000 */
-                        executorTimeoutMs?: number;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
+                        mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
                     };
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        event_id?: string;
+                        pattern?: string;
+                        version?: string;
+                        name?: string;
+                        description?: string;
+                        source_types?: string[];
+                        payload_schema?: {
+                            [key: string]: unknown;
+                        };
+                        examples?: unknown[];
+                        ui_metadata?: {
+                            icon?: string;
+                            /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                            color?: string;
+                            category?: string;
+                            /** @enum {string} */
+                            priority?: "high" | "medium" | "low";
+                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                            owners?: string[];
+                            /** @description http(s) link to the event's documentation */
+                            docs_url?: string;
+                        };
+                        /** @enum {string} */
+                        status?: "active" | "deprecated" | "draft";
+                        /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                        compatibility?: {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                            /** @description no change is breaking */
+                            compatible?: boolean;
+                            /** @description the earlier versions checked against, newest first */
+                            against?: string[];
+                            changes?: {
+                                /** @enum {string} */
+                                code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                path: string;
+                                breaking: boolean;
+                                /** @description the earlier version it was found against */
+                                version: string;
+                                /**
+                                 * @description backward: this schema reading data of `version`; forward: the reverse
+                                 * @enum {string}
+                                 */
+                                direction: "backward" | "forward";
+                            }[];
+                        };
+                        /**
+                         * Format: date-time
+                         * @description when a deprecated version stops being supported (sent as the Sunset header)
+                         */
+                        sunset_at?: string | null;
+                        /** Format: date-time */
+                        deprecated_at?: string | null;
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        updated_at?: string;
+                        revision?: number;
+                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        impact?: {
+                            /** @enum {string} */
+                            kind: "trigger" | "subscription";
+                            id: string;
+                            /** @description e.g. eventCondition, inputMapping.total */
+                            field: string;
+                            /** @description the path it reads, e.g. payload.orderTotal */
+                            path?: string;
+                            /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
     };
-    "/v1/workflow-definitions/{id}": {
+    getEventDefinition: {
+        parameters: {
+            query?: {
+                version?: string;
+            };
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        event_id?: string;
+                        pattern?: string;
+                        version?: string;
+                        name?: string;
+                        description?: string;
+                        source_types?: string[];
+                        payload_schema?: {
+                            [key: string]: unknown;
+                        };
+                        examples?: unknown[];
+                        ui_metadata?: {
+                            icon?: string;
+                            /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                            color?: string;
+                            category?: string;
+                            /** @enum {string} */
+                            priority?: "high" | "medium" | "low";
+                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                            owners?: string[];
+                            /** @description http(s) link to the event's documentation */
+                            docs_url?: string;
+                        };
+                        /** @enum {string} */
+                        status?: "active" | "deprecated" | "draft";
+                        /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                        compatibility?: {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                            /** @description no change is breaking */
+                            compatible?: boolean;
+                            /** @description the earlier versions checked against, newest first */
+                            against?: string[];
+                            changes?: {
+                                /** @enum {string} */
+                                code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                path: string;
+                                breaking: boolean;
+                                /** @description the earlier version it was found against */
+                                version: string;
+                                /**
+                                 * @description backward: this schema reading data of `version`; forward: the reverse
+                                 * @enum {string}
+                                 */
+                                direction: "backward" | "forward";
+                            }[];
+                        };
+                        /**
+                         * Format: date-time
+                         * @description when a deprecated version stops being supported (sent as the Sunset header)
+                         */
+                        sunset_at?: string | null;
+                        /** Format: date-time */
+                        deprecated_at?: string | null;
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        updated_at?: string;
+                        revision?: number;
+                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        impact?: {
+                            /** @enum {string} */
+                            kind: "trigger" | "subscription";
+                            id: string;
+                            /** @description e.g. eventCondition, inputMapping.total */
+                            field: string;
+                            /** @description the path it reads, e.g. payload.orderTotal */
+                            path?: string;
+                            /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteEventDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateEventDefinition: {
+        parameters: {
+            query?: {
+                /** @description refuse the change with 409 breaks_consumers when it impacts triggers or subscriptions */
+                strict?: boolean;
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    description?: string;
+                    source_types?: string[];
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
+                    payload_schema?: Record<string, unknown>;
+                    /** @description payload examples; each must validate against payload_schema */
+                    examples?: unknown[];
+                    ui_metadata?: {
+                        icon?: string;
+                        /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                        color?: string;
+                        category?: string;
+                        /** @enum {string} */
+                        priority?: "high" | "medium" | "low";
+                        /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                        owners?: string[];
+                        /** @description http(s) link to the event's documentation */
+                        docs_url?: string;
+                    };
+                    /** @enum {string} */
+                    status?: "active" | "deprecated" | "draft";
+                    /** @description the event_id's compatibility mode (all its versions share it; default BACKWARD) */
+                    compatibility?: ("BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE") | {
+                        /**
+                         * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                         * @enum {string}
+                         */
+                        mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                    };
+                    /**
+                     * Format: date-time
+                     * @description when a deprecated version stops being supported (sent as the Sunset header)
+                     */
+                    sunset_at?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        event_id?: string;
+                        pattern?: string;
+                        version?: string;
+                        name?: string;
+                        description?: string;
+                        source_types?: string[];
+                        payload_schema?: {
+                            [key: string]: unknown;
+                        };
+                        examples?: unknown[];
+                        ui_metadata?: {
+                            icon?: string;
+                            /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                            color?: string;
+                            category?: string;
+                            /** @enum {string} */
+                            priority?: "high" | "medium" | "low";
+                            /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                            owners?: string[];
+                            /** @description http(s) link to the event's documentation */
+                            docs_url?: string;
+                        };
+                        /** @enum {string} */
+                        status?: "active" | "deprecated" | "draft";
+                        /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                        compatibility?: {
+                            /**
+                             * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                             * @enum {string}
+                             */
+                            mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                            /** @description no change is breaking */
+                            compatible?: boolean;
+                            /** @description the earlier versions checked against, newest first */
+                            against?: string[];
+                            changes?: {
+                                /** @enum {string} */
+                                code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                path: string;
+                                breaking: boolean;
+                                /** @description the earlier version it was found against */
+                                version: string;
+                                /**
+                                 * @description backward: this schema reading data of `version`; forward: the reverse
+                                 * @enum {string}
+                                 */
+                                direction: "backward" | "forward";
+                            }[];
+                        };
+                        /**
+                         * Format: date-time
+                         * @description when a deprecated version stops being supported (sent as the Sunset header)
+                         */
+                        sunset_at?: string | null;
+                        /** Format: date-time */
+                        deprecated_at?: string | null;
+                        /** Format: date-time */
+                        created_at?: string;
+                        /** Format: date-time */
+                        updated_at?: string;
+                        revision?: number;
+                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        impact?: {
+                            /** @enum {string} */
+                            kind: "trigger" | "subscription";
+                            id: string;
+                            /** @description e.g. eventCondition, inputMapping.total */
+                            field: string;
+                            /** @description the path it reads, e.g. payload.orderTotal */
+                            path?: string;
+                            /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventDefinitionVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        versions?: {
+                            /** Format: uuid */
+                            id?: string;
+                            event_id?: string;
+                            pattern?: string;
+                            version?: string;
+                            name?: string;
+                            description?: string;
+                            source_types?: string[];
+                            payload_schema?: {
+                                [key: string]: unknown;
+                            };
+                            examples?: unknown[];
+                            ui_metadata?: {
+                                icon?: string;
+                                /** @description hex (#RGB, #RRGGBB) or a CSS named color */
+                                color?: string;
+                                category?: string;
+                                /** @enum {string} */
+                                priority?: "high" | "medium" | "low";
+                                /** @description teams or people who own the event, as catalog tools (EventCatalog) list them */
+                                owners?: string[];
+                                /** @description http(s) link to the event's documentation */
+                                docs_url?: string;
+                            };
+                            /** @enum {string} */
+                            status?: "active" | "deprecated" | "draft";
+                            /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
+                            compatibility?: {
+                                /**
+                                 * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                                 * @enum {string}
+                                 */
+                                mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                                /** @description no change is breaking */
+                                compatible?: boolean;
+                                /** @description the earlier versions checked against, newest first */
+                                against?: string[];
+                                changes?: {
+                                    /** @enum {string} */
+                                    code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                                    /** @description location in the schemas, e.g. #/properties/orderTotal */
+                                    path: string;
+                                    breaking: boolean;
+                                    /** @description the earlier version it was found against */
+                                    version: string;
+                                    /**
+                                     * @description backward: this schema reading data of `version`; forward: the reverse
+                                     * @enum {string}
+                                     */
+                                    direction: "backward" | "forward";
+                                }[];
+                            };
+                            /**
+                             * Format: date-time
+                             * @description when a deprecated version stops being supported (sent as the Sunset header)
+                             */
+                            sunset_at?: string | null;
+                            /** Format: date-time */
+                            deprecated_at?: string | null;
+                            /** Format: date-time */
+                            created_at?: string;
+                            /** Format: date-time */
+                            updated_at?: string;
+                            revision?: number;
+                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            impact?: {
+                                /** @enum {string} */
+                                kind: "trigger" | "subscription";
+                                id: string;
+                                /** @description e.g. eventCondition, inputMapping.total */
+                                field: string;
+                                /** @description the path it reads, e.g. payload.orderTotal */
+                                path?: string;
+                                /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                                code: string;
+                                message: string;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventDefinitionProducers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        producers: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    checkEventDefinitionCompatibility: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) */
+                    payload_schema: Record<string, unknown>;
+                    /** @description the version it would be registered as (default: the next minor after the highest released) */
+                    version?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
+                         * @enum {string}
+                         */
+                        mode: "BACKWARD" | "BACKWARD_TRANSITIVE" | "FORWARD" | "FORWARD_TRANSITIVE" | "FULL" | "FULL_TRANSITIVE" | "NONE";
+                        /** @description no change is breaking */
+                        compatible: boolean;
+                        /** @description the earlier versions checked against, newest first */
+                        against: string[];
+                        changes: {
+                            /** @enum {string} */
+                            code: "ID_CHANGED" | "TITLE_CHANGED" | "DESCRIPTION_CHANGED" | "DEFAULT_CHANGED" | "SCHEMA_ADDED" | "SCHEMA_REMOVED" | "TYPE_EXTENDED" | "TYPE_NARROWED" | "TYPE_CHANGED" | "MAX_LENGTH_ADDED" | "MAX_LENGTH_REMOVED" | "MAX_LENGTH_INCREASED" | "MAX_LENGTH_DECREASED" | "MIN_LENGTH_ADDED" | "MIN_LENGTH_REMOVED" | "MIN_LENGTH_INCREASED" | "MIN_LENGTH_DECREASED" | "PATTERN_ADDED" | "PATTERN_REMOVED" | "PATTERN_CHANGED" | "MAXIMUM_ADDED" | "MAXIMUM_REMOVED" | "MAXIMUM_INCREASED" | "MAXIMUM_DECREASED" | "MINIMUM_ADDED" | "MINIMUM_REMOVED" | "MINIMUM_INCREASED" | "MINIMUM_DECREASED" | "EXCLUSIVE_MAXIMUM_ADDED" | "EXCLUSIVE_MAXIMUM_REMOVED" | "EXCLUSIVE_MAXIMUM_INCREASED" | "EXCLUSIVE_MAXIMUM_DECREASED" | "EXCLUSIVE_MINIMUM_ADDED" | "EXCLUSIVE_MINIMUM_REMOVED" | "EXCLUSIVE_MINIMUM_INCREASED" | "EXCLUSIVE_MINIMUM_DECREASED" | "MULTIPLE_OF_ADDED" | "MULTIPLE_OF_REMOVED" | "MULTIPLE_OF_EXPANDED" | "MULTIPLE_OF_REDUCED" | "MULTIPLE_OF_CHANGED" | "REQUIRED_ATTRIBUTE_ADDED" | "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" | "REQUIRED_ATTRIBUTE_REMOVED" | "MAX_PROPERTIES_ADDED" | "MAX_PROPERTIES_REMOVED" | "MAX_PROPERTIES_INCREASED" | "MAX_PROPERTIES_DECREASED" | "MIN_PROPERTIES_ADDED" | "MIN_PROPERTIES_REMOVED" | "MIN_PROPERTIES_INCREASED" | "MIN_PROPERTIES_DECREASED" | "ADDITIONAL_PROPERTIES_ADDED" | "ADDITIONAL_PROPERTIES_REMOVED" | "ADDITIONAL_PROPERTIES_EXTENDED" | "ADDITIONAL_PROPERTIES_NARROWED" | "UNEVALUATED_PROPERTIES_ADDED" | "UNEVALUATED_PROPERTIES_REMOVED" | "UNEVALUATED_PROPERTIES_EXTENDED" | "UNEVALUATED_PROPERTIES_NARROWED" | "DEPENDENCY_ARRAY_ADDED" | "DEPENDENCY_ARRAY_REMOVED" | "DEPENDENCY_ARRAY_EXTENDED" | "DEPENDENCY_ARRAY_NARROWED" | "DEPENDENCY_ARRAY_CHANGED" | "DEPENDENCY_SCHEMA_ADDED" | "DEPENDENCY_SCHEMA_REMOVED" | "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL" | "OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" | "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "MAX_ITEMS_ADDED" | "MAX_ITEMS_REMOVED" | "MAX_ITEMS_INCREASED" | "MAX_ITEMS_DECREASED" | "MIN_ITEMS_ADDED" | "MIN_ITEMS_REMOVED" | "MIN_ITEMS_INCREASED" | "MIN_ITEMS_DECREASED" | "MAX_CONTAINS_ADDED" | "MAX_CONTAINS_REMOVED" | "MAX_CONTAINS_INCREASED" | "MAX_CONTAINS_DECREASED" | "MIN_CONTAINS_ADDED" | "MIN_CONTAINS_REMOVED" | "MIN_CONTAINS_INCREASED" | "MIN_CONTAINS_DECREASED" | "UNIQUE_ITEMS_ADDED" | "UNIQUE_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_ADDED" | "ADDITIONAL_ITEMS_REMOVED" | "ADDITIONAL_ITEMS_EXTENDED" | "ADDITIONAL_ITEMS_NARROWED" | "UNEVALUATED_ITEMS_ADDED" | "UNEVALUATED_ITEMS_REMOVED" | "UNEVALUATED_ITEMS_EXTENDED" | "UNEVALUATED_ITEMS_NARROWED" | "ITEM_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL" | "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL" | "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL" | "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL" | "ENUM_ARRAY_EXTENDED" | "ENUM_ARRAY_NARROWED" | "ENUM_ARRAY_CHANGED" | "COMBINED_TYPE_EXTENDED" | "COMBINED_TYPE_CHANGED" | "PRODUCT_TYPE_EXTENDED" | "PRODUCT_TYPE_NARROWED" | "SUM_TYPE_EXTENDED" | "SUM_TYPE_NARROWED" | "COMBINED_TYPE_SUBSCHEMAS_CHANGED" | "NOT_TYPE_EXTENDED" | "NOT_TYPE_NARROWED" | "CHECK_LIMIT_EXCEEDED";
+                            /** @description location in the schemas, e.g. #/properties/orderTotal */
+                            path: string;
+                            breaking: boolean;
+                            /** @description the earlier version it was found against */
+                            version: string;
+                            /**
+                             * @description backward: this schema reading data of `version`; forward: the reverse
+                             * @enum {string}
+                             */
+                            direction: "backward" | "forward";
+                        }[];
+                        /** @description the version it was checked as */
+                        version: string;
+                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        impact: {
+                            /** @enum {string} */
+                            kind: "trigger" | "subscription";
+                            id: string;
+                            /** @description e.g. eventCondition, inputMapping.total */
+                            field: string;
+                            /** @description the path it reads, e.g. payload.orderTotal */
+                            path?: string;
+                            /** @description unknown_field, type_mismatch, field_not_in_all_versions, … */
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description exact, or with wildcards: * one segment, ** zero or more */
+                pattern?: string;
+                /** @description inclusive, ISO 8601 */
+                startTime?: string;
+                /** @description exclusive, ISO 8601 */
+                endTime?: string;
+                correlationId?: string;
+                causationId?: string;
+                "source.type"?: string;
+                "source.id"?: string;
+                userId?: string;
+                "context.type"?: string;
+                "context.id"?: string;
+                /** @description JSON object the payload must contain */
+                payload?: string;
+                cursor?: string;
+                order?: "asc" | "desc";
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: ({
+                            id: string;
+                            eventId: string;
+                            pattern: string;
+                            version: string;
+                            /** Format: date-time */
+                            timestamp: string;
+                            payload: {
+                                [key: string]: unknown;
+                            };
+                            metadata: {
+                                [key: string]: unknown;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        pagination: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    publishEvent: {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Read a workflow definition
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any string; a UUIDv7 is generated when absent */
+                    eventId?: string;
+                    pattern: string;
+                    /** @description defaults to the highest active version */
+                    version?: string;
+                    source?: {
+                        type: string;
+                        id: string;
+                        name?: string;
                     };
-                    content: {
-                        "application/json": {
+                    /** @description ISO 8601 with zone; defaults to the time of receipt */
+                    timestamp?: string;
+                    payload: Record<string, unknown>;
+                    /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
+                    metadata?: {
+                        correlationId?: string;
+                        causationId?: string;
+                        traceId?: string;
+                        userId?: string;
+                        context?: {
+                            type: string;
+                            id: string;
+                        };
+                        tags?: {
+                            [key: string]: string;
+                        };
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                };
+                "application/cloudevents+json": {
+                    /** @enum {string} */
+                    specversion: "1.0";
+                    id: string;
+                    source: string;
+                    type: string;
+                    time?: string;
+                    datacontenttype?: string;
+                    dataschema?: string;
+                    subject?: string;
+                    /** @description the payload: a JSON object */
+                    data?: unknown;
+                    data_base64?: string;
+                };
+                "application/cloudevents-batch+json": unknown[];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        /** @enum {string} */
+                        status: "accepted" | "duplicate";
+                        /** Format: date-time */
+                        timestamp: string;
+                    } | {
+                        accepted: number;
+                        duplicates: number;
+                        rejected: number;
+                        results: {
+                            index?: number;
+                            eventId?: string;
+                            /** @enum {string} */
+                            status?: "accepted" | "duplicate" | "rejected";
+                            error?: {
+                                /** @description stable machine-readable code */
+                                code: string;
+                                message: string;
+                                details: {
+                                    field: string;
+                                    code: string;
+                                    message: string;
+                                }[];
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        /** @enum {string} */
+                        status: "accepted" | "duplicate";
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    publishEventBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    events: unknown[];
+                };
+                "application/cloudevents-batch+json": unknown[];
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        accepted: number;
+                        duplicates: number;
+                        rejected: number;
+                        results: {
+                            index?: number;
+                            eventId?: string;
+                            /** @enum {string} */
+                            status?: "accepted" | "duplicate" | "rejected";
+                            error?: {
+                                /** @description stable machine-readable code */
+                                code: string;
+                                message: string;
+                                details: {
+                                    field: string;
+                                    code: string;
+                                    message: string;
+                                }[];
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    validateEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any string; a UUIDv7 is generated when absent */
+                    eventId?: string;
+                    pattern: string;
+                    /** @description defaults to the highest active version */
+                    version?: string;
+                    source?: {
+                        type: string;
+                        id: string;
+                        name?: string;
+                    };
+                    /** @description ISO 8601 with zone; defaults to the time of receipt */
+                    timestamp?: string;
+                    payload: Record<string, unknown>;
+                    /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
+                    metadata?: {
+                        correlationId?: string;
+                        causationId?: string;
+                        traceId?: string;
+                        userId?: string;
+                        context?: {
+                            type: string;
+                            id: string;
+                        };
+                        tags?: {
+                            [key: string]: string;
+                        };
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                };
+                "application/cloudevents+json": {
+                    /** @enum {string} */
+                    specversion: "1.0";
+                    id: string;
+                    source: string;
+                    type: string;
+                    time?: string;
+                    datacontenttype?: string;
+                    dataschema?: string;
+                    subject?: string;
+                    /** @description the payload: a JSON object */
+                    data?: unknown;
+                    data_base64?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        valid: boolean;
+                        event: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        eventId: string;
+                        pattern: string;
+                        version: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                        payload: {
+                            [key: string]: unknown;
+                        };
+                        metadata: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEventTrace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                pattern?: string;
+                correlationId?: string;
+                causationId?: string;
+                "source.type"?: string;
+                "source.id"?: string;
+                userId?: string;
+                "context.type"?: string;
+                "context.id"?: string;
+                /** @description resume after this event id */
+                after?: string;
+            };
+            header?: {
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream: `id: <position>` and `data: <event as JSON>` per event */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWorkflowDefinitions: {
+        parameters: {
+            query?: {
+                name?: string;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        workflowDefinitions?: {
                             /** Format: uuid */
                             id?: string;
                             name?: string;
@@ -2693,1210 +3444,1231 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
                         };
                     };
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                    version?: string;
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
                     };
                 };
             };
         };
-        put?: never;
-        post?: never;
-        /**
-         * Delete a workflow definition and its instances (409 while triggers use it)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        options?: never;
-        head?: never;
-        /**
-         * Change a workflow definition (requires If-Match with its ETag)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: uuid */
+                        id?: string;
                         name?: string;
                         /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
                         version?: string;
                         description?: string;
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                        inputSchema?: Record<string, unknown> | null;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
                         /**
                          * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
                          * @enum {string}
                          */
                         executor?: "builtin" | "http";
-                        /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                        executorUrl?: string;
-                        /** @description timeout of one call to the engine (executor http); default 10000 */
-                        executorTimeoutMs?: number;
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
                         /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
                         labels?: {
                             [key: string]: string;
                         };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                428: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
-        trace?: never;
     };
-    "/v1/workflow-definitions/by-name/{name}/{version}": {
+    getWorkflowDefinition: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
-        get?: never;
-        /**
-         * Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        put: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "if-match"?: string;
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                path: {
-                    name: string;
-                    version: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
                         description?: string;
-                        /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                        inputSchema?: Record<string, unknown> | null;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
                         /**
                          * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
                          * @enum {string}
                          */
                         executor?: "builtin" | "http";
-                        /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                        executorUrl?: string;
-                        /** @description timeout of one call to the engine (executor http); default 10000 */
-                        executorTimeoutMs?: number;
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
                         /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
                         labels?: {
                             [key: string]: string;
                         };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List workflow instances (builtin executor), newest first
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    workflowDefinitionId?: string;
-                    correlationKey?: string;
-                    status?: "running" | "completed" | "failed" | "cancelled";
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            workflowInstances?: {
-                                /** Format: uuid */
-                                id?: string;
-                                /** Format: uuid */
-                                workflowDefinitionId?: string;
-                                /** @enum {string} */
-                                status?: "running" | "completed" | "failed" | "cancelled";
-                                correlationKey?: string | null;
-                                input?: {
-                                    [key: string]: unknown;
-                                };
-                                /** @description what the engine reported on completion, or null */
-                                output?: unknown;
-                                error?: string | null;
-                                triggerId?: string | null;
-                                triggerEventId?: string | null;
-                                cancelledByEventId?: string | null;
-                                idempotencyKey?: string | null;
-                                /** Format: date-time */
-                                createdAt?: string;
-                                /** Format: date-time */
-                                updatedAt?: string;
-                            }[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read a workflow instance
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** Format: uuid */
-                            workflowDefinitionId?: string;
-                            /** @enum {string} */
-                            status?: "running" | "completed" | "failed" | "cancelled";
-                            correlationKey?: string | null;
-                            input?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description what the engine reported on completion, or null */
-                            output?: unknown;
-                            error?: string | null;
-                            triggerId?: string | null;
-                            triggerEventId?: string | null;
-                            cancelledByEventId?: string | null;
-                            idempotencyKey?: string | null;
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}/complete": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * An engine reports a running instance completed, optionally with its output
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        /** @description any JSON value */
-                        output?: unknown;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** Format: uuid */
-                            workflowDefinitionId?: string;
-                            /** @enum {string} */
-                            status?: "running" | "completed" | "failed" | "cancelled";
-                            correlationKey?: string | null;
-                            input?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description what the engine reported on completion, or null */
-                            output?: unknown;
-                            error?: string | null;
-                            triggerId?: string | null;
-                            triggerEventId?: string | null;
-                            cancelledByEventId?: string | null;
-                            idempotencyKey?: string | null;
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                        };
-                    };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}/fail": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * An engine reports a running instance failed, with the reason
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        error: string;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** Format: uuid */
-                            workflowDefinitionId?: string;
-                            /** @enum {string} */
-                            status?: "running" | "completed" | "failed" | "cancelled";
-                            correlationKey?: string | null;
-                            input?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description what the engine reported on completion, or null */
-                            output?: unknown;
-                            error?: string | null;
-                            triggerId?: string | null;
-                            triggerEventId?: string | null;
-                            cancelledByEventId?: string | null;
-                            idempotencyKey?: string | null;
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                        };
-                    };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
     };
-    "/v1/workflow-triggers": {
+    deleteWorkflowDefinition: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
-        /**
-         * List triggers (priority order)
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
                     name?: string;
-                    workflowDefinitionId?: string;
-                    eventPattern?: string;
-                    triggerType?: "START" | "CANCEL";
-                    enabled?: boolean;
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            triggers?: {
-                                /** Format: uuid */
-                                id?: string;
-                                /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                                name?: string | null;
-                                /** @description id of a workflow definition; an unknown one is a 404 */
-                                workflowDefinitionId?: string;
-                                /** @description exact, or * (one segment) and ** (zero or more) */
-                                eventPattern?: string;
-                                /** @enum {string} */
-                                triggerType?: "START" | "CANCEL";
-                                /** @description condition expression (see README) */
-                                eventCondition?: string | null;
-                                inputMapping?: {
-                                    [key: string]: unknown;
-                                } | null;
-                                /** @description path; default metadata.correlationId */
-                                correlationKey?: string | null;
-                                /** @default true */
-                                enabled: boolean;
-                                /** @description lower fires first; none fires last */
-                                priority?: number | null;
-                                description?: string | null;
-                                /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                                labels?: {
-                                    [key: string]: string;
-                                };
-                                /** Format: date-time */
-                                createdAt?: string;
-                                /** Format: date-time */
-                                updatedAt?: string;
-                                revision?: number;
-                            }[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
+                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                    version?: string;
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
                     };
                 };
             };
         };
-        put?: never;
-        /**
-         * Create a workflow event trigger; the paths it reads are type-checked against the active versions its pattern matches
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            /** @description workflowDefinitionId or workflowDefinition is required */
-            requestBody: {
                 content: {
                     "application/json": {
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
-                        workflowDefinition?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern: string;
-                        /** @enum {string} */
-                        triggerType: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
-                        inputMapping?: Record<string, unknown> | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled?: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
                         /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
                         labels?: {
                             [key: string]: string;
                         };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string | null;
-                            /** @description id of a workflow definition; an unknown one is a 404 */
-                            workflowDefinitionId?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @enum {string} */
-                            triggerType?: "START" | "CANCEL";
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            inputMapping?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** @description path; default metadata.correlationId */
-                            correlationKey?: string | null;
-                            /** @default true */
-                            enabled: boolean;
-                            /** @description lower fires first; none fires last */
-                            priority?: number | null;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                            warnings?: {
-                                field: string;
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upsertWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
                     };
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
     };
-    "/v1/workflow-triggers/{id}": {
+    listWorkflowInstances: {
         parameters: {
-            query?: never;
+            query?: {
+                workflowDefinitionId?: string;
+                correlationKey?: string;
+                status?: "running" | "completed" | "failed" | "cancelled";
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Read a trigger
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
+                content: {
+                    "application/json": {
+                        workflowInstances?: {
+                            /** Format: uuid */
+                            id?: string;
+                            /** Format: uuid */
+                            workflowDefinitionId?: string;
+                            /** @enum {string} */
+                            status?: "running" | "completed" | "failed" | "cancelled";
+                            correlationKey?: string | null;
+                            input?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description what the engine reported on completion, or null */
+                            output?: unknown;
+                            error?: string | null;
+                            triggerId?: string | null;
+                            triggerEventId?: string | null;
+                            cancelledByEventId?: string | null;
+                            idempotencyKey?: string | null;
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
                     };
-                    content: {
-                        "application/json": {
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    completeWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any JSON value */
+                    output?: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    failWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    error: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWorkflowTriggers: {
+        parameters: {
+            query?: {
+                name?: string;
+                workflowDefinitionId?: string;
+                eventPattern?: string;
+                triggerType?: "START" | "CANCEL";
+                enabled?: boolean;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        triggers?: {
                             /** Format: uuid */
                             id?: string;
                             /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
@@ -3928,154 +4700,123 @@ export interface paths {
                             /** Format: date-time */
                             updatedAt?: string;
                             revision?: number;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
                         };
                     };
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWorkflowTrigger: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description workflowDefinitionId or workflowDefinition is required */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name?: string | null;
+                    /** @description id of a workflow definition; an unknown one is a 404 */
+                    workflowDefinitionId?: string;
+                    /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                    workflowDefinition?: string;
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern: string;
+                    /** @enum {string} */
+                    triggerType: "START" | "CANCEL";
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
+                    inputMapping?: Record<string, unknown> | null;
+                    /** @description path; default metadata.correlationId */
+                    correlationKey?: string | null;
+                    /** @default true */
+                    enabled?: boolean;
+                    /** @description lower fires first; none fires last */
+                    priority?: number | null;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
                     };
                 };
             };
         };
-        put?: never;
-        post?: never;
-        /**
-         * Delete a trigger
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        options?: never;
-        head?: never;
-        /**
-         * Change a trigger (requires If-Match with its ETag)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        patch: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
-                };
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: uuid */
+                        id?: string;
                         /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
                         name?: string | null;
                         /** @description id of a workflow definition; an unknown one is a 404 */
                         workflowDefinitionId?: string;
-                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
-                        workflowDefinition?: string;
                         /** @description exact, or * (one segment) and ** (zero or more) */
                         eventPattern?: string;
                         /** @enum {string} */
                         triggerType?: "START" | "CANCEL";
                         /** @description condition expression (see README) */
                         eventCondition?: string | null;
-                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
-                        inputMapping?: Record<string, unknown> | null;
+                        inputMapping?: {
+                            [key: string]: unknown;
+                        } | null;
                         /** @description path; default metadata.correlationId */
                         correlationKey?: string | null;
                         /** @default true */
-                        enabled?: boolean;
+                        enabled: boolean;
                         /** @description lower fires first; none fires last */
                         priority?: number | null;
                         description?: string | null;
@@ -4083,202 +4824,131 @@ export interface paths {
                         labels?: {
                             [key: string]: string;
                         };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string | null;
-                            /** @description id of a workflow definition; an unknown one is a 404 */
-                            workflowDefinitionId?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @enum {string} */
-                            triggerType?: "START" | "CANCEL";
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            inputMapping?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** @description path; default metadata.correlationId */
-                            correlationKey?: string | null;
-                            /** @default true */
-                            enabled: boolean;
-                            /** @description lower fires first; none fires last */
-                            priority?: number | null;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                            warnings?: {
-                                field: string;
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                428: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
-        trace?: never;
     };
-    "/v1/workflow-triggers/by-name/{name}": {
+    getWorkflowTrigger: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
-        get?: never;
-        /**
-         * Create or replace the trigger with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                    name: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
                         /** @description id of a workflow definition; an unknown one is a 404 */
                         workflowDefinitionId?: string;
-                        /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
-                        workflowDefinition?: string;
                         /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern: string;
+                        eventPattern?: string;
                         /** @enum {string} */
-                        triggerType: "START" | "CANCEL";
+                        triggerType?: "START" | "CANCEL";
                         /** @description condition expression (see README) */
                         eventCondition?: string | null;
-                        /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
-                        inputMapping?: Record<string, unknown> | null;
+                        inputMapping?: {
+                            [key: string]: unknown;
+                        } | null;
                         /** @description path; default metadata.correlationId */
                         correlationKey?: string | null;
                         /** @default true */
-                        enabled?: boolean;
+                        enabled: boolean;
                         /** @description lower fires first; none fires last */
                         priority?: number | null;
                         description?: string | null;
@@ -4286,2295 +4956,2830 @@ export interface paths {
                         labels?: {
                             [key: string]: string;
                         };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string | null;
-                            /** @description id of a workflow definition; an unknown one is a 404 */
-                            workflowDefinitionId?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @enum {string} */
-                            triggerType?: "START" | "CANCEL";
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            inputMapping?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** @description path; default metadata.correlationId */
-                            correlationKey?: string | null;
-                            /** @default true */
-                            enabled: boolean;
-                            /** @description lower fires first; none fires last */
-                            priority?: number | null;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                            warnings?: {
-                                field: string;
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string | null;
-                            /** @description id of a workflow definition; an unknown one is a 404 */
-                            workflowDefinitionId?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @enum {string} */
-                            triggerType?: "START" | "CANCEL";
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            inputMapping?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** @description path; default metadata.correlationId */
-                            correlationKey?: string | null;
-                            /** @default true */
-                            enabled: boolean;
-                            /** @description lower fires first; none fires last */
-                            priority?: number | null;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                            warnings?: {
-                                field: string;
-                                code: string;
-                                message: string;
-                            }[];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-triggers/{id}/test": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Dry run: what the trigger would do with an event (or its definition's nth example), without side effects
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        /** @description any string; a UUIDv7 is generated when absent */
-                        eventId?: string;
-                        pattern: string;
-                        /** @description defaults to the highest active version */
-                        version?: string;
-                        source?: {
-                            type: string;
-                            id: string;
-                            name?: string;
-                        };
-                        /** @description ISO 8601 with zone; defaults to the time of receipt */
-                        timestamp?: string;
-                        payload: Record<string, unknown>;
-                        /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
-                        metadata?: {
-                            correlationId?: string;
-                            causationId?: string;
-                            traceId?: string;
-                            userId?: string;
-                            context?: {
-                                type: string;
-                                id: string;
-                            };
-                            tags?: {
-                                [key: string]: string;
-                            };
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                    } | {
-                        example: number;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-triggers/{id}/replay": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        startTime: string;
-                        endTime: string;
-                        /** @default false */
-                        force?: boolean;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/{eventId}/triggers": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * What each matching trigger did with the event: condition, input, key, action, instances, attempts
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    eventId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-triggers/{id}/firings": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * A trigger's firings, newest first (status=dead lists the ones to retry)
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    status?: "pending" | "running" | "done" | "dead";
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/trigger-firings/{id}/retry": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Queue a dead-lettered firing again with fresh attempts
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List subscriptions
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    name?: string;
-                    event_pattern?: string;
-                    subscriber_id?: string;
-                    /** @description `suspended`: paused or disabled */
-                    status?: "active" | "paused" | "disabled" | "suspended";
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            subscriptions?: unknown[];
-                            pagination?: {
-                                total?: number;
-                                limit?: number;
-                                offset?: number;
-                                hasMore?: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        /**
-         * Subscribe a webhook or queue to an event pattern; the signing secret is shown only here; the filter is type-checked against the active versions the pattern matches
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
-                        signing_secret?: string;
-                        event_pattern: string;
-                        /**
-                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
-                         * @enum {string}
-                         */
-                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
-                        subscriber: {
-                            id: string;
-                            /**
-                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
-                             * @enum {string}
-                             */
-                            type: "webhook" | "queue" | "service";
-                            /** @description http(s) URL (webhook) or NATS subject (queue) */
-                            endpoint: string;
-                            headers?: {
-                                [key: string]: string;
-                            };
-                            authentication?: {
-                                /** @enum {string} */
-                                type: "basic" | "bearer" | "api-key";
-                                /** @description basic: user:password; stored encrypted, returned masked */
-                                credentials: string;
-                            } | null;
-                        };
-                        filter?: {
-                            /**
-                             * @description optional; the one filter language is the condition language (see README)
-                             * @enum {string}
-                             */
-                            type?: "jsonpath";
-                            expression: string;
-                        } | null;
-                        retry_policy?: {
-                            max_attempts?: number;
-                            backoff_factor?: number;
-                            initial_delay_ms?: number;
-                            max_delay_ms?: number;
-                        };
-                        circuit_breaker?: {
-                            failure_threshold?: number;
-                            reset_timeout_ms?: number;
-                            half_open_max_calls?: number;
-                        };
-                        description?: string | null;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read a subscription (credentials masked)
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        /**
-         * Delete a subscription
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        options?: never;
-        head?: never;
-        /**
-         * Change a subscription (requires If-Match with its ETag)
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        patch: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
-                };
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
-                        signing_secret?: string;
-                        event_pattern?: string;
-                        /**
-                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
-                         * @enum {string}
-                         */
-                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
-                        subscriber?: {
-                            id?: string;
-                            /**
-                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
-                             * @enum {string}
-                             */
-                            type?: "webhook" | "queue" | "service";
-                            /** @description http(s) URL (webhook) or NATS subject (queue) */
-                            endpoint?: string;
-                            headers?: {
-                                [key: string]: string;
-                            };
-                            authentication?: {
-                                /** @enum {string} */
-                                type: "basic" | "bearer" | "api-key";
-                                /** @description basic: user:password; stored encrypted, returned masked */
-                                credentials: string;
-                            } | null;
-                        };
-                        filter?: {
-                            /**
-                             * @description optional; the one filter language is the condition language (see README)
-                             * @enum {string}
-                             */
-                            type?: "jsonpath";
-                            expression: string;
-                        } | null;
-                        retry_policy?: {
-                            max_attempts?: number;
-                            backoff_factor?: number;
-                            initial_delay_ms?: number;
-                            max_delay_ms?: number;
-                        };
-                        circuit_breaker?: {
-                            failure_threshold?: number;
-                            reset_timeout_ms?: number;
-                            half_open_max_calls?: number;
-                        };
-                        description?: string | null;
-                    };
+                    "application/json": components["schemas"]["Error"];
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                428: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
-        trace?: never;
     };
-    "/v1/subscriptions/by-name/{name}": {
+    deleteWorkflowTrigger: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
-        get?: never;
-        /**
-         * Create or replace the subscription with this name (201 / 200; If-Match honoured when sent; unchanged → same revision); the signing secret is kept unless given
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        put: {
-            parameters: {
-                query?: {
-                    /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
-                    check?: "enforce" | "warn";
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                header?: {
-                    "if-match"?: string;
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                path: {
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateWorkflowTrigger: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
                     /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                    name: string;
+                    name?: string | null;
+                    /** @description id of a workflow definition; an unknown one is a 404 */
+                    workflowDefinitionId?: string;
+                    /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                    workflowDefinition?: string;
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern?: string;
+                    /** @enum {string} */
+                    triggerType?: "START" | "CANCEL";
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
+                    inputMapping?: Record<string, unknown> | null;
+                    /** @description path; default metadata.correlationId */
+                    correlationKey?: string | null;
+                    /** @default true */
+                    enabled?: boolean;
+                    /** @description lower fires first; none fires last */
+                    priority?: number | null;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
                 };
-                cookie?: never;
             };
-            requestBody: {
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
                 content: {
                     "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
+                        /** @description id of a workflow definition; an unknown one is a 404 */
+                        workflowDefinitionId?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @enum {string} */
+                        triggerType?: "START" | "CANCEL";
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        inputMapping?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description path; default metadata.correlationId */
+                        correlationKey?: string | null;
+                        /** @default true */
+                        enabled: boolean;
+                        /** @description lower fires first; none fires last */
+                        priority?: number | null;
+                        description?: string | null;
                         /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
                         labels?: {
                             [key: string]: string;
                         };
-                        /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
-                        signing_secret?: string;
-                        event_pattern: string;
-                        /**
-                         * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
-                         * @enum {string}
-                         */
-                        format?: "native" | "cloudevents-structured" | "cloudevents-binary";
-                        subscriber: {
-                            id: string;
-                            /**
-                             * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
-                             * @enum {string}
-                             */
-                            type: "webhook" | "queue" | "service";
-                            /** @description http(s) URL (webhook) or NATS subject (queue) */
-                            endpoint: string;
-                            headers?: {
-                                [key: string]: string;
-                            };
-                            authentication?: {
-                                /** @enum {string} */
-                                type: "basic" | "bearer" | "api-key";
-                                /** @description basic: user:password; stored encrypted, returned masked */
-                                credentials: string;
-                            } | null;
-                        };
-                        filter?: {
-                            /**
-                             * @description optional; the one filter language is the condition language (see README)
-                             * @enum {string}
-                             */
-                            type?: "jsonpath";
-                            expression: string;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upsertWorkflowTrigger: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description id of a workflow definition; an unknown one is a 404 */
+                    workflowDefinitionId?: string;
+                    /** @description instead of workflowDefinitionId: "name@version", or "name" for its highest version (resolved when written) */
+                    workflowDefinition?: string;
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern: string;
+                    /** @enum {string} */
+                    triggerType: "START" | "CANCEL";
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    /** @description target field → path, { "const": value }, or another literal; at most 100 (see README) */
+                    inputMapping?: Record<string, unknown> | null;
+                    /** @description path; default metadata.correlationId */
+                    correlationKey?: string | null;
+                    /** @default true */
+                    enabled?: boolean;
+                    /** @description lower fires first; none fires last */
+                    priority?: number | null;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
+                        /** @description id of a workflow definition; an unknown one is a 404 */
+                        workflowDefinitionId?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @enum {string} */
+                        triggerType?: "START" | "CANCEL";
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        inputMapping?: {
+                            [key: string]: unknown;
                         } | null;
-                        retry_policy?: {
-                            max_attempts?: number;
-                            backoff_factor?: number;
-                            initial_delay_ms?: number;
-                            max_delay_ms?: number;
-                        };
-                        circuit_breaker?: {
-                            failure_threshold?: number;
-                            reset_timeout_ms?: number;
-                            half_open_max_calls?: number;
-                        };
+                        /** @description path; default metadata.correlationId */
+                        correlationKey?: string | null;
+                        /** @default true */
+                        enabled: boolean;
+                        /** @description lower fires first; none fires last */
+                        priority?: number | null;
                         description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/pause": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Hold deliveries until resumed
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/resume": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Deliver again (also re-enables a disabled subscription)
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/rotate-secret": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * New signing secret; the previous one keeps signing for 24 h
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/deliveries": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Delivery log: attempts, status codes, latency, errors
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/pending": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Deliveries not finished yet, next due first: when the next attempt is and why it waits (queued, retry_backoff, circuit_open, paused, in_flight)
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/{eventId}/deliveries": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Delivery log of one event
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path: {
-                    eventId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/replay": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Deliver stored events of a time range again, marked as replays
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
                     "application/json": {
-                        startTime: string;
-                        endTime: string;
-                        pattern?: string;
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string | null;
+                        /** @description id of a workflow definition; an unknown one is a 404 */
+                        workflowDefinitionId?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @enum {string} */
+                        triggerType?: "START" | "CANCEL";
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        inputMapping?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description path; default metadata.correlationId */
+                        correlationKey?: string | null;
+                        /** @default true */
+                        enabled: boolean;
+                        /** @description lower fires first; none fires last */
+                        priority?: number | null;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/dead-letters": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Deliveries whose attempts ran out
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: {
-                    subscriptionId?: string;
-                    limit?: number;
-                    /** @description at most 100,000; narrow the filter to reach further */
-                    offset?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/dead-letters/{id}/redeliver": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Queue a dead letter again with fresh attempts
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/subscriptions/{id}/dead-letters/redeliver": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Queue every dead letter of the subscription again
-         * @description Requires an API key with scope `subscriptions:write`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/simulate": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
                 content: {
-                    "application/json": {
-                        /** @description any string; a UUIDv7 is generated when absent */
-                        eventId?: string;
-                        pattern: string;
-                        /** @description defaults to the highest active version */
-                        version?: string;
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    testWorkflowTrigger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any string; a UUIDv7 is generated when absent */
+                    eventId?: string;
+                    pattern: string;
+                    /** @description defaults to the highest active version */
+                    version?: string;
+                    source?: {
+                        type: string;
+                        id: string;
+                        name?: string;
+                    };
+                    /** @description ISO 8601 with zone; defaults to the time of receipt */
+                    timestamp?: string;
+                    payload: Record<string, unknown>;
+                    /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
+                    metadata?: {
+                        correlationId?: string;
+                        causationId?: string;
+                        traceId?: string;
+                        userId?: string;
+                        context?: {
+                            type: string;
+                            id: string;
+                        };
+                        tags?: {
+                            [key: string]: string;
+                        };
                         source?: {
                             type: string;
                             id: string;
                             name?: string;
                         };
-                        /** @description ISO 8601 with zone; defaults to the time of receipt */
-                        timestamp?: string;
-                        payload: Record<string, unknown>;
-                        /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
-                        metadata?: {
-                            correlationId?: string;
-                            causationId?: string;
-                            traceId?: string;
-                            userId?: string;
-                            context?: {
-                                type: string;
-                                id: string;
-                            };
-                            tags?: {
-                                [key: string]: string;
-                            };
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                    } | {
-                        /** @description UUID, event_id or pattern (default version unless `version`) */
-                        definition: string;
-                        version?: string;
-                        example: number;
                     };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
-                            };
-                        };
-                    };
+                } | {
+                    example: number;
                 };
             };
         };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        dryRun: boolean;
+                        event: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
     };
-    "/v1/events/{eventId}/explain": {
+    replayWorkflowTrigger: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    startTime: string;
+                    endTime: string;
+                    /** @default false */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventFirings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        firings: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryTriggerFiring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        status: "pending";
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSubscriptions: {
+        parameters: {
+            query?: {
+                name?: string;
+                event_pattern?: string;
+                subscriber_id?: string;
+                /** @description `suspended`: paused or disabled */
+                status?: "active" | "paused" | "disabled" | "suspended";
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)
-         * @description Requires an API key with scope `subscriptions:read`.
-         */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    eventId: string;
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
                 };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error?: {
-                                code?: string;
-                                message?: string;
-                                details?: {
-                                    field?: string;
-                                    code?: string;
-                                    message?: string;
-                                }[];
+                content: {
+                    "application/json": {
+                        subscriptions: ({
+                            /** Format: uuid */
+                            subscription_id: string;
+                            name: string | null;
+                            labels: {
+                                [key: string]: string;
                             };
+                            event_pattern: string;
+                            format: string;
+                            subscriber: {
+                                id: string;
+                                type: string;
+                                endpoint: string;
+                                headers: {
+                                    [key: string]: string;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            retry_policy: {
+                                [key: string]: unknown;
+                            };
+                            circuit_breaker: {
+                                [key: string]: unknown;
+                            };
+                            description: string | null;
+                            status: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        pagination: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
                         };
                     };
                 };
             };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
+    };
+    createSubscription: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                    signing_secret?: string;
+                    event_pattern: string;
+                    /**
+                     * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                     * @enum {string}
+                     */
+                    format?: "native" | "cloudevents-structured" | "cloudevents-binary";
+                    subscriber: {
+                        id: string;
+                        /**
+                         * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                         * @enum {string}
+                         */
+                        type: "webhook" | "queue" | "service";
+                        /** @description http(s) URL (webhook) or NATS subject (queue) */
+                        endpoint: string;
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        authentication?: {
+                            /** @enum {string} */
+                            type: "basic" | "bearer" | "api-key";
+                            /** @description basic: user:password; stored encrypted, returned masked */
+                            credentials: string;
+                        } | null;
+                    };
+                    filter?: {
+                        /**
+                         * @description optional; the one filter language is the condition language (see README)
+                         * @enum {string}
+                         */
+                        type?: "jsonpath";
+                        expression: string;
+                    } | null;
+                    retry_policy?: {
+                        max_attempts?: number;
+                        backoff_factor?: number;
+                        initial_delay_ms?: number;
+                        max_delay_ms?: number;
+                    };
+                    circuit_breaker?: {
+                        failure_threshold?: number;
+                        reset_timeout_ms?: number;
+                        half_open_max_calls?: number;
+                    };
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateSubscription: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                    signing_secret?: string;
+                    event_pattern?: string;
+                    /**
+                     * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                     * @enum {string}
+                     */
+                    format?: "native" | "cloudevents-structured" | "cloudevents-binary";
+                    subscriber?: {
+                        id?: string;
+                        /**
+                         * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                         * @enum {string}
+                         */
+                        type?: "webhook" | "queue" | "service";
+                        /** @description http(s) URL (webhook) or NATS subject (queue) */
+                        endpoint?: string;
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        authentication?: {
+                            /** @enum {string} */
+                            type: "basic" | "bearer" | "api-key";
+                            /** @description basic: user:password; stored encrypted, returned masked */
+                            credentials: string;
+                        } | null;
+                    };
+                    filter?: {
+                        /**
+                         * @description optional; the one filter language is the condition language (see README)
+                         * @enum {string}
+                         */
+                        type?: "jsonpath";
+                        expression: string;
+                    } | null;
+                    retry_policy?: {
+                        max_attempts?: number;
+                        backoff_factor?: number;
+                        initial_delay_ms?: number;
+                        max_delay_ms?: number;
+                    };
+                    circuit_breaker?: {
+                        failure_threshold?: number;
+                        reset_timeout_ms?: number;
+                        half_open_max_calls?: number;
+                    };
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upsertSubscription: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description whsec_ + base64 of 24 to 64 bytes; never returned. Absent: generated on create, kept on change */
+                    signing_secret?: string;
+                    event_pattern: string;
+                    /**
+                     * @description native JSON (the default), or a CloudEvent in structured (JSON) or binary (ce- headers) content mode
+                     * @enum {string}
+                     */
+                    format?: "native" | "cloudevents-structured" | "cloudevents-binary";
+                    subscriber: {
+                        id: string;
+                        /**
+                         * @description `service` (an HTTP endpoint) is stored and shown as `webhook`
+                         * @enum {string}
+                         */
+                        type: "webhook" | "queue" | "service";
+                        /** @description http(s) URL (webhook) or NATS subject (queue) */
+                        endpoint: string;
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        authentication?: {
+                            /** @enum {string} */
+                            type: "basic" | "bearer" | "api-key";
+                            /** @description basic: user:password; stored encrypted, returned masked */
+                            credentials: string;
+                        } | null;
+                    };
+                    filter?: {
+                        /**
+                         * @description optional; the one filter language is the condition language (see README)
+                         * @enum {string}
+                         */
+                        type?: "jsonpath";
+                        expression: string;
+                    } | null;
+                    retry_policy?: {
+                        max_attempts?: number;
+                        backoff_factor?: number;
+                        initial_delay_ms?: number;
+                        max_delay_ms?: number;
+                    };
+                    circuit_breaker?: {
+                        failure_threshold?: number;
+                        reset_timeout_ms?: number;
+                        half_open_max_calls?: number;
+                    };
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    pauseSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resumeSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateSubscriptionSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        subscription_id: string;
+                        name: string | null;
+                        labels: {
+                            [key: string]: string;
+                        };
+                        event_pattern: string;
+                        format: string;
+                        subscriber: {
+                            id: string;
+                            type: string;
+                            endpoint: string;
+                            headers: {
+                                [key: string]: string;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        retry_policy: {
+                            [key: string]: unknown;
+                        };
+                        circuit_breaker: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        status: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSubscriptionDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replaySubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    startTime: string;
+                    endTime: string;
+                    pattern?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listDeadLetters: {
+        parameters: {
+            query?: {
+                subscriptionId?: string;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deadLetters: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redeliverDeadLetter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        status: "pending";
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redeliverSubscriptionDeadLetters: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        requeued: number;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
     };
 }
-export type webhooks = Record<string, never>;
-export interface components {
-    schemas: never;
-    responses: never;
-    parameters: never;
-    requestBodies: never;
-    headers: never;
-    pathItems: never;
-}
-export type $defs = Record<string, never>;
-export type operations = Record<string, never>;

@@ -103,7 +103,7 @@ const HOSTILE_VALUES: unknown[] = [
 const hostile = fc.constantFrom(...HOSTILE_VALUES);
 
 /** A value of `schema`'s shape (valid most of the time), or a hostile one. */
-export function valueOf(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
+export function sampleOf(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknown> {
   return fc.oneof(
     { weight: 5, arbitrary: validValueOf(schema, depth) },
     { weight: 1, arbitrary: hostile },
@@ -138,7 +138,7 @@ function validValueOf(schema: Schema | undefined, depth: number): fc.Arbitrary<u
     case 'string':
       return stringOf(schema);
     case 'array':
-      return fc.array(valueOf(schema.items as Schema | undefined, depth + 1), { maxLength: 3 });
+      return fc.array(sampleOf(schema.items as Schema | undefined, depth + 1), { maxLength: 3 });
     case 'object':
       return objectOf(schema, depth);
     default:
@@ -169,7 +169,7 @@ function objectOf(schema: Schema, depth: number): fc.Arbitrary<Record<string, un
   const properties = (schema.properties ?? {}) as Record<string, Schema>;
   const required = (schema.required ?? []) as string[];
   const known = fc.record(
-    Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, valueOf(s, depth + 1)])),
+    Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, sampleOf(s, depth + 1)])),
     { requiredKeys: required.filter((k) => k in properties) },
   );
   const extra = fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 }), {
@@ -216,7 +216,7 @@ const pathValue = fc.oneof(
 /** The body's text: JSON of the schema's shape mostly, else broken or hostile text. */
 function bodyText(schema: Schema | undefined): fc.Arbitrary<string | undefined> {
   return fc.oneof(
-    { weight: 8, arbitrary: valueOf(schema).map((v) => JSON.stringify(v)) },
+    { weight: 8, arbitrary: sampleOf(schema).map((v) => JSON.stringify(v)) },
     {
       weight: 1,
       arbitrary: fc.constantFrom(
@@ -295,7 +295,7 @@ function queryPair(params: Parameter[]): fc.Arbitrary<[string, unknown]> {
   if (params.length === 0) return fc.tuple(fc.constant('limit'), fc.constant('1'));
   return fc.oneof(
     ...params.map((param) =>
-      valueOf(param.schema).map((value): [string, unknown] => [
+      sampleOf(param.schema).map((value): [string, unknown] => [
         param.name,
         typeof value === 'object' && value !== null ? JSON.stringify(value) : value,
       ]),

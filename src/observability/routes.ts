@@ -59,6 +59,7 @@ export function registerFlowRatesRoute(app: FastifyInstance, rates: FlowRates, c
     {
       config: { access: 'authenticated' },
       schema: {
+        operationId: 'getFlowRates',
         tags: ['operability'],
         summary: 'Routing attempts and failures per edge over the last minutes (this process)',
         querystring: {

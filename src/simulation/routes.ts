@@ -1,13 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.ts';
 import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
-import { errorResponseSchema } from '../http/common.ts';
+import { answerObject, errorResponseSchema, freeFormObject } from '../http/common.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { FiringView } from '../triggers/trigger-routing.ts';
 import type { Simulation, Simulator } from './simulator.ts';
+
+/** The event as simulated or stored, and one verdict per trigger and per subscription. */
+const simulationAnswer = answerObject({
+  event: freeFormObject,
+  triggers: { type: 'array', items: freeFormObject },
+  subscriptions: { type: 'array', items: freeFormObject },
+});
 
 const tags = ['events'];
 
@@ -37,6 +44,7 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
     {
       config: { access: 'subscriptions:read' },
       schema: {
+        operationId: 'simulateEvent',
         tags,
         summary:
           'What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent',
@@ -54,12 +62,12 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
                   description: 'UUID, event_id or pattern (default version unless `version`)',
                 },
                 version: { type: 'string', maxLength: 50 },
-                example: { type: 'integer', minimum: 0 },
+                example: { type: 'integer', minimum: 0, maximum: 1000 },
               },
             },
           ],
         },
-        response: { 400: errorResponseSchema, 404: errorResponseSchema },
+        response: { 200: simulationAnswer, 400: errorResponseSchema, 404: errorResponseSchema },
       },
     },
     async (request) => {
@@ -79,11 +87,12 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
     {
       config: { access: 'subscriptions:read' },
       schema: {
+        operationId: 'explainEvent',
         tags,
         summary:
           "A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)",
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
-        response: { 404: errorResponseSchema },
+        response: { 200: simulationAnswer, 404: errorResponseSchema },
       },
     },
     async (request) => {

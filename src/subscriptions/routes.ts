@@ -398,12 +398,13 @@ export function registerSubscriptionRoutes(
     {
       config: read,
       schema: {
+        operationId: 'listPendingDeliveries',
         tags,
         summary:
           'Deliveries not finished yet, next due first: when the next attempt is and why it waits (queued, retry_backoff, circuit_open, paused, in_flight)',
         params: idParams,
         querystring: pageQuery,
-        response: resourceErrors,
+        response: { 200: listAnswer('pending'), ...resourceErrors },
       },
     },
     async (request) => {

@@ -409,6 +409,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     {
       config: { access: 'triggers:read' },
       schema: {
+        operationId: 'listWorkflowTriggerFirings',
         tags,
         summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
         params: idParams,
@@ -420,7 +421,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
             ...paginationQuery,
           },
         },
-        response: { 404: errorResponseSchema },
+        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
       },
     },
     async (request) => {

@@ -148,7 +148,9 @@ function Readers({ pattern }: { pattern: string }) {
   const subscriptions = useQuery({
     queryKey: ['subscriptions'],
     queryFn: async () =>
-      (await call(eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }))) as {
+      (await call(
+        eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }),
+      )) as unknown as {
         subscriptions: Subscription[];
       },
     enabled: can('subscriptions:read'),

@@ -13,7 +13,9 @@ export function SubscriptionList() {
   const subscriptions = useQuery({
     queryKey: ['subscriptions'],
     queryFn: async () =>
-      (await call(eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }))) as {
+      (await call(
+        eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }),
+      )) as unknown as {
         subscriptions: Subscription[];
       },
     refetchInterval: 5000,

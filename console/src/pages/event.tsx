@@ -47,7 +47,9 @@ function Firings({ eventId }: { eventId: string }) {
   const firings = useQuery({
     queryKey: ['firings', eventId],
     queryFn: async () =>
-      (await call(eps.GET('/v1/events/{eventId}/triggers', { params: { path: { eventId } } }))) as {
+      (await call(
+        eps.GET('/v1/events/{eventId}/triggers', { params: { path: { eventId } } }),
+      )) as unknown as {
         firings: Firing[];
       },
   });
@@ -218,7 +220,7 @@ export default function EventDetail({ eventId }: { eventId: string }) {
     queryFn: async () =>
       (await call(
         eps.GET('/v1/events/{eventId}/trace', { params: { path: { eventId } } }),
-      )) as Trace,
+      )) as unknown as Trace,
   });
   return (
     <Loaded query={event}>

@@ -56,7 +56,9 @@ function useFlowData(minutes: number) {
   const subscriptions = useQuery({
     queryKey: ['subscriptions'],
     queryFn: async () =>
-      (await call(eps.GET('/v1/subscriptions', all))) as { subscriptions: Subscription[] },
+      (await call(eps.GET('/v1/subscriptions', all))) as unknown as {
+        subscriptions: Subscription[];
+      },
     enabled: can('subscriptions:read'),
   });
   const rates = useQuery({

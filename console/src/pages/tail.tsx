@@ -1,6 +1,6 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { Link } from 'wouter';
-import { eps, errorMessage } from '../api.ts';
+import { ApiError, eps, errorMessage } from '../api.ts';
 import { readSse } from '../sse.ts';
 import type { StoredEvent } from '../types.ts';
 import { time } from '../ui.tsx';
@@ -42,7 +42,11 @@ function useTail(pattern: string) {
       });
       if (!response.ok || !data) {
         setError(
-          errorMessage((refused as { error?: Error })?.error ?? new Error(`${response.status}`)),
+          errorMessage(
+            refused
+              ? new ApiError(response.status, refused.error)
+              : new Error(`${response.status}`),
+          ),
         );
         setConnection('error');
         return;

@@ -105,6 +105,26 @@ describe.each(testBackends())('no input reaches a 5xx on $name', (backend) => {
     );
   });
 
+  it.each(['/v1/events', '/v1/events/batch', '/v1/events/validate'])(
+    'POST %s with no body answers 400, and with an undescribed media type 415',
+    async (url) => {
+      const empty = await t.app.server.inject({ method: 'POST', url });
+      expect(empty.statusCode).toBe(400);
+      expect(empty.json().error.details[0]).toMatchObject({ field: 'body', code: 'required' });
+      const other = await t.app.server.inject({
+        method: 'POST',
+        url,
+        headers: {
+          'content-type': url.endsWith('batch')
+            ? 'application/cloudevents+json'
+            : 'application/cloudevents-batch+json',
+        },
+        payload: 'null',
+      });
+      expect(other.statusCode, other.body).toBe(url.endsWith('/v1/events') ? 400 : 415);
+    },
+  );
+
   it('query strings on every read endpoint', async () => {
     await fc.assert(
       fc.asyncProperty(

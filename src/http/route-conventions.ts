@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchema, RouteOptions } from 'fastify';
+import { AppError, validationError } from '../errors.ts';
 import { errorResponseSchema, errorSchema } from './common.ts';
 
 /**
@@ -14,6 +15,11 @@ import { errorResponseSchema, errorSchema } from './common.ts';
  * - unknown query parameters are refused with 400 `validation_error` (detail code
  *   `additionalProperties` naming the parameter), as Stripe does: a mistyped filter
  *   (`?patern=`) that is silently ignored returns everything, which is worse than an error.
+ *
+ * - a route whose body is described per media type (`body.content`) reads only those types
+ *   (415 otherwise) and needs a body (400 when there is none): Fastify validates such a body
+ *   only when its Content-Type is one of the map's keys, so without this an empty request or
+ *   another parsed type reached the handler unchecked.
  *
  * Routes hidden from the description (`schema.hide`: static files, aliases) are left alone.
  */
@@ -35,7 +41,35 @@ export function installRouteConventions(app: FastifyInstance): void {
       },
       response: { ...errorAnswers(route, schema), ...(schema.response as object | undefined) },
     };
+    const mediaTypes = describedMediaTypes(schema.body);
+    if (mediaTypes) {
+      route.preValidation = [bodyAsDescribed(mediaTypes), ...[route.preValidation ?? []].flat()];
+    }
   });
+}
+
+function describedMediaTypes(body: unknown): string[] | undefined {
+  const content = (body as { content?: Record<string, unknown> } | undefined)?.content;
+  return content ? Object.keys(content) : undefined;
+}
+
+/** Refuses a request whose body is missing or of a media type the route does not describe. */
+function bodyAsDescribed(mediaTypes: string[]) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (request.body === undefined) throw bodyRequired(mediaTypes);
+    const type = String(request.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim()
+      .toLowerCase();
+    if (!mediaTypes.includes(type)) {
+      throw new AppError(
+        415,
+        'unsupported_media_type',
+        `Content-Type must be one of ${mediaTypes.join(', ')}`,
+      );
+    }
+    if (request.body === null) throw bodyRequired(mediaTypes);
+  };
 }
 
 function errorAnswers(route: RouteOptions, schema: FastifySchema): Record<number, unknown> {
@@ -48,3 +82,8 @@ function errorAnswers(route: RouteOptions, schema: FastifySchema): Record<number
   if (schema.body) statuses.push(413, 415);
   return Object.fromEntries(statuses.map((status) => [status, errorResponseSchema]));
 }
+
+const bodyRequired = (mediaTypes: string[]) =>
+  validationError('a request body is required', [
+    { field: 'body', code: 'required', message: `send one of ${mediaTypes.join(', ')}` },
+  ]);

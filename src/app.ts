@@ -30,6 +30,7 @@ import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
 import { RoutingIndex } from './routing/routing-index.ts';
 import { wireRouting } from './routing/wiring.ts';
+import { deadWorkCounts } from './routing/work-store.ts';
 import type { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
 import { EXPLAINED_ATTEMPTS, registerSimulationRoutes } from './simulation/routes.ts';
@@ -97,7 +98,12 @@ export interface App {
 /** Wires the capabilities onto one HTTP server over a migrated database. */
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, db, clock, logger } = deps;
-  const metrics = new Metrics({ db, maxPatterns: config.metricsMaxPatterns });
+  const metrics = new Metrics({
+    db,
+    maxPatterns: config.metricsMaxPatterns,
+    maxSubscriptions: config.metricsMaxSubscriptions,
+    deadLetterCounts: () => deadWorkCounts(db, 'delivery'),
+  });
   const flowRates = new FlowRates();
   const tracing =
     deps.tracing ??

@@ -39,6 +39,7 @@ describe('configuration', () => {
       otlpEndpoint: undefined,
       serviceName: 'event-processing-service',
       metricsMaxPatterns: 200,
+      metricsMaxSubscriptions: 200,
       mappedInputMaxBytes: 256 * 1024,
       stream: {
         maxClients: 100,
@@ -202,6 +203,7 @@ describe('configuration', () => {
     [{ RATE_LIMIT_DEFINITIONS: 'many' }, /^RATE_LIMIT_DEFINITIONS must be an integer/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must be/],
     [{ METRICS_MAX_PATTERNS: '0' }, /^METRICS_MAX_PATTERNS must be an integer/],
+    [{ METRICS_MAX_SUBSCRIPTIONS: '0' }, /^METRICS_MAX_SUBSCRIPTIONS must be an integer/],
     [{ OAUTH_JWKS_URL: 'https://id.example.com/jwks' }, /^OAuth needs both OAUTH_ISSUER/],
     [{ OAUTH_ISSUER: 'https://id.example.com', OAUTH_AUDIENCE: 'eps' }, /^OAuth needs exactly one/],
     [{ ...OAUTH, OAUTH_PUBLIC_KEY: EC_PEM }, /^OAuth needs exactly one/],

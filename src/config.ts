@@ -147,6 +147,12 @@ export interface Config {
    * counted under `other`. Env `METRICS_MAX_PATTERNS`, default 200.
    */
   metricsMaxPatterns: number;
+  /**
+   * Most distinct subscriptions given their own `subscription_id` label on the delivery metrics
+   * and the dead-letter gauge; later ones are counted under `other`. Env
+   * `METRICS_MAX_SUBSCRIPTIONS`, default 200.
+   */
+  metricsMaxSubscriptions: number;
   stream: StreamOptions;
   /**
    * Largest JSON size of the input a trigger's `inputMapping` builds, in bytes; a firing (or dry
@@ -447,6 +453,7 @@ export function loadConfig(env: Env = process.env): Config {
     otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     serviceName: env.OTEL_SERVICE_NAME || 'event-processing-service',
     metricsMaxPatterns: integer(env, 'METRICS_MAX_PATTERNS', 200, 1, 10_000),
+    metricsMaxSubscriptions: integer(env, 'METRICS_MAX_SUBSCRIPTIONS', 200, 1, 10_000),
     mappedInputMaxBytes: integer(
       env,
       'MAPPED_INPUT_MAX_BYTES',

@@ -29,6 +29,8 @@ describe.each(testBackends())('metrics on $name', (backend) => {
         eps_events_published_total: 'counter',
         eps_deliveries_succeeded_total: 'counter',
         eps_deliveries_failed_total: 'counter',
+        eps_delivery_duration_seconds: 'histogram',
+        eps_dead_letters: 'gauge',
         eps_event_processing_seconds: 'histogram',
         eps_active_subscriptions: 'gauge',
         eps_workflow_trigger_firings_total: 'counter',
@@ -77,9 +79,9 @@ describe.each(testBackends())('metrics on $name', (backend) => {
     metrics.eventReceived('bookings.created', 'workflow');
     metrics.eventReceived('bookings.created', 'workflow');
     metrics.eventPublished('bookings.created');
-    metrics.deliverySucceeded();
-    metrics.deliveryFailed();
-    metrics.deliveryFailed();
+    metrics.deliveryAttempted('sub-1', true, 0.02);
+    metrics.deliveryAttempted('sub-1', false, 0.3);
+    metrics.deliveryAttempted('sub-1', false, 3);
     metrics.observeEventProcessing(0.004);
     metrics.setActiveSubscriptions(7);
     metrics.workflowTriggerFired('START');
@@ -93,8 +95,11 @@ describe.each(testBackends())('metrics on $name', (backend) => {
     const received = { pattern: 'bookings.created', source_type: 'workflow' };
     expect(delta('eps_events_received_total', received)).toBe(2);
     expect(delta('eps_events_published_total', { pattern: 'bookings.created' })).toBe(1);
-    expect(delta('eps_deliveries_succeeded_total')).toBe(1);
-    expect(delta('eps_deliveries_failed_total')).toBe(2);
+    const sub = { subscription_id: 'sub-1' };
+    expect(delta('eps_deliveries_succeeded_total', sub)).toBe(1);
+    expect(delta('eps_deliveries_failed_total', sub)).toBe(2);
+    expect(delta('eps_delivery_duration_seconds_count', sub)).toBe(3);
+    expect(delta('eps_delivery_duration_seconds_bucket', { ...sub, le: '0.025' })).toBe(1);
     expect(delta('eps_event_processing_seconds_count')).toBe(1);
     expect(delta('eps_event_processing_seconds_bucket', { le: '0.005' })).toBe(1);
     expect(delta('eps_workflow_trigger_firings_total', { action: 'START' })).toBe(1);
@@ -138,8 +143,77 @@ describe.each(testBackends())('metrics on $name', (backend) => {
   it('keeps each Metrics on its own registry (no global state)', async () => {
     const a = new Metrics({ processMetrics: false });
     const b = new Metrics({ processMetrics: false });
-    a.deliverySucceeded();
+    a.deliveryAttempted('sub-1', true, 0.01);
     expect(sampleValue(await a.exposition(), 'eps_deliveries_succeeded_total')).toBe(1);
     expect(sampleValue(await b.exposition(), 'eps_deliveries_succeeded_total')).toBe(0);
+  });
+});
+
+describe('per-subscription delivery metrics', () => {
+  const samplesOf = (text: string, name: string) =>
+    parseExposition(text).samples.filter((s) => s.name === name);
+
+  it('caps the subscription_id label: subscriptions past the cap count as other', async () => {
+    const metrics = new Metrics({ processMetrics: false, maxSubscriptions: 2 });
+    for (const id of ['sub-a', 'sub-b', 'sub-c', 'sub-d', 'sub-a'])
+      metrics.deliveryAttempted(id, true, 0.01);
+    metrics.deliveryAttempted('sub-c', false, 0.01);
+    const text = await metrics.exposition();
+    expect(
+      samplesOf(text, 'eps_deliveries_succeeded_total').map((s) => [
+        s.labels.subscription_id,
+        s.value,
+      ]),
+    ).toEqual([
+      ['sub-a', 2],
+      ['sub-b', 1],
+      ['other', 2],
+    ]);
+    expect(sampleValue(text, 'eps_deliveries_failed_total', { subscription_id: 'other' })).toBe(1);
+    expect(
+      new Set(
+        samplesOf(text, 'eps_delivery_duration_seconds_count').map((s) => s.labels.subscription_id),
+      ),
+    ).toEqual(new Set(['sub-a', 'sub-b', 'other']));
+    expect(text).not.toContain('sub-c');
+  });
+
+  it('reads the dead letters per subscription at scrape time, under the same cap', async () => {
+    let counts = new Map([
+      ['sub-a', 2],
+      ['sub-b', 1],
+      ['sub-c', 4],
+    ]);
+    const metrics = new Metrics({
+      processMetrics: false,
+      maxSubscriptions: 1,
+      deadLetterCounts: async () => counts,
+    });
+    const gauge = async () =>
+      samplesOf(await metrics.exposition(), 'eps_dead_letters').map((s) => [
+        s.labels.subscription_id,
+        s.value,
+      ]);
+    expect(await gauge()).toEqual([
+      ['sub-a', 2],
+      ['other', 5],
+    ]);
+    // Redelivered: the subscription leaves the gauge rather than keeping its last count.
+    counts = new Map([['sub-a', 1]]);
+    expect(await gauge()).toEqual([['sub-a', 1]]);
+  });
+
+  it('keeps the last dead-letter figures while the store cannot be read', async () => {
+    let failing = false;
+    const metrics = new Metrics({
+      processMetrics: false,
+      deadLetterCounts: async () => {
+        if (failing) throw new Error('database unavailable');
+        return new Map([['sub-a', 3]]);
+      },
+    });
+    expect(sampleValue(await metrics.exposition(), 'eps_dead_letters')).toBe(3);
+    failing = true;
+    expect(sampleValue(await metrics.exposition(), 'eps_dead_letters')).toBe(3);
   });
 });

@@ -11,6 +11,16 @@ export interface MetricsOptions {
    * Default 200.
    */
   maxPatterns?: number;
+  /**
+   * Most distinct subscriptions given their own `subscription_id` label on the delivery metrics
+   * and the dead-letter gauge; later ones are counted as `other`. Default 200.
+   */
+  maxSubscriptions?: number;
+  /**
+   * Dead letters (delivery work whose attempts ran out) per subscription id, read at scrape time
+   * for `eps_dead_letters`; the gauge is absent without it.
+   */
+  deadLetterCounts?: () => Promise<ReadonlyMap<string, number>>;
   /** Also collect Node's process metrics (CPU, memory, event loop lag). Default true. */
   processMetrics?: boolean;
 }
@@ -37,8 +47,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 /**
  * The service's Prometheus metrics on a registry of their own (no global registry), with the
- * methods the capabilities call. Every label is bounded: patterns and source types are capped,
- * HTTP routes are templates (never raw URLs), methods and trigger actions are closed sets.
+ * methods the capabilities call. Every label is bounded: patterns, source types and subscription
+ * ids are capped, HTTP routes are templates (never raw URLs), methods and trigger actions are
+ * closed sets.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -46,8 +57,10 @@ export class Metrics {
   private readonly sourceTypes: BoundedLabel;
   private readonly received: Counter<'pattern' | 'source_type'>;
   private readonly published: Counter<'pattern'>;
-  private readonly deliveriesSucceeded: Counter;
-  private readonly deliveriesFailed: Counter;
+  private readonly subscriptions: BoundedLabel;
+  private readonly deliveriesSucceeded: Counter<'subscription_id'>;
+  private readonly deliveriesFailed: Counter<'subscription_id'>;
+  private readonly deliveryDuration: Histogram<'subscription_id'>;
   private readonly processing: Histogram;
   private readonly activeSubscriptions: Gauge;
   private readonly triggerFirings: Counter<'action'>;
@@ -59,6 +72,7 @@ export class Metrics {
     const registers = [this.registry];
     this.patterns = new BoundedLabel(options.maxPatterns ?? 200);
     this.sourceTypes = new BoundedLabel(options.maxPatterns ?? 200);
+    this.subscriptions = new BoundedLabel(options.maxSubscriptions ?? 200);
     this.received = new Counter({
       name: 'eps_events_received_total',
       help: 'Events accepted by the receiver',
@@ -73,12 +87,21 @@ export class Metrics {
     });
     this.deliveriesSucceeded = new Counter({
       name: 'eps_deliveries_succeeded_total',
-      help: 'Deliveries to subscribers that succeeded',
+      help: 'Deliveries to subscribers that succeeded, by subscription',
+      labelNames: ['subscription_id'],
       registers,
     });
     this.deliveriesFailed = new Counter({
       name: 'eps_deliveries_failed_total',
-      help: 'Delivery attempts to subscribers that failed',
+      help: 'Delivery attempts to subscribers that failed (retried, refused or gone), by subscription',
+      labelNames: ['subscription_id'],
+      registers,
+    });
+    this.deliveryDuration = new Histogram({
+      name: 'eps_delivery_duration_seconds',
+      help: "Delivery attempt latency (to the receiver's response or JetStream's acknowledgement), by subscription",
+      labelNames: ['subscription_id'],
+      buckets: LATENCY_BUCKETS,
       registers,
     });
     this.processing = new Histogram({
@@ -145,6 +168,31 @@ export class Metrics {
         },
       });
     }
+    const { deadLetterCounts } = options;
+    const subscriptions = this.subscriptions;
+    if (deadLetterCounts) {
+      new Gauge({
+        name: 'eps_dead_letters',
+        help: 'Dead letters (deliveries whose attempts ran out) waiting, by subscription',
+        labelNames: ['subscription_id'],
+        registers,
+        // Read at scrape time from the store, so every instance reports the same figure and a
+        // redelivered or expired dead letter leaves the gauge. While the database is away the
+        // last values stay, rather than failing the whole scrape.
+        async collect() {
+          const counts = await deadLetterCounts().catch(() => undefined);
+          if (!counts) return;
+          const byLabel = new Map<string, number>();
+          for (const [id, count] of counts) {
+            const label = subscriptions.of(id);
+            byLabel.set(label, (byLabel.get(label) ?? 0) + count);
+          }
+          this.reset();
+          for (const [subscriptionId, count] of byLabel)
+            this.set({ subscription_id: subscriptionId }, count);
+        },
+      });
+    }
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
     }
@@ -163,12 +211,11 @@ export class Metrics {
     this.published.inc({ pattern: this.patterns.of(pattern) });
   }
 
-  deliverySucceeded(): void {
-    this.deliveriesSucceeded.inc();
-  }
-
-  deliveryFailed(): void {
-    this.deliveriesFailed.inc();
+  /** One delivery attempt to a subscription and how long it took, in seconds. */
+  deliveryAttempted(subscriptionId: string, delivered: boolean, seconds: number): void {
+    const labels = { subscription_id: this.subscriptions.of(subscriptionId) };
+    (delivered ? this.deliveriesSucceeded : this.deliveriesFailed).inc(labels);
+    this.deliveryDuration.observe(labels, seconds);
   }
 
   /** Time from receiving an event to having routed it, in seconds. */

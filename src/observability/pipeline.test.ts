@@ -77,6 +77,39 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
     expect(await metric('eps_event_processing_seconds_count')).toBe(before.processed + 6);
   });
 
+  it('counts deliveries and dead letters per subscription', async () => {
+    const subscribe = async (endpoint: string) =>
+      (
+        await t.request('POST', '/v1/subscriptions', {
+          payload: {
+            event_pattern: 'orders.*',
+            subscriber: { id: 's', type: 'webhook', endpoint },
+            retry_policy: { max_attempts: 1 },
+          },
+        })
+      ).body.subscription_id as string;
+    const delivering = await subscribe(receiver.url);
+    // Nothing listens on port 1: the connection is refused, and one attempt is all it gets.
+    const failing = await subscribe('http://127.0.0.1:1/hook');
+    for (let i = 0; i < 2; i++)
+      await t.request('POST', '/v1/events', {
+        payload: { pattern: 'orders.created', payload: {} },
+      });
+    await drain();
+
+    const of = (subscriptionId: string) => ({ subscription_id: subscriptionId });
+    expect(await metric('eps_deliveries_succeeded_total', of(delivering))).toBe(2);
+    expect(await metric('eps_deliveries_failed_total', of(delivering))).toBe(0);
+    expect(await metric('eps_delivery_duration_seconds_count', of(delivering))).toBe(2);
+    expect(await metric('eps_deliveries_failed_total', of(failing))).toBe(2);
+    expect(await metric('eps_dead_letters', of(failing))).toBe(2);
+    expect(await metric('eps_dead_letters', of(delivering))).toBe(0);
+
+    const requeued = await t.request('POST', `/v1/subscriptions/${failing}/dead-letters/redeliver`);
+    expect(requeued.body).toEqual({ requeued: 2 });
+    expect(await metric('eps_dead_letters', of(failing))).toBe(0);
+  });
+
   it('carries an incoming traceparent to the outgoing webhook', async () => {
     await t.request('POST', '/v1/subscriptions', {
       payload: {

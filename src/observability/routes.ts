@@ -7,7 +7,8 @@ import type { Metrics } from './metrics.ts';
 
 /**
  * `GET /metrics`, public: Prometheus scrapes without credentials by default, and the metrics
- * carry no event data, ids or secrets (labels are bounded: pattern names, route templates).
+ * carry no event data, event ids or secrets (labels are bounded: pattern names, route templates,
+ * subscription ids).
  * Where pattern names or traffic volumes are sensitive, keep the port off public networks.
  */
 export function registerMetricsRoutes(app: FastifyInstance, metrics: Metrics): void {

@@ -401,6 +401,19 @@ export async function deadWork(
   return rows;
 }
 
+/** How many dead work rows of a kind each target has (the dead-letter gauge). */
+export async function deadWorkCounts(
+  db: Queryable,
+  kind: TargetKind,
+): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ target_id: string; n: number }>(
+    `SELECT target_id, count(*)::int AS n FROM routing_work
+      WHERE kind = $1 AND status = 'dead' GROUP BY target_id`,
+    [kind],
+  );
+  return new Map(rows.map((r) => [r.target_id, r.n]));
+}
+
 /** Which stored events a replay routes to its target again. */
 export interface ReplayScope {
   /** `timestamp(6)` text, inclusive. */

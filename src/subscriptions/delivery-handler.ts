@@ -213,8 +213,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
               };
             },
           )) ?? null);
-    if (delivered) metrics.deliverySucceeded();
-    else metrics.deliveryFailed();
+    metrics.deliveryAttempted(subscription.id, delivered, outcome.latencyMs / 1000);
     const result = await this.decide(subscription, work, outcome, failingSince, now);
     round.attempts.push({
       id: newUuidV7(),

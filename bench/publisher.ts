@@ -1,7 +1,8 @@
-import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import PgBoss from 'pg-boss';
 import { Pool } from 'undici';
 import { bookingEvent } from '../src/testing/fixtures.ts';
+import { startTypeScriptWorker } from '../src/typescript-worker.ts';
 import { openLoop, runConcurrently } from './support.ts';
 
 /**
@@ -59,10 +60,7 @@ export async function startPublisher(
   target: PublisherTarget,
   onPublished: () => void = () => {},
 ): Promise<Publisher> {
-  // Node 20 does not hand tsx's loader to worker threads: the worker registers it itself and
-  // then loads this file.
-  const source = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => tsx.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`;
-  const worker = new Worker(source, { eval: true, workerData: { publisher: target } });
+  const worker = startTypeScriptWorker(import.meta.url, { workerData: { publisher: target } });
   let waiting: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined;
   const failed = (error: Error) => {
     waiting?.reject(error);

@@ -85,6 +85,7 @@ describe('configuration', () => {
         natsUrl: 'nats://127.0.0.1:4222',
         timeoutMs: 15_000,
         disableAfterMs: 5 * 86_400_000,
+        threads: 1,
       },
     });
   });

@@ -100,6 +100,17 @@ export interface Config {
     timeoutMs: number;
     /** A subscription failing this long (ms) is disabled. Env `DELIVERY_DISABLE_AFTER_MS`, default 5 days. */
     disableAfterMs: number;
+    /**
+     * Worker threads webhook attempts are sent from (src/delivery/sender-threads.ts); 0 sends
+     * them from the main event loop. Env `DELIVERY_THREADS`, 0 to 16, default 1: building,
+     * signing and sending a request and reading its answer was most of the main loop's time
+     * per delivery, so one thread takes that off the loop that also accepts events, claims and
+     * records; what the main loop still does per delivery then costs about as much as the
+     * sending, so a second thread mostly waits for it, and on the 2-core machines we measure on
+     * it competes with PostgreSQL for the cores. Requests in flight stay bounded by
+     * `ROUTING_CONCURRENCY` whatever the number of threads.
+     */
+    threads: number;
   };
   /**
    * Whether requests need an API key. Env `AUTH=on|off`; default `off` when `host` is a loopback
@@ -311,6 +322,7 @@ function deliveryConfig(env: Env): Config['delivery'] {
       1000,
       365 * 86_400_000,
     ),
+    threads: integer(env, 'DELIVERY_THREADS', 1, 0, 16),
   };
 }
 

@@ -7,7 +7,8 @@ import type { Database } from '../db/database.ts';
 import { createCredentialCipher, resolveEncryptionKey } from '../delivery/credentials.ts';
 import type { EgressOptions } from '../delivery/egress.ts';
 import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
-import { createQueueSender, createWebhookSender } from '../delivery/senders.ts';
+import { startWebhookThreads } from '../delivery/sender-threads.ts';
+import { createQueueSender, createWebhookSender, type Sender } from '../delivery/senders.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import { DeliveryHandler } from './delivery-handler.ts';
@@ -33,6 +34,27 @@ function lazyNatsPublisher(url: string): Pick<NatsPublisher, 'publish' | 'close'
       await (await connecting?.catch(() => undefined))?.close();
     },
   };
+}
+
+/**
+ * Webhooks are sent from `DELIVERY_THREADS` worker threads, each through a dispatcher of its own
+ * made from the same egress policy; with 0 threads, from this loop through `dispatcher`.
+ */
+function webhookSender(
+  config: Config,
+  clock: Clock,
+  logger: Logger,
+  egress: EgressOptions,
+  dispatcher: Dispatcher,
+): { send: Sender; close(): Promise<void> } {
+  if (config.delivery.threads === 0)
+    return { send: createWebhookSender({ dispatcher, clock }), close: async () => {} };
+  return startWebhookThreads({
+    threads: config.delivery.threads,
+    egress: { allowlist: egress.allowlist },
+    clock,
+    logger,
+  });
 }
 
 export interface DeliveryWiring {
@@ -71,6 +93,7 @@ export async function wireDelivery(deps: {
     egress,
   });
   const nats = lazyNatsPublisher(config.delivery.natsUrl);
+  const webhooks = webhookSender(config, clock, deps.logger, egress, dispatcher);
   const handler = new DeliveryHandler({
     db,
     clock,
@@ -78,7 +101,7 @@ export async function wireDelivery(deps: {
     targets: deps.targets,
     subscriptions,
     senders: {
-      webhook: createWebhookSender({ dispatcher, clock }),
+      webhook: webhooks.send,
       queue: createQueueSender({ publisher: nats }),
     },
     metrics: deps.metrics,
@@ -95,6 +118,7 @@ export async function wireDelivery(deps: {
     handler,
     async close() {
       await nats.close();
+      await webhooks.close();
     },
   };
 }

@@ -1,83 +1,98 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import pg from 'pg';
-import PgBoss from 'pg-boss';
-import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
+import {
+  BULLMQ,
+  GRAPHILE,
+  IN_FLIGHT,
+  PGBOSS,
+  type System,
+  startBullMq,
+  startGraphileWorker,
+  startPgBoss,
+} from './delivery-peers.ts';
 import { type Load, type Publisher, startPublisher } from './publisher.ts';
 import { type BenchReceiver, type Receipt, startReceiverWorker } from './receiver-worker.ts';
 import { distribution, round } from './stats.ts';
 import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 
 /**
- * Issue 5's delivery benchmark, against PostgreSQL (DATABASE_URL; skipped when unset): webhook
- * deliveries per second from publishing an event to its receipt at a local receiver, with 10
- * subscriptions per event, for this service and, in the same run, for pg-boss as the peer.
+ * Issue 5's delivery benchmark, extended by issue 13, against PostgreSQL (DATABASE_URL; skipped
+ * when unset): webhook deliveries per second from publishing an event to its receipt at a
+ * local receiver, with 10 subscriptions per event, for this service and, in the same run, for
+ * three peers: pg-boss and graphile-worker (PostgreSQL) and BullMQ (the local Redis).
  *
  * - Receiver: node:http on 127.0.0.1 in a worker thread (bench/receiver-worker.ts), answering
  *   200 at once; it stamps each request with Date.now() and keys it by path and eventId, so
- *   duplicates are counted and not double-counted. Both systems POST to it.
+ *   duplicates are counted and not double-counted. Every system POSTs to it.
  * - Ours: the service in process (startBenchService, default configuration: one worker pool,
  *   routing batch ROUTING_BATCH_SIZE, 2 rounds in flight sharing 16 lanes = at most 16 webhook
- *   requests in flight, 10 pooled connections, 100 ms idle poll, woken by new events), the booking event definition and 10 webhook
+ *   requests in flight, sent from DELIVERY_THREADS sender threads, 10 pooled connections, 100
+ *   ms idle poll, woken by new events), the booking event definition and 10 webhook
  *   subscriptions (`bookings.created`, endpoints /hook/0..9). Publishing = POST /v1/events;
  *   accepted = the 202, which comes after the event and its 10 routing work rows commit.
- * - Peer: pg-boss 10 in its own database on the same server, pool of 10 connections. Publishing
- *   = one `insert` of the event's 10 jobs (one per delivery, job data = subscription index and
- *   the event's JSON body); accepted = the insert resolving. Workers: `work()` with the settings
- *   in PGBOSS below — 16 requests in flight in all (the same budget as ours), each job POSTed
- *   with undici (a Pool of 16 connections) with the same Standard Webhooks headers (HMAC-SHA256
- *   signature) the service sends. pg-boss 10 refuses a polling interval under 500 ms, so, to
- *   be fair, the bench wakes its workers (`notifyWorker`) after every insert — as the service
- *   wakes its own workers on new events — and a worker whose batch was full asks for the next
- *   one at once instead of waiting out the interval (the service does not pause either while
- *   it finds work). Retries: 4 (5 attempts, the service's default policy). Of the layouts
- *   tried with 16 in flight (1 worker × batch 50/100/200 × 16 lanes, 2 × 50 × 8, 4 × 25 × 4,
- *   16 × 5 × 1), one worker fetching 100 jobs and POSTing them from 16 lanes was the fastest
- *   (16 single-lane workers the slowest), so that is the peer's setting.
- * - Producers: 32 concurrent publishers for both (32 HTTP connections for ours), in a worker
- *   thread of their own for both (bench/publisher.ts): publishing is the load, not the system
- *   under test, so it does not share the main event loop with the service or with pg-boss's
- *   workers. pg-boss's publisher has its own PgBoss instance (10 connections) and tells the main
- *   thread after each insert, which then wakes the workers.
+ * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
+ *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
+ *   the same signed headers the service sends; the same budget for all: 16 requests in flight,
+ *   5 attempts, 10 PostgreSQL connections. Publishing = adding an event's 10 jobs in one call;
+ *   accepted = the call resolving.
+ * - Producers: 32 concurrent publishers for every system (32 HTTP connections for ours), in a
+ *   worker thread of their own (bench/publisher.ts): publishing is the load, not the system
+ *   under test, so it does not share the main event loop with the systems.
  *
  * Phases, each system in turn, on the same receiver:
- * 1. Throughput, once per burst size in BURSTS (1,000, 2,000 and 5,000 events), each size on
- *    freshly started and warmed-up systems (new databases): the events published as fast as
- *    the 32 producers go (closed loop), then wait for all 10 × events receipts (capped).
- *    deliveries/s = receipts / (last receipt − first publish). Latencies here include the
- *    backlog's queueing. The headline ratio and the goal use the largest burst (50,000
- *    deliveries): throughput is what a system keeps up once a backlog has built, and the
- *    smallest burst lasts under 2 s, mostly ramp-up (first claims and fetches, connections),
- *    where the two systems are about even. Every size's ratio is reported next to it.
- * 2. Latency: open loop at the same rate for both — half the slower system's capacity in the
+ * 1. Throughput, once per burst size (1,000, 2,000 and 5,000 events; BENCH_DELIVERY_BURSTS, a
+ *    comma-separated list, runs others, e.g. `100,200` for a quick check that the benchmark
+ *    works), each size on freshly started and warmed-up systems (new databases, a new Redis
+ *    prefix): the events published as fast as the 32 producers go (closed loop), then wait for
+ *    all 10 × events receipts (capped). deliveries/s = receipts / (last receipt − first
+ *    publish). Latencies here include the backlog's queueing.
+ * 2. Latency: open loop at the same rate for all — half the slowest system's capacity in the
  *    largest burst, at most 50 events/s — for PACED_SECONDS; p50/p99 from acceptance to receipt.
  *
- * Caveats: the service, the pg-boss workers and the producers share the bench's Node process
- * (the receiver does not), and PostgreSQL the same 2 cores. The service does more per delivery
- * than the peer (it stores and validates the event, checks egress, and records each attempt and
- * the subscription's health), which is the product being measured.
+ * Judgement (issue 13): at **each** burst size, ours / each peer's deliveries per second ≥ 1.2
+ * at 1,000 events and ≥ 1.5 at 2,000 and 5,000. It replaces issue 5's view (ours / pg-boss ≥ 1.5
+ * in the largest burst only), which stays reported beside it as `earlierView`: the smallest
+ * burst, which the earlier view left out as mostly ramp-up, is where one event loop receiving
+ * the burst and sending every webhook capped the service (0.82–0.90× pg-boss), and the issue
+ * asks for the goal to hold there too, against every peer. A run of other sizes is reported
+ * and not judged (`goalMet: null`).
+ *
+ * Caveats: the service, the peers' workers and the producers share the bench's Node process
+ * (the receiver does not), and PostgreSQL and Redis the same machine. The service does more
+ * per delivery than the peers (it stores and validates the event, checks egress, and records
+ * each attempt and the subscription's health), which is the product being measured.
  */
-const BURSTS = [1_000, 2_000, 5_000];
+const DEFAULT_BURSTS = [1_000, 2_000, 5_000];
+const BURSTS = burstSizes(process.env.BENCH_DELIVERY_BURSTS);
+/** Issue 13's goal per burst size: ours / each peer's deliveries per second at least this. */
+const GOALS: ReadonlyMap<number, number> = new Map([
+  [1_000, 1.2],
+  [2_000, 1.5],
+  [5_000, 1.5],
+]);
 const SUBSCRIPTIONS = 10;
 const PRODUCERS = 32;
 const WAIT_CAP_MS = 60_000;
 const PACED_SECONDS = 5;
 const PACED_MAX_RATE = 50;
-const PGBOSS = {
-  workers: 1,
-  batchSize: 100,
-  lanesPerWorker: 16,
-  pollingIntervalSeconds: 0.5,
-  retryLimit: 4,
-  pool: 10,
-};
-const QUEUE = 'deliveries';
 
-/** One system under test, with its publisher thread. */
-interface System {
-  publisher: Publisher;
-  close(): Promise<void>;
+/** The peers, in the order they run after ours. */
+const PEERS = {
+  pgBoss: (serverUrl: string, receiver: BenchReceiver) =>
+    startPgBoss(serverUrl, receiver, SUBSCRIPTIONS),
+  graphileWorker: (serverUrl: string, receiver: BenchReceiver) =>
+    startGraphileWorker(serverUrl, receiver, SUBSCRIPTIONS),
+  bullMq: (_serverUrl: string, receiver: BenchReceiver) => startBullMq(receiver, SUBSCRIPTIONS),
+};
+type PeerName = keyof typeof PEERS;
+const PEER_NAMES = Object.keys(PEERS) as PeerName[];
+
+function burstSizes(text: string | undefined): number[] {
+  if (!text) return DEFAULT_BURSTS;
+  const sizes = text.split(',').map((size) => Number(size.trim()));
+  if (sizes.some((size) => !Number.isInteger(size) || size < 1))
+    throw new Error(`BENCH_DELIVERY_BURSTS: positive integers separated by commas, not ${text}`);
+  return sizes;
 }
 
 async function waitForReceipts(receiver: BenchReceiver, expected: number, capMs: number) {
@@ -117,6 +132,7 @@ function summarize(
     latencyMs: distribution(latencies),
   };
 }
+type PhaseResult = ReturnType<typeof summarize>;
 
 async function runPhase(system: System, receiver: BenchReceiver, prefix: string, load: Load) {
   await receiver.take();
@@ -174,211 +190,135 @@ async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<Sy
   }
 }
 
-/** pg-boss on its own database: one job per delivery, workers POSTing to the receiver. */
-async function startPgBoss(serverUrl: string, receiver: BenchReceiver): Promise<System> {
-  const name = `eps_bench_pgboss_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const boss = new PgBoss({
-    connectionString: url.toString(),
-    max: PGBOSS.pool,
-    schedule: false,
-    application_name: 'bench-pgboss',
-  });
-  const onError = (error: Error) => console.error('pg-boss:', error.message);
-  boss.on('error', onError);
-  const http = new Pool(receiver.url, {
-    connections: PGBOSS.workers * PGBOSS.lanesPerWorker,
-    pipelining: 1,
-  });
-  const secrets = Array.from({ length: SUBSCRIPTIONS }, () => randomBytes(32));
-  const workerIds: string[] = [];
-  const close = async () => {
-    await boss.stop({ graceful: true, wait: true, timeout: 10_000 });
-    // Its pool may still be ending when the database is dropped: that is not worth a message.
-    boss.off('error', onError);
-    boss.on('error', () => {});
-    await http.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  };
+type Systems = { ours: System } & Record<PeerName, System>;
 
-  type Delivery = { k: number; body: string };
-  const deliver = async (job: PgBoss.Job<Delivery>) => {
-    const { k, body } = job.data;
-    const timestamp = Math.floor(Date.now() / 1000).toString();
-    const signature = createHmac('sha256', secrets[k]!)
-      .update(`${job.id}.${timestamp}.${body}`)
-      .digest('base64');
-    const response = await http.request({
-      method: 'POST',
-      path: `/hook/${k}`,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'bench-pgboss',
-        'webhook-id': job.id,
-        'webhook-timestamp': timestamp,
-        'webhook-signature': `v1,${signature}`,
-      },
-      body,
-      headersTimeout: 15_000,
-      bodyTimeout: 15_000,
-    });
-    await response.body.dump();
-    if (response.statusCode < 200 || response.statusCode >= 300)
-      throw new Error(`the receiver answered ${response.statusCode}`);
-  };
-
-  try {
-    await boss.start();
-    await boss.createQueue(QUEUE, {
-      name: QUEUE,
-      policy: 'standard',
-      retryLimit: PGBOSS.retryLimit,
-      retryDelay: 1,
-      retryBackoff: true,
-    });
-    for (let w = 0; w < PGBOSS.workers; w++) {
-      let id = '';
-      id = await boss.work<Delivery>(
-        QUEUE,
-        { batchSize: PGBOSS.batchSize, pollingIntervalSeconds: PGBOSS.pollingIntervalSeconds },
-        async (jobs) => {
-          let next = 0;
-          const lane = async () => {
-            while (next < jobs.length) await deliver(jobs[next++]!);
-          };
-          await Promise.all(
-            Array.from({ length: Math.min(PGBOSS.lanesPerWorker, jobs.length) }, lane),
-          );
-          // A full batch: more is likely waiting, so fetch again without the polling pause.
-          if (jobs.length === PGBOSS.batchSize) boss.notifyWorker(id);
-        },
-      );
-      workerIds.push(id);
-    }
-  } catch (error) {
-    await close();
-    throw error;
-  }
-  try {
-    const publisher = await startPublisher(
-      {
-        kind: 'pgboss',
-        connectionString: url.toString(),
-        queue: QUEUE,
-        jobsPerEvent: SUBSCRIPTIONS,
-        pool: PGBOSS.pool,
-      },
-      () => {
-        for (const id of workerIds) boss.notifyWorker(id);
-      },
-    );
-    return {
-      publisher,
-      close: async () => {
-        await publisher.close();
-        await close();
-      },
-    };
-  } catch (error) {
-    await close();
-    throw error;
-  }
-}
-
-/** Both systems, started on fresh databases and warmed up (connections, caches, JIT). */
+/** Every system, started on fresh databases and warmed up (connections, caches, JIT). */
 async function startSystems(serverUrl: string, receiver: BenchReceiver) {
-  const ours = await startOurs(serverUrl, receiver);
-  let boss: System;
-  try {
-    boss = await startPgBoss(serverUrl, receiver);
-  } catch (error) {
-    await ours.close();
-    throw error;
-  }
+  const started: Array<[string, System]> = [];
   const close = async () => {
-    await ours.close();
-    await boss.close();
+    for (const [, system] of started.reverse()) await system.close();
   };
   try {
-    for (const [tag, system] of [
-      ['ours-warm', ours],
-      ['pgboss-warm', boss],
-    ] as const) {
+    started.push(['ours', await startOurs(serverUrl, receiver)]);
+    for (const name of PEER_NAMES) started.push([name, await PEERS[name](serverUrl, receiver)]);
+    for (const [name, system] of started) {
       await receiver.take();
-      await system.publisher.run(`dlv-${tag}-`, { mode: 'burst', total: 50, concurrency: 8 });
+      await system.publisher.run(`dlv-${name}-warm-`, { mode: 'burst', total: 50, concurrency: 8 });
       await waitForReceipts(receiver, 50 * SUBSCRIPTIONS, 20_000);
     }
   } catch (error) {
     await close();
     throw error;
   }
-  return { ours, boss, close };
+  return { systems: Object.fromEntries(started) as Systems, close };
+}
+
+/** One burst size: every system's throughput, and ours / each peer's with the goal at this size. */
+async function burst(systems: Systems, receiver: BenchReceiver, events: number) {
+  const ours = await throughputPhase(systems.ours, receiver, `ours-${events}`, events);
+  const peers = {} as Record<PeerName, PhaseResult>;
+  for (const name of PEER_NAMES)
+    peers[name] = await throughputPhase(systems[name], receiver, `${name}-${events}`, events);
+  const ratios = Object.fromEntries(
+    PEER_NAMES.map((name) => [
+      name,
+      round(ours.deliveriesPerSecond / peers[name].deliveriesPerSecond, 2),
+    ]),
+  ) as Record<PeerName, number>;
+  const goal = GOALS.get(events);
+  return {
+    events,
+    ours,
+    ...peers,
+    ratios,
+    goal: goal === undefined ? null : `ours / each peer >= ${goal}`,
+    goalMet: goal === undefined ? null : PEER_NAMES.every((name) => ratios[name] >= goal),
+  };
+}
+type BurstResult = Awaited<ReturnType<typeof burst>>;
+
+/** Open loop for every system at half the slowest one's capacity in the largest burst. */
+async function pacedPhases(systems: Systems, receiver: BenchReceiver, largest: BurstResult) {
+  const slowest = Math.min(
+    largest.ours.deliveriesPerSecond,
+    ...PEER_NAMES.map((name) => largest[name].deliveriesPerSecond),
+  );
+  const rate = Math.max(1, Math.min(PACED_MAX_RATE, Math.floor((slowest * 0.5) / SUBSCRIPTIONS)));
+  const paced: Record<string, Awaited<ReturnType<typeof pacedPhase>>> = {
+    ours: await pacedPhase(systems.ours, receiver, 'ours', rate),
+  };
+  for (const name of PEER_NAMES)
+    paced[name] = await pacedPhase(systems[name], receiver, name, rate);
+  return paced;
+}
+
+/** The judgement across sizes: null unless every size the goal names ran. */
+function judge(bursts: BurstResult[]) {
+  const judged = bursts.filter((b) => b.goalMet !== null);
+  const complete = [...GOALS.keys()].every((events) => judged.some((b) => b.events === events));
+  return complete ? judged.every((b) => b.goalMet) : null;
 }
 
 export async function benchDelivery(serverUrl: string | undefined) {
   if (!serverUrl) return { name: 'delivery', skipped: 'DATABASE_URL is not set' };
   const receiver = await startReceiverWorker();
   try {
-    const bursts = [];
+    const bursts: BurstResult[] = [];
+    let paced: Awaited<ReturnType<typeof pacedPhases>> | undefined;
     for (const events of BURSTS) {
-      const { ours, boss, close } = await startSystems(serverUrl, receiver);
+      const { systems, close } = await startSystems(serverUrl, receiver);
       try {
-        const oursBurst = await throughputPhase(ours, receiver, `ours-${events}`, events);
-        const bossBurst = await throughputPhase(boss, receiver, `pgboss-${events}`, events);
-        const ratio = oursBurst.deliveriesPerSecond / bossBurst.deliveriesPerSecond;
-        bursts.push({ events, ours: oursBurst, pgBoss: bossBurst, ratio: round(ratio, 2) });
-        if (events !== BURSTS.at(-1)) continue;
-        const slower = Math.min(oursBurst.deliveriesPerSecond, bossBurst.deliveriesPerSecond);
-        const rate = Math.max(
-          1,
-          Math.min(PACED_MAX_RATE, Math.floor((slower * 0.5) / SUBSCRIPTIONS)),
-        );
-        const paced = {
-          ours: await pacedPhase(ours, receiver, 'ours', rate),
-          pgBoss: await pacedPhase(boss, receiver, 'pgboss', rate),
-        };
-        return {
-          name: 'delivery',
-          backend: 'postgres',
-          bursts: BURSTS,
-          subscriptionsPerEvent: SUBSCRIPTIONS,
-          producers: PRODUCERS,
-          settings: {
-            ours: {
-              routing: loadConfig({}).routing,
-              pooledConnections: 10,
-              wakeUps: 'on new events',
-            },
-            pgBoss: {
-              version: '10',
-              ...PGBOSS,
-              inFlightBudget: PGBOSS.workers * PGBOSS.lanesPerWorker,
-              wakeUps: 'notifyWorker after every insert, and after a full batch',
-            },
-          },
-          throughput: { events, ours: oursBurst, pgBoss: bossBurst },
-          ratioOursToPgBoss: round(ratio, 2),
-          ratioByBurst: bursts.map((b) => ({
-            events: b.events,
-            ours: b.ours.deliveriesPerSecond,
-            pgBoss: b.pgBoss.deliveriesPerSecond,
-            ratio: b.ratio,
-          })),
-          smallerBursts: bursts.slice(0, -1),
-          paced,
-          goal: 'ours / pg-boss deliveries per second >= 1.5, in the largest burst',
-          goalMet: ratio >= 1.5,
-        };
+        const result = await burst(systems, receiver, events);
+        bursts.push(result);
+        if (events === BURSTS.at(-1)) paced = await pacedPhases(systems, receiver, result);
       } finally {
         await close();
       }
     }
-    throw new Error('no burst sizes');
+    const largest = bursts.at(-1);
+    if (!largest) throw new Error('no burst sizes');
+    const config = loadConfig({});
+    return {
+      name: 'delivery',
+      backend: 'postgres',
+      bursts: BURSTS,
+      smoke: BURSTS.join() !== DEFAULT_BURSTS.join(),
+      subscriptionsPerEvent: SUBSCRIPTIONS,
+      producers: PRODUCERS,
+      settings: {
+        ours: {
+          routing: config.routing,
+          deliveryThreads: config.delivery.threads,
+          inFlightBudget: IN_FLIGHT,
+          pooledConnections: 10,
+          wakeUps: 'on new events',
+        },
+        pgBoss: PGBOSS,
+        graphileWorker: GRAPHILE,
+        bullMq: BULLMQ,
+      },
+      ratioByBurst: bursts.map((b) => ({
+        events: b.events,
+        deliveriesPerSecond: Object.fromEntries(
+          (['ours', ...PEER_NAMES] as const).map((name) => [name, b[name].deliveriesPerSecond]),
+        ),
+        ratios: b.ratios,
+        goal: b.goal,
+        goalMet: b.goalMet,
+      })),
+      byBurst: bursts,
+      paced,
+      goal: 'at each burst size, ours / each peer deliveries per second >= 1.2 at 1,000 events, >= 1.5 at 2,000 and 5,000',
+      goalMet: judge(bursts),
+      judgementChanged:
+        'issue 13: the goal is judged at every burst size and against every peer, not only in the largest burst against pg-boss; the smallest burst is where one event loop capped delivery (0.82-0.90x pg-boss)',
+      earlierView: {
+        goal: 'ours / pg-boss deliveries per second >= 1.5, in the largest burst',
+        events: largest.events,
+        ratioOursToPgBoss: largest.ratios.pgBoss,
+        goalMet: largest.ratios.pgBoss >= 1.5,
+      },
+    };
   } finally {
     await receiver.close();
   }

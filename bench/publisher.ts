@@ -1,4 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { Queue } from 'bullmq';
+import { Logger as GraphileLogger, makeWorkerUtils } from 'graphile-worker';
 import PgBoss from 'pg-boss';
 import { Pool } from 'undici';
 import { bookingEvent } from '../src/testing/fixtures.ts';
@@ -12,14 +14,31 @@ import { openLoop, runConcurrently } from './support.ts';
  * the same treatment. It is still the same machine: publishers, systems, receiver and
  * PostgreSQL share its 2 cores.
  *
- * Targets: `http` POSTs single events to the service (accepted = its 202); `pgboss` inserts an
- * event's jobs, one per subscription, into a pg-boss queue with a PgBoss instance of its own
- * (accepted = the insert resolving) and tells the main thread, which wakes its workers.
+ * Targets: `http` POSTs single events to the service (accepted = its 202); the peers add an
+ * event's jobs, one per subscription, in one call with a client of their own (accepted = the
+ * call resolving): `pgboss` inserts into a pg-boss queue and tells the main thread, which wakes
+ * its workers; `graphile` calls graphile-worker's `addJobs` (its workers are woken by its own
+ * NOTIFY); `bullmq` calls BullMQ's `addBulk`.
  * Acceptance is stamped with `Date.now()`, the clock the receiver and the pollers use.
  */
 export type PublisherTarget =
   | { kind: 'http'; url: string; connections: number }
-  | { kind: 'pgboss'; connectionString: string; queue: string; jobsPerEvent: number; pool: number };
+  | { kind: 'pgboss'; connectionString: string; queue: string; jobsPerEvent: number; pool: number }
+  | {
+      kind: 'graphile';
+      connectionString: string;
+      jobsPerEvent: number;
+      maxAttempts: number;
+      pool: number;
+    }
+  | {
+      kind: 'bullmq';
+      redis: { host: string; port: number };
+      prefix: string;
+      queue: string;
+      jobsPerEvent: number;
+      attempts: number;
+    };
 
 export type Load =
   /** Closed loop: `total` events from `concurrency` publishers, each waiting for its answer. */
@@ -114,23 +133,41 @@ function deliveryBody(eventId: string): string {
 /** Publishes one event; resolves to 'accepted' or why not. */
 type Send = (eventId: string) => Promise<'accepted' | string>;
 
-async function connect(target: PublisherTarget): Promise<{ send: Send; close(): Promise<void> }> {
-  if (target.kind === 'http') {
-    const http = new Pool(target.url, { connections: target.connections, pipelining: 1 });
-    return {
-      send: async (eventId) => {
-        const response = await http.request({
-          method: 'POST',
-          path: '/v1/events',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ ...bookingEvent(), eventId }),
-        });
-        await response.body.dump();
-        return response.statusCode === 202 ? 'accepted' : String(response.statusCode);
-      },
-      close: () => http.close(),
-    };
+type Connection = { send: Send; close(): Promise<void> };
+
+async function connect(target: PublisherTarget): Promise<Connection> {
+  switch (target.kind) {
+    case 'http':
+      return connectHttp(target);
+    case 'pgboss':
+      return connectPgBoss(target);
+    case 'graphile':
+      return connectGraphile(target);
+    case 'bullmq':
+      return connectBullMq(target);
   }
+}
+
+function connectHttp(target: Extract<PublisherTarget, { kind: 'http' }>): Connection {
+  const http = new Pool(target.url, { connections: target.connections, pipelining: 1 });
+  return {
+    send: async (eventId) => {
+      const response = await http.request({
+        method: 'POST',
+        path: '/v1/events',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...bookingEvent(), eventId }),
+      });
+      await response.body.dump();
+      return response.statusCode === 202 ? 'accepted' : String(response.statusCode);
+    },
+    close: () => http.close(),
+  };
+}
+
+async function connectPgBoss(
+  target: Extract<PublisherTarget, { kind: 'pgboss' }>,
+): Promise<Connection> {
   const boss = new PgBoss({
     connectionString: target.connectionString,
     max: target.pool,
@@ -154,6 +191,61 @@ async function connect(target: PublisherTarget): Promise<{ send: Send; close(): 
       return 'accepted';
     },
     close: () => boss.stop({ graceful: false, wait: true }),
+  };
+}
+
+async function connectGraphile(
+  target: Extract<PublisherTarget, { kind: 'graphile' }>,
+): Promise<Connection> {
+  const utils = await makeWorkerUtils({
+    connectionString: target.connectionString,
+    maxPoolSize: target.pool,
+    logger: new GraphileLogger(() => () => {}),
+  });
+  return {
+    send: async (eventId) => {
+      const body = deliveryBody(eventId);
+      await utils.addJobs(
+        Array.from({ length: target.jobsPerEvent }, (_, k) => ({
+          identifier: 'deliver',
+          payload: { k, body },
+          maxAttempts: target.maxAttempts,
+        })),
+      );
+      return 'accepted';
+    },
+    close: async () => {
+      await utils.release();
+    },
+  };
+}
+
+async function connectBullMq(
+  target: Extract<PublisherTarget, { kind: 'bullmq' }>,
+): Promise<Connection> {
+  const queue = new Queue(target.queue, {
+    connection: { ...target.redis, maxRetriesPerRequest: null },
+    prefix: target.prefix,
+  });
+  await queue.waitUntilReady();
+  const opts = {
+    attempts: target.attempts,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: true,
+  };
+  return {
+    send: async (eventId) => {
+      const body = deliveryBody(eventId);
+      await queue.addBulk(
+        Array.from({ length: target.jobsPerEvent }, (_, k) => ({
+          name: 'deliver',
+          data: { k, body },
+          opts,
+        })),
+      );
+      return 'accepted';
+    },
+    close: () => queue.close(),
   };
 }
 

@@ -51,6 +51,8 @@ import { registerTriggerRoutes } from './triggers/routes.ts';
 import { Triggers } from './triggers/service.ts';
 import { TriggerTargets } from './triggers/targets.ts';
 import { TriggerRouting } from './triggers/trigger-routing.ts';
+import { registerWaitRoutes } from './waits/routes.ts';
+import { Waits } from './waits/service.ts';
 import { WorkflowDefinitions } from './workflows/definitions.ts';
 import { WorkflowInstances } from './workflows/instances.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
@@ -77,6 +79,8 @@ export interface App {
   /** Workflow definitions, e.g. to check that a trigger's workflowDefinitionId exists. */
   workflowDefinitions: WorkflowDefinitions;
   workers: WorkerPool;
+  /** Waits for events; `resolveRound` is what the periodic resolver runs. */
+  waits: Waits;
   apiKeys: ApiKeys;
   rateLimiter: RateLimiter;
   /** The Prometheus metrics; capabilities report through its methods. */
@@ -240,6 +244,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
     events,
   });
   registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions, events });
+  const waits = new Waits({
+    db,
+    clock,
+    egress,
+    cipher: delivery.cipher,
+    maxLookbackMs:
+      config.partitions.retentionDays === undefined
+        ? undefined
+        : config.partitions.retentionDays * 86_400_000,
+  });
+  registerWaitRoutes(server, waits);
   registerSimulationRoutes(server, {
     simulator: new Simulator({
       db,
@@ -268,6 +283,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   };
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
   let subscriptionGauge: ReturnType<typeof runPeriodically> | undefined;
+  let waitResolver: ReturnType<typeof runPeriodically> | undefined;
   return {
     server,
     registry,
@@ -276,6 +292,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     workflows,
     workflowDefinitions,
     workers: routing.workers,
+    waits,
     apiKeys,
     rateLimiter,
     metrics,
@@ -292,6 +309,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
       );
       await maintenance.firstRun();
       routing.start();
+      waitResolver = runPeriodically(
+        'wait resolver',
+        config.waitsPollIntervalMs,
+        () => waits.resolveRounds(),
+        logger,
+      );
       subscriptionGauge = runPeriodically(
         'active subscriptions',
         5000,
@@ -302,6 +325,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     async close() {
       await maintenance?.stop();
       await subscriptionGauge?.stop();
+      await waitResolver?.stop();
       // Streams never end by themselves: end them, or closing the server would wait for them.
       await streams.close();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.

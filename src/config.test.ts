@@ -47,6 +47,7 @@ describe('configuration', () => {
         pollIntervalMs: 250,
         clientBufferEvents: 1000,
       },
+      waitsPollIntervalMs: 200,
       ingest: {
         queue: {
           maxQueueDepth: 10_000,

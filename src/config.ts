@@ -170,6 +170,12 @@ export interface Config {
    * run) over it fails with `input_too_large`. Env `MAPPED_INPUT_MAX_BYTES`, default 256 KiB.
    */
   mappedInputMaxBytes: number;
+  /**
+   * Pause between the wait resolver's rounds when a round found nothing to do, in ms (an event
+   * resolves its waits within about this long of its commit). Env `WAITS_POLL_INTERVAL_MS`,
+   * default 200.
+   */
+  waitsPollIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -479,5 +485,6 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: integer(env, 'STREAM_POLL_INTERVAL_MS', 250, 10, 60_000),
       clientBufferEvents: integer(env, 'STREAM_CLIENT_BUFFER_EVENTS', 1000, 1, 1_000_000),
     },
+    waitsPollIntervalMs: integer(env, 'WAITS_POLL_INTERVAL_MS', 200, 10, 60_000),
   };
 }

@@ -10,6 +10,8 @@ export const SCOPES = [
   'triggers:write',
   'subscriptions:read',
   'subscriptions:write',
+  'waits:read',
+  'waits:write',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -48,6 +50,10 @@ export function rateClassOf(scope: Scope): RateClass {
     case 'subscriptions:read':
     case 'subscriptions:write':
       return 'subscriptions';
+    // Waits are workflow-side state, registered about as often as workflows start.
+    case 'waits:read':
+    case 'waits:write':
+      return 'triggers';
     case 'admin':
       return 'admin';
   }

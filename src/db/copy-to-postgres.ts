@@ -15,6 +15,7 @@ const NOT_COPIED = new Set([
   'event_partitions', // the target's partition maintenance creates partitions for what it holds
   'rate_limit_windows', // counters of the current minute
   'routing_state', // a version number that only has to change when targets change
+  'wait_resolver', // a commit position, which only means something in the database it came from
 ]);
 
 /**

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { columnList } from '../db/sql.ts';
+import { columnList, SqlConditions } from '../db/sql.ts';
 import { fieldError, validationError } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
@@ -65,38 +65,65 @@ export async function currentPosition(db: Queryable): Promise<CommitPosition> {
 export interface PositionedEvent {
   position: CommitPosition;
   event: EventInstance;
+  /** When its transaction began (`created_at`): the commit time waits count from. */
+  committedAt: Date;
 }
 
 interface PositionedRow extends EventRow {
   position_xid: string;
   position_seq: string;
+  created_at: Date;
 }
+
+/** The position before every event. */
+export const START_POSITION: CommitPosition = { xid: '0', seq: '0' };
 
 /**
  * Up to `limit` events after `after` in commit order, matching `conditions` (the GET /v1/events
- * filter conditions), among rows whose transactions have ended.
+ * filter conditions), among rows whose transactions have ended; none after `upTo` when given.
  */
 export async function readAfter(
   db: Queryable,
   after: CommitPosition,
   conditions: Conditions,
   limit: number,
+  upTo?: CommitPosition,
 ): Promise<PositionedEvent[]> {
   const params = [...conditions.params, after.xid, after.seq, limit];
   const n = conditions.params.length;
   const filters = conditions.where.map((condition) => `AND ${condition}`).join(' ');
+  const bound = upTo ? `AND (commit_xid, commit_seq) <= ($${n + 4}::xid8, $${n + 5}::bigint)` : '';
   const { rows } = await db.query<PositionedRow>(
     // Text for JavaScript, under other names: ORDER BY would otherwise sort the text.
-    `SELECT ${columnList(EVENT_COLUMNS)}, commit_xid::text AS position_xid, commit_seq::text AS position_seq
+    `SELECT ${columnList(EVENT_COLUMNS)}, commit_xid::text AS position_xid, commit_seq::text AS position_seq,
+            created_at
        FROM events
       WHERE (commit_xid, commit_seq) > ($${n + 1}::xid8, $${n + 2}::bigint)
-        AND commit_xid < pg_snapshot_xmin(pg_current_snapshot()) ${filters}
+        AND commit_xid < pg_snapshot_xmin(pg_current_snapshot()) ${bound} ${filters}
       ORDER BY commit_xid, commit_seq
       LIMIT $${n + 3}`,
-    params,
+    upTo ? [...params, upTo.xid, upTo.seq] : params,
   );
   return rows.map((row) => ({
     position: { xid: row.position_xid, seq: row.position_seq },
     event: toInstance(row),
+    committedAt: row.created_at,
   }));
+}
+
+/**
+ * The conditions of events of one pattern committed at or after `since`, with
+ * `metadata.correlationId` equal to `correlationId` when given (through its index).
+ */
+export function committedSinceConditions(query: {
+  pattern: string;
+  since: Date;
+  correlationId?: string;
+}): Conditions {
+  const conditions = new SqlConditions()
+    .add((p) => `pattern = ${p}`, query.pattern)
+    .add((p) => `created_at >= ${p}`, query.since);
+  if (query.correlationId !== undefined)
+    conditions.add((p) => `(metadata->>'correlationId') = ${p}`, query.correlationId);
+  return conditions;
 }

@@ -4,7 +4,11 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { ConfigError } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { createCredentialCipher, resolveEncryptionKey } from '../delivery/credentials.ts';
+import {
+  type CredentialCipher,
+  createCredentialCipher,
+  resolveEncryptionKey,
+} from '../delivery/credentials.ts';
 import type { EgressOptions } from '../delivery/egress.ts';
 import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
 import { startWebhookThreads } from '../delivery/sender-threads.ts';
@@ -59,6 +63,8 @@ function webhookSender(
 
 export interface DeliveryWiring {
   subscriptions: Subscriptions;
+  /** Seals the secrets of outgoing calls (also those of waits' notifications). */
+  cipher: CredentialCipher;
   handler: DeliveryHandler;
   close(): Promise<void>;
 }
@@ -86,12 +92,8 @@ export async function wireDelivery(deps: {
     throw new ConfigError((error as Error).message);
   });
   const { egress, dispatcher } = deps;
-  const subscriptions = new Subscriptions({
-    db,
-    clock,
-    cipher: createCredentialCipher(key),
-    egress,
-  });
+  const cipher = createCredentialCipher(key);
+  const subscriptions = new Subscriptions({ db, clock, cipher, egress });
   const nats = lazyNatsPublisher(config.delivery.natsUrl);
   const webhooks = webhookSender(config, clock, deps.logger, egress, dispatcher);
   const handler = new DeliveryHandler({
@@ -115,6 +117,7 @@ export async function wireDelivery(deps: {
   });
   return {
     subscriptions,
+    cipher,
     handler,
     async close() {
       await nats.close();

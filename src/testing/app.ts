@@ -42,7 +42,7 @@ export async function resetDatabase(db: Database): Promise<void> {
   for (const { name } of partitions) await db.exec(`DROP TABLE "${name}"`);
   const { rows } = await db.query<{ tablename: string }>(
     `SELECT tablename FROM pg_tables
-      WHERE schemaname = current_schema() AND tablename NOT IN ('schema_migrations', 'routing_state')`,
+      WHERE schemaname = current_schema() AND tablename NOT IN ('schema_migrations', 'routing_state', 'wait_resolver')`,
   );
   if (rows.length > 0) {
     await db.exec(`TRUNCATE ${rows.map((r) => `"${r.tablename}"`).join(', ')} CASCADE`);

@@ -107,9 +107,7 @@ export function planFiring(
   event: EventView & { metadata?: unknown },
 ): FiringPlan {
   const evaluated = compiled.condition ? compiled.condition.evaluate(event) : { result: true };
-  const correlationKey = compiled.correlationKey
-    ? (compiled.correlationKey.resolveKey(event) ?? null)
-    : (correlationIdOf(event) ?? null);
+  const correlationKey = resolveCorrelationKey(compiled.correlationKey, event) ?? null;
   if ('error' in evaluated)
     return { conditionResult: null, conditionError: evaluated.error, correlationKey };
   if (!evaluated.result) return { conditionResult: false, correlationKey };
@@ -124,7 +122,15 @@ export function planFiring(
   }
 }
 
-function correlationIdOf(event: { metadata?: unknown }): string | undefined {
+/**
+ * An event's correlation key as triggers (and waits) resolve it: the value at `path`, or the
+ * event's `metadata.correlationId` when there is no path.
+ */
+export function resolveCorrelationKey(
+  path: CompiledPath | undefined,
+  event: EventView & { metadata?: unknown },
+): string | undefined {
+  if (path) return path.resolveKey(event);
   const metadata = event.metadata as { correlationId?: unknown } | undefined;
   return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
 }

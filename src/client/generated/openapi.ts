@@ -974,6 +974,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/waits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List waits, newest first
+         * @description Requires an API key with scope `waits:read`.
+         */
+        get: operations["listWaits"];
+        put?: never;
+        /**
+         * Wait for the first committed event of a pattern and correlation key (and condition); resolved at once when the lookback finds one
+         * @description Requires an API key with scope `waits:write`.
+         */
+        post: operations["createWait"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/waits/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A wait: its status and the event that resolved it
+         * @description Requires an API key with scope `waits:read`.
+         */
+        get: operations["getWait"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a waiting wait (409 once it has ended)
+         * @description Requires an API key with scope `waits:write`.
+         */
+        delete: operations["cancelWait"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/simulate": {
         parameters: {
             query?: never;
@@ -1307,8 +1355,8 @@ export interface operations {
                     kind?: "standard" | "service";
                     /** @description required (not empty) for a service account */
                     name?: string;
-                    /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, admin; admin implies every scope */
-                    scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
+                    /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, waits:read, waits:write, admin; admin implies every scope */
+                    scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "admin")[];
                 };
             };
         };
@@ -1508,7 +1556,7 @@ export interface operations {
                             subject: string;
                         } | null;
                         /** @description what the caller may do: the key's scopes, the token's scopes mapped onto ours, or every scope when auth is off */
-                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "admin")[];
+                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "admin")[];
                     };
                 };
             };
@@ -8059,6 +8107,469 @@ export interface operations {
                         requeued: number;
                     } & {
                         [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWaits: {
+        parameters: {
+            query?: {
+                correlationKey?: string;
+                status?: "waiting" | "resolved" | "timed_out" | "cancelled";
+                workflowInstanceId?: string;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        waits: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description the event pattern waited for (exact, no wildcards) */
+                            pattern: string;
+                            /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                            condition?: string | null;
+                            /** @description the key the event's key must equal */
+                            correlationKey: string;
+                            /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                            correlationKeyPath?: string | null;
+                            /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                            timeout: string;
+                            /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                            lookback?: string | null;
+                            /** @enum {string} */
+                            status: "waiting" | "resolved" | "timed_out" | "cancelled";
+                            notify?: {
+                                workflowInstanceId?: string;
+                                url?: string;
+                            };
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            /** Format: date-time */
+                            finishedAt?: string | null;
+                            /** @description the event that resolved the wait */
+                            event?: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                        pagination: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWait: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the event pattern waited for (exact, no wildcards) */
+                    pattern: string;
+                    /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                    condition?: string | null;
+                    /** @description the key the event's key must equal */
+                    correlationKey: string;
+                    /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                    correlationKeyPath?: string | null;
+                    /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                    timeout: string;
+                    /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                    lookback?: string | null;
+                    /** @description a workflow instance to resume, or a URL that gets a signed POST of the resolution (checked by the egress policy) */
+                    notify: {
+                        /** Format: uuid */
+                        workflowInstanceId: string;
+                    } | {
+                        url: string;
+                        secret?: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
+                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                        /** @enum {string} */
+                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
+                        notify?: {
+                            workflowInstanceId?: string;
+                            url?: string;
+                        };
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        /** Format: date-time */
+                        finishedAt?: string | null;
+                        /** @description the event that resolved the wait */
+                        event?: {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWait: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
+                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                        /** @enum {string} */
+                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
+                        notify?: {
+                            workflowInstanceId?: string;
+                            url?: string;
+                        };
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        /** Format: date-time */
+                        finishedAt?: string | null;
+                        /** @description the event that resolved the wait */
+                        event?: {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelWait: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
+                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                        /** @enum {string} */
+                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
+                        notify?: {
+                            workflowInstanceId?: string;
+                            url?: string;
+                        };
+                        /** Format: date-time */
+                        expiresAt: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        /** Format: date-time */
+                        finishedAt?: string | null;
+                        /** @description the event that resolved the wait */
+                        event?: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };

@@ -1,0 +1,193 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  errorResponseSchema,
+  freeFormObject,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { idParams } from '../http/resource-routes.ts';
+import type { WaitFilters } from './repository.ts';
+import type { Waits } from './service.ts';
+import { WAIT_STATUSES, type WaitInput } from './wait.ts';
+
+const tags = ['waits'];
+
+const duration = (description: string) =>
+  ({ type: 'string', minLength: 2, maxLength: 64, description }) as const;
+
+const inputFields = {
+  pattern: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    description: 'the event pattern waited for (exact, no wildcards)',
+  },
+  condition: {
+    type: ['string', 'null'],
+    maxLength: 4096,
+    description: 'condition expression on the event, as a trigger eventCondition (see README)',
+  },
+  correlationKey: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 1024,
+    description: "the key the event's key must equal",
+  },
+  correlationKeyPath: {
+    type: ['string', 'null'],
+    maxLength: 1024,
+    description:
+      "path resolving the event's key, as a trigger correlationKey; default metadata.correlationId",
+  },
+  timeout: duration('ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out'),
+  lookback: {
+    ...duration(
+      'ISO 8601 duration: events committed this long before the registration count too; at most the event retention',
+    ),
+    type: ['string', 'null'],
+  },
+} as const;
+
+const notifySchema = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['workflowInstanceId'],
+      properties: { workflowInstanceId: { type: 'string', format: 'uuid' } },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', minLength: 1, maxLength: 2048 },
+        secret: { type: 'string', minLength: 16, maxLength: 256 },
+      },
+    },
+  ],
+  description:
+    'a workflow instance to resume, or a URL that gets a signed POST of the resolution (checked by the egress policy)',
+} as const;
+
+const waitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'pattern', 'correlationKey', 'status', 'timeout', 'expiresAt', 'createdAt'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    ...inputFields,
+    status: { type: 'string', enum: WAIT_STATUSES },
+    notify: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        workflowInstanceId: { type: 'string' },
+        url: { type: 'string' },
+      },
+    },
+    expiresAt: { type: 'string', format: 'date-time' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+    event: { ...freeFormObject, description: 'the event that resolved the wait' },
+  },
+} as const;
+
+export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
+  app.post<{ Body: WaitInput }>(
+    '/v1/waits',
+    {
+      config: { access: 'waits:write' },
+      schema: {
+        operationId: 'createWait',
+        tags,
+        summary:
+          'Wait for the first committed event of a pattern and correlation key (and condition); resolved at once when the lookback finds one',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['pattern', 'correlationKey', 'timeout', 'notify'],
+          properties: { ...inputFields, notify: notifySchema },
+        },
+        response: { 201: waitSchema, 400: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      const wait = await waits.register(request.body);
+      reply.code(201).header('location', `/v1/waits/${wait.id}`);
+      return wait;
+    },
+  );
+
+  app.get<{ Querystring: WaitFilters }>(
+    '/v1/waits',
+    {
+      config: { access: 'waits:read' },
+      schema: {
+        operationId: 'listWaits',
+        tags,
+        summary: 'List waits, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            correlationKey: { type: 'string', maxLength: 1024 },
+            status: { type: 'string', enum: WAIT_STATUSES },
+            workflowInstanceId: { type: 'string', format: 'uuid' },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['waits', 'pagination'],
+            properties: {
+              waits: { type: 'array', items: waitSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { waits: found, total } = await waits.list(request.query);
+      return {
+        waits: found,
+        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/waits/:id',
+    {
+      config: { access: 'waits:read' },
+      schema: {
+        operationId: 'getWait',
+        tags,
+        summary: 'A wait: its status and the event that resolved it',
+        params: idParams,
+        response: { 200: waitSchema },
+      },
+    },
+    (request) => waits.get(request.params.id),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/waits/:id',
+    {
+      config: { access: 'waits:write' },
+      schema: {
+        operationId: 'cancelWait',
+        tags,
+        summary: 'Cancel a waiting wait (409 once it has ended)',
+        params: idParams,
+        response: { 200: waitSchema, 409: errorResponseSchema },
+      },
+    },
+    (request) => waits.cancel(request.params.id),
+  );
+}

@@ -1,0 +1,247 @@
+import type { Clock } from '../clock.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import type { CredentialCipher } from '../delivery/credentials.ts';
+import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
+import { conflict, notFound, validationError } from '../errors.ts';
+import { isUuid, newUuidV7 } from '../ids.ts';
+import {
+  committedSinceConditions,
+  currentPosition,
+  type PositionedEvent,
+  readAfter,
+  START_POSITION,
+} from '../store/commit-order.ts';
+import {
+  advanceResolver,
+  anyOpenWait,
+  findWait,
+  finishWait,
+  insertWait,
+  listWaits,
+  lockResolverPosition,
+  openKeyPaths,
+  openWaitsOf,
+  type Resolution,
+  resolveWaits,
+  timeOutWaits,
+  type WaitFilters,
+  type WaitKey,
+} from './repository.ts';
+import { checkWaitInput, RuleCompiler, type Wait, type WaitInput, type WaitRule } from './wait.ts';
+
+/**
+ * Waits: "resolve with the first committed event of this pattern and correlation key whose
+ * condition holds, or time out".
+ *
+ * Why it is exactly once and race-free. Events are matched against waits in one order, the
+ * commit order of the live stream (store/commit-order.ts: `(commit_xid, commit_seq)`, read only
+ * below the snapshot's xmin, so no event is passed that commits later with a smaller
+ * position). The resolver keeps a position R in that order (`wait_resolver`): every event up to
+ * R has been matched against every wait that existed when it was. Two paths resolve a wait, and
+ * each covers one side of R:
+ * - the resolver, holding `wait_resolver` FOR UPDATE, reads the events after R (up to the xmin
+ *   it took first), matches them against the open waits — found by pattern and key through an
+ *   index, never by scanning every open wait — and moves R on, all in one transaction;
+ * - a registration, holding `wait_resolver` FOR SHARE, inserts the wait and, in the same
+ *   transaction, looks back over every event below its snapshot's xmin X (all ended, so all
+ *   visible to it), in commit order.
+ * The locks exclude each other. A resolver round that ran before the registration took its lock
+ * left R at most at its own xmin, which is at most X; every round after it starts once the
+ * registration committed and sees the wait. So every event is examined for the wait by one of
+ * the paths, the ones in (R, X] by both. Both decide alike — the same predicate, the same order,
+ * the first match — so the lookback finds the first match up to X if there is one, and when it
+ * finds none, neither does the resolver up to X: nothing is missed, and the resolver never
+ * resolves with a later event than the lookback would. A resolution is an update of a row still
+ * `waiting`, so a wait resolves once, whatever a concurrent cancel or timeout does. Whether an
+ * event counts at all is decided the same way on both paths: its `created_at` (its
+ * transaction's start, the database clock) is at or after the wait's window start
+ * (registration − lookback, by the same clock). An event that commits before the registration
+ * answers but after its snapshot resolves the wait in the resolver's next round.
+ *
+ * This is the routing work's outbox seen from the other side: the writer's statement stays as
+ * it is (no lock, no extra read per event), and matching happens once the events are in commit
+ * order. The price is latency: one resolver round after the commit (see `WAITS_POLL_INTERVAL_MS`).
+ * Registrations are many at once (shared locks); a resolver round pauses them for its length.
+ */
+export interface WaitsDeps {
+  db: Database;
+  clock: Clock;
+  egress: EgressOptions;
+  cipher: CredentialCipher;
+  /** The event retention, which bounds a lookback (none: unbounded). */
+  maxLookbackMs: number | undefined;
+}
+
+/** Events one resolver round reads at most. */
+const ROUND_EVENTS = 500;
+/** Full rounds one periodic run goes through at most before pausing. */
+const MAX_ROUNDS_PER_RUN = 20;
+/** Events one registration's lookback examines per page, and pages at most. */
+const LOOKBACK_PAGE = 500;
+const LOOKBACK_PAGES = 20;
+/** Waits one timeout pass ends at most per statement. */
+const TIMEOUT_BATCH = 1000;
+
+export class Waits {
+  constructor(private readonly deps: WaitsDeps) {}
+
+  /** Registers a wait; resolved at once when the lookback finds its event. */
+  async register(input: WaitInput, owner: { workflowInstanceId?: string } = {}): Promise<Wait> {
+    const checked = checkWaitInput(input, this.deps.maxLookbackMs);
+    const id = newUuidV7();
+    const notify = await this.notifyToStore(id, input.notify);
+    const now = this.deps.clock.now();
+    const { db } = this.deps;
+    await db.transaction(async (tx) => {
+      await lockResolverPosition(tx, 'share');
+      const rule = await insertWait(
+        tx,
+        {
+          id,
+          pattern: checked.pattern,
+          condition: checked.condition ?? null,
+          correlationKey: checked.correlationKey,
+          keyPath: checked.correlationKeyPath ?? '',
+          timeout: checked.timeout,
+          lookback: checked.lookback ?? null,
+          lookbackMs: checked.lookbackMs,
+          expiresAt: new Date(now.getTime() + checked.timeoutMs),
+          notify,
+          workflowInstanceId:
+            owner.workflowInstanceId ??
+            ('workflowInstanceId' in input.notify ? input.notify.workflowInstanceId : null),
+        },
+        now,
+      );
+      const first = await lookBack(tx, rule);
+      if (first) await resolveWaits(tx, [{ waitId: id, event: first }], now);
+    });
+    const wait = await findWait(db, id);
+    if (!wait) throw new Error('a registered wait was not found');
+    return wait;
+  }
+
+  async get(id: string): Promise<Wait> {
+    const wait = isUuid(id) ? await findWait(this.deps.db, id) : undefined;
+    if (!wait) throw notFound(`wait ${id}`);
+    return wait;
+  }
+
+  list(filters: WaitFilters): Promise<{ waits: Wait[]; total: number }> {
+    return listWaits(this.deps.db, filters);
+  }
+
+  /** Cancels a waiting wait; one that already ended is a 409 saying how. */
+  async cancel(id: string): Promise<Wait> {
+    const result = isUuid(id)
+      ? await finishWait(this.deps.db, id, 'cancelled', this.deps.clock.now())
+      : undefined;
+    if (!result) throw notFound(`wait ${id}`);
+    if (!result.changed)
+      throw conflict(`the wait is ${result.wait.status}; only a waiting wait can be cancelled`);
+    return result.wait;
+  }
+
+  /**
+   * One resolver round: matches the events committed since the last round against the open
+   * waits, then times out the waits whose timeout passed (after the events, so an event
+   * committed before a round is matched before that round's timeouts). Answers how many events
+   * it read; a full round means more may be waiting.
+   */
+  async resolveRound(): Promise<{ events: number; resolved: string[]; timedOut: number }> {
+    const now = this.deps.clock.now();
+    const { events, resolved } = await this.deps.db.transaction(async (tx) => {
+      const position = await lockResolverPosition(tx, 'exclusive');
+      const end = await currentPosition(tx);
+      if (!(await anyOpenWait(tx))) {
+        await advanceResolver(tx, end);
+        return { events: 0, resolved: [] };
+      }
+      const page = await readAfter(tx, position, { where: [], params: [] }, ROUND_EVENTS, end);
+      const last = page.at(-1);
+      await advanceResolver(tx, page.length < ROUND_EVENTS || !last ? end : last.position);
+      return {
+        events: page.length,
+        resolved: await resolveWaits(tx, await firstMatches(tx, page), now),
+      };
+    });
+    const timedOut = await timeOutWaits(this.deps.db, now, TIMEOUT_BATCH);
+    return { events, resolved, timedOut };
+  }
+
+  /** Resolver rounds until one is not full (bounded, so a backlog cannot hold one run forever). */
+  async resolveRounds(): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS_PER_RUN; round++) {
+      if ((await this.resolveRound()).events < ROUND_EVENTS) return;
+    }
+  }
+
+  /** The notification target as stored: a URL checked by the egress guard, its secret sealed. */
+  private async notifyToStore(id: string, notify: WaitInput['notify']) {
+    if ('workflowInstanceId' in notify) return { workflowInstanceId: notify.workflowInstanceId };
+    try {
+      await checkEndpointUrl(notify.url, this.deps.egress);
+    } catch (error) {
+      if (error instanceof EgressDeniedError)
+        throw validationError('wait is invalid', [error.toDetail('notify.url')]);
+      throw error;
+    }
+    return {
+      url: notify.url,
+      ...(notify.secret
+        ? { secret: this.deps.cipher.encrypt(notify.secret, `wait:${id}:secret`) }
+        : {}),
+    };
+  }
+}
+
+/** The first ended event that resolves `rule`, in commit order (bounded pages). */
+async function lookBack(tx: Queryable, rule: WaitRule) {
+  const compiler = new RuleCompiler();
+  const conditions = committedSinceConditions({
+    pattern: rule.pattern,
+    since: rule.windowStart,
+    ...(rule.keyPath === '' ? { correlationId: rule.correlationKey } : {}),
+  });
+  let after = START_POSITION;
+  for (let page = 0; page < LOOKBACK_PAGES; page++) {
+    const events = await readAfter(tx, after, conditions, LOOKBACK_PAGE);
+    const found = events.find((e) => compiler.resolves(rule, e.event, e.committedAt));
+    if (found) return found.event;
+    const last = events.at(-1);
+    if (events.length < LOOKBACK_PAGE || !last) return undefined;
+    after = last.position;
+  }
+  return undefined;
+}
+
+/** For each open wait some event of `page` resolves, the first such event (commit order). */
+async function firstMatches(tx: Queryable, page: PositionedEvent[]): Promise<Resolution[]> {
+  if (page.length === 0) return [];
+  const compiler = new RuleCompiler();
+  const keyPaths = await openKeyPaths(tx);
+  const keys: WaitKey[] = [];
+  for (const { event } of page) {
+    for (const keyPath of keyPaths) {
+      const correlationKey = compiler.keyOf(keyPath, event);
+      if (correlationKey !== undefined)
+        keys.push({ pattern: event.pattern, keyPath, correlationKey });
+    }
+  }
+  const byKey = new Map<string, WaitRule[]>();
+  for (const rule of await openWaitsOf(tx, keys)) {
+    const key = JSON.stringify([rule.pattern, rule.keyPath, rule.correlationKey]);
+    byKey.set(key, [...(byKey.get(key) ?? []), rule]);
+  }
+  const resolutions = new Map<string, Resolution>();
+  for (const { event, committedAt } of page) {
+    for (const keyPath of keyPaths) {
+      const key = JSON.stringify([event.pattern, keyPath, compiler.keyOf(keyPath, event)]);
+      for (const rule of byKey.get(key) ?? []) {
+        if (!resolutions.has(rule.id) && compiler.resolves(rule, event, committedAt))
+          resolutions.set(rule.id, { waitId: rule.id, event });
+      }
+    }
+  }
+  return [...resolutions.values()];
+}

@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
+import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
+
+const PATTERN = 'payment.failed';
+
+describe.each(testBackends())('waits on $name', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    const { ingest } = localConfig();
+    // Many commits in flight at once, one event each: concurrent publishes use many connections.
+    t = await startTestApp(backend, {
+      definitionCacheTtlMs: 0,
+      ingest: { ...ingest, queue: { ...ingest.queue, concurrentCommits: 6, batchSize: 1 } },
+    });
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.reset();
+    for (const pattern of [PATTERN, 'order.placed']) {
+      const created = await t.request('POST', '/v1/event-definitions', {
+        payload: openDefinition(pattern),
+      });
+      expect(created.status).toBe(201);
+    }
+  });
+
+  const publish = async (key: string, payload: Record<string, unknown> = {}, pattern = PATTERN) => {
+    const response = await t.request('POST', '/v1/events', {
+      payload: { pattern, payload, metadata: { correlationId: key } },
+    });
+    expect(response.status).toBe(202);
+    return response.body.eventId as string;
+  };
+  const register = (body: Record<string, unknown>) =>
+    t.request('POST', '/v1/waits', {
+      payload: {
+        pattern: PATTERN,
+        correlationKey: 'order-1',
+        timeout: 'PT24H',
+        notify: { url: 'http://127.0.0.1:9/resume' },
+        ...body,
+      },
+    });
+  const resolveAll = async () => {
+    await t.app.waits.resolveRounds();
+  };
+
+  it('refuses what is not a wait, naming each field', async () => {
+    const response = await register({
+      pattern: 'payment.*',
+      condition: 'payload.x ==',
+      timeout: 'P31D',
+      lookback: 'P1M',
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('validation_error');
+    expect(response.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual([
+      'condition',
+      'lookback',
+      'pattern',
+      'timeout',
+    ]);
+    const bad = await register({ notify: { url: 'http://169.254.169.254/latest' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details[0].field).toBe('notify.url');
+  });
+
+  it('with a lookback, resolves at once with the first matching event from the past', async () => {
+    await publish('order-1', { ok: false });
+    const first = await publish('order-1', { ok: true });
+    await publish('order-1', { ok: true });
+    await publish('order-2', { ok: true });
+    const response = await register({ lookback: 'PT1H', condition: 'payload.ok == true' });
+    expect(response.status).toBe(201);
+    expect(response.headers.location).toBe(`/v1/waits/${response.body.id}`);
+    expect(response.body).toMatchObject({
+      status: 'resolved',
+      event: { eventId: first, pattern: PATTERN, payload: { ok: true } },
+      notify: { url: 'http://127.0.0.1:9/resume' },
+    });
+    expect(response.body.notify).not.toHaveProperty('secret');
+  });
+
+  it('without a lookback, or past it, waits for an event to come', async () => {
+    await publish('order-1');
+    const plain = await register({});
+    expect(plain.body.status).toBe('waiting');
+    // An event committed two hours ago is outside a one-hour lookback.
+    await t.db.query(`UPDATE events SET created_at = created_at - interval '2 hours'`);
+    const past = await register({ lookback: 'PT1H' });
+    expect(past.body.status).toBe('waiting');
+    await publish('order-2');
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${plain.body.id}`)).body.status).toBe('waiting');
+    const eventId = await publish('order-1');
+    await resolveAll();
+    for (const id of [plain.body.id, past.body.id]) {
+      const read = await t.request('GET', `/v1/waits/${id}`);
+      expect(read.body).toMatchObject({ status: 'resolved', event: { eventId } });
+    }
+  });
+
+  it('resolves with the first event whose condition holds, and lists by key and status', async () => {
+    const wait = await register({ condition: 'payload.amount > 100' });
+    await publish('order-1', { amount: 50 });
+    const second = await publish('order-1', { amount: 150 });
+    await publish('order-1', { amount: 200 });
+    await resolveAll();
+    const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+    expect(read.body).toMatchObject({ status: 'resolved', event: { eventId: second } });
+    await register({ correlationKey: 'order-9' });
+    const resolved = await t.request('GET', '/v1/waits?correlationKey=order-1&status=resolved');
+    expect(resolved.body.waits.map((w: { id: string }) => w.id)).toEqual([wait.body.id]);
+    expect(resolved.body.pagination).toMatchObject({ total: 1 });
+    const waiting = await t.request('GET', '/v1/waits?status=waiting');
+    expect(waiting.body.waits.map((w: { correlationKey: string }) => w.correlationKey)).toEqual([
+      'order-9',
+    ]);
+  });
+
+  it('resolves by a key path, as a trigger correlationKey', async () => {
+    const wait = await register({ correlationKeyPath: 'payload.orderId', correlationKey: 'o-7' });
+    await publish('other', { orderId: 'o-6' });
+    const eventId = await publish('other', { orderId: 'o-7' });
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body).toMatchObject({
+      status: 'resolved',
+      correlationKeyPath: 'payload.orderId',
+      event: { eventId },
+    });
+  });
+
+  it('cancels a waiting wait; an ended one is a 409; a cancelled one is not resolved', async () => {
+    const wait = await register({});
+    const cancelled = await t.request('DELETE', `/v1/waits/${wait.body.id}`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe('cancelled');
+    expect((await t.request('DELETE', `/v1/waits/${wait.body.id}`)).status).toBe(409);
+    await publish('order-1');
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body.status).toBe('cancelled');
+    expect((await t.request('GET', '/v1/waits/nope')).status).toBe(404);
+  });
+
+  it('times out on the injected clock', async () => {
+    const wait = await register({ timeout: 'PT1H' });
+    expect(wait.body.expiresAt).toBe(new Date(t.clock.now().getTime() + 3_600_000).toISOString());
+    t.clock.advance(59 * 60_000);
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body.status).toBe('waiting');
+    t.clock.advance(2 * 60_000);
+    await resolveAll();
+    const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+    expect(read.body).toMatchObject({ status: 'timed_out' });
+    expect(read.body).not.toHaveProperty('event');
+    await publish('order-1');
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body.status).toBe('timed_out');
+  });
+
+  it('resolves each wait exactly once, with its first matching event, while publishes race registrations', async () => {
+    const KEYS = 12;
+    const EVENTS = 48;
+    for (let repetition = 0; repetition < 8; repetition++) {
+      await t.db.query('DELETE FROM waits');
+      const keys = Array.from({ length: KEYS }, (_, i) => `r${repetition}-k${i}`);
+      const registrations = keys.map((key, i) =>
+        register({
+          correlationKey: key,
+          condition: 'payload.ok == true',
+          // Half look back, half only wait forwards.
+          ...(i % 2 === 0 ? { lookback: 'PT1H' } : {}),
+        }),
+      );
+      const publishes = Array.from({ length: EVENTS }, (_, i) =>
+        publish(keys[i % KEYS]!, { ok: i % 3 !== 0, i }),
+      );
+      const rounds = Array.from({ length: 4 }, () => resolveAll());
+      const [registered] = await Promise.all([
+        Promise.all(registrations),
+        Promise.all(publishes),
+        Promise.all(rounds),
+      ]);
+      for (const r of registered) expect(r.status).toBe(201);
+      // One more matching event per key: every wait must end resolved.
+      for (const key of keys) await publish(key, { ok: true, last: true });
+      await resolveAll();
+      const { rows } = await t.db.query<{
+        id: string;
+        status: string;
+        event_id: string | null;
+        expected: string | null;
+      }>(
+        `SELECT w.id, w.status, w.event_id,
+                (SELECT e.event_id FROM events e
+                  WHERE e.pattern = w.pattern AND e.metadata->>'correlationId' = w.correlation_key
+                    AND e.created_at >= w.window_start AND (e.payload->>'ok')::boolean
+                  ORDER BY e.commit_xid, e.commit_seq LIMIT 1) AS expected
+           FROM waits w`,
+      );
+      expect(rows).toHaveLength(KEYS);
+      for (const row of rows) {
+        expect(row.status).toBe('resolved');
+        expect(row.event_id).toBe(row.expected);
+      }
+      // Each registration answered the wait as stored then: resolved only by its lookback.
+      for (const r of registered)
+        if (r.body.status === 'resolved')
+          expect(rows.find((row) => row.id === r.body.id)?.event_id).toBe(r.body.event.eventId);
+    }
+  }, 120_000);
+});

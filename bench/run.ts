@@ -14,8 +14,10 @@ import { benchTriggersE2e } from './triggers-e2e.ts';
 import { benchWakeUps } from './wake-ups.ts';
 
 /**
- * Runs every benchmark and writes one JSON file per run into bench/results/. Benchmarks that
- * need PostgreSQL read DATABASE_URL (see each benchmark).
+ * Runs every benchmark — or those BENCH_ONLY names, comma-separated (e.g. `delivery`) — and
+ * writes one JSON file per run into bench/results/, with the machine and its load average at
+ * the start (a figure from a busy machine says little). Benchmarks that need PostgreSQL read
+ * DATABASE_URL (see each benchmark).
  *
  * Each benchmark runs in a Node process of its own (this file, given the benchmark's name), so
  * none inherits another's heap (the pattern-matching one builds indexes of 100,000 patterns,
@@ -54,10 +56,14 @@ const machine = {
   memoryGiB: Math.round(os.totalmem() / 2 ** 30),
   node: process.version,
   platform: `${os.platform()} ${os.release()}`,
+  loadAverageAtStart: os.loadavg().map((load) => Number(load.toFixed(2))),
 };
+const selected =
+  process.env.BENCH_ONLY?.split(',').map((name) => name.trim()) ?? Object.keys(benchmarks);
+for (const name of selected) if (!benchmarks[name]) throw new Error(`unknown benchmark ${name}`);
 
 const results: BenchResult[] = [];
-for (const name of Object.keys(benchmarks)) {
+for (const name of selected) {
   // A pause lets the previous benchmark's background work (autovacuum, the dropped database)
   // settle. No CHECKPOINT: right after one, every first write to a page logs the whole page,
   // which made the next benchmark ~20% slower.

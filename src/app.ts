@@ -24,6 +24,11 @@ import { Metrics } from './observability/metrics.ts';
 import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
+import { ProcessorHandler } from './processors/handler.ts';
+import { ProcessorRouting } from './processors/processor-routing.ts';
+import { registerProcessorRoutes } from './processors/routes.ts';
+import { Processors } from './processors/service.ts';
+import { ProcessorTargets } from './processors/targets.ts';
 import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
@@ -158,7 +163,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   const triggerTargets = new TriggerTargets(logger, config.mappedInputMaxBytes);
   const subscriptionTargets = new SubscriptionTargets(logger);
-  const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets]);
+  const processorTargets = new ProcessorTargets(logger, config.mappedInputMaxBytes);
+  const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets, processorTargets]);
   const delivery = await wireDelivery({
     config,
     db,
@@ -185,6 +191,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
         metrics.workflowTriggerFired(type),
       ),
       delivery.handler,
+      // Derived events are published through the receiver, as announceDisabled publishes.
+      new ProcessorHandler(
+        db,
+        routingIndex,
+        processorTargets,
+        { receive: (input, traceId) => receiver.receive(input, traceId) },
+        config.processorMaxDepth,
+      ),
     ],
     onCompletion(work, completion, now) {
       // A deferred claim (uncount) was no attempt.
@@ -255,6 +269,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
         : config.partitions.retentionDays * 86_400_000,
   });
   registerWaitRoutes(server, waits);
+  const processorRouting = new ProcessorRouting(
+    db,
+    clock,
+    (input) => receiver.validate(input, undefined),
+    { payloadMaxBytes: config.mappedInputMaxBytes, maxDepth: config.processorMaxDepth },
+  );
+  registerProcessorRoutes(server, {
+    processors: new Processors(db, clock),
+    routing: processorRouting,
+    registry,
+    receiver,
+  });
   registerSimulationRoutes(server, {
     simulator: new Simulator({
       db,

@@ -41,6 +41,7 @@ describe('configuration', () => {
       metricsMaxPatterns: 200,
       metricsMaxSubscriptions: 200,
       mappedInputMaxBytes: 256 * 1024,
+      processorMaxDepth: 8,
       stream: {
         maxClients: 100,
         heartbeatMs: 15_000,

@@ -176,6 +176,13 @@ export interface Config {
    * default 200.
    */
   waitsPollIntervalMs: number;
+  /**
+   * Longest chain of derived events: an event processor whose output would be the chain's
+   * (n+1)th derived event records a `depth_exceeded` error instead of publishing it (a guard
+   * against loops that creation-time cycle checks cannot see). Env `PROCESSOR_MAX_DEPTH`,
+   * default 8.
+   */
+  processorMaxDepth: number;
 }
 
 export class ConfigError extends Error {
@@ -479,6 +486,7 @@ export function loadConfig(env: Env = process.env): Config {
       1024,
       256 * 1024 * 1024,
     ),
+    processorMaxDepth: integer(env, 'PROCESSOR_MAX_DEPTH', 8, 1, 64),
     stream: {
       maxClients: integer(env, 'STREAM_MAX_CLIENTS', 100, 1, 100_000),
       heartbeatMs: integer(env, 'STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),

@@ -12,6 +12,9 @@ export const SCOPES = [
   'subscriptions:write',
   'waits:read',
   'waits:write',
+  /** Event processors (derived events). Writing one publishes its output: grant it as events:publish. */
+  'processors:read',
+  'processors:write',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -53,6 +56,9 @@ export function rateClassOf(scope: Scope): RateClass {
     // Waits are workflow-side state, registered about as often as workflows start.
     case 'waits:read':
     case 'waits:write':
+    // Processors are routing targets managed as triggers are: one budget for both.
+    case 'processors:read':
+    case 'processors:write':
       return 'triggers';
     case 'admin':
       return 'admin';

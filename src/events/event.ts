@@ -54,7 +54,8 @@ export interface NormalizedEvent {
   deprecated: boolean;
 }
 
-const source = {
+/** JSON Schema of {@link EventSource}. */
+export const eventSourceSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['type', 'id'],
@@ -81,7 +82,7 @@ export const eventInputSchema = {
       maxLength: 50,
       description: 'defaults to the highest active version',
     },
-    source,
+    source: eventSourceSchema,
     timestamp: {
       type: 'string',
       maxLength: 64,
@@ -109,7 +110,7 @@ export const eventInputSchema = {
           propertyNames: { maxLength: 128 },
           additionalProperties: { type: 'string', maxLength: 1024 },
         },
-        source,
+        source: eventSourceSchema,
       },
     },
   },

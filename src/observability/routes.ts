@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { grants } from '../auth/scopes.ts';
+import { grants, type Scope } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import type { TargetKind } from '../routing/work.ts';
 import type { FlowRates } from './flow-rates.ts';
@@ -35,13 +35,20 @@ export function registerMetricsRoutes(app: FastifyInstance, metrics: Metrics): v
   );
 }
 
+/** The scope that shows a kind of edge. */
+const EDGE_SCOPES: Record<TargetKind, Scope> = {
+  trigger: 'triggers:read',
+  delivery: 'subscriptions:read',
+  processor: 'processors:read',
+};
+
 const edgeRateSchema = {
   type: 'object',
   required: ['kind', 'pattern', 'targetId', 'attempts', 'failures', 'fired'],
   properties: {
-    kind: { type: 'string', enum: ['trigger', 'delivery'] },
+    kind: { type: 'string', enum: ['trigger', 'delivery', 'processor'] },
     pattern: { type: 'string', description: "the event's pattern (definition side of the edge)" },
-    targetId: { type: 'string', description: 'the trigger or subscription id' },
+    targetId: { type: 'string', description: 'the trigger, subscription or event processor id' },
     attempts: { type: 'integer', description: 'attempts in the window' },
     failures: { type: 'integer', description: 'attempts that failed (retried or dead-lettered)' },
     fired: { type: 'integer', description: 'trigger attempts that started or cancelled workflows' },
@@ -86,8 +93,7 @@ export function registerFlowRatesRoute(app: FastifyInstance, rates: FlowRates, c
     async (request) => {
       const now = clock.now();
       const scopes = request.principal?.scopes;
-      const visible = (kind: TargetKind) =>
-        !scopes || grants(scopes, kind === 'trigger' ? 'triggers:read' : 'subscriptions:read');
+      const visible = (kind: TargetKind) => !scopes || grants(scopes, EDGE_SCOPES[kind]);
       return {
         minutes: request.query.minutes,
         until: now.toISOString(),

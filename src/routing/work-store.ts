@@ -299,16 +299,19 @@ export async function triggerWorkOfEvent<O extends WorkOutcome>(
   return rows;
 }
 
-/** A trigger's work, newest first, optionally of one status (the kind is literal: the index is partial). */
-export async function triggerWorkOfTarget<O extends WorkOutcome>(
+/**
+ * A trigger's or processor's work (its firings), newest first, optionally of one status. The
+ * kind is a literal of the statement: each kind's history has a partial index of its own.
+ */
+export async function firingsOfTarget<O extends WorkOutcome>(
   db: Queryable,
+  kind: 'trigger' | 'processor',
   targetId: string,
   query: { status?: WorkStatus; limit: number; offset: number },
 ): Promise<Array<WorkRecord<O>>> {
   const { rows } = await db.query<WorkRecord<O>>(
-    `SELECT id, kind, target_id, event_id, status, attempts, max_attempts, replay, outcome, last_error,
-            next_attempt_at, created_at, updated_at
-       FROM routing_work WHERE target_id = $1 AND kind = 'trigger' AND ($2::text IS NULL OR status = $2)
+    `SELECT ${WORK_RECORD_COLUMNS}
+       FROM routing_work WHERE target_id = $1 AND kind = '${kind}' AND ($2::text IS NULL OR status = $2)
       ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
     [targetId, query.status ?? null, query.limit, query.offset],
   );
@@ -336,15 +339,18 @@ export async function unfinishedWorkOfTarget(
   return rows;
 }
 
-/** Puts dead work back in the queue with fresh attempts (dead-letter retry); returns how many. */
+/**
+ * Puts dead work of a kind back in the queue with fresh attempts (dead-letter retry): one row,
+ * or every dead row of a target; returns how many.
+ */
 export async function requeueDead(
   db: Queryable,
-  which: { id: string } | { kind: TargetKind; targetId: string },
+  which: { kind: TargetKind; id: string } | { kind: TargetKind; targetId: string },
   now: Date,
 ): Promise<number> {
   const [condition, params] =
     'id' in which
-      ? ['id = $2', [which.id]]
+      ? ['kind = $2 AND id = $3', [which.kind, which.id]]
       : ['kind = $2 AND target_id = $3', [which.kind, which.targetId]];
   const { rowCount } = await db.query(
     `UPDATE routing_work SET status = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, last_error = NULL

@@ -2,11 +2,11 @@ import type { Queryable } from '../db/database.ts';
 import type { EventInstance, NormalizedEvent } from '../events/event.ts';
 
 /**
- * The routing engine's unit of work: one (event, target) pair. Targets are of two kinds —
- * workflow triggers and subscriptions — and share one work table, one worker pool and one
- * matching index.
+ * The routing engine's unit of work: one (event, target) pair. Targets are of three kinds —
+ * workflow triggers, subscriptions and event processors (derived events) — and share one work
+ * table, one worker pool and one matching index.
  */
-export type TargetKind = 'trigger' | 'delivery';
+export type TargetKind = 'trigger' | 'delivery' | 'processor';
 
 export const WORK_STATUSES = ['pending', 'running', 'done', 'dead'] as const;
 export type WorkStatus = (typeof WORK_STATUSES)[number];

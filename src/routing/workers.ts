@@ -214,24 +214,20 @@ export class WorkerPool implements WorkWaker {
           }
         : {},
     );
-    const { span, context } = this.tracing.startSpan(
-      work.kind === 'trigger' ? 'trigger.fire' : 'delivery.attempt',
-      parent,
-      {
-        attributes: {
-          [SpanAttributes.EVENT_ID]: work.eventId,
-          ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
-          ...(event?.source
-            ? {
-                [SpanAttributes.EVENT_SOURCE_TYPE]: event.source.type,
-                [SpanAttributes.EVENT_SOURCE_ID]: event.source.id,
-              }
-            : {}),
-          [work.kind === 'trigger' ? 'trigger.id' : SpanAttributes.SUBSCRIBER_ID]: work.targetId,
-          'routing.attempt': work.attempts,
-        },
+    const { span, context } = this.tracing.startSpan(SPAN_NAMES[work.kind], parent, {
+      attributes: {
+        [SpanAttributes.EVENT_ID]: work.eventId,
+        ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
+        ...(event?.source
+          ? {
+              [SpanAttributes.EVENT_SOURCE_TYPE]: event.source.type,
+              [SpanAttributes.EVENT_SOURCE_ID]: event.source.id,
+            }
+          : {}),
+        [TARGET_ATTRIBUTES[work.kind]]: work.targetId,
+        'routing.attempt': work.attempts,
       },
-    );
+    });
     return {
       span,
       traceparent: this.tracing.injectTraceHeaders(context, {} as Record<string, string>)
@@ -318,6 +314,20 @@ interface Recorded {
 const dead = (error: string): WorkResult => ({ kind: 'dead', outcome: {}, error });
 
 /** The span's `routing.outcome`: finished work is `done`, whether or not it was attempted. */
+/** The span of one attempt, by target kind. */
+const SPAN_NAMES: Record<TargetKind, string> = {
+  trigger: 'trigger.fire',
+  delivery: 'delivery.attempt',
+  processor: 'processor.derive',
+};
+
+/** The span attribute naming the attempt's target, by target kind. */
+const TARGET_ATTRIBUTES: Record<TargetKind, string> = {
+  trigger: 'trigger.id',
+  delivery: SpanAttributes.SUBSCRIBER_ID,
+  processor: 'processor.id',
+};
+
 const OUTCOME_NAMES: Record<WorkResult['kind'], string> = {
   done: 'done',
   skipped: 'done',

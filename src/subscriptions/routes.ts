@@ -520,7 +520,8 @@ export function registerSubscriptionRoutes(
     async (request, reply) => {
       const { id } = request.params;
       if (!isUuid(id)) throw notFound(`dead letter ${id}`);
-      if ((await requeueDead(db, { id }, clock.now())) === 0) throw notFound(`dead letter ${id}`);
+      if ((await requeueDead(db, { kind: 'delivery', id }, clock.now())) === 0)
+        throw notFound(`dead letter ${id}`);
       return reply.code(202).send({ id, status: 'pending' });
     },
   );

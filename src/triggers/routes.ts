@@ -111,10 +111,23 @@ const writtenTriggerSchema = {
 type CheckQuery = { check: ConsumerCheckMode };
 
 /** A dead-lettered firing or delivery queued again. */
-const queuedAgain = answerObject({
+export const queuedAgain = answerObject({
   id: { type: 'string' },
   status: { type: 'string', enum: ['pending'] },
 });
+
+/** A dry run's body: an event, or `{ example: n }` for the nth example of the matched definition. */
+export const dryRunBodySchema = {
+  oneOf: [
+    eventInputSchema,
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['example'],
+      properties: { example: { type: 'integer', minimum: 0, maximum: 10_000 } },
+    },
+  ],
+} as const;
 
 export interface TriggerRouteDeps {
   triggers: Triggers;
@@ -324,17 +337,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         summary:
           "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
         params: idParams,
-        body: {
-          oneOf: [
-            eventInputSchema,
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['example'],
-              properties: { example: { type: 'integer', minimum: 0, maximum: 10_000 } },
-            },
-          ],
-        },
+        body: dryRunBodySchema,
         response: {
           200: answerObject({ dryRun: { type: 'boolean' }, event: freeFormObject }),
           ...resourceErrors,
@@ -449,10 +452,10 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
   );
 }
 
-/** The nth example of the latest definition the trigger's pattern matches, as an event. */
-async function exampleEvent(
+/** The nth example of the latest definition a trigger's (or processor's) pattern matches, as an event. */
+export async function exampleEvent(
   registry: Registry,
-  trigger: WorkflowEventTrigger,
+  trigger: Pick<WorkflowEventTrigger, 'eventPattern'>,
   index: number,
 ): Promise<EventInput> {
   const { definitions } = await registry.list({ latest: true, limit: 1000, offset: 0 });
@@ -460,6 +463,6 @@ async function exampleEvent(
     .filter((d) => matchesPattern(trigger.eventPattern, d.pattern))
     .sort((a, b) => a.pattern.localeCompare(b.pattern))[0];
   const event = definition && eventFromExample(definition, index);
-  if (!event) throw notFound(`example ${index} of the trigger's event definition`);
+  if (!event) throw notFound(`example ${index} of the matched event definition`);
   return event;
 }

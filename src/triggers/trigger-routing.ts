@@ -3,13 +3,14 @@ import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { isUuid } from '../ids.ts';
+import { type FiringRowView, firingView } from '../routing/firing-view.ts';
 import type { WorkStatus } from '../routing/work.ts';
 import {
+  firingsOfTarget,
   type ReplayScope,
   replayWork,
   requeueDead,
   triggerWorkOfEvent,
-  triggerWorkOfTarget,
   type WorkRecord,
   workStatus,
 } from '../routing/work-store.ts';
@@ -18,38 +19,12 @@ import { dryRun, type FiringOutcome, type FiringRecord } from './firing.ts';
 import { compileTrigger, type WorkflowEventTrigger } from './trigger.ts';
 
 /** A firing as `GET /v1/events/{eventId}/triggers` and `…/workflow-triggers/{id}/firings` show it. */
-export interface FiringView extends Partial<FiringRecord> {
-  id: string;
-  triggerId: string;
-  eventId: string;
-  status: string;
-  attempts: number;
-  maxAttempts: number;
-  replay: boolean;
-  error: string | undefined;
-  nextAttemptAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+export type FiringView = FiringRowView<FiringOutcome> & { triggerId: string };
 
-function firingView(w: WorkRecord<FiringOutcome>): FiringView {
-  const outcome = w.outcome;
-  return {
-    ...outcome,
-    id: w.id,
-    triggerId: w.target_id,
-    eventId: w.event_id,
-    status: w.status,
-    action: outcome?.action ?? 'pending',
-    attempts: w.attempts,
-    maxAttempts: w.max_attempts,
-    replay: w.replay,
-    error: w.last_error ?? outcome?.error,
-    nextAttemptAt: w.status === 'pending' ? w.next_attempt_at.toISOString() : null,
-    createdAt: w.created_at.toISOString(),
-    updatedAt: w.updated_at.toISOString(),
-  };
-}
+const triggerFiringView = (w: WorkRecord<FiringOutcome>): FiringView => ({
+  ...firingView(w),
+  triggerId: w.target_id,
+});
 
 /** The trigger side of the routing engine: firing records, dry runs, replays, dead-letter retries. */
 export class TriggerRouting {
@@ -75,7 +50,7 @@ export class TriggerRouting {
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
-    return (await triggerWorkOfEvent<FiringOutcome>(this.db, eventId)).map(firingView);
+    return (await triggerWorkOfEvent<FiringOutcome>(this.db, eventId)).map(triggerFiringView);
   }
 
   /** A trigger's firings, newest first (its history, dead ones to retry among them). */
@@ -83,12 +58,14 @@ export class TriggerRouting {
     triggerId: string,
     query: { status?: WorkStatus; limit: number; offset: number },
   ): Promise<FiringView[]> {
-    return (await triggerWorkOfTarget<FiringOutcome>(this.db, triggerId, query)).map(firingView);
+    return (await firingsOfTarget<FiringOutcome>(this.db, 'trigger', triggerId, query)).map(
+      triggerFiringView,
+    );
   }
 
   async retryDead(id: string): Promise<void> {
     if (!isUuid(id)) throw notFound(`trigger firing ${id}`);
-    if ((await requeueDead(this.db, { id }, this.clock.now())) > 0) return;
+    if ((await requeueDead(this.db, { kind: 'trigger', id }, this.clock.now())) > 0) return;
     const status = await workStatus(this.db, 'trigger', id);
     if (!status) throw notFound(`trigger firing ${id}`);
     throw conflict(`the firing is ${status}; only dead firings can be retried`);

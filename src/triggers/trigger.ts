@@ -49,7 +49,12 @@ type Expressions = Pick<
   'eventPattern' | 'eventCondition' | 'inputMapping' | 'correlationKey'
 >;
 
-function collect(details: ErrorDetail[], field: string, compile: () => void): void {
+/** Runs `compile`; a parse or mapping error becomes details of `field` (anything else is thrown). */
+export function collectExpressionErrors(
+  details: ErrorDetail[],
+  field: string,
+  compile: () => void,
+): void {
   try {
     compile();
   } catch (error) {
@@ -82,11 +87,16 @@ export function compileTrigger(
 export function checkExpressions(fields: Partial<Expressions>): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   if (fields.eventPattern !== undefined)
-    collect(details, 'eventPattern', () => parseSubscriptionPattern(fields.eventPattern!));
+    collectExpressionErrors(details, 'eventPattern', () =>
+      parseSubscriptionPattern(fields.eventPattern!),
+    );
   const { eventCondition, inputMapping, correlationKey } = fields;
-  if (eventCondition) collect(details, 'eventCondition', () => compileCondition(eventCondition));
-  if (inputMapping) collect(details, 'inputMapping', () => compileMapping(inputMapping));
-  if (correlationKey) collect(details, 'correlationKey', () => compilePath(correlationKey));
+  if (eventCondition)
+    collectExpressionErrors(details, 'eventCondition', () => compileCondition(eventCondition));
+  if (inputMapping)
+    collectExpressionErrors(details, 'inputMapping', () => compileMapping(inputMapping));
+  if (correlationKey)
+    collectExpressionErrors(details, 'correlationKey', () => compilePath(correlationKey));
   return details;
 }
 

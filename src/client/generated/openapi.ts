@@ -1022,6 +1022,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/event-processors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List event processors (oldest first)
+         * @description Requires an API key with scope `processors:read`.
+         */
+        get: operations["listEventProcessors"];
+        put?: never;
+        /**
+         * Create an event processor: each matching event derives one event of output.pattern (409 when it would close a loop)
+         * @description Requires an API key with scope `processors:write`.
+         */
+        post: operations["createEventProcessor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-processors/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an event processor
+         * @description Requires an API key with scope `processors:read`.
+         */
+        get: operations["getEventProcessor"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an event processor (its firings stay until routing retention removes them)
+         * @description Requires an API key with scope `processors:write`.
+         */
+        delete: operations["deleteEventProcessor"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an event processor, e.g. { "enabled": false } to disable it (requires If-Match with its ETag)
+         * @description Requires an API key with scope `processors:write`.
+         */
+        patch: operations["updateEventProcessor"];
+        trace?: never;
+    };
+    "/v1/event-processors/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dry run: the event the processor would derive from an event (or its definition's nth example), checked against its definition, nothing stored
+         * @description Requires an API key with scope `processors:read`.
+         */
+        post: operations["testEventProcessor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-processors/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Route stored events of a time range to the processor again; events it derived from before are skipped unless force (which derives new events)
+         * @description Requires an API key with scope `processors:write`.
+         */
+        post: operations["replayEventProcessor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/event-processors/{id}/firings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)
+         * @description Requires an API key with scope `processors:read`.
+         */
+        get: operations["listEventProcessorFirings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/processor-firings/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a dead-lettered processor firing again with fresh attempts
+         * @description Requires an API key with scope `processors:write`.
+         */
+        post: operations["retryProcessorFiring"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/simulate": {
         parameters: {
             query?: never;
@@ -1216,10 +1348,10 @@ export interface operations {
                         until: string;
                         edges: {
                             /** @enum {string} */
-                            kind: "trigger" | "delivery";
+                            kind: "trigger" | "delivery" | "processor";
                             /** @description the event's pattern (definition side of the edge) */
                             pattern: string;
-                            /** @description the trigger or subscription id */
+                            /** @description the trigger, subscription or event processor id */
                             targetId: string;
                             /** @description attempts in the window */
                             attempts: number;
@@ -1355,8 +1487,8 @@ export interface operations {
                     kind?: "standard" | "service";
                     /** @description required (not empty) for a service account */
                     name?: string;
-                    /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, waits:read, waits:write, admin; admin implies every scope */
-                    scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "admin")[];
+                    /** @description any of events:publish, events:read, definitions:read, definitions:write, triggers:read, triggers:write, subscriptions:read, subscriptions:write, waits:read, waits:write, processors:read, processors:write, admin; admin implies every scope */
+                    scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "processors:read" | "processors:write" | "admin")[];
                 };
             };
         };
@@ -1556,7 +1688,7 @@ export interface operations {
                             subject: string;
                         } | null;
                         /** @description what the caller may do: the key's scopes, the token's scopes mapped onto ours, or every scope when auth is off */
-                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "admin")[];
+                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "processors:read" | "processors:write" | "admin")[];
                     };
                 };
             };
@@ -8570,6 +8702,1105 @@ export interface operations {
                         event?: {
                             [key: string]: unknown;
                         };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventProcessors: {
+        parameters: {
+            query?: {
+                name?: string;
+                eventPattern?: string;
+                enabled?: boolean;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        processors?: {
+                            /** Format: uuid */
+                            id?: string;
+                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                            name?: string;
+                            /** @description exact, or * (one segment) and ** (zero or more) */
+                            eventPattern?: string;
+                            /** @description condition expression (see README) */
+                            eventCondition?: string | null;
+                            output?: {
+                                /** @description the pattern of a registered event definition (no wildcards) */
+                                pattern?: string;
+                                /** @description defaults to the highest active version when each event is derived */
+                                version?: string;
+                                payload?: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description the derived events' source; default { type: "processor", id, name } */
+                                source?: {
+                                    type: string;
+                                    id: string;
+                                    name?: string;
+                                };
+                            };
+                            /** @default true */
+                            enabled: boolean;
+                            description?: string | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name: string;
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern: string;
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    output: {
+                        /** @description the pattern of a registered event definition (no wildcards) */
+                        pattern: string;
+                        /** @description defaults to the highest active version when each event is derived */
+                        version?: string;
+                        /** @description field → path into the source event, { "const": value }, or another literal; at most 100 (as trigger inputMapping) */
+                        payload: Record<string, unknown>;
+                        /** @description the derived events' source; default { type: "processor", id, name } */
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                    /** @default true */
+                    enabled?: boolean;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        output?: {
+                            /** @description the pattern of a registered event definition (no wildcards) */
+                            pattern?: string;
+                            /** @description defaults to the highest active version when each event is derived */
+                            version?: string;
+                            payload?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description the derived events' source; default { type: "processor", id, name } */
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                        /** @default true */
+                        enabled: boolean;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        output?: {
+                            /** @description the pattern of a registered event definition (no wildcards) */
+                            pattern?: string;
+                            /** @description defaults to the highest active version when each event is derived */
+                            version?: string;
+                            payload?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description the derived events' source; default { type: "processor", id, name } */
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                        /** @default true */
+                        enabled: boolean;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                    name?: string;
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern?: string;
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    output?: {
+                        /** @description the pattern of a registered event definition (no wildcards) */
+                        pattern: string;
+                        /** @description defaults to the highest active version when each event is derived */
+                        version?: string;
+                        /** @description field → path into the source event, { "const": value }, or another literal; at most 100 (as trigger inputMapping) */
+                        payload: Record<string, unknown>;
+                        /** @description the derived events' source; default { type: "processor", id, name } */
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                    /** @default true */
+                    enabled?: boolean;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        output?: {
+                            /** @description the pattern of a registered event definition (no wildcards) */
+                            pattern?: string;
+                            /** @description defaults to the highest active version when each event is derived */
+                            version?: string;
+                            payload?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description the derived events' source; default { type: "processor", id, name } */
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                        /** @default true */
+                        enabled: boolean;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    testEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any string; a UUIDv7 is generated when absent */
+                    eventId?: string;
+                    pattern: string;
+                    /** @description defaults to the highest active version */
+                    version?: string;
+                    source?: {
+                        type: string;
+                        id: string;
+                        name?: string;
+                    };
+                    /** @description ISO 8601 with zone; defaults to the time of receipt */
+                    timestamp?: string;
+                    payload: Record<string, unknown>;
+                    /** @description free-form besides the fields below; a `source` here is used when the top-level one is absent */
+                    metadata?: {
+                        correlationId?: string;
+                        causationId?: string;
+                        traceId?: string;
+                        userId?: string;
+                        context?: {
+                            type: string;
+                            id: string;
+                        };
+                        tags?: {
+                            [key: string]: string;
+                        };
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                } | {
+                    example: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        dryRun: boolean;
+                        /** @enum {string} */
+                        action: "skipped" | "failed" | "would_derive";
+                        event: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replayEventProcessor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    startTime: string;
+                    endTime: string;
+                    /** @default false */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        matched: number;
+                        queued: number;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEventProcessorFirings: {
+        parameters: {
+            query?: {
+                status?: "pending" | "running" | "done" | "dead";
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        firings: {
+                            [key: string]: unknown;
+                        }[];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryProcessorFiring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        status: "pending";
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };

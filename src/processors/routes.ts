@@ -1,0 +1,332 @@
+import type { FastifyInstance } from 'fastify';
+import { type EventInput, eventSourceSchema } from '../events/event.ts';
+import {
+  answerObject,
+  errorResponseSchema,
+  freeFormObject,
+  listAnswer,
+  pagination,
+  paginationQuery,
+  paginationSchema,
+} from '../http/common.ts';
+import { withEtag } from '../http/etag.ts';
+import {
+  deleteRoute,
+  idParams,
+  labelsSchema,
+  NAME_REGEX,
+  nameSchema,
+  patchRoute,
+  resourceErrors,
+} from '../http/resource-routes.ts';
+import type { EventReceiver } from '../ingest/receiver.ts';
+import type { Registry } from '../registry/service.ts';
+import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import { WORK_STATUSES, type WorkStatus } from '../routing/work.ts';
+import { dryRunBodySchema, exampleEvent, queuedAgain } from '../triggers/routes.ts';
+import type { ProcessorRouting } from './processor-routing.ts';
+import type { ProcessorFilters } from './repository.ts';
+import type { ProcessorInput, Processors } from './service.ts';
+
+const tags = ['event-processors'];
+
+const outputFields = {
+  pattern: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    description: 'the pattern of a registered event definition (no wildcards)',
+  },
+  version: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 50,
+    description: 'defaults to the highest active version when each event is derived',
+  },
+  payload: {
+    type: 'object',
+    maxProperties: 100,
+    description:
+      'field → path into the source event, { "const": value }, or another literal; at most 100 (as trigger inputMapping)',
+  },
+  source: {
+    ...eventSourceSchema,
+    description: 'the derived events\' source; default { type: "processor", id, name }',
+  },
+} as const;
+
+const fields = {
+  name: nameSchema,
+  eventPattern: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    description: 'exact, or * (one segment) and ** (zero or more)',
+  },
+  eventCondition: {
+    type: ['string', 'null'],
+    maxLength: 4096,
+    description: 'condition expression (see README)',
+  },
+  output: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['pattern', 'payload'],
+    properties: outputFields,
+  },
+  enabled: { type: 'boolean', default: true },
+  description: { type: ['string', 'null'], maxLength: 10_000 },
+  labels: labelsSchema,
+} as const;
+
+const processorSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    ...fields,
+    output: {
+      type: 'object',
+      properties: {
+        ...outputFields,
+        payload: { type: 'object', additionalProperties: true },
+      },
+    },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    revision: { type: 'integer' },
+  },
+} as const;
+
+export interface ProcessorRouteDeps {
+  processors: Processors;
+  routing: ProcessorRouting;
+  registry: Registry;
+  receiver: EventReceiver;
+}
+
+/**
+ * The event processor routes. Reading takes `processors:read`; every change, and replay, takes
+ * `processors:write` — a processor publishes events, so that scope is as strong as
+ * `events:publish` for its output patterns.
+ */
+export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRouteDeps): void {
+  const { processors, routing } = deps;
+
+  app.post<{ Body: ProcessorInput }>(
+    '/v1/event-processors',
+    {
+      config: { access: 'processors:write' },
+      schema: {
+        operationId: 'createEventProcessor',
+        tags,
+        summary:
+          'Create an event processor: each matching event derives one event of output.pattern (409 when it would close a loop)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'eventPattern', 'output'],
+          properties: fields,
+        },
+        response: { 201: processorSchema, ...resourceErrors },
+      },
+    },
+    async (request, reply) => {
+      const created = await processors.create(request.body);
+      reply.code(201).header('location', `/v1/event-processors/${created.id}`);
+      return withEtag(reply, created);
+    },
+  );
+
+  app.get<{ Querystring: ProcessorFilters }>(
+    '/v1/event-processors',
+    {
+      config: { access: 'processors:read' },
+      schema: {
+        operationId: 'listEventProcessors',
+        tags,
+        summary: 'List event processors (oldest first)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', pattern: NAME_REGEX },
+            eventPattern: { type: 'string', maxLength: 255 },
+            enabled: { type: 'boolean' },
+            ...paginationQuery,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              processors: { type: 'array', items: processorSchema },
+              pagination: paginationSchema,
+            },
+          },
+          400: errorResponseSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { processors: found, total } = await processors.list(request.query);
+      return {
+        processors: found,
+        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/event-processors/:id',
+    {
+      config: { access: 'processors:read' },
+      schema: {
+        operationId: 'getEventProcessor',
+        tags,
+        summary: 'Read an event processor',
+        params: idParams,
+        response: { 200: processorSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => withEtag(reply, await processors.get(request.params.id)),
+  );
+
+  patchRoute(app, {
+    path: '/v1/event-processors/:id',
+    operationId: 'updateEventProcessor',
+    access: 'processors:write',
+    tags,
+    summary:
+      'Change an event processor, e.g. { "enabled": false } to disable it (requires If-Match with its ETag)',
+    properties: fields,
+    resourceSchema: processorSchema,
+    update: (id, revision, body: Partial<ProcessorInput>) => processors.update(id, revision, body),
+    answer: withEtag,
+  });
+
+  deleteRoute(app, {
+    path: '/v1/event-processors/:id',
+    operationId: 'deleteEventProcessor',
+    access: 'processors:write',
+    tags,
+    summary: 'Delete an event processor (its firings stay until routing retention removes them)',
+    remove: (id) => processors.remove(id),
+  });
+
+  app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
+    '/v1/event-processors/:id/test',
+    {
+      config: { access: 'processors:read' },
+      schema: {
+        operationId: 'testEventProcessor',
+        tags,
+        summary:
+          "Dry run: the event the processor would derive from an event (or its definition's nth example), checked against its definition, nothing stored",
+        params: idParams,
+        body: dryRunBodySchema,
+        response: {
+          200: answerObject({
+            dryRun: { type: 'boolean' },
+            action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] },
+            event: freeFormObject,
+          }),
+          ...resourceErrors,
+        },
+      },
+    },
+    async (request) => {
+      const processor = await processors.get(request.params.id);
+      const input =
+        'example' in request.body
+          ? await exampleEvent(deps.registry, processor, request.body.example)
+          : request.body;
+      const { event } = await deps.receiver.prepare(input, undefined);
+      return {
+        dryRun: true,
+        event: event.instance,
+        ...(await routing.dryRun(processor, event.instance)),
+      };
+    },
+  );
+
+  app.post<{
+    Params: { id: string };
+    Body: { startTime: string; endTime: string; force?: boolean };
+  }>(
+    '/v1/event-processors/:id/replay',
+    {
+      config: { access: 'processors:write' },
+      schema: {
+        operationId: 'replayEventProcessor',
+        tags,
+        summary:
+          'Route stored events of a time range to the processor again; events it derived from before are skipped unless force (which derives new events)',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['startTime', 'endTime'],
+          properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
+        },
+        response: {
+          202: answerObject({ matched: { type: 'integer' }, queued: { type: 'integer' } }),
+          ...resourceErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const processor = await processors.get(request.params.id);
+      const { force = false } = request.body;
+      const result = await routing.replay(processor, { ...replayRange(request.body), force });
+      return reply.code(202).send(result);
+    },
+  );
+
+  app.get<{
+    Params: { id: string };
+    Querystring: { status?: WorkStatus; limit: number; offset: number };
+  }>(
+    '/v1/event-processors/:id/firings',
+    {
+      config: { access: 'processors:read' },
+      schema: {
+        operationId: 'listEventProcessorFirings',
+        tags,
+        summary:
+          "A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)",
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: [...WORK_STATUSES] },
+            ...paginationQuery,
+          },
+        },
+        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const processor = await processors.get(request.params.id);
+      return { firings: await routing.firingsOf(processor.id, request.query) };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/processor-firings/:id/retry',
+    {
+      config: { access: 'processors:write' },
+      schema: {
+        operationId: 'retryProcessorFiring',
+        tags,
+        summary: 'Queue a dead-lettered processor firing again with fresh attempts',
+        params: idParams,
+        response: { 202: queuedAgain, 404: errorResponseSchema, 409: errorResponseSchema },
+      },
+    },
+    async (request, reply) => {
+      await routing.retryDead(request.params.id);
+      return reply.code(202).send({ id: request.params.id, status: 'pending' });
+    },
+  );
+}

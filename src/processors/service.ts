@@ -1,0 +1,151 @@
+import type { Clock } from '../clock.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
+import { reviseIfChanged } from '../http/etag.ts';
+import { isUuid } from '../ids.ts';
+import { matchesPattern } from '../routing/pattern.ts';
+import { bumpTargetsVersion } from '../routing/work-store.ts';
+import { registeredPatterns } from '../triggers/repository.ts';
+import { type GraphNode, loopThrough } from './graph.ts';
+import { checkProcessorExpressions, type EventProcessor } from './processor.ts';
+import {
+  deleteProcessor,
+  enabledProcessors,
+  findProcessor,
+  insertProcessor,
+  listProcessors,
+  lockProcessorGraph,
+  type ProcessorFields,
+  type ProcessorFilters,
+  updateProcessor,
+} from './repository.ts';
+
+export interface ProcessorInput {
+  name: string;
+  eventPattern: string;
+  eventCondition?: string | null;
+  output: EventProcessor['output'];
+  enabled?: boolean;
+  description?: string | null;
+  labels?: Record<string, string>;
+}
+
+const fieldsOf = (input: ProcessorInput): ProcessorFields => ({
+  name: input.name,
+  eventPattern: input.eventPattern,
+  eventCondition: input.eventCondition ?? null,
+  output: input.output,
+  enabled: input.enabled ?? true,
+  description: input.description ?? null,
+  labels: input.labels ?? {},
+});
+
+const nodeOf = (id: string, fields: ProcessorFields): GraphNode => ({
+  id,
+  name: fields.name,
+  eventPattern: fields.eventPattern,
+  outputPattern: fields.output.pattern,
+});
+
+/**
+ * Event processor management. Every change bumps the routing targets version in its own
+ * transaction, so every instance's matching index follows; every change that could close a
+ * loop is checked against the enabled processors under a lock of the processor table.
+ */
+export class Processors {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Compiles the expressions; checks that the input pattern can match a registered event and
+   * that the output pattern is a registered one; refuses (409) an enabled processor whose
+   * derived events could reach its own input again, through itself or other enabled processors.
+   * A disabled processor is in no loop: enabling it is checked.
+   */
+  private async validate(db: Queryable, id: string, fields: ProcessorFields): Promise<void> {
+    const details = checkProcessorExpressions(fields);
+    const patterns = await registeredPatterns(db);
+    if (!patterns.some((pattern) => matchesPattern(fields.eventPattern, pattern)))
+      details.push(
+        fieldError(
+          'eventPattern',
+          'no_matching_definition',
+          'no registered event definition has a matching pattern',
+        ),
+      );
+    if (!patterns.includes(fields.output.pattern))
+      details.push(
+        fieldError(
+          'output.pattern',
+          'no_such_definition',
+          'must be the pattern of a registered event definition (no wildcards)',
+        ),
+      );
+    if (details.length > 0) throw validationError('event processor is invalid', details);
+    if (!fields.enabled) return;
+    await lockProcessorGraph(db);
+    const others = (await enabledProcessors(db)).map((p) => nodeOf(p.id, p));
+    const loop = loopThrough(nodeOf(id, fields), others);
+    if (loop) throw loopError(loop);
+  }
+
+  async create(input: ProcessorInput): Promise<EventProcessor> {
+    const fields = fieldsOf(input);
+    return this.db.transaction(async (tx) => {
+      // No id yet: the empty one is no other processor's.
+      await this.validate(tx, '', fields);
+      const created = await insertProcessor(tx, fields, this.clock.now());
+      await bumpTargetsVersion(tx);
+      return created;
+    });
+  }
+
+  async get(id: string): Promise<EventProcessor> {
+    const found = isUuid(id) ? await findProcessor(this.db, id) : undefined;
+    if (!found) throw notFound(`event processor ${id}`);
+    return found;
+  }
+
+  list(filters: ProcessorFilters) {
+    return listProcessors(this.db, filters);
+  }
+
+  /** Saves the changes unless they are what the processor holds (then nothing reloads). */
+  async update(
+    id: string,
+    requiredRevision: number | '*',
+    changes: Partial<ProcessorInput>,
+  ): Promise<EventProcessor> {
+    return this.db.transaction(async (tx) => {
+      const current = isUuid(id) ? await findProcessor(tx, id, true) : undefined;
+      if (!current) throw notFound(`event processor ${id}`);
+      const fields = fieldsOf({ ...current, ...changes });
+      return reviseIfChanged(requiredRevision, current, fields, async () => {
+        await this.validate(tx, current.id, fields);
+        const updated = await updateProcessor(tx, current.id, fields, this.clock.now());
+        await bumpTargetsVersion(tx);
+        return updated;
+      });
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      if (!isUuid(id) || !(await deleteProcessor(tx, id))) throw notFound(`event processor ${id}`);
+      await bumpTargetsVersion(tx);
+    });
+  }
+}
+
+/** The loop as a 409: the processors along it, by name. */
+function loopError(loop: string[]): Error {
+  const path = loop.join(' → ');
+  const detail: ErrorDetail = fieldError(
+    'output.pattern',
+    'cycle',
+    `its derived events reach its own eventPattern again: ${path}`,
+  );
+  return conflict(`the event processor would close a loop: ${path}`, 'cycle', [detail]);
+}

@@ -60,6 +60,7 @@ import { registerWaitRoutes } from './waits/routes.ts';
 import { Waits } from './waits/service.ts';
 import { WorkflowDefinitions } from './workflows/definitions.ts';
 import { WorkflowInstances } from './workflows/instances.ts';
+import { findInstance } from './workflows/repository.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
 import { WorkflowService } from './workflows/service.ts';
 
@@ -246,7 +247,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
     egress,
     onChange: (id) => workflows.forget(id),
   });
-  registerWorkflowRoutes(server, workflowDefinitions, new WorkflowInstances({ db, clock }));
   const triggers = new Triggers(db, clock);
   const triggerRouting = new TriggerRouting(db, clock, config.mappedInputMaxBytes);
   registerTriggerRoutes(server, {
@@ -263,6 +263,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
     egress,
     cipher: delivery.cipher,
+    instanceExists: async (id) => (await findInstance(db, id)) !== undefined,
     maxLookbackMs:
       config.partitions.retentionDays === undefined
         ? undefined
@@ -281,6 +282,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
     registry,
     receiver,
   });
+  registerWorkflowRoutes(
+    server,
+    workflowDefinitions,
+    new WorkflowInstances({ db, clock }),
+    async (instanceId) =>
+      (await waits.list({ workflowInstanceId: instanceId, limit: 100, offset: 0 })).waits,
+  );
   registerSimulationRoutes(server, {
     simulator: new Simulator({
       db,

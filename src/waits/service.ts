@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import type { CredentialCipher } from '../delivery/credentials.ts';
 import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
-import { conflict, notFound, validationError } from '../errors.ts';
+import { AppError, conflict, fieldError, notFound, validationError } from '../errors.ts';
 import { isUuid, newUuidV7 } from '../ids.ts';
 import {
   committedSinceConditions,
@@ -68,6 +68,8 @@ export interface WaitsDeps {
   clock: Clock;
   egress: EgressOptions;
   cipher: CredentialCipher;
+  /** Whether a workflow instance of the builtin executor exists (a wait may notify it). */
+  instanceExists(id: string): Promise<boolean>;
   /** The event retention, which bounds a lookback (none: unbounded). */
   maxLookbackMs: number | undefined;
 }
@@ -178,7 +180,22 @@ export class Waits {
 
   /** The notification target as stored: a URL checked by the egress guard, its secret sealed. */
   private async notifyToStore(id: string, notify: WaitInput['notify']) {
-    if ('workflowInstanceId' in notify) return { workflowInstanceId: notify.workflowInstanceId };
+    if ('workflowInstanceId' in notify) {
+      if (!(await this.deps.instanceExists(notify.workflowInstanceId)))
+        throw new AppError(
+          404,
+          'not_found',
+          `workflow instance ${notify.workflowInstanceId} not found`,
+          [
+            fieldError(
+              'notify.workflowInstanceId',
+              'not_found',
+              'no workflow instance has this id',
+            ),
+          ],
+        );
+      return { workflowInstanceId: notify.workflowInstanceId };
+    }
     try {
       await checkEndpointUrl(notify.url, this.deps.egress);
     } catch (error) {

@@ -160,6 +160,43 @@ describe.each(testBackends())('waits on $name', (backend) => {
     expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body.status).toBe('timed_out');
   });
 
+  it('records on a builtin workflow instance which event resolved its waits', async () => {
+    const definition = await t.request('POST', '/v1/workflow-definitions', {
+      payload: { name: 'order-flow' },
+    });
+    await t.request('POST', '/v1/workflow-triggers', {
+      payload: {
+        workflowDefinitionId: definition.body.id,
+        eventPattern: 'order.placed',
+        triggerType: 'START',
+      },
+    });
+    await publish('order-1', {}, 'order.placed');
+    while ((await t.app.workers.runOnce()) > 0) {}
+    const instances = await t.request('GET', '/v1/workflow-instances?correlationKey=order-1');
+    const instanceId = instances.body.workflowInstances[0].id;
+    const wait = await register({ notify: { workflowInstanceId: instanceId } });
+    expect(wait.body).toMatchObject({
+      status: 'waiting',
+      notify: { workflowInstanceId: instanceId },
+    });
+    const eventId = await publish('order-1');
+    await resolveAll();
+    const instance = await t.request('GET', `/v1/workflow-instances/${instanceId}`);
+    expect(instance.body.waits).toEqual([
+      expect.objectContaining({
+        id: wait.body.id,
+        status: 'resolved',
+        event: expect.objectContaining({ eventId }),
+      }),
+    ]);
+    const unknown = await register({
+      notify: { workflowInstanceId: '00000000-0000-4000-8000-000000000000' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.details[0].field).toBe('notify.workflowInstanceId');
+  });
+
   it('resolves each wait exactly once, with its first matching event, while publishes race registrations', async () => {
     const KEYS = 12;
     const EVENTS = 48;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import {
   errorResponseSchema,
+  freeFormObject,
   pagination,
   paginationQuery,
   paginationSchema,
@@ -102,10 +103,26 @@ const instanceSchema = {
   },
 } as const;
 
+/** An instance as `GET /v1/workflow-instances/{id}` shows it: with its waits. */
+const instanceWithWaitsSchema = {
+  ...instanceSchema,
+  properties: {
+    ...instanceSchema.properties,
+    waits: {
+      type: 'array',
+      items: freeFormObject,
+      description:
+        'the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it',
+    },
+  },
+} as const;
+
 export function registerWorkflowRoutes(
   app: FastifyInstance,
   definitions: WorkflowDefinitions,
   instances: WorkflowInstances,
+  /** The waits registered for an instance (src/waits/). */
+  waitsOf: (instanceId: string) => Promise<object[]>,
 ): void {
   const tags = ['workflow-definitions'];
 
@@ -232,10 +249,14 @@ export function registerWorkflowRoutes(
     remove: (id) => definitions.remove(id),
   });
 
-  registerInstanceRoutes(app, instances);
+  registerInstanceRoutes(app, instances, waitsOf);
 }
 
-function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstances): void {
+function registerInstanceRoutes(
+  app: FastifyInstance,
+  instances: WorkflowInstances,
+  waitsOf: (instanceId: string) => Promise<object[]>,
+): void {
   const tags = ['workflow-instances'];
 
   app.get<{
@@ -293,12 +314,15 @@ function registerInstanceRoutes(app: FastifyInstance, instances: WorkflowInstanc
       schema: {
         operationId: 'getWorkflowInstance',
         tags,
-        summary: 'Read a workflow instance',
+        summary: 'Read a workflow instance, with its waits and the events that resolved them',
         params: idParams,
-        response: { 200: instanceSchema, 404: errorResponseSchema },
+        response: { 200: instanceWithWaitsSchema, 404: errorResponseSchema },
       },
     },
-    async (request) => instances.get(request.params.id),
+    async (request) => {
+      const instance = await instances.get(request.params.id);
+      return { ...instance, waits: await waitsOf(instance.id) };
+    },
   );
 
   const reportErrors = { 200: instanceSchema, ...resourceErrors };

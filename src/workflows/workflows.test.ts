@@ -411,6 +411,7 @@ describe.each(testBackends())('workflow definitions and instances on $name', (ba
         idempotencyKey: req.idempotencyKey,
         createdAt: t.clock.now().toISOString(),
         updatedAt: t.clock.now().toISOString(),
+        waits: [],
       });
     });
 
@@ -649,7 +650,7 @@ describe.each(testBackends())('workflow definitions and instances on $name', (ba
         payload: { output: 'done' },
       });
       expect(scalar.body.output).toBe('done');
-      expect(await instance(ids[0]!)).toEqual(completed.body);
+      expect(await instance(ids[0]!)).toEqual({ ...completed.body, waits: [] });
     });
 
     it('fails a running instance with the reason', async () => {

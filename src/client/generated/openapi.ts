@@ -378,158 +378,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/workflow-definitions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List workflow definitions, newest first; ?name= gives every version of one
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: operations["listWorkflowDefinitions"];
-        put?: never;
-        /**
-         * Register a workflow definition
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: operations["createWorkflowDefinition"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-definitions/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read a workflow definition
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: operations["getWorkflowDefinition"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete a workflow definition and its instances (409 while triggers use it)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        delete: operations["deleteWorkflowDefinition"];
-        options?: never;
-        head?: never;
-        /**
-         * Change a workflow definition (requires If-Match with its ETag)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        patch: operations["updateWorkflowDefinition"];
-        trace?: never;
-    };
-    "/v1/by-name/workflow-definitions/{name}/{version}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /**
-         * Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        put: operations["upsertWorkflowDefinition"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List workflow instances (builtin executor), newest first
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: operations["listWorkflowInstances"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Read a workflow instance
-         * @description Requires an API key with scope `triggers:read`.
-         */
-        get: operations["getWorkflowInstance"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}/complete": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * An engine reports a running instance completed, optionally with its output
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: operations["completeWorkflowInstance"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/workflow-instances/{id}/fail": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * An engine reports a running instance failed, with the reason
-         * @description Requires an API key with scope `triggers:write`.
-         */
-        post: operations["failWorkflowInstance"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/workflow-triggers": {
         parameters: {
             query?: never;
@@ -1148,6 +996,158 @@ export interface paths {
          * @description Requires an API key with scope `processors:write`.
          */
         post: operations["retryProcessorFiring"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-definitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workflow definitions, newest first; ?name= gives every version of one
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listWorkflowDefinitions"];
+        put?: never;
+        /**
+         * Register a workflow definition
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["createWorkflowDefinition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-definitions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a workflow definition
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["getWorkflowDefinition"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a workflow definition and its instances (409 while triggers use it)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        delete: operations["deleteWorkflowDefinition"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a workflow definition (requires If-Match with its ETag)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        patch: operations["updateWorkflowDefinition"];
+        trace?: never;
+    };
+    "/v1/by-name/workflow-definitions/{name}/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register or replace the definition name@version (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        put: operations["upsertWorkflowDefinition"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List workflow instances (builtin executor), newest first
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["listWorkflowInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a workflow instance, with its waits and the events that resolved them
+         * @description Requires an API key with scope `triggers:read`.
+         */
+        get: operations["getWorkflowInstance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An engine reports a running instance completed, optionally with its output
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["completeWorkflowInstance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflow-instances/{id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An engine reports a running instance failed, with the reason
+         * @description Requires an API key with scope `triggers:write`.
+         */
+        post: operations["failWorkflowInstance"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3731,1252 +3731,6 @@ export interface operations {
             };
             /** @description the error envelope */
             503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    listWorkflowDefinitions: {
-        parameters: {
-            query?: {
-                name?: string;
-                limit?: number;
-                /** @description at most 100,000; narrow the filter to reach further */
-                offset?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        workflowDefinitions?: {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        }[];
-                        pagination?: {
-                            total: number;
-                            limit: number;
-                            offset: number;
-                            hasMore: boolean;
-                        };
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    createWorkflowDefinition: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    name: string;
-                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                    version?: string;
-                    description?: string;
-                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                    inputSchema?: Record<string, unknown> | null;
-                    /**
-                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                     * @enum {string}
-                     */
-                    executor?: "builtin" | "http";
-                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                    executorUrl?: string;
-                    /** @description timeout of one call to the engine (executor http); default 10000 */
-                    executorTimeoutMs?: number;
-                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                    labels?: {
-                        [key: string]: string;
-                    };
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    getWorkflowDefinition: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    deleteWorkflowDefinition: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    updateWorkflowDefinition: {
-        parameters: {
-            query?: never;
-            header?: {
-                "if-match"?: string;
-            };
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    name?: string;
-                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                    version?: string;
-                    description?: string;
-                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                    inputSchema?: Record<string, unknown> | null;
-                    /**
-                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                     * @enum {string}
-                     */
-                    executor?: "builtin" | "http";
-                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                    executorUrl?: string;
-                    /** @description timeout of one call to the engine (executor http); default 10000 */
-                    executorTimeoutMs?: number;
-                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                    labels?: {
-                        [key: string]: string;
-                    };
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            412: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            428: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    upsertWorkflowDefinition: {
-        parameters: {
-            query?: never;
-            header?: {
-                "if-match"?: string;
-            };
-            path: {
-                name: string;
-                version: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
-                    inputSchema?: Record<string, unknown> | null;
-                    /**
-                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                     * @enum {string}
-                     */
-                    executor?: "builtin" | "http";
-                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
-                    executorUrl?: string;
-                    /** @description timeout of one call to the engine (executor http); default 10000 */
-                    executorTimeoutMs?: number;
-                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                    labels?: {
-                        [key: string]: string;
-                    };
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
-                };
-            };
-            /** @description Default Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            412: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    listWorkflowInstances: {
-        parameters: {
-            query?: {
-                workflowDefinitionId?: string;
-                correlationKey?: string;
-                status?: "running" | "completed" | "failed" | "cancelled";
-                limit?: number;
-                /** @description at most 100,000; narrow the filter to reach further */
-                offset?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        workflowInstances?: {
-                            /** Format: uuid */
-                            id?: string;
-                            /** Format: uuid */
-                            workflowDefinitionId?: string;
-                            /** @enum {string} */
-                            status?: "running" | "completed" | "failed" | "cancelled";
-                            correlationKey?: string | null;
-                            input?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description what the engine reported on completion, or null */
-                            output?: unknown;
-                            error?: string | null;
-                            triggerId?: string | null;
-                            triggerEventId?: string | null;
-                            cancelledByEventId?: string | null;
-                            idempotencyKey?: string | null;
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                        }[];
-                        pagination?: {
-                            total: number;
-                            limit: number;
-                            offset: number;
-                            hasMore: boolean;
-                        };
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    getWorkflowInstance: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** Format: uuid */
-                        workflowDefinitionId?: string;
-                        /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    completeWorkflowInstance: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    /** @description any JSON value */
-                    output?: unknown;
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** Format: uuid */
-                        workflowDefinitionId?: string;
-                        /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    failWorkflowInstance: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    error: string;
-                };
-            };
-        };
-        responses: {
-            /** @description Default Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** Format: uuid */
-                        workflowDefinitionId?: string;
-                        /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                    };
-                };
-            };
-            /** @description the error envelope */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            414: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description the error envelope */
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9851,6 +8605,1256 @@ export interface operations {
             };
             /** @description the error envelope */
             414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWorkflowDefinitions: {
+        parameters: {
+            query?: {
+                name?: string;
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        workflowDefinitions?: {
+                            /** Format: uuid */
+                            id?: string;
+                            name?: string;
+                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                            version?: string;
+                            description?: string;
+                            inputSchema?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /**
+                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                             * @enum {string}
+                             */
+                            executor?: "builtin" | "http";
+                            executorUrl?: string | null;
+                            executorTimeoutMs?: number | null;
+                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                            labels?: {
+                                [key: string]: string;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            revision?: number;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                    version?: string;
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                    version?: string;
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upsertWorkflowDefinition: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    /** @description JSON Schema (draft 2020-12, or draft-07 via $schema) the input of every start must satisfy; null for none */
+                    inputSchema?: Record<string, unknown> | null;
+                    /**
+                     * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                     * @enum {string}
+                     */
+                    executor?: "builtin" | "http";
+                    /** @description http(s) base URL of the engine (executor http); /start and /cancel are appended */
+                    executorUrl?: string;
+                    /** @description timeout of one call to the engine (executor http); default 10000 */
+                    executorTimeoutMs?: number;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        name?: string;
+                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+                        version?: string;
+                        description?: string;
+                        inputSchema?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /**
+                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+                         * @enum {string}
+                         */
+                        executor?: "builtin" | "http";
+                        executorUrl?: string | null;
+                        executorTimeoutMs?: number | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWorkflowInstances: {
+        parameters: {
+            query?: {
+                workflowDefinitionId?: string;
+                correlationKey?: string;
+                status?: "running" | "completed" | "failed" | "cancelled";
+                limit?: number;
+                /** @description at most 100,000; narrow the filter to reach further */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        workflowInstances?: {
+                            /** Format: uuid */
+                            id?: string;
+                            /** Format: uuid */
+                            workflowDefinitionId?: string;
+                            /** @enum {string} */
+                            status?: "running" | "completed" | "failed" | "cancelled";
+                            correlationKey?: string | null;
+                            input?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description what the engine reported on completion, or null */
+                            output?: unknown;
+                            error?: string | null;
+                            triggerId?: string | null;
+                            triggerEventId?: string | null;
+                            cancelledByEventId?: string | null;
+                            idempotencyKey?: string | null;
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                        }[];
+                        pagination?: {
+                            total: number;
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        /** @description the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it */
+                        waits?: {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    completeWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description any JSON value */
+                    output?: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    failWorkflowInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    error: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** Format: uuid */
+                        workflowDefinitionId?: string;
+                        /** @enum {string} */
+                        status?: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey?: string | null;
+                        input?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description what the engine reported on completion, or null */
+                        output?: unknown;
+                        error?: string | null;
+                        triggerId?: string | null;
+                        triggerEventId?: string | null;
+                        cancelledByEventId?: string | null;
+                        idempotencyKey?: string | null;
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,10 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { type EventInput, eventSourceSchema } from '../events/event.ts';
+import { eventSourceSchema } from '../events/event.ts';
 import {
-  answerObject,
   errorResponseSchema,
-  freeFormObject,
-  listAnswer,
   pagination,
   paginationQuery,
   paginationSchema,
@@ -21,9 +18,12 @@ import {
 } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
-import { replayRange, replayRangeProperties } from '../routing/replay.ts';
-import { WORK_STATUSES, type WorkStatus } from '../routing/work.ts';
-import { dryRunBodySchema, exampleEvent, queuedAgain } from '../triggers/routes.ts';
+import {
+  dryRunRoute,
+  firingsRoute,
+  replayRoute,
+  retryFiringRoute,
+} from '../routing/target-routes.ts';
 import type { ProcessorRouting } from './processor-routing.ts';
 import type { ProcessorFilters } from './repository.ts';
 import type { ProcessorInput, Processors } from './service.ts';
@@ -213,120 +213,46 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     remove: (id) => processors.remove(id),
   });
 
-  app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
-    '/v1/event-processors/:id/test',
-    {
-      config: { access: 'processors:read' },
-      schema: {
-        operationId: 'testEventProcessor',
-        tags,
-        summary:
-          "Dry run: the event the processor would derive from an event (or its definition's nth example), checked against its definition, nothing stored",
-        params: idParams,
-        body: dryRunBodySchema,
-        response: {
-          200: answerObject({
-            dryRun: { type: 'boolean' },
-            action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] },
-            event: freeFormObject,
-          }),
-          ...resourceErrors,
-        },
-      },
-    },
-    async (request) => {
-      const processor = await processors.get(request.params.id);
-      const input =
-        'example' in request.body
-          ? await exampleEvent(deps.registry, processor, request.body.example)
-          : request.body;
-      const { event } = await deps.receiver.prepare(input, undefined);
-      return {
-        dryRun: true,
-        event: event.instance,
-        ...(await routing.dryRun(processor, event.instance)),
-      };
-    },
-  );
+  dryRunRoute(app, {
+    path: '/v1/event-processors/:id/test',
+    operationId: 'testEventProcessor',
+    access: 'processors:read',
+    tags,
+    summary:
+      "Dry run: the event the processor would derive from an event (or its definition's nth example), checked against its definition, nothing stored",
+    registry: deps.registry,
+    receiver: deps.receiver,
+    answers: { action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] } },
+    find: (id) => processors.get(id),
+    run: (processor, event) => routing.dryRun(processor, event),
+  });
 
-  app.post<{
-    Params: { id: string };
-    Body: { startTime: string; endTime: string; force?: boolean };
-  }>(
-    '/v1/event-processors/:id/replay',
-    {
-      config: { access: 'processors:write' },
-      schema: {
-        operationId: 'replayEventProcessor',
-        tags,
-        summary:
-          'Route stored events of a time range to the processor again; events it derived from before are skipped unless force (which derives new events)',
-        params: idParams,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['startTime', 'endTime'],
-          properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
-        },
-        response: {
-          202: answerObject({ matched: { type: 'integer' }, queued: { type: 'integer' } }),
-          ...resourceErrors,
-        },
-      },
-    },
-    async (request, reply) => {
-      const processor = await processors.get(request.params.id);
-      const { force = false } = request.body;
-      const result = await routing.replay(processor, { ...replayRange(request.body), force });
-      return reply.code(202).send(result);
-    },
-  );
+  replayRoute(app, {
+    path: '/v1/event-processors/:id/replay',
+    operationId: 'replayEventProcessor',
+    access: 'processors:write',
+    tags,
+    summary:
+      'Route stored events of a time range to the processor again; events it derived from before are skipped unless force (which derives new events)',
+    replay: async (id, scope) => routing.replay(await processors.get(id), scope),
+  });
 
-  app.get<{
-    Params: { id: string };
-    Querystring: { status?: WorkStatus; limit: number; offset: number };
-  }>(
-    '/v1/event-processors/:id/firings',
-    {
-      config: { access: 'processors:read' },
-      schema: {
-        operationId: 'listEventProcessorFirings',
-        tags,
-        summary:
-          "A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)",
-        params: idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            status: { type: 'string', enum: [...WORK_STATUSES] },
-            ...paginationQuery,
-          },
-        },
-        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
-      },
-    },
-    async (request) => {
-      const processor = await processors.get(request.params.id);
-      return { firings: await routing.firingsOf(processor.id, request.query) };
-    },
-  );
+  firingsRoute(app, {
+    path: '/v1/event-processors/:id/firings',
+    operationId: 'listEventProcessorFirings',
+    access: 'processors:read',
+    tags,
+    summary:
+      "A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)",
+    firings: async (id, query) => routing.firingsOf((await processors.get(id)).id, query),
+  });
 
-  app.post<{ Params: { id: string } }>(
-    '/v1/processor-firings/:id/retry',
-    {
-      config: { access: 'processors:write' },
-      schema: {
-        operationId: 'retryProcessorFiring',
-        tags,
-        summary: 'Queue a dead-lettered processor firing again with fresh attempts',
-        params: idParams,
-        response: { 202: queuedAgain, 404: errorResponseSchema, 409: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      await routing.retryDead(request.params.id);
-      return reply.code(202).send({ id: request.params.id, status: 'pending' });
-    },
-  );
+  retryFiringRoute(app, {
+    path: '/v1/processor-firings/:id/retry',
+    operationId: 'retryProcessorFiring',
+    access: 'processors:write',
+    tags,
+    summary: 'Queue a dead-lettered processor firing again with fresh attempts',
+    retry: (id) => routing.retryDead(id),
+  });
 }

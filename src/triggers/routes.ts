@@ -1,12 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
-import { AppError, fieldError, notFound, validationError } from '../errors.ts';
-import { type EventInput, eventInputSchema } from '../events/event.ts';
+import { AppError, fieldError, validationError } from '../errors.ts';
 import {
-  answerObject,
   consumerCheckQuery,
   errorResponseSchema,
-  freeFormObject,
   listAnswer,
   pagination,
   paginationQuery,
@@ -27,16 +24,18 @@ import {
 } from '../http/resource-routes.ts';
 import { opaqueIdSchema } from '../ids.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
-import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
-import { matchesPattern } from '../routing/pattern.ts';
-import { replayRange, replayRangeProperties } from '../routing/replay.ts';
-import { WORK_STATUSES, type WorkStatus } from '../routing/work.ts';
+import {
+  dryRunRoute,
+  firingsRoute,
+  replayRoute,
+  retryFiringRoute,
+} from '../routing/target-routes.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { CheckedTrigger, TriggerInput, Triggers } from './service.ts';
-import { TRIGGER_TYPES, type WorkflowEventTrigger } from './trigger.ts';
+import { TRIGGER_TYPES } from './trigger.ts';
 import type { TriggerRouting } from './trigger-routing.ts';
 
 const tags = ['workflow-triggers'];
@@ -109,25 +108,6 @@ const writtenTriggerSchema = {
 } as const;
 
 type CheckQuery = { check: ConsumerCheckMode };
-
-/** A dead-lettered firing or delivery queued again. */
-export const queuedAgain = answerObject({
-  id: { type: 'string' },
-  status: { type: 'string', enum: ['pending'] },
-});
-
-/** A dry run's body: an event, or `{ example: n }` for the nth example of the matched definition. */
-export const dryRunBodySchema = {
-  oneOf: [
-    eventInputSchema,
-    {
-      type: 'object',
-      additionalProperties: false,
-      required: ['example'],
-      properties: { example: { type: 'integer', minimum: 0, maximum: 10_000 } },
-    },
-  ],
-} as const;
 
 export interface TriggerRouteDeps {
   triggers: Triggers;
@@ -327,63 +307,28 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     remove: (id) => triggers.remove(id),
   });
 
-  app.post<{ Params: { id: string }; Body: EventInput | { example: number } }>(
-    '/v1/workflow-triggers/:id/test',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'testWorkflowTrigger',
-        tags,
-        summary:
-          "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
-        params: idParams,
-        body: dryRunBodySchema,
-        response: {
-          200: answerObject({ dryRun: { type: 'boolean' }, event: freeFormObject }),
-          ...resourceErrors,
-        },
-      },
-    },
-    async (request) => {
-      const trigger = await triggers.get(request.params.id);
-      const input =
-        'example' in request.body
-          ? await exampleEvent(deps.registry, trigger, request.body.example)
-          : request.body;
-      const { event } = await deps.receiver.prepare(input, undefined);
-      return { dryRun: true, event: event.instance, ...routing.dryRun(trigger, event.instance) };
-    },
-  );
+  dryRunRoute(app, {
+    path: '/v1/workflow-triggers/:id/test',
+    operationId: 'testWorkflowTrigger',
+    access: 'triggers:read',
+    tags,
+    summary:
+      "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
+    registry: deps.registry,
+    receiver: deps.receiver,
+    find: (id) => triggers.get(id),
+    run: (trigger, event) => routing.dryRun(trigger, event),
+  });
 
-  app.post<{
-    Params: { id: string };
-    Body: { startTime: string; endTime: string; force?: boolean };
-  }>(
-    '/v1/workflow-triggers/:id/replay',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        operationId: 'replayWorkflowTrigger',
-        tags,
-        summary:
-          'Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force',
-        params: idParams,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['startTime', 'endTime'],
-          properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
-        },
-        response: { 202: freeFormObject, ...resourceErrors },
-      },
-    },
-    async (request, reply) => {
-      const trigger = await triggers.get(request.params.id);
-      const { force = false } = request.body;
-      const result = await routing.replay(trigger, { ...replayRange(request.body), force });
-      return reply.code(202).send(result);
-    },
-  );
+  replayRoute(app, {
+    path: '/v1/workflow-triggers/:id/replay',
+    operationId: 'replayWorkflowTrigger',
+    access: 'triggers:write',
+    tags,
+    summary:
+      'Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force',
+    replay: async (id, scope) => routing.replay(await triggers.get(id), scope),
+  });
 
   app.get<{ Params: { eventId: string } }>(
     '/v1/events/:eventId/triggers',
@@ -404,65 +349,21 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     },
   );
 
-  app.get<{
-    Params: { id: string };
-    Querystring: { status?: WorkStatus; limit: number; offset: number };
-  }>(
-    '/v1/workflow-triggers/:id/firings',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'listWorkflowTriggerFirings',
-        tags,
-        summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
-        params: idParams,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            status: { type: 'string', enum: [...WORK_STATUSES] },
-            ...paginationQuery,
-          },
-        },
-        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
-      },
-    },
-    async (request) => {
-      const trigger = await triggers.get(request.params.id);
-      return { firings: await routing.firingsOfTrigger(trigger.id, request.query) };
-    },
-  );
+  firingsRoute(app, {
+    path: '/v1/workflow-triggers/:id/firings',
+    operationId: 'listWorkflowTriggerFirings',
+    access: 'triggers:read',
+    tags,
+    summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
+    firings: async (id, query) => routing.firingsOfTrigger((await triggers.get(id)).id, query),
+  });
 
-  app.post<{ Params: { id: string } }>(
-    '/v1/trigger-firings/:id/retry',
-    {
-      config: { access: 'triggers:write' },
-      schema: {
-        operationId: 'retryTriggerFiring',
-        tags,
-        summary: 'Queue a dead-lettered firing again with fresh attempts',
-        params: idParams,
-        response: { 202: queuedAgain, 404: errorResponseSchema, 409: errorResponseSchema },
-      },
-    },
-    async (request, reply) => {
-      await routing.retryDead(request.params.id);
-      return reply.code(202).send({ id: request.params.id, status: 'pending' });
-    },
-  );
-}
-
-/** The nth example of the latest definition a trigger's (or processor's) pattern matches, as an event. */
-export async function exampleEvent(
-  registry: Registry,
-  trigger: Pick<WorkflowEventTrigger, 'eventPattern'>,
-  index: number,
-): Promise<EventInput> {
-  const { definitions } = await registry.list({ latest: true, limit: 1000, offset: 0 });
-  const definition = definitions
-    .filter((d) => matchesPattern(trigger.eventPattern, d.pattern))
-    .sort((a, b) => a.pattern.localeCompare(b.pattern))[0];
-  const event = definition && eventFromExample(definition, index);
-  if (!event) throw notFound(`example ${index} of the matched event definition`);
-  return event;
+  retryFiringRoute(app, {
+    path: '/v1/trigger-firings/:id/retry',
+    operationId: 'retryTriggerFiring',
+    access: 'triggers:write',
+    tags,
+    summary: 'Queue a dead-lettered firing again with fresh attempts',
+    retry: (id) => routing.retryDead(id),
+  });
 }

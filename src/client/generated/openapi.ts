@@ -4801,6 +4801,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        matched: number;
+                        queued: number;
+                    } & {
                         [key: string]: unknown;
                     };
                 };
@@ -8235,11 +8238,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         dryRun: boolean;
-                        /** @enum {string} */
-                        action: "skipped" | "failed" | "would_derive";
                         event: {
                             [key: string]: unknown;
                         };
+                        /** @enum {string} */
+                        action: "skipped" | "failed" | "would_derive";
                     } & {
                         [key: string]: unknown;
                     };

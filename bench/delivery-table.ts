@@ -17,7 +17,7 @@ const PEERS = [
   ['bullMq', 'BullMQ'],
 ] as const;
 type Peer = (typeof PEERS)[number][0];
-type System = 'ours' | Peer;
+type System = 'ours' | 'oursOneLoop' | Peer;
 
 interface Machine {
   cpus: number;
@@ -101,6 +101,12 @@ function peerCell(row: Row, peer: Peer): string {
   return `${count(theirs)}/s: **${(ours / theirs).toFixed(2)}**`;
 }
 
+/** The service sending from its main loop (DELIVERY_THREADS=0), as before issue 13. */
+function oneLoopCell(row: Row): string {
+  const oneLoop = row.perSecond.oursOneLoop;
+  return oneLoop === undefined ? 'not in this run' : `${count(oneLoop)}/s`;
+}
+
 function goalCell(row: Row): string {
   if (row.goal === null) return '(not judged in this run)';
   return `${row.goal.replace('>=', '≥')} ${row.goalMet ? '✔' : '✘'}`;
@@ -113,7 +119,7 @@ function pacedRow(delivery: DeliveryResult): string | undefined {
     const run = paced[system];
     return run ? `p50 ${run.latencyMs.p50} / p99 ${run.latencyMs.p99} ms` : 'not in this run';
   };
-  return `| paced at ${paced.ours.offeredEventsPerSecond} events/s | ${cell('ours')} | ${PEERS.map(([peer]) => cell(peer)).join(' | ')} | |`;
+  return `| paced at ${paced.ours.offeredEventsPerSecond} events/s | ${cell('ours')} | | ${PEERS.map(([peer]) => cell(peer)).join(' | ')} | |`;
 }
 
 function table(file: string, machine: Machine, delivery: DeliveryResult): string {
@@ -124,15 +130,20 @@ function table(file: string, machine: Machine, delivery: DeliveryResult): string
     `From \`bench/results/${file}\`: ${machine.cpus}-core ${machine.cpuModel ?? 'CPU'}, ${machine.memoryGiB} GiB, Node ${machine.node}${load}. ` +
       'Deliveries per second (10 subscriptions per event), and for each peer its figure and ours / peer.',
     '',
-    `| burst | ours | ${PEERS.map(([, label]) => label).join(' | ')} | goal at this size |`,
-    `| --- | --- | ${PEERS.map(() => '---').join(' | ')} | --- |`,
+    `| burst | ours | ours from one loop | ${PEERS.map(([, label]) => label).join(' | ')} | goal at this size |`,
+    `| --- | --- | --- | ${PEERS.map(() => '---').join(' | ')} | --- |`,
     ...rows(delivery).map(
       (row) =>
-        `| ${count(row.events)} events | **${count(row.perSecond.ours ?? 0)}/s** | ${PEERS.map(([peer]) => peerCell(row, peer)).join(' | ')} | ${goalCell(row)} |`,
+        `| ${count(row.events)} events | **${count(row.perSecond.ours ?? 0)}/s** | ${oneLoopCell(row)} | ${PEERS.map(([peer]) => peerCell(row, peer)).join(' | ')} | ${goalCell(row)} |`,
     ),
   ];
   const paced = pacedRow(delivery);
   if (paced) lines.push(paced);
+  if (rows(delivery).every((row) => row.perSecond.oursOneLoop === undefined))
+    lines.push(
+      '',
+      'This run predates the sender threads (DELIVERY_THREADS): ours sent from its main loop.',
+    );
   if (delivery.goal !== undefined) {
     const verdict = { true: 'met ✔', false: 'not met ✘', null: 'not judged' }[
       `${delivery.goalMet ?? null}`

@@ -1,4 +1,5 @@
 import { loadConfig } from '../src/config.ts';
+import { localConfig } from '../src/testing/app.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
 import {
   BULLMQ,
@@ -30,6 +31,8 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   ms idle poll, woken by new events), the booking event definition and 10 webhook
  *   subscriptions (`bookings.created`, endpoints /hook/0..9). Publishing = POST /v1/events;
  *   accepted = the 202, which comes after the event and its 10 routing work rows commit.
+ *   `oursOneLoop` is the same service sending from its main loop (DELIVERY_THREADS=0), as
+ *   before issue 13: reported beside ours (`threadsToOneLoop`), not judged.
  * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
  *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
  *   the same signed headers the service sends; the same budget for all: 16 requests in flight,
@@ -75,6 +78,14 @@ const PRODUCERS = 32;
 const WAIT_CAP_MS = 60_000;
 const PACED_SECONDS = 5;
 const PACED_MAX_RATE = 50;
+/**
+ * Events each system delivers before it is measured (JIT, connections, caches). 200, not the
+ * 50 of earlier runs: our sender thread is an isolate of its own whose JIT warms only on what
+ * it sends, and 500 deliveries left it measurably colder than a long-running service's.
+ */
+const WARM_UP_EVENTS = 200;
+/** Our sender threads: the default (DELIVERY_THREADS); `oursOneLoop` runs with none, for comparison. */
+const OUR_THREADS = loadConfig({}).delivery.threads;
 
 /** The peers, in the order they run after ours. */
 const PEERS = {
@@ -163,10 +174,15 @@ async function pacedPhase(system: System, receiver: BenchReceiver, tag: string, 
   return { offeredEventsPerSecond: rate, seconds: PACED_SECONDS, ...rest };
 }
 
-/** This service, with 10 webhook subscriptions on the receiver. */
-async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<System> {
+/** This service, with 10 webhook subscriptions on the receiver, sending from `threads` threads. */
+async function startOurs(
+  serverUrl: string,
+  receiver: BenchReceiver,
+  threads: number,
+): Promise<System> {
   const bench = await createBenchDatabase(serverUrl);
-  const { app, url } = await startBenchService(bench.db);
+  const { delivery } = localConfig();
+  const { app, url } = await startBenchService(bench.db, { delivery: { ...delivery, threads } });
   let publisher: Publisher | undefined;
   const close = async () => {
     await publisher?.close();
@@ -190,7 +206,7 @@ async function startOurs(serverUrl: string, receiver: BenchReceiver): Promise<Sy
   }
 }
 
-type Systems = { ours: System } & Record<PeerName, System>;
+type Systems = { ours: System; oursOneLoop: System } & Record<PeerName, System>;
 
 /** Every system, started on fresh databases and warmed up (connections, caches, JIT). */
 async function startSystems(serverUrl: string, receiver: BenchReceiver) {
@@ -199,12 +215,17 @@ async function startSystems(serverUrl: string, receiver: BenchReceiver) {
     for (const [, system] of started.reverse()) await system.close();
   };
   try {
-    started.push(['ours', await startOurs(serverUrl, receiver)]);
+    started.push(['ours', await startOurs(serverUrl, receiver, OUR_THREADS)]);
+    started.push(['oursOneLoop', await startOurs(serverUrl, receiver, 0)]);
     for (const name of PEER_NAMES) started.push([name, await PEERS[name](serverUrl, receiver)]);
     for (const [name, system] of started) {
       await receiver.take();
-      await system.publisher.run(`dlv-${name}-warm-`, { mode: 'burst', total: 50, concurrency: 8 });
-      await waitForReceipts(receiver, 50 * SUBSCRIPTIONS, 20_000);
+      await system.publisher.run(`dlv-${name}-warm-`, {
+        mode: 'burst',
+        total: WARM_UP_EVENTS,
+        concurrency: PRODUCERS,
+      });
+      await waitForReceipts(receiver, WARM_UP_EVENTS * SUBSCRIPTIONS, 30_000);
     }
   } catch (error) {
     await close();
@@ -216,6 +237,7 @@ async function startSystems(serverUrl: string, receiver: BenchReceiver) {
 /** One burst size: every system's throughput, and ours / each peer's with the goal at this size. */
 async function burst(systems: Systems, receiver: BenchReceiver, events: number) {
   const ours = await throughputPhase(systems.ours, receiver, `ours-${events}`, events);
+  const oursOneLoop = await throughputPhase(systems.oursOneLoop, receiver, `one-${events}`, events);
   const peers = {} as Record<PeerName, PhaseResult>;
   for (const name of PEER_NAMES)
     peers[name] = await throughputPhase(systems[name], receiver, `${name}-${events}`, events);
@@ -229,8 +251,10 @@ async function burst(systems: Systems, receiver: BenchReceiver, events: number) 
   return {
     events,
     ours,
+    oursOneLoop,
     ...peers,
     ratios,
+    threadsToOneLoop: round(ours.deliveriesPerSecond / oursOneLoop.deliveriesPerSecond, 2),
     goal: goal === undefined ? null : `ours / each peer >= ${goal}`,
     goalMet: goal === undefined ? null : PEER_NAMES.every((name) => ratios[name] >= goal),
   };
@@ -288,7 +312,7 @@ export async function benchDelivery(serverUrl: string | undefined) {
       settings: {
         ours: {
           routing: config.routing,
-          deliveryThreads: config.delivery.threads,
+          deliveryThreads: OUR_THREADS,
           inFlightBudget: IN_FLIGHT,
           pooledConnections: 10,
           wakeUps: 'on new events',
@@ -300,9 +324,13 @@ export async function benchDelivery(serverUrl: string | undefined) {
       ratioByBurst: bursts.map((b) => ({
         events: b.events,
         deliveriesPerSecond: Object.fromEntries(
-          (['ours', ...PEER_NAMES] as const).map((name) => [name, b[name].deliveriesPerSecond]),
+          (['ours', 'oursOneLoop', ...PEER_NAMES] as const).map((name) => [
+            name,
+            b[name].deliveriesPerSecond,
+          ]),
         ),
         ratios: b.ratios,
+        threadsToOneLoop: b.threadsToOneLoop,
         goal: b.goal,
         goalMet: b.goalMet,
       })),

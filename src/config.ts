@@ -104,11 +104,12 @@ export interface Config {
      * Worker threads webhook attempts are sent from (src/delivery/sender-threads.ts); 0 sends
      * them from the main event loop. Env `DELIVERY_THREADS`, 0 to 16, default 1: building,
      * signing and sending a request and reading its answer was most of the main loop's time
-     * per delivery, so one thread takes that off the loop that also accepts events, claims and
-     * records; what the main loop still does per delivery then costs about as much as the
-     * sending, so a second thread mostly waits for it, and on the 2-core machines we measure on
-     * it competes with PostgreSQL for the cores. Requests in flight stay bounded by
-     * `ROUTING_CONCURRENCY` whatever the number of threads.
+     * per delivery (about 130 µs), so one thread takes that off the loop that also accepts
+     * events, claims and records. The delivery benchmark runs the service with 0 threads
+     * beside it (`oursOneLoop`); a quick check of 1 and 2 threads on the shared 2-core machine
+     * found the second thread no faster and costlier in CPU per delivery: it waits for the
+     * main loop and competes with PostgreSQL for the cores. More may pay on a host with
+     * many cores. Requests in flight stay bounded by `ROUTING_CONCURRENCY` whatever the number.
      */
     threads: number;
   };

@@ -15,7 +15,8 @@ import { type IpAddress, type IpRange, inAllowlist, inPrefix, parseCidr, parseIp
  * - {@link createEgressDispatcher} on every connection, against the address actually connected,
  *   so a DNS answer that changes after creation (DNS rebinding), or a URL stored before the
  *   policy existed, does not get through. The app makes one such dispatcher and every outgoing
- *   HTTP call uses it.
+ *   HTTP call uses it, except webhooks sent from worker threads (sender-threads.ts): each
+ *   thread makes its own from the same options, since a dispatcher cannot cross threads.
  * Endpoints the operator configures (DATABASE_URL, NATS_URL, OTEL_EXPORTER_OTLP_ENDPOINT) are
  * trusted configuration, not user input, and do not pass through it. The OAuth JWKS URL is
  * operator configuration as well, but an HTTP call made while serving requests: it connects

@@ -56,7 +56,10 @@ export interface DeliveryRequest {
    * webhooks and as NATS headers, over any custom header of the same name.
    */
   eventHeaders?: Record<string, string>;
-  /** The event's W3C trace context, forwarded as the `traceparent` header when present. */
+  /**
+   * W3C trace context of the outgoing call's span (in the trace of the request that published
+   * the event), sent as the `traceparent` header when present.
+   */
   traceparent?: string;
   /**
    * Limit on the whole webhook attempt (connect, send, response), in ms; use
@@ -109,7 +112,7 @@ const MEMO_ENTRIES = 10_000;
  * at send time (the subscription API may also refuse them up front). Two groups:
  * - what the service itself asserts: the Standard Webhooks headers (a custom `webhook-id` would
  *   break receivers' deduplication and verification), `content-type`, `user-agent` and
- *   `traceparent` (the event's trace, or none);
+ *   `traceparent` (the outgoing call's span);
  * - what the HTTP client owns (message framing and routing), which undici either refuses or
  *   would send inconsistently with the body: `host`, `content-length`, `transfer-encoding`,
  *   `connection`, `keep-alive`, `upgrade`, `expect`, `te`, `trailer`, `proxy-connection`.

@@ -46,6 +46,8 @@ export interface NormalizedEvent {
   instance: EventInstance;
   /** `timestamp(6)` text in UTC, microseconds kept. */
   storedTimestamp: string;
+  /** W3C traceparent of the span that received the event: the parent of its routing spans. */
+  receiveTraceparent?: string;
   partitionKey: string;
   /** Identifies the publisher's body, to tell a retry (same body) from a conflict. */
   bodyHash: string;

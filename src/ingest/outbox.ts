@@ -40,20 +40,23 @@ export async function storeEvents(
     `WITH version AS (SELECT targets_version AS v FROM routing_state),
      input AS (
        SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::jsonb[],
-         $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[], $10::text[])
-         AS u(id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key, body_hash)
-        WHERE (SELECT v FROM version) = $11
+         $6::timestamp[], $7::jsonb[], $8::jsonb[], $9::varchar[], $10::text[], $11::text[])
+         AS u(id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key,
+           body_hash, receive_traceparent)
+        WHERE (SELECT v FROM version) = $12
      ), claimed AS (
        INSERT INTO event_ids (event_id, id, "timestamp", body_hash)
        SELECT event_id, id, "timestamp", body_hash FROM input
        ON CONFLICT (event_id) DO NOTHING
        RETURNING event_id
      ), stored AS (
-       INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key)
-       SELECT id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key
+       INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata,
+         partition_key, receive_traceparent)
+       SELECT id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key,
+         receive_traceparent
        FROM input WHERE event_id IN (SELECT event_id FROM claimed)
      ), work AS (
-       ${workInsertCte(12, 'claimed')}
+       ${workInsertCte(13, 'claimed')}
      ), notify AS (${workNotifyCte('work')})
      SELECT (SELECT v FROM version) AS version, ARRAY(SELECT event_id FROM claimed) AS claimed,
             EXISTS (SELECT 1 FROM notify) AS notified`,
@@ -68,6 +71,7 @@ export async function storeEvents(
       events.map((e) => json(e.instance.metadata)),
       events.map((e) => e.partitionKey),
       events.map((e) => e.bodyHash),
+      events.map((e) => e.receiveTraceparent ?? null),
       work.targetsVersion,
       ...workInsertParams(work.rows, now),
     ],

@@ -49,7 +49,12 @@ describe.each(testBackends())('event receiver on $name', (backend) => {
         source: { type: 'workflow', id: 'wf-42', name: 'Booking flow' },
         timestamp: t.clock.now().toISOString(),
         payload: bookingEvent().payload,
-        metadata: { correlationId: response.body.eventId, tags: {} },
+        // The trace of the span that received it (a new one: no traceparent came in).
+        metadata: {
+          correlationId: response.body.eventId,
+          traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+          tags: {},
+        },
       });
     });
 

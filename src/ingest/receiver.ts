@@ -14,6 +14,7 @@ import type { DefinitionResolver } from '../registry/resolver.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 import { type PartitionInterval, periodOf } from '../store/partitions.ts';
 import { checkPayloadLimits, type PayloadLimits } from './payload-limits.ts';
+import { traceIdOf } from './traceparent.ts';
 import type { EventWriter, WriteOutcome } from './writer.ts';
 
 export interface ReceiverOptions {
@@ -78,8 +79,13 @@ export class EventReceiver {
     private readonly options: ReceiverOptions,
   ) {}
 
-  /** Validates and normalises one event whose envelope already matches {@link eventInputSchema}. */
-  async prepare(input: EventInput, traceId: string | undefined): Promise<PreparedEvent> {
+  /**
+   * Validates and normalises one event whose envelope already matches {@link eventInputSchema}.
+   * `receivedIn` is the W3C traceparent of the span receiving it (`event.receive`): stored with
+   * the event as the parent of its routing spans, and its trace id becomes `metadata.traceId`
+   * unless the publisher set one (the publisher's value is their data, kept as sent).
+   */
+  async prepare(input: EventInput, receivedIn: string | undefined): Promise<PreparedEvent> {
     const details = [
       ...checkPayloadLimits(input.payload, 'payload', this.options.limits),
       ...checkPayloadLimits(input.metadata ?? {}, 'metadata', this.options.limits),
@@ -108,6 +114,7 @@ export class EventReceiver {
     const eventId = input.eventId ?? newUuidV7();
     const { source: _moved, ...metadata } = input.metadata ?? {};
     const deprecated = definition.status === 'deprecated';
+    const traceId = traceIdOf(receivedIn);
     return {
       event: {
         id: newUuidV7(),
@@ -126,6 +133,7 @@ export class EventReceiver {
           } as EventMetadata,
         },
         storedTimestamp: eventTime.utc,
+        ...(traceId ? { receiveTraceparent: receivedIn } : {}),
         partitionKey: periodOf(eventTime.date, this.options.partitionInterval).label,
         bodyHash: bodyHash(input),
         definitionId: definition.id,
@@ -152,13 +160,13 @@ export class EventReceiver {
   /** Every check of {@link receive}, nothing stored; a 4xx worded for the event's format. */
   async validate(
     input: unknown,
-    traceId: string | undefined,
+    receivedIn: string | undefined,
     format: EventFormat = NATIVE_FORMAT,
   ): Promise<PreparedEvent> {
     const prepared =
       format === NATIVE_FORMAT
-        ? await this.prepare(input as EventInput, traceId)
-        : await this.tryPrepare(input, traceId, format);
+        ? await this.prepare(input as EventInput, receivedIn)
+        : await this.tryPrepare(input, receivedIn, format);
     if (prepared instanceof AppError) throw prepared;
     return prepared;
   }
@@ -169,10 +177,10 @@ export class EventReceiver {
    */
   async receive(
     input: unknown,
-    traceId: string | undefined,
+    receivedIn: string | undefined,
     format: EventFormat = NATIVE_FORMAT,
   ): Promise<{ outcome: WriteOutcome; headers: Record<string, string> }> {
-    const prepared = await this.validate(input, traceId, format);
+    const prepared = await this.validate(input, receivedIn, format);
     const [outcome] = await this.writer.write([prepared.event]);
     if (outcome!.status === 'conflict') throw format.wordError(conflictFor(outcome!.eventId));
     return { outcome: outcome!, headers: prepared.deprecationHeaders };
@@ -181,11 +189,11 @@ export class EventReceiver {
   /** Each event checked on its own; the accepted ones committed together. */
   async receiveBatch(
     inputs: unknown[],
-    traceId: string | undefined,
+    receivedIn: string | undefined,
     format: EventFormat = NATIVE_FORMAT,
   ): Promise<BatchResult> {
     const prepared = await Promise.all(
-      inputs.map((input) => this.tryPrepare(input, traceId, format)),
+      inputs.map((input) => this.tryPrepare(input, receivedIn, format)),
     );
     const valid = prepared.filter((p): p is PreparedEvent => !(p instanceof AppError));
     const outcomes = valid.length > 0 ? await this.writer.write(valid.map((p) => p.event)) : [];
@@ -207,7 +215,7 @@ export class EventReceiver {
   /** The prepared event, or the 4xx error that refuses it (worded for its format). */
   private async tryPrepare(
     event: unknown,
-    traceId: string | undefined,
+    receivedIn: string | undefined,
     format: EventFormat,
   ): Promise<PreparedEvent | AppError> {
     try {
@@ -215,7 +223,7 @@ export class EventReceiver {
       if (!this.checkEnvelope(input)) {
         throw validationError('event is invalid', ajvErrorsToDetails(this.checkEnvelope.errors));
       }
-      return await this.prepare(input as EventInput, traceId);
+      return await this.prepare(input as EventInput, receivedIn);
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return format.wordError(error);
       throw error;

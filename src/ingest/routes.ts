@@ -1,3 +1,4 @@
+import type { Attributes } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   CLOUDEVENTS_BATCH_JSON,
@@ -10,9 +11,8 @@ import {
 } from '../cloudevents/format.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
 import { answerObject, errorResponseSchema, errorSchema, freeFormObject } from '../http/common.ts';
-import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
+import { SpanAttributes, type Tracing, traceparentOf } from '../observability/tracing.ts';
 import { type EventFormat, type EventReceiver, NATIVE_FORMAT } from './receiver.ts';
-import { traceIdOf } from './traceparent.ts';
 
 export interface IngestRouteOptions {
   /** Most events in one batch request. Env `INGEST_BATCH_MAX_EVENTS`, default 1000. */
@@ -96,6 +96,33 @@ const singleEventBody = (extra: Record<string, unknown> = {}) => ({
   },
 });
 
+/**
+ * Runs `receive` in an `event.receive` span under the request's span. The span covers validation
+ * and the durable commit (store + routing work); its traceparent is handed to the receiver, which
+ * stores it with each event as the parent of the event's firing and delivery spans.
+ */
+async function inReceiveSpan<T>(
+  tracing: Tracing,
+  request: FastifyRequest,
+  attributes: Attributes,
+  receive: (receivedIn: string | undefined) => Promise<T>,
+  eventIdOf: (result: T) => string | undefined = () => undefined,
+): Promise<T> {
+  const { span, context } = tracing.startSpan('event.receive', request.traceContext, {
+    attributes,
+  });
+  try {
+    const result = await receive(traceparentOf(context));
+    const eventId = eventIdOf(result);
+    if (eventId !== undefined) span.setAttribute(SpanAttributes.EVENT_ID, eventId);
+    return result;
+  } finally {
+    span.end();
+  }
+}
+
+const batchAttributes = (events: unknown[]): Attributes => ({ 'event.batch.size': events.length });
+
 export function registerIngestRoutes(
   app: FastifyInstance,
   receiver: EventReceiver,
@@ -125,30 +152,33 @@ export function registerIngestRoutes(
       preValidation: binaryAsNative,
     },
     async (request, reply) => {
-      const traceId = traceIdOf(request.headers.traceparent);
       const type = mediaType(request);
-      if (type === CLOUDEVENTS_BATCH_JSON)
-        return receiver.receiveBatch(request.body as unknown[], traceId, CLOUDEVENTS_FORMAT);
+      if (type === CLOUDEVENTS_BATCH_JSON) {
+        const events = request.body as unknown[];
+        return inReceiveSpan(tracing, request, batchAttributes(events), (receivedIn) =>
+          receiver.receiveBatch(events, receivedIn, CLOUDEVENTS_FORMAT),
+        );
+      }
       const format = singleEventFormat(request);
       const cloudEvent = format === CLOUDEVENTS_FORMAT;
       const body = request.body as Record<string, unknown>;
       const source = body.source as { type?: string; id?: string } | string | undefined;
-      const { span } = tracing.startSpan('event.receive', request.traceContext, {
-        attributes: {
-          [SpanAttributes.EVENT_PATTERN]: String(cloudEvent ? body.type : body.pattern),
-          ...(typeof source === 'object' && source.type && source.id
-            ? {
-                [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
-                [SpanAttributes.EVENT_SOURCE_ID]: source.id,
-              }
-            : {}),
-        },
-      });
-      // The span covers validation and the durable commit (store + routing work).
-      const { outcome, headers } = await receiver
-        .receive(body, traceId, format)
-        .finally(() => span.end());
-      span.setAttribute(SpanAttributes.EVENT_ID, outcome.eventId);
+      const attributes = {
+        [SpanAttributes.EVENT_PATTERN]: String(cloudEvent ? body.type : body.pattern),
+        ...(typeof source === 'object' && source.type && source.id
+          ? {
+              [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
+              [SpanAttributes.EVENT_SOURCE_ID]: source.id,
+            }
+          : {}),
+      };
+      const { outcome, headers } = await inReceiveSpan(
+        tracing,
+        request,
+        attributes,
+        (receivedIn) => receiver.receive(body, receivedIn, format),
+        (received) => received.outcome.eventId,
+      );
       reply.code(outcome.status === 'accepted' ? 202 : 200).headers(headers);
       return {
         eventId: outcome.eventId,
@@ -193,11 +223,13 @@ export function registerIngestRoutes(
       },
     },
     async (request) => {
-      const traceId = traceIdOf(request.headers.traceparent);
       const body = request.body;
-      return Array.isArray(body)
-        ? receiver.receiveBatch(body, traceId, CLOUDEVENTS_FORMAT)
-        : receiver.receiveBatch(body.events, traceId);
+      const events = Array.isArray(body) ? body : body.events;
+      return inReceiveSpan(tracing, request, batchAttributes(events), (receivedIn) =>
+        Array.isArray(body)
+          ? receiver.receiveBatch(body, receivedIn, CLOUDEVENTS_FORMAT)
+          : receiver.receiveBatch(body.events, receivedIn),
+      );
     },
   );
 
@@ -219,9 +251,10 @@ export function registerIngestRoutes(
       preValidation: binaryAsNative,
     },
     async (request) => {
+      // Nothing is stored: the event shows the request's trace, as a received one would.
       const { event } = await receiver.validate(
         request.body,
-        traceIdOf(request.headers.traceparent),
+        traceparentOf(request.traceContext),
         singleEventFormat(request),
       );
       return { valid: true, event: event.instance };

@@ -100,6 +100,8 @@ describe.each(testBackends())('tracing on $name', (backend) => {
       EVENT_SOURCE_TYPE: 'event.source.type',
       EVENT_SOURCE_ID: 'event.source.id',
       SUBSCRIBER_ID: 'subscriber.id',
+      SUBSCRIPTION_ID: 'subscription.id',
+      TRIGGER_ID: 'trigger.id',
       WORKFLOW_DEFINITION_ID: 'workflow.definition.id',
     });
   });

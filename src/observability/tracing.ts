@@ -29,9 +29,21 @@ export const SpanAttributes = {
   EVENT_PATTERN: 'event.pattern',
   EVENT_SOURCE_TYPE: 'event.source.type',
   EVENT_SOURCE_ID: 'event.source.id',
+  /** The subscriber's own id (`subscriber.id` of the subscription), not the subscription's. */
   SUBSCRIBER_ID: 'subscriber.id',
+  SUBSCRIPTION_ID: 'subscription.id',
+  TRIGGER_ID: 'trigger.id',
   WORKFLOW_DEFINITION_ID: 'workflow.definition.id',
 } as const;
+
+const propagator = new W3CTraceContextPropagator();
+
+/** The W3C `traceparent` of a context's span (none for a context without a valid span). */
+export function traceparentOf(context: Context): string | undefined {
+  const headers: Record<string, string> = {};
+  propagator.inject(context, headers, defaultTextMapSetter);
+  return headers.traceparent;
+}
 
 export interface TracingOptions {
   /** `service.name` of the spans. */
@@ -58,7 +70,6 @@ export class Tracing {
   /** True when spans leave the process. */
   readonly exporting: boolean;
   private readonly provider: BasicTracerProvider;
-  private readonly propagator = new W3CTraceContextPropagator();
   private readonly ids = new RandomIdGenerator();
 
   constructor(options: TracingOptions) {
@@ -78,7 +89,7 @@ export class Tracing {
 
   /** The trace context of incoming headers (`traceparent`, `tracestate`); empty when absent. */
   extract(headers: IncomingHttpHeaders | Record<string, string>): Context {
-    return this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+    return propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
   }
 
   /**
@@ -119,7 +130,7 @@ export class Tracing {
    * (webhooks, the workflow executor), so the callee continues the trace. Returns the headers.
    */
   injectTraceHeaders<H extends Record<string, string>>(context: Context, headers: H): H {
-    this.propagator.inject(context, headers, defaultTextMapSetter);
+    propagator.inject(context, headers, defaultTextMapSetter);
     return headers;
   }
 

@@ -2,6 +2,7 @@ import type { Database } from '../db/database.ts';
 import { AppError, type ErrorDetail } from '../errors.ts';
 import type { EventInput } from '../events/event.ts';
 import type { WriteOutcome } from '../ingest/writer.ts';
+import { traceparentOf } from '../observability/tracing.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
@@ -34,7 +35,8 @@ export interface DerivationRecord {
 
 /** Where derived events go: the receiver, as every published event (ingest/receiver.ts). */
 export interface DerivedEventSink {
-  receive(input: EventInput, traceId: string | undefined): Promise<{ outcome: WriteOutcome }>;
+  /** `receivedIn`: the traceparent its routing spans hang below (the derivation's span). */
+  receive(input: EventInput, receivedIn: string | undefined): Promise<{ outcome: WriteOutcome }>;
 }
 
 type DerivationResult = WorkResult<DerivationRecord>;
@@ -72,7 +74,10 @@ export class ProcessorHandler implements WorkHandler<DerivationRecord> {
     if (plan.action !== 'would_derive' || !plan.event)
       return { kind: plan.action === 'failed' ? 'done' : 'filtered', outcome: plan.record };
     try {
-      const { outcome } = await this.sink.receive(plan.event, undefined);
+      const { outcome } = await this.sink.receive(
+        plan.event,
+        work.trace && traceparentOf(work.trace),
+      );
       return {
         kind: 'done',
         outcome: {

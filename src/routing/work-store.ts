@@ -93,6 +93,7 @@ interface ClaimRow {
   created_at: Date;
   /** Null when the event is gone (retention); then the event columns are null too. */
   stored_id: string | null;
+  receive_traceparent: string | null;
 }
 
 /**
@@ -139,6 +140,7 @@ export async function claimWork(
       maxAttempts: r.max_attempts,
       replay: r.replay,
       createdAt: r.created_at,
+      ...(r.receive_traceparent === null ? {} : { receiveTraceparent: r.receive_traceparent }),
       event,
     };
   });
@@ -198,7 +200,7 @@ function claimStatement(
      -- join, a partition without statistics was scanned whole and hashed on every claim).
      SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
             c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
-            ${columnList(
+            e.receive_traceparent, ${columnList(
               EVENT_COLUMNS.filter((column) => column !== 'event_id'),
               'e',
             )}

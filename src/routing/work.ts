@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { Queryable } from '../db/database.ts';
 import type { EventInstance, NormalizedEvent } from '../events/event.ts';
 
@@ -49,8 +50,13 @@ export interface ClaimedWork {
   attempts: number;
   maxAttempts: number;
   replay: boolean;
-  /** W3C traceparent of this attempt's span, for outgoing calls (set by the worker). */
-  traceparent?: string;
+  /** W3C traceparent of the span that received the event: the parent of this attempt's span. */
+  receiveTraceparent?: string;
+  /**
+   * The context of this attempt's span (set by the worker): handlers add attributes to its span
+   * (`trace.getSpan`), start child spans under it and propagate it on outgoing calls.
+   */
+  trace?: Context;
   /** When the work was planned (about when its event was received). */
   createdAt: Date;
   event: EventInstance;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import { Backoff } from '../backoff.ts';
@@ -159,8 +159,8 @@ export class WorkerPool implements WorkWaker {
     const handler = this.handlers.get(kind);
     await handler?.prepare?.();
     const traced = works.map((work) => {
-      const { span, traceparent } = this.startSpan(work);
-      return { span, work: traceparent ? { ...work, traceparent } : work };
+      const { span, context } = this.startSpan(work);
+      return { span, work: { ...work, trace: context } };
     });
     const results = handler
       ? await this.attempt(
@@ -203,18 +203,17 @@ export class WorkerPool implements WorkWaker {
     }
   }
 
-  /** A span per attempt, in the trace of the event (its metadata.traceId) when it has one. */
+  /**
+   * A span per attempt, a child of the span that received the event (stored with it), so a
+   * tracing backend draws the request, its firings and its deliveries as one tree, however much
+   * later they run. An event stored without one (before the column existed) starts a trace.
+   */
   private startSpan(work: ClaimedRow) {
     const event = work.event;
-    const traceId = (event?.metadata as { traceId?: unknown } | undefined)?.traceId;
     const parent = this.tracing.extract(
-      typeof traceId === 'string' && /^[0-9a-f]{32}$/.test(traceId)
-        ? {
-            traceparent: `00-${traceId}-${createHash('sha256').update(work.eventId).digest('hex').slice(0, 16)}-01`,
-          }
-        : {},
+      work.receiveTraceparent ? { traceparent: work.receiveTraceparent } : {},
     );
-    const { span, context } = this.tracing.startSpan(SPAN_NAMES[work.kind], parent, {
+    return this.tracing.startSpan(SPAN_NAMES[work.kind], parent, {
       attributes: {
         [SpanAttributes.EVENT_ID]: work.eventId,
         ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
@@ -228,11 +227,6 @@ export class WorkerPool implements WorkWaker {
         'routing.attempt': work.attempts,
       },
     });
-    return {
-      span,
-      traceparent: this.tracing.injectTraceHeaders(context, {} as Record<string, string>)
-        .traceparent,
-    };
   }
 
   /** The handler's results; work whose event is gone never reaches it. */
@@ -323,8 +317,8 @@ const SPAN_NAMES: Record<TargetKind, string> = {
 
 /** The span attribute naming the attempt's target, by target kind. */
 const TARGET_ATTRIBUTES: Record<TargetKind, string> = {
-  trigger: 'trigger.id',
-  delivery: SpanAttributes.SUBSCRIBER_ID,
+  trigger: SpanAttributes.TRIGGER_ID,
+  delivery: SpanAttributes.SUBSCRIPTION_ID,
   processor: 'processor.id',
 };
 

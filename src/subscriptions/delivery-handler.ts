@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { type EncodedEvent, type EventEncoding, encodeEvent } from '../cloudevents/format.ts';
@@ -7,9 +8,11 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from '../delivery/sender
 import type { EventInstance } from '../events/event.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { SpanAttributes, type Tracing, traceparentOf } from '../observability/tracing.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
+import { outgoingSpan, recordOutcome } from './delivery-spans.ts';
 import { type AttemptRow, findSubscriptions, insertAttempts, updateHealth } from './repository.ts';
 import type { Subscriptions } from './service.ts';
 import type { StoredSubscription } from './subscription.ts';
@@ -32,6 +35,8 @@ export interface DeliveryDeps {
   subscriptions: Subscriptions;
   senders: Record<StoredSubscription['subscriberType'], Sender>;
   metrics: Metrics;
+  /** Starts each attempt's outgoing span (HTTP CLIENT, NATS PRODUCER) under the attempt's span. */
+  tracing: Tracing;
   logger: Logger;
   /** Publishes `subscription.disabled` through the service itself. */
   announceDisabled(subscription: StoredSubscription, reason: string): Promise<void>;
@@ -169,18 +174,38 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
     return encoded;
   }
 
-  private send(
+  /**
+   * One attempt in an outgoing span, a child of the attempt's span; the receiver gets the
+   * outgoing span's traceparent, so its own spans hang below the call that reached it.
+   */
+  private async send(
     subscription: StoredSubscription,
     work: ClaimedWork,
     encoded: EncodedEvent,
   ): Promise<AttemptOutcome> {
-    const { subscriptions, clock, options } = this.deps;
-    return this.deps.senders[subscription.subscriberType](
-      deliveryRequestOf(subscriptions, subscription, encoded, work, {
-        now: clock.now(),
-        timeoutMs: options.timeoutMs,
-      }),
+    const { subscriptions, clock, options, tracing } = this.deps;
+    const parent = work.trace ?? ROOT_CONTEXT;
+    trace.getSpan(parent)?.setAttributes({
+      [SpanAttributes.SUBSCRIBER_ID]: subscription.subscriberId,
+      [SpanAttributes.SUBSCRIPTION_ID]: subscription.id,
+    });
+    const { name, ...spanOptions } = outgoingSpan(
+      subscription.subscriberType,
+      subscription.endpoint,
+      work.id,
     );
+    const { span, context } = tracing.startSpan(name, parent, spanOptions);
+    const traceparent = traceparentOf(context);
+    const request = deliveryRequestOf(subscriptions, subscription, encoded, work, {
+      now: clock.now(),
+      timeoutMs: options.timeoutMs,
+    });
+    const outcome = await this.deps.senders[subscription.subscriberType](
+      traceparent ? { ...request, traceparent } : request,
+    );
+    recordOutcome(span, outcome);
+    span.end();
+    return outcome;
   }
 
   /** Records the attempt and the subscription's health, and decides what happens next. */
@@ -291,7 +316,7 @@ export function deliveryRequestOf(
   subscriptions: Pick<Subscriptions, 'credentials' | 'signingSecrets'>,
   subscription: StoredSubscription,
   encoded: EncodedEvent,
-  work: Pick<ClaimedWork, 'id' | 'replay' | 'traceparent'>,
+  work: Pick<ClaimedWork, 'id' | 'replay'>,
   at: { now: Date; timeoutMs: number },
 ): DeliveryRequest {
   const authentication = subscriptions.credentials(subscription);
@@ -307,7 +332,6 @@ export function deliveryRequestOf(
     ...(subscription.format === 'native'
       ? {}
       : { contentType: encoded.contentType, eventHeaders: encoded.headers }),
-    ...(work.traceparent ? { traceparent: work.traceparent } : {}),
     timeoutMs: at.timeoutMs,
   };
 }

@@ -200,7 +200,13 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
           authentication: { type: 'basic', credentials: 'user:pass' },
         },
       );
-      const eventId = await publish({ metadata: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736' } });
+      // The trace comes in as W3C propagates it; the webhook continues it.
+      const published = await t.request('POST', '/v1/events', {
+        payload: { pattern: 'orders.created', payload: { id: 'o-1' } },
+        headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+      });
+      expect(published.status).toBe(202);
+      const eventId = published.body.eventId as string;
       await publish({ pattern: 'orders.cancelled' });
       await drain();
       expect(receiver.received).toHaveLength(2);

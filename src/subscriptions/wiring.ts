@@ -14,6 +14,7 @@ import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
 import { startWebhookThreads } from '../delivery/sender-threads.ts';
 import { createQueueSender, createWebhookSender, type Sender } from '../delivery/senders.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import { DeliveryHandler } from './delivery-handler.ts';
 import { Subscriptions } from './service.ts';
@@ -75,6 +76,7 @@ export async function wireDelivery(deps: {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
+  tracing: Tracing;
   index: RoutingIndex;
   targets: SubscriptionTargets;
   /** The egress policy endpoints are checked against when written. */
@@ -107,6 +109,7 @@ export async function wireDelivery(deps: {
       queue: createQueueSender({ publisher: nats }),
     },
     metrics: deps.metrics,
+    tracing: deps.tracing,
     logger: deps.logger,
     announceDisabled: deps.announceDisabled,
     options: {

@@ -1,6 +1,8 @@
+import { trace } from '@opentelemetry/api';
 import type { Database } from '../db/database.ts';
 import type { ErrorDetail } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
+import { SpanAttributes, traceparentOf } from '../observability/tracing.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
@@ -147,6 +149,13 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
         results.set(work.id, { kind: 'skipped', outcome: { ...GONE, triggerId: work.targetId } });
         continue;
       }
+      if (work.trace)
+        trace
+          .getSpan(work.trace)
+          ?.setAttribute(
+            SpanAttributes.WORKFLOW_DEFINITION_ID,
+            compiled.trigger.workflowDefinitionId,
+          );
       const planned = dryRun(compiled, work.event);
       const { correlationKey } = planned;
       if (planned.action === 'would_start') starts.push({ planned, work });
@@ -197,7 +206,7 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
       correlationKey,
       eventId: work.event.eventId,
       idempotencyKey: work.idempotencyKey,
-      ...(work.traceparent ? { traceparent: work.traceparent } : {}),
+      ...traceOf(work),
     });
     return { ...planned, action: 'cancelled', workflowInstanceIds: cancelled.cancelledInstanceIds };
   }
@@ -246,8 +255,14 @@ function startRequest(planned: FiringRecord, work: ClaimedWork): StartRequest {
     triggerEventId: work.event.eventId,
     ...(planned.correlationKey === null ? {} : { correlationKey: planned.correlationKey }),
     idempotencyKey: work.idempotencyKey,
-    ...(work.traceparent ? { traceparent: work.traceparent } : {}),
+    ...traceOf(work),
   };
+}
+
+/** The firing span's traceparent, for the workflow executor (which continues the trace). */
+function traceOf(work: ClaimedWork): { traceparent?: string } {
+  const traceparent = work.trace && traceparentOf(work.trace);
+  return traceparent ? { traceparent } : {};
 }
 
 /** A failed start or cancel: retried when the error says so, recorded as failed otherwise. */

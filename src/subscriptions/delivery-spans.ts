@@ -1,0 +1,74 @@
+import { type Attributes, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { AttemptOutcome } from '../delivery/senders.ts';
+import type { SubscriberType } from './subscription.ts';
+
+/**
+ * The span of one outgoing delivery, named and described by OpenTelemetry's semantic
+ * conventions so backends draw it as a call to another service: a webhook is an HTTP CLIENT
+ * span (`POST`, `http.request.method`, `url.full`, `server.address`, `server.port`,
+ * `http.response.status_code`), a queue delivery a NATS PRODUCER span (`send <subject>`,
+ * `messaging.*`).
+ */
+export function outgoingSpan(
+  type: SubscriberType,
+  endpoint: string,
+  deliveryId: string,
+): { name: string; kind: SpanKind; attributes: Attributes } {
+  if (type === 'queue')
+    return {
+      name: `send ${endpoint}`,
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'publish',
+        'messaging.destination.name': endpoint,
+        'messaging.message.id': deliveryId,
+      },
+    };
+  return { name: 'POST', kind: SpanKind.CLIENT, attributes: webhookAttributes(endpoint) };
+}
+
+function webhookAttributes(endpoint: string): Attributes {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    // The sender refuses it; the span still says what was attempted, without the text.
+    return { 'http.request.method': 'POST' };
+  }
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return {
+    'http.request.method': 'POST',
+    'url.full': redactedUrl(url),
+    'server.address': url.hostname,
+    'server.port': port,
+  };
+}
+
+/**
+ * The URL without credentials: no userinfo (the sender does not send it either), every query
+ * value replaced by `REDACTED` (webhook URLs often carry a token there; the names stay, which
+ * is what tells two endpoints apart) and no fragment.
+ */
+export function redactedUrl(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  copy.hash = '';
+  for (const name of new Set(copy.searchParams.keys())) copy.searchParams.set(name, 'REDACTED');
+  return copy.href;
+}
+
+/** Records what the attempt came to on its span: the status code, and an error unless delivered. */
+export function recordOutcome(span: Span, outcome: AttemptOutcome): void {
+  if ('statusCode' in outcome && outcome.statusCode !== undefined)
+    span.setAttribute('http.response.status_code', outcome.statusCode);
+  if (outcome.kind === 'delivered') return;
+  const message = 'error' in outcome ? outcome.error : `HTTP ${outcome.statusCode}`;
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  span.setAttribute(
+    'error.type',
+    'statusCode' in outcome ? String(outcome.statusCode) : outcome.kind,
+  );
+}

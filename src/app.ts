@@ -257,6 +257,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     registry,
     receiver,
     events,
+    clock,
   });
   registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions, events });
   const waits = new Waits({
@@ -282,6 +283,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     routing: processorRouting,
     registry,
     receiver,
+    clock,
   });
   registerWorkflowRoutes(
     server,

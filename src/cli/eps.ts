@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
+import { registerEvents } from './commands/events.ts';
+import { registerTail } from './commands/tail.ts';
+import { registerTrace } from './commands/trace.ts';
 import { registerValidate } from './commands/validate.ts';
 import { type CliContext, CliError, createContext, describeError, wantsColor } from './context.ts';
 
@@ -46,6 +49,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
 
   registerApply(program, run);
   registerValidate(program, run);
+  registerEvents(program, run);
+  registerTrace(program, run);
+  registerTail(program, run);
   return program;
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseEventTime } from './time.ts';
+import { parseEventTime, parseIsoDuration, timeOrDurationParameter } from './time.ts';
 
 describe('event time parsing', () => {
   it.each([
@@ -41,5 +41,31 @@ describe('event time parsing', () => {
         },
       ),
     );
+  });
+});
+
+describe('ISO 8601 durations', () => {
+  it.each([
+    ['PT1H', 3_600_000],
+    ['P2D', 172_800_000],
+    ['P1W', 604_800_000],
+    ['PT1H30M', 5_400_000],
+    ['P1DT0.5S', 86_400_500],
+    ['PT90S', 90_000],
+  ])('reads %s as %i ms', (text, ms) => {
+    expect(parseIsoDuration(text)).toBe(ms);
+  });
+
+  it.each(['P', 'PT', 'P1Y', 'P1M', '1h', 'PT-1H', 'PT1H2', 'P99999W'])('refuses %s', (text) => {
+    expect(parseIsoDuration(text)).toBeUndefined();
+  });
+
+  it('counts a duration back from now, and leaves a time as it is', () => {
+    const now = new Date('2026-01-10T12:00:00Z');
+    expect(timeOrDurationParameter('startTime', 'PT1H', now)).toBe('2026-01-10 11:00:00.000000');
+    expect(timeOrDurationParameter('startTime', '2026-01-01T00:00:00+01:00', now)).toBe(
+      '2025-12-31 23:00:00.000000',
+    );
+    expect(() => timeOrDurationParameter('startTime', 'P1M', now)).toThrow(/invalid startTime/);
   });
 });

@@ -56,3 +56,46 @@ export function timeParameter(field: string, text: string): string {
   }
   return time.utc;
 }
+
+/** The longest duration a request may name: about ten years, far beyond any retention. */
+const MAX_DURATION_MS = 3660 * 24 * 3_600_000;
+
+/**
+ * An ISO 8601 duration of fixed-length units (`P2D`, `PT1H30M`, `P1W`, `PT0.5S`), as
+ * milliseconds; undefined when it is not one. Years and months are refused: their length depends
+ * on the calendar, and "the last month" is better said as a time. A day is 24 hours (UTC).
+ * Hand-written: the grammar is one expression, and a library would accept the calendar units.
+ */
+export function parseIsoDuration(text: string): number | undefined {
+  const m =
+    /^P(?:(\d{1,6})W)?(?:(\d{1,6})D)?(?:T(?:(\d{1,8})H)?(?:(\d{1,9})M)?(?:(\d{1,10}(?:[.,]\d{1,3})?)S)?)?$/.exec(
+      text,
+    );
+  if (!m || text === 'P' || text.endsWith('T')) return undefined;
+  const [weeks, days, hours, minutes] = m.slice(1, 5).map((n) => Number(n ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const seconds = Number((m[5] ?? '0').replace(',', '.'));
+  const ms = Math.round(((((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000);
+  return ms <= MAX_DURATION_MS ? ms : undefined;
+}
+
+/**
+ * A time parameter that may also be an ISO 8601 duration meaning that long before `now`
+ * (`startTime: "PT1H"` = an hour ago), as the column's UTC text; a 400 naming `field` otherwise.
+ */
+export function timeOrDurationParameter(field: string, text: string, now: Date): string {
+  const ms = text.startsWith('P') ? parseIsoDuration(text) : undefined;
+  if (ms !== undefined) return utcTimestampText(new Date(now.getTime() - ms));
+  if (parseEventTime(text)) return timeParameter(field, text);
+  throw validationError(`invalid ${field}`, [
+    fieldError(
+      field,
+      'format',
+      'must be an ISO 8601 time with a zone or an ISO 8601 duration before now (e.g. PT1H, P2D)',
+    ),
+  ]);
+}

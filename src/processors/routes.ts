@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../clock.ts';
 import { eventSourceSchema } from '../events/event.ts';
 import {
   errorResponseSchema,
@@ -102,6 +103,8 @@ export interface ProcessorRouteDeps {
   routing: ProcessorRouting;
   registry: Registry;
   receiver: EventReceiver;
+  /** "Now" for replay ranges given as durations. */
+  clock: Clock;
 }
 
 /**
@@ -234,6 +237,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     tags,
     summary:
       'Route stored events of a time range to the processor again; events it derived from before are skipped unless force (which derives new events)',
+    clock: deps.clock,
     replay: async (id, scope) => routing.replay(await processors.get(id), scope),
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Scope } from '../auth/scopes.ts';
+import type { Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
 import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
 import {
@@ -113,10 +114,14 @@ export function dryRunRoute<T extends { eventPattern: string }>(
   );
 }
 
-/** `POST …/{id}/replay`: `{ startTime, endTime, force? }` → 202 `{ matched, queued }`. */
+/**
+ * `POST …/{id}/replay`: `{ startTime, endTime?, force? }` → 202 `{ matched, queued }`; times may
+ * be ISO 8601 durations before the clock's now.
+ */
 export function replayRoute(
   app: FastifyInstance,
   route: TargetRoute & {
+    clock: Clock;
     replay(
       id: string,
       scope: { start: string; end: string; force: boolean },
@@ -125,7 +130,7 @@ export function replayRoute(
 ): void {
   app.post<{
     Params: { id: string };
-    Body: { startTime: string; endTime: string; force?: boolean };
+    Body: { startTime: string; endTime?: string; force?: boolean };
   }>(
     route.path,
     {
@@ -135,7 +140,7 @@ export function replayRoute(
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['startTime', 'endTime'],
+          required: ['startTime'],
           properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
         },
         response: {
@@ -146,7 +151,10 @@ export function replayRoute(
     },
     async (request, reply) => {
       const { force = false } = request.body;
-      const result = await route.replay(request.params.id, { ...replayRange(request.body), force });
+      const result = await route.replay(request.params.id, {
+        ...replayRange(request.body, route.clock.now()),
+        force,
+      });
       return reply.code(202).send(result);
     },
   );

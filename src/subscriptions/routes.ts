@@ -443,7 +443,7 @@ export function registerSubscriptionRoutes(
 
   app.post<{
     Params: { id: string };
-    Body: { startTime: string; endTime: string; pattern?: string };
+    Body: { startTime: string; endTime?: string; pattern?: string };
   }>(
     '/v1/subscriptions/:id/replay',
     {
@@ -456,7 +456,7 @@ export function registerSubscriptionRoutes(
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['startTime', 'endTime'],
+          required: ['startTime'],
           properties: { ...replayRangeProperties, pattern: { type: 'string', maxLength: 255 } },
         },
         response: { 202: freeFormObject, ...resourceErrors },
@@ -471,7 +471,7 @@ export function registerSubscriptionRoutes(
         pattern: s.eventPattern,
         maxAttempts: s.retryPolicy.maxAttempts,
       };
-      const range = { ...replayRange(request.body), force: true };
+      const range = { ...replayRange(request.body, clock.now()), force: true };
       return reply
         .code(202)
         .send(

@@ -14,21 +14,30 @@ export interface EpsResult {
   stderr: string;
 }
 
-/** Runs `eps` (bin/eps.js) as a real process against `url`; resolves when it exits. */
-export function runEps(url: string, args: readonly string[], env: Record<string, string> = {}) {
+/**
+ * Runs `eps` (bin/eps.js) as a real process against `url`; `exited` resolves when it exits.
+ * `input`, when given, is its standard input (otherwise it has none).
+ */
+export function runEps(
+  url: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  input?: string,
+) {
   const child = spawn(process.execPath, ['bin/eps.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, EPS_URL: url, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin!.end(input);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise<EpsResult>((resolve) =>
     child.on('close', (code) => resolve({ code, stdout, stderr })),
   );
-  return { child, exited, stdout: () => stdout };
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
 }
 
 /** `runEps` and wait for it. */
@@ -46,17 +55,23 @@ export function serviceEnv(database: TestDatabase): Record<string, string> {
     : { DATA_DIR: database.location.dataDir! };
 }
 
-/** A service process on a fresh database of `backend`; `restart()` keeps the database. */
-export async function serviceOn(backend: TestBackend) {
+/**
+ * A service process on a fresh database of `backend`, with `env` added to its environment;
+ * `restart()` keeps the database, and with `samePort` the address (for clients that reconnect).
+ */
+export async function serviceOn(backend: TestBackend, env: Record<string, string> = {}) {
   const database = await backend.create();
-  let service: ServiceProcess = await startService(serviceEnv(database), STARTUP_TIMEOUT_MS);
+  const start = (extra: Record<string, string> = {}) =>
+    startService({ ...serviceEnv(database), ...env, ...extra }, STARTUP_TIMEOUT_MS);
+  let service: ServiceProcess = await start();
   return {
     get url() {
       return service.url;
     },
-    async restart(): Promise<void> {
+    async restart(options: { samePort?: boolean } = {}): Promise<void> {
+      const port = new URL(service.url).port;
       await service.stop('SIGTERM');
-      service = await startService(serviceEnv(database), STARTUP_TIMEOUT_MS);
+      service = await start(options.samePort ? { PORT: port } : {});
     },
     async close(): Promise<void> {
       if (service.child.exitCode === null) await service.stop('SIGTERM');

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { AppError, fieldError, validationError } from '../errors.ts';
 import {
@@ -117,6 +118,8 @@ export interface TriggerRouteDeps {
   receiver: EventReceiver;
   /** To answer 404 for the firings of an event that does not exist. */
   events: EventStore;
+  /** "Now" for replay ranges given as durations. */
+  clock: Clock;
 }
 
 /** A trigger as sent: its workflow by id, or by `workflowDefinition` (`name@version` or `name`). */
@@ -327,6 +330,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     tags,
     summary:
       'Evaluate stored events of a time range against the trigger; pairs that fired before are skipped unless force',
+    clock: deps.clock,
     replay: async (id, scope) => routing.replay(await triggers.get(id), scope),
   });
 

@@ -444,6 +444,23 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
       expect(response.body).toEqual({ matched: 1, queued: 0 });
     });
 
+    it('replays the last hours when startTime is an ISO 8601 duration, up to now', async () => {
+      t.clock.set('2026-01-10T12:00:00Z');
+      const trigger = await createTrigger({});
+      const recent = await publish({
+        pattern: 'bookings.created',
+        timestamp: '2026-01-10T10:30:00Z',
+      });
+      await publish({ pattern: 'bookings.created', timestamp: '2026-01-10T09:30:00Z' });
+      await publish({ pattern: 'bookings.created', timestamp: '2026-01-10T12:30:00Z' });
+      const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {
+        payload: { startTime: 'PT2H', force: true },
+      });
+      expect(response.body).toEqual({ matched: 1, queued: 1 });
+      await drain();
+      expect((await firings(recent)).some((f: any) => f.replay === true)).toBe(true);
+    });
+
     it('refuses an invalid range', async () => {
       const trigger = await createTrigger({});
       const response = await t.request('POST', `/v1/workflow-triggers/${trigger.body.id}/replay`, {

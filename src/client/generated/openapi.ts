@@ -4786,8 +4786,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description inclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago) */
                     startTime: string;
-                    endTime: string;
+                    /** @description exclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago); default now */
+                    endTime?: string;
                     /** @default false */
                     force?: boolean;
                 };
@@ -6716,8 +6718,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description inclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago) */
                     startTime: string;
-                    endTime: string;
+                    /** @description exclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago); default now */
+                    endTime?: string;
                     pattern?: string;
                 };
             };
@@ -8343,8 +8347,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description inclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago) */
                     startTime: string;
-                    endTime: string;
+                    /** @description exclusive; ISO 8601 time with a zone, or an ISO 8601 duration before now in weeks, days, hours, minutes, seconds (PT1H = an hour ago, P2D = two days ago); default now */
+                    endTime?: string;
                     /** @default false */
                     force?: boolean;
                 };

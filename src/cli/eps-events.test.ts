@@ -1,0 +1,335 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testBackends } from '../testing/backends.ts';
+import { eps, runEps, serviceOn } from '../testing/eps-process.ts';
+import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples/booking', import.meta.url));
+
+const confirmed = (bookingId: string) =>
+  JSON.stringify({ bookingId, customerId: 'cu_1', amount: 120, status: 'confirmed' });
+
+/** Waits until `check` answers something truthy (the routing works asynchronously). */
+async function eventually<T>(check: () => Promise<T | undefined | false>, what: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The event commands (`publish`, `events`, `trace`, …) as real processes against a real service. */
+describe.each(testBackends())('eps event commands against a service on $name', (backend) => {
+  let service: Awaited<ReturnType<typeof serviceOn>>;
+  let receiver: TestReceiver;
+  let files: string;
+  beforeAll(async () => {
+    files = await mkdtemp(join(tmpdir(), 'eps-events-'));
+    receiver = await startReceiver();
+    service = await serviceOn(backend, { EGRESS_ALLOWLIST: '127.0.0.1' });
+    const applied = await eps(service.url, 'apply', '-f', EXAMPLES);
+    expect(applied.code, applied.stderr).toBe(0);
+    // A webhook that answers 500 once: its delivery is dead after its one attempt.
+    await writeFile(
+      join(files, 'audit.yaml'),
+      [
+        'kind: Subscription',
+        'name: audit-bookings',
+        'event_pattern: bookings.created',
+        `subscriber: { id: audit, type: webhook, endpoint: "${receiver.url}/audit" }`,
+        'retry_policy: { max_attempts: 1 }',
+      ].join('\n'),
+    );
+    const audit = await eps(service.url, 'apply', '-f', join(files, 'audit.yaml'));
+    expect(audit.code, audit.stderr).toBe(0);
+  }, 200_000);
+  afterAll(async () => {
+    await service?.close();
+    await receiver?.close();
+    await rm(files, { recursive: true, force: true });
+  });
+
+  const get = async (path: string) => (await fetch(`${service.url}${path}`)).json() as Promise<any>;
+
+  it('publishes from --data, a file and standard input, prints the receipt, and reports refusals', async () => {
+    const byFlags = [
+      'publish',
+      'bookings.created',
+      '--data',
+      confirmed('bk_flag'),
+      '--source',
+      'workflow:wf_1',
+      '--event-id',
+      'ev-flag',
+      '--tag',
+      'team=sales',
+    ];
+    const fromFlag = await eps(service.url, ...byFlags);
+    expect(fromFlag).toMatchObject({ code: 0, stderr: '' });
+    expect(fromFlag.stdout).toMatch(/^accepted ev-flag at \d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
+    expect(await get('/v1/events/ev-flag')).toMatchObject({
+      payload: { bookingId: 'bk_flag' },
+      source: { type: 'workflow', id: 'wf_1' },
+      metadata: { tags: { team: 'sales' } },
+    });
+
+    // The same eventId again: idempotent, answered as a duplicate.
+    const again = await eps(service.url, ...byFlags, '--json');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ eventId: 'ev-flag', status: 'duplicate' });
+
+    const file = join(files, 'payload.json');
+    await writeFile(file, confirmed('bk_file'));
+    const fromFile = await eps(
+      service.url,
+      'publish',
+      'bookings.created',
+      '-f',
+      file,
+      '--source',
+      'integration:crm',
+    );
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    const fileEventId = /^accepted (\S+) at/.exec(fromFile.stdout)![1]!;
+    expect((await get(`/v1/events/${fileEventId}`)).payload.bookingId).toBe('bk_file');
+
+    const fromStdin = await runEps(
+      service.url,
+      ['publish', 'bookings.cancelled', '--source', 'integration:crm', '--event-id', 'ev-stdin'],
+      {},
+      JSON.stringify({ bookingId: 'bk_file', reason: 'changed plans' }),
+    ).exited;
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    expect((await get('/v1/events/ev-stdin')).payload.reason).toBe('changed plans');
+
+    const invalid = await eps(
+      service.url,
+      'publish',
+      'bookings.created',
+      '--data',
+      '{"bookingId": 1}',
+      '--source',
+      'workflow:wf_1',
+    );
+    expect(invalid.code).toBe(1);
+    expect(invalid.stdout).toBe('');
+    expect(invalid.stderr).toMatch(/^error: publishing bookings.created: .+\n/);
+    expect(invalid.stderr).toContain('  payload.customerId: ');
+    expect(invalid.stderr).toContain('  payload.bookingId: ');
+
+    const misuse = await eps(service.url, 'publish', 'bookings.created', '--source', 'crm');
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('--source crm: expected type:id');
+  }, 120_000);
+
+  it('lists events as a table or JSON lines, filtered like GET /v1/events', async () => {
+    for (const id of ['ev-list-1', 'ev-list-2']) {
+      const published = await eps(
+        service.url,
+        'publish',
+        'bookings.created',
+        '--data',
+        confirmed(id),
+        '--source',
+        'workflow:lister',
+        '--event-id',
+        id,
+        '--correlation-id',
+        'corr-list',
+      );
+      expect(published.code, published.stderr).toBe(0);
+    }
+    const listed = await eps(service.url, 'events', 'bookings.*', '--source', 'workflow:lister');
+    expect(listed.code, listed.stderr).toBe(0);
+    const [header, ...rows] = listed.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^TIME\s+EVENT ID\s+PATTERN\s+VERSION\s+SOURCE\s+PAYLOAD$/);
+    expect(rows.map((row) => row.split(/\s+/)[1])).toEqual(['ev-list-2', 'ev-list-1']);
+    expect(rows[0]).toContain('bookings.created  1.0.0    workflow:lister');
+
+    const json = await eps(
+      service.url,
+      'events',
+      '--correlation-id',
+      'corr-list',
+      '--order',
+      'asc',
+      '--since',
+      '1h',
+      '--json',
+    );
+    expect(json.code, json.stderr).toBe(0);
+    const lines = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((e) => e.eventId)).toEqual(['ev-list-1', 'ev-list-2']);
+
+    const none = await eps(
+      service.url,
+      'events',
+      '--until',
+      '1h',
+      '--json',
+      '--source',
+      'workflow:lister',
+    );
+    expect(none).toMatchObject({ code: 0, stdout: '' });
+    const limited = await eps(service.url, 'events', '--limit', '1', '--json');
+    expect(limited.stdout.trimEnd().split('\n')).toHaveLength(1);
+  }, 120_000);
+
+  it('tails events as they commit and resumes across a service restart and its own restart, with no gap and no duplicate', async () => {
+    const publish = async (eventId: string) => {
+      const answer = await fetch(`${service.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          eventId,
+          pattern: 'bookings.cancelled',
+          source: { type: 'integration', id: 'tail' },
+          payload: { bookingId: eventId },
+        }),
+      });
+      expect(answer.status, await answer.text()).toBe(202);
+    };
+    const eventIds = (stdout: string) =>
+      stdout
+        .trimEnd()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).eventId);
+    const waitFor = (tail: ReturnType<typeof runEps>, ids: string[]) =>
+      eventually(
+        async () => eventIds(tail.stdout()).length >= ids.length,
+        `${ids.join(', ')} in ${tail.stdout()} / ${tail.stderr()}`,
+      );
+    const resumeFile = join(files, 'tail.position');
+    const tail = () =>
+      runEps(service.url, [
+        'tail',
+        'bookings.cancelled',
+        '--source',
+        'integration:tail',
+        '--resume-file',
+        resumeFile,
+        '--json',
+      ]);
+
+    const first = tail();
+    await eventually(async () => first.stderr().includes('following events'), 'tail to connect');
+    await publish('tail-a');
+    await publish('tail-b');
+    await waitFor(first, ['tail-a', 'tail-b']);
+
+    // The service goes away under a running tail and comes back on the same address.
+    await service.restart({ samePort: true });
+    await publish('tail-c');
+    await waitFor(first, ['tail-a', 'tail-b', 'tail-c']);
+    expect(first.stderr()).toMatch(/reconnecting/);
+
+    // tail itself is killed without warning; events committed meanwhile come with the next one.
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await publish('tail-d');
+    await publish('tail-e');
+    const second = tail();
+    await waitFor(second, ['tail-d', 'tail-e']);
+    expect(second.stderr()).toMatch(/following events after \d+-\d+/);
+    await publish('tail-f');
+    await waitFor(second, ['tail-d', 'tail-e', 'tail-f']);
+    second.child.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+
+    expect(eventIds(first.stdout())).toEqual(['tail-a', 'tail-b', 'tail-c']);
+    expect(eventIds(second.stdout())).toEqual(['tail-d', 'tail-e', 'tail-f']);
+
+    // Plain lines, and --count: stops by itself after that many events.
+    const counted = runEps(service.url, ['tail', 'bookings.*', '--after', '0-0', '--count', '2']);
+    const { code, stdout } = await counted.exited;
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^\S+Z {2}bookings\.(created|cancelled)@1\.0\.0 {2}\S+ {2}\S+:\S+ {2}\{/,
+    );
+  }, 240_000);
+
+  it('draws the correlation as a tree with the firings and deliveries of each event', async () => {
+    receiver.script.push(500);
+    const created = await eps(
+      service.url,
+      'publish',
+      'bookings.created',
+      '--data',
+      confirmed('bk_trace'),
+      '--source',
+      'workflow:wf_1',
+      '--event-id',
+      'ev-trace',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const cancelled = await eps(
+      service.url,
+      'publish',
+      'bookings.cancelled',
+      '--data',
+      '{"bookingId":"bk_trace"}',
+      '--source',
+      'integration:crm',
+      '--event-id',
+      'ev-trace-cancel',
+      '--correlation-id',
+      'ev-trace',
+      '--causation-id',
+      'ev-trace',
+    );
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    await eventually(async () => {
+      const [firings, deliveries, cancelFirings] = await Promise.all([
+        get('/v1/events/ev-trace/triggers'),
+        get('/v1/events/ev-trace/deliveries'),
+        get('/v1/events/ev-trace-cancel/triggers'),
+      ]);
+      return (
+        firings.firings.some((f: any) => f.status === 'done') &&
+        cancelFirings.firings.some((f: any) => f.status === 'done') &&
+        deliveries.deliveries.some((d: any) => d.subscription_id && d.outcome === 'failed')
+      );
+    }, 'the firings and the failed delivery');
+
+    const traced = await eps(service.url, 'trace', 'ev-trace-cancel');
+    expect(traced.code, traced.stderr).toBe(0);
+    const lines = traced.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('correlation ev-trace');
+    expect(lines[1]).toMatch(
+      /^bookings\.created@1\.0\.0 {2}ev-trace {2}\S+ {2}from workflow:wf_1$/,
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^├─ trigger start-booking-confirmation: started → instance [0-9a-f-]{36}$/,
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^├─ delivery audit-bookings: failed 500, 1 attempt/),
+    );
+    const child = lines.findIndex((line) =>
+      line.startsWith('└─ bookings.cancelled@1.0.0  ev-trace-cancel'),
+    );
+    expect(child, traced.stdout).toBeGreaterThan(1);
+    expect(lines[child]).toMatch(/◀$/);
+    expect(lines.slice(child + 1)).toContainEqual(
+      expect.stringMatching(
+        /^ {3}(├|└)─ trigger cancel-booking-confirmation: cancelled → instance /,
+      ),
+    );
+
+    const missing = await eps(service.url, 'trace', 'no-such-event');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: tracing no-such-event: .*not found/);
+  }, 120_000);
+});

@@ -5,7 +5,7 @@ import {
   DEFAULT_COMPATIBILITY_LIMITS,
   UncheckableSchemaError,
 } from './limits.ts';
-import { readSchema } from './model.ts';
+import { readSchema, type SchemaNode } from './model.ts';
 
 /**
  * Compatibility modes, with Confluent Schema Registry's meanings:
@@ -76,12 +76,32 @@ export function compareSchemas(
   update: unknown,
   limits: CompatibilityLimits = DEFAULT_COMPATIBILITY_LIMITS,
 ): Change[] {
+  return compareRead(readWithin(original, limits), readWithin(update, limits), limits);
+}
+
+const limitExceeded = (): Change[] => [{ code: 'CHECK_LIMIT_EXCEEDED', path: '#/' }];
+
+/** `schema` read into nodes, or undefined when it is beyond `limits`. */
+function readWithin(schema: unknown, limits: CompatibilityLimits): SchemaNode | undefined {
   try {
-    return diffNodes(readSchema(original, limits), readSchema(update, limits), limits);
+    return readSchema(schema, limits);
   } catch (error) {
-    if (error instanceof UncheckableSchemaError) {
-      return [{ code: 'CHECK_LIMIT_EXCEEDED', path: '#/' }];
-    }
+    if (error instanceof UncheckableSchemaError) return undefined;
+    throw error;
+  }
+}
+
+/** {@link compareSchemas} of schemas already read (each is read once per check). */
+function compareRead(
+  original: SchemaNode | undefined,
+  update: SchemaNode | undefined,
+  limits: CompatibilityLimits,
+): Change[] {
+  if (original === undefined || update === undefined) return limitExceeded();
+  try {
+    return diffNodes(original, update, limits);
+  } catch (error) {
+    if (error instanceof UncheckableSchemaError) return limitExceeded();
     throw error;
   }
 }
@@ -99,12 +119,14 @@ export function checkCompatibility(
   const directions = DIRECTIONS[mode];
   const against = directions.length === 0 ? [] : isTransitive(mode) ? earlier : earlier.slice(0, 1);
   const changes: CompatibilityChange[] = [];
+  const candidateNode = against.length === 0 ? undefined : readWithin(candidate, limits);
   for (const previous of against) {
+    const previousNode = readWithin(previous.schema, limits);
     for (const direction of directions) {
       const found =
         direction === 'backward'
-          ? compareSchemas(previous.schema, candidate, limits)
-          : compareSchemas(candidate, previous.schema, limits);
+          ? compareRead(previousNode, candidateNode, limits)
+          : compareRead(candidateNode, previousNode, limits);
       for (const change of found) {
         changes.push({
           ...change,

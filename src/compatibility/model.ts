@@ -143,57 +143,67 @@ export type SchemaNode =
 
 type Json = Record<string, unknown>;
 
-/** A node without its annotations and source, as the keyword readers produce it. */
-type Shape<N = SchemaNode> = N extends SchemaNode ? Omit<N, 'annotations' | 'source'> : never;
+/**
+ * The keyword groups a schema object uses, as bits, found in one pass over its keys. Schemas of
+ * hundreds of properties are read on every compatibility check and every trigger write, so
+ * each object's keys are looked at once rather than each group's keywords probed one by one.
+ */
+const ARRAY = 1;
+const OBJECT = 2;
+const NUMBER = 4;
+const STRING = 8;
+const CONDITIONAL = 16;
+/** `enum`, `allOf`/`anyOf`/`oneOf`, `not`, `const`, `type`. */
+const OTHER_ASSERTION = 32;
+const ANY_ASSERTION = ARRAY | OBJECT | NUMBER | STRING | CONDITIONAL | OTHER_ASSERTION;
 
-const OBJECT_KEYWORDS = [
-  'properties',
-  'required',
-  'minProperties',
-  'maxProperties',
-  'dependencies',
-  'dependentRequired',
-  'dependentSchemas',
-  'patternProperties',
-  'additionalProperties',
-  'unevaluatedProperties',
-  'propertyNames',
+const KEYWORDS_BY_GROUP: Array<[number, string[]]> = [
+  [
+    OBJECT,
+    [
+      'properties',
+      'required',
+      'minProperties',
+      'maxProperties',
+      'dependencies',
+      'dependentRequired',
+      'dependentSchemas',
+      'patternProperties',
+      'additionalProperties',
+      'unevaluatedProperties',
+      'propertyNames',
+    ],
+  ],
+  [
+    ARRAY,
+    [
+      'items',
+      'prefixItems',
+      'additionalItems',
+      'unevaluatedItems',
+      'minItems',
+      'maxItems',
+      'uniqueItems',
+      'contains',
+      'minContains',
+      'maxContains',
+    ],
+  ],
+  [NUMBER, ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf']],
+  [STRING, ['minLength', 'maxLength', 'pattern', 'format']],
+  [CONDITIONAL, ['if', 'then', 'else']],
+  [OTHER_ASSERTION, ['enum', 'allOf', 'anyOf', 'oneOf', 'not', 'const', 'type']],
 ];
-const ARRAY_KEYWORDS = [
-  'items',
-  'prefixItems',
-  'additionalItems',
-  'unevaluatedItems',
-  'minItems',
-  'maxItems',
-  'uniqueItems',
-  'contains',
-  'minContains',
-  'maxContains',
-];
-const NUMBER_KEYWORDS = [
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'multipleOf',
-];
-const STRING_KEYWORDS = ['minLength', 'maxLength', 'pattern', 'format'];
-const CONDITIONAL_KEYWORDS = ['if', 'then', 'else'];
+const KEYWORD_GROUPS = new Map(
+  KEYWORDS_BY_GROUP.flatMap(([group, keywords]) => keywords.map((k) => [k, group] as const)),
+);
 const CRITERIA: Criterion[] = ['allOf', 'anyOf', 'oneOf'];
-const ASSERTION_KEYWORDS = [
-  'enum',
-  ...CRITERIA,
-  'not',
-  'const',
-  'type',
-  ...OBJECT_KEYWORDS,
-  ...ARRAY_KEYWORDS,
-  ...NUMBER_KEYWORDS,
-  ...STRING_KEYWORDS,
-  ...CONDITIONAL_KEYWORDS,
-];
-const TYPES = ['string', 'integer', 'number', 'boolean', 'null', 'array', 'object'] as const;
+
+function keywordGroups(schema: Json): number {
+  let groups = 0;
+  for (const key of Object.keys(schema)) groups |= KEYWORD_GROUPS.get(key) ?? 0;
+  return groups;
+}
 
 const isObject = (value: unknown): value is Json =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -213,13 +223,19 @@ function decodeUri(text: string): string {
   }
 }
 
-/** Reads schema documents into nodes; one reader per document. */
+/**
+ * Reads schema documents into nodes; one reader per document. Each node is built once, with its
+ * final annotations and source where they are known (no copies of half-built nodes): reading is
+ * most of the work of a check.
+ */
 class ModelReader {
   /** One node per schema object, so every `$ref` to a target shares it (and cycles close). */
   private readonly nodes = new Map<object, SchemaNode>();
   private readonly anchors = new Map<string, unknown>();
   /** Bare references being followed (to stop a chain of them that loops). */
   private readonly following = new Set<object>();
+  /** Whether the document has a `$ref` anywhere: without one it is a tree, with no cycles. */
+  private hasReferences = false;
   private count = 0;
 
   constructor(
@@ -240,7 +256,10 @@ class ModelReader {
     const id = stringOf(value.$id);
     const anchor = stringOf(value.$anchor) ?? (id?.startsWith('#') ? id.slice(1) : undefined);
     if (anchor !== undefined && !this.anchors.has(anchor)) this.anchors.set(anchor, value);
-    for (const item of Object.values(value)) this.collectAnchors(item, depth + 1);
+    if (value.$ref !== undefined) this.hasReferences = true;
+    for (const key in value) {
+      if (Object.hasOwn(value, key)) this.collectAnchors(value[key], depth + 1);
+    }
   }
 
   read(schema: unknown = this.root): SchemaNode {
@@ -253,12 +272,22 @@ class ModelReader {
     if (this.count > this.limits.maxNodes) {
       throw new UncheckableSchemaError(`schema has more than ${this.limits.maxNodes} subschemas`);
     }
+    const groups = keywordGroups(schema);
     const ref = stringOf(schema.$ref);
-    if (ref !== undefined && !hasAssertions(schema)) return this.readReference(schema, ref);
+    // Keywords beside a bare `$ref` that are annotations only constrain nothing.
+    if (ref !== undefined && (groups & ANY_ASSERTION) === 0) {
+      return this.readReference(schema, ref);
+    }
+    if (!this.hasReferences) {
+      // A tree without references has no cycles: its node is built as it is, no placeholder.
+      const node = this.readObject(schema, undefined, groups);
+      this.nodes.set(schema, node);
+      return node;
+    }
     // A placeholder first: a $ref cycle back to this schema finds it while it is being read.
     const node = { annotations: {}, source: schema } as SchemaNode;
     this.nodes.set(schema, node);
-    Object.assign(node, this.readObject(schema, ref));
+    Object.assign(node, this.readObject(schema, ref, groups));
     return node;
   }
 
@@ -276,107 +305,126 @@ class ModelReader {
     }
   }
 
-  private readObject(schema: Json, ref: string | undefined): SchemaNode {
+  private readObject(schema: Json, ref: string | undefined, groups: number): SchemaNode {
     const annotations = readAnnotations(schema);
     // 2019+ applies a $ref's siblings too: the target and the siblings must both hold.
-    const parts =
-      ref === undefined
-        ? this.extract(schema)
-        : [this.read(this.resolve(ref)), ...this.extract(schema)];
-    if (parts.length === 0) return { kind: 'empty', annotations, source: schema };
-    if (parts.length === 1) return { ...parts[0]!, annotations, source: schema };
-    return { kind: 'combined', criterion: 'allOf', subschemas: parts, annotations, source: schema };
+    const parts: SchemaNode[] = ref === undefined ? [] : [this.read(this.resolve(ref))];
+    this.extract(schema, groups, parts);
+    if (parts.length > 1) {
+      return {
+        kind: 'combined',
+        criterion: 'allOf',
+        subschemas: parts,
+        annotations,
+        source: schema,
+      };
+    }
+    // One part is a node made for this schema, unless it is a shared $ref target: copied then.
+    const node: SchemaNode =
+      parts[0] === undefined
+        ? { kind: 'empty', annotations, source: schema }
+        : ref === undefined
+          ? parts[0]
+          : { ...parts[0] };
+    node.annotations = annotations;
+    node.source = schema;
+    return node;
   }
 
-  /** The nodes the keywords of one schema object give, in the loader's order. */
-  private extract(schema: Json): SchemaNode[] {
-    const parts: SchemaNode[] = [];
-    const part = (node: Shape) =>
-      parts.push({ ...node, annotations: {}, source: schema } as SchemaNode);
-    if (Array.isArray(schema.enum)) part({ kind: 'enum', values: schema.enum });
+  /** Appends the nodes the keywords of one schema object give, in the loader's order. */
+  private extract(schema: Json, groups: number, parts: SchemaNode[]): void {
+    if (Array.isArray(schema.enum)) {
+      parts.push({ kind: 'enum', values: schema.enum, annotations: {}, source: schema });
+    }
     for (const criterion of CRITERIA) {
       const list = schema[criterion];
       if (Array.isArray(list)) {
-        part({ kind: 'combined', criterion, subschemas: list.map((s) => this.read(s)) });
+        const subschemas: SchemaNode[] = [];
+        for (const sub of list) subschemas.push(this.read(sub));
+        parts.push({ kind: 'combined', criterion, subschemas, annotations: {}, source: schema });
       }
     }
-    if (schema.not !== undefined) part({ kind: 'not', schema: this.read(schema.not) });
-    if (Object.hasOwn(schema, 'const')) part({ kind: 'const', value: schema.const });
-    const consumed = new Set<string>();
+    if (schema.not !== undefined) {
+      parts.push({ kind: 'not', schema: this.read(schema.not), annotations: {}, source: schema });
+    }
+    if (Object.hasOwn(schema, 'const')) {
+      parts.push({ kind: 'const', value: schema.const, annotations: {}, source: schema });
+    }
+    // The groups a named type reads are not read again as a node of their own.
+    let unread = groups;
     const type = schema.type;
     if (typeof type === 'string') {
-      const typed = this.typed(schema, type, consumed);
-      if (typed) part(typed);
+      const typed = this.typed(schema, type, schema);
+      if (typed) {
+        parts.push(typed);
+        unread &= ~typeGroup(type);
+      }
     } else if (Array.isArray(type)) {
-      const subschemas = type
-        .filter((t): t is string => typeof t === 'string')
-        .map((t) => this.typed(schema, t, consumed))
-        .filter((n): n is SchemaNode => n !== undefined)
-        .map((n) => ({ ...n, annotations: {}, source: { type: (n as Base).source } }));
-      part({ kind: 'combined', criterion: 'anyOf', subschemas });
+      const subschemas: SchemaNode[] = [];
+      for (const t of type) {
+        if (typeof t !== 'string') continue;
+        const typed = this.typed(schema, t, { type: t });
+        if (typed) {
+          subschemas.push(typed);
+          unread &= ~typeGroup(t);
+        }
+      }
+      parts.push({
+        kind: 'combined',
+        criterion: 'anyOf',
+        subschemas,
+        annotations: {},
+        source: schema,
+      });
     }
-    const has = (keywords: string[]) =>
-      keywords.some((k) => !consumed.has(k) && Object.hasOwn(schema, k));
-    if (has(ARRAY_KEYWORDS)) part(this.array(schema));
-    if (has(OBJECT_KEYWORDS)) part(this.object(schema));
-    if (has(NUMBER_KEYWORDS)) part(readNumber(schema, false));
-    if (has(STRING_KEYWORDS)) part(readString(schema));
-    if (has(CONDITIONAL_KEYWORDS)) part({ kind: 'conditional' });
-    return parts;
+    if (unread & ARRAY) parts.push(this.array(schema, schema));
+    if (unread & OBJECT) parts.push(this.object(schema, schema));
+    if (unread & NUMBER) parts.push(readNumber(schema, false, schema));
+    if (unread & STRING) parts.push(readString(schema, schema));
+    if (unread & CONDITIONAL) parts.push({ kind: 'conditional', annotations: {}, source: schema });
   }
 
-  /** The node of one named type; its keywords are consumed so they are not read again. */
-  private typed(schema: Json, type: string, consumed: Set<string>): SchemaNode | undefined {
-    const node = (n: Shape) => ({ ...n, annotations: {}, source: type }) as SchemaNode;
-    const consume = (keywords: string[]) => {
-      for (const k of keywords) consumed.add(k);
-    };
-    switch (type as (typeof TYPES)[number]) {
+  /** The node of one named type, undefined for a name that is no type. */
+  private typed(schema: Json, type: string, source: unknown): SchemaNode | undefined {
+    switch (type) {
       case 'string':
-        consume(STRING_KEYWORDS);
-        return node(readString(schema));
+        return readString(schema, source);
       case 'integer':
       case 'number':
-        consume(NUMBER_KEYWORDS);
-        return node(readNumber(schema, type === 'integer'));
+        return readNumber(schema, type === 'integer', source);
       case 'boolean':
-        return node({ kind: 'boolean' });
+        return { kind: 'boolean', annotations: {}, source };
       case 'null':
-        return node({ kind: 'null' });
+        return { kind: 'null', annotations: {}, source };
       case 'array':
-        consume(ARRAY_KEYWORDS);
-        return node(this.array(schema));
+        return this.array(schema, source);
       case 'object':
-        consume(OBJECT_KEYWORDS);
-        return node(this.object(schema));
+        return this.object(schema, source);
       default:
         return undefined;
     }
   }
 
-  private object(schema: Json): Shape<ObjectNode> {
+  private object(schema: Json, source: unknown): ObjectNode {
     const properties = new Map<string, SchemaNode>();
-    if (isObject(schema.properties)) {
-      for (const [name, sub] of Object.entries(schema.properties)) {
-        properties.set(name, this.read(sub));
+    const declared = schema.properties;
+    if (isObject(declared)) {
+      for (const [name, sub] of Object.entries(declared)) properties.set(name, this.read(sub));
+    }
+    const required = new Set<string>();
+    if (Array.isArray(schema.required)) {
+      for (const name of schema.required) if (typeof name === 'string') required.add(name);
+    }
+    const patternProperties: PatternProperty[] = [];
+    const patterns = schema.patternProperties;
+    if (isObject(patterns)) {
+      for (const [pattern, sub] of Object.entries(patterns)) {
+        patternProperties.push({ pattern, regex: compileRegex(pattern), schema: this.read(sub) });
       }
     }
-    const required = new Set(
-      Array.isArray(schema.required)
-        ? schema.required.filter((r): r is string => typeof r === 'string')
-        : [],
-    );
-    const patternProperties: PatternProperty[] = isObject(schema.patternProperties)
-      ? Object.entries(schema.patternProperties).map(([pattern, sub]) => ({
-          pattern,
-          regex: compileRegex(pattern),
-          schema: this.read(sub),
-        }))
-      : [];
     const propertyDependencies = new Map<string, Set<string>>();
     const schemaDependencies = new Map<string, SchemaNode>();
-    const dependencies = [schema.dependencies, schema.dependentRequired, schema.dependentSchemas];
-    for (const group of dependencies) {
+    for (const group of [schema.dependencies, schema.dependentRequired, schema.dependentSchemas]) {
       if (!isObject(group)) continue;
       for (const [name, dependency] of Object.entries(group)) {
         if (Array.isArray(dependency)) {
@@ -392,6 +440,8 @@ class ModelReader {
     const additional = schema.additionalProperties;
     return {
       kind: 'object',
+      annotations: {},
+      source,
       properties,
       required,
       permitsAdditional: additional !== false,
@@ -408,7 +458,7 @@ class ModelReader {
     };
   }
 
-  private array(schema: Json): Shape<ArrayNode> {
+  private array(schema: Json, source: unknown): ArrayNode {
     const { items, prefixItems, additionalItems } = schema;
     const tupleSource = Array.isArray(prefixItems)
       ? prefixItems
@@ -420,6 +470,8 @@ class ModelReader {
     const everyItem = tupleSource === undefined && !Array.isArray(items) ? items : undefined;
     return {
       kind: 'array',
+      annotations: {},
+      source,
       allItems: isObject(everyItem) ? this.read(everyItem) : undefined,
       tuple: tupleSource?.map((s) => this.read(s)),
       // `items: false` without a tuple allows no items at all: no additional ones.
@@ -459,9 +511,22 @@ class ModelReader {
   }
 }
 
-/** Whether keywords beside a `$ref` constrain anything (annotations alone do not). */
-const hasAssertions = (schema: Json) =>
-  ASSERTION_KEYWORDS.some((keyword) => Object.hasOwn(schema, keyword));
+/** The keyword group a named type reads (0 for types without keywords). */
+function typeGroup(type: string): number {
+  switch (type) {
+    case 'string':
+      return STRING;
+    case 'integer':
+    case 'number':
+      return NUMBER;
+    case 'array':
+      return ARRAY;
+    case 'object':
+      return OBJECT;
+    default:
+      return 0;
+  }
+}
 
 function readAnnotations(schema: Json): Annotations {
   const annotations: Annotations = {};
@@ -475,18 +540,22 @@ function readAnnotations(schema: Json): Annotations {
   return annotations;
 }
 
-function readString(schema: Json): Shape<StringNode> {
+function readString(schema: Json, source: unknown): StringNode {
   return {
     kind: 'string',
+    annotations: {},
+    source,
     minLength: numberOf(schema.minLength),
     maxLength: numberOf(schema.maxLength),
     pattern: stringOf(schema.pattern),
   };
 }
 
-function readNumber(schema: Json, integer: boolean): Shape<NumberNode> {
+function readNumber(schema: Json, integer: boolean, source: unknown): NumberNode {
   return {
     kind: 'number',
+    annotations: {},
+    source,
     integer,
     minimum: numberOf(schema.minimum),
     maximum: numberOf(schema.maximum),

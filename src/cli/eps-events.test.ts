@@ -332,4 +332,90 @@ describe.each(testBackends())('eps event commands against a service on $name', (
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error: tracing no-such-event: .*not found/);
   }, 120_000);
+  it('lists and redelivers dead letters, and replays a time range to a subscription and a trigger', async () => {
+    receiver.script.push(500);
+    const published = await eps(
+      service.url,
+      'publish',
+      'bookings.created',
+      '--data',
+      confirmed('bk_dead'),
+      '--source',
+      'workflow:wf_1',
+      '--event-id',
+      'ev-dead',
+    );
+    expect(published.code, published.stderr).toBe(0);
+    const dead = await eventually(async () => {
+      const listed = await eps(
+        service.url,
+        'dlq',
+        'ls',
+        '--subscription',
+        'audit-bookings',
+        '--json',
+      );
+      expect(listed.code, listed.stderr).toBe(0);
+      return listed.stdout
+        .trimEnd()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line))
+        .find((letter) => letter.event_id === 'ev-dead');
+    }, 'the dead letter of ev-dead');
+    const table = await eps(service.url, 'dlq', 'ls');
+    expect(table.stdout).toMatch(/^ID\s+SUBSCRIPTION\s+EVENT ID\s+ATTEMPTS\s+DEAD SINCE\s+ERROR\n/);
+    expect(table.stdout).toContain(dead.id);
+
+    const deliveredBefore = receiver.received.length;
+    const redelivered = await eps(service.url, 'dlq', 'redeliver', dead.id);
+    expect(redelivered).toMatchObject({ code: 0, stdout: `${dead.id} queued again\n` });
+    await eventually(
+      async () => receiver.received.slice(deliveredBefore).some((r) => r.body.includes('bk_dead')),
+      'the redelivery',
+    );
+    const misuse = await eps(service.url, 'dlq', 'redeliver');
+    expect(misuse.code).toBe(2);
+
+    const replayedBefore = receiver.received.length;
+    const replayed = await eps(
+      service.url,
+      'replay',
+      'subscription/audit-bookings',
+      '--since',
+      '1h',
+    );
+    expect(replayed.code, replayed.stderr).toBe(0);
+    const [, matched, queued] =
+      /^subscription audit-bookings: (\d+) events matched, (\d+) queued\n$/.exec(replayed.stdout)!;
+    expect(Number(matched)).toBeGreaterThanOrEqual(1);
+    expect(queued).toBe(matched);
+    await eventually(
+      async () =>
+        receiver.received
+          .slice(replayedBefore)
+          .some((r) => r.headers['x-eps-replay'] === 'true' && r.body.includes('bk_dead')),
+      'a replayed delivery',
+    );
+
+    const fired = await eps(
+      service.url,
+      'replay',
+      'start-booking-confirmation',
+      '--since',
+      'PT1H',
+      '--force',
+    );
+    expect(fired.code, fired.stderr).toBe(0);
+    expect(fired.stdout).toMatch(
+      /^trigger start-booking-confirmation: [1-9]\d* events matched, [1-9]\d* queued\n$/,
+    );
+    const unknown = await eps(service.url, 'replay', 'nothing-here', '--since', '1h');
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: 'error: no trigger or subscription named nothing-here\n',
+    });
+    const badSince = await eps(service.url, 'replay', 'audit-bookings', '--since', 'yesterday');
+    expect(badSince.code).toBe(2);
+  }, 240_000);
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
 import { registerEvents } from './commands/events.ts';
+import { registerReplay } from './commands/replay.ts';
 import { registerTail } from './commands/tail.ts';
 import { registerTrace } from './commands/trace.ts';
 import { registerValidate } from './commands/validate.ts';
@@ -52,6 +53,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   registerEvents(program, run);
   registerTrace(program, run);
   registerTail(program, run);
+  registerReplay(program, run);
   return program;
 }
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
 import { registerEvents } from './commands/events.ts';
+import { registerKeys } from './commands/keys.ts';
 import { registerReplay } from './commands/replay.ts';
 import { registerTail } from './commands/tail.ts';
 import { registerTrace } from './commands/trace.ts';
@@ -54,6 +55,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   registerTrace(program, run);
   registerTail(program, run);
   registerReplay(program, run);
+  registerKeys(program, io, setExitCode);
   return program;
 }
 

@@ -7,9 +7,10 @@ import type { Database } from '../db/database.ts';
 import { AppError } from '../errors.ts';
 
 export const USAGE = `usage:
-  npm run keys -- create --scopes <scope>[,<scope>…] [--name <name>] [--kind service]
-  npm run keys -- list [--kind service|standard]
-  npm run keys -- revoke <id>
+  eps keys create --scopes <scope>[,<scope>…] [--name <name>] [--kind service]
+  eps keys list [--kind service|standard]
+  eps keys revoke <id>
+  (npm run keys -- … is the same)
 scopes: ${SCOPES.join(', ')} (admin implies every scope)
 kind: service makes a service account (a named system's key, listed apart; --name required)`;
 

@@ -7,7 +7,6 @@ import { testBackends } from '../testing/backends.ts';
 import { runKeysCommand } from './keys-command.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
 
 describe.each(testBackends())('the keys command on $name', (backend) => {
   let t: TestApp;
@@ -105,7 +104,7 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
   });
 
   // A real process (tsx, migrations on an empty database): slow on a loaded machine.
-  it('runs as `npm run keys` against the configured database', async () => {
+  it('runs as `eps keys` (and so `npm run keys`) against the configured database', async () => {
     const database = await backend.create();
     try {
       const env = {
@@ -116,11 +115,15 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
       };
       const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>(
         (resolve) => {
-          const child = spawn(TSX, ['src/cli/keys.ts', 'create', '--scopes', 'admin'], {
-            cwd: ROOT,
-            env,
-            stdio: ['ignore', 'pipe', 'pipe'],
-          });
+          const child = spawn(
+            process.execPath,
+            ['bin/eps.js', 'keys', 'create', '--scopes', 'admin'],
+            {
+              cwd: ROOT,
+              env,
+              stdio: ['ignore', 'pipe', 'pipe'],
+            },
+          );
           let stdout = '';
           child.stdout.on('data', (chunk) => (stdout += chunk));
           child.on('exit', (exitCode) => resolve({ code: exitCode, stdout }));

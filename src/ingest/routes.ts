@@ -75,20 +75,20 @@ const binaryCloudEvents = new WeakSet<FastifyRequest>();
  * event before validation (its CloudEvents attributes checked and worded here), so the route's
  * JSON schema checks what a native publisher would have sent.
  */
-async function binaryAsNative(request: FastifyRequest): Promise<void> {
+export async function binaryAsNative(request: FastifyRequest): Promise<void> {
   if (!isBinaryCloudEvent(request.headers) || mediaType(request) === CLOUDEVENTS_JSON) return;
   request.body = CLOUDEVENTS_FORMAT.toInput(cloudEventFromBinary(request.headers, request.body));
   binaryCloudEvents.add(request);
 }
 
 /** How a single event's body is read: as sent natively, a structured or a binary CloudEvent. */
-function singleEventFormat(request: FastifyRequest): EventFormat {
+export function singleEventFormat(request: FastifyRequest): EventFormat {
   if (mediaType(request) === CLOUDEVENTS_JSON) return CLOUDEVENTS_FORMAT;
   return binaryCloudEvents.has(request) ? MAPPED_CLOUDEVENT_FORMAT : NATIVE_FORMAT;
 }
 
 /** One event's body: native JSON, or a CloudEvent (structured, or binary made structured). */
-const singleEventBody = (extra: Record<string, unknown> = {}) => ({
+export const singleEventBody = (extra: Record<string, unknown> = {}) => ({
   content: {
     'application/json': { schema: eventInputSchema },
     [CLOUDEVENTS_JSON]: { schema: cloudEventSchema },

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.ts';
 import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
 import { answerObject, errorResponseSchema, freeFormObject } from '../http/common.ts';
-import type { EventReceiver } from '../ingest/receiver.ts';
+import { type EventReceiver, NATIVE_FORMAT } from '../ingest/receiver.ts';
+import { binaryAsNative, singleEventBody, singleEventFormat } from '../ingest/routes.ts';
 import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -17,6 +18,21 @@ const simulationAnswer = answerObject({
 });
 
 const tags = ['events'];
+
+const exampleRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['definition', 'example'],
+  properties: {
+    definition: {
+      type: 'string',
+      maxLength: 255,
+      description: 'UUID, event_id or pattern (default version unless `version`)',
+    },
+    version: { type: 'string', maxLength: 50 },
+    example: { type: 'integer', minimum: 0, maximum: 1000 },
+  },
+} as const;
 
 /** `{ definition, example }`: the definition's (default version's) nth example as the event. */
 interface ExampleRequest {
@@ -39,7 +55,7 @@ export interface SimulationRouteDeps {
 export const EXPLAINED_ATTEMPTS = 1000;
 
 export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationRouteDeps): void {
-  app.post<{ Body: EventInput | ExampleRequest }>(
+  app.post<{ Body: EventInput | ExampleRequest | Record<string, unknown> }>(
     '/v1/events/simulate',
     {
       config: { access: 'subscriptions:read' },
@@ -48,32 +64,28 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
         tags,
         summary:
           'What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent',
-        body: {
-          oneOf: [
-            eventInputSchema,
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['definition', 'example'],
-              properties: {
-                definition: {
-                  type: 'string',
-                  maxLength: 255,
-                  description: 'UUID, event_id or pattern (default version unless `version`)',
-                },
-                version: { type: 'string', maxLength: 50 },
-                example: { type: 'integer', minimum: 0, maximum: 1000 },
-              },
-            },
-          ],
+        // As POST /v1/events takes an event (native, structured or binary CloudEvent), or an example.
+        body: singleEventBody({
+          'application/json': { schema: { oneOf: [eventInputSchema, exampleRequestSchema] } },
+        }),
+        response: {
+          200: simulationAnswer,
+          400: errorResponseSchema,
+          404: errorResponseSchema,
+          415: errorResponseSchema,
         },
-        response: { 200: simulationAnswer, 400: errorResponseSchema, 404: errorResponseSchema },
       },
+      preValidation: binaryAsNative,
     },
     async (request) => {
-      const input =
-        'definition' in request.body ? await exampleOf(deps.registry, request.body) : request.body;
-      const { event } = await deps.receiver.prepare(input, undefined);
+      const format = singleEventFormat(request);
+      const { event } =
+        format === NATIVE_FORMAT && 'definition' in request.body
+          ? await deps.receiver.prepare(
+              await exampleOf(deps.registry, request.body as ExampleRequest),
+              undefined,
+            )
+          : await deps.receiver.validate(request.body, undefined, format);
       return {
         simulated: true,
         event: event.instance,

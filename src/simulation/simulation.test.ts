@@ -207,6 +207,57 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
     ).toHaveLength(1);
   });
 
+  it('takes CloudEvents, structured and binary, as POST /v1/events does', async () => {
+    const starts = await trigger({
+      eventPattern: 'bookings.created',
+      correlationKey: 'payload.bookingId',
+    });
+    const before = await counts();
+    const structured = await t.request('POST', '/v1/events/simulate', {
+      headers: { 'content-type': 'application/cloudevents+json' },
+      payload: JSON.stringify({
+        specversion: '1.0',
+        id: 'ce-sim-1',
+        type: 'bookings.created',
+        source: '/workflow/1',
+        data: { bookingId: 'bk-ce' },
+      }),
+    });
+    const binary = await t.request('POST', '/v1/events/simulate', {
+      headers: {
+        'content-type': 'application/json',
+        'ce-specversion': '1.0',
+        'ce-id': 'ce-sim-2',
+        'ce-type': 'bookings.created',
+        'ce-source': '/workflow/1',
+      },
+      payload: JSON.stringify({ bookingId: 'bk-bin' }),
+    });
+    for (const [answer, eventId, bookingId] of [
+      [structured, 'ce-sim-1', 'bk-ce'],
+      [binary, 'ce-sim-2', 'bk-bin'],
+    ] as const) {
+      expect(answer.status).toBe(200);
+      expect(answer.body.event).toMatchObject({ eventId, payload: { bookingId } });
+      expect(answer.body.triggers.find((x: any) => x.triggerId === starts)).toMatchObject({
+        matched: true,
+        correlationKey: bookingId,
+        action: 'would_start',
+      });
+    }
+    const invalid = await t.request('POST', '/v1/events/simulate', {
+      headers: { 'content-type': 'application/cloudevents+json' },
+      payload: JSON.stringify({ specversion: '0.3', id: 'x', type: 'bookings.created' }),
+    });
+    expect(invalid.status).toBe(400);
+    const xml = await t.request('POST', '/v1/events/simulate', {
+      headers: { 'content-type': 'application/xml' },
+      payload: '<booking/>',
+    });
+    expect(xml.status).toBe(415);
+    expect(await counts()).toEqual(before);
+  });
+
   it('validates the event as POST /v1/events does', async () => {
     const invalid = await t.request('POST', '/v1/events/simulate', {
       payload: { pattern: 'bookings.created', payload: { amount: 'x' } },

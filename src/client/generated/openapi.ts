@@ -9930,6 +9930,20 @@ export interface operations {
                     version?: string;
                     example: number;
                 };
+                "application/cloudevents+json": {
+                    /** @enum {string} */
+                    specversion: "1.0";
+                    id: string;
+                    source: string;
+                    type: string;
+                    time?: string;
+                    datacontenttype?: string;
+                    dataschema?: string;
+                    subject?: string;
+                    /** @description the payload: a JSON object */
+                    data?: unknown;
+                    data_base64?: string;
+                };
             };
         };
         responses: {

@@ -24,13 +24,18 @@ const GOAL_MS = 20;
 
 async function layout(serverUrl: string, receiver: BenchReceiver, across: boolean) {
   const bench = await createBenchDatabase(serverUrl);
-  const routing = { ...localConfig().routing, workers: !across };
-  const a = await startBenchService(bench.db, { routing });
+  // One configuration for both instances: B must unseal the signing secrets A sealed, so they
+  // share the encryption key, as every instance of one deployment does.
+  const config = localConfig();
+  const a = await startBenchService(bench.db, {
+    ...config,
+    routing: { ...config.routing, workers: !across },
+  });
   // B: a second instance on the same database, with a pool (and listener) of its own.
   const bDb = across
     ? await openPostgres({ connectionString: bench.url, maxConnections: 10 })
     : undefined;
-  const b = bDb ? await startBenchService(bDb) : undefined;
+  const b = bDb ? await startBenchService(bDb, config) : undefined;
   let publisher: Publisher | undefined;
   try {
     await postJson(a.url, '/v1/event-definitions', bookingDefinition());

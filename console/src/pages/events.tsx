@@ -11,6 +11,7 @@ const FILTERS = [
   { name: 'correlationId', label: 'Correlation id' },
   { name: 'source.type', label: 'Source type' },
   { name: 'source.id', label: 'Source id' },
+  { name: 'tags', label: 'Tags', placeholder: 'region=eu, tier=gold' },
   { name: 'startTime', label: 'From', type: 'datetime-local' },
   { name: 'endTime', label: 'Until', type: 'datetime-local' },
   { name: 'payload', label: 'Payload contains (JSON)', placeholder: '{"orderId":"o-1"}' },
@@ -21,11 +22,29 @@ const TIME_FILTERS = new Set<FilterName>(['startTime', 'endTime']);
 const PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;
 
+/**
+ * `region=eu, tier=gold` as GET /v1/events' `tag.region=eu&tag.tier=gold` (every tag must match);
+ * an entry without `=` is left out.
+ */
+function tagFilters(text: string): Record<string, string> {
+  const filters: Record<string, string> = {};
+  for (const entry of text.split(',')) {
+    const at = entry.indexOf('=');
+    const name = entry.slice(0, at).trim();
+    if (at > 0 && name) filters[`tag.${name}`] = entry.slice(at + 1).trim();
+  }
+  return filters;
+}
+
 function queryOf(params: URLSearchParams, cursor: string | undefined) {
   const query: Record<string, string | number> = {};
   for (const { name } of FILTERS) {
     const value = params.get(name);
     if (!value) continue;
+    if (name === 'tags') {
+      Object.assign(query, tagFilters(value));
+      continue;
+    }
     // datetime-local has no zone: it is the browser's local time.
     query[name] = TIME_FILTERS.has(name) ? new Date(value).toISOString() : value;
   }

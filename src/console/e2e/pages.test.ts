@@ -89,6 +89,13 @@ describe('the console pages', { timeout: 180_000 }, () => {
       await page.getByRole('button', { name: 'Search' }).click();
       await visible(page, '1 matching events');
       await rows.getByText('orders.paid').waitFor();
+      await page.getByLabel('Tags').fill('region=us');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await visible(page, '0 matching events');
+      await page.getByLabel('Tags').fill('region=eu');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await visible(page, '1 matching events');
+      await rows.getByText('orders.paid').waitFor();
     } finally {
       await close();
     }

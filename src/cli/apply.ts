@@ -14,7 +14,7 @@ type Json = Record<string, unknown>;
 const PAGE = 1000;
 
 /** Every page of a listing. */
-async function listAll(
+export async function listAll(
   fetchPage: (offset: number) => Promise<{ items: Json[]; hasMore: boolean }>,
 ): Promise<Json[]> {
   const all: Json[] = [];

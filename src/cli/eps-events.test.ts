@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { eps, runEps, serviceOn } from '../testing/eps-process.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/booking', import.meta.url));
+const TSC = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
 
 const confirmed = (bookingId: string) =>
   JSON.stringify({ bookingId, customerId: 'cu_1', amount: 120, status: 'confirmed' });
@@ -418,4 +420,49 @@ describe.each(testBackends())('eps event commands against a service on $name', (
     const badSince = await eps(service.url, 'replay', 'audit-bookings', '--since', 'yesterday');
     expect(badSince.code).toBe(2);
   }, 240_000);
+
+  it('generates payload types and a publish() the compiler checks', async () => {
+    const out = join(files, 'types.ts');
+    const generated = await eps(service.url, 'codegen', '--out', out);
+    expect(generated).toMatchObject({ code: 0, stdout: `${out}: 2 payload types\n` });
+    const usage = (payload: string) =>
+      [
+        "import { typedPublish, type EventPayload } from './types';",
+        'const publish = typedPublish(async () => ({ eventId: "e", status: "accepted", timestamp: "t" }));',
+        `void publish('bookings.created', ${payload});`,
+        "const cancelled: EventPayload<'bookings.cancelled'> = { bookingId: 'bk_1' };",
+        'void cancelled;',
+      ].join('\n');
+    const tsc = (file: string) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(
+          TSC,
+          [
+            '--noEmit',
+            '--strict',
+            '--target',
+            'es2022',
+            '--module',
+            'esnext',
+            '--moduleResolution',
+            'bundler',
+            file,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let output = '';
+        child.stdout.on('data', (chunk) => (output += chunk));
+        child.on('close', (code) => resolve({ code, output }));
+      });
+    await writeFile(
+      join(files, 'good.ts'),
+      usage("{ bookingId: 'bk_1', customerId: 'cu_1', status: 'confirmed' }"),
+    );
+    await writeFile(join(files, 'bad.ts'), usage("{ bookingId: 'bk_1', status: 'maybe' }"));
+    const good = await tsc(join(files, 'good.ts'));
+    expect(good, good.output).toMatchObject({ code: 0 });
+    const bad = await tsc(join(files, 'bad.ts'));
+    expect(bad.code).not.toBe(0);
+    expect(bad.output).toMatch(/bad\.ts\(3,/);
+  }, 120_000);
 });

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
+import { registerCodegen } from './commands/codegen.ts';
 import { registerEvents } from './commands/events.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerReplay } from './commands/replay.ts';
@@ -56,6 +57,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   registerTail(program, run);
   registerReplay(program, run);
   registerKeys(program, io, setExitCode);
+  registerCodegen(program, run);
   return program;
 }
 

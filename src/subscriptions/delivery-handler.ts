@@ -189,12 +189,13 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
       [SpanAttributes.SUBSCRIBER_ID]: subscription.subscriberId,
       [SpanAttributes.SUBSCRIPTION_ID]: subscription.id,
     });
-    const { name, ...spanOptions } = outgoingSpan(
+    const { name, kind, attributes } = outgoingSpan(
       subscription.subscriberType,
       subscription.endpoint,
       work.id,
     );
-    const { span, context } = tracing.startSpan(name, parent, spanOptions);
+    const { span, context } = tracing.startSpan(name, parent, { kind });
+    if (span.isRecording()) span.setAttributes(attributes());
     const traceparent = traceparentOf(context);
     const request = deliveryRequestOf(subscriptions, subscription, encoded, work, {
       now: clock.now(),

@@ -7,26 +7,27 @@ import type { SubscriberType } from './subscription.ts';
  * conventions so backends draw it as a call to another service: a webhook is an HTTP CLIENT
  * span (`POST`, `http.request.method`, `url.full`, `server.address`, `server.port`,
  * `http.response.status_code`), a queue delivery a NATS PRODUCER span (`send <subject>`,
- * `messaging.*`).
+ * `messaging.*`). The attributes are a function: they parse the endpoint, which only a
+ * recording span is worth (the delivery hot path runs without an exporter too).
  */
 export function outgoingSpan(
   type: SubscriberType,
   endpoint: string,
   deliveryId: string,
-): { name: string; kind: SpanKind; attributes: Attributes } {
+): { name: string; kind: SpanKind; attributes: () => Attributes } {
   if (type === 'queue')
     return {
       name: `send ${endpoint}`,
       kind: SpanKind.PRODUCER,
-      attributes: {
+      attributes: () => ({
         'messaging.system': 'nats',
         'messaging.operation.type': 'send',
         'messaging.operation.name': 'publish',
         'messaging.destination.name': endpoint,
         'messaging.message.id': deliveryId,
-      },
+      }),
     };
-  return { name: 'POST', kind: SpanKind.CLIENT, attributes: webhookAttributes(endpoint) };
+  return { name: 'POST', kind: SpanKind.CLIENT, attributes: () => webhookAttributes(endpoint) };
 }
 
 function webhookAttributes(endpoint: string): Attributes {

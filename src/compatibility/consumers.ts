@@ -1,5 +1,6 @@
 import { AppError } from '../errors.ts';
 import type { Key, Root } from '../expressions/event.ts';
+import { isConstSource } from '../expressions/mapping.ts';
 import { ParseError } from '../expressions/parse-error.ts';
 import { type Node, parseExpression } from '../expressions/parser.ts';
 import { DEFAULT_COMPATIBILITY_LIMITS, UncheckableSchemaError } from './limits.ts';
@@ -53,8 +54,29 @@ export interface ConsumerSpec {
   /** Paths whose value is used as a key (`correlationKey`). */
   keys?: Array<{ field: string; text: string }>;
   /** A trigger's input: its mapping (undefined = the default input) and the workflow's schema. */
-  input?: { mapping: Record<string, unknown> | undefined; inputSchema: unknown };
+  input?: {
+    mapping: Record<string, unknown> | undefined;
+    inputSchema: unknown;
+    /** How findings name the mapping, its schema and a failure (default: a trigger's). */
+    naming?: InputNaming;
+  };
 }
+
+/** How an input check's findings word what is mapped, into what, and what a miss costs. */
+export interface InputNaming {
+  /** The mapping's field (`inputMapping`, `output.payload`). */
+  field: string;
+  /** The schema the mapping must satisfy (`the workflow's inputSchema`). */
+  schema: string;
+  /** What an event missing a required source leads to (`such events fail to start the workflow`). */
+  failure: string;
+}
+
+const TRIGGER_INPUT: InputNaming = {
+  field: 'inputMapping',
+  schema: "the workflow's inputSchema",
+  failure: 'such events fail to start the workflow',
+};
 
 /** The envelope around every payload: closed, with free-form metadata beyond its known fields. */
 const text = { type: 'string' };
@@ -373,14 +395,16 @@ function checkInput(
   check: ConsumerCheck,
   mapping: Record<string, unknown> | undefined,
   inputSchema: unknown,
+  naming: InputNaming = TRIGGER_INPUT,
 ): void {
   const produced = new Map(DEFAULT_INPUT);
   if (mapping !== undefined) {
     produced.clear();
     for (const [target, source] of Object.entries(mapping)) {
-      const field = `inputMapping.${target}`;
+      const field = `${naming.field}.${target}`;
       if (typeof source !== 'string') {
-        produced.set(target, { types: new Set([typeOfValue(source)]), required: true });
+        const value = isConstSource(source) ? source.const : source;
+        produced.set(target, { types: new Set([typeOfValue(value)]), required: true });
         continue;
       }
       const node = parsed(source, 'invalid_path');
@@ -396,15 +420,15 @@ function checkInput(
     const source = produced.get(name);
     if (!source) {
       check.error(
-        `inputMapping.${name}`,
+        `${naming.field}.${name}`,
         'input_mismatch',
-        `the workflow's inputSchema requires ${name}, which ${mapping === undefined ? 'the default input (eventId, eventPattern, eventPayload) does not produce' : 'no mapping produces'}`,
+        `${naming.schema} requires ${name}, which ${mapping === undefined ? 'the default input (eventId, eventPattern, eventPayload) does not produce' : 'no mapping produces'}`,
       );
     } else if (!source.required) {
       check.warn(
-        `inputMapping.${name}`,
+        `${naming.field}.${name}`,
         'input_may_be_missing',
-        `the workflow's inputSchema requires ${name}, but its source is not always in the event: such events fail to start the workflow`,
+        `${naming.schema} requires ${name}, but its source is not always in the event: ${naming.failure}`,
       );
     }
   }
@@ -413,9 +437,9 @@ function checkInput(
     if (!declared) {
       if (!object.permitsAdditional) {
         check.error(
-          `inputMapping.${name}`,
+          `${naming.field}.${name}`,
           'input_mismatch',
-          `the workflow's inputSchema does not allow ${name}`,
+          `${naming.schema} does not allow ${name}`,
         );
       }
       continue;
@@ -423,9 +447,9 @@ function checkInput(
     const wanted = typesOf(declared);
     if (!overlaps(source.types, wanted)) {
       check.error(
-        `inputMapping.${name}`,
+        `${naming.field}.${name}`,
         'input_mismatch',
-        `${name} is ${describe(source.types)}; the workflow's inputSchema wants ${describe(wanted)}`,
+        `${name} is ${describe(source.types)}; ${naming.schema} wants ${describe(wanted)}`,
       );
     }
   }
@@ -454,7 +478,7 @@ export function checkConsumer(spec: ConsumerSpec, versions: EventSchema[]): Find
       );
     }
   }
-  if (spec.input) checkInput(check, spec.input.mapping, spec.input.inputSchema);
+  if (spec.input) checkInput(check, spec.input.mapping, spec.input.inputSchema, spec.input.naming);
   return check.findings;
 }
 

@@ -91,12 +91,12 @@ const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 /** A literal is copied on every use, so no workflow input shares (and mutates) another's. */
 function readerOf(source: unknown): (event: EventView) => unknown {
   if (typeof source === 'string') return compilePath(source).resolve;
-  const literal = isConst(source) ? source.const : source;
+  const literal = isConstSource(source) ? source.const : source;
   return () => structuredClone(literal);
 }
 
 /** `{ "const": value }` and nothing else: the constant `value`. */
-const isConst = (source: unknown): source is { const: unknown } =>
+export const isConstSource = (source: unknown): source is { const: unknown } =>
   typeof source === 'object' &&
   source !== null &&
   !Array.isArray(source) &&

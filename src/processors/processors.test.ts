@@ -14,22 +14,23 @@ describe.each(testBackends())('event processors on $name', (backend) => {
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.reset();
-    for (const pattern of ['orders.placed', 'orders.audited', 'orders.archived']) {
+    const order = {
+      type: 'object',
+      required: ['orderId', 'amount'],
+      properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
+    };
+    for (const pattern of ['orders.audited', 'orders.archived']) {
+      await t.request('POST', '/v1/event-definitions', { payload: openDefinition(pattern) });
+    }
+    // The source's definition, and the derived event's: what a processor's output is checked against.
+    for (const pattern of ['orders.placed', 'orders.enriched']) {
       await t.request('POST', '/v1/event-definitions', {
-        payload: openDefinition(pattern, [{ orderId: 'o-ex', amount: 5 }]),
+        payload: {
+          ...openDefinition(pattern, [{ orderId: 'o-ex', amount: 5 }]),
+          payload_schema: order,
+        },
       });
     }
-    // The derived event's definition: what a processor's output is checked against.
-    await t.request('POST', '/v1/event-definitions', {
-      payload: {
-        ...openDefinition('orders.enriched'),
-        payload_schema: {
-          type: 'object',
-          required: ['orderId', 'amount'],
-          properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
-        },
-      },
-    });
   });
 
   const enrich = {
@@ -106,6 +107,18 @@ describe.each(testBackends())('event processors on $name', (backend) => {
         'output.pattern',
         'output.payload.orderId',
       ]);
+      const mistyped = await create({
+        ...enrich,
+        output: {
+          pattern: 'orders.enriched',
+          payload: { orderId: { const: 'o' }, amount: { const: 'many' } },
+        },
+      });
+      expect(mistyped.status).toBe(400);
+      expect(mistyped.body.error.details[0]).toMatchObject({
+        field: 'output.payload.amount',
+        code: 'input_mismatch',
+      });
       const taken = await create(enrich);
       expect(taken.status).toBe(201);
       expect((await create(enrich)).status).toBe(409);
@@ -164,10 +177,24 @@ describe.each(testBackends())('event processors on $name', (backend) => {
     });
 
     it('records an output its definition refuses, retries it and dead-letters it', async () => {
-      const { body: created } = await create({
+      // The type check refuses the mapping at creation; ?check=warn accepts it with a warning.
+      const partial = {
         ...enrich,
         output: { pattern: 'orders.enriched', payload: { orderId: 'payload.orderId' } },
+      };
+      const refused = await create(partial);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.details).toEqual([
+        expect.objectContaining({ field: 'output.payload.amount', code: 'input_mismatch' }),
+      ]);
+      const accepted = await t.request('POST', '/v1/event-processors?check=warn', {
+        payload: partial,
       });
+      expect(accepted.status).toBe(201);
+      expect(accepted.body.warnings).toEqual([
+        expect.objectContaining({ field: 'output.payload.amount', code: 'input_mismatch' }),
+      ]);
+      const created = accepted.body;
       await publish({ pattern: 'orders.placed', payload: { orderId: 'o-1', amount: 20 } });
       await drain();
       const [first] = await firings(created.id);
@@ -228,7 +255,10 @@ describe.each(testBackends())('event processors on $name', (backend) => {
         eventPattern: 'orders.archived',
         output: { pattern: 'orders.enriched', payload: { orderId: { const: 'o' }, amount: 1 } },
       });
-      const sourceId = await publish({ pattern: 'orders.placed', payload: {} });
+      const sourceId = await publish({
+        pattern: 'orders.placed',
+        payload: { orderId: 'o-1', amount: 1 },
+      });
       await drain();
       const [archived] = await eventsOf('orders.archived');
       expect(archived.metadata.derivedBy.depth).toBe(2);
@@ -269,7 +299,7 @@ describe.each(testBackends())('event processors on $name', (backend) => {
       const back = await create({
         name: 'back',
         eventPattern: 'orders.audited',
-        output: { pattern: 'orders.placed', payload: {} },
+        output: { pattern: 'orders.placed', payload: { orderId: { const: 'o' }, amount: 1 } },
         enabled: false,
       });
       expect(back.status).toBe(201);
@@ -284,18 +314,25 @@ describe.each(testBackends())('event processors on $name', (backend) => {
   describe('dry runs and replays', () => {
     it('shows the derived event, or why its definition refuses it, storing nothing', async () => {
       const { body: created } = await create(enrich);
-      const test = (payload: object) =>
-        t.request('POST', `/v1/event-processors/${created.id}/test`, {
+      const test = (id: string, payload: object) =>
+        t.request('POST', `/v1/event-processors/${id}/test`, {
           payload: { pattern: 'orders.placed', payload },
         });
-      const ok = await test({ orderId: 'o-1', amount: 3 });
+      const ok = await test(created.id, { orderId: 'o-1', amount: 3 });
       expect(ok.status).toBe(200);
       expect(ok.body).toMatchObject({
         dryRun: true,
         action: 'would_derive',
         derivedEvent: { pattern: 'orders.enriched', payload: { orderId: 'o-1', amount: 3 } },
       });
-      const refused = await test({ orderId: 'o-1' });
+      const partial = await t.request('POST', '/v1/event-processors?check=warn', {
+        payload: {
+          ...enrich,
+          name: 'partial',
+          output: { pattern: 'orders.enriched', payload: { orderId: 'payload.orderId' } },
+        },
+      });
+      const refused = await test(partial.body.id, { orderId: 'o-1', amount: 3 });
       expect(refused.body).toMatchObject({
         action: 'failed',
         errorDetails: [expect.objectContaining({ field: 'payload.amount' })],

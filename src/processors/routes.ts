@@ -1,11 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Clock } from '../clock.ts';
+import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { eventSourceSchema } from '../events/event.ts';
 import {
+  consumerCheckQuery,
   errorResponseSchema,
   pagination,
   paginationQuery,
   paginationSchema,
+  warningsSchema,
+  withWarnings,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import {
@@ -27,7 +31,7 @@ import {
 } from '../routing/target-routes.ts';
 import type { ProcessorRouting } from './processor-routing.ts';
 import type { ProcessorFilters } from './repository.ts';
-import type { ProcessorInput, Processors } from './service.ts';
+import type { CheckedProcessor, ProcessorInput, Processors } from './service.ts';
 
 const tags = ['event-processors'];
 
@@ -98,6 +102,14 @@ const processorSchema = {
   },
 } as const;
 
+/** A written processor: the processor, and the warnings of its type check when there are any. */
+const writtenProcessorSchema = {
+  ...processorSchema,
+  properties: { ...processorSchema.properties, warnings: warningsSchema },
+} as const;
+
+type CheckQuery = { check: ConsumerCheckMode };
+
 export interface ProcessorRouteDeps {
   processors: Processors;
   routing: ProcessorRouting;
@@ -115,7 +127,10 @@ export interface ProcessorRouteDeps {
 export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRouteDeps): void {
   const { processors, routing } = deps;
 
-  app.post<{ Body: ProcessorInput }>(
+  const written = (reply: FastifyReply, { resource, warnings }: CheckedProcessor) =>
+    withWarnings(withEtag(reply, resource), warnings);
+
+  app.post<{ Body: ProcessorInput; Querystring: CheckQuery }>(
     '/v1/event-processors',
     {
       config: { access: 'processors:write' },
@@ -124,19 +139,20 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
         tags,
         summary:
           'Create an event processor: each matching event derives one event of output.pattern (409 when it would close a loop)',
+        querystring: consumerCheckQuery,
         body: {
           type: 'object',
           additionalProperties: false,
           required: ['name', 'eventPattern', 'output'],
           properties: fields,
         },
-        response: { 201: processorSchema, ...resourceErrors },
+        response: { 201: writtenProcessorSchema, ...resourceErrors },
       },
     },
     async (request, reply) => {
-      const created = await processors.create(request.body);
-      reply.code(201).header('location', `/v1/event-processors/${created.id}`);
-      return withEtag(reply, created);
+      const created = await processors.create(request.body, request.query.check);
+      reply.code(201).header('location', `/v1/event-processors/${created.resource.id}`);
+      return written(reply, created);
     },
   );
 
@@ -202,9 +218,11 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     summary:
       'Change an event processor, e.g. { "enabled": false } to disable it (requires If-Match with its ETag)',
     properties: fields,
-    resourceSchema: processorSchema,
-    update: (id, revision, body: Partial<ProcessorInput>) => processors.update(id, revision, body),
-    answer: withEtag,
+    querystring: consumerCheckQuery,
+    resourceSchema: writtenProcessorSchema,
+    update: (id, revision, body: Partial<ProcessorInput>, query: CheckQuery) =>
+      processors.update(id, revision, body, query.check),
+    answer: written,
   });
 
   deleteRoute(app, {

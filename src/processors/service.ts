@@ -1,8 +1,15 @@
 import type { Clock } from '../clock.ts';
+import {
+  type ConsumerCheckMode,
+  type ConsumerWarning,
+  checkConsumer,
+  judgeConsumer,
+} from '../compatibility/consumers.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
 import { reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
+import { activeSchemasMatching, schemaLabel } from '../registry/consumer-schemas.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
 import { registeredPatterns } from '../triggers/repository.ts';
@@ -47,6 +54,12 @@ const nodeOf = (id: string, fields: ProcessorFields): GraphNode => ({
   outputPattern: fields.output.pattern,
 });
 
+/** A written processor and the findings of the type check it was accepted with. */
+export interface CheckedProcessor {
+  resource: EventProcessor;
+  warnings: ConsumerWarning[];
+}
+
 /**
  * Event processor management. Every change bumps the routing targets version in its own
  * transaction, so every instance's matching index follows; every change that could close a
@@ -62,9 +75,16 @@ export class Processors {
    * Compiles the expressions; checks that the input pattern can match a registered event and
    * that the output pattern is a registered one; refuses (409) an enabled processor whose
    * derived events could reach its own input again, through itself or other enabled processors.
-   * A disabled processor is in no loop: enabling it is checked.
+   * A disabled processor is in no loop: enabling it is checked. Then type-checks what it reads
+   * against the active versions its pattern matches, and the payload it maps against its output
+   * definition's schema, as a trigger's input is checked against its workflow's.
    */
-  private async validate(db: Queryable, id: string, fields: ProcessorFields): Promise<void> {
+  private async validate(
+    db: Queryable,
+    id: string,
+    fields: ProcessorFields,
+    mode: ConsumerCheckMode,
+  ): Promise<ConsumerWarning[]> {
     const details = checkProcessorExpressions(fields);
     const patterns = await registeredPatterns(db);
     if (!patterns.some((pattern) => matchesPattern(fields.eventPattern, pattern)))
@@ -84,21 +104,26 @@ export class Processors {
         ),
       );
     if (details.length > 0) throw validationError('event processor is invalid', details);
-    if (!fields.enabled) return;
-    await lockProcessorGraph(db);
-    const others = (await enabledProcessors(db)).map((p) => nodeOf(p.id, p));
-    const loop = loopThrough(nodeOf(id, fields), others);
-    if (loop) throw loopError(loop);
+    if (fields.enabled) {
+      await lockProcessorGraph(db);
+      const others = (await enabledProcessors(db)).map((p) => nodeOf(p.id, p));
+      const loop = loopThrough(nodeOf(id, fields), others);
+      if (loop) throw loopError(loop);
+    }
+    return judgeConsumer(await typeFindings(db, fields), mode);
   }
 
-  async create(input: ProcessorInput): Promise<EventProcessor> {
+  async create(
+    input: ProcessorInput,
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<CheckedProcessor> {
     const fields = fieldsOf(input);
     return this.db.transaction(async (tx) => {
       // No id yet: the empty one is no other processor's.
-      await this.validate(tx, '', fields);
-      const created = await insertProcessor(tx, fields, this.clock.now());
+      const warnings = await this.validate(tx, '', fields, mode);
+      const resource = await insertProcessor(tx, fields, this.clock.now());
       await bumpTargetsVersion(tx);
-      return created;
+      return { resource, warnings };
     });
   }
 
@@ -117,17 +142,20 @@ export class Processors {
     id: string,
     requiredRevision: number | '*',
     changes: Partial<ProcessorInput>,
-  ): Promise<EventProcessor> {
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<CheckedProcessor> {
     return this.db.transaction(async (tx) => {
       const current = isUuid(id) ? await findProcessor(tx, id, true) : undefined;
       if (!current) throw notFound(`event processor ${id}`);
       const fields = fieldsOf({ ...current, ...changes });
-      return reviseIfChanged(requiredRevision, current, fields, async () => {
-        await this.validate(tx, current.id, fields);
+      let warnings: ConsumerWarning[] = [];
+      const resource = await reviseIfChanged(requiredRevision, current, fields, async () => {
+        warnings = await this.validate(tx, current.id, fields, mode);
         const updated = await updateProcessor(tx, current.id, fields, this.clock.now());
         await bumpTargetsVersion(tx);
         return updated;
       });
+      return { resource, warnings };
     });
   }
 
@@ -137,6 +165,35 @@ export class Processors {
       await bumpTargetsVersion(tx);
     });
   }
+}
+
+/**
+ * What the processor reads (its condition) against the versions its pattern matches, and its
+ * payload mapping against the output definition's schema (the version it names, else the highest
+ * active one).
+ */
+async function typeFindings(db: Queryable, fields: ProcessorFields) {
+  const { output } = fields;
+  const outputs = await activeSchemasMatching(db, output.pattern);
+  const { version } = output;
+  const target = version
+    ? outputs.find((o) => o.label === schemaLabel({ pattern: output.pattern, version }))
+    : outputs[0];
+  const spec = {
+    conditions: fields.eventCondition
+      ? [{ field: 'eventCondition', text: fields.eventCondition }]
+      : [],
+    input: {
+      mapping: output.payload,
+      inputSchema: target?.payloadSchema,
+      naming: {
+        field: 'output.payload',
+        schema: `the payload_schema of ${target?.label ?? output.pattern}`,
+        failure: 'such events derive nothing (the firing fails and is dead-lettered)',
+      },
+    },
+  };
+  return checkConsumer(spec, await activeSchemasMatching(db, fields.eventPattern));
 }
 
 /** The loop as a 409: the processors along it, by name. */

@@ -7640,7 +7640,10 @@ export interface operations {
     };
     createEventProcessor: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7721,6 +7724,12 @@ export interface operations {
                         /** Format: date-time */
                         updatedAt?: string;
                         revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };
@@ -7995,7 +8004,10 @@ export interface operations {
     };
     updateEventProcessor: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
             header?: {
                 "if-match"?: string;
             };
@@ -8080,6 +8092,12 @@ export interface operations {
                         /** Format: date-time */
                         updatedAt?: string;
                         revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };

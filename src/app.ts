@@ -14,6 +14,7 @@ import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
 import { refreshRowEstimates } from './db/table-stats.ts';
 import { createEgressDispatcher } from './delivery/egress.ts';
+import { createWebhookSender } from './delivery/senders.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
@@ -56,6 +57,7 @@ import { registerTriggerRoutes } from './triggers/routes.ts';
 import { Triggers } from './triggers/service.ts';
 import { TriggerTargets } from './triggers/targets.ts';
 import { TriggerRouting } from './triggers/trigger-routing.ts';
+import { ResumeHandler } from './waits/resume.ts';
 import { registerWaitRoutes } from './waits/routes.ts';
 import { Waits } from './waits/service.ts';
 import { WorkflowDefinitions } from './workflows/definitions.ts';
@@ -201,6 +203,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
         { receive: (input, receivedIn) => receiver.receive(input, receivedIn) },
         config.processorMaxDepth,
       ),
+      new ResumeHandler({
+        db,
+        cipher: delivery.cipher,
+        sender: createWebhookSender({ dispatcher: outbound, clock }),
+      }),
     ],
     onCompletion(work, completion, now) {
       // A deferred claim (uncount) was no attempt.

@@ -40,13 +40,14 @@ const EDGE_SCOPES: Record<TargetKind, Scope> = {
   trigger: 'triggers:read',
   delivery: 'subscriptions:read',
   processor: 'processors:read',
+  resume: 'waits:read',
 };
 
 const edgeRateSchema = {
   type: 'object',
   required: ['kind', 'pattern', 'targetId', 'attempts', 'failures', 'fired'],
   properties: {
-    kind: { type: 'string', enum: ['trigger', 'delivery', 'processor'] },
+    kind: { type: 'string', enum: ['trigger', 'delivery', 'processor', 'resume'] },
     pattern: { type: 'string', description: "the event's pattern (definition side of the edge)" },
     targetId: { type: 'string', description: 'the trigger, subscription or event processor id' },
     attempts: { type: 'integer', description: 'attempts in the window' },

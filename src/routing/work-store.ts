@@ -62,6 +62,55 @@ export function workNotifyCte(work: string): string {
   return `SELECT pg_notify('${WORK_CHANNEL}', '') AS notified WHERE EXISTS (SELECT 1 FROM ${work})`;
 }
 
+/**
+ * Queues work for stored events outside the outbox write (e.g. a wait's notification, once it
+ * resolved), in the caller's transaction, with the work key of {@link workKey}: queued twice,
+ * it is one row. Workers of every instance are notified at commit.
+ */
+export async function queueWork(
+  tx: Queryable,
+  work: Array<{ kind: TargetKind; targetId: string; eventId: string; maxAttempts: number }>,
+  now: Date,
+): Promise<void> {
+  if (work.length === 0) return;
+  await tx.query(
+    `WITH work AS (
+       INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
+         idempotency_key, max_attempts, replay, next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), w.kind, w.target_id, w.event_id, e.id, e."timestamp", 0, w.key,
+              w.max_attempts, false, $6, $6, $6
+         FROM unnest($1::varchar[], $2::uuid[], $3::varchar[], $4::text[], $5::int[])
+           AS w(kind, target_id, event_id, key, max_attempts)
+         JOIN event_ids e ON e.event_id = w.event_id
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING 1),
+     notify AS (${workNotifyCte('work')})
+     SELECT EXISTS (SELECT 1 FROM notify) AS notified`,
+    [
+      work.map((w) => w.kind),
+      work.map((w) => w.targetId),
+      work.map((w) => w.eventId),
+      work.map((w) => workKey({ kind: w.kind, id: w.targetId }, w.eventId)),
+      work.map((w) => w.maxAttempts),
+      now,
+    ],
+  );
+}
+
+/** The newest work row of one target of a kind (e.g. a wait's notification), if any. */
+export async function latestWorkOfTarget(
+  db: Queryable,
+  kind: TargetKind,
+  targetId: string,
+): Promise<WorkRecord | undefined> {
+  const { rows } = await db.query<WorkRecord>(
+    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE kind = $1 AND target_id = $2
+      ORDER BY created_at DESC LIMIT 1`,
+    [kind, targetId],
+  );
+  return rows[0];
+}
+
 /** The parameters of {@link workInsertCte}, in order. */
 export function workInsertParams(work: NewWork[], now: Date): unknown[] {
   return [

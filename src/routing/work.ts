@@ -7,7 +7,7 @@ import type { EventInstance, NormalizedEvent } from '../events/event.ts';
  * workflow triggers, subscriptions and event processors (derived events) — and share one work
  * table, one worker pool and one matching index.
  */
-export type TargetKind = 'trigger' | 'delivery' | 'processor';
+export type TargetKind = 'trigger' | 'delivery' | 'processor' | 'resume';
 
 export const WORK_STATUSES = ['pending', 'running', 'done', 'dead'] as const;
 export type WorkStatus = (typeof WORK_STATUSES)[number];

@@ -313,6 +313,7 @@ const SPAN_NAMES: Record<TargetKind, string> = {
   trigger: 'trigger.fire',
   delivery: 'delivery.attempt',
   processor: 'processor.derive',
+  resume: 'wait.resume',
 };
 
 /** The span attribute naming the attempt's target, by target kind. */
@@ -320,6 +321,7 @@ const TARGET_ATTRIBUTES: Record<TargetKind, string> = {
   trigger: SpanAttributes.TRIGGER_ID,
   delivery: SpanAttributes.SUBSCRIPTION_ID,
   processor: 'processor.id',
+  resume: 'wait.id',
 };
 
 const OUTCOME_NAMES: Record<WorkResult['kind'], string> = {

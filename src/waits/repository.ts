@@ -164,22 +164,38 @@ export interface Resolution {
   event: EventInstance;
 }
 
-/** Resolves the waits that are still waiting; answers the ids resolved. */
+/** A wait just resolved: whom to notify of which event. */
+export interface Resolved {
+  id: string;
+  notify: WaitNotify;
+  eventId: string;
+}
+
+/** Resolves the waits that are still waiting; answers those it resolved. */
 export async function resolveWaits(
   tx: Queryable,
   resolutions: Resolution[],
   now: Date,
-): Promise<string[]> {
+): Promise<Resolved[]> {
   if (resolutions.length === 0) return [];
-  const { rows } = await tx.query<{ id: string }>(
+  const { rows } = await tx.query<{ id: string; notify: WaitNotify; event_id: string }>(
     `UPDATE waits w SET status = 'resolved', event_id = r.event->>'eventId', event = r.event,
             updated_at = $3, finished_at = $3
        FROM unnest($1::uuid[], $2::jsonb[]) AS r(id, event)
       WHERE w.id = r.id AND w.status = 'waiting'
-      RETURNING w.id`,
+      RETURNING w.id, w.notify, w.event_id`,
     [resolutions.map((r) => r.waitId), resolutions.map((r) => JSON.stringify(r.event)), now],
   );
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, notify: r.notify, eventId: r.event_id }));
+}
+
+/** What a notification needs of its wait: the stored target (secret sealed) and the wait. */
+export async function findResolution(
+  db: Queryable,
+  id: string,
+): Promise<{ notify: WaitNotify; wait: Wait } | undefined> {
+  const { rows } = await db.query<WaitRow>('SELECT * FROM waits WHERE id = $1', [id]);
+  return rows[0] && { notify: rows[0].notify, wait: toWait(rows[0]) };
 }
 
 /** Times out up to `limit` waits whose timeout passed; answers how many. */

@@ -7,6 +7,7 @@ import {
   paginationSchema,
 } from '../http/common.ts';
 import { idParams } from '../http/resource-routes.ts';
+import { WORK_STATUSES } from '../routing/work.ts';
 import type { WaitFilters } from './repository.ts';
 import type { Waits } from './service.ts';
 import { WAIT_STATUSES, type WaitInput } from './wait.ts';
@@ -63,7 +64,13 @@ const notifySchema = {
       required: ['url'],
       properties: {
         url: { type: 'string', minLength: 1, maxLength: 2048 },
-        secret: { type: 'string', minLength: 16, maxLength: 256 },
+        secret: {
+          type: 'string',
+          minLength: 16,
+          maxLength: 256,
+          description:
+            'whsec_ + base64 of 24 to 64 bytes; generated (and answered once) when absent',
+        },
       },
     },
   ],
@@ -85,6 +92,11 @@ const waitSchema = {
       properties: {
         workflowInstanceId: { type: 'string' },
         url: { type: 'string' },
+        secret: {
+          type: 'string',
+          description:
+            'the signing secret the service generated (none was given): shown once, in the answer to the registration',
+        },
       },
     },
     expiresAt: { type: 'string', format: 'date-time' },
@@ -92,6 +104,18 @@ const waitSchema = {
     updatedAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },
     event: { ...freeFormObject, description: 'the event that resolved the wait' },
+    notification: {
+      type: 'object',
+      description:
+        'a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy)',
+      properties: {
+        status: { type: 'string', enum: WORK_STATUSES },
+        attempts: { type: 'integer' },
+        lastError: { type: ['string', 'null'] },
+        nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+        outcome: { type: ['object', 'null'], additionalProperties: true },
+      },
+    },
   },
 } as const;
 
@@ -174,6 +198,33 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
       },
     },
     (request) => waits.get(request.params.id),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/waits/:id/notification/retry',
+    {
+      config: { access: 'waits:write' },
+      schema: {
+        operationId: 'retryWaitNotification',
+        tags,
+        summary:
+          'Send a dead-lettered notification again, with fresh attempts (409 when it is not dead)',
+        params: idParams,
+        response: {
+          202: {
+            type: 'object',
+            required: ['id', 'status'],
+            properties: { id: { type: 'string' }, status: { type: 'string', enum: ['pending'] } },
+          },
+          409: errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      await waits.retryNotification(request.params.id);
+      reply.code(202);
+      return { id: request.params.id, status: 'pending' };
+    },
   );
 
   app.delete<{ Params: { id: string } }>(

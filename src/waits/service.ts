@@ -2,8 +2,12 @@ import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import type { CredentialCipher } from '../delivery/credentials.ts';
 import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
+import { generateSecret, secretKey } from '../delivery/signature.ts';
 import { AppError, conflict, fieldError, notFound, validationError } from '../errors.ts';
 import { isUuid, newUuidV7 } from '../ids.ts';
+import { DEFAULT_RETRY_POLICY } from '../routing/retry.ts';
+import type { WorkStatus } from '../routing/work.ts';
+import { latestWorkOfTarget, queueWork, requeueDead } from '../routing/work-store.ts';
 import {
   committedSinceConditions,
   currentPosition,
@@ -22,12 +26,21 @@ import {
   openKeyPaths,
   openWaitsOf,
   type Resolution,
+  type Resolved,
   resolveWaits,
   timeOutWaits,
   type WaitFilters,
   type WaitKey,
 } from './repository.ts';
-import { checkWaitInput, RuleCompiler, type Wait, type WaitInput, type WaitRule } from './wait.ts';
+import { secretAad } from './resume.ts';
+import {
+  checkWaitInput,
+  RuleCompiler,
+  type Wait,
+  type WaitInput,
+  type WaitNotify,
+  type WaitRule,
+} from './wait.ts';
 
 /**
  * Waits: "resolve with the first committed event of this pattern and correlation key whose
@@ -74,6 +87,15 @@ export interface WaitsDeps {
   maxLookbackMs: number | undefined;
 }
 
+/** How a wait's notification (routing work of kind `resume`) went. */
+export interface Notification {
+  status: WorkStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: string | null;
+  outcome: object | null;
+}
+
 /** Events one resolver round reads at most. */
 const ROUND_EVENTS = 500;
 /** Full rounds one periodic run goes through at most before pausing. */
@@ -108,7 +130,7 @@ export class Waits {
           lookback: checked.lookback ?? null,
           lookbackMs: checked.lookbackMs,
           expiresAt: new Date(now.getTime() + checked.timeoutMs),
-          notify,
+          notify: notify.stored,
           workflowInstanceId:
             owner.workflowInstanceId ??
             ('workflowInstanceId' in input.notify ? input.notify.workflowInstanceId : null),
@@ -116,17 +138,42 @@ export class Waits {
         now,
       );
       const first = await lookBack(tx, rule);
-      if (first) await resolveWaits(tx, [{ waitId: id, event: first }], now);
+      if (first) await resolve(tx, [{ waitId: id, event: first }], now);
     });
     const wait = await findWait(db, id);
     if (!wait) throw new Error('a registered wait was not found');
-    return wait;
+    return notify.generated && 'url' in wait.notify
+      ? { ...wait, notify: { ...wait.notify, secret: notify.generated } }
+      : wait;
   }
 
-  async get(id: string): Promise<Wait> {
+  /** A wait, with how its notification went when it sends one (a URL). */
+  async get(id: string): Promise<Wait & { notification?: Notification }> {
     const wait = isUuid(id) ? await findWait(this.deps.db, id) : undefined;
     if (!wait) throw notFound(`wait ${id}`);
-    return wait;
+    const work = await latestWorkOfTarget(this.deps.db, 'resume', id);
+    if (!work) return wait;
+    return {
+      ...wait,
+      notification: {
+        status: work.status,
+        attempts: work.attempts,
+        lastError: work.last_error,
+        nextAttemptAt: work.status === 'pending' ? work.next_attempt_at.toISOString() : null,
+        outcome: work.outcome,
+      },
+    };
+  }
+
+  /** Sends a dead-lettered notification again, with fresh attempts. */
+  async retryNotification(id: string): Promise<void> {
+    if (!isUuid(id) || !(await findWait(this.deps.db, id))) throw notFound(`wait ${id}`);
+    const requeued = await requeueDead(
+      this.deps.db,
+      { kind: 'resume', targetId: id },
+      this.deps.clock.now(),
+    );
+    if (requeued === 0) throw conflict('the notification of this wait is not dead-lettered');
   }
 
   list(filters: WaitFilters): Promise<{ waits: Wait[]; total: number }> {
@@ -150,7 +197,7 @@ export class Waits {
    * committed before a round is matched before that round's timeouts). Answers how many events
    * it read; a full round means more may be waiting.
    */
-  async resolveRound(): Promise<{ events: number; resolved: string[]; timedOut: number }> {
+  async resolveRound(): Promise<{ events: number; resolved: Resolved[]; timedOut: number }> {
     const now = this.deps.clock.now();
     const { events, resolved } = await this.deps.db.transaction(async (tx) => {
       const position = await lockResolverPosition(tx, 'exclusive');
@@ -164,7 +211,7 @@ export class Waits {
       await advanceResolver(tx, page.length < ROUND_EVENTS || !last ? end : last.position);
       return {
         events: page.length,
-        resolved: await resolveWaits(tx, await firstMatches(tx, page), now),
+        resolved: await resolve(tx, await firstMatches(tx, page), now),
       };
     });
     const timedOut = await timeOutWaits(this.deps.db, now, TIMEOUT_BATCH);
@@ -179,7 +226,10 @@ export class Waits {
   }
 
   /** The notification target as stored: a URL checked by the egress guard, its secret sealed. */
-  private async notifyToStore(id: string, notify: WaitInput['notify']) {
+  private async notifyToStore(
+    id: string,
+    notify: WaitInput['notify'],
+  ): Promise<{ stored: WaitNotify; generated: string | undefined }> {
     if ('workflowInstanceId' in notify) {
       if (!(await this.deps.instanceExists(notify.workflowInstanceId)))
         throw new AppError(
@@ -194,7 +244,7 @@ export class Waits {
             ),
           ],
         );
-      return { workflowInstanceId: notify.workflowInstanceId };
+      return { stored: { workflowInstanceId: notify.workflowInstanceId }, generated: undefined };
     }
     try {
       await checkEndpointUrl(notify.url, this.deps.egress);
@@ -203,13 +253,45 @@ export class Waits {
         throw validationError('wait is invalid', [error.toDetail('notify.url')]);
       throw error;
     }
+    let { secret } = notify;
+    if (secret === undefined) secret = generateSecret();
+    else {
+      try {
+        secretKey(secret);
+      } catch (error) {
+        throw validationError('wait is invalid', [
+          fieldError('notify.secret', 'invalid', (error as Error).message),
+        ]);
+      }
+    }
     return {
-      url: notify.url,
-      ...(notify.secret
-        ? { secret: this.deps.cipher.encrypt(notify.secret, `wait:${id}:secret`) }
-        : {}),
+      stored: { url: notify.url, secret: this.deps.cipher.encrypt(secret, secretAad(id)) },
+      // Shown once when the service made it up; a secret the caller chose they know already.
+      generated: notify.secret === undefined ? secret : undefined,
     };
   }
+}
+
+/**
+ * Resolves waits still waiting and, in the same transaction, queues the notification of those
+ * that name a URL as routing work (ResumeHandler): sent, retried and dead-lettered like a
+ * delivery, once per wait.
+ */
+async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Promise<Resolved[]> {
+  const resolved = await resolveWaits(tx, resolutions, now);
+  await queueWork(
+    tx,
+    resolved
+      .filter((r) => 'url' in r.notify)
+      .map((r) => ({
+        kind: 'resume' as const,
+        targetId: r.id,
+        eventId: r.eventId,
+        maxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
+      })),
+    now,
+  );
+  return resolved;
 }
 
 /** The first ended event that resolves `rule`, in commit order (bounded pages). */

@@ -12,7 +12,10 @@ export const WAIT_STATUSES = ['waiting', 'resolved', 'timed_out', 'cancelled'] a
 export type WaitStatus = (typeof WAIT_STATUSES)[number];
 
 /** Who hears of the resolution: a workflow instance (its engine), or a URL of the caller's. */
-export type WaitNotify = { workflowInstanceId: string } | { url: string; secret?: string };
+export type WaitNotifyInput = { workflowInstanceId: string } | { url: string; secret?: string };
+
+/** The notification target as stored: a URL's signing secret sealed (see waits/resume.ts). */
+export type WaitNotify = { workflowInstanceId: string } | { url: string; secret: string };
 
 /** A wait as the API shows it. */
 export interface Wait {
@@ -25,8 +28,11 @@ export interface Wait {
   status: WaitStatus;
   timeout: string;
   lookback: string | null;
-  /** The notification target; a URL's secret is never shown. */
-  notify: { workflowInstanceId: string } | { url: string };
+  /**
+   * The notification target; a URL's secret is shown once, in the answer to the registration
+   * that generated it (none was given), never again.
+   */
+  notify: { workflowInstanceId: string } | { url: string; secret?: string };
   expiresAt: string;
   createdAt: string;
   updatedAt: string;
@@ -67,7 +73,7 @@ export interface WaitInput {
   correlationKeyPath?: string | null;
   timeout: string;
   lookback?: string | null;
-  notify: WaitNotify;
+  notify: WaitNotifyInput;
 }
 
 /** A checked wait input: durations in milliseconds. */

@@ -1,4 +1,7 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { verifySignature } from '../delivery/signature.ts';
 import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
@@ -80,7 +83,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
       event: { eventId: first, pattern: PATTERN, payload: { ok: true } },
       notify: { url: 'http://127.0.0.1:9/resume' },
     });
-    expect(response.body.notify).not.toHaveProperty('secret');
+    expect(response.body.notify.secret).toMatch(/^whsec_/);
   });
 
   it('without a lookback, or past it, waits for an event to come', async () => {
@@ -195,6 +198,94 @@ describe.each(testBackends())('waits on $name', (backend) => {
     });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.details[0].field).toBe('notify.workflowInstanceId');
+  });
+
+  /** A receiver on loopback answering each request with the next status (the last repeats). */
+  async function receiver(statuses: number[]) {
+    const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk) => {
+        body += chunk;
+      });
+      request.on('end', () => {
+        received.push({ headers: request.headers, body });
+        response.statusCode = statuses[Math.min(received.length, statuses.length) - 1]!;
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/resume`,
+      received,
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+  /** Routing rounds, the clock moved past every backoff between them. */
+  const runWorkers = async (rounds: number) => {
+    for (let i = 0; i < rounds; i++) {
+      await t.app.workers.runOnce();
+      t.clock.advance(3_600_000);
+    }
+  };
+
+  it('POSTs a signed resolution to the URL, retrying failed attempts', async () => {
+    const engine = await receiver([503, 200]);
+    try {
+      const wait = await register({ notify: { url: engine.url } });
+      const secret = wait.body.notify.secret;
+      expect(secret).toMatch(/^whsec_/);
+      expect((await t.request('GET', `/v1/waits/${wait.body.id}`)).body.notify).toEqual({
+        url: engine.url,
+      });
+      const eventId = await publish('order-1', { amount: 3 });
+      await resolveAll();
+      await runWorkers(3);
+      expect(engine.received).toHaveLength(2);
+      const [first, second] = engine.received;
+      expect(second!.body).toBe(first!.body);
+      expect(second!.headers['webhook-id']).toBe(`wait_${wait.body.id}`);
+      expect(JSON.parse(second!.body)).toMatchObject({
+        waitId: wait.body.id,
+        status: 'resolved',
+        correlationKey: 'order-1',
+        event: { eventId, payload: { amount: 3 } },
+      });
+      const valid = verifySignature({
+        headers: second!.headers,
+        body: second!.body,
+        secret,
+        now: new Date(Number(second!.headers['webhook-timestamp']) * 1000),
+      });
+      expect(valid).toEqual({ valid: true });
+      const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+      expect(read.body.notification).toMatchObject({ status: 'done', attempts: 2 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('dead-letters a notification after the delivery policy, and sends it again on retry', async () => {
+    const engine = await receiver([500]);
+    try {
+      const wait = await register({ notify: { url: engine.url } });
+      await publish('order-1');
+      await resolveAll();
+      await runWorkers(7);
+      expect(engine.received).toHaveLength(5);
+      const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+      expect(read.body.notification).toMatchObject({ status: 'dead', attempts: 5 });
+      expect(read.body.notification.lastError).toContain('500');
+      const retried = await t.request('POST', `/v1/waits/${wait.body.id}/notification/retry`);
+      expect(retried.status).toBe(202);
+      await runWorkers(1);
+      expect(engine.received).toHaveLength(6);
+      const again = await t.request('POST', `/v1/waits/${wait.body.id}/notification/retry`);
+      expect(again.status).toBe(409);
+    } finally {
+      await engine.close();
+    }
   });
 
   it('resolves each wait exactly once, with its first matching event, while publishes race registrations', async () => {

@@ -870,6 +870,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/waits/{id}/notification/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a dead-lettered notification again, with fresh attempts (409 when it is not dead)
+         * @description Requires an API key with scope `waits:write`.
+         */
+        post: operations["retryWaitNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/event-processors": {
         parameters: {
             query?: never;
@@ -1348,7 +1368,7 @@ export interface operations {
                         until: string;
                         edges: {
                             /** @enum {string} */
-                            kind: "trigger" | "delivery" | "processor";
+                            kind: "trigger" | "delivery" | "processor" | "resume";
                             /** @description the event's pattern (definition side of the edge) */
                             pattern: string;
                             /** @description the trigger, subscription or event processor id */
@@ -7111,6 +7131,8 @@ export interface operations {
                             notify?: {
                                 workflowInstanceId?: string;
                                 url?: string;
+                                /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                                secret?: string;
                             };
                             /** Format: date-time */
                             expiresAt: string;
@@ -7123,6 +7145,18 @@ export interface operations {
                             /** @description the event that resolved the wait */
                             event?: {
                                 [key: string]: unknown;
+                            };
+                            /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                            notification?: {
+                                /** @enum {string} */
+                                status?: "pending" | "running" | "done" | "dead";
+                                attempts?: number;
+                                lastError?: string | null;
+                                /** Format: date-time */
+                                nextAttemptAt?: string | null;
+                                outcome?: {
+                                    [key: string]: unknown;
+                                } | null;
                             };
                         }[];
                         pagination: {
@@ -7200,6 +7234,7 @@ export interface operations {
                         workflowInstanceId: string;
                     } | {
                         url: string;
+                        /** @description whsec_ + base64 of 24 to 64 bytes; generated (and answered once) when absent */
                         secret?: string;
                     };
                 };
@@ -7232,6 +7267,8 @@ export interface operations {
                         notify?: {
                             workflowInstanceId?: string;
                             url?: string;
+                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                            secret?: string;
                         };
                         /** Format: date-time */
                         expiresAt: string;
@@ -7244,6 +7281,18 @@ export interface operations {
                         /** @description the event that resolved the wait */
                         event?: {
                             [key: string]: unknown;
+                        };
+                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        notification?: {
+                            /** @enum {string} */
+                            status?: "pending" | "running" | "done" | "dead";
+                            attempts?: number;
+                            lastError?: string | null;
+                            /** Format: date-time */
+                            nextAttemptAt?: string | null;
+                            outcome?: {
+                                [key: string]: unknown;
+                            } | null;
                         };
                     };
                 };
@@ -7341,6 +7390,8 @@ export interface operations {
                         notify?: {
                             workflowInstanceId?: string;
                             url?: string;
+                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                            secret?: string;
                         };
                         /** Format: date-time */
                         expiresAt: string;
@@ -7353,6 +7404,18 @@ export interface operations {
                         /** @description the event that resolved the wait */
                         event?: {
                             [key: string]: unknown;
+                        };
+                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        notification?: {
+                            /** @enum {string} */
+                            status?: "pending" | "running" | "done" | "dead";
+                            attempts?: number;
+                            lastError?: string | null;
+                            /** Format: date-time */
+                            nextAttemptAt?: string | null;
+                            outcome?: {
+                                [key: string]: unknown;
+                            } | null;
                         };
                     };
                 };
@@ -7450,6 +7513,8 @@ export interface operations {
                         notify?: {
                             workflowInstanceId?: string;
                             url?: string;
+                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                            secret?: string;
                         };
                         /** Format: date-time */
                         expiresAt: string;
@@ -7463,6 +7528,107 @@ export interface operations {
                         event?: {
                             [key: string]: unknown;
                         };
+                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        notification?: {
+                            /** @enum {string} */
+                            status?: "pending" | "running" | "done" | "dead";
+                            attempts?: number;
+                            lastError?: string | null;
+                            /** Format: date-time */
+                            nextAttemptAt?: string | null;
+                            outcome?: {
+                                [key: string]: unknown;
+                            } | null;
+                        };
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retryWaitNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        /** @enum {string} */
+                        status: "pending";
                     };
                 };
             };

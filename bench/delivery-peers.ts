@@ -227,19 +227,24 @@ export async function startGraphileWorker(
 ): Promise<System> {
   const database = await peerDatabase(serverUrl, 'graphile');
   const poster = webhookPoster(receiver.url, 'bench-graphile-worker', fanOut);
+  // Our own pool rather than graphile-worker's: its runner does not wait for the pool it made to
+  // end, and the forced DROP DATABASE then killed an idle client of it with no error listener,
+  // which took the whole benchmark down (57P01). This one listens and is ended before the drop.
+  const pool = new pg.Pool({ connectionString: database.url, max: GRAPHILE.maxPoolSize });
+  pool.on('error', () => {});
   let runner: Awaited<ReturnType<typeof runGraphileWorker>> | undefined;
   let publisher: Publisher | undefined;
   const close = async () => {
     await publisher?.close();
     await runner?.stop();
+    await pool.end();
     await poster.close();
     await database.drop();
   };
   return startOrClose(close, async () => {
     runner = await runGraphileWorker({
-      connectionString: database.url,
+      pgPool: pool,
       concurrency: GRAPHILE.concurrentJobs,
-      maxPoolSize: GRAPHILE.maxPoolSize,
       noHandleSignals: true,
       logger: new GraphileLogger(() => () => {}),
       taskList: {

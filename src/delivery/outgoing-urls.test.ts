@@ -53,9 +53,22 @@ describe.each(testBackends())('every kind of outgoing URL on $name', (backend) =
         payload: { executorUrl },
         headers: { 'if-match': '*' },
       }),
+    'notify.url (POST /v1/waits)': (url) =>
+      t.request('POST', '/v1/waits', {
+        payload: {
+          pattern: 'orders.paid',
+          correlationKey: 'order-1',
+          timeout: 'PT1H',
+          notify: { url },
+        },
+      }),
   };
   const fieldOf = (kind: string) =>
-    kind.startsWith('webhook') ? 'subscriber.endpoint' : 'executorUrl';
+    kind.startsWith('webhook')
+      ? 'subscriber.endpoint'
+      : kind.startsWith('notify')
+        ? 'notify.url'
+        : 'executorUrl';
 
   describe.each(Object.keys(kinds))('%s', (kind) => {
     it(`refuses all ${SSRF_FORMS.length} SSRF forms with 400 egress_denied naming the reason`, async () => {

@@ -48,8 +48,10 @@ export interface Firing {
   mappedInput?: unknown;
   workflowInstanceIds?: string[];
   workflowDefinitionId?: string;
-  lastError?: string | null;
-  error?: string | null;
+  /** Why nothing happened (`condition is false`, …). */
+  reason?: string;
+  /** The last attempt's error (the firing view's `last_error ?? outcome.error`). */
+  error?: string;
   replay: boolean;
   createdAt: string;
   updatedAt: string;
@@ -64,8 +66,8 @@ export interface DeliveryAttempt {
   outcome: string;
   status_code: number | null;
   latency_ms: number | null;
+  /** For a non-2xx answer, its status and the start of its body (the receiver's own words). */
   error: string | null;
-  response_excerpt?: string | null;
   replay: boolean;
   next_attempt_at: string | null;
   created_at: string;

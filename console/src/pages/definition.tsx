@@ -197,6 +197,10 @@ function Readers({ pattern }: { pattern: string }) {
   );
 }
 
+/** `1 event`, `1,204 events`. */
+const eventCount = (count: number) =>
+  `${count.toLocaleString('en')} event${count === 1 ? '' : 's'}`;
+
 function Producers({ eventId }: { eventId: string }) {
   const producers = useQuery({
     queryKey: ['producers', eventId],
@@ -216,7 +220,7 @@ function Producers({ eventId }: { eventId: string }) {
             <ul>
               {list.map((p) => (
                 <li key={`${p.version}${p.source_type}${p.source_id}`}>
-                  {p.source_type}/{p.source_id} on v{p.version}: {p.count} events, last{' '}
+                  {p.source_type}/{p.source_id} on v{p.version}: {eventCount(p.count)}, last{' '}
                   {time(p.last_seen_at)}
                 </li>
               ))}

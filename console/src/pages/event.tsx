@@ -99,8 +99,10 @@ export function FiringTable({
               </td>
               <td>
                 <Status value={firing.status} />
-                {(firing.lastError ?? firing.error) && (
-                  <div className="bad">{firing.lastError ?? firing.error}</div>
+                {firing.error ? (
+                  <div className="bad">{firing.error}</div>
+                ) : (
+                  firing.reason && <div className="muted">{firing.reason}</div>
                 )}
               </td>
               <td>{firing.action ?? firing.triggerType}</td>
@@ -170,7 +172,7 @@ export function AttemptTable({ attempts }: { attempts: DeliveryAttempt[] }) {
               </td>
               <td>{attempt.status_code ?? '—'}</td>
               <td>{attempt.latency_ms === null ? '—' : `${attempt.latency_ms} ms`}</td>
-              <td className="excerpt">{attempt.error ?? attempt.response_excerpt ?? ''}</td>
+              <td className="excerpt">{attempt.error ?? ''}</td>
               <td>{time(attempt.created_at)}</td>
             </tr>
           ))}

@@ -62,7 +62,11 @@ const END = '<!-- delivery-table:end -->';
 
 async function load(path: string) {
   const text = await readFile(path, 'utf8');
-  const { machine, results } = JSON.parse(text) as { machine: Machine; results: DeliveryResult[] };
+  const { machine, results = [] } = JSON.parse(text) as {
+    machine: Machine;
+    // Files of a single run (a soak, a fuzz) may have no results list.
+    results?: DeliveryResult[];
+  };
   const delivery = results.find((r) => r.name === 'delivery' && !r.skipped && r.ratioByBurst);
   return delivery && !delivery.smoke ? { machine, delivery } : undefined;
 }

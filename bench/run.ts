@@ -1,6 +1,4 @@
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../src/config.ts';
@@ -9,6 +7,7 @@ import { benchDelivery } from './delivery.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
+import { machineDescription, measuredCommit, writeResultsFile } from './results-file.ts';
 import { benchSchemaEvolution } from './schema-evolution.ts';
 import { benchTriggersE2e } from './triggers-e2e.ts';
 import { benchWakeUps } from './wake-ups.ts';
@@ -50,14 +49,7 @@ if (only) {
   process.exit(0);
 }
 
-const machine = {
-  cpus: os.cpus().length,
-  cpuModel: os.cpus()[0]?.model,
-  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-  node: process.version,
-  platform: `${os.platform()} ${os.release()}`,
-  loadAverageAtStart: os.loadavg().map((load) => Number(load.toFixed(2))),
-};
+const machine = machineDescription();
 const selected =
   process.env.BENCH_ONLY?.split(',').map((name) => name.trim()) ?? Object.keys(benchmarks);
 for (const name of selected) if (!benchmarks[name]) throw new Error(`unknown benchmark ${name}`);
@@ -78,8 +70,6 @@ for (const name of selected) {
   results.push(JSON.parse(line.slice(RESULT_MARK.length)) as BenchResult);
   console.error(`${name}: done`);
 }
-const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/${stamp}.json`, import.meta.url);
-await writeFile(file, `${JSON.stringify({ machine, results }, null, 2)}\n`);
-console.log(JSON.stringify({ machine, results }, null, 2));
+const commit = measuredCommit();
+await writeResultsFile('', { machine, commit, results });
+console.log(JSON.stringify({ machine, commit, results }, null, 2));

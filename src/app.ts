@@ -62,7 +62,8 @@ import { registerWaitRoutes } from './waits/routes.ts';
 import { Waits } from './waits/service.ts';
 import { WorkflowDefinitions } from './workflows/definitions.ts';
 import { WorkflowInstances } from './workflows/instances.ts';
-import { findInstance } from './workflows/repository.ts';
+import { DEFAULT_EXECUTOR_TIMEOUT_MS } from './workflows/model.ts';
+import { findDefinition, findInstance } from './workflows/repository.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
 import { WorkflowService } from './workflows/service.ts';
 
@@ -207,6 +208,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
         db,
         cipher: delivery.cipher,
         sender: createWebhookSender({ dispatcher: outbound, clock }),
+        engineOf: async (id) => {
+          const definition = await findDefinition(db, id);
+          return definition?.executor === 'http' && definition.executorUrl
+            ? {
+                url: definition.executorUrl,
+                timeoutMs: definition.executorTimeoutMs ?? DEFAULT_EXECUTOR_TIMEOUT_MS,
+              }
+            : undefined;
+        },
+        engineSigningSecret: config.workflowEngineSigningSecret,
       }),
     ],
     onCompletion(work, completion, now) {
@@ -272,7 +283,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
     egress,
     cipher: delivery.cipher,
-    instanceExists: async (id) => (await findInstance(db, id)) !== undefined,
+    definitionOfInstance: async (id) => (await findInstance(db, id))?.workflowDefinitionId,
+    executorOf: async (id) => (await findDefinition(db, id))?.executor,
     maxLookbackMs:
       config.partitions.retentionDays === undefined
         ? undefined

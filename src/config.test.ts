@@ -49,6 +49,7 @@ describe('configuration', () => {
         clientBufferEvents: 1000,
       },
       waitsPollIntervalMs: 200,
+      workflowEngineSigningSecret: undefined,
       ingest: {
         queue: {
           maxQueueDepth: 10_000,
@@ -173,6 +174,7 @@ describe('configuration', () => {
       LOG_LEVEL: 'debug',
       DATABASE_CONNECT_TIMEOUT_MS: '1500',
       DATABASE_STATEMENT_TIMEOUT_MS: '0',
+      WORKFLOW_ENGINE_SIGNING_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -181,6 +183,7 @@ describe('configuration', () => {
       dataDir: '/var/eps',
       logLevel: 'debug',
       database: { connectTimeoutMs: 1500, statementTimeoutMs: 0 },
+      workflowEngineSigningSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     });
   });
 
@@ -202,6 +205,10 @@ describe('configuration', () => {
     ],
     [{ AUTH: 'yes' }, /^AUTH must be one of on, off/],
     [{ BOOTSTRAP_ADMIN_KEY: 'admin' }, /^BOOTSTRAP_ADMIN_KEY must be "eps_"/],
+    [
+      { WORKFLOW_ENGINE_SIGNING_SECRET: 'whsec_c2hvcnQ=' },
+      /^WORKFLOW_ENGINE_SIGNING_SECRET: a signing secret is/,
+    ],
     [{ RATE_LIMIT_EVENTS_PUBLISH: '-1' }, /^RATE_LIMIT_EVENTS_PUBLISH must be an integer/],
     [{ RATE_LIMIT_DEFINITIONS: 'many' }, /^RATE_LIMIT_DEFINITIONS must be an integer/],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /^OTEL_EXPORTER_OTLP_ENDPOINT must be/],

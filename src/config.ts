@@ -1,6 +1,7 @@
 import { type OAuthConfig, parsePublicKeyPem } from './auth/oauth.ts';
 import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
+import { secretKey } from './delivery/signature.ts';
 import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { RoutingOptions } from './routing/wiring.ts';
@@ -184,6 +185,15 @@ export interface Config {
    * default 8.
    */
   processorMaxDepth: number;
+  /**
+   * The Standard Webhooks secret (`whsec_` + base64 of 24 to 64 bytes) that signs the resume
+   * POSTs sent to http workflow engines (`{executorUrl}/resume`, src/waits/resume.ts), so an
+   * engine can tell them from anyone else's: one secret for the deployment's engines, as
+   * Inngest's signing key is one per environment. Env `WORKFLOW_ENGINE_SIGNING_SECRET`, default
+   * unset: a resume for an http engine is then dead-lettered at once, saying so (nothing is
+   * sent unsigned), and can be sent again once the secret is set.
+   */
+  workflowEngineSigningSecret: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -495,5 +505,18 @@ export function loadConfig(env: Env = process.env): Config {
       clientBufferEvents: integer(env, 'STREAM_CLIENT_BUFFER_EVENTS', 1000, 1, 1_000_000),
     },
     waitsPollIntervalMs: integer(env, 'WAITS_POLL_INTERVAL_MS', 200, 10, 60_000),
+    workflowEngineSigningSecret: workflowEngineSigningSecret(env),
   };
+}
+
+function workflowEngineSigningSecret(env: Env): string | undefined {
+  const raw = env.WORKFLOW_ENGINE_SIGNING_SECRET;
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    secretKey(raw);
+  } catch (error) {
+    // The message never repeats the value: it is a secret.
+    throw new ConfigError(`WORKFLOW_ENGINE_SIGNING_SECRET: ${(error as Error).message}`);
+  }
+  return raw;
 }

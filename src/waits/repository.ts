@@ -27,7 +27,7 @@ interface WaitRow {
 
 /** The notification target as shown: a URL's secret never leaves the service. */
 function shownNotify(notify: WaitNotify): Wait['notify'] {
-  return 'url' in notify ? { url: notify.url } : { workflowInstanceId: notify.workflowInstanceId };
+  return 'url' in notify ? { url: notify.url } : notify;
 }
 
 function toWait(row: WaitRow): Wait {

@@ -5,6 +5,10 @@ import { traceparentOf } from '../observability/tracing.ts';
 import { DEFAULT_RETRY_POLICY, nextAttemptDelay } from '../routing/retry.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
 import { findResolution } from './repository.ts';
+import { type EngineInstance, isSent } from './wait.ts';
+
+/** A notification that is sent: to a URL (its secret sealed) or an http engine's instance. */
+type SentNotify = EngineInstance | { url: string; secret: string };
 
 /** What a wait's notification recorded: the answer of the last attempt, or why none was made. */
 export interface ResumeOutcome {
@@ -17,18 +21,42 @@ export interface ResumeOutcome {
 /** The AAD a wait's secret is sealed under: tied to its wait. */
 export const secretAad = (waitId: string) => `wait:${waitId}:secret`;
 
+/** Where an http workflow engine is: its base URL and the timeout of one call. */
+export interface EngineEndpoint {
+  url: string;
+  timeoutMs: number;
+}
+
+export interface ResumeDeps {
+  db: Database;
+  cipher: CredentialCipher;
+  sender: Sender;
+  /** The engine of a workflow definition using the http executor (undefined: gone, or builtin). */
+  engineOf(definitionId: string): Promise<EngineEndpoint | undefined>;
+  /** Signs the POSTs to http engines (config `workflowEngineSigningSecret`); unset: none sent. */
+  engineSigningSecret: string | undefined;
+}
+
+/** One notification POST, or why none is made. */
+type ResumeTarget =
+  | { endpoint: string; secret: string; timeoutMs: number; headers: Record<string, string> }
+  | { kind: 'skipped' | 'dead'; reason: string };
+
 /**
  * Sends a resolved wait's notification: a POST of `{ waitId, status, correlationKey, event }`
- * to the wait's URL, signed as webhooks are (Standard Webhooks headers; `webhook-id` is the
- * wait's id, the same on every attempt), through the egress-guarded sender of deliveries. It is
- * routing work of kind `resume`, queued in the transaction that resolved the wait, so it is
- * retried with the delivery policy (5 attempts, 2x backoff from 1 s, a receiver's Retry-After
- * honoured) and dead-lettered like any delivery.
+ * to the wait's URL, or to `{executorUrl}/resume` for an http engine's instance (adding
+ * `workflowInstanceId` and `workflowDefinitionId`, and the `Idempotency-Key` the engine's
+ * /start and /cancel calls carry too). Signed as webhooks are (Standard Webhooks headers;
+ * `webhook-id` is the wait's id, the same on every attempt): a URL's with the wait's own
+ * secret, an engine's with the deployment's engine signing secret. Sent through the
+ * egress-guarded sender of deliveries. It is routing work of kind `resume`, queued in the
+ * transaction that resolved the wait, so it is retried with the delivery policy (5 attempts, 2x
+ * backoff from 1 s, a receiver's Retry-After honoured) and dead-lettered like any delivery.
  */
 export class ResumeHandler implements WorkHandler<ResumeOutcome> {
   readonly kind = 'resume' as const;
 
-  constructor(private readonly deps: { db: Database; cipher: CredentialCipher; sender: Sender }) {}
+  constructor(private readonly deps: ResumeDeps) {}
 
   handle(works: ClaimedWork[], lanes: Lanes): Promise<Array<WorkResult<ResumeOutcome>>> {
     return Promise.all(works.map((work) => lanes(() => this.resume(work))));
@@ -36,21 +64,29 @@ export class ResumeHandler implements WorkHandler<ResumeOutcome> {
 
   private async resume(work: ClaimedWork): Promise<WorkResult<ResumeOutcome>> {
     const found = await findResolution(this.deps.db, work.targetId);
-    if (!found || !('url' in found.notify))
+    if (!found || !isSent(found.notify))
       return { kind: 'skipped', outcome: { reason: 'the wait is gone' } };
     const { notify, wait } = found;
+    const target = await this.targetOf(notify, wait.id);
+    if ('kind' in target) {
+      const outcome = { reason: target.reason };
+      return target.kind === 'dead'
+        ? { kind: 'dead', outcome, error: target.reason }
+        : { kind: 'skipped', outcome };
+    }
     const outcome = await this.deps.sender({
       deliveryId: `wait_${wait.id}`,
-      endpoint: notify.url,
-      headers: {},
-      secrets: [this.deps.cipher.decrypt(notify.secret, secretAad(wait.id))],
+      endpoint: target.endpoint,
+      headers: target.headers,
+      secrets: [target.secret],
       body: JSON.stringify({
         waitId: wait.id,
         status: wait.status,
         correlationKey: wait.correlationKey,
+        ...('url' in notify ? {} : notify),
         event: work.event,
       }),
-      timeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
+      timeoutMs: target.timeoutMs,
       ...traceHeader(work),
     });
     switch (outcome.kind) {
@@ -87,6 +123,34 @@ export class ResumeHandler implements WorkHandler<ResumeOutcome> {
       case 'refused':
         return { kind: 'dead', outcome: { latencyMs: outcome.latencyMs }, error: outcome.error };
     }
+  }
+
+  private async targetOf(notify: SentNotify, waitId: string): Promise<ResumeTarget> {
+    if ('url' in notify)
+      return {
+        endpoint: notify.url,
+        secret: this.deps.cipher.decrypt(notify.secret, secretAad(waitId)),
+        timeoutMs: DEFAULT_WEBHOOK_TIMEOUT_MS,
+        headers: {},
+      };
+    const engine = await this.deps.engineOf(notify.workflowDefinitionId);
+    if (!engine)
+      return {
+        kind: 'skipped',
+        reason: `workflow definition ${notify.workflowDefinitionId} is gone or no longer uses the http executor`,
+      };
+    if (this.deps.engineSigningSecret === undefined)
+      return {
+        kind: 'dead',
+        reason:
+          'WORKFLOW_ENGINE_SIGNING_SECRET is not set: a resume POST to an http engine is never sent unsigned',
+      };
+    return {
+      endpoint: `${engine.url}/resume`,
+      secret: this.deps.engineSigningSecret,
+      timeoutMs: engine.timeoutMs,
+      headers: { 'idempotency-key': `resume:${waitId}` },
+    };
   }
 
   deadOutcome(lastOutcome: ResumeOutcome, error: string): ResumeOutcome {

@@ -56,7 +56,22 @@ const notifySchema = {
       type: 'object',
       additionalProperties: false,
       required: ['workflowInstanceId'],
-      properties: { workflowInstanceId: { type: 'string', format: 'uuid' } },
+      properties: {
+        workflowInstanceId: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 255,
+          description:
+            "a builtin instance's id, or the engine's own instance id when workflowDefinitionId names an http executor's definition",
+        },
+        workflowDefinitionId: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 255,
+          description:
+            'the workflow definition of the instance: needed for an http engine, whose instance gets a signed POST to {executorUrl}/resume',
+        },
+      },
     },
     {
       type: 'object',
@@ -75,7 +90,7 @@ const notifySchema = {
     },
   ],
   description:
-    'a workflow instance to resume, or a URL that gets a signed POST of the resolution (checked by the egress policy)',
+    'a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy)',
 } as const;
 
 const waitSchema = {
@@ -91,6 +106,7 @@ const waitSchema = {
       additionalProperties: false,
       properties: {
         workflowInstanceId: { type: 'string' },
+        workflowDefinitionId: { type: 'string' },
         url: { type: 'string' },
         secret: {
           type: 'string',
@@ -107,7 +123,7 @@ const waitSchema = {
     notification: {
       type: 'object',
       description:
-        'a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy)',
+        'a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy)',
       properties: {
         status: { type: 'string', enum: WORK_STATUSES },
         attempts: { type: 'integer' },

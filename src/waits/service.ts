@@ -15,6 +15,7 @@ import {
   readAfter,
   START_POSITION,
 } from '../store/commit-order.ts';
+import type { ExecutorKind } from '../workflows/model.ts';
 import {
   advanceResolver,
   anyOpenWait,
@@ -35,6 +36,7 @@ import {
 import { secretAad } from './resume.ts';
 import {
   checkWaitInput,
+  isSent,
   RuleCompiler,
   type Wait,
   type WaitInput,
@@ -81,8 +83,10 @@ export interface WaitsDeps {
   clock: Clock;
   egress: EgressOptions;
   cipher: CredentialCipher;
-  /** Whether a workflow instance of the builtin executor exists (a wait may notify it). */
-  instanceExists(id: string): Promise<boolean>;
+  /** The workflow definition of a builtin executor's instance (a wait may notify it), if any. */
+  definitionOfInstance(instanceId: string): Promise<string | undefined>;
+  /** The executor of a workflow definition, if it exists. */
+  executorOf(definitionId: string): Promise<ExecutorKind | undefined>;
   /** The event retention, which bounds a lookback (none: unbounded). */
   maxLookbackMs: number | undefined;
 }
@@ -131,9 +135,10 @@ export class Waits {
           lookbackMs: checked.lookbackMs,
           expiresAt: new Date(now.getTime() + checked.timeoutMs),
           notify: notify.stored,
+          // Only a builtin instance's id is this service's (a uuid it lists waits by).
           workflowInstanceId:
             owner.workflowInstanceId ??
-            ('workflowInstanceId' in input.notify ? input.notify.workflowInstanceId : null),
+            (isSent(notify.stored) ? null : notify.stored.workflowInstanceId),
         },
         now,
       );
@@ -225,27 +230,47 @@ export class Waits {
     }
   }
 
+  /**
+   * A workflow instance to notify: one of an http engine when its definition says so (the
+   * engine's id taken as it is), else a builtin instance, which must exist (and belong to the
+   * definition, when one is named). A 404 names the field that found nothing.
+   */
+  private async instanceToStore({
+    workflowInstanceId,
+    workflowDefinitionId,
+  }: {
+    workflowInstanceId: string;
+    workflowDefinitionId?: string;
+  }): Promise<WaitNotify> {
+    if (workflowDefinitionId !== undefined) {
+      const executor = isUuid(workflowDefinitionId)
+        ? await this.deps.executorOf(workflowDefinitionId)
+        : undefined;
+      if (executor === undefined)
+        throw notFoundAt(
+          'notify.workflowDefinitionId',
+          `workflow definition ${workflowDefinitionId}`,
+        );
+      if (executor === 'http') return { workflowInstanceId, workflowDefinitionId };
+    }
+    const owner = isUuid(workflowInstanceId)
+      ? await this.deps.definitionOfInstance(workflowInstanceId)
+      : undefined;
+    if (
+      owner === undefined ||
+      (workflowDefinitionId !== undefined && owner !== workflowDefinitionId)
+    )
+      throw notFoundAt('notify.workflowInstanceId', `workflow instance ${workflowInstanceId}`);
+    return { workflowInstanceId };
+  }
+
   /** The notification target as stored: a URL checked by the egress guard, its secret sealed. */
   private async notifyToStore(
     id: string,
     notify: WaitInput['notify'],
   ): Promise<{ stored: WaitNotify; generated: string | undefined }> {
-    if ('workflowInstanceId' in notify) {
-      if (!(await this.deps.instanceExists(notify.workflowInstanceId)))
-        throw new AppError(
-          404,
-          'not_found',
-          `workflow instance ${notify.workflowInstanceId} not found`,
-          [
-            fieldError(
-              'notify.workflowInstanceId',
-              'not_found',
-              'no workflow instance has this id',
-            ),
-          ],
-        );
-      return { stored: { workflowInstanceId: notify.workflowInstanceId }, generated: undefined };
-    }
+    if ('workflowInstanceId' in notify)
+      return { stored: await this.instanceToStore(notify), generated: undefined };
     try {
       await checkEndpointUrl(notify.url, this.deps.egress);
     } catch (error) {
@@ -272,17 +297,23 @@ export class Waits {
   }
 }
 
+/** A 404 whose detail names the field that found nothing. */
+const notFoundAt = (field: string, what: string) =>
+  new AppError(404, 'not_found', `${what} not found`, [
+    fieldError(field, 'not_found', 'nothing has this id'),
+  ]);
+
 /**
  * Resolves waits still waiting and, in the same transaction, queues the notification of those
- * that name a URL as routing work (ResumeHandler): sent, retried and dead-lettered like a
- * delivery, once per wait.
+ * that name a URL or an http engine's instance as routing work (ResumeHandler): sent, retried
+ * and dead-lettered like a delivery, once per wait.
  */
 async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Promise<Resolved[]> {
   const resolved = await resolveWaits(tx, resolutions, now);
   await queueWork(
     tx,
     resolved
-      .filter((r) => 'url' in r.notify)
+      .filter((r) => isSent(r.notify))
       .map((r) => ({
         kind: 'resume' as const,
         targetId: r.id,

@@ -11,11 +11,35 @@ import { resolveCorrelationKey } from '../triggers/trigger.ts';
 export const WAIT_STATUSES = ['waiting', 'resolved', 'timed_out', 'cancelled'] as const;
 export type WaitStatus = (typeof WAIT_STATUSES)[number];
 
-/** Who hears of the resolution: a workflow instance (its engine), or a URL of the caller's. */
-export type WaitNotifyInput = { workflowInstanceId: string } | { url: string; secret?: string };
+/**
+ * Who hears of the resolution: a workflow instance (its engine), or a URL of the caller's. An
+ * instance is a builtin one by its id alone; one an http engine runs is named with its workflow
+ * definition (the engine's instance ids are its own, not this service's).
+ */
+export type WaitNotifyInput =
+  | { workflowInstanceId: string; workflowDefinitionId?: string }
+  | { url: string; secret?: string };
 
-/** The notification target as stored: a URL's signing secret sealed (see waits/resume.ts). */
-export type WaitNotify = { workflowInstanceId: string } | { url: string; secret: string };
+/** An instance of an http executor's engine: resumed by a POST to `{executorUrl}/resume`. */
+export interface EngineInstance {
+  workflowInstanceId: string;
+  workflowDefinitionId: string;
+}
+
+/**
+ * The notification target as stored: a builtin instance (its id alone), an http engine's
+ * instance, or a URL with its signing secret sealed (see waits/resume.ts).
+ */
+export type WaitNotify =
+  | { workflowInstanceId: string }
+  | EngineInstance
+  | { url: string; secret: string };
+
+/** Whether the resolution is sent (routing work of kind `resume`) rather than only recorded. */
+export const isSent = (
+  notify: WaitNotify,
+): notify is EngineInstance | { url: string; secret: string } =>
+  'url' in notify || 'workflowDefinitionId' in notify;
 
 /** A wait as the API shows it. */
 export interface Wait {
@@ -32,7 +56,9 @@ export interface Wait {
    * The notification target; a URL's secret is shown once, in the answer to the registration
    * that generated it (none was given), never again.
    */
-  notify: { workflowInstanceId: string } | { url: string; secret?: string };
+  notify:
+    | { workflowInstanceId: string; workflowDefinitionId?: string }
+    | { url: string; secret?: string };
   expiresAt: string;
   createdAt: string;
   updatedAt: string;

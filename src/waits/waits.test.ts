@@ -1,12 +1,14 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { verifySignature } from '../delivery/signature.ts';
+import { generateSecret, verifySignature } from '../delivery/signature.ts';
 import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 
 const PATTERN = 'payment.failed';
+/** What the service signs its POSTs to http workflow engines with. */
+const ENGINE_SECRET = generateSecret();
 
 describe.each(testBackends())('waits on $name', (backend) => {
   let t: TestApp;
@@ -15,6 +17,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
     // Many commits in flight at once, one event each: concurrent publishes use many connections.
     t = await startTestApp(backend, {
       definitionCacheTtlMs: 0,
+      workflowEngineSigningSecret: ENGINE_SECRET,
       ingest: { ...ingest, queue: { ...ingest.queue, concurrentCommits: 6, batchSize: 1 } },
     });
   });
@@ -202,14 +205,14 @@ describe.each(testBackends())('waits on $name', (backend) => {
 
   /** A receiver on loopback answering each request with the next status (the last repeats). */
   async function receiver(statuses: number[]) {
-    const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+    const received: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
     const server = createServer((request, response) => {
       let body = '';
       request.on('data', (chunk) => {
         body += chunk;
       });
       request.on('end', () => {
-        received.push({ headers: request.headers, body });
+        received.push({ path: request.url ?? '', headers: request.headers, body });
         response.statusCode = statuses[Math.min(received.length, statuses.length) - 1]!;
         response.end();
       });
@@ -217,6 +220,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     return {
+      base: `http://127.0.0.1:${port}`,
       url: `http://127.0.0.1:${port}/resume`,
       received,
       close: () => new Promise((resolve) => server.close(resolve)),
@@ -264,6 +268,64 @@ describe.each(testBackends())('waits on $name', (backend) => {
     } finally {
       await engine.close();
     }
+  });
+
+  it("POSTs an http engine instance's resolution to {executorUrl}/resume, signed with the engine secret, retrying failures", async () => {
+    const engine = await receiver([503, 500, 200]);
+    try {
+      const definition = await t.request('POST', '/v1/workflow-definitions', {
+        payload: { name: 'engine-flow', executor: 'http', executorUrl: engine.base },
+      });
+      const notify = { workflowInstanceId: 'run-7', workflowDefinitionId: definition.body.id };
+      const wait = await register({ notify });
+      expect(wait.body).toMatchObject({ status: 'waiting', notify });
+      const eventId = await publish('order-1', { amount: 9 });
+      await resolveAll();
+      await runWorkers(4);
+      expect(engine.received).toHaveLength(3);
+      for (const request of engine.received) {
+        expect(request.path).toBe('/resume');
+        expect(request.headers['idempotency-key']).toBe(`resume:${wait.body.id}`);
+        expect(request.headers['webhook-id']).toBe(`wait_${wait.body.id}`);
+      }
+      const last = engine.received[2]!;
+      expect(JSON.parse(last.body)).toEqual({
+        waitId: wait.body.id,
+        status: 'resolved',
+        correlationKey: 'order-1',
+        workflowInstanceId: 'run-7',
+        workflowDefinitionId: definition.body.id,
+        event: expect.objectContaining({ eventId, payload: { amount: 9 } }),
+      });
+      const valid = verifySignature({
+        headers: last.headers,
+        body: last.body,
+        secret: ENGINE_SECRET,
+        now: new Date(Number(last.headers['webhook-timestamp']) * 1000),
+      });
+      expect(valid).toEqual({ valid: true });
+      const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+      expect(read.body).toMatchObject({ notify, notification: { status: 'done', attempts: 3 } });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('names the field of an unknown workflow definition or an instance not of it', async () => {
+    const unknown = await register({
+      notify: { workflowInstanceId: 'run-1', workflowDefinitionId: 'wf-missing' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.details[0].field).toBe('notify.workflowDefinitionId');
+    const builtin = await t.request('POST', '/v1/workflow-definitions', {
+      payload: { name: 'builtin-flow' },
+    });
+    // A builtin definition's instances are this service's: the id must be one of them.
+    const notOurs = await register({
+      notify: { workflowInstanceId: 'run-1', workflowDefinitionId: builtin.body.id },
+    });
+    expect(notOurs.status).toBe(404);
+    expect(notOurs.body.error.details[0].field).toBe('notify.workflowInstanceId');
   });
 
   it('dead-letters a notification after the delivery policy, and sends it again on retry', async () => {

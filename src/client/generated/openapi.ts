@@ -7130,6 +7130,7 @@ export interface operations {
                             status: "waiting" | "resolved" | "timed_out" | "cancelled";
                             notify?: {
                                 workflowInstanceId?: string;
+                                workflowDefinitionId?: string;
                                 url?: string;
                                 /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
                                 secret?: string;
@@ -7146,7 +7147,7 @@ export interface operations {
                             event?: {
                                 [key: string]: unknown;
                             };
-                            /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                            /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
                             notification?: {
                                 /** @enum {string} */
                                 status?: "pending" | "running" | "done" | "dead";
@@ -7228,10 +7229,12 @@ export interface operations {
                     timeout: string;
                     /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                     lookback?: string | null;
-                    /** @description a workflow instance to resume, or a URL that gets a signed POST of the resolution (checked by the egress policy) */
+                    /** @description a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy) */
                     notify: {
-                        /** Format: uuid */
+                        /** @description a builtin instance's id, or the engine's own instance id when workflowDefinitionId names an http executor's definition */
                         workflowInstanceId: string;
+                        /** @description the workflow definition of the instance: needed for an http engine, whose instance gets a signed POST to {executorUrl}/resume */
+                        workflowDefinitionId?: string;
                     } | {
                         url: string;
                         /** @description whsec_ + base64 of 24 to 64 bytes; generated (and answered once) when absent */
@@ -7266,6 +7269,7 @@ export interface operations {
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
                             workflowInstanceId?: string;
+                            workflowDefinitionId?: string;
                             url?: string;
                             /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
                             secret?: string;
@@ -7282,7 +7286,7 @@ export interface operations {
                         event?: {
                             [key: string]: unknown;
                         };
-                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
                         notification?: {
                             /** @enum {string} */
                             status?: "pending" | "running" | "done" | "dead";
@@ -7389,6 +7393,7 @@ export interface operations {
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
                             workflowInstanceId?: string;
+                            workflowDefinitionId?: string;
                             url?: string;
                             /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
                             secret?: string;
@@ -7405,7 +7410,7 @@ export interface operations {
                         event?: {
                             [key: string]: unknown;
                         };
-                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
                         notification?: {
                             /** @enum {string} */
                             status?: "pending" | "running" | "done" | "dead";
@@ -7512,6 +7517,7 @@ export interface operations {
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
                             workflowInstanceId?: string;
+                            workflowDefinitionId?: string;
                             url?: string;
                             /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
                             secret?: string;
@@ -7528,7 +7534,7 @@ export interface operations {
                         event?: {
                             [key: string]: unknown;
                         };
-                        /** @description a URL notification once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
                         notification?: {
                             /** @enum {string} */
                             status?: "pending" | "running" | "done" | "dead";

@@ -20,7 +20,7 @@ import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
 import { registerIngestRoutes } from './ingest/routes.ts';
 import { EventWriter } from './ingest/writer.ts';
-import { FlowRates } from './observability/flow-rates.ts';
+import { FlowRates, passedOn } from './observability/flow-rates.ts';
 import { Metrics } from './observability/metrics.ts';
 import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
@@ -228,7 +228,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
         { kind: work.kind, pattern: work.event.pattern, targetId: work.targetId },
         {
           failed: completion.status !== 'done' || action === 'failed',
-          fired: work.kind === 'trigger' && (action === 'started' || action === 'cancelled'),
+          fired: passedOn(work.kind, action),
         },
         now,
       );

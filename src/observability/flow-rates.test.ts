@@ -53,8 +53,18 @@ describe.each(testBackends())('GET /v1/flow/rates on $name', (backend) => {
   });
   afterAll(() => t.close());
 
-  it("counts the routing engine's attempts per edge: fired triggers, skipped ones", async () => {
-    await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.paid') });
+  it("counts the routing engine's attempts per edge: fired triggers, skipped ones, derivations", async () => {
+    for (const pattern of ['orders.paid', 'orders.audited']) {
+      await t.request('POST', '/v1/event-definitions', { payload: openDefinition(pattern) });
+    }
+    const processor = await t.request('POST', '/v1/event-processors', {
+      payload: {
+        name: 'audit-payments',
+        eventPattern: 'orders.paid',
+        output: { pattern: 'orders.audited', payload: { total: 'payload.total' } },
+      },
+    });
+    expect(processor.status).toBe(201);
     const workflow = await t.request('POST', '/v1/workflow-definitions', {
       payload: { name: 'ship' },
     });
@@ -92,6 +102,14 @@ describe.each(testBackends())('GET /v1/flow/rates on $name', (backend) => {
       fired: 2,
     });
     expect(edge(skips)).toMatchObject({ attempts: 2, failures: 0, fired: 0 });
+    expect(edge(processor.body.id)).toEqual({
+      kind: 'processor',
+      pattern: 'orders.paid',
+      targetId: processor.body.id,
+      attempts: 2,
+      failures: 0,
+      fired: 2,
+    });
     expect((await t.request('GET', '/v1/flow/rates?minutes=0')).status).toBe(400);
   });
 });

@@ -2,7 +2,7 @@ import type { TargetKind } from '../routing/work.ts';
 
 /**
  * Per-edge attempt counts of the routing engine over the last minutes, for the console's flow
- * map: an edge is (event pattern → trigger) or (event pattern → subscription), counted per
+ * map: an edge is (event pattern → trigger, subscription or event processor), counted per
  * minute in a ring of buckets. Fed by the worker pool's record of every attempt (the same
  * callback that feeds the Prometheus counters), held in memory: per process, reset by a restart,
  * like the counters themselves.
@@ -24,8 +24,17 @@ export interface EdgeRate {
   attempts: number;
   /** Attempts that failed (will be retried, or were dead-lettered). */
   failures: number;
-  /** Trigger attempts that started or cancelled workflows (the trigger → workflow edge). */
+  /**
+   * Attempts that passed something on: a trigger's that started or cancelled workflows (the
+   * trigger → workflow edge), a processor's that derived its output event (processor → output).
+   */
   fired: number;
+}
+
+/** Whether an attempt of a `kind` target whose outcome was `action` passed something on. */
+export function passedOn(kind: TargetKind, action: string | undefined): boolean {
+  if (kind === 'trigger') return action === 'started' || action === 'cancelled';
+  return kind === 'processor' && action === 'derived';
 }
 
 interface Bucket {

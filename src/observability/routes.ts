@@ -52,15 +52,19 @@ const edgeRateSchema = {
     targetId: { type: 'string', description: 'the trigger, subscription or event processor id' },
     attempts: { type: 'integer', description: 'attempts in the window' },
     failures: { type: 'integer', description: 'attempts that failed (retried or dead-lettered)' },
-    fired: { type: 'integer', description: 'trigger attempts that started or cancelled workflows' },
+    fired: {
+      type: 'integer',
+      description:
+        'attempts that passed something on: trigger attempts that started or cancelled workflows, processor attempts that derived their output event',
+    },
   },
 } as const;
 
 /**
  * `GET /v1/flow/rates`: the routing engine's attempts per edge (event pattern → trigger,
- * event pattern → subscription) over the last minutes, as JSON for the console's flow map
- * rather than scraped from /metrics text. Any key may ask; it sees the trigger edges only with
- * `triggers:read` and the subscription edges only with `subscriptions:read`.
+ * subscription or event processor) over the last minutes, as JSON for the console's flow map
+ * rather than scraped from /metrics text. Any key may ask; it sees each kind of edge only with
+ * that kind's read scope (`triggers:read`, `subscriptions:read`, `processors:read`, `waits:read`).
  */
 export function registerFlowRatesRoute(app: FastifyInstance, rates: FlowRates, clock: Clock): void {
   app.get<{ Querystring: { minutes: number } }>(

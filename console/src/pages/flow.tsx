@@ -10,7 +10,7 @@ import { useAccess } from '../auth.tsx';
 import type { Subscription } from '../types.ts';
 import { ErrorBox, TableWrap } from '../ui.tsx';
 
-type Kind = 'definition' | 'trigger' | 'workflow' | 'subscription';
+type Kind = 'definition' | 'trigger' | 'workflow' | 'subscription' | 'processor';
 interface FlowNode {
   id: string;
   kind: Kind;
@@ -33,6 +33,7 @@ const KIND_LABEL: Record<Kind, string> = {
   trigger: 'trigger',
   workflow: 'workflow',
   subscription: 'subscription',
+  processor: 'processor',
 };
 
 function useFlowData(minutes: number) {
@@ -61,12 +62,17 @@ function useFlowData(minutes: number) {
       },
     enabled: can('subscriptions:read'),
   });
+  const processors = useQuery({
+    queryKey: ['event-processors'],
+    queryFn: () => call(eps.GET('/v1/event-processors', all)),
+    enabled: can('processors:read'),
+  });
   const rates = useQuery({
     queryKey: ['flow-rates', minutes],
     queryFn: () => call(eps.GET('/v1/flow/rates', { params: { query: { minutes } } })),
     refetchInterval: 5000,
   });
-  const queries = [definitions, triggers, workflows, subscriptions, rates];
+  const queries = [definitions, triggers, workflows, subscriptions, processors, rates];
   return {
     error: queries.find((q) => q.isError)?.error,
     pending: definitions.isPending || rates.isPending,
@@ -74,18 +80,26 @@ function useFlowData(minutes: number) {
     triggers: triggers.data?.triggers ?? [],
     workflows: workflows.data?.workflowDefinitions ?? [],
     subscriptions: subscriptions.data?.subscriptions ?? [],
+    processors: processors.data?.processors ?? [],
     rates: rates.data?.edges ?? [],
   };
 }
 
-/** The graph: definitions → triggers → workflows, and definitions → subscriptions, with rates. */
+/**
+ * The graph: definitions → triggers → workflows, definitions → subscriptions, and definitions →
+ * event processors → their output definitions, with rates.
+ */
 function buildGraph(data: ReturnType<typeof useFlowData>): {
   nodes: FlowNode[];
   edges: FlowEdge[];
 } {
   const nodes: FlowNode[] = [];
   const edges: FlowEdge[] = [];
-  const rateOf = (kind: 'trigger' | 'delivery', pattern: string | undefined, targetId: string) =>
+  const rateOf = (
+    kind: 'trigger' | 'delivery' | 'processor',
+    pattern: string | undefined,
+    targetId: string,
+  ) =>
     data.rates
       .filter(
         (r) =>
@@ -116,50 +130,71 @@ function buildGraph(data: ReturnType<typeof useFlowData>): {
       href: `/workflows?${new URLSearchParams({ workflowDefinitionId: w.id! })}`,
     });
   }
+  /** A node that reads events of `pattern`, with an edge from each definition it matches. */
+  const reader = (
+    node: FlowNode,
+    rateKind: 'trigger' | 'delivery' | 'processor',
+    targetId: string,
+    pattern: string,
+  ) => {
+    nodes.push(node);
+    for (const d of data.definitions) {
+      if (matchesPattern(pattern, d.pattern!)) {
+        edges.push({
+          from: `d:${d.pattern}`,
+          to: node.id,
+          ...rateOf(rateKind, d.pattern, targetId),
+        });
+      }
+    }
+  };
   for (const t of data.triggers) {
-    nodes.push({
+    const node: FlowNode = {
       id: `t:${t.id}`,
       kind: 'trigger',
       label: t.name ?? `${t.triggerType} ${t.eventPattern}`,
       href: `/triggers/${t.id}`,
-    });
+    };
+    reader(node, 'trigger', t.id!, t.eventPattern!);
     edges.push({
-      from: `t:${t.id}`,
+      from: node.id,
       to: `w:${t.workflowDefinitionId}`,
       ...rateOf('trigger', undefined, t.id!),
     });
-    for (const d of data.definitions) {
-      if (matchesPattern(t.eventPattern!, d.pattern!)) {
-        edges.push({
-          from: `d:${d.pattern}`,
-          to: `t:${t.id}`,
-          ...rateOf('trigger', d.pattern, t.id!),
-        });
-      }
-    }
   }
   for (const s of data.subscriptions) {
-    nodes.push({
+    const node: FlowNode = {
       id: `s:${s.subscription_id}`,
       kind: 'subscription',
       label: s.name ?? s.subscriber.id,
       href: `/deliveries/${s.subscription_id}`,
+    };
+    reader(node, 'delivery', s.subscription_id, s.event_pattern);
+  }
+  for (const p of data.processors) {
+    // The console has no processor page: its node opens the events it derived, by their source.
+    const source = p.output!.source ?? { type: 'processor', id: p.id! };
+    const node: FlowNode = {
+      id: `p:${p.id}`,
+      kind: 'processor',
+      label: p.name!,
+      href: `/events?${new URLSearchParams({ 'source.type': source.type, 'source.id': source.id })}`,
+    };
+    reader(node, 'processor', p.id!, p.eventPattern!);
+    edges.push({
+      from: node.id,
+      to: `d:${p.output!.pattern}`,
+      ...rateOf('processor', undefined, p.id!),
     });
-    for (const d of data.definitions) {
-      if (matchesPattern(s.event_pattern, d.pattern!)) {
-        edges.push({
-          from: `d:${d.pattern}`,
-          to: `s:${s.subscription_id}`,
-          ...rateOf('delivery', d.pattern, s.subscription_id),
-        });
-      }
-    }
   }
   const known = new Set(nodes.map((n) => n.id));
   return { nodes, edges: edges.filter((e) => known.has(e.from) && known.has(e.to)) };
 }
 
-/** Positions from dagre, left to right in ranks: events, then triggers and subscriptions, then workflows. */
+/**
+ * Positions from dagre, left to right in ranks: events, then triggers, subscriptions and
+ * processors, then workflows and the processors' output events.
+ */
 function laidOut(graph: { nodes: FlowNode[]; edges: FlowEdge[] }): {
   nodes: Node[];
   edges: Edge[];

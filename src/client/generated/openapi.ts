@@ -1377,7 +1377,7 @@ export interface operations {
                             attempts: number;
                             /** @description attempts that failed (retried or dead-lettered) */
                             failures: number;
-                            /** @description trigger attempts that started or cancelled workflows */
+                            /** @description attempts that passed something on: trigger attempts that started or cancelled workflows, processor attempts that derived their output event */
                             fired: number;
                         }[];
                     };

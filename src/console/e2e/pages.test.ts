@@ -319,16 +319,37 @@ describe('the console pages', { timeout: 180_000 }, () => {
     });
   });
 
-  it('flow map: events → triggers → workflows and → subscriptions, with rates', async () => {
+  it('flow map: events → triggers → workflows, → subscriptions and → processors → events, with rates', async () => {
+    const audited = await eps.POST('/v1/event-definitions', {
+      body: {
+        event_id: 'Orders.audited',
+        name: 'Order audited',
+        pattern: 'orders.audited',
+        version: '1.0.0',
+        payload_schema: { type: 'object' },
+      },
+    });
+    expect(audited.response.status).toBe(201);
+    const processor = await eps.POST('/v1/event-processors', {
+      body: {
+        name: 'audit-paid-orders',
+        eventPattern: 'orders.paid',
+        output: { pattern: 'orders.audited', payload: { orderId: 'payload.orderId' } },
+      },
+    });
+    expect(processor.response.status).toBe(201);
     // A fresh firing, so the window of the rates holds one however long the tests before took.
     await publish('orders.paid', { orderId: 'flow-1' });
-    const fired = async () => {
+    const fired = async (targetId: string) => {
       const { data } = await eps.GET('/v1/flow/rates', { params: { query: { minutes: 5 } } });
       return data!.edges
-        .filter((e) => e.targetId === seeded.triggerId)
+        .filter((e) => e.targetId === targetId)
         .reduce((sum, e) => sum + e.fired, 0);
     };
-    await expect.poll(fired, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => fired(seeded.triggerId), { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => fired(processor.data!.id!), { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(1);
     await checkPage(harness, '/flow', 'flow', async (page) => {
       const edges = page.getByRole('table', { name: 'Flow edges' });
       const row = edges.getByRole('row', {
@@ -339,6 +360,16 @@ describe('the console pages', { timeout: 180_000 }, () => {
       await edges
         .getByRole('row', { name: /event Order paid subscription warehouse-webhook/ })
         .waitFor();
+      await edges
+        .getByRole('row', { name: /event Order paid processor audit-paid-orders/ })
+        .waitFor();
+      const derived = edges.getByRole('row', {
+        name: /processor audit-paid-orders event Order audited/,
+      });
+      await derived.waitFor();
+      expect(Number(await derived.getByRole('cell').nth(2).textContent())).toBeGreaterThanOrEqual(
+        1,
+      );
       await page.locator('.react-flow__node').first().waitFor();
       expect(await page.locator('.react-flow__node').count()).toBeGreaterThanOrEqual(8);
     });

@@ -4,6 +4,8 @@
  * always travel as parameters.
  */
 
+import type { Queryable } from './database.ts';
+
 /** `"a", "b"`, or `e."a", e."b"` with a table alias: every name quoted, so reserved words pass. */
 export function columnList(columns: readonly string[], alias?: string): string {
   const prefix = alias === undefined ? '' : `${alias}.`;
@@ -70,4 +72,34 @@ export function equalityFilters(filters: Array<[column: string, value: unknown]>
   const conditions = new SqlConditions();
   for (const [column, value] of filters) conditions.equal(column, value);
   return conditions;
+}
+
+/** The rows of one table that retention (store/retention.ts) may delete, as its owner names them. */
+export interface AgedRows {
+  table: string;
+  /** The time column they age by, with an index (partial on `finished`, when given). */
+  time: string;
+  /** The condition of rows that have ended, which alone may go (none: every row). */
+  finished?: string;
+}
+
+/**
+ * Deletes at most `limit` of `rows` older than `before`, oldest first through the index on
+ * their time; answers how many. The conditions are repeated outside the subquery, so a row
+ * that changed in between (work requeued) is kept.
+ */
+export async function deleteOldest(
+  db: Queryable,
+  rows: AgedRows,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const where = `${rows.finished ? `${rows.finished} AND ` : ''}${rows.time} < $1`;
+  const { rowCount } = await db.query(
+    `DELETE FROM ${rows.table} WHERE id IN (
+       SELECT id FROM ${rows.table} WHERE ${where} ORDER BY ${rows.time} LIMIT $2)
+       AND ${where}`,
+    [before, limit],
+  );
+  return rowCount;
 }

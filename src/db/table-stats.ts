@@ -6,6 +6,7 @@ export const GROWING_TABLES = [
   'routing_work',
   'delivery_attempts',
   'workflow_instances',
+  'waits',
 ] as const;
 
 /**

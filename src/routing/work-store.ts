@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../db/database.ts';
-import { columnList } from '../db/sql.ts';
+import { type AgedRows, columnList } from '../db/sql.ts';
 import type { EventInstance } from '../events/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { wildcardRegex } from './pattern.ts';
@@ -412,24 +412,14 @@ export async function requeueDead(
 }
 
 /**
- * Deletes at most `limit` finished rows (done — fired, delivered, skipped, filtered — and dead)
- * last changed before `before`, oldest first; answers how many. The outer condition is
- * repeated so a row requeued meanwhile is kept.
+ * What retention deletes of routing work: finished rows (done — fired, delivered, skipped,
+ * filtered — and dead), by last change (index of migration 0015).
  */
-export async function deleteFinishedWork(
-  db: Queryable,
-  before: Date,
-  limit: number,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM routing_work WHERE id IN (
-       SELECT id FROM routing_work WHERE status IN ('done', 'dead') AND updated_at < $1
-        ORDER BY updated_at LIMIT $2)
-       AND status IN ('done', 'dead') AND updated_at < $1`,
-    [before, limit],
-  );
-  return rowCount;
-}
+export const FINISHED_WORK: AgedRows = {
+  table: 'routing_work',
+  time: 'updated_at',
+  finished: "status IN ('done', 'dead')",
+};
 
 /** The status of one work row of a kind, or undefined when there is none. */
 export async function workStatus(

@@ -47,16 +47,64 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
     routing_work: await count('routing_work'),
     delivery_attempts: await count('delivery_attempts'),
     workflow_instances: await count('workflow_instances'),
+    waits: await count('waits'),
   });
 
   /** An instance left running by the first cycle: no retention may delete it. */
   let running: string | undefined;
+  let cycles = 0;
 
-  /** Traffic of one cycle: every event fires the trigger and is delivered; instances finish. */
+  const registerWait = async (correlationKey: string, timeout: string, lookback?: string) => {
+    const response = await t.request('POST', '/v1/waits', {
+      payload: {
+        pattern: 'orders.created',
+        correlationKey,
+        timeout,
+        ...(lookback ? { lookback } : {}),
+        notify: { workflowInstanceId: running },
+      },
+    });
+    expect(response.status).toBe(201);
+    return response.body as { id: string; status: string };
+  };
+
+  /**
+   * The waits of one cycle, notifying the running instance: one per event, which its lookback
+   * finds; one whose event never comes (timed out by the next cycle's resolver round); one
+   * cancelled; and in the first cycle one that outlives the test (P30D), which no retention may
+   * delete.
+   */
+  async function waits(keys: string[]) {
+    for (const key of keys) await registerWait(key, 'PT1H', 'PT1H');
+    // The lookback sees events committed before every transaction still open on the server
+    // began (any database's: other test files share it); one it could not see yet is the
+    // resolver's, in a later round.
+    const waiting = () => count('waits', `status = 'waiting' AND correlation_key LIKE 'order-%'`);
+    for (let round = 0; round < 100 && (await waiting()) > 0; round++) {
+      await t.app.waits.resolveRounds();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await waiting()).toBe(0);
+    await registerWait(`never-${cycles}`, 'PT1H');
+    const cancelled = await registerWait(`cancelled-${cycles}`, 'PT1H');
+    expect((await t.request('DELETE', `/v1/waits/${cancelled.id}`)).status).toBe(200);
+    if (cycles === 0) await registerWait('open', 'P30D');
+  }
+
+  /**
+   * Traffic of one cycle: every event fires the trigger and is delivered, and resolves a wait;
+   * instances finish.
+   */
   async function traffic() {
+    const keys: string[] = [];
     for (let i = 0; i < EVENTS_PER_CYCLE; i++) {
+      keys.push(`order-${cycles}-${i}`);
       const published = await t.request('POST', '/v1/events', {
-        payload: { pattern: 'orders.created', payload: { i } },
+        payload: {
+          pattern: 'orders.created',
+          payload: { i },
+          metadata: { correlationId: keys.at(-1) },
+        },
       });
       expect(published.status).toBe(202);
     }
@@ -69,6 +117,8 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
         (await t.request('POST', `/v1/workflow-instances/${id}/complete`, { payload: {} })).status,
       ).toBe(200);
     }
+    await waits(keys);
+    cycles++;
   }
 
   it('keeps every table bounded over many maintenance cycles of a controlled clock', async () => {
@@ -77,15 +127,23 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
     for (let cycle = 0; cycle < 10; cycle++) {
       await traffic();
       t.clock.advance(12 * HOUR);
+      await t.app.waits.resolveRounds(); // times out the cycle's wait whose event never came
       await t.app.applyRetention();
       history.push(await counts());
     }
     // Records of the last 24 h are kept: the 2 latest cycles (the one 24 h old is on the
     // cutoff, kept), plus the instance left running, which no retention deletes. Per event:
     // one firing row (a delivered webhook's work row is dropped at once; its attempt is the
-    // record), one attempt, one instance.
+    // record), one attempt, one instance. Waits by when they ended: of the 2 latest cycles
+    // the resolved and the cancelled ones (ended when registered), the timed-out ones of the
+    // 3 latest (each ended one cycle after its registration), and the open one.
     const kept = 2 * EVENTS_PER_CYCLE;
-    const bound = { routing_work: kept, delivery_attempts: kept, workflow_instances: kept + 1 };
+    const bound = {
+      routing_work: kept,
+      delivery_attempts: kept,
+      workflow_instances: kept + 1,
+      waits: 2 * (EVENTS_PER_CYCLE + 1) + 3 + 1,
+    };
     for (const sample of history) {
       for (const table of Object.keys(bound) as Array<keyof typeof bound>) {
         expect(sample[table]).toBeLessThanOrEqual(bound[table]);
@@ -93,6 +151,8 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
     }
     expect(history.at(-1)).toEqual(bound);
     expect(await count('workflow_instances', "status = 'running'")).toBe(1);
+    expect(await count('waits', "status = 'waiting'")).toBe(1);
+    expect(await count('waits', "status = 'timed_out'")).toBe(3);
     expect(receiver.received).toHaveLength(10 * EVENTS_PER_CYCLE);
 
     // /metrics shows each table's size.
@@ -102,11 +162,12 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
       routing_work: expect.any(Number),
       delivery_attempts: expect.any(Number),
       workflow_instances: expect.any(Number),
+      waits: expect.any(Number),
       events: expect.any(Number),
     });
   });
 
-  it('deletes in batches of the given size, never pending work or running instances', async () => {
+  it('deletes in batches of the given size, never pending work, running instances or open waits', async () => {
     await traffic();
     await t.request('POST', '/v1/events', { payload: { pattern: 'orders.created', payload: {} } });
     t.clock.advance(48 * HOUR);
@@ -132,5 +193,9 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
     expect(await count('routing_work', "status = 'done' OR status = 'dead'")).toBe(0);
     expect(await count('routing_work', "status = 'pending'")).toBe(2); // firing and delivery
     expect(await counts()).toMatchObject({ delivery_attempts: 0, workflow_instances: 1 });
+    // Waits still waiting stay, however old: the first test's P30D one, and this cycle's whose
+    // timeout passed but that no resolver round has ended yet.
+    expect(await count('waits', "status <> 'waiting'")).toBe(0);
+    expect(await count('waits', "status = 'waiting'")).toBe(2);
   });
 });

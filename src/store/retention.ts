@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
-import type { Database, Queryable } from '../db/database.ts';
-import { deleteFinishedWork } from '../routing/work-store.ts';
-import { deleteAttemptsBefore } from '../subscriptions/repository.ts';
-import { deleteFinishedInstances } from '../workflows/repository.ts';
+import type { Database } from '../db/database.ts';
+import { type AgedRows, deleteOldest } from '../db/sql.ts';
+import { FINISHED_WORK } from '../routing/work-store.ts';
+import { DELIVERY_ATTEMPTS } from '../subscriptions/repository.ts';
+import { FINISHED_WAITS } from '../waits/repository.ts';
+import { FINISHED_INSTANCES } from '../workflows/repository.ts';
 
 /**
  * Retention of the records events leave behind. Event partitions are dropped by
@@ -14,9 +16,10 @@ import { deleteFinishedInstances } from '../workflows/repository.ts';
 export interface RetentionPolicy {
   /**
    * Finished routing rows: trigger firings and deliveries that are done (fired, delivered,
-   * skipped, filtered) or dead, by last change. Env `ROUTING_RETENTION_DAYS`. Replays skip
-   * pairs that fired before only while these rows exist, so keep it at least as long as the
-   * window replays go back to.
+   * skipped, filtered) or dead, by last change; and waits that ended (resolved, timed out,
+   * cancelled), by their end. Env `ROUTING_RETENTION_DAYS`. Replays skip pairs that fired
+   * before only while these rows exist, so keep it at least as long as the window replays go
+   * back to.
    */
   routingDays: number | undefined;
   /** Delivery attempts (the delivery log), by attempt time. Env `DELIVERY_LOG_RETENTION_DAYS`. */
@@ -38,13 +41,14 @@ export interface RetentionOptions {
   maxBatches?: number;
 }
 
-/** One table's delete: at most `limit` rows older than `before`, answering how many. */
-type Purge = (db: Queryable, before: Date, limit: number) => Promise<number>;
-
-const TABLES: ReadonlyArray<{ table: string; days: keyof RetentionPolicy; purge: Purge }> = [
-  { table: 'routing_work', days: 'routingDays', purge: deleteFinishedWork },
-  { table: 'delivery_attempts', days: 'deliveryLogDays', purge: deleteAttemptsBefore },
-  { table: 'workflow_instances', days: 'workflowInstanceDays', purge: deleteFinishedInstances },
+/** Each table's rows that may go (as its owner module names them), and their retention. */
+const TABLES: ReadonlyArray<{ rows: AgedRows; days: keyof RetentionPolicy }> = [
+  { rows: FINISHED_WORK, days: 'routingDays' },
+  { rows: DELIVERY_ATTEMPTS, days: 'deliveryLogDays' },
+  { rows: FINISHED_INSTANCES, days: 'workflowInstanceDays' },
+  // A wait is routing state like a trigger firing: an open one is a match still to make, an
+  // ended one only a record of how it went (its notification's work row goes with routing_work).
+  { rows: FINISHED_WAITS, days: 'routingDays' },
 ];
 
 /** Rows deleted per table in one pass. */
@@ -59,13 +63,14 @@ export async function applyRetention(
   logger?: Logger,
 ): Promise<RetentionReport> {
   const report: RetentionReport = {};
-  for (const { table, days, purge } of TABLES) {
+  for (const { rows, days } of TABLES) {
+    const { table } = rows;
     const keepDays = policy[days];
     if (keepDays === undefined) continue;
     const before = new Date(now.getTime() - keepDays * 86_400_000);
     let deleted = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
-      const count = await purge(db, before, batchSize);
+      const count = await deleteOldest(db, rows, before, batchSize);
       deleted += count;
       if (count < batchSize) break;
     }

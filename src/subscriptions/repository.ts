@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../db/database.ts';
 import { UniqueViolation } from '../db/pg-errors.ts';
-import { equalityFilters, onlyRow } from '../db/sql.ts';
+import { type AgedRows, equalityFilters, onlyRow } from '../db/sql.ts';
 import type { CircuitState } from '../delivery/circuit-breaker.ts';
 import { conflict, fieldError } from '../errors.ts';
 import {
@@ -316,16 +316,5 @@ export async function listAttempts(
   }));
 }
 
-/** Deletes at most `limit` delivery attempts made before `before`, oldest first; answers how many. */
-export async function deleteAttemptsBefore(
-  db: Queryable,
-  before: Date,
-  limit: number,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM delivery_attempts WHERE id IN (
-       SELECT id FROM delivery_attempts WHERE created_at < $1 ORDER BY created_at LIMIT $2)`,
-    [before, limit],
-  );
-  return rowCount;
-}
+/** What retention deletes of the delivery log: attempts, by attempt time (index of migration 0015). */
+export const DELIVERY_ATTEMPTS: AgedRows = { table: 'delivery_attempts', time: 'created_at' };

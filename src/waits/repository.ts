@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { onlyRow, SqlConditions } from '../db/sql.ts';
+import { type AgedRows, onlyRow, SqlConditions } from '../db/sql.ts';
 import type { EventInstance } from '../events/event.ts';
 import type { CommitPosition } from '../store/commit-order.ts';
 import type { Wait, WaitNotify, WaitRule, WaitStatus } from './wait.ts';
@@ -157,6 +157,16 @@ export async function finishWait(
   const wait = await findWait(db, id);
   return wait && { changed: false, wait };
 }
+
+/**
+ * What retention deletes of waits: those that ended (resolved, timed out, cancelled), by when
+ * they ended (index of migration 0020). Waiting ones are never deleted.
+ */
+export const FINISHED_WAITS: AgedRows = {
+  table: 'waits',
+  time: 'finished_at',
+  finished: "status <> 'waiting'",
+};
 
 /** A resolution: the wait and the event that resolved it. */
 export interface Resolution {

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/database.ts';
 import { DataError, ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
-import { equalityFilters } from '../db/sql.ts';
+import { type AgedRows, equalityFilters } from '../db/sql.ts';
 import { conflict, fieldError, validationError } from '../errors.ts';
 import type {
   ExecutorKind,
@@ -499,20 +499,11 @@ export async function finishInstance(
 }
 
 /**
- * Deletes at most `limit` finished instances (completed, failed, cancelled) that finished before
- * `before`, oldest first; answers how many. Running instances are never deleted.
+ * What retention deletes of workflow instances: finished ones (completed, failed, cancelled), by
+ * finish time (index of migration 0015). Running instances are never deleted.
  */
-export async function deleteFinishedInstances(
-  db: Queryable,
-  before: Date,
-  limit: number,
-): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM workflow_instances WHERE id IN (
-       SELECT id FROM workflow_instances WHERE status <> 'running' AND updated_at < $1
-        ORDER BY updated_at LIMIT $2)
-       AND status <> 'running' AND updated_at < $1`,
-    [before, limit],
-  );
-  return rowCount;
-}
+export const FINISHED_INSTANCES: AgedRows = {
+  table: 'workflow_instances',
+  time: 'updated_at',
+  finished: "status <> 'running'",
+};

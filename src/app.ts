@@ -25,11 +25,9 @@ import { Metrics } from './observability/metrics.ts';
 import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
-import { ProcessorHandler } from './processors/handler.ts';
-import { ProcessorRouting } from './processors/processor-routing.ts';
 import { registerProcessorRoutes } from './processors/routes.ts';
-import { Processors } from './processors/service.ts';
 import { ProcessorTargets } from './processors/targets.ts';
+import { wireProcessors } from './processors/wiring.ts';
 import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
@@ -39,33 +37,30 @@ import { wireRouting } from './routing/wiring.ts';
 import { deadWorkCounts } from './routing/work-store.ts';
 import type { WorkerPool } from './routing/workers.ts';
 import { SchemaCompiler } from './schema/compiler.ts';
-import { EXPLAINED_ATTEMPTS, registerSimulationRoutes } from './simulation/routes.ts';
-import { Simulator } from './simulation/simulator.ts';
+import { wireSimulation } from './simulation/wiring.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
 import { applyRetention, type RetentionReport } from './store/retention.ts';
 import { registerStoreRoutes } from './store/routes.ts';
 import { EventStreams } from './stream/hub.ts';
 import { registerStreamRoutes } from './stream/routes.ts';
-import { countActiveSubscriptions, listAttempts } from './subscriptions/repository.ts';
+import { countActiveSubscriptions } from './subscriptions/repository.ts';
 import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
 import { announceDisabled } from './subscriptions/system-events.ts';
 import { SubscriptionTargets } from './subscriptions/targets.ts';
 import { wireDelivery } from './subscriptions/wiring.ts';
-import { TriggerFiringHandler } from './triggers/firing.ts';
 import { registerTriggerRoutes } from './triggers/routes.ts';
-import { Triggers } from './triggers/service.ts';
 import { TriggerTargets } from './triggers/targets.ts';
-import { TriggerRouting } from './triggers/trigger-routing.ts';
+import { wireTriggers } from './triggers/wiring.ts';
 import { ResumeHandler } from './waits/resume.ts';
 import { registerWaitRoutes } from './waits/routes.ts';
 import { Waits } from './waits/service.ts';
-import { WorkflowDefinitions } from './workflows/definitions.ts';
-import { WorkflowInstances } from './workflows/instances.ts';
+import type { WorkflowDefinitions } from './workflows/definitions.ts';
 import { DEFAULT_EXECUTOR_TIMEOUT_MS } from './workflows/model.ts';
 import { findDefinition, findInstance } from './workflows/repository.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
-import { WorkflowService } from './workflows/service.ts';
+import type { WorkflowService } from './workflows/service.ts';
+import { wireWorkflows } from './workflows/wiring.ts';
 
 /** What the service is built from; everything is passed in, nothing is global. */
 export interface AppDeps {
@@ -158,10 +153,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // checked against the same policy when its URL is written and connects through this pool.
   const egress = { allowlist: config.delivery.egressAllowlist };
   const outbound = createEgressDispatcher(egress);
-  const workflows = new WorkflowService({
+  const workflows = wireWorkflows({
     db,
     clock,
     compiler,
+    egress,
     dispatcher: outbound,
     definitionCacheTtlMs: config.definitionCacheTtlMs,
   });
@@ -169,6 +165,29 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const subscriptionTargets = new SubscriptionTargets(logger);
   const processorTargets = new ProcessorTargets(logger, config.mappedInputMaxBytes);
   const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets, processorTargets]);
+  const triggers = wireTriggers({
+    db,
+    clock,
+    index: routingIndex,
+    targets: triggerTargets,
+    workflows: workflows.service,
+    mappedInputMaxBytes: config.mappedInputMaxBytes,
+    fired: (type) => metrics.workflowTriggerFired(type),
+  });
+  const processors = wireProcessors({
+    db,
+    clock,
+    index: routingIndex,
+    targets: processorTargets,
+    // Derived events are published through the receiver (built below, after the routing its
+    // writer hands events to), as announceDisabled publishes.
+    receiver: {
+      receive: (input, receivedIn) => receiver.receive(input, receivedIn),
+      validate: (input) => receiver.validate(input, undefined),
+    },
+    payloadMaxBytes: config.mappedInputMaxBytes,
+    maxDepth: config.processorMaxDepth,
+  });
   const delivery = await wireDelivery({
     config,
     db,
@@ -192,18 +211,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     options: config.routing,
     index: routingIndex,
     handlers: [
-      new TriggerFiringHandler(db, routingIndex, triggerTargets, workflows, (type) =>
-        metrics.workflowTriggerFired(type),
-      ),
+      triggers.handler,
       delivery.handler,
-      // Derived events are published through the receiver, as announceDisabled publishes.
-      new ProcessorHandler(
-        db,
-        routingIndex,
-        processorTargets,
-        { receive: (input, receivedIn) => receiver.receive(input, receivedIn) },
-        config.processorMaxDepth,
-      ),
+      processors.handler,
       new ResumeHandler({
         db,
         cipher: delivery.cipher,
@@ -259,19 +269,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const events = new EventStore(db);
   registerStoreRoutes(server, events);
   registerStreamRoutes(server, streams);
-  const workflowDefinitions = new WorkflowDefinitions({
-    db,
-    clock,
-    compiler,
-    egress,
-    onChange: (id) => workflows.forget(id),
-  });
-  const triggers = new Triggers(db, clock);
-  const triggerRouting = new TriggerRouting(db, clock, config.mappedInputMaxBytes);
   registerTriggerRoutes(server, {
-    triggers,
-    workflowDefinitions,
-    routing: triggerRouting,
+    triggers: triggers.triggers,
+    workflowDefinitions: workflows.definitions,
+    routing: triggers.routing,
     registry,
     receiver,
     events,
@@ -291,39 +292,29 @@ export async function createApp(deps: AppDeps): Promise<App> {
         : config.partitions.retentionDays * 86_400_000,
   });
   registerWaitRoutes(server, waits);
-  const processorRouting = new ProcessorRouting(
-    db,
-    clock,
-    (input) => receiver.validate(input, undefined),
-    { payloadMaxBytes: config.mappedInputMaxBytes, maxDepth: config.processorMaxDepth },
-  );
   registerProcessorRoutes(server, {
-    processors: new Processors(db, clock),
-    routing: processorRouting,
+    processors: processors.processors,
+    routing: processors.routing,
     registry,
     receiver,
     clock,
   });
   registerWorkflowRoutes(
     server,
-    workflowDefinitions,
-    new WorkflowInstances({ db, clock }),
+    workflows.definitions,
+    workflows.instances,
     async (instanceId) =>
       (await waits.list({ workflowInstanceId: instanceId, limit: 100, offset: 0 })).waits,
   );
-  registerSimulationRoutes(server, {
-    simulator: new Simulator({
-      db,
-      clock,
-      workflows,
-      subscriptions: delivery.subscriptions,
-      dryRun: (trigger, event) => triggerRouting.dryRun(trigger, event),
-    }),
+  wireSimulation(server, {
+    db,
+    clock,
+    workflows: workflows.service,
+    subscriptions: delivery.subscriptions,
+    triggers: triggers.routing,
     receiver,
     registry,
     store: events,
-    firingsOf: (eventId) => triggerRouting.firingsOf(eventId),
-    deliveriesOf: (eventId) => listAttempts(db, { eventId }, EXPLAINED_ATTEMPTS, 0),
   });
   await server.ready();
   await announceAccess(config, apiKeys, logger);
@@ -345,8 +336,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     registry,
     validators,
     writer,
-    workflows,
-    workflowDefinitions,
+    workflows: workflows.service,
+    workflowDefinitions: workflows.definitions,
     workers: routing.workers,
     waits,
     apiKeys,

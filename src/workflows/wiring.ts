@@ -1,0 +1,48 @@
+import type { Dispatcher } from 'undici';
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/database.ts';
+import type { EgressOptions } from '../delivery/egress.ts';
+import type { SchemaCompiler } from '../schema/compiler.ts';
+import { WorkflowDefinitions } from './definitions.ts';
+import { WorkflowInstances } from './instances.ts';
+import { WorkflowService } from './service.ts';
+
+export interface WorkflowWiring {
+  /** The workflow service port (start, cancel by correlation) the routing engine calls. */
+  service: WorkflowService;
+  /** Workflow definitions; a change makes the service forget its cached copy. */
+  definitions: WorkflowDefinitions;
+  instances: WorkflowInstances;
+}
+
+/** Workflow definitions, instances and the service that starts them (builtin or http executor). */
+export function wireWorkflows(deps: {
+  db: Database;
+  clock: Clock;
+  compiler: SchemaCompiler;
+  /** The egress policy an http executor's URL is checked against when written. */
+  egress: EgressOptions;
+  /** The egress-guarded connection pool the http executor calls through; owned by the caller. */
+  dispatcher: Dispatcher;
+  definitionCacheTtlMs: number;
+}): WorkflowWiring {
+  const { db, clock, compiler } = deps;
+  const service = new WorkflowService({
+    db,
+    clock,
+    compiler,
+    dispatcher: deps.dispatcher,
+    definitionCacheTtlMs: deps.definitionCacheTtlMs,
+  });
+  return {
+    service,
+    definitions: new WorkflowDefinitions({
+      db,
+      clock,
+      compiler,
+      egress: deps.egress,
+      onChange: (id) => service.forget(id),
+    }),
+    instances: new WorkflowInstances({ db, clock }),
+  };
+}

@@ -14,15 +14,18 @@ import { openLoop, runConcurrently } from './support.ts';
  * the same treatment. It is still the same machine: publishers, systems, receiver and
  * PostgreSQL share its 2 cores.
  *
- * Targets: `http` POSTs single events to the service (accepted = its 202); the peers add an
- * event's jobs, one per subscription, in one call with a client of their own (accepted = the
- * call resolving): `pgboss` inserts into a pg-boss queue and tells the main thread, which wakes
- * its workers; `graphile` calls graphile-worker's `addJobs` (its workers are woken by its own
- * NOTIFY); `bullmq` calls BullMQ's `addBulk`.
+ * Targets: `http` POSTs single events to the service (accepted = its 202); `waits` registers
+ * waits instead (POST /v1/waits, accepted = its 201), the key `${prefix}${i}` being the wait's
+ * correlation key, which the event of that id resolves (its correlationId defaults to its id);
+ * the peers add an event's jobs, one per subscription, in one call with a client of their own
+ * (accepted = the call resolving): `pgboss` inserts into a pg-boss queue and tells the main
+ * thread, which wakes its workers; `graphile` calls graphile-worker's `addJobs` (its workers
+ * are woken by its own NOTIFY); `bullmq` calls BullMQ's `addBulk`.
  * Acceptance is stamped with `Date.now()`, the clock the receiver and the pollers use.
  */
 export type PublisherTarget =
   | { kind: 'http'; url: string; connections: number }
+  | { kind: 'waits'; url: string; connections: number; pattern: string; notifyUrl: string }
   | { kind: 'pgboss'; connectionString: string; queue: string; jobsPerEvent: number; pool: number }
   | {
       kind: 'graphile';
@@ -138,7 +141,14 @@ type Connection = { send: Send; close(): Promise<void> };
 async function connect(target: PublisherTarget): Promise<Connection> {
   switch (target.kind) {
     case 'http':
-      return connectHttp(target);
+      return postEach(target, '/v1/events', 202, (eventId) => ({ ...bookingEvent(), eventId }));
+    case 'waits':
+      return postEach(target, '/v1/waits', 201, (correlationKey) => ({
+        pattern: target.pattern,
+        correlationKey,
+        timeout: 'PT1H',
+        notify: { url: target.notifyUrl },
+      }));
     case 'pgboss':
       return connectPgBoss(target);
     case 'graphile':
@@ -148,18 +158,24 @@ async function connect(target: PublisherTarget): Promise<Connection> {
   }
 }
 
-function connectHttp(target: Extract<PublisherTarget, { kind: 'http' }>): Connection {
+/** POSTs one JSON body per key to `path` of the service; accepted when it answers `accepted`. */
+function postEach(
+  target: { url: string; connections: number },
+  path: string,
+  accepted: number,
+  body: (key: string) => unknown,
+): Connection {
   const http = new Pool(target.url, { connections: target.connections, pipelining: 1 });
   return {
-    send: async (eventId) => {
+    send: async (key) => {
       const response = await http.request({
         method: 'POST',
-        path: '/v1/events',
+        path,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...bookingEvent(), eventId }),
+        body: JSON.stringify(body(key)),
       });
       await response.body.dump();
-      return response.statusCode === 202 ? 'accepted' : String(response.statusCode);
+      return response.statusCode === accepted ? 'accepted' : String(response.statusCode);
     },
     close: () => http.close(),
   };

@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
  * A webhook receiver on 127.0.0.1 in a worker thread of its own, so answering requests does not
  * compete with the service (or the peer) for the bench's event loop. It answers 200 to every
  * POST, and stamps each with `Date.now()` (the machine's wall clock, the same clock the main
- * thread stamps 202s with) together with the event's `eventId` and the request path.
+ * thread stamps 202s with) together with the event's `eventId` (a delivery's own, or that of
+ * the `event` a wait's resumption carries) and the request path.
  */
 export interface Receipt {
   eventId: string;
@@ -36,7 +37,7 @@ const server = http.createServer((request, response) => {
     const body = Buffer.concat(chunks);
     bodyBytes += body.length;
     let eventId = '';
-    try { eventId = JSON.parse(body.toString()).eventId; } catch {}
+    try { const parsed = JSON.parse(body.toString()); eventId = parsed.eventId ?? parsed.event?.eventId; } catch {}
     const key = request.url + ' ' + eventId;
     if (keys.has(key)) duplicates++;
     else {

@@ -10,6 +10,7 @@ import { benchPayloadValidation } from './payload-validation.ts';
 import { machineDescription, measuredCommit, writeResultsFile } from './results-file.ts';
 import { benchSchemaEvolution } from './schema-evolution.ts';
 import { benchTriggersE2e } from './triggers-e2e.ts';
+import { benchWaits } from './waits.ts';
 import { benchWakeUps } from './wake-ups.ts';
 
 /**
@@ -36,6 +37,7 @@ const benchmarks: Record<string, (databaseUrl: string | undefined) => Promise<Be
   'triggers-e2e': benchTriggersE2e,
   delivery: benchDelivery,
   'wake-ups': benchWakeUps,
+  waits: benchWaits,
 };
 
 const RESULT_MARK = 'BENCH-RESULT ';
@@ -62,7 +64,8 @@ for (const name of selected) {
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), name],
+    // --expose-gc: a benchmark may collect garbage before it reads the memory (waits).
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), name],
     { maxBuffer: 64 * 2 ** 20 },
   );
   const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));

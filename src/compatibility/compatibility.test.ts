@@ -1129,6 +1129,64 @@ rules('recursive schemas', [
   ],
 ]);
 
+/** A linked list in draft-07 `definitions`, its node reached through `#/definitions/n`. */
+const linkedList = (extra: Record<string, Schema> = {}) => ({
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  definitions: { n: { properties: { next: { $ref: '#/definitions/n' }, ...extra } } },
+  $ref: '#/definitions/n',
+});
+rules('recursive references compared both ways', [
+  ['a linked list with itself', linkedList(), linkedList(), [], true],
+  [
+    'a linked list whose node gains a property',
+    linkedList(),
+    linkedList({ value: str }),
+    [
+      'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL #/properties/next/properties/value',
+      'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL #/properties/value',
+    ],
+    false,
+  ],
+  [
+    'the same the other way: the node loses it',
+    linkedList({ value: str }),
+    linkedList(),
+    ['PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL #/properties/value'],
+    true,
+  ],
+  [
+    'a linked list whose value changes type',
+    linkedList({ value: str }),
+    linkedList({ value: num }),
+    ['TYPE_CHANGED #/properties/next/properties/value', 'TYPE_CHANGED #/properties/value'],
+    false,
+  ],
+  [
+    'the same the other way',
+    linkedList({ value: num }),
+    linkedList({ value: str }),
+    ['TYPE_CHANGED #/properties/next/properties/value', 'TYPE_CHANGED #/properties/value'],
+    false,
+  ],
+]);
+
+describe('schemas that refer to themselves without a step', () => {
+  // The registry refuses these (validation would never end), but the checker answers the
+  // compatibility endpoint and impact questions about any schema: it must end, both ways.
+  const selfObject = { type: 'object', maxProperties: 0, $ref: '#' };
+  const selfAllOf = (a: Schema) => ({ allOf: [{ $ref: '#' }, obj({ a })] });
+  it.each([selfObject, selfAllOf(str)])('finds %j compatible with itself', (schema) => {
+    expect(changesOf(schema, schema)).toEqual([]);
+  });
+
+  it('finds a changed type behind the self-reference, both ways', () => {
+    expect(compatible(changesOf(selfAllOf(str), selfAllOf(num)))).toBe(false);
+    expect(compatible(changesOf(selfAllOf(num), selfAllOf(str)))).toBe(false);
+    expect(Array.isArray(changesOf(selfObject, selfAllOf(str)))).toBe(true);
+    expect(Array.isArray(changesOf(selfAllOf(str), selfObject))).toBe(true);
+  });
+});
+
 /**
  * A recursive union (the shape of a production incident at Confluent): `Product` is a oneOf of
  * `branches` types, each with `props` properties that are "a product or an id".

@@ -163,6 +163,99 @@ describe.each(testBackends())('consumer type checks on $name', (backend) => {
     expect((await put('?check=warn')).status).toBe(201);
   });
 
+  describe('self-referencing payload schemas', () => {
+    const register = (pattern: string, payloadSchema: unknown) =>
+      t.request('POST', '/v1/event-definitions', {
+        payload: {
+          event_id: pattern,
+          name: pattern,
+          pattern,
+          version: '1.0.0',
+          payload_schema: payloadSchema,
+        },
+      });
+    const a = { type: 'object', properties: { a: { type: 'string' } } };
+
+    // A `$ref` back to the same schema with no step into the value between (beside keywords,
+    // or inside allOf) made the trigger check's path lookup follow itself for ever, and made the
+    // validator overflow its stack on every event: both were 500s.
+    it.each([
+      { type: 'object', maxProperties: 0, $ref: '#' },
+      { allOf: [{ $ref: '#' }, a] },
+      { $defs: { n: { allOf: [{ $ref: '#/$defs/n' }, a] } }, $ref: '#/$defs/n' },
+    ])('refuses %j with 400 invalid_schema', async (schema) => {
+      const refused = await register('loop.seen', schema);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatchObject({
+        code: 'validation_error',
+        details: [
+          {
+            field: 'payload_schema',
+            code: 'invalid_schema',
+            message: expect.stringMatching(/leads back to itself without descending/),
+          },
+        ],
+      });
+      // Nothing was stored: a trigger on its pattern finds no definition.
+      const created = await trigger({ eventPattern: 'loop.seen' });
+      expect(created.status).toBe(400);
+      expect(created.body.error.details).toEqual([
+        expect.objectContaining({ field: 'eventPattern', code: 'no_matching_definition' }),
+      ]);
+    });
+
+    it('checks trigger paths over a recursive schema that descends: 201 or 400, never 500', async () => {
+      const list = {
+        $defs: {
+          node: {
+            allOf: [
+              a,
+              {
+                type: 'object',
+                properties: { next: { $ref: '#/$defs/node' }, n: { type: 'number' } },
+              },
+            ],
+          },
+        },
+        $ref: '#/$defs/node',
+      };
+      expect((await register('list.changed', list)).status).toBe(201);
+      const created = await trigger({
+        eventPattern: 'list.changed',
+        inputMapping: { orderId: 'payload.next.next.a', total: 'payload.next.n' },
+        eventCondition: 'payload.next.n > 1',
+      });
+      expect(created.status).toBe(201);
+      const unknown = await trigger({
+        eventPattern: 'list.changed',
+        inputMapping: { orderId: 'payload.a', total: 'payload.n' },
+        eventCondition: 'payload.next.next.b == 1',
+      });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.error.details).toEqual([
+        expect.objectContaining({ field: 'eventCondition', code: 'unknown_field' }),
+      ]);
+      const mismatch = await trigger({
+        eventPattern: 'list.changed',
+        inputMapping: { orderId: 'payload.next.a', total: 'payload.next.a' },
+      });
+      expect(mismatch.body.error.details).toEqual([
+        expect.objectContaining({ field: 'inputMapping.total', code: 'input_mismatch' }),
+      ]);
+      const published = await t.request('POST', '/v1/events', {
+        payload: {
+          pattern: 'list.changed',
+          source: { type: 'integration', id: 'lists' },
+          payload: { a: 'x', next: { a: 'y', next: { n: 'not a number' } } },
+        },
+      });
+      expect(published.status).toBe(400);
+      expect(published.body.error.details).toEqual([
+        expect.objectContaining({ field: 'payload.next.next.n' }),
+      ]);
+    });
+  });
+
   describe('subscription filters', () => {
     const subscribe = (expression: string, query = '') =>
       t.request('POST', `/v1/subscriptions${query}`, {

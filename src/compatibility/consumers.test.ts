@@ -110,6 +110,76 @@ describe('paths', () => {
   });
 });
 
+describe('self-referencing schemas', () => {
+  // allOf/anyOf and a $ref beside other keywords take no step along the path: a $ref back to
+  // the same schema made the lookup follow itself for ever (a stack overflow, a 500).
+  const a = { type: 'object', properties: { a: { type: 'string' } } };
+  const cases: Array<[string, unknown]> = [
+    ['a $ref to the root beside keywords', { type: 'object', maxProperties: 0, $ref: '#' }],
+    ['allOf of itself', { allOf: [{ $ref: '#' }, a] }],
+    ['anyOf of itself', { anyOf: [{ $ref: '#' }, a] }],
+    [
+      'a definition that is an allOf of itself',
+      { $defs: { n: { allOf: [{ $ref: '#/$defs/n' }, a] } }, $ref: '#/$defs/n' },
+    ],
+    [
+      'a property that is an allOf of itself',
+      {
+        type: 'object',
+        properties: { a: { allOf: [{ $ref: '#/properties/a' }, { type: 'string' }] } },
+      },
+    ],
+  ];
+
+  it.each(cases)('%s: paths resolve as its other parts say', (_, schema) => {
+    const versions = [v('1.0.0', schema)];
+    expect(condition("payload.a == 'x'", versions)).toEqual([]);
+    expect(condition('payload.a.length > 1', versions).map((f) => f.code)).not.toContain(
+      'type_mismatch',
+    );
+  });
+
+  it('types a path through the self-reference from the parts that know it', () => {
+    const versions = [v('1.0.0', { allOf: [{ $ref: '#' }, a] })];
+    expect(codes(condition('payload.a > 1', versions))).toEqual(['error type_mismatch']);
+    expect(codes(condition('payload.a.b == 1', versions))).toEqual(['error unknown_field']);
+    expect(codes(condition('payload.b == 1', versions))).toEqual(['error unknown_field']);
+    const property = cases[4]?.[1];
+    expect(codes(condition('payload.a > 1', [v('1.0.0', property)]))).toEqual([
+      'error type_mismatch',
+    ]);
+  });
+
+  it('follows a linked list through its recursion', () => {
+    const list = {
+      definitions: {
+        n: { properties: { value: { type: 'number' }, next: { $ref: '#/definitions/n' } } },
+      },
+      $ref: '#/definitions/n',
+    };
+    const versions = [v('1.0.0', list)];
+    expect(condition('payload.next.next.next.value > 1', versions)).toEqual([]);
+    expect(codes(condition("payload.next.next.value == 'x'", versions))).toEqual([
+      'error type_mismatch',
+    ]);
+    expect(codes(condition('payload.next.nope == 1', versions))).toEqual(['error unknown_field']);
+  });
+
+  it('answers for a subschema shared by many references without following each one', () => {
+    // 40 levels of "anyOf the next level twice": 2^40 walks without remembering what a
+    // node gave at a step.
+    const definitions: Record<string, unknown> = { a40: a };
+    for (let i = 0; i < 40; i++) {
+      const next = { $ref: `#/definitions/a${i + 1}` };
+      definitions[`a${i}`] = { anyOf: [next, { allOf: [next] }] };
+    }
+    const versions = [v('1.0.0', { definitions, $ref: '#/definitions/a0' })];
+    expect(codes(condition("payload.a == 'x' && payload.b == 1", versions))).toEqual([
+      'error unknown_field',
+    ]);
+  });
+});
+
 describe('types', () => {
   it.each([
     ["payload.orderTotal > 'abc'", 'payload.orderTotal'],

@@ -10,12 +10,14 @@ import { RE2JS } from 're2js';
 import type { ErrorDetail } from '../errors.ts';
 import { ajvErrorsToDetails } from './error-details.ts';
 import { addFormats } from './formats.ts';
+import { findReferenceLoop } from './reference-loops.ts';
 
 /**
  * Compiles publishers' payload schemas (JSON Schema draft 2020-12, or draft-07 when the schema
  * says so) into validators. Schemas come from API clients, so compilation is bounded: size,
  * nesting depth and `$ref` count are capped, references must be local (`#...`, never fetched),
- * and `pattern` runs on RE2 (linear time), so a schema cannot hang the event receiver.
+ * `pattern` runs on RE2 (linear time), and a `$ref` that loops back without descending into the
+ * value is refused (see reference-loops.ts), so a schema cannot hang or crash the event receiver.
  */
 
 export interface SchemaLimits {
@@ -86,6 +88,8 @@ function checkBounds(schema: unknown, limits: SchemaLimits): void {
     }
   };
   visit(schema, 0);
+  const loop = findReferenceLoop(schema);
+  if (loop) throw new SchemaCompileError(loop);
 }
 
 export class SchemaCompiler {

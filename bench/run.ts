@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { benchAuthRateLimit } from './auth-rate-limit.ts';
+import { benchConsole } from './console.ts';
 import { benchDelivery } from './delivery.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
@@ -38,6 +39,7 @@ const benchmarks: Record<string, (databaseUrl: string | undefined) => Promise<Be
   delivery: benchDelivery,
   'wake-ups': benchWakeUps,
   waits: benchWaits,
+  console: async () => benchConsole(),
 };
 
 const RESULT_MARK = 'BENCH-RESULT ';

@@ -18,13 +18,21 @@ export interface TestReceiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(): Promise<TestReceiver> {
+/**
+ * `record` takes each request (with the path it was sent to) instead of `received`, for runs
+ * too long to keep every body (the soak).
+ */
+export async function startReceiver(
+  record?: (request: ReceivedRequest, path: string) => void,
+): Promise<TestReceiver> {
   const receiver: Omit<TestReceiver, 'url' | 'close'> = { received: [], script: [] };
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => (body += chunk));
     request.on('end', () => {
-      receiver.received.push({ headers: request.headers, body });
+      const received = { headers: request.headers, body };
+      if (record) record(received, request.url ?? '/');
+      else receiver.received.push(received);
       const next = receiver.script.shift() ?? 200;
       const {
         status,

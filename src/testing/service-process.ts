@@ -52,6 +52,8 @@ export async function startService(
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output());
       if (match) {
         clearTimeout(timer);
+        // Not scanned again: a long run's output grows with every logged line.
+        child.stdout!.off('data', onData);
         resolve(match[1]!);
       }
     };

@@ -29,6 +29,10 @@ import { createBenchDatabase } from './support.ts';
  * restart times (kill → /readyz 200), acknowledgement latency and throughput. Writes
  * bench/results/<timestamp>-soak.json; exits 1 when anything was lost or duplicated.
  *
+ * SOAK_SECONDS (default 120): load per backend, counted while the service is up; SOAK_KILLS
+ * (default 5): SIGKILLs at random moments of it; SOAK_PUBLISHERS (default 6) concurrent
+ * publishers; SOAK_DRAIN_SECONDS (default 300): how long routing may take afterwards.
+ *
  * A publisher that gets no answer (the service was killed) or a 503 sends the same request again
  * (same eventIds) until it is answered, as a client should: an event is acknowledged by a 202
  * (batch: `accepted`) or by a 200 `duplicate` (stored by an answer the publisher never got).
@@ -87,7 +91,9 @@ async function postgresBackend(serverUrl: string): Promise<Backend> {
 /** The service, restarted after every kill on the same port; `url` answers while it is up. */
 class Service {
   private process: ServiceProcess | undefined;
+  /** Per restart: kill → /readyz 200, and kill → listening (the rest is the first readiness probe). */
   readonly restartMs: number[] = [];
+  readonly listeningMs: number[] = [];
   readonly url: string;
 
   constructor(
@@ -97,8 +103,9 @@ class Service {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  async start(): Promise<void> {
+  async start(onListening = () => {}): Promise<void> {
     this.process = await startService(this.env, 180_000);
+    onListening();
     while ((await fetch(`${this.url}/readyz`).catch(() => undefined))?.status !== 200)
       await sleep(50);
   }
@@ -106,8 +113,13 @@ class Service {
   async killAndRestart(): Promise<void> {
     const killedAt = performance.now();
     await this.process!.stop('SIGKILL');
-    await this.start();
+    await this.start(() => this.listeningMs.push(performance.now() - killedAt));
     this.restartMs.push(performance.now() - killedAt);
+  }
+
+  /** Milliseconds since `start` the service was up (restarts left out). */
+  upSince(start: number): number {
+    return performance.now() - start - this.restartMs.reduce((sum, ms) => sum + ms, 0);
   }
 
   async stop(): Promise<void> {
@@ -290,20 +302,23 @@ async function soak(backend: Backend) {
     console.error(`${backend.name}: ${SECONDS} s of load, ${KILLS} kills`);
     const loadStarted = performance.now();
     const publishers = startPublishers(url);
+    // Kill moments are drawn over the time up, so every restart is followed by load however
+    // long restarts take on a busy machine.
     const killAt = Array.from(
       { length: KILLS },
       () => (0.05 + 0.9 * Math.random()) * SECONDS * 1000,
     ).sort((a, b) => a - b);
     for (const at of killAt) {
-      await sleep(at - (performance.now() - loadStarted));
+      await sleep(at - service.upSince(loadStarted));
       await service.killAndRestart();
       console.error(
         `${backend.name}: killed and restarted in ${round(service.restartMs.at(-1)!)} ms`,
       );
     }
-    await sleep(SECONDS * 1000 - (performance.now() - loadStarted));
+    await sleep(SECONDS * 1000 - service.upSince(loadStarted));
     await publishers.stop();
     const loadSeconds = (performance.now() - loadStarted) / 1000;
+    const upSeconds = service.upSince(loadStarted) / 1000;
     const acked = [...publishers.acked];
 
     console.error(`${backend.name}: ${acked.length} events acknowledged; waiting for routing`);
@@ -335,6 +350,7 @@ async function soak(backend: Backend) {
     return {
       backend: backend.name,
       seconds: round(loadSeconds),
+      secondsUp: round(upSeconds),
       publishers: PUBLISHERS,
       kills: service.restartMs.length,
       loadAverageAtStart,
@@ -342,9 +358,7 @@ async function soak(backend: Backend) {
       acked: acked.length,
       ackedPerSecond: round(acked.length / loadSeconds),
       // Restarts included above; here only the time the service was up.
-      ackedPerSecondWhileUp: round(
-        acked.length / (loadSeconds - service.restartMs.reduce((sum, ms) => sum + ms, 0) / 1000),
-      ),
+      ackedPerSecondWhileUp: round(acked.length / upSeconds),
       lost: lost.length,
       duplicated: {
         workflowStarts: duplicatedStarts.length,
@@ -361,6 +375,7 @@ async function soak(backend: Backend) {
       retried: publishers.unanswered,
       refused: publishers.refusals.length,
       restartMs: distribution(service.restartMs),
+      restartToListeningMs: distribution(service.listeningMs),
       singlePostLatencyMs: distribution(publishers.singleLatencyMs),
       batchLatencyMs: distribution(publishers.batchLatencyMs),
       drainSeconds: round(drainSeconds),

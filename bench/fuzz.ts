@@ -26,8 +26,8 @@ child.stdout.on('data', (chunk: Buffer) => {
 });
 const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
-// The test prints one tally per backend: `fuzz on pglite: {"requests":…}`.
-const results = [...output.matchAll(/^fuzz on (\w+): (\{.*\})$/gm)].map(([, backend, tally]) => ({
+// The test prints one tally per backend, `fuzz on pglite: {"requests":…}` (after colour codes).
+const results = [...output.matchAll(/fuzz on (\w+): (\{.*\})$/gm)].map(([, backend, tally]) => ({
   name: 'fuzz',
   backend,
   ...(JSON.parse(tally!) as Record<string, number>),

@@ -118,6 +118,48 @@ export const eventInputSchema = {
   },
 } as const;
 
+/**
+ * JSON Schema of {@link EventInstance} as answers carry it: every field the receiver fills in is
+ * there (`metadata.correlationId` defaults to the eventId, `tags` to `{}`); `source` only when
+ * the publisher gave one; `metadata` keeps any further fields the publisher sent.
+ */
+export const eventInstanceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['eventId', 'pattern', 'version', 'timestamp', 'payload', 'metadata'],
+  properties: {
+    eventId: { type: 'string' },
+    pattern: { type: 'string' },
+    version: { type: 'string' },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'id'],
+      properties: { type: { type: 'string' }, id: { type: 'string' }, name: { type: 'string' } },
+    },
+    timestamp: { type: 'string', format: 'date-time' },
+    payload: { type: 'object', additionalProperties: true },
+    metadata: {
+      type: 'object',
+      additionalProperties: true,
+      required: ['correlationId', 'tags'],
+      properties: {
+        correlationId: { type: 'string' },
+        causationId: { type: 'string' },
+        traceId: { type: 'string', description: 'the trace of the span that received the event' },
+        userId: { type: 'string' },
+        context: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['type', 'id'],
+          properties: { type: { type: 'string' }, id: { type: 'string' } },
+        },
+        tags: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
 /** JSON with sorted keys, so two spellings of one body hash alike. */
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

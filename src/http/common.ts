@@ -32,9 +32,44 @@ export const answerObject = <P extends Record<string, unknown>>(properties: P) =
     properties,
   }) as const;
 
-/** `{ [key]: [ …objects ] }`, the shape of a list answer without paging. */
-export const listAnswer = (key: string) =>
-  answerObject({ [key]: { type: 'array', items: freeFormObject } });
+/** `{ [key]: [ …items ] }`, the shape of a list answer without paging. */
+export const listAnswer = (key: string, items: object = freeFormObject) =>
+  answerObject({ [key]: { type: 'array', items } });
+
+/** An object of exactly these fields, `required` listing those always sent. */
+export const exactObject = <P extends Record<string, unknown>>(
+  properties: P,
+  required: ReadonlyArray<keyof P & string>,
+) => ({ type: 'object', additionalProperties: false, required, properties }) as const;
+
+/**
+ * A schema shared under `components/schemas/<name>` of the description (so the generated client
+ * names its type `components['schemas'][name]`), and the `$ref` routes answer it with. Fastify
+ * serialises by the referenced schema, so what is sent is what is described. Register it with
+ * {@link addSharedSchemas} before the routes that use it.
+ */
+export const sharedSchema = <S extends object>(name: string, schema: S) =>
+  ({ definition: { $id: name, ...schema }, ref: { $ref: `${name}#` } }) as const;
+
+/** Adds shared schemas to the app, each once (several capabilities may answer one). */
+export function addSharedSchemas(
+  app: { getSchema(id: string): unknown; addSchema(schema: object): unknown },
+  ...schemas: ReadonlyArray<{ definition: { $id: string } }>
+): void {
+  for (const { definition } of schemas) {
+    if (app.getSchema(definition.$id) === undefined) app.addSchema(definition);
+  }
+}
+
+/** A field-level reason, as in the error envelope's `details`. */
+export const errorDetailSchema = exactObject(
+  { field: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } },
+  ['field', 'code', 'message'],
+);
+
+/** A point in time as sent: ISO 8601, UTC. */
+export const timeSchema = { type: 'string', format: 'date-time' } as const;
+export const nullableTimeSchema = { type: ['string', 'null'], format: 'date-time' } as const;
 
 export const paginationSchema = {
   type: 'object',
@@ -46,6 +81,13 @@ export const paginationSchema = {
     hasMore: { type: 'boolean' },
   },
 } as const;
+
+/** `{ [key]: [ …items ], pagination }`, the shape of a paged list answer. */
+export const pageAnswer = (key: string, items: object) =>
+  exactObject({ [key]: { type: 'array', items }, pagination: paginationSchema }, [
+    key,
+    'pagination',
+  ]);
 
 export interface Pagination {
   total: number;
@@ -118,15 +160,7 @@ export const warningsSchema = {
   type: 'array',
   description:
     'what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn',
-  items: {
-    type: 'object',
-    required: ['field', 'code', 'message'],
-    properties: {
-      field: { type: 'string' },
-      code: { type: 'string' },
-      message: { type: 'string' },
-    },
-  },
+  items: errorDetailSchema,
 } as const;
 
 /** `resource` with its `warnings`, when there are any. */

@@ -9,13 +9,15 @@ import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/wor
 import { type CompiledProcessor, PROCESSOR_RETRY_POLICY, planDerivation } from './processor.ts';
 import type { ProcessorTargets } from './targets.ts';
 
-export type DerivationAction =
-  | 'pending'
-  | 'derived'
-  | 'skipped'
-  | 'failed'
-  | 'dead'
-  | 'would_derive';
+export const DERIVATION_ACTIONS = [
+  'pending',
+  'derived',
+  'skipped',
+  'failed',
+  'dead',
+  'would_derive',
+] as const;
+export type DerivationAction = (typeof DERIVATION_ACTIONS)[number];
 
 /** What a processor did (or, in a dry run, would do) with one event: its firing's record. */
 export interface DerivationRecord {

@@ -3,11 +3,14 @@ import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { eventSourceSchema } from '../events/event.ts';
 import {
+  addSharedSchemas,
   consumerCheckQuery,
+  errorDetailSchema,
   errorResponseSchema,
   pagination,
   paginationQuery,
   paginationSchema,
+  sharedSchema,
   warningsSchema,
   withWarnings,
 } from '../http/common.ts';
@@ -23,17 +26,53 @@ import {
 } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
+import { firingSchema } from '../routing/firing-view.ts';
 import {
   dryRunRoute,
   firingsRoute,
   replayRoute,
   retryFiringRoute,
 } from '../routing/target-routes.ts';
+import { DERIVATION_ACTIONS } from './handler.ts';
 import type { ProcessorRouting } from './processor-routing.ts';
 import type { ProcessorFilters } from './repository.ts';
 import type { CheckedProcessor, ProcessorInput, Processors } from './service.ts';
 
 const tags = ['event-processors'];
+
+/** What a processor's outcome records of one event (a firing, or a dry run). */
+const derivationProperties = {
+  derivedEventId: {
+    type: 'string',
+    description: 'the derived event (also when an earlier attempt stored it)',
+  },
+  depth: { type: 'integer', description: 'derivations since the published event' },
+  duplicate: { type: 'boolean', description: 'an earlier attempt stored the derived event' },
+  reason: { type: 'string', description: 'why nothing was derived' },
+  errorDetails: { type: 'array', items: errorDetailSchema },
+} as const;
+
+/** A processor's firing: the row's state and what the processor derived, or why not. */
+const processorFiring = sharedSchema(
+  'ProcessorFiring',
+  firingSchema('processorId', [...DERIVATION_ACTIONS], derivationProperties),
+);
+
+/** What a dry run answers beside the source event: what the processor would derive. */
+const dryRunAnswer = {
+  properties: {
+    processorId: { type: 'string', format: 'uuid' },
+    action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] },
+    ...derivationProperties,
+    error: { type: 'string' },
+    derivedEvent: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'the event the processor would publish (as a publisher sends it)',
+    },
+  },
+  required: ['processorId', 'action'],
+} as const;
 
 const outputFields = {
   pattern: {
@@ -125,6 +164,7 @@ export interface ProcessorRouteDeps {
  * `events:publish` for its output patterns.
  */
 export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRouteDeps): void {
+  addSharedSchemas(app, processorFiring);
   const { processors, routing } = deps;
 
   const written = (reply: FastifyReply, { resource, warnings }: CheckedProcessor) =>
@@ -243,7 +283,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
       "Dry run: the event the processor would derive from an event (or its definition's nth example), checked against its definition, nothing stored",
     registry: deps.registry,
     receiver: deps.receiver,
-    answers: { action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] } },
+    answer: dryRunAnswer,
     find: (id) => processors.get(id),
     run: (processor, event) => routing.dryRun(processor, event),
   });
@@ -266,6 +306,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     tags,
     summary:
       "A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)",
+    firing: processorFiring.ref,
     firings: async (id, query) => routing.firingsOf((await processors.get(id)).id, query),
   });
 

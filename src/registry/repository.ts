@@ -326,7 +326,9 @@ export async function listProducers(db: Queryable, definitionIds: string[]): Pro
   const { rows } = await db.query<
     Omit<Producer, 'first_seen_at' | 'last_seen_at'> & { first_seen_at: Date; last_seen_at: Date }
   >(
-    `SELECT p.definition_id, d.version, p.source_type, p.source_id, p.event_count AS count,
+    // event_count is a bigint, which pg reads as a string; as a float8 it is a number, exact
+    // to 2^53 events.
+    `SELECT p.definition_id, d.version, p.source_type, p.source_id, p.event_count::float8 AS count,
             p.first_seen_at, p.last_seen_at
        FROM definition_producers p JOIN event_definitions d ON d.id = p.definition_id
       WHERE p.definition_id = ANY($1::uuid[])

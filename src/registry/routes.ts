@@ -3,16 +3,40 @@ import { CHANGE_CODES } from '../compatibility/changes.ts';
 import { COMPATIBILITY_MODES, type CompatibilityMode } from '../compatibility/check.ts';
 import {
   errorResponseSchema,
+  exactObject,
   listAnswer,
   pagination,
   paginationQuery,
   paginationSchema,
+  timeSchema,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import { deleteRoute, patchRoute, resourceErrors } from '../http/resource-routes.ts';
 import { DEFINITION_STATUSES, PATTERN_REGEX, SEMVER_REGEX } from './definition.ts';
 import type { DefinitionChanges, DefinitionFilters, NewDefinition } from './repository.ts';
 import type { CompatibilityQuestion, Registry } from './service.ts';
+
+/** Who published a deprecated version (`Producer` of repository.ts). */
+const producerSchema = exactObject(
+  {
+    definition_id: { type: 'string', format: 'uuid', description: 'the deprecated version' },
+    version: { type: 'string' },
+    source_type: { type: 'string' },
+    source_id: { type: 'string' },
+    count: { type: 'integer', description: 'events it published of this version' },
+    first_seen_at: timeSchema,
+    last_seen_at: timeSchema,
+  },
+  [
+    'definition_id',
+    'version',
+    'source_type',
+    'source_id',
+    'count',
+    'first_seen_at',
+    'last_seen_at',
+  ],
+);
 
 const sourceTypes = {
   type: 'array',
@@ -348,7 +372,7 @@ export function registerRegistryRoutes(app: FastifyInstance, registry: Registry)
         tags,
         summary: 'Sources still publishing deprecated versions: count and last seen',
         params: refParams,
-        response: { 200: listAnswer('producers'), 404: errorResponseSchema },
+        response: { 200: listAnswer('producers', producerSchema), 404: errorResponseSchema },
       },
     },
     async (request) => ({ producers: await registry.producers(request.params.ref) }),

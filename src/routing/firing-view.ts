@@ -1,4 +1,5 @@
-import type { WorkStatus } from './work.ts';
+import { exactObject, nullableTimeSchema, timeSchema } from '../http/common.ts';
+import { WORK_STATUSES, type WorkStatus } from './work.ts';
 import type { WorkRecord } from './work-store.ts';
 
 /** What every firing record's outcome may hold (triggers' and processors'). */
@@ -42,4 +43,49 @@ export function firingView<O extends FiringOutcomeFields>(w: WorkRecord<O>): Fir
     createdAt: w.created_at.toISOString(),
     updatedAt: w.updated_at.toISOString(),
   } as FiringRowView<O>;
+}
+
+/**
+ * The schema of {@link FiringRowView} for one kind of target: the row's state (always sent),
+ * the target's id under `targetIdField`, and the fields its outcome's record may carry (sent
+ * once the target was evaluated; `action` is `pending` before).
+ */
+export function firingSchema<O extends Record<string, unknown>>(
+  targetIdField: string,
+  actions: readonly string[],
+  outcomeProperties: O,
+) {
+  return exactObject(
+    {
+      id: { type: 'string', format: 'uuid', description: 'the firing (retry it by this id)' },
+      eventId: { type: 'string' },
+      [targetIdField]: { type: 'string', format: 'uuid' },
+      status: { type: 'string', enum: WORK_STATUSES },
+      action: { type: 'string', enum: actions },
+      attempts: { type: 'integer' },
+      maxAttempts: { type: 'integer' },
+      replay: { type: 'boolean', description: 'queued by a replay' },
+      ...outcomeProperties,
+      error: { type: 'string', description: 'the last attempt’s error, when it failed' },
+      nextAttemptAt: {
+        ...nullableTimeSchema,
+        description: 'when the next attempt is due (pending firings), else null',
+      },
+      createdAt: timeSchema,
+      updatedAt: timeSchema,
+    },
+    [
+      'id',
+      'eventId',
+      targetIdField,
+      'status',
+      'action',
+      'attempts',
+      'maxAttempts',
+      'replay',
+      'nextAttemptAt',
+      'createdAt',
+      'updatedAt',
+    ],
+  );
 }

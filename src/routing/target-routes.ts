@@ -2,14 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Scope } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
-import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
 import {
-  answerObject,
-  errorResponseSchema,
-  freeFormObject,
-  listAnswer,
-  paginationQuery,
-} from '../http/common.ts';
+  type EventInput,
+  type EventInstance,
+  eventInputSchema,
+  eventInstanceSchema,
+} from '../events/event.ts';
+import { errorResponseSchema, exactObject, listAnswer, paginationQuery } from '../http/common.ts';
 import { idParams, resourceErrors } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import { eventFromExample } from '../registry/definition.ts';
@@ -70,6 +69,13 @@ async function exampleEvent(
   return event;
 }
 
+/** A dry run's answer: `dryRun`, the event as it would be stored, and what the target would do. */
+const dryRunProperties = (answer: Record<string, unknown>): Record<string, unknown> => ({
+  dryRun: { type: 'boolean', enum: [true] },
+  event: { ...eventInstanceSchema, description: 'the event as the receiver would store it' },
+  ...answer,
+});
+
 /**
  * `POST …/{id}/test`: the event as the receiver would take it (every check, nothing stored),
  * and what the target would do with it, `{ dryRun: true, event, …run }`.
@@ -79,8 +85,8 @@ export function dryRunRoute<T extends { eventPattern: string }>(
   route: TargetRoute & {
     registry: Registry;
     receiver: EventReceiver;
-    /** Properties every answer has, beside `dryRun` and `event`. */
-    answers?: Record<string, unknown>;
+    /** What `run` answers beside `dryRun` and `event`: its properties, those always sent. */
+    answer: { properties: Record<string, unknown>; required: readonly string[] };
     find(id: string): Promise<T>;
     run(target: T, event: EventInstance): Promise<object> | object;
   },
@@ -93,11 +99,11 @@ export function dryRunRoute<T extends { eventPattern: string }>(
         ...described(route),
         body: dryRunBodySchema,
         response: {
-          200: answerObject({
-            dryRun: { type: 'boolean' },
-            event: freeFormObject,
-            ...route.answers,
-          }),
+          200: exactObject(dryRunProperties(route.answer.properties), [
+            'dryRun',
+            'event',
+            ...route.answer.required,
+          ]),
           ...resourceErrors,
         },
       },
@@ -144,7 +150,7 @@ export function replayRoute(
           properties: { ...replayRangeProperties, force: { type: 'boolean', default: false } },
         },
         response: {
-          202: answerObject({ matched: { type: 'integer' }, queued: { type: 'integer' } }),
+          202: replayAnswer,
           ...resourceErrors,
         },
       },
@@ -160,6 +166,18 @@ export function replayRoute(
   );
 }
 
+/** What a replay did: stored events of the range that match, and how many were queued. */
+export const replayAnswer = exactObject(
+  {
+    matched: { type: 'integer', description: 'stored events of the range the pattern matches' },
+    queued: {
+      type: 'integer',
+      description: 'of those, queued now (the rest were routed to the target before)',
+    },
+  },
+  ['matched', 'queued'],
+);
+
 /** Paging and the status filter of a firing history. */
 export interface FiringsQuery {
   status?: WorkStatus;
@@ -170,7 +188,11 @@ export interface FiringsQuery {
 /** `GET …/{id}/firings`: the target's firings, newest first; `status=dead` lists those to retry. */
 export function firingsRoute(
   app: FastifyInstance,
-  route: TargetRoute & { firings(id: string, query: FiringsQuery): Promise<object[]> },
+  route: TargetRoute & {
+    /** The schema of one firing. */
+    firing: object;
+    firings(id: string, query: FiringsQuery): Promise<object[]>;
+  },
 ): void {
   app.get<{ Params: { id: string }; Querystring: FiringsQuery }>(
     route.path,
@@ -186,7 +208,7 @@ export function firingsRoute(
             ...paginationQuery,
           },
         },
-        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
+        response: { 200: listAnswer('firings', route.firing), 404: errorResponseSchema },
       },
     },
     async (request) => ({ firings: await route.firings(request.params.id, request.query) }),
@@ -194,10 +216,10 @@ export function firingsRoute(
 }
 
 /** A dead-lettered firing or delivery queued again. */
-export const queuedAgain = answerObject({
-  id: { type: 'string' },
-  status: { type: 'string', enum: ['pending'] },
-});
+export const queuedAgain = exactObject(
+  { id: { type: 'string' }, status: { type: 'string', enum: ['pending'] } },
+  ['id', 'status'],
+);
 
 /** `POST …-firings/{id}/retry`: a dead firing queued again with fresh attempts (202; 409 unless dead). */
 export function retryFiringRoute(

@@ -1,26 +1,41 @@
 import type { FastifyInstance } from 'fastify';
+import { eventInstanceSchema } from '../events/event.ts';
 import {
-  answerObject,
+  addSharedSchemas,
   errorResponseSchema,
-  freeFormObject,
+  exactObject,
   paginationQuery,
   paginationSchema,
+  sharedSchema,
 } from '../http/common.ts';
 import type { EventStore } from './event-store.ts';
 import type { EventQuery } from './query.ts';
 
 const tags = ['events'];
 const text = { type: 'string', maxLength: 255 } as const;
+const storedEventProperties = {
+  id: { type: 'string', description: "the eventId again (the reference's name for it)" },
+  ...eventInstanceSchema.properties,
+} as const;
+const storedEventRequired = ['id', ...eventInstanceSchema.required] as const;
+
 /** A stored event: `id` is its eventId again (the reference's name for it). */
-const storedEventSchema = answerObject({
-  id: { type: 'string' },
-  eventId: { type: 'string' },
-  pattern: { type: 'string' },
-  version: { type: 'string' },
-  timestamp: { type: 'string', format: 'date-time' },
-  payload: freeFormObject,
-  metadata: freeFormObject,
-});
+export const storedEvent = sharedSchema(
+  'StoredEvent',
+  exactObject(storedEventProperties, storedEventRequired),
+);
+
+/** A stored event in a trace, with the events it caused (causationId) below it. */
+const traceNode = sharedSchema(
+  'TraceNode',
+  exactObject(
+    {
+      ...storedEventProperties,
+      children: { type: 'array', items: { $ref: 'TraceNode#' } },
+    },
+    [...storedEventRequired, 'children'],
+  ),
+);
 
 const eventIdParams = {
   type: 'object',
@@ -28,6 +43,7 @@ const eventIdParams = {
 } as const;
 
 export function registerStoreRoutes(app: FastifyInstance, store: EventStore): void {
+  addSharedSchemas(app, storedEvent, traceNode);
   app.get<{ Querystring: EventQuery }>(
     '/v1/events',
     {
@@ -70,10 +86,26 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
           },
         },
         response: {
-          200: answerObject({
-            events: { type: 'array', items: storedEventSchema },
-            pagination: { ...paginationSchema, additionalProperties: true },
-          }),
+          200: exactObject(
+            {
+              events: { type: 'array', items: storedEvent.ref },
+              pagination: exactObject(
+                {
+                  ...paginationSchema.properties,
+                  totalExact: {
+                    type: 'boolean',
+                    description: 'false when total is a lower bound (more than 10,000 matches)',
+                  },
+                  nextCursor: {
+                    type: ['string', 'null'],
+                    description: 'where the next page starts (pass as cursor); null when none',
+                  },
+                },
+                [...paginationSchema.required, 'totalExact', 'nextCursor'],
+              ),
+            },
+            ['events', 'pagination'],
+          ),
           400: errorResponseSchema,
         },
       },
@@ -90,7 +122,7 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
         tags,
         summary: 'One stored event',
         params: eventIdParams,
-        response: { 200: storedEventSchema, 404: errorResponseSchema },
+        response: { 200: storedEvent.ref, 404: errorResponseSchema },
       },
     },
     async (request) => store.get(request.params.eventId),
@@ -107,7 +139,21 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
           "The causal tree of the event's correlation: children nested under their causationId parent",
         params: eventIdParams,
         response: {
-          200: answerObject({ events: { type: 'array', items: freeFormObject } }),
+          200: exactObject(
+            {
+              correlationId: { type: 'string' },
+              truncated: {
+                type: 'boolean',
+                description: 'true when the correlation had more events than shown',
+              },
+              events: {
+                type: 'array',
+                items: traceNode.ref,
+                description: 'the roots, in time order',
+              },
+            },
+            ['correlationId', 'truncated', 'events'],
+          ),
           404: errorResponseSchema,
         },
       },

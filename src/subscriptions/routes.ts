@@ -4,14 +4,14 @@ import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
 import {
-  answerObject,
+  addSharedSchemas,
   consumerCheckQuery,
   errorResponseSchema,
-  freeFormObject,
+  exactObject,
   listAnswer,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
   withWarnings,
 } from '../http/common.ts';
 import { etagOf } from '../http/etag.ts';
@@ -27,8 +27,15 @@ import {
 } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import { queuedAgain, replayAnswer } from '../routing/target-routes.ts';
 import { replayWork, requeueDead, unfinishedWorkOfTarget } from '../routing/work-store.ts';
 import type { EventStore } from '../store/event-store.ts';
+import {
+  deadLetter,
+  deliveryAttempt,
+  pendingDeliverySchema,
+  subscription,
+} from './answer-schemas.ts';
 import { deadLetters, pendingDelivery } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
 import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
@@ -143,25 +150,6 @@ const fields = {
 
 type CheckQuery = { check: ConsumerCheckMode };
 
-/** A subscription as answered (its signing secret only right after it is set). */
-const subscriptionSchema = answerObject({
-  subscription_id: { type: 'string', format: 'uuid' },
-  name: { type: ['string', 'null'] },
-  labels: { type: 'object', additionalProperties: { type: 'string' } },
-  event_pattern: { type: 'string' },
-  format: { type: 'string' },
-  subscriber: answerObject({
-    id: { type: 'string' },
-    type: { type: 'string' },
-    endpoint: { type: 'string' },
-    headers: { type: 'object', additionalProperties: { type: 'string' } },
-  }),
-  retry_policy: freeFormObject,
-  circuit_breaker: freeFormObject,
-  description: { type: ['string', 'null'] },
-  status: { type: 'string' },
-});
-
 export interface SubscriptionRouteDeps {
   db: Database;
   clock: Clock;
@@ -174,6 +162,7 @@ export function registerSubscriptionRoutes(
   app: FastifyInstance,
   deps: SubscriptionRouteDeps,
 ): void {
+  addSharedSchemas(app, subscription, deliveryAttempt, pendingDeliverySchema, deadLetter);
   const { subscriptions, db, clock } = deps;
   const one = (reply: { header(n: string, v: string): unknown }, s: StoredSubscription) => {
     reply.header('etag', etagOf(s.revision));
@@ -210,7 +199,7 @@ export function registerSubscriptionRoutes(
           required: ['event_pattern', 'subscriber'],
           properties: fields,
         },
-        response: { 201: subscriptionSchema, ...resourceErrors },
+        response: { 201: subscription.ref, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -244,14 +233,7 @@ export function registerSubscriptionRoutes(
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['subscriptions', 'pagination'],
-            properties: {
-              subscriptions: { type: 'array', items: subscriptionSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('subscriptions', subscription.ref),
           400: errorResponseSchema,
         },
       },
@@ -274,7 +256,7 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'Read a subscription (credentials masked)',
         params: idParams,
-        response: { 200: subscriptionSchema, ...resourceErrors },
+        response: { 200: subscription.ref, ...resourceErrors },
       },
     },
     async (request, reply) => one(reply, await subscriptions.get(request.params.id)),
@@ -283,7 +265,7 @@ export function registerSubscriptionRoutes(
   patchRoute(app, {
     path: '/v1/subscriptions/:id',
     operationId: 'updateSubscription',
-    resourceSchema: subscriptionSchema,
+    resourceSchema: subscription.ref,
     access: write.access,
     tags,
     summary: 'Change a subscription (requires If-Match with its ETag)',
@@ -299,7 +281,7 @@ export function registerSubscriptionRoutes(
     path: '/v1/by-name/subscriptions/:name',
     alias: '/v1/subscriptions/by-name/:name',
     operationId: 'upsertSubscription',
-    resourceSchema: subscriptionSchema,
+    resourceSchema: subscription.ref,
     access: write.access,
     tags,
     summary:
@@ -342,7 +324,7 @@ export function registerSubscriptionRoutes(
           tags,
           summary,
           params: idParams,
-          response: { 200: subscriptionSchema, ...resourceErrors },
+          response: { 200: subscription.ref, ...resourceErrors },
         },
       },
       async (request, reply) => one(reply, await subscriptions[action](request.params.id)),
@@ -358,7 +340,7 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'New signing secret; the previous one keeps signing for 24 h',
         params: idParams,
-        response: { 200: subscriptionSchema, ...resourceErrors },
+        response: { 200: subscription.ref, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -377,7 +359,7 @@ export function registerSubscriptionRoutes(
         summary: 'Delivery log: attempts, status codes, latency, errors',
         params: idParams,
         querystring: pageQuery,
-        response: { 200: listAnswer('deliveries'), ...resourceErrors },
+        response: { 200: listAnswer('deliveries', deliveryAttempt.ref), ...resourceErrors },
       },
     },
     async (request) => {
@@ -404,7 +386,7 @@ export function registerSubscriptionRoutes(
           'Deliveries not finished yet, next due first: when the next attempt is and why it waits (queued, retry_backoff, circuit_open, paused, in_flight)',
         params: idParams,
         querystring: pageQuery,
-        response: { 200: listAnswer('pending'), ...resourceErrors },
+        response: { 200: listAnswer('pending', pendingDeliverySchema.ref), ...resourceErrors },
       },
     },
     async (request) => {
@@ -425,7 +407,7 @@ export function registerSubscriptionRoutes(
         summary: 'Delivery log of one event',
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
         querystring: pageQuery,
-        response: { 200: listAnswer('deliveries') },
+        response: { 200: listAnswer('deliveries', deliveryAttempt.ref) },
       },
     },
     async (request) => {
@@ -459,7 +441,7 @@ export function registerSubscriptionRoutes(
           required: ['startTime'],
           properties: { ...replayRangeProperties, pattern: { type: 'string', maxLength: 255 } },
         },
-        response: { 202: freeFormObject, ...resourceErrors },
+        response: { 202: replayAnswer, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -493,7 +475,7 @@ export function registerSubscriptionRoutes(
           additionalProperties: false,
           properties: { subscriptionId: { type: 'string', format: 'uuid' }, ...paginationQuery },
         },
-        response: { 200: listAnswer('deadLetters') },
+        response: { 200: listAnswer('deadLetters', deadLetter.ref) },
       },
     },
     async (request) => ({ deadLetters: await deadLetters(db, request.query) }),
@@ -509,10 +491,7 @@ export function registerSubscriptionRoutes(
         summary: 'Queue a dead letter again with fresh attempts',
         params: idParams,
         response: {
-          202: answerObject({
-            id: { type: 'string' },
-            status: { type: 'string', enum: ['pending'] },
-          }),
+          202: queuedAgain,
           ...resourceErrors,
         },
       },
@@ -535,7 +514,10 @@ export function registerSubscriptionRoutes(
         tags,
         summary: 'Queue every dead letter of the subscription again',
         params: idParams,
-        response: { 202: answerObject({ requeued: { type: 'integer' } }), ...resourceErrors },
+        response: {
+          202: exactObject({ requeued: { type: 'integer' } }, ['requeued']),
+          ...resourceErrors,
+        },
       },
     },
     async (request, reply) => {

@@ -15,15 +15,17 @@ import {
 import type { TriggerTargets } from './targets.ts';
 import { type CompiledTrigger, type FiringPlan, planFiring } from './trigger.ts';
 
-export type FiringAction =
-  | 'pending'
-  | 'started'
-  | 'cancelled'
-  | 'skipped'
-  | 'failed'
-  | 'dead'
-  | 'would_start'
-  | 'would_cancel';
+export const FIRING_ACTIONS = [
+  'pending',
+  'started',
+  'cancelled',
+  'skipped',
+  'failed',
+  'dead',
+  'would_start',
+  'would_cancel',
+] as const;
+export type FiringAction = (typeof FIRING_ACTIONS)[number];
 
 /** What a trigger did (or, in a dry run, would do) with one event. */
 export interface FiringRecord extends FiringPlan {

@@ -3,12 +3,17 @@ import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { AppError, fieldError, validationError } from '../errors.ts';
 import {
+  addSharedSchemas,
   consumerCheckQuery,
+  errorDetailSchema,
   errorResponseSchema,
+  exactObject,
   listAnswer,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
+  sharedSchema,
+  timeSchema,
   warningsSchema,
   withWarnings,
 } from '../http/common.ts';
@@ -26,6 +31,7 @@ import {
 import { opaqueIdSchema } from '../ids.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
+import { firingSchema } from '../routing/firing-view.ts';
 import {
   dryRunRoute,
   firingsRoute,
@@ -34,6 +40,7 @@ import {
 } from '../routing/target-routes.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
+import { FIRING_ACTIONS } from './firing.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { CheckedTrigger, TriggerInput, Triggers } from './service.ts';
 import { TRIGGER_TYPES } from './trigger.ts';
@@ -90,22 +97,77 @@ const fields = {
 
 const { workflowDefinition: _byReference, ...storedFields } = fields;
 
-const triggerSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    ...storedFields,
-    inputMapping: { type: ['object', 'null'], additionalProperties: true },
-    createdAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' },
-    revision: { type: 'integer' },
-  },
+const triggerProperties = {
+  id: { type: 'string', format: 'uuid' },
+  ...storedFields,
+  inputMapping: { type: ['object', 'null'], additionalProperties: true },
+  createdAt: timeSchema,
+  updatedAt: timeSchema,
+  revision: { type: 'integer' },
 } as const;
 
-/** A written trigger: the trigger, and the warnings of its type check when there are any. */
-const writtenTriggerSchema = {
-  ...triggerSchema,
-  properties: { ...triggerSchema.properties, warnings: warningsSchema },
+/**
+ * A trigger as answered; answers to writes add the `warnings` of its type check when there are
+ * any.
+ */
+const workflowTrigger = sharedSchema(
+  'WorkflowTrigger',
+  exactObject({ ...triggerProperties, warnings: warningsSchema }, [
+    ...(Object.keys(triggerProperties) as Array<keyof typeof triggerProperties>),
+  ]),
+);
+
+/** What a trigger's outcome records of one event (a firing, or a dry run). */
+const firingRecordProperties = {
+  triggerType: { type: 'string', enum: TRIGGER_TYPES },
+  workflowDefinitionId: { type: 'string' },
+  conditionResult: {
+    type: ['boolean', 'null'],
+    description: 'null when the condition could not be evaluated (conditionError says why)',
+  },
+  conditionError: { type: 'string' },
+  mappedInput: {
+    type: 'object',
+    additionalProperties: true,
+    description: 'the workflow input, when the condition held',
+  },
+  inputError: { ...errorDetailSchema, description: 'why there is no mapped input' },
+  correlationKey: { type: ['string', 'null'] },
+  workflowInstanceIds: {
+    type: 'array',
+    items: { type: 'string' },
+    description: 'the instances started or cancelled',
+  },
+  reason: { type: 'string', description: 'why the trigger did nothing (skipped, pending)' },
+  errorDetails: { type: 'array', items: errorDetailSchema },
+} as const;
+
+/**
+ * What a trigger did with one event, as `GET /v1/events/{eventId}/triggers` and a trigger's
+ * firings show it: the row's state, and once the trigger was evaluated what it found and did.
+ */
+const triggerFiring = sharedSchema(
+  'TriggerFiring',
+  firingSchema('triggerId', [...FIRING_ACTIONS], firingRecordProperties),
+);
+
+/** What a dry run answers beside the event: what the trigger would do with it. */
+const dryRunAnswer = {
+  properties: {
+    triggerId: { type: 'string', format: 'uuid' },
+    ...firingRecordProperties,
+    action: { type: 'string', enum: ['skipped', 'failed', 'would_start', 'would_cancel'] },
+    error: { type: 'string' },
+  },
+  required: [
+    'triggerId',
+    'triggerType',
+    'workflowDefinitionId',
+    'conditionResult',
+    'correlationKey',
+    'action',
+    'workflowInstanceIds',
+  ],
 } as const;
 
 type CheckQuery = { check: ConsumerCheckMode };
@@ -126,6 +188,7 @@ export interface TriggerRouteDeps {
 type TriggerByReference = TriggerInput & { workflowDefinition?: string };
 
 export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDeps): void {
+  addSharedSchemas(app, workflowTrigger, triggerFiring);
   const { triggers, routing } = deps;
 
   /** Replaces `workflowDefinition` by the id it names; one of the two is needed on create. */
@@ -184,7 +247,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           properties: fields,
           description: 'workflowDefinitionId or workflowDefinition is required',
         },
-        response: { 201: writtenTriggerSchema, ...resourceErrors },
+        response: { 201: workflowTrigger.ref, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -216,13 +279,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
           },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              triggers: { type: 'array', items: triggerSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('triggers', workflowTrigger.ref),
           400: errorResponseSchema,
         },
       },
@@ -245,7 +302,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         tags,
         summary: 'Read a trigger',
         params: idParams,
-        response: { 200: triggerSchema, 404: errorResponseSchema },
+        response: { 200: workflowTrigger.ref, 404: errorResponseSchema },
       },
     },
     async (request, reply) => withEtag(reply, await triggers.get(request.params.id)),
@@ -259,7 +316,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     summary: 'Change a trigger (requires If-Match with its ETag)',
     properties: fields,
     querystring: consumerCheckQuery,
-    resourceSchema: writtenTriggerSchema,
+    resourceSchema: workflowTrigger.ref,
     update: async (id, revision, body: Partial<TriggerByReference>, query: CheckQuery) =>
       triggers.update(id, revision, await resolveWorkflow(body, false), query.check),
     answer: written,
@@ -282,7 +339,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
       properties: replaceable,
     },
     querystring: consumerCheckQuery,
-    resourceSchema: writtenTriggerSchema,
+    resourceSchema: workflowTrigger.ref,
     upsert: async (
       { name }: { name: string },
       revision,
@@ -319,6 +376,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
       "Dry run: what the trigger would do with an event (or its definition's nth example), without side effects",
     registry: deps.registry,
     receiver: deps.receiver,
+    answer: dryRunAnswer,
     find: (id) => triggers.get(id),
     run: (trigger, event) => routing.dryRun(trigger, event),
   });
@@ -344,7 +402,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
         summary:
           'What each matching trigger did with the event: condition, input, key, action, instances, attempts',
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
-        response: { 200: listAnswer('firings'), 404: errorResponseSchema },
+        response: { 200: listAnswer('firings', triggerFiring.ref), 404: errorResponseSchema },
       },
     },
     async (request) => {
@@ -359,6 +417,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     access: 'triggers:read',
     tags,
     summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
+    firing: triggerFiring.ref,
     firings: async (id, query) => routing.firingsOfTrigger((await triggers.get(id)).id, query),
   });
 

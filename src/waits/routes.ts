@@ -93,7 +93,7 @@ const notifySchema = {
     'a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy)',
 } as const;
 
-const waitSchema = {
+export const waitSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'pattern', 'correlationKey', 'status', 'timeout', 'expiresAt', 'createdAt'],

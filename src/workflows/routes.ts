@@ -1,10 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  addSharedSchemas,
   errorResponseSchema,
-  freeFormObject,
+  exactObject,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
+  sharedSchema,
+  timeSchema,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import {
@@ -17,6 +20,7 @@ import {
 } from '../http/resource-routes.ts';
 import { opaqueIdSchema } from '../ids.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
+import { waitSchema } from '../waits/routes.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
 import {
@@ -68,54 +72,72 @@ const editable = {
 } as const;
 
 const nullableText = { type: ['string', 'null'] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
 
-const definitionSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    ...editable,
-    inputSchema: { type: ['object', 'null'], additionalProperties: true },
-    executorUrl: nullableText,
-    executorTimeoutMs: { type: ['integer', 'null'] },
-    createdAt: time,
-    updatedAt: time,
-    revision: { type: 'integer' },
-  },
-} as const;
+const workflowDefinition = sharedSchema(
+  'WorkflowDefinition',
+  exactObject(
+    {
+      id: { type: 'string', format: 'uuid' },
+      ...editable,
+      inputSchema: { type: ['object', 'null'], additionalProperties: true },
+      executorUrl: nullableText,
+      executorTimeoutMs: { type: ['integer', 'null'] },
+      createdAt: timeSchema,
+      updatedAt: timeSchema,
+      revision: { type: 'integer' },
+    },
+    [
+      'id',
+      'name',
+      'version',
+      'description',
+      'inputSchema',
+      'executor',
+      'executorUrl',
+      'executorTimeoutMs',
+      'labels',
+      'createdAt',
+      'updatedAt',
+      'revision',
+    ],
+  ),
+);
 
-const instanceSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    workflowDefinitionId: { type: 'string', format: 'uuid' },
-    status: { type: 'string', enum: INSTANCE_STATUSES },
-    correlationKey: nullableText,
-    input: { type: 'object', additionalProperties: true },
-    output: { description: 'what the engine reported on completion, or null' },
-    error: nullableText,
-    triggerId: nullableText,
-    triggerEventId: nullableText,
-    cancelledByEventId: nullableText,
-    idempotencyKey: nullableText,
-    createdAt: time,
-    updatedAt: time,
-  },
+const instanceProperties = {
+  id: { type: 'string', format: 'uuid' },
+  workflowDefinitionId: { type: 'string', format: 'uuid' },
+  status: { type: 'string', enum: INSTANCE_STATUSES },
+  correlationKey: nullableText,
+  input: { type: 'object', additionalProperties: true },
+  output: { description: 'what the engine reported on completion, or null' },
+  error: nullableText,
+  triggerId: nullableText,
+  triggerEventId: nullableText,
+  cancelledByEventId: nullableText,
+  idempotencyKey: nullableText,
+  createdAt: timeSchema,
+  updatedAt: timeSchema,
 } as const;
+const instanceRequired = Object.keys(instanceProperties) as Array<keyof typeof instanceProperties>;
+
+const workflowInstance = sharedSchema(
+  'WorkflowInstance',
+  exactObject(instanceProperties, instanceRequired),
+);
 
 /** An instance as `GET /v1/workflow-instances/{id}` shows it: with its waits. */
-const instanceWithWaitsSchema = {
-  ...instanceSchema,
-  properties: {
-    ...instanceSchema.properties,
+const instanceWithWaitsSchema = exactObject(
+  {
+    ...instanceProperties,
     waits: {
       type: 'array',
-      items: freeFormObject,
+      items: waitSchema,
       description:
         'the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it',
     },
   },
-} as const;
+  [...instanceRequired, 'waits'],
+);
 
 export function registerWorkflowRoutes(
   app: FastifyInstance,
@@ -124,6 +146,7 @@ export function registerWorkflowRoutes(
   /** The waits registered for an instance (src/waits/). */
   waitsOf: (instanceId: string) => Promise<object[]>,
 ): void {
+  addSharedSchemas(app, workflowDefinition, workflowInstance);
   const tags = ['workflow-definitions'];
 
   app.post<{ Body: WorkflowDefinitionInput }>(
@@ -140,7 +163,7 @@ export function registerWorkflowRoutes(
           required: ['name'],
           properties: editable,
         },
-        response: { 201: definitionSchema, ...resourceErrors },
+        response: { 201: workflowDefinition.ref, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -164,13 +187,7 @@ export function registerWorkflowRoutes(
           properties: { name: { type: 'string', maxLength: 255 }, ...paginationQuery },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              workflowDefinitions: { type: 'array', items: definitionSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('workflowDefinitions', workflowDefinition.ref),
           400: errorResponseSchema,
         },
       },
@@ -194,7 +211,7 @@ export function registerWorkflowRoutes(
         tags,
         summary: 'Read a workflow definition',
         params: idParams,
-        response: { 200: definitionSchema, 404: errorResponseSchema },
+        response: { 200: workflowDefinition.ref, 404: errorResponseSchema },
       },
     },
     async (request, reply) => withEtag(reply, await definitions.get(request.params.id)),
@@ -207,7 +224,7 @@ export function registerWorkflowRoutes(
     tags,
     summary: 'Change a workflow definition (requires If-Match with its ETag)',
     properties: editable,
-    resourceSchema: definitionSchema,
+    resourceSchema: workflowDefinition.ref,
     update: (id, revision, body: WorkflowDefinitionChanges) =>
       definitions.update(id, revision, body),
     answer: withEtag,
@@ -230,7 +247,7 @@ export function registerWorkflowRoutes(
       },
     },
     body: { type: 'object', additionalProperties: false, properties: replaceable },
-    resourceSchema: definitionSchema,
+    resourceSchema: workflowDefinition.ref,
     upsert: (
       { name, version }: { name: string; version: string },
       revision,
@@ -286,13 +303,7 @@ function registerInstanceRoutes(
           },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              workflowInstances: { type: 'array', items: instanceSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('workflowInstances', workflowInstance.ref),
           400: errorResponseSchema,
         },
       },
@@ -325,7 +336,7 @@ function registerInstanceRoutes(
     },
   );
 
-  const reportErrors = { 200: instanceSchema, ...resourceErrors };
+  const reportErrors = { 200: workflowInstance.ref, ...resourceErrors };
 
   app.post<{ Params: { id: string }; Body: { output?: unknown } }>(
     '/v1/workflow-instances/:id/complete',

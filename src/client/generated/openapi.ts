@@ -1230,6 +1230,392 @@ export interface components {
                 }[];
             };
         };
+        StoredEvent: {
+            /** @description the eventId again (the reference's name for it) */
+            id: string;
+            eventId: string;
+            pattern: string;
+            version: string;
+            source?: {
+                type: string;
+                id: string;
+                name?: string;
+            };
+            /** Format: date-time */
+            timestamp: string;
+            payload: {
+                [key: string]: unknown;
+            };
+            metadata: {
+                correlationId: string;
+                causationId?: string;
+                /** @description the trace of the span that received the event */
+                traceId?: string;
+                userId?: string;
+                context?: {
+                    type: string;
+                    id: string;
+                };
+                tags: {
+                    [key: string]: string;
+                };
+            } & {
+                [key: string]: unknown;
+            };
+        };
+        TraceNode: {
+            /** @description the eventId again (the reference's name for it) */
+            id: string;
+            eventId: string;
+            pattern: string;
+            version: string;
+            source?: {
+                type: string;
+                id: string;
+                name?: string;
+            };
+            /** Format: date-time */
+            timestamp: string;
+            payload: {
+                [key: string]: unknown;
+            };
+            metadata: {
+                correlationId: string;
+                causationId?: string;
+                /** @description the trace of the span that received the event */
+                traceId?: string;
+                userId?: string;
+                context?: {
+                    type: string;
+                    id: string;
+                };
+                tags: {
+                    [key: string]: string;
+                };
+            } & {
+                [key: string]: unknown;
+            };
+            children: components["schemas"]["TraceNode"][];
+        };
+        WorkflowTrigger: {
+            /** Format: uuid */
+            id: string;
+            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+            name: string | null;
+            /** @description id of a workflow definition; an unknown one is a 404 */
+            workflowDefinitionId: string;
+            /** @description exact, or * (one segment) and ** (zero or more) */
+            eventPattern: string;
+            /** @enum {string} */
+            triggerType: "START" | "CANCEL";
+            /** @description condition expression (see README) */
+            eventCondition: string | null;
+            inputMapping: {
+                [key: string]: unknown;
+            } | null;
+            /** @description path; default metadata.correlationId */
+            correlationKey: string | null;
+            /** @default true */
+            enabled: boolean;
+            /** @description lower fires first; none fires last */
+            priority: number | null;
+            description: string | null;
+            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+            labels: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            revision: number;
+            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+        };
+        TriggerFiring: {
+            /**
+             * Format: uuid
+             * @description the firing (retry it by this id)
+             */
+            id: string;
+            eventId: string;
+            /** Format: uuid */
+            triggerId: string;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "dead";
+            /** @enum {string} */
+            action: "pending" | "started" | "cancelled" | "skipped" | "failed" | "dead" | "would_start" | "would_cancel";
+            attempts: number;
+            maxAttempts: number;
+            /** @description queued by a replay */
+            replay: boolean;
+            /** @enum {string} */
+            triggerType?: "START" | "CANCEL";
+            workflowDefinitionId?: string;
+            /** @description null when the condition could not be evaluated (conditionError says why) */
+            conditionResult?: boolean | null;
+            conditionError?: string;
+            /** @description the workflow input, when the condition held */
+            mappedInput?: {
+                [key: string]: unknown;
+            };
+            /** @description why there is no mapped input */
+            inputError?: {
+                field: string;
+                code: string;
+                message: string;
+            };
+            correlationKey?: string | null;
+            /** @description the instances started or cancelled */
+            workflowInstanceIds?: string[];
+            /** @description why the trigger did nothing (skipped, pending) */
+            reason?: string;
+            errorDetails?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+            /** @description the last attempt’s error, when it failed */
+            error?: string;
+            /**
+             * Format: date-time
+             * @description when the next attempt is due (pending firings), else null
+             */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Subscription: {
+            /** Format: uuid */
+            subscription_id: string;
+            name: string | null;
+            labels: {
+                [key: string]: string;
+            };
+            event_pattern: string;
+            /** @enum {string} */
+            format: "native" | "cloudevents-structured" | "cloudevents-binary";
+            subscriber: {
+                id: string;
+                /** @enum {string} */
+                type: "webhook" | "queue";
+                endpoint: string;
+                headers: {
+                    [key: string]: string;
+                };
+                authentication?: {
+                    /** @enum {string} */
+                    type: "basic" | "bearer" | "api-key";
+                    /** @description masked */
+                    credentials: string;
+                };
+            };
+            filter?: {
+                /** @enum {string} */
+                type: "jsonpath";
+                expression: string;
+            };
+            retry_policy: {
+                max_attempts: number;
+                backoff_factor: number;
+                initial_delay_ms: number;
+                max_delay_ms: number;
+            };
+            circuit_breaker: {
+                failure_threshold: number;
+                reset_timeout_ms: number;
+                half_open_max_calls: number;
+                /** @enum {string} */
+                state: "closed" | "open" | "half_open";
+                consecutive_failures: number;
+                /** Format: date-time */
+                opened_at: string | null;
+            };
+            description: string | null;
+            /** @enum {string} */
+            status: "active" | "paused" | "disabled";
+            disabled_reason: string | null;
+            /** Format: date-time */
+            failing_since: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            revision: number;
+            /** @description the signing secret: only in the answer that set it (creation, rotation) */
+            signing_secret?: string;
+            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+        };
+        DeliveryAttempt: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description the delivery (the same for all its attempts; a dead letter has this id)
+             */
+            delivery_id: string;
+            /** Format: uuid */
+            subscription_id: string;
+            event_id: string;
+            /** @description 1 for the first attempt */
+            attempt: number;
+            /** @enum {string} */
+            outcome: "delivered" | "failed" | "gone" | "refused";
+            /** @description the receiver's status, if any */
+            status_code: number | null;
+            latency_ms: number | null;
+            error: string | null;
+            replay: boolean;
+            /**
+             * Format: date-time
+             * @description when the next attempt is due after a failure, else null
+             */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        PendingDelivery: {
+            /** Format: uuid */
+            id: string;
+            event_id: string;
+            /** @enum {string} */
+            reason: "queued" | "retry_backoff" | "circuit_open" | "paused" | "in_flight";
+            /** Format: date-time */
+            next_attempt_at: string;
+            attempts: number;
+            max_attempts: number;
+            last_error: string | null;
+            replay: boolean;
+            /** Format: date-time */
+            created_at: string;
+        };
+        DeadLetter: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            subscription_id: string;
+            event_id: string;
+            attempts: number;
+            error: string | null;
+            /** @description the last attempt’s outcome as recorded */
+            last_outcome: ({
+                /** @description dead */
+                status?: string;
+                /** @enum {string} */
+                kind?: "delivered" | "failed" | "gone" | "refused";
+                statusCode?: number;
+                latencyMs?: number;
+                error?: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            replay: boolean;
+            /** Format: date-time */
+            dead_since: string;
+        };
+        ProcessorFiring: {
+            /**
+             * Format: uuid
+             * @description the firing (retry it by this id)
+             */
+            id: string;
+            eventId: string;
+            /** Format: uuid */
+            processorId: string;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "dead";
+            /** @enum {string} */
+            action: "pending" | "derived" | "skipped" | "failed" | "dead" | "would_derive";
+            attempts: number;
+            maxAttempts: number;
+            /** @description queued by a replay */
+            replay: boolean;
+            /** @description the derived event (also when an earlier attempt stored it) */
+            derivedEventId?: string;
+            /** @description derivations since the published event */
+            depth?: number;
+            /** @description an earlier attempt stored the derived event */
+            duplicate?: boolean;
+            /** @description why nothing was derived */
+            reason?: string;
+            errorDetails?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+            /** @description the last attempt’s error, when it failed */
+            error?: string;
+            /**
+             * Format: date-time
+             * @description when the next attempt is due (pending firings), else null
+             */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        WorkflowDefinition: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
+            version: string;
+            description: string;
+            inputSchema: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
+             * @enum {string}
+             */
+            executor: "builtin" | "http";
+            executorUrl: string | null;
+            executorTimeoutMs: number | null;
+            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+            labels: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            revision: number;
+        };
+        WorkflowInstance: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            workflowDefinitionId: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed" | "cancelled";
+            correlationKey: string | null;
+            input: {
+                [key: string]: unknown;
+            };
+            /** @description what the engine reported on completion, or null */
+            output: unknown;
+            error: string | null;
+            triggerId: string | null;
+            triggerEventId: string | null;
+            cancelledByEventId: string | null;
+            idempotencyKey: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
     };
     responses: never;
     parameters: never;
@@ -2755,7 +3141,20 @@ export interface operations {
                 content: {
                     "application/json": {
                         producers: {
-                            [key: string]: unknown;
+                            /**
+                             * Format: uuid
+                             * @description the deprecated version
+                             */
+                            definition_id: string;
+                            version: string;
+                            source_type: string;
+                            source_id: string;
+                            /** @description events it published of this version */
+                            count: number;
+                            /** Format: date-time */
+                            first_seen_at: string;
+                            /** Format: date-time */
+                            last_seen_at: string;
                         }[];
                     } & {
                         [key: string]: unknown;
@@ -3006,32 +3405,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        events: ({
-                            id: string;
-                            eventId: string;
-                            pattern: string;
-                            version: string;
-                            /** Format: date-time */
-                            timestamp: string;
-                            payload: {
-                                [key: string]: unknown;
-                            };
-                            metadata: {
-                                [key: string]: unknown;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        })[];
+                        events: components["schemas"]["StoredEvent"][];
                         pagination: {
                             total: number;
                             limit: number;
                             offset: number;
                             hasMore: boolean;
-                        } & {
-                            [key: string]: unknown;
+                            /** @description false when total is a lower bound (more than 10,000 matches) */
+                            totalExact: boolean;
+                            /** @description where the next page starts (pass as cursor); null when none */
+                            nextCursor: string | null;
                         };
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -3526,22 +3910,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        eventId: string;
-                        pattern: string;
-                        version: string;
-                        /** Format: date-time */
-                        timestamp: string;
-                        payload: {
-                            [key: string]: unknown;
-                        };
-                        metadata: {
-                            [key: string]: unknown;
-                        };
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["StoredEvent"];
                 };
             };
             /** @description the error envelope */
@@ -3618,11 +3987,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        events: {
-                            [key: string]: unknown;
-                        }[];
-                    } & {
-                        [key: string]: unknown;
+                        correlationId: string;
+                        /** @description true when the correlation had more events than shown */
+                        truncated: boolean;
+                        /** @description the roots, in time order */
+                        events: components["schemas"]["TraceNode"][];
                     };
                 };
             };
@@ -3785,40 +4154,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        triggers?: {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string | null;
-                            /** @description id of a workflow definition; an unknown one is a 404 */
-                            workflowDefinitionId?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @enum {string} */
-                            triggerType?: "START" | "CANCEL";
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            inputMapping?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** @description path; default metadata.correlationId */
-                            correlationKey?: string | null;
-                            /** @default true */
-                            enabled: boolean;
-                            /** @description lower fires first; none fires last */
-                            priority?: number | null;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        }[];
-                        pagination?: {
+                        triggers: components["schemas"]["WorkflowTrigger"][];
+                        pagination: {
                             total: number;
                             limit: number;
                             offset: number;
@@ -3914,45 +4251,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @enum {string} */
-                        triggerType?: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        inputMapping?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["WorkflowTrigger"];
                 };
             };
             /** @description the error envelope */
@@ -4046,39 +4345,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @enum {string} */
-                        triggerType?: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        inputMapping?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowTrigger"];
                 };
             };
             /** @description the error envelope */
@@ -4272,45 +4539,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @enum {string} */
-                        triggerType?: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        inputMapping?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["WorkflowTrigger"];
                 };
             };
             /** @description the error envelope */
@@ -4465,45 +4694,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @enum {string} */
-                        triggerType?: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        inputMapping?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["WorkflowTrigger"];
                 };
             };
             /** @description Default Response */
@@ -4512,45 +4703,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string | null;
-                        /** @description id of a workflow definition; an unknown one is a 404 */
-                        workflowDefinitionId?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @enum {string} */
-                        triggerType?: "START" | "CANCEL";
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        inputMapping?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /** @description path; default metadata.correlationId */
-                        correlationKey?: string | null;
-                        /** @default true */
-                        enabled: boolean;
-                        /** @description lower fires first; none fires last */
-                        priority?: number | null;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["WorkflowTrigger"];
                 };
             };
             /** @description the error envelope */
@@ -4702,12 +4855,71 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        dryRun: boolean;
+                        /** @enum {boolean} */
+                        dryRun: true;
+                        /** @description the event as the receiver would store it */
                         event: {
+                            eventId: string;
+                            pattern: string;
+                            version: string;
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                            /** Format: date-time */
+                            timestamp: string;
+                            payload: {
+                                [key: string]: unknown;
+                            };
+                            metadata: {
+                                correlationId: string;
+                                causationId?: string;
+                                /** @description the trace of the span that received the event */
+                                traceId?: string;
+                                userId?: string;
+                                context?: {
+                                    type: string;
+                                    id: string;
+                                };
+                                tags: {
+                                    [key: string]: string;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** Format: uuid */
+                        triggerId: string;
+                        /** @enum {string} */
+                        triggerType: "START" | "CANCEL";
+                        workflowDefinitionId: string;
+                        /** @description null when the condition could not be evaluated (conditionError says why) */
+                        conditionResult: boolean | null;
+                        conditionError?: string;
+                        /** @description the workflow input, when the condition held */
+                        mappedInput?: {
                             [key: string]: unknown;
                         };
-                    } & {
-                        [key: string]: unknown;
+                        /** @description why there is no mapped input */
+                        inputError?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        };
+                        correlationKey: string | null;
+                        /** @description the instances started or cancelled */
+                        workflowInstanceIds: string[];
+                        /** @description why the trigger did nothing (skipped, pending) */
+                        reason?: string;
+                        errorDetails?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
+                        /** @enum {string} */
+                        action: "skipped" | "failed" | "would_start" | "would_cancel";
+                        error?: string;
                     };
                 };
             };
@@ -4823,10 +5035,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description stored events of the range the pattern matches */
                         matched: number;
+                        /** @description of those, queued now (the rest were routed to the target before) */
                         queued: number;
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -4931,9 +5143,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        firings: {
-                            [key: string]: unknown;
-                        }[];
+                        firings: components["schemas"]["TriggerFiring"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -5018,9 +5228,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        firings: {
-                            [key: string]: unknown;
-                        }[];
+                        firings: components["schemas"]["TriggerFiring"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -5103,8 +5311,6 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         status: "pending";
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -5198,36 +5404,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        subscriptions: ({
-                            /** Format: uuid */
-                            subscription_id: string;
-                            name: string | null;
-                            labels: {
-                                [key: string]: string;
-                            };
-                            event_pattern: string;
-                            format: string;
-                            subscriber: {
-                                id: string;
-                                type: string;
-                                endpoint: string;
-                                headers: {
-                                    [key: string]: string;
-                                };
-                            } & {
-                                [key: string]: unknown;
-                            };
-                            retry_policy: {
-                                [key: string]: unknown;
-                            };
-                            circuit_breaker: {
-                                [key: string]: unknown;
-                            };
-                            description: string | null;
-                            status: string;
-                        } & {
-                            [key: string]: unknown;
-                        })[];
+                        subscriptions: components["schemas"]["Subscription"][];
                         pagination: {
                             total: number;
                             limit: number;
@@ -5351,36 +5528,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -5474,36 +5622,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -5734,36 +5853,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -5946,36 +6036,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description Default Response */
@@ -5984,36 +6045,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -6125,36 +6157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -6239,36 +6242,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -6353,36 +6327,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        subscription_id: string;
-                        name: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        event_pattern: string;
-                        format: string;
-                        subscriber: {
-                            id: string;
-                            type: string;
-                            endpoint: string;
-                            headers: {
-                                [key: string]: string;
-                            };
-                        } & {
-                            [key: string]: unknown;
-                        };
-                        retry_policy: {
-                            [key: string]: unknown;
-                        };
-                        circuit_breaker: {
-                            [key: string]: unknown;
-                        };
-                        description: string | null;
-                        status: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Subscription"];
                 };
             };
             /** @description the error envelope */
@@ -6472,9 +6417,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        deliveries: {
-                            [key: string]: unknown;
-                        }[];
+                        deliveries: components["schemas"]["DeliveryAttempt"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -6567,9 +6510,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        pending: {
-                            [key: string]: unknown;
-                        }[];
+                        pending: components["schemas"]["PendingDelivery"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -6662,9 +6603,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        deliveries: {
-                            [key: string]: unknown;
-                        }[];
+                        deliveries: components["schemas"]["DeliveryAttempt"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -6754,7 +6693,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        [key: string]: unknown;
+                        /** @description stored events of the range the pattern matches */
+                        matched: number;
+                        /** @description of those, queued now (the rest were routed to the target before) */
+                        queued: number;
                     };
                 };
             };
@@ -6862,9 +6804,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        deadLetters: {
-                            [key: string]: unknown;
-                        }[];
+                        deadLetters: components["schemas"]["DeadLetter"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -6929,8 +6869,6 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         status: "pending";
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -7018,8 +6956,6 @@ export interface operations {
                 content: {
                     "application/json": {
                         requeued: number;
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -8431,14 +8367,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        dryRun: boolean;
+                        /** @enum {boolean} */
+                        dryRun: true;
+                        /** @description the event as the receiver would store it */
                         event: {
-                            [key: string]: unknown;
+                            eventId: string;
+                            pattern: string;
+                            version: string;
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                            /** Format: date-time */
+                            timestamp: string;
+                            payload: {
+                                [key: string]: unknown;
+                            };
+                            metadata: {
+                                correlationId: string;
+                                causationId?: string;
+                                /** @description the trace of the span that received the event */
+                                traceId?: string;
+                                userId?: string;
+                                context?: {
+                                    type: string;
+                                    id: string;
+                                };
+                                tags: {
+                                    [key: string]: string;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            };
                         };
+                        /** Format: uuid */
+                        processorId: string;
                         /** @enum {string} */
                         action: "skipped" | "failed" | "would_derive";
-                    } & {
-                        [key: string]: unknown;
+                        /** @description the derived event (also when an earlier attempt stored it) */
+                        derivedEventId?: string;
+                        /** @description derivations since the published event */
+                        depth?: number;
+                        /** @description an earlier attempt stored the derived event */
+                        duplicate?: boolean;
+                        /** @description why nothing was derived */
+                        reason?: string;
+                        errorDetails?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
+                        error?: string;
+                        /** @description the event the processor would publish (as a publisher sends it) */
+                        derivedEvent?: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -8554,10 +8538,10 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description stored events of the range the pattern matches */
                         matched: number;
+                        /** @description of those, queued now (the rest were routed to the target before) */
                         queued: number;
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -8667,9 +8651,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        firings: {
-                            [key: string]: unknown;
-                        }[];
+                        firings: components["schemas"]["ProcessorFiring"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -8752,8 +8734,6 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         status: "pending";
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };
@@ -8843,34 +8823,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        workflowDefinitions?: {
-                            /** Format: uuid */
-                            id?: string;
-                            name?: string;
-                            /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                            version?: string;
-                            description?: string;
-                            inputSchema?: {
-                                [key: string]: unknown;
-                            } | null;
-                            /**
-                             * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                             * @enum {string}
-                             */
-                            executor?: "builtin" | "http";
-                            executorUrl?: string | null;
-                            executorTimeoutMs?: number | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        }[];
-                        pagination?: {
+                        workflowDefinitions: components["schemas"]["WorkflowDefinition"][];
+                        pagination: {
                             total: number;
                             limit: number;
                             offset: number;
@@ -8956,33 +8910,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description the error envelope */
@@ -9076,33 +9004,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description the error envelope */
@@ -9287,33 +9189,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description the error envelope */
@@ -9458,33 +9334,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description Default Response */
@@ -9493,33 +9343,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        name?: string;
-                        /** @description a semantic version (e.g. 1.0.0 or 2.1.0-beta.1); default 1.0.0 */
-                        version?: string;
-                        description?: string;
-                        inputSchema?: {
-                            [key: string]: unknown;
-                        } | null;
-                        /**
-                         * @description builtin (default): instances are recorded by this service; http: an external engine at executorUrl
-                         * @enum {string}
-                         */
-                        executor?: "builtin" | "http";
-                        executorUrl?: string | null;
-                        executorTimeoutMs?: number | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description the error envelope */
@@ -9637,30 +9461,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        workflowInstances?: {
-                            /** Format: uuid */
-                            id?: string;
-                            /** Format: uuid */
-                            workflowDefinitionId?: string;
-                            /** @enum {string} */
-                            status?: "running" | "completed" | "failed" | "cancelled";
-                            correlationKey?: string | null;
-                            input?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description what the engine reported on completion, or null */
-                            output?: unknown;
-                            error?: string | null;
-                            triggerId?: string | null;
-                            triggerEventId?: string | null;
-                            cancelledByEventId?: string | null;
-                            idempotencyKey?: string | null;
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                        }[];
-                        pagination?: {
+                        workflowInstances: components["schemas"]["WorkflowInstance"][];
+                        pagination: {
                             total: number;
                             limit: number;
                             offset: number;
@@ -9726,29 +9528,75 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        id?: string;
+                        id: string;
                         /** Format: uuid */
-                        workflowDefinitionId?: string;
+                        workflowDefinitionId: string;
                         /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
+                        status: "running" | "completed" | "failed" | "cancelled";
+                        correlationKey: string | null;
+                        input: {
                             [key: string]: unknown;
                         };
                         /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
+                        output: unknown;
+                        error: string | null;
+                        triggerId: string | null;
+                        triggerEventId: string | null;
+                        cancelledByEventId: string | null;
+                        idempotencyKey: string | null;
                         /** Format: date-time */
-                        createdAt?: string;
+                        createdAt: string;
                         /** Format: date-time */
-                        updatedAt?: string;
+                        updatedAt: string;
                         /** @description the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it */
-                        waits?: {
-                            [key: string]: unknown;
+                        waits: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description the event pattern waited for (exact, no wildcards) */
+                            pattern: string;
+                            /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                            condition?: string | null;
+                            /** @description the key the event's key must equal */
+                            correlationKey: string;
+                            /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+                            correlationKeyPath?: string | null;
+                            /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                            timeout: string;
+                            /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                            lookback?: string | null;
+                            /** @enum {string} */
+                            status: "waiting" | "resolved" | "timed_out" | "cancelled";
+                            notify?: {
+                                workflowInstanceId?: string;
+                                workflowDefinitionId?: string;
+                                url?: string;
+                                /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                                secret?: string;
+                            };
+                            /** Format: date-time */
+                            expiresAt: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            /** Format: date-time */
+                            finishedAt?: string | null;
+                            /** @description the event that resolved the wait */
+                            event?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+                            notification?: {
+                                /** @enum {string} */
+                                status?: "pending" | "running" | "done" | "dead";
+                                attempts?: number;
+                                lastError?: string | null;
+                                /** Format: date-time */
+                                nextAttemptAt?: string | null;
+                                outcome?: {
+                                    [key: string]: unknown;
+                                } | null;
+                            };
                         }[];
                     };
                 };
@@ -9833,29 +9681,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** Format: uuid */
-                        workflowDefinitionId?: string;
-                        /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                    };
+                    "application/json": components["schemas"]["WorkflowInstance"];
                 };
             };
             /** @description the error envelope */
@@ -9964,29 +9790,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** Format: uuid */
-                        workflowDefinitionId?: string;
-                        /** @enum {string} */
-                        status?: "running" | "completed" | "failed" | "cancelled";
-                        correlationKey?: string | null;
-                        input?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description what the engine reported on completion, or null */
-                        output?: unknown;
-                        error?: string | null;
-                        triggerId?: string | null;
-                        triggerEventId?: string | null;
-                        cancelledByEventId?: string | null;
-                        idempotencyKey?: string | null;
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                    };
+                    "application/json": components["schemas"]["WorkflowInstance"];
                 };
             };
             /** @description the error envelope */

@@ -8,7 +8,7 @@ import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { FiringView } from '../triggers/trigger-routing.ts';
-import type { Simulation, Simulator } from './simulator.ts';
+import type { Simulation, Simulator, TriggerSimulation } from './simulator.ts';
 
 /** The event as simulated or stored, and one verdict per trigger and per subscription. */
 const simulationAnswer = answerObject({
@@ -137,24 +137,14 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
     return {
       triggers: simulation.triggers.map((t) => {
         const happened = firings.filter((f) => f.triggerId === t.triggerId);
-        return {
-          ...t,
-          happened,
-          ...(later(t.createdAt) && happened.length === 0
-            ? { note: 'created after the event: it did not exist when the event was routed' }
-            : !t.enabled && happened.length === 0 && t.notMatched !== 'pattern'
-              ? { note: 'disabled: events are not routed to it' }
-              : {}),
-        };
+        return { ...t, happened, ...triggerNote(t, happened.length > 0, later(t.createdAt)) };
       }),
       subscriptions: simulation.subscriptions.map((s) => {
         const happened = deliveries.filter((d) => d.subscription_id === s.subscriptionId);
         return {
           ...s,
           happened,
-          ...(later(s.createdAt) && happened.length === 0
-            ? { note: 'created after the event: it did not exist when the event was routed' }
-            : {}),
+          ...(later(s.createdAt) && happened.length === 0 ? { note: CREATED_AFTER } : {}),
         };
       }),
       /** Firings and deliveries of targets that no longer exist. */
@@ -168,4 +158,24 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
       },
     };
   }
+}
+
+const CREATED_AFTER = 'created after the event: it did not exist when the event was routed';
+
+/**
+ * Why today's answer for a trigger differs from what happened: it did not exist yet, it is
+ * disabled (so nothing was routed to it), or it was disabled after it acted on the event.
+ */
+function triggerNote(
+  trigger: TriggerSimulation,
+  happened: boolean,
+  createdLater: boolean,
+): { note?: string } {
+  if (createdLater && !happened) return { note: CREATED_AFTER };
+  if (trigger.enabled || trigger.notMatched === 'pattern') return {};
+  return {
+    note: happened
+      ? 'disabled after the event: it acted on the event then, today it would not'
+      : 'disabled: events are not routed to it',
+  };
 }

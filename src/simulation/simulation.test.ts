@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
+import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 
 const bookingSchema = {
   type: 'object',
@@ -11,12 +12,19 @@ const bookingSchema = {
 describe.each(testBackends())('simulate and explain on $name', (backend) => {
   let t: TestApp;
   let workflowId: string;
+  let receiver: TestReceiver;
   beforeAll(async () => {
     t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+    receiver = await startReceiver();
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await receiver.close();
+    await t.close();
+  });
   beforeEach(async () => {
     await t.reset();
+    receiver.received.length = 0;
+    receiver.script.length = 0;
     for (const pattern of ['bookings.created', 'bookings.cancelled', 'orders.placed']) {
       const registered = await t.request('POST', '/v1/event-definitions', {
         payload: {
@@ -307,5 +315,115 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
       expect.objectContaining({ subscriptionId: queue, action: 'filtered', happened: [] }),
     ]);
     expect((await t.request('GET', '/v1/events/nope/explain')).status).toBe(404);
+  });
+
+  const publish = async (payload: Record<string, unknown>) => {
+    const published = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'bookings.created', payload },
+    });
+    expect(published.status).toBe(202);
+    return published.body.eventId as string;
+  };
+  const webhookTo = (extra: Record<string, unknown> = {}) =>
+    subscription({
+      event_pattern: 'bookings.created',
+      subscriber: { id: 'crm', type: 'webhook', endpoint: `${receiver.url}/hook` },
+      retry_policy: { max_attempts: 10, initial_delay_ms: 10, max_delay_ms: 10 },
+      ...extra,
+    });
+
+  it('shows a subscription whose circuit is open as held (circuit_open), and due again once it may probe', async () => {
+    const webhook = await webhookTo({
+      circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
+    });
+    receiver.script.push(500, 500);
+    await publish({ bookingId: 'bk-1' });
+    await publish({ bookingId: 'bk-2' });
+    await drain();
+    expect(
+      (await t.request('GET', `/v1/subscriptions/${webhook}`)).body.circuit_breaker.state,
+    ).toBe('open');
+    const simulate = async () =>
+      (
+        await t.request('POST', '/v1/events/simulate', {
+          payload: { pattern: 'bookings.created', payload: { bookingId: 'bk-3' } },
+        })
+      ).body.subscriptions.find((x: any) => x.subscriptionId === webhook);
+    const held = await simulate();
+    expect(held).toMatchObject({
+      status: 'active',
+      matched: false,
+      notMatched: 'circuit_open',
+      action: 'held',
+      // Held, not dropped: the request it will get once the circuit lets it through.
+      request: { method: 'POST', url: `${receiver.url}/hook` },
+    });
+    expect(JSON.parse(held.request.body)).toMatchObject({ payload: { bookingId: 'bk-3' } });
+    const sentBefore = receiver.received.length;
+    t.clock.advance(60_000);
+    expect(await simulate()).toMatchObject({ matched: true, action: 'would_deliver' });
+    expect(receiver.received).toHaveLength(sentBefore);
+  });
+
+  it('explains a trigger disabled after the event: it fired then, it would not now', async () => {
+    const fired = await trigger({ eventPattern: 'bookings.created' });
+    const disabledBefore = await trigger({ eventPattern: 'bookings.created', enabled: false });
+    const eventId = await publish({ bookingId: 'bk-4' });
+    await drain();
+    t.clock.advance(60_000);
+    const disabled = await t.request('PATCH', `/v1/workflow-triggers/${fired}`, {
+      payload: { enabled: false },
+      headers: { 'if-match': '"1"' },
+    });
+    expect(disabled.status).toBe(200);
+    const explained = await t.request('GET', `/v1/events/${eventId}/explain`);
+    const byTrigger = Object.fromEntries(explained.body.triggers.map((x: any) => [x.triggerId, x]));
+    expect(byTrigger[fired]).toMatchObject({
+      enabled: false,
+      matched: false,
+      notMatched: 'disabled',
+      action: 'would_start',
+      happened: [expect.objectContaining({ action: 'started', status: 'done' })],
+      note: expect.stringContaining('disabled after the event'),
+    });
+    expect(byTrigger[disabledBefore]).toMatchObject({
+      matched: false,
+      notMatched: 'disabled',
+      happened: [],
+      note: 'disabled: events are not routed to it',
+    });
+  });
+
+  it('explains a webhook delivery that happened next to the request it would get now', async () => {
+    const webhook = await webhookTo();
+    const eventId = await publish({ bookingId: 'bk-5', amount: 12 });
+    await drain();
+    expect(receiver.received).toHaveLength(1);
+    const explained = await t.request('GET', `/v1/events/${eventId}/explain`);
+    expect(explained.status).toBe(200);
+    const [entry] = explained.body.subscriptions;
+    expect(entry).toMatchObject({
+      subscriptionId: webhook,
+      matched: true,
+      action: 'would_deliver',
+      request: { method: 'POST', url: `${receiver.url}/hook` },
+      happened: [
+        expect.objectContaining({
+          subscription_id: webhook,
+          event_id: eventId,
+          attempt: 1,
+          outcome: 'delivered',
+          status_code: 200,
+        }),
+      ],
+    });
+    expect(entry.note).toBeUndefined();
+    // The simulated request is the one the receiver got, but for its id and signature.
+    const [actual] = receiver.received;
+    expect(entry.request.body).toBe(actual!.body);
+    expect(entry.request.headers['content-type']).toBe(actual!.headers['content-type']);
+    expect(entry.request.headers['webhook-signature']).toBe('v1,[redacted]');
+    expect(actual!.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/=]{20,}$/);
+    expect(explained.body.orphans).toEqual({ firings: [], deliveries: [] });
   });
 });

@@ -8,6 +8,7 @@ import {
   useState,
 } from 'react';
 import { apiKey, call, eps, onAuthRefused } from './api.ts';
+import { ErrorBox, LabelledInput } from './ui.tsx';
 
 type Me = Awaited<ReturnType<typeof loadMe>>;
 const loadMe = () => call(eps.GET('/v1/me'));
@@ -42,18 +43,14 @@ function KeyPrompt({ reason, onKey }: { reason: string | null; onKey: (key: stri
           Authentication is on. Enter an API key; it is kept in this tab only (sessionStorage) and
           sent as <code>X-API-Key</code>.
         </p>
-        {reason && (
-          <p className="error" role="alert">
-            {reason}
-          </p>
-        )}
-        <label htmlFor="api-key">Key</label>
-        <input
+        {reason && <ErrorBox error={reason} />}
+        <LabelledInput
           id="api-key"
+          label="Key"
           type="password"
           autoComplete="off"
           value={key}
-          onChange={(event) => setKey(event.target.value)}
+          onValue={setKey}
           placeholder="eps_…"
         />
         <button type="submit" className="primary">

@@ -1,5 +1,5 @@
 import type { UseQueryResult } from '@tanstack/react-query';
-import { type ReactNode, useState } from 'react';
+import { type InputHTMLAttributes, type ReactNode, useState } from 'react';
 import { ApiError, errorMessage } from './api.ts';
 
 export function ErrorBox({ error }: { error: unknown }) {
@@ -137,5 +137,115 @@ export function TableWrap({ children }: { children: ReactNode }) {
     <div className="table-wrap" tabIndex={0}>
       {children}
     </div>
+  );
+}
+
+/** One column of a {@link DataTable}: its header and what each row shows in it. */
+export interface Column<T> {
+  header: string;
+  cell: (row: T) => ReactNode;
+  /** The cell's class (e.g. `excerpt` for long text that wraps). */
+  className?: string | ((row: T) => string | undefined);
+}
+
+/**
+ * The console's tables: a header row of column names, a row per item, in a {@link TableWrap}.
+ * A column given as `false` is left out (e.g. a write action the key may not take).
+ */
+export function DataTable<T>({
+  rows,
+  rowKey,
+  columns,
+  label,
+  caption,
+  className,
+}: {
+  rows: readonly T[];
+  rowKey: (row: T) => string;
+  columns: ReadonlyArray<Column<T> | false>;
+  /** The table's accessible name, when it has no caption. */
+  label?: string;
+  caption?: ReactNode;
+  className?: string;
+}) {
+  const shown = columns.filter((column): column is Column<T> => column !== false);
+  return (
+    <TableWrap>
+      <table aria-label={label} className={className}>
+        {caption && <caption>{caption}</caption>}
+        <thead>
+          <tr>
+            {shown.map((column) => (
+              <th key={column.header} scope="col">
+                {column.header}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={rowKey(row)}>
+              {shown.map((column) => (
+                <td
+                  key={column.header}
+                  className={
+                    typeof column.className === 'function'
+                      ? column.className(row)
+                      : column.className
+                  }
+                >
+                  {column.cell(row)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </TableWrap>
+  );
+}
+
+/**
+ * Newer/older paging where only the neighbours are known (a cursor, or a page that came back
+ * short); a side without a handler is disabled.
+ */
+export function NewerOlder({
+  label,
+  onNewer,
+  onOlder,
+}: {
+  label: string;
+  onNewer: (() => void) | undefined;
+  onOlder: (() => void) | undefined;
+}) {
+  return (
+    <nav className="pager" aria-label={label}>
+      <button type="button" disabled={!onNewer} onClick={onNewer}>
+        Newer
+      </button>
+      <button type="button" disabled={!onOlder} onClick={onOlder}>
+        Older
+      </button>
+    </nav>
+  );
+}
+
+/** A text input and its label, side by side (in a toolbar); `onValue` gets each new value. */
+export function LabelledInput({
+  id,
+  label,
+  onValue,
+  ...input
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onValue: (value: string) => void;
+} & Omit<InputHTMLAttributes<HTMLInputElement>, 'id' | 'value' | 'onChange'>) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input id={id} {...input} onChange={(event) => onValue(event.target.value)} />
+    </>
   );
 }

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useDeferredValue, useState } from 'react';
 import { Link } from 'wouter';
 import { call, eps } from '../api.ts';
-import { Loaded, Status } from '../ui.tsx';
+import { LabelledInput, Loaded, Status } from '../ui.tsx';
 
 type Definition = NonNullable<Awaited<ReturnType<typeof listDefinitions>>['definitions']>[number];
 
@@ -58,13 +58,13 @@ export default function Catalog() {
     <>
       <h1>Catalog</h1>
       <div className="toolbar">
-        <label htmlFor="catalog-search">Search</label>
-        <input
+        <LabelledInput
           id="catalog-search"
+          label="Search"
           type="search"
           placeholder="name, pattern or event_id"
           value={search}
-          onChange={(event) => setSearch(event.target.value)}
+          onValue={setSearch}
         />
       </div>
       <Loaded query={definitions}>

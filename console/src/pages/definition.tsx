@@ -4,8 +4,9 @@ import { Link } from 'wouter';
 import { matchesPattern } from '../../../src/routing/pattern.ts';
 import { call, eps } from '../api.ts';
 import { useAccess } from '../auth.tsx';
-import type { Producer, Subscription } from '../types.ts';
-import { ErrorBox, JsonView, Loaded, Status, TableWrap, time } from '../ui.tsx';
+import { subscriptionsQuery, triggersQuery } from '../queries.ts';
+import type { Producer } from '../types.ts';
+import { DataTable, ErrorBox, JsonView, Loaded, Status, time } from '../ui.tsx';
 import { DefinitionIcon } from './catalog.tsx';
 import { SchemaTree } from './schema-tree.tsx';
 
@@ -100,33 +101,20 @@ function Compare({ eventId, versions }: { eventId: string; versions: Version[] }
               No schema changes from {from} to {to}.
             </p>
           ) : (
-            <TableWrap>
-              <table>
-                <caption>
-                  {from} → {to} under {result.mode}
-                </caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Change</th>
-                    <th scope="col">Where</th>
-                    <th scope="col">Breaking</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {changes.map((change) => (
-                    <tr key={`${change.code}${change.path}${change.direction}`}>
-                      <td>
-                        <code>{change.code}</code>
-                      </td>
-                      <td>
-                        <code>{change.path}</code>
-                      </td>
-                      <td>{change.breaking ? <span className="bad">breaking</span> : 'no'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+            <DataTable
+              caption={`${from} → ${to} under ${result.mode}`}
+              rows={changes}
+              rowKey={(change) => `${change.code}${change.path}${change.direction}`}
+              columns={[
+                { header: 'Change', cell: (change) => <code>{change.code}</code> },
+                { header: 'Where', cell: (change) => <code>{change.path}</code> },
+                {
+                  header: 'Breaking',
+                  cell: (change) =>
+                    change.breaking ? <span className="bad">breaking</span> : 'no',
+                },
+              ]}
+            />
           )
         ) : (
           <p className="muted">
@@ -141,18 +129,11 @@ function Compare({ eventId, versions }: { eventId: string; versions: Version[] }
 function Readers({ pattern }: { pattern: string }) {
   const { can } = useAccess();
   const triggers = useQuery({
-    queryKey: ['triggers'],
-    queryFn: () => call(eps.GET('/v1/workflow-triggers', { params: { query: { limit: 500 } } })),
+    ...triggersQuery,
     enabled: can('triggers:read'),
   });
   const subscriptions = useQuery({
-    queryKey: ['subscriptions'],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }),
-      )) as unknown as {
-        subscriptions: Subscription[];
-      },
+    ...subscriptionsQuery,
     enabled: can('subscriptions:read'),
   });
   const reading = <T,>(list: T[] | undefined, patternOf: (item: T) => string) =>

@@ -3,21 +3,51 @@ import { type FormEvent, useState } from 'react';
 import { Link } from 'wouter';
 import { call, eps } from '../api.ts';
 import { Can, useAccess } from '../auth.tsx';
+import { subscriptionsQuery } from '../queries.ts';
 import type { DeadLetter, DeliveryAttempt, Subscription } from '../types.ts';
-import { ErrorBox, Loaded, Status, shortId, TableWrap, time } from '../ui.tsx';
+import {
+  type Column,
+  DataTable,
+  ErrorBox,
+  LabelledInput,
+  Loaded,
+  NewerOlder,
+  Status,
+  shortId,
+  time,
+} from '../ui.tsx';
 import { AttemptTable } from './event.tsx';
 
 const LOG_PAGE = 50;
 
+const SUBSCRIPTION_COLUMNS: Column<Subscription>[] = [
+  {
+    header: 'Subscription',
+    cell: (s) => (
+      <Link href={`/deliveries/${s.subscription_id}`}>{s.name ?? s.subscription_id}</Link>
+    ),
+  },
+  { header: 'Pattern', cell: (s) => <code>{s.event_pattern}</code> },
+  {
+    header: 'Endpoint',
+    cell: (s) => `${s.subscriber.type} ${s.subscriber.endpoint}`,
+    className: 'excerpt',
+  },
+  { header: 'Status', cell: (s) => <Status value={s.status} /> },
+  {
+    header: 'Circuit',
+    cell: ({ circuit_breaker: circuit }) => (
+      <>
+        <Status value={circuit.state} />{' '}
+        {circuit.consecutive_failures > 0 && `${circuit.consecutive_failures} failures`}
+      </>
+    ),
+  },
+];
+
 export function SubscriptionList() {
   const subscriptions = useQuery({
-    queryKey: ['subscriptions'],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/subscriptions', { params: { query: { limit: 500 } } }),
-      )) as unknown as {
-        subscriptions: Subscription[];
-      },
+    ...subscriptionsQuery,
     refetchInterval: 5000,
   });
   return (
@@ -25,44 +55,7 @@ export function SubscriptionList() {
       <h1>Deliveries</h1>
       <Loaded query={subscriptions}>
         {({ subscriptions: list }) => (
-          <TableWrap>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Subscription</th>
-                  <th scope="col">Pattern</th>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Circuit</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((s) => (
-                  <tr key={s.subscription_id}>
-                    <td>
-                      <Link href={`/deliveries/${s.subscription_id}`}>
-                        {s.name ?? s.subscription_id}
-                      </Link>
-                    </td>
-                    <td>
-                      <code>{s.event_pattern}</code>
-                    </td>
-                    <td className="excerpt">
-                      {s.subscriber.type} {s.subscriber.endpoint}
-                    </td>
-                    <td>
-                      <Status value={s.status} />
-                    </td>
-                    <td>
-                      <Status value={s.circuit_breaker.state} />{' '}
-                      {s.circuit_breaker.consecutive_failures > 0 &&
-                        `${s.circuit_breaker.consecutive_failures} failures`}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable rows={list} rowKey={(s) => s.subscription_id} columns={SUBSCRIPTION_COLUMNS} />
         )}
       </Loaded>
     </>
@@ -143,54 +136,46 @@ function DeadLetters({ subscription }: { subscription: Subscription }) {
                   </button>
                 </div>
               )}
-              <TableWrap>
-                <table aria-label="Dead letters">
-                  <thead>
-                    <tr>
-                      {writable && <th scope="col">Select</th>}
-                      <th scope="col">Event</th>
-                      <th scope="col">Attempts</th>
-                      <th scope="col">Last error</th>
-                      <th scope="col">Dead since</th>
-                      {writable && <th scope="col">Redeliver</th>}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {list.map((letter) => (
-                      <tr key={letter.id}>
-                        {writable && (
-                          <td>
-                            <input
-                              type="checkbox"
-                              aria-label={`Select dead letter of event ${letter.event_id}`}
-                              checked={selected.has(letter.id)}
-                              onChange={() => toggle(letter.id)}
-                            />
-                          </td>
-                        )}
-                        <td>
-                          <Link href={`/events/${letter.event_id}`}>{letter.event_id}</Link>
-                        </td>
-                        <td>{letter.attempts}</td>
-                        <td className="excerpt">{letter.error}</td>
-                        <td>{time(letter.dead_since)}</td>
-                        {writable && (
-                          <td>
-                            <button
-                              type="button"
-                              aria-label={`Redeliver event ${letter.event_id}`}
-                              disabled={redeliver.isPending}
-                              onClick={() => redeliver.mutate([letter.id])}
-                            >
-                              Redeliver
-                            </button>
-                          </td>
-                        )}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </TableWrap>
+              <DataTable
+                label="Dead letters"
+                rows={list}
+                rowKey={(letter) => letter.id}
+                columns={[
+                  writable && {
+                    header: 'Select',
+                    cell: (letter) => (
+                      <input
+                        type="checkbox"
+                        aria-label={`Select dead letter of event ${letter.event_id}`}
+                        checked={selected.has(letter.id)}
+                        onChange={() => toggle(letter.id)}
+                      />
+                    ),
+                  },
+                  {
+                    header: 'Event',
+                    cell: (letter) => (
+                      <Link href={`/events/${letter.event_id}`}>{letter.event_id}</Link>
+                    ),
+                  },
+                  { header: 'Attempts', cell: (letter) => letter.attempts },
+                  { header: 'Last error', cell: (letter) => letter.error, className: 'excerpt' },
+                  { header: 'Dead since', cell: (letter) => time(letter.dead_since) },
+                  writable && {
+                    header: 'Redeliver',
+                    cell: (letter) => (
+                      <button
+                        type="button"
+                        aria-label={`Redeliver event ${letter.event_id}`}
+                        disabled={redeliver.isPending}
+                        onClick={() => redeliver.mutate([letter.id])}
+                      >
+                        Redeliver
+                      </button>
+                    ),
+                  },
+                ]}
+              />
             </>
           )
         }
@@ -222,22 +207,13 @@ function DeliveryLog({ id }: { id: string }) {
             ) : (
               <AttemptTable attempts={deliveries} />
             )}
-            <nav className="pager" aria-label="Delivery log pages">
-              <button
-                type="button"
-                disabled={offset === 0}
-                onClick={() => setOffset(Math.max(0, offset - LOG_PAGE))}
-              >
-                Newer
-              </button>
-              <button
-                type="button"
-                disabled={deliveries.length < LOG_PAGE}
-                onClick={() => setOffset(offset + LOG_PAGE)}
-              >
-                Older
-              </button>
-            </nav>
+            <NewerOlder
+              label="Delivery log pages"
+              onNewer={offset > 0 ? () => setOffset(Math.max(0, offset - LOG_PAGE)) : undefined}
+              onOlder={
+                deliveries.length < LOG_PAGE ? undefined : () => setOffset(offset + LOG_PAGE)
+              }
+            />
           </>
         )}
       </Loaded>
@@ -294,19 +270,19 @@ function Replay({ id }: { id: string }) {
     <section aria-labelledby="replay-title">
       <h2 id="replay-title">Replay a time range</h2>
       <form className="toolbar" onSubmit={submit}>
-        <label htmlFor="replay-start">From</label>
-        <input
+        <LabelledInput
           id="replay-start"
+          label="From"
           type="datetime-local"
           value={start}
-          onChange={(e) => setStart(e.target.value)}
+          onValue={setStart}
         />
-        <label htmlFor="replay-end">until</label>
-        <input
+        <LabelledInput
           id="replay-end"
+          label="until"
           type="datetime-local"
           value={end}
-          onChange={(e) => setEnd(e.target.value)}
+          onValue={setEnd}
         />
         <button type="submit" disabled={replay.isPending}>
           Replay

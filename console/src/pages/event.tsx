@@ -3,7 +3,7 @@ import { Link } from 'wouter';
 import { call, eps } from '../api.ts';
 import { useAccess } from '../auth.tsx';
 import type { DeliveryAttempt, Firing, StoredEvent, Trace, TraceNode } from '../types.ts';
-import { JsonView, Loaded, Status, shortId, TableWrap, time } from '../ui.tsx';
+import { type Column, DataTable, JsonView, Loaded, Status, shortId, time } from '../ui.tsx';
 
 /** Each event of the trace as a row, indented by its causation depth, placed on a time axis. */
 function flatten(nodes: TraceNode[], depth = 0): { node: TraceNode; depth: number }[] {
@@ -69,6 +69,41 @@ function Firings({ eventId }: { eventId: string }) {
   );
 }
 
+const FIRING_COLUMNS: Column<Firing>[] = [
+  {
+    header: 'Trigger',
+    cell: (firing) => (
+      <Link href={`/triggers/${firing.triggerId}`}>{shortId(firing.triggerId)}</Link>
+    ),
+  },
+  {
+    header: 'Status',
+    cell: (firing) => (
+      <>
+        <Status value={firing.status} />
+        {firing.error ? (
+          <div className="bad">{firing.error}</div>
+        ) : (
+          firing.reason && <div className="muted">{firing.reason}</div>
+        )}
+      </>
+    ),
+  },
+  { header: 'Action', cell: (firing) => firing.action ?? firing.triggerType },
+  { header: 'Attempts', cell: (firing) => `${firing.attempts}/${firing.maxAttempts}` },
+  { header: 'Correlation key', cell: (firing) => firing.correlationKey ?? '—' },
+  {
+    header: 'Instances',
+    cell: (firing) =>
+      (firing.workflowInstanceIds ?? []).map((id) => (
+        <Link key={id} href={`/workflows/instances/${id}`}>
+          {shortId(id)}{' '}
+        </Link>
+      )),
+  },
+  { header: 'When', cell: (firing) => time(firing.updatedAt) },
+];
+
 export function FiringTable({
   firings,
   retry,
@@ -77,109 +112,57 @@ export function FiringTable({
   retry?: (firing: Firing) => void;
 }) {
   return (
-    <TableWrap>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Trigger</th>
-            <th scope="col">Status</th>
-            <th scope="col">Action</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Correlation key</th>
-            <th scope="col">Instances</th>
-            <th scope="col">When</th>
-            {retry && <th scope="col">Retry</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {firings.map((firing) => (
-            <tr key={firing.id}>
-              <td>
-                <Link href={`/triggers/${firing.triggerId}`}>{shortId(firing.triggerId)}</Link>
-              </td>
-              <td>
-                <Status value={firing.status} />
-                {firing.error ? (
-                  <div className="bad">{firing.error}</div>
-                ) : (
-                  firing.reason && <div className="muted">{firing.reason}</div>
-                )}
-              </td>
-              <td>{firing.action ?? firing.triggerType}</td>
-              <td>
-                {firing.attempts}/{firing.maxAttempts}
-              </td>
-              <td>{firing.correlationKey ?? '—'}</td>
-              <td>
-                {(firing.workflowInstanceIds ?? []).map((id) => (
-                  <Link key={id} href={`/workflows/instances/${id}`}>
-                    {shortId(id)}{' '}
-                  </Link>
-                ))}
-              </td>
-              <td>{time(firing.updatedAt)}</td>
-              {retry && (
-                <td>
-                  {firing.status === 'dead' && (
-                    <button type="button" onClick={() => retry(firing)}>
-                      Retry
-                    </button>
-                  )}
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableWrap>
+    <DataTable
+      rows={firings}
+      rowKey={(firing) => firing.id}
+      columns={[
+        ...FIRING_COLUMNS,
+        !!retry && {
+          header: 'Retry',
+          cell: (firing) =>
+            firing.status === 'dead' && (
+              <button type="button" onClick={() => retry(firing)}>
+                Retry
+              </button>
+            ),
+        },
+      ]}
+    />
   );
 }
 
+const ATTEMPT_COLUMNS: Column<DeliveryAttempt>[] = [
+  {
+    header: 'Subscription',
+    cell: (attempt) => (
+      <Link href={`/deliveries/${attempt.subscription_id}`}>
+        {shortId(attempt.subscription_id)}
+      </Link>
+    ),
+  },
+  {
+    header: 'Event',
+    cell: (attempt) => (
+      <Link href={`/events/${attempt.event_id}`}>{shortId(attempt.event_id)}</Link>
+    ),
+  },
+  {
+    header: 'Attempt',
+    cell: (attempt) => `${attempt.attempt}${attempt.replay ? ' (replay)' : ''}`,
+  },
+  { header: 'Outcome', cell: (attempt) => <Status value={attempt.outcome} /> },
+  { header: 'Status', cell: (attempt) => attempt.status_code ?? '—' },
+  {
+    header: 'Latency',
+    cell: (attempt) => (attempt.latency_ms === null ? '—' : `${attempt.latency_ms} ms`),
+  },
+  { header: 'Response / error', cell: (attempt) => attempt.error ?? '', className: 'excerpt' },
+  { header: 'When', cell: (attempt) => time(attempt.created_at) },
+];
+
 /** Attempts of each delivery (one delivery per subscription), in order. */
 export function AttemptTable({ attempts }: { attempts: DeliveryAttempt[] }) {
-  return (
-    <TableWrap>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Subscription</th>
-            <th scope="col">Event</th>
-            <th scope="col">Attempt</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Status</th>
-            <th scope="col">Latency</th>
-            <th scope="col">Response / error</th>
-            <th scope="col">When</th>
-          </tr>
-        </thead>
-        <tbody>
-          {attempts.map((attempt) => (
-            <tr key={attempt.id}>
-              <td>
-                <Link href={`/deliveries/${attempt.subscription_id}`}>
-                  {shortId(attempt.subscription_id)}
-                </Link>
-              </td>
-              <td>
-                <Link href={`/events/${attempt.event_id}`}>{shortId(attempt.event_id)}</Link>
-              </td>
-              <td>
-                {attempt.attempt}
-                {attempt.replay ? ' (replay)' : ''}
-              </td>
-              <td>
-                <Status value={attempt.outcome} />
-              </td>
-              <td>{attempt.status_code ?? '—'}</td>
-              <td>{attempt.latency_ms === null ? '—' : `${attempt.latency_ms} ms`}</td>
-              <td className="excerpt">{attempt.error ?? ''}</td>
-              <td>{time(attempt.created_at)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </TableWrap>
-  );
+  return <DataTable rows={attempts} rowKey={(attempt) => attempt.id} columns={ATTEMPT_COLUMNS} />;
 }
 
 function Deliveries({ eventId }: { eventId: string }) {

@@ -2,8 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { call, eps } from '../api.ts';
-import type { EventPage } from '../types.ts';
-import { Loaded, TableWrap, time } from '../ui.tsx';
+import type { EventPage, StoredEvent } from '../types.ts';
+import { type Column, DataTable, Loaded, NewerOlder, time } from '../ui.tsx';
 
 /** The filters of GET /v1/events the form offers; they live in the page's address. */
 const FILTERS = [
@@ -53,6 +53,33 @@ function queryOf(params: URLSearchParams, cursor: string | undefined) {
   if (cursor) query.cursor = cursor;
   return query;
 }
+
+const EVENT_COLUMNS: Column<StoredEvent>[] = [
+  { header: 'Time', cell: (event) => time(event.timestamp) },
+  {
+    header: 'Pattern',
+    cell: (event) => (
+      <>
+        <code>{event.pattern}</code> <span className="muted">v{event.version}</span>
+      </>
+    ),
+  },
+  {
+    header: 'Source',
+    cell: (event) => (event.source ? `${event.source.type}/${event.source.id}` : '—'),
+  },
+  {
+    header: 'Correlation',
+    cell: ({ metadata: { correlationId } }) =>
+      correlationId && (
+        <Link href={`/events?${new URLSearchParams({ correlationId })}`}>{correlationId}</Link>
+      ),
+  },
+  {
+    header: 'Event',
+    cell: (event) => <Link href={`/events/${event.eventId}`}>{event.eventId}</Link>,
+  },
+];
 
 function FilterForm({ params }: { params: URLSearchParams }) {
   const [, navigate] = useLocation();
@@ -120,58 +147,21 @@ export default function Events() {
               {pagination.total}
               {pagination.totalExact === false ? '+' : ''} matching events
             </p>
-            <TableWrap>
-              <table className="events-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Time</th>
-                    <th scope="col">Pattern</th>
-                    <th scope="col">Source</th>
-                    <th scope="col">Correlation</th>
-                    <th scope="col">Event</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((event) => (
-                    <tr key={event.eventId}>
-                      <td>{time(event.timestamp)}</td>
-                      <td>
-                        <code>{event.pattern}</code> <span className="muted">v{event.version}</span>
-                      </td>
-                      <td>{event.source ? `${event.source.type}/${event.source.id}` : '—'}</td>
-                      <td>
-                        {event.metadata.correlationId && (
-                          <Link
-                            href={`/events?${new URLSearchParams({ correlationId: event.metadata.correlationId })}`}
-                          >
-                            {event.metadata.correlationId}
-                          </Link>
-                        )}
-                      </td>
-                      <td>
-                        <Link href={`/events/${event.eventId}`}>{event.eventId}</Link>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
-            <nav className="pager" aria-label="Pages">
-              <button
-                type="button"
-                disabled={cursors.length === 0}
-                onClick={() => setCursors(cursors.slice(0, -1))}
-              >
-                Newer
-              </button>
-              <button
-                type="button"
-                disabled={!pagination.hasMore || !pagination.nextCursor}
-                onClick={() => setCursors([...cursors, pagination.nextCursor!])}
-              >
-                Older
-              </button>
-            </nav>
+            <DataTable
+              className="events-table"
+              rows={list}
+              rowKey={(event) => event.eventId}
+              columns={EVENT_COLUMNS}
+            />
+            <NewerOlder
+              label="Pages"
+              onNewer={cursors.length > 0 ? () => setCursors(cursors.slice(0, -1)) : undefined}
+              onOlder={
+                pagination.hasMore && pagination.nextCursor
+                  ? () => setCursors([...cursors, pagination.nextCursor!])
+                  : undefined
+              }
+            />
           </>
         )}
       </Loaded>

@@ -7,8 +7,13 @@ import { Link, useLocation } from 'wouter';
 import { matchesPattern } from '../../../src/routing/pattern.ts';
 import { call, eps } from '../api.ts';
 import { useAccess } from '../auth.tsx';
-import type { Subscription } from '../types.ts';
-import { ErrorBox, TableWrap } from '../ui.tsx';
+import {
+  eventProcessorsQuery,
+  subscriptionsQuery,
+  triggersQuery,
+  workflowDefinitionsQuery,
+} from '../queries.ts';
+import { DataTable, ErrorBox } from '../ui.tsx';
 
 type Kind = 'definition' | 'trigger' | 'workflow' | 'subscription' | 'processor';
 interface FlowNode {
@@ -38,33 +43,25 @@ const KIND_LABEL: Record<Kind, string> = {
 
 function useFlowData(minutes: number) {
   const { can } = useAccess();
-  const all = { params: { query: { limit: 500 } } };
   const definitions = useQuery({
     queryKey: ['definitions', 'latest'],
     queryFn: () =>
       call(eps.GET('/v1/event-definitions', { params: { query: { latest: true, limit: 500 } } })),
   });
   const triggers = useQuery({
-    queryKey: ['triggers'],
-    queryFn: () => call(eps.GET('/v1/workflow-triggers', all)),
+    ...triggersQuery,
     enabled: can('triggers:read'),
   });
   const workflows = useQuery({
-    queryKey: ['workflow-definitions'],
-    queryFn: () => call(eps.GET('/v1/workflow-definitions', all)),
+    ...workflowDefinitionsQuery,
     enabled: can('triggers:read'),
   });
   const subscriptions = useQuery({
-    queryKey: ['subscriptions'],
-    queryFn: async () =>
-      (await call(eps.GET('/v1/subscriptions', all))) as unknown as {
-        subscriptions: Subscription[];
-      },
+    ...subscriptionsQuery,
     enabled: can('subscriptions:read'),
   });
   const processors = useQuery({
-    queryKey: ['event-processors'],
-    queryFn: () => call(eps.GET('/v1/event-processors', all)),
+    ...eventProcessorsQuery,
     enabled: can('processors:read'),
   });
   const rates = useQuery({
@@ -233,6 +230,14 @@ function laidOut(graph: { nodes: FlowNode[]; edges: FlowEdge[] }): {
   };
 }
 
+function NodeLink({ node }: { node: FlowNode }) {
+  return (
+    <>
+      {KIND_LABEL[node.kind]} <Link href={node.href}>{node.label}</Link>
+    </>
+  );
+}
+
 export default function FlowMap() {
   const [minutes, setMinutes] = useState<number>(5);
   const [, navigate] = useLocation();
@@ -274,37 +279,25 @@ export default function FlowMap() {
           </ReactFlow>
         )}
       </section>
-      <TableWrap>
-        <table aria-label="Flow edges">
-          <caption>Edges, with attempts and failures over the last {minutes} min</caption>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Failures</th>
-            </tr>
-          </thead>
-          <tbody>
-            {graph.edges.map((edge) => {
-              const from = names.get(edge.from)!;
-              const to = names.get(edge.to)!;
-              return (
-                <tr key={`${edge.from}>${edge.to}`}>
-                  <td>
-                    {KIND_LABEL[from.kind]} <Link href={from.href}>{from.label}</Link>
-                  </td>
-                  <td>
-                    {KIND_LABEL[to.kind]} <Link href={to.href}>{to.label}</Link>
-                  </td>
-                  <td>{edge.attempts}</td>
-                  <td className={edge.failures > 0 ? 'bad' : undefined}>{edge.failures}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </TableWrap>
+      {/* Not before the rates are in: an edge's 0 would be a guess, not a count. */}
+      {!data.pending && (
+        <DataTable
+          label="Flow edges"
+          caption={`Edges, with attempts and failures over the last ${minutes} min`}
+          rows={graph.edges}
+          rowKey={(edge) => `${edge.from}>${edge.to}`}
+          columns={[
+            { header: 'From', cell: (edge) => <NodeLink node={names.get(edge.from)!} /> },
+            { header: 'To', cell: (edge) => <NodeLink node={names.get(edge.to)!} /> },
+            { header: 'Attempts', cell: (edge) => edge.attempts },
+            {
+              header: 'Failures',
+              cell: (edge) => edge.failures,
+              className: (edge) => (edge.failures > 0 ? 'bad' : undefined),
+            },
+          ]}
+        />
+      )}
     </>
   );
 }

@@ -3,7 +3,7 @@ import { Link } from 'wouter';
 import { ApiError, eps, errorMessage } from '../api.ts';
 import { readSse } from '../sse.ts';
 import type { StoredEvent } from '../types.ts';
-import { time } from '../ui.tsx';
+import { ErrorBox, LabelledInput, time } from '../ui.tsx';
 
 /** Most events kept: older ones fall off, so the tab's memory stays flat however long it runs. */
 export const TAIL_BUFFER = 2000;
@@ -110,12 +110,12 @@ export default function Tail() {
     <>
       <h1>Live tail</h1>
       <form className="toolbar" onSubmit={submit}>
-        <label htmlFor="tail-pattern">Pattern</label>
-        <input
+        <LabelledInput
           id="tail-pattern"
+          label="Pattern"
           placeholder="** (everything)"
           value={draft}
-          onChange={(event) => setDraft(event.target.value)}
+          onValue={setDraft}
         />
         <button type="submit">Follow</button>
         <button
@@ -132,11 +132,7 @@ export default function Tail() {
         received · showing the latest {shown.events.length} (at most {TAIL_BUFFER})
         {paused && waiting > 0 ? ` · ${waiting} new while paused` : ''}
       </p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      {error && <ErrorBox error={error} />}
       <div
         className="tail"
         role="log"

@@ -3,8 +3,9 @@ import { type FormEvent, useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { ApiError, call, eps } from '../api.ts';
 import { Can, useAccess } from '../auth.tsx';
+import { triggersQuery, workflowDefinitionsQuery } from '../queries.ts';
 import type { Firing, TriggerTestResult } from '../types.ts';
-import { ErrorBox, FieldError, JsonView, Loaded, Status, TableWrap } from '../ui.tsx';
+import { DataTable, ErrorBox, FieldError, JsonView, Loaded, Status } from '../ui.tsx';
 import { FiringTable } from './event.tsx';
 
 type Trigger = Awaited<ReturnType<typeof loadTrigger>>['trigger'];
@@ -15,14 +16,8 @@ const loadTrigger = async (id: string) => {
   return { trigger: await call(answer), etag };
 };
 
-const listWorkflows = () =>
-  call(eps.GET('/v1/workflow-definitions', { params: { query: { limit: 500 } } }));
-
 export function TriggerList() {
-  const triggers = useQuery({
-    queryKey: ['triggers'],
-    queryFn: () => call(eps.GET('/v1/workflow-triggers', { params: { query: { limit: 500 } } })),
-  });
+  const triggers = useQuery(triggersQuery);
   return (
     <>
       <h1>Trigger lab</h1>
@@ -35,38 +30,28 @@ export function TriggerList() {
       </Can>
       <Loaded query={triggers}>
         {({ triggers: list = [] }) => (
-          <TableWrap>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Trigger</th>
-                  <th scope="col">Pattern</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Condition</th>
-                  <th scope="col">Enabled</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((trigger) => (
-                  <tr key={trigger.id}>
-                    <td>
-                      <Link href={`/triggers/${trigger.id}`}>{trigger.name ?? trigger.id}</Link>
-                    </td>
-                    <td>
-                      <code>{trigger.eventPattern}</code>
-                    </td>
-                    <td>{trigger.triggerType}</td>
-                    <td>
-                      <code>{trigger.eventCondition ?? '—'}</code>
-                    </td>
-                    <td>
-                      <Status value={trigger.enabled ? 'active' : 'disabled'} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable
+            rows={list}
+            rowKey={(trigger) => trigger.id!}
+            columns={[
+              {
+                header: 'Trigger',
+                cell: (trigger) => (
+                  <Link href={`/triggers/${trigger.id}`}>{trigger.name ?? trigger.id}</Link>
+                ),
+              },
+              { header: 'Pattern', cell: (trigger) => <code>{trigger.eventPattern}</code> },
+              { header: 'Type', cell: (trigger) => trigger.triggerType },
+              {
+                header: 'Condition',
+                cell: (trigger) => <code>{trigger.eventCondition ?? '—'}</code>,
+              },
+              {
+                header: 'Enabled',
+                cell: (trigger) => <Status value={trigger.enabled ? 'active' : 'disabled'} />,
+              },
+            ]}
+          />
         )}
       </Loaded>
     </>
@@ -162,7 +147,7 @@ function TriggerForm({ trigger, etag }: { trigger?: Trigger; etag?: string }) {
   const [values, setValues] = useState(() => valuesOf(trigger));
   const [, navigate] = useLocation();
   const queryClient = useQueryClient();
-  const workflows = useQuery({ queryKey: ['workflow-definitions'], queryFn: listWorkflows });
+  const workflows = useQuery(workflowDefinitionsQuery);
   const save = useMutation({
     mutationFn: async () => {
       const body = bodyOf(values);

@@ -2,52 +2,49 @@ import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { call, eps } from '../api.ts';
-import { JsonView, Loaded, Pager, Status, shortId, TableWrap, time } from '../ui.tsx';
+import { workflowDefinitionsQuery } from '../queries.ts';
+import {
+  DataTable,
+  JsonView,
+  LabelledInput,
+  Loaded,
+  Pager,
+  Status,
+  shortId,
+  time,
+} from '../ui.tsx';
 
 const STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
 type InstanceStatus = (typeof STATUSES)[number];
 const PAGE = 50;
 
-const listDefinitions = () =>
-  call(eps.GET('/v1/workflow-definitions', { params: { query: { limit: 500 } } }));
-
 function Definitions() {
-  const definitions = useQuery({ queryKey: ['workflow-definitions'], queryFn: listDefinitions });
+  const definitions = useQuery(workflowDefinitionsQuery);
   return (
     <section aria-labelledby="definitions-title">
       <h2 id="definitions-title">Definitions</h2>
       <Loaded query={definitions}>
         {({ workflowDefinitions: list = [] }) => (
-          <TableWrap>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Workflow</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Executor</th>
-                  <th scope="col">Description</th>
-                  <th scope="col">Instances</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((definition) => (
-                  <tr key={definition.id}>
-                    <td>{definition.name}</td>
-                    <td>{definition.version}</td>
-                    <td>{definition.executor}</td>
-                    <td>{definition.description}</td>
-                    <td>
-                      <Link
-                        href={`/workflows?${new URLSearchParams({ workflowDefinitionId: definition.id! })}`}
-                      >
-                        instances of {definition.name}
-                      </Link>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </TableWrap>
+          <DataTable
+            rows={list}
+            rowKey={(definition) => definition.id!}
+            columns={[
+              { header: 'Workflow', cell: (definition) => definition.name },
+              { header: 'Version', cell: (definition) => definition.version },
+              { header: 'Executor', cell: (definition) => definition.executor },
+              { header: 'Description', cell: (definition) => definition.description },
+              {
+                header: 'Instances',
+                cell: (definition) => (
+                  <Link
+                    href={`/workflows?${new URLSearchParams({ workflowDefinitionId: definition.id! })}`}
+                  >
+                    instances of {definition.name}
+                  </Link>
+                ),
+              },
+            ]}
+          />
         )}
       </Loaded>
     </section>
@@ -102,11 +99,11 @@ function Instances() {
             <option key={value}>{value}</option>
           ))}
         </select>
-        <label htmlFor="instance-key">Correlation key</label>
-        <input
+        <LabelledInput
           id="instance-key"
+          label="Correlation key"
           value={correlationKey}
-          onChange={(event) => setCorrelationKey(event.target.value)}
+          onValue={setCorrelationKey}
         />
         <button type="submit">Filter</button>
         {workflowDefinitionId && (
@@ -118,44 +115,34 @@ function Instances() {
       <Loaded query={instances}>
         {({ workflowInstances: list = [], pagination }) => (
           <>
-            <TableWrap>
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Instance</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Correlation key</th>
-                    <th scope="col">Trigger event</th>
-                    <th scope="col">Started</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.map((instance) => (
-                    <tr key={instance.id}>
-                      <td>
-                        <Link href={`/workflows/instances/${instance.id}`}>
-                          {shortId(instance.id!)}
-                        </Link>
-                      </td>
-                      <td>
-                        <Status value={instance.status!} />
-                      </td>
-                      <td>{instance.correlationKey ?? '—'}</td>
-                      <td>
-                        {instance.triggerEventId ? (
-                          <Link href={`/events/${instance.triggerEventId}`}>
-                            {instance.triggerEventId}
-                          </Link>
-                        ) : (
-                          '—'
-                        )}
-                      </td>
-                      <td>{time(instance.createdAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+            <DataTable
+              rows={list}
+              rowKey={(instance) => instance.id!}
+              columns={[
+                {
+                  header: 'Instance',
+                  cell: (instance) => (
+                    <Link href={`/workflows/instances/${instance.id}`}>
+                      {shortId(instance.id!)}
+                    </Link>
+                  ),
+                },
+                { header: 'Status', cell: (instance) => <Status value={instance.status!} /> },
+                { header: 'Correlation key', cell: (instance) => instance.correlationKey ?? '—' },
+                {
+                  header: 'Trigger event',
+                  cell: (instance) =>
+                    instance.triggerEventId ? (
+                      <Link href={`/events/${instance.triggerEventId}`}>
+                        {instance.triggerEventId}
+                      </Link>
+                    ) : (
+                      '—'
+                    ),
+                },
+                { header: 'Started', cell: (instance) => time(instance.createdAt) },
+              ]}
+            />
             <Pager
               offset={offset}
               limit={PAGE}

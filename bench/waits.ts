@@ -29,9 +29,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *
  * Phases, on one database and service:
  * 1. warm-up: WARMUP waits resolved by their events (connections, caches, JIT; not counted);
- *    memory without open waits;
  * 2. `fewOpenWaits`: RESOLVED waits registered, then their events published open loop at RATE/s
- *    for SECONDS (at most RESOLVED waits open): the latency baseline;
+ *    for SECONDS (at most RESOLVED waits open): the latency baseline; then, all of them
+ *    resolved, the memory without open waits (so the two memory figures differ only by them);
  * 3. registration of OPEN_WAITS waits from REGISTRATION_CONNECTIONS connections at once
  *    (closed loop): registrations per second and the latency of each POST; memory with them
  *    open, and the waits table's size in PostgreSQL;
@@ -141,10 +141,10 @@ export async function benchWaits(serverUrl: string | undefined) {
     await register(clients, 'warm-', WARMUP);
     const warmUp = await resolve(clients, 'warm-', WARMUP, RATE);
     if (!warmUp.allResolved) throw new Error('the warm-up waits did not all resolve');
-    const withoutOpenWaits = memory();
 
     await register(clients, 'few-', RESOLVED);
     const fewOpenWaits = await resolve(clients, 'few-', RESOLVED, RATE);
+    const withoutOpenWaits = memory();
 
     const registration = await register(clients, 'open-', OPEN_WAITS);
     const withOpen = memory();

@@ -49,8 +49,24 @@ describe.each(testBackends())('waits on $name', (backend) => {
         ...body,
       },
     });
+  /**
+   * Resolver rounds until every event committed before the call was matched. The resolver only
+   * passes transactions that have ended, and on PostgreSQL any transaction open on the server
+   * (another test file's, in another database) holds it back, so one run may stop short.
+   */
   const resolveAll = async () => {
-    await t.app.waits.resolveRounds();
+    const target = BigInt(await firstValue('SELECT pg_snapshot_xmax(pg_current_snapshot())::text'));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      await t.app.waits.resolveRounds();
+      const position = BigInt(await firstValue('SELECT position_xid::text FROM wait_resolver'));
+      if (position >= target || Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const firstValue = async (sql: string) => {
+    const { rows } = await t.db.query<Record<string, string>>(sql);
+    return Object.values(rows[0] ?? {})[0] ?? '0';
   };
 
   it('refuses what is not a wait, naming each field', async () => {

@@ -20,7 +20,7 @@ import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
 import { registerIngestRoutes } from './ingest/routes.ts';
 import { EventWriter } from './ingest/writer.ts';
-import { FlowRates, passedOn } from './observability/flow-rates.ts';
+import { FlowRates } from './observability/flow-rates.ts';
 import { Metrics } from './observability/metrics.ts';
 import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
@@ -230,16 +230,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
         engineSigningSecret: config.workflowEngineSigningSecret,
       }),
     ],
-    onCompletion(work, completion, now) {
+    onCompletion(work, completion, now, counts) {
       // A deferred claim (uncount) was no attempt.
       if (!work.event || completion.uncount) return;
-      const action = (completion.outcome as { action?: string } | null)?.action;
       flowRates.record(
         { kind: work.kind, pattern: work.event.pattern, targetId: work.targetId },
-        {
-          failed: completion.status !== 'done' || action === 'failed',
-          fired: passedOn(work.kind, action),
-        },
+        { failed: completion.status !== 'done' || counts.failed, fired: counts.fired },
         now,
       );
     },

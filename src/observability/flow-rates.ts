@@ -31,12 +31,6 @@ export interface EdgeRate {
   fired: number;
 }
 
-/** Whether an attempt of a `kind` target whose outcome was `action` passed something on. */
-export function passedOn(kind: TargetKind, action: string | undefined): boolean {
-  if (kind === 'trigger') return action === 'started' || action === 'cancelled';
-  return kind === 'processor' && action === 'derived';
-}
-
 interface Bucket {
   minute: number;
   attempts: number;

@@ -5,7 +5,13 @@ import type { WriteOutcome } from '../ingest/writer.ts';
 import { traceparentOf } from '../observability/tracing.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
-import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
+import type {
+  ClaimedWork,
+  Lanes,
+  OutcomeCounts,
+  WorkHandler,
+  WorkResult,
+} from '../routing/work.ts';
 import { type CompiledProcessor, PROCESSOR_RETRY_POLICY, planDerivation } from './processor.ts';
 import type { ProcessorTargets } from './targets.ts';
 
@@ -95,6 +101,10 @@ export class ProcessorHandler implements WorkHandler<DerivationRecord> {
 
   deadOutcome(lastOutcome: DerivationRecord, error: string): DerivationRecord {
     return { ...lastOutcome, action: 'dead', error };
+  }
+
+  counts({ action }: DerivationRecord): OutcomeCounts {
+    return { failed: action === 'failed', fired: action === 'derived' };
   }
 }
 

@@ -57,10 +57,10 @@ export function wireRouting(deps: {
     options,
     logger,
     deps.tracing,
-    (work, completion, now) => {
+    (work, completion, now, counts) => {
       if (completion.status === 'done')
         metrics.observeEventProcessing((now.getTime() - work.createdAt.getTime()) / 1000);
-      deps.onCompletion?.(work, completion, now);
+      deps.onCompletion?.(work, completion, now, counts);
     },
   );
   let listening: Listening | undefined;

@@ -374,14 +374,14 @@ export async function firingsOfTarget<O extends WorkOutcome>(
  * through the due and lease indexes, then by target: the unfinished rows are the queue, not
  * the history.
  */
-export async function unfinishedWorkOfTarget(
+export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
   db: Queryable,
   kind: TargetKind,
   targetId: string,
   limit: number,
   offset: number,
-): Promise<WorkRecord[]> {
-  const { rows } = await db.query<WorkRecord>(
+): Promise<Array<WorkRecord<O>>> {
+  const { rows } = await db.query<WorkRecord<O>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
       WHERE status IN ('pending', 'running') AND kind = $1 AND target_id = $2
       ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
@@ -435,11 +435,11 @@ export async function workStatus(
 }
 
 /** Dead work of a kind (of one target when given), most recently dead first. */
-export async function deadWork(
+export async function deadWork<O extends WorkOutcome>(
   db: Queryable,
   query: { kind: TargetKind; targetId?: string; limit: number; offset: number },
-): Promise<WorkRecord[]> {
-  const { rows } = await db.query<WorkRecord>(
+): Promise<Array<WorkRecord<O>>> {
+  const { rows } = await db.query<WorkRecord<O>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
       WHERE kind = $1 AND status = 'dead' AND ($2::uuid IS NULL OR target_id = $2::uuid)
       ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4`,

@@ -110,6 +110,19 @@ export interface WorkHandler<O extends WorkOutcome = WorkOutcome> {
   deadOutcome(lastOutcome: O, error: string): O;
   /** Told each result once it is recorded (metrics); not when the lease was lost meanwhile. */
   recorded?(result: WorkResult<O>): void;
+  /** What a recorded outcome tells beyond its status (the console's flow rates); none by default. */
+  counts?(outcome: O): OutcomeCounts;
+}
+
+/** What a recorded outcome tells beyond its status. */
+export interface OutcomeCounts {
+  /** The attempt failed though its work is done (a firing or derivation that failed for good). */
+  failed: boolean;
+  /**
+   * The attempt passed something on: a trigger's started or cancelled workflows, a processor's
+   * derived its output event (the flow map's edge beyond the target).
+   */
+  fired: boolean;
 }
 
 /** Wakes idle workers: new work was committed (by this instance or, on PostgreSQL, another). */

@@ -9,6 +9,7 @@ import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import type {
   ClaimedRow,
   ClaimedWork,
+  OutcomeCounts,
   TargetKind,
   WorkHandler,
   WorkOutcome,
@@ -20,7 +21,13 @@ import { type Completion, claimWork, completeWork } from './work-store.ts';
 export type { Completion };
 
 /** Told every recorded attempt of a claim (metrics, flow rates). */
-export type CompletionObserver = (work: ClaimedRow, completion: Completion, now: Date) => void;
+export type CompletionObserver = (
+  work: ClaimedRow,
+  completion: Completion,
+  now: Date,
+  /** What the outcome tells beyond its status, as its handler reads it. */
+  counts: OutcomeCounts,
+) => void;
 
 export interface WorkerOptions {
   /**
@@ -193,8 +200,9 @@ export class WorkerPool implements WorkWaker {
     );
     for (const { work, result, completion } of done) {
       if (recorded.has(work.id)) {
-        this.onRecorded(work, completion, now);
-        this.handlers.get(work.kind)?.recorded?.(result);
+        const handler = this.handlers.get(work.kind);
+        this.onRecorded(work, completion, now, handler?.counts?.(completion.outcome) ?? NO_COUNTS);
+        handler?.recorded?.(result);
       } else
         this.logger.warn(
           { workId: work.id },
@@ -306,6 +314,8 @@ interface Recorded {
 }
 
 const dead = (error: string): WorkResult => ({ kind: 'dead', outcome: {}, error });
+
+const NO_COUNTS: OutcomeCounts = { failed: false, fired: false };
 
 /** The span's `routing.outcome`: finished work is `done`, whether or not it was attempted. */
 /** The span of one attempt, by target kind. */

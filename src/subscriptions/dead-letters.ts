@@ -1,5 +1,9 @@
 import type { Queryable } from '../db/database.ts';
-import { deadWork, type WorkRecord } from '../routing/work-store.ts';
+import { deadWork, unfinishedWorkOfTarget, type WorkRecord } from '../routing/work-store.ts';
+import type { DeliveryOutcome } from './delivery-handler.ts';
+
+/** A delivery's work row. */
+export type DeliveryRecord = WorkRecord<DeliveryOutcome>;
 
 /** Dead letters are routing work of kind `delivery` whose attempts ran out. */
 export async function deadLetters(
@@ -7,7 +11,7 @@ export async function deadLetters(
   query: { subscriptionId?: string; limit: number; offset: number },
 ): Promise<Array<Record<string, unknown>>> {
   const { subscriptionId, limit, offset } = query;
-  const rows = await deadWork(db, {
+  const rows = await deadWork<DeliveryOutcome>(db, {
     kind: 'delivery',
     ...(subscriptionId === undefined ? {} : { targetId: subscriptionId }),
     limit,
@@ -32,9 +36,9 @@ export async function deadLetters(
  */
 export type PendingReason = 'queued' | 'retry_backoff' | 'circuit_open' | 'paused' | 'in_flight';
 
-export function pendingReason(work: Pick<WorkRecord, 'status' | 'outcome'>): PendingReason {
+export function pendingReason(work: Pick<DeliveryRecord, 'status' | 'outcome'>): PendingReason {
   if (work.status === 'running') return 'in_flight';
-  switch ((work.outcome as { status?: unknown } | null)?.status) {
+  switch (work.outcome?.status) {
     case 'circuit_open':
       return 'circuit_open';
     case 'paused':
@@ -47,7 +51,7 @@ export function pendingReason(work: Pick<WorkRecord, 'status' | 'outcome'>): Pen
 }
 
 /** A pending or scheduled delivery as `GET /v1/subscriptions/{id}/pending` shows it. */
-export function pendingDelivery(work: WorkRecord): Record<string, unknown> {
+function pendingDelivery(work: DeliveryRecord): Record<string, unknown> {
   return {
     id: work.id,
     event_id: work.event_id,
@@ -59,4 +63,20 @@ export function pendingDelivery(work: WorkRecord): Record<string, unknown> {
     replay: work.replay,
     created_at: work.created_at.toISOString(),
   };
+}
+
+/** A subscription's deliveries not finished yet, next due first (`GET …/pending`). */
+export async function pendingDeliveries(
+  db: Queryable,
+  subscriptionId: string,
+  page: { limit: number; offset: number },
+): Promise<Array<Record<string, unknown>>> {
+  const work = await unfinishedWorkOfTarget<DeliveryOutcome>(
+    db,
+    'delivery',
+    subscriptionId,
+    page.limit,
+    page.offset,
+  );
+  return work.map(pendingDelivery);
 }

@@ -28,7 +28,7 @@ import {
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
 import { queuedAgain, replayAnswer } from '../routing/target-routes.ts';
-import { replayWork, requeueDead, unfinishedWorkOfTarget } from '../routing/work-store.ts';
+import { replayWork, requeueDead } from '../routing/work-store.ts';
 import type { EventStore } from '../store/event-store.ts';
 import {
   deadLetter,
@@ -36,7 +36,7 @@ import {
   pendingDeliverySchema,
   subscription,
 } from './answer-schemas.ts';
-import { deadLetters, pendingDelivery } from './dead-letters.ts';
+import { deadLetters, pendingDeliveries } from './dead-letters.ts';
 import { listAttempts, type SubscriptionFilters } from './repository.ts';
 import type { Created, SubscriptionInput, Subscriptions } from './service.ts';
 import {
@@ -392,8 +392,7 @@ export function registerSubscriptionRoutes(
     async (request) => {
       await subscriptions.get(request.params.id);
       const { limit, offset } = request.query;
-      const work = await unfinishedWorkOfTarget(db, 'delivery', request.params.id, limit, offset);
-      return { pending: work.map(pendingDelivery) };
+      return { pending: await pendingDeliveries(db, request.params.id, { limit, offset }) };
     },
   );
 

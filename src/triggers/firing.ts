@@ -5,7 +5,13 @@ import type { EventInstance } from '../events/event.ts';
 import { SpanAttributes, traceparentOf } from '../observability/tracing.ts';
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
-import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
+import type {
+  ClaimedWork,
+  Lanes,
+  OutcomeCounts,
+  WorkHandler,
+  WorkResult,
+} from '../routing/work.ts';
 import {
   type StartRequest,
   WORKFLOW_TRIGGER_RETRY_POLICY,
@@ -218,9 +224,13 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
   }
 
   recorded(result: FiringResult): void {
-    const { action, triggerType } = result.outcome;
-    if (result.kind === 'done' && (action === 'started' || action === 'cancelled') && triggerType)
+    const { triggerType } = result.outcome;
+    if (result.kind === 'done' && this.counts(result.outcome).fired && triggerType)
       this.fired(triggerType);
+  }
+
+  counts({ action }: FiringOutcome): OutcomeCounts {
+    return { failed: action === 'failed', fired: action === 'started' || action === 'cancelled' };
   }
 }
 

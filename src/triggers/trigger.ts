@@ -86,11 +86,9 @@ export function compileTrigger(
 
 export function checkExpressions(fields: Partial<Expressions>): ErrorDetail[] {
   const details: ErrorDetail[] = [];
-  if (fields.eventPattern !== undefined)
-    collectExpressionErrors(details, 'eventPattern', () =>
-      parseSubscriptionPattern(fields.eventPattern!),
-    );
-  const { eventCondition, inputMapping, correlationKey } = fields;
+  const { eventPattern, eventCondition, inputMapping, correlationKey } = fields;
+  if (eventPattern !== undefined)
+    collectExpressionErrors(details, 'eventPattern', () => parseSubscriptionPattern(eventPattern));
   if (eventCondition)
     collectExpressionErrors(details, 'eventCondition', () => compileCondition(eventCondition));
   if (inputMapping)

@@ -135,9 +135,9 @@ export function checkWaitInput(input: WaitInput, maxLookbackMs: number | undefin
         ),
       );
   });
-  if (input.condition) parse('condition', () => compileCondition(input.condition!));
-  if (input.correlationKeyPath)
-    parse('correlationKeyPath', () => compilePath(input.correlationKeyPath!));
+  const { condition, correlationKeyPath } = input;
+  if (condition) parse('condition', () => compileCondition(condition));
+  if (correlationKeyPath) parse('correlationKeyPath', () => compilePath(correlationKeyPath));
   const timeoutMs = parseDuration(input.timeout);
   if (timeoutMs === undefined)
     details.push(

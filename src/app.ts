@@ -14,7 +14,6 @@ import type { Database } from './db/database.ts';
 import type { Migration } from './db/migrate.ts';
 import { refreshRowEstimates } from './db/table-stats.ts';
 import { createEgressDispatcher } from './delivery/egress.ts';
-import { createWebhookSender } from './delivery/senders.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
@@ -52,12 +51,10 @@ import { wireDelivery } from './subscriptions/wiring.ts';
 import { registerTriggerRoutes } from './triggers/routes.ts';
 import { TriggerTargets } from './triggers/targets.ts';
 import { wireTriggers } from './triggers/wiring.ts';
-import { ResumeHandler } from './waits/resume.ts';
 import { registerWaitRoutes } from './waits/routes.ts';
-import { Waits } from './waits/service.ts';
+import type { Waits } from './waits/service.ts';
+import { wireWaits } from './waits/wiring.ts';
 import type { WorkflowDefinitions } from './workflows/definitions.ts';
-import { DEFAULT_EXECUTOR_TIMEOUT_MS } from './workflows/model.ts';
-import { findDefinition, findInstance } from './workflows/repository.ts';
 import { registerWorkflowRoutes } from './workflows/routes.ts';
 import type { WorkflowService } from './workflows/service.ts';
 import { wireWorkflows } from './workflows/wiring.ts';
@@ -202,6 +199,21 @@ export async function createApp(deps: AppDeps): Promise<App> {
     announceDisabled: (subscription, reason) =>
       announceDisabled(registry, receiver, subscription, reason, clock.now()),
   });
+  const waits = wireWaits({
+    db,
+    clock,
+    logger,
+    egress,
+    dispatcher: outbound,
+    cipher: delivery.cipher,
+    workflows,
+    engineSigningSecret: config.workflowEngineSigningSecret,
+    maxLookbackMs:
+      config.partitions.retentionDays === undefined
+        ? undefined
+        : config.partitions.retentionDays * 86_400_000,
+    pollIntervalMs: config.waitsPollIntervalMs,
+  });
   const routing = wireRouting({
     db,
     clock,
@@ -210,26 +222,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     options: config.routing,
     index: routingIndex,
-    handlers: [
-      triggers.handler,
-      delivery.handler,
-      processors.handler,
-      new ResumeHandler({
-        db,
-        cipher: delivery.cipher,
-        sender: createWebhookSender({ dispatcher: outbound, clock }),
-        engineOf: async (id) => {
-          const definition = await findDefinition(db, id);
-          return definition?.executor === 'http' && definition.executorUrl
-            ? {
-                url: definition.executorUrl,
-                timeoutMs: definition.executorTimeoutMs ?? DEFAULT_EXECUTOR_TIMEOUT_MS,
-              }
-            : undefined;
-        },
-        engineSigningSecret: config.workflowEngineSigningSecret,
-      }),
-    ],
+    handlers: [triggers.handler, delivery.handler, processors.handler, waits.handler],
     onCompletion(work, completion, now, counts) {
       // A deferred claim (uncount) was no attempt.
       if (!work.event || completion.uncount) return;
@@ -275,19 +268,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
   });
   registerSubscriptionRoutes(server, { db, clock, subscriptions: delivery.subscriptions, events });
-  const waits = new Waits({
-    db,
-    clock,
-    egress,
-    cipher: delivery.cipher,
-    definitionOfInstance: async (id) => (await findInstance(db, id))?.workflowDefinitionId,
-    executorOf: async (id) => (await findDefinition(db, id))?.executor,
-    maxLookbackMs:
-      config.partitions.retentionDays === undefined
-        ? undefined
-        : config.partitions.retentionDays * 86_400_000,
-  });
-  registerWaitRoutes(server, waits);
+  registerWaitRoutes(server, waits.waits);
   registerProcessorRoutes(server, {
     processors: processors.processors,
     routing: processors.routing,
@@ -300,7 +281,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     workflows.definitions,
     workflows.instances,
     async (instanceId) =>
-      (await waits.list({ workflowInstanceId: instanceId, limit: 100, offset: 0 })).waits,
+      (await waits.waits.list({ workflowInstanceId: instanceId, limit: 100, offset: 0 })).waits,
   );
   wireSimulation(server, {
     db,
@@ -326,7 +307,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
   };
   let maintenance: ReturnType<typeof runPeriodically> | undefined;
   let subscriptionGauge: ReturnType<typeof runPeriodically> | undefined;
-  let waitResolver: ReturnType<typeof runPeriodically> | undefined;
   return {
     server,
     registry,
@@ -335,7 +315,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     workflows: workflows.service,
     workflowDefinitions: workflows.definitions,
     workers: routing.workers,
-    waits,
+    waits: waits.waits,
     apiKeys,
     rateLimiter,
     metrics,
@@ -352,12 +332,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       );
       await maintenance.firstRun();
       routing.start();
-      waitResolver = runPeriodically(
-        'wait resolver',
-        config.waitsPollIntervalMs,
-        () => waits.resolveRounds(),
-        logger,
-      );
+      waits.start();
       subscriptionGauge = runPeriodically(
         'active subscriptions',
         5000,
@@ -368,7 +343,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     async close() {
       await maintenance?.stop();
       await subscriptionGauge?.stop();
-      await waitResolver?.stop();
+      await waits.close();
       // Streams never end by themselves: end them, or closing the server would wait for them.
       await streams.close();
       // Fastify waits for in-flight requests; those wait for their commit in the writer.

@@ -5,6 +5,8 @@ import type { EgressOptions } from '../delivery/egress.ts';
 import type { SchemaCompiler } from '../schema/compiler.ts';
 import { WorkflowDefinitions } from './definitions.ts';
 import { WorkflowInstances } from './instances.ts';
+import { DEFAULT_EXECUTOR_TIMEOUT_MS, type ExecutorKind } from './model.ts';
+import { findDefinition, findInstance } from './repository.ts';
 import { WorkflowService } from './service.ts';
 
 export interface WorkflowWiring {
@@ -13,6 +15,12 @@ export interface WorkflowWiring {
   /** Workflow definitions; a change makes the service forget its cached copy. */
   definitions: WorkflowDefinitions;
   instances: WorkflowInstances;
+  /** The workflow definition of an instance, if it exists (a wait may notify it). */
+  definitionOfInstance(instanceId: string): Promise<string | undefined>;
+  /** The executor of a workflow definition, if it exists. */
+  executorOf(definitionId: string): Promise<ExecutorKind | undefined>;
+  /** Where a definition's http engine is (undefined: gone, or builtin): waits resume it there. */
+  engineOf(definitionId: string): Promise<{ url: string; timeoutMs: number } | undefined>;
 }
 
 /** Workflow definitions, instances and the service that starts them (builtin or http executor). */
@@ -44,5 +52,16 @@ export function wireWorkflows(deps: {
       onChange: (id) => service.forget(id),
     }),
     instances: new WorkflowInstances({ db, clock }),
+    definitionOfInstance: async (id) => (await findInstance(db, id))?.workflowDefinitionId,
+    executorOf: async (id) => (await findDefinition(db, id))?.executor,
+    async engineOf(id) {
+      const definition = await findDefinition(db, id);
+      return definition?.executor === 'http' && definition.executorUrl
+        ? {
+            url: definition.executorUrl,
+            timeoutMs: definition.executorTimeoutMs ?? DEFAULT_EXECUTOR_TIMEOUT_MS,
+          }
+        : undefined;
+    },
   };
 }

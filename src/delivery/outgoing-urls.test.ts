@@ -11,7 +11,8 @@ import { insertDefinition } from '../workflows/repository.ts';
 /**
  * Every kind of URL the service later calls is held to the one egress policy when it is written:
  * each is swept with the same SSRF forms, with nothing allowlisted (loopback is as forbidden as
- * any private address). The connect-time half is swept in egress.test.ts.
+ * any private address). The connect-time half is swept in egress.test.ts; here an engine URL and
+ * a wait callback stored before they were refused are stopped when they are called.
  */
 describe.each(testBackends())('every kind of outgoing URL on $name', (backend) => {
   let t: TestApp;
@@ -131,6 +132,37 @@ describe.each(testBackends())('every kind of outgoing URL on $name', (backend) =
       expect.objectContaining({ status: 'done', action: 'failed', attempts: 1 }),
     ]);
     expect(firings[0].error).toContain('egress_denied: 127.0.0.1 is loopback');
+    expect(engine.received).toEqual([]);
+  });
+
+  it('stops at connect time a wait callback URL stored before it was refused, without retrying', async () => {
+    await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.paid') });
+    const wait = await t.request('POST', '/v1/waits', {
+      payload: {
+        pattern: 'orders.paid',
+        correlationKey: 'order-1',
+        timeout: 'PT1H',
+        notify: { url: 'https://8.8.8.8/callback' },
+      },
+    });
+    expect(wait.status).toBe(201);
+    // As a wait registered before the allowlist changed.
+    await t.db.query(`UPDATE waits SET notify = jsonb_set(notify, '{url}', $1) WHERE id = $2`, [
+      JSON.stringify(engine.url),
+      wait.body.id,
+    ]);
+    const published = await t.request('POST', '/v1/events', {
+      payload: { pattern: 'orders.paid', payload: {}, metadata: { correlationId: 'order-1' } },
+    });
+    expect(published.status).toBe(202);
+    await t.app.waits.resolveRounds();
+    while ((await t.app.workers.runOnce()) > 0) {}
+    const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
+    expect(read.body).toMatchObject({
+      status: 'resolved',
+      notification: { status: 'dead', attempts: 1 },
+    });
+    expect(read.body.notification.lastError).toContain('egress_denied: 127.0.0.1 is loopback');
     expect(engine.received).toEqual([]);
   });
 });

@@ -64,9 +64,8 @@ interface Answer {
 }
 
 /**
- * The data of a successful answer, or throws {@link ApiError}. Routes whose answers the OpenAPI
- * document does not describe yet come back as `unknown`; their callers name the type they read
- * (console/src/types.ts).
+ * The data of a successful answer, typed as the OpenAPI document describes it (the route's
+ * response schema), or throws {@link ApiError}.
  */
 export async function call<R extends Answer>(request: Promise<R>): Promise<NonNullable<R['data']>> {
   const { data, error, response } = await request;

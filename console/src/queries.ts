@@ -1,5 +1,4 @@
 import { call, eps } from './api.ts';
-import type { Subscription } from './types.ts';
 
 /**
  * The lists several pages read, each under one query key, so a page that opens after another
@@ -20,10 +19,7 @@ export const workflowDefinitionsQuery = {
 
 export const subscriptionsQuery = {
   queryKey: ['subscriptions'],
-  queryFn: async () =>
-    (await call(eps.GET('/v1/subscriptions', all))) as unknown as {
-      subscriptions: Subscription[];
-    },
+  queryFn: () => call(eps.GET('/v1/subscriptions', all)),
 };
 
 export const eventProcessorsQuery = {

@@ -5,7 +5,6 @@ import { matchesPattern } from '../../../src/routing/pattern.ts';
 import { call, eps } from '../api.ts';
 import { useAccess } from '../auth.tsx';
 import { subscriptionsQuery, triggersQuery } from '../queries.ts';
-import type { Producer } from '../types.ts';
 import { DataTable, ErrorBox, JsonView, Loaded, Status, time } from '../ui.tsx';
 import { DefinitionIcon } from './catalog.tsx';
 import { SchemaTree } from './schema-tree.tsx';
@@ -185,10 +184,10 @@ const eventCount = (count: number) =>
 function Producers({ eventId }: { eventId: string }) {
   const producers = useQuery({
     queryKey: ['producers', eventId],
-    queryFn: async () =>
-      (await call(
+    queryFn: () =>
+      call(
         eps.GET('/v1/event-definitions/{ref}/producers', { params: { path: { ref: eventId } } }),
-      )) as unknown as { producers: Producer[] },
+      ),
   });
   return (
     <section aria-labelledby="producers-title">

@@ -4,7 +4,7 @@ import { Link } from 'wouter';
 import { call, eps } from '../api.ts';
 import { Can, useAccess } from '../auth.tsx';
 import { subscriptionsQuery } from '../queries.ts';
-import type { DeadLetter, DeliveryAttempt, Subscription } from '../types.ts';
+import type { Subscription } from '../types.ts';
 import {
   type Column,
   DataTable,
@@ -69,10 +69,8 @@ function DeadLetters({ subscription }: { subscription: Subscription }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const letters = useQuery({
     queryKey: ['dead-letters', id],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/dead-letters', { params: { query: { subscriptionId: id, limit: 100 } } }),
-      )) as unknown as { deadLetters: DeadLetter[] },
+    queryFn: () =>
+      call(eps.GET('/v1/dead-letters', { params: { query: { subscriptionId: id, limit: 100 } } })),
     refetchInterval: 5000,
   });
   const refresh = () => {
@@ -92,10 +90,8 @@ function DeadLetters({ subscription }: { subscription: Subscription }) {
     onSuccess: refresh,
   });
   const redeliverAll = useMutation({
-    mutationFn: async () =>
-      (await call(
-        eps.POST('/v1/subscriptions/{id}/dead-letters/redeliver', { params: { path: { id } } }),
-      )) as unknown as { requeued: number },
+    mutationFn: () =>
+      call(eps.POST('/v1/subscriptions/{id}/dead-letters/redeliver', { params: { path: { id } } })),
     onSuccess: refresh,
   });
   const toggle = (letter: string) => {
@@ -188,12 +184,12 @@ function DeliveryLog({ id }: { id: string }) {
   const [offset, setOffset] = useState(0);
   const attempts = useQuery({
     queryKey: ['attempts', id, offset],
-    queryFn: async () =>
-      (await call(
+    queryFn: () =>
+      call(
         eps.GET('/v1/subscriptions/{id}/deliveries', {
           params: { path: { id }, query: { limit: LOG_PAGE, offset } },
         }),
-      )) as unknown as { deliveries: DeliveryAttempt[] },
+      ),
     refetchInterval: 3000,
   });
   return (
@@ -235,12 +231,12 @@ function Replay({ id }: { id: string }) {
   const replay = useMutation({
     mutationFn: async () => ({
       startedAt: new Date().toISOString(),
-      ...((await call(
+      ...(await call(
         eps.POST('/v1/subscriptions/{id}/replay', {
           params: { path: { id } },
           body: { startTime: new Date(start).toISOString(), endTime: new Date(end).toISOString() },
         }),
-      )) as unknown as { matched: number; queued: number }),
+      )),
     }),
   });
   const progress = useQuery({
@@ -249,11 +245,11 @@ function Replay({ id }: { id: string }) {
     refetchInterval: (query) =>
       (query.state.data ?? 0) >= (replay.data?.queued ?? 0) ? false : 1000,
     queryFn: async () => {
-      const { deliveries } = (await call(
+      const { deliveries } = await call(
         eps.GET('/v1/subscriptions/{id}/deliveries', {
           params: { path: { id }, query: { limit: 1000 } },
         }),
-      )) as unknown as { deliveries: DeliveryAttempt[] };
+      );
       const since = replay.data!.startedAt;
       return new Set(
         deliveries
@@ -314,11 +310,7 @@ function Actions({ subscription }: { subscription: Subscription }) {
     mutationFn: async (kind: 'pause' | 'resume' | 'rotate') => {
       const path = { params: { path: { id } } };
       if (kind === 'rotate') {
-        const rotated = (await call(
-          eps.POST('/v1/subscriptions/{id}/rotate-secret', path),
-        )) as unknown as {
-          signing_secret: string;
-        };
+        const rotated = await call(eps.POST('/v1/subscriptions/{id}/rotate-secret', path));
         setSecret(rotated.signing_secret);
         return;
       }
@@ -364,10 +356,7 @@ function Actions({ subscription }: { subscription: Subscription }) {
 export function SubscriptionPage({ id }: { id: string }) {
   const subscription = useQuery({
     queryKey: ['subscription', id],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/subscriptions/{id}', { params: { path: { id } } }),
-      )) as unknown as Subscription,
+    queryFn: () => call(eps.GET('/v1/subscriptions/{id}', { params: { path: { id } } })),
     refetchInterval: 5000,
   });
   return (

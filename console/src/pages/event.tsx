@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { call, eps } from '../api.ts';
 import { useAccess } from '../auth.tsx';
-import type { DeliveryAttempt, Firing, StoredEvent, Trace, TraceNode } from '../types.ts';
+import type { DeliveryAttempt, Firing, Trace, TraceNode } from '../types.ts';
 import { type Column, DataTable, JsonView, Loaded, Status, shortId, time } from '../ui.tsx';
 
 /** Each event of the trace as a row, indented by its causation depth, placed on a time axis. */
@@ -46,12 +46,8 @@ function TraceTree({ trace, current }: { trace: Trace; current: string }) {
 function Firings({ eventId }: { eventId: string }) {
   const firings = useQuery({
     queryKey: ['firings', eventId],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/events/{eventId}/triggers', { params: { path: { eventId } } }),
-      )) as unknown as {
-        firings: Firing[];
-      },
+    queryFn: () =>
+      call(eps.GET('/v1/events/{eventId}/triggers', { params: { path: { eventId } } })),
   });
   return (
     <section aria-labelledby="firings-title">
@@ -89,7 +85,7 @@ const FIRING_COLUMNS: Column<Firing>[] = [
       </>
     ),
   },
-  { header: 'Action', cell: (firing) => firing.action ?? firing.triggerType },
+  { header: 'Action', cell: (firing) => firing.action },
   { header: 'Attempts', cell: (firing) => `${firing.attempts}/${firing.maxAttempts}` },
   { header: 'Correlation key', cell: (firing) => firing.correlationKey ?? '—' },
   {
@@ -168,12 +164,12 @@ export function AttemptTable({ attempts }: { attempts: DeliveryAttempt[] }) {
 function Deliveries({ eventId }: { eventId: string }) {
   const deliveries = useQuery({
     queryKey: ['event-deliveries', eventId],
-    queryFn: async () =>
-      (await call(
+    queryFn: () =>
+      call(
         eps.GET('/v1/events/{eventId}/deliveries', {
           params: { path: { eventId }, query: { limit: 100 } },
         }),
-      )) as unknown as { deliveries: DeliveryAttempt[] },
+      ),
   });
   return (
     <section aria-labelledby="deliveries-title">
@@ -195,17 +191,11 @@ export default function EventDetail({ eventId }: { eventId: string }) {
   const { can } = useAccess();
   const event = useQuery({
     queryKey: ['event', eventId],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/events/{eventId}', { params: { path: { eventId } } }),
-      )) as StoredEvent,
+    queryFn: () => call(eps.GET('/v1/events/{eventId}', { params: { path: { eventId } } })),
   });
   const trace = useQuery({
     queryKey: ['trace', eventId],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/events/{eventId}/trace', { params: { path: { eventId } } }),
-      )) as unknown as Trace,
+    queryFn: () => call(eps.GET('/v1/events/{eventId}/trace', { params: { path: { eventId } } })),
   });
   return (
     <Loaded query={event}>

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { call, eps } from '../api.ts';
-import type { EventPage, StoredEvent } from '../types.ts';
+import type { StoredEvent } from '../types.ts';
 import { type Column, DataTable, Loaded, NewerOlder, time } from '../ui.tsx';
 
 /** The filters of GET /v1/events the form offers; they live in the page's address. */
@@ -130,10 +130,7 @@ export default function Events() {
   const cursor = cursors.at(-1);
   const events = useQuery({
     queryKey: ['events', search, cursor],
-    queryFn: async () =>
-      (await call(
-        eps.GET('/v1/events', { params: { query: queryOf(params, cursor) } }),
-      )) as EventPage,
+    queryFn: () => call(eps.GET('/v1/events', { params: { query: queryOf(params, cursor) } })),
     placeholderData: (previous) => previous,
   });
   return (

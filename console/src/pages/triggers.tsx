@@ -4,7 +4,7 @@ import { Link, useLocation } from 'wouter';
 import { ApiError, call, eps } from '../api.ts';
 import { Can, useAccess } from '../auth.tsx';
 import { triggersQuery, workflowDefinitionsQuery } from '../queries.ts';
-import type { Firing, TriggerTestResult } from '../types.ts';
+import type { Firing } from '../types.ts';
 import { DataTable, ErrorBox, FieldError, JsonView, Loaded, Status } from '../ui.tsx';
 import { FiringTable } from './event.tsx';
 
@@ -298,12 +298,12 @@ function TryIt({ trigger }: { trigger: Trigger }) {
           });
         }
       }
-      return (await call(
+      return await call(
         eps.POST('/v1/workflow-triggers/{id}/test', {
           params: { path: { id: trigger.id! } },
           body: body as never,
         }),
-      )) as unknown as TriggerTestResult;
+      );
     },
   });
   return (
@@ -376,12 +376,12 @@ function FiringHistory({ triggerId }: { triggerId: string }) {
   const queryClient = useQueryClient();
   const firings = useQuery({
     queryKey: ['trigger-firings', triggerId],
-    queryFn: async () =>
-      (await call(
+    queryFn: () =>
+      call(
         eps.GET('/v1/workflow-triggers/{id}/firings', {
           params: { path: { id: triggerId }, query: { limit: 100 } },
         }),
-      )) as unknown as { firings: Firing[] },
+      ),
     refetchInterval: 5000,
   });
   const retry = useMutation({

@@ -1,4 +1,5 @@
 import { v5 as uuidv5 } from 'uuid';
+import type { ConsumerSpec, EventSchema } from '../compatibility/consumers.ts';
 import { type ErrorDetail, fieldError, validationError } from '../errors.ts';
 import type { EventInput, EventInstance, EventSource } from '../events/event.ts';
 import { type CompiledCondition, compileCondition } from '../expressions/condition.ts';
@@ -58,6 +59,31 @@ export interface CompiledProcessor {
 }
 
 type Expressions = Pick<EventProcessor, 'eventPattern' | 'eventCondition' | 'output'>;
+
+/**
+ * What a processor reads from its source events, for type checks and impact analysis: its
+ * condition, and its payload mapping as an input built for `output` (the schema its derived
+ * events are held to, when known).
+ */
+export function processorConsumerSpec(
+  fields: Pick<EventProcessor, 'eventCondition' | 'output'>,
+  output: EventSchema | undefined,
+): ConsumerSpec {
+  return {
+    conditions: fields.eventCondition
+      ? [{ field: 'eventCondition', text: fields.eventCondition }]
+      : [],
+    input: {
+      mapping: fields.output.payload,
+      inputSchema: output?.payloadSchema,
+      naming: {
+        field: 'output.payload',
+        schema: `the payload_schema of ${output?.label ?? fields.output.pattern}`,
+        failure: 'such events derive nothing (the firing fails and is dead-lettered)',
+      },
+    },
+  };
+}
 
 /** Every expression of a processor that does not parse, as 400 details. */
 export function checkProcessorExpressions(fields: Expressions): ErrorDetail[] {

@@ -125,6 +125,53 @@ describe.each(testBackends())('event processors on $name', (backend) => {
     });
   });
 
+  describe('output.version', () => {
+    it('must be a registered version of output.pattern that is not a draft', async () => {
+      const versioned = (version: string) =>
+        create({ ...enrich, output: { ...enrich.output, version } });
+      const unknown = await versioned('9.9.9');
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.error.details).toEqual([
+        {
+          field: 'output.version',
+          code: 'unknown_version',
+          message: expect.stringContaining('registered: 1.0.0'),
+        },
+      ]);
+      const draft = await t.request('POST', '/v1/event-definitions', {
+        payload: {
+          ...openDefinition('orders.enriched'),
+          event_id: 'orders.enriched.event',
+          version: '1.1.0',
+          status: 'draft',
+        },
+      });
+      expect(draft.status).toBe(201);
+      expect((await versioned('1.1.0')).body.error.details).toEqual([
+        expect.objectContaining({ field: 'output.version', code: 'draft_version' }),
+      ]);
+      const pinned = await versioned('1.0.0');
+      expect(pinned.status).toBe(201);
+      const patched = await t.request('PATCH', `/v1/event-processors/${pinned.body.id}`, {
+        payload: { output: { ...enrich.output, version: '2.0.0' } },
+        headers: { 'if-match': '"1"' },
+      });
+      expect(patched.status).toBe(400);
+      expect(patched.body.error.details).toEqual([
+        expect.objectContaining({ field: 'output.version', code: 'unknown_version' }),
+      ]);
+      // The pinned version is the one its derived events are published as.
+      await publish({ pattern: 'orders.placed', payload: { orderId: 'o-v', amount: 3 } });
+      await drain();
+      expect(await eventsOf('orders.enriched')).toEqual([
+        expect.objectContaining({
+          version: '1.0.0',
+          payload: expect.objectContaining({ orderId: 'o-v' }),
+        }),
+      ]);
+    });
+  });
+
   describe('deriving', () => {
     it('publishes the mapped event with the cause and correlation of its source, shown in /trace', async () => {
       const { body: created } = await create(enrich);

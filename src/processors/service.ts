@@ -10,11 +10,17 @@ import { conflict, type ErrorDetail, fieldError, notFound, validationError } fro
 import { reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { activeSchemasMatching, schemaLabel } from '../registry/consumer-schemas.ts';
+import { defaultVersionOf, type EventDefinition } from '../registry/definition.ts';
+import { findByPattern } from '../registry/repository.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
 import { registeredPatterns } from '../triggers/repository.ts';
 import { type GraphNode, loopThrough } from './graph.ts';
-import { checkProcessorExpressions, type EventProcessor } from './processor.ts';
+import {
+  checkProcessorExpressions,
+  type EventProcessor,
+  processorConsumerSpec,
+} from './processor.ts';
 import {
   deleteProcessor,
   enabledProcessors,
@@ -103,6 +109,7 @@ export class Processors {
           'must be the pattern of a registered event definition (no wildcards)',
         ),
       );
+    const output = await outputDefinition(db, fields.output, details);
     if (details.length > 0) throw validationError('event processor is invalid', details);
     if (fields.enabled) {
       await lockProcessorGraph(db);
@@ -110,7 +117,7 @@ export class Processors {
       const loop = loopThrough(nodeOf(id, fields), others);
       if (loop) throw loopError(loop);
     }
-    return judgeConsumer(await typeFindings(db, fields), mode);
+    return judgeConsumer(await typeFindings(db, fields, output), mode);
   }
 
   async create(
@@ -168,32 +175,55 @@ export class Processors {
 }
 
 /**
- * What the processor reads (its condition) against the versions its pattern matches, and its
- * payload mapping against the output definition's schema (the version it names, else the highest
- * active one).
+ * The definition a processor's derived events are held to: `output.version` when it names one
+ * (which must be registered and not a draft, as publishing it requires: else a detail naming
+ * `output.version`), else the default version publishing resolves. Undefined when the output
+ * pattern has no such version (its own detail says why).
  */
-async function typeFindings(db: Queryable, fields: ProcessorFields) {
-  const { output } = fields;
-  const outputs = await activeSchemasMatching(db, output.pattern);
+async function outputDefinition(
+  db: Queryable,
+  output: EventProcessor['output'],
+  details: ErrorDetail[],
+): Promise<EventDefinition | undefined> {
+  const versions = await findByPattern(db, output.pattern);
   const { version } = output;
-  const target = version
-    ? outputs.find((o) => o.label === schemaLabel({ pattern: output.pattern, version }))
-    : outputs[0];
-  const spec = {
-    conditions: fields.eventCondition
-      ? [{ field: 'eventCondition', text: fields.eventCondition }]
-      : [],
-    input: {
-      mapping: output.payload,
-      inputSchema: target?.payloadSchema,
-      naming: {
-        field: 'output.payload',
-        schema: `the payload_schema of ${target?.label ?? output.pattern}`,
-        failure: 'such events derive nothing (the firing fails and is dead-lettered)',
-      },
-    },
-  };
-  return checkConsumer(spec, await activeSchemasMatching(db, fields.eventPattern));
+  if (version === undefined) return defaultVersionOf(versions);
+  // An unregistered output pattern has a detail of its own.
+  if (versions.length === 0) return undefined;
+  const named = versions.find((d) => d.version === version);
+  if (named && named.status !== 'draft') return named;
+  details.push(
+    named
+      ? fieldError(
+          'output.version',
+          'draft_version',
+          `version ${version} of ${output.pattern} is a draft; activate it before deriving events of it`,
+        )
+      : fieldError(
+          'output.version',
+          'unknown_version',
+          `version ${version} is not a registered version of ${output.pattern} (registered: ${versions.map((d) => d.version).join(', ')})`,
+        ),
+  );
+  return undefined;
+}
+
+/**
+ * What the processor reads (its condition) against the versions its pattern matches, and its
+ * payload mapping against the output definition's schema.
+ */
+async function typeFindings(
+  db: Queryable,
+  fields: ProcessorFields,
+  output: EventDefinition | undefined,
+) {
+  return checkConsumer(
+    processorConsumerSpec(
+      fields,
+      output && { label: schemaLabel(output), payloadSchema: output.payload_schema },
+    ),
+    await activeSchemasMatching(db, fields.eventPattern),
+  );
 }
 
 /** The loop as a 409: the processors along it, by name. */

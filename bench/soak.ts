@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Database } from '../src/db/database.ts';
 import { openPglite } from '../src/db/pglite.ts';
 import { openPostgres } from '../src/db/postgres.ts';
 import { openDefinition } from '../src/testing/fixtures.ts';
+import { freePort } from '../src/testing/free-port.ts';
 import { startReceiver } from '../src/testing/receiver.ts';
 import { type ServiceProcess, startService } from '../src/testing/service-process.ts';
 import {
@@ -50,15 +50,6 @@ const SUBSCRIPTIONS = ['/hook-a', '/hook-b'];
 const TRIGGERS = 2;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A free loopback port: every restart binds the same one, as a deployment would. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Backend {
   name: 'pglite' | 'postgres';
@@ -261,6 +252,7 @@ async function soak(backend: Backend) {
     ids.add(String(request.headers['webhook-id']));
     webhookIds.set(key, ids);
   });
+  // Every restart binds the same port, as a deployment would.
   const port = await freePort();
   const service = new Service(
     {

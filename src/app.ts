@@ -43,11 +43,13 @@ import { applyRetention, type RetentionReport } from './store/retention.ts';
 import { registerStoreRoutes } from './store/routes.ts';
 import { EventStreams } from './stream/hub.ts';
 import { registerStreamRoutes } from './stream/routes.ts';
+import { subscriptionConsumersOf } from './subscriptions/consumers.ts';
 import { countActiveSubscriptions } from './subscriptions/repository.ts';
 import { registerSubscriptionRoutes } from './subscriptions/routes.ts';
 import { announceDisabled } from './subscriptions/system-events.ts';
 import { SubscriptionTargets } from './subscriptions/targets.ts';
 import { wireDelivery } from './subscriptions/wiring.ts';
+import { triggerConsumersOf } from './triggers/consumers.ts';
 import { registerTriggerRoutes } from './triggers/routes.ts';
 import { TriggerTargets } from './triggers/targets.ts';
 import { wireTriggers } from './triggers/wiring.ts';
@@ -144,6 +146,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
     compiler,
     validators,
+    consumers: [triggerConsumersOf, subscriptionConsumersOf],
     onChange: (pattern) => resolver.invalidate(pattern),
   });
   // The one egress guard: every outgoing HTTP call (webhooks, the http workflow executor) is

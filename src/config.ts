@@ -1,4 +1,5 @@
 import { type OAuthConfig, parsePublicKeyPem } from './auth/oauth.ts';
+import type { RateClass } from './auth/scopes.ts';
 import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import { secretKey } from './delivery/signature.ts';
@@ -15,17 +16,6 @@ import type { StreamOptions } from './stream/hub.ts';
  */
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** Classes of routes that share one rate limit per API key (see src/auth/scopes.ts). */
-export const RATE_CLASSES = [
-  'events.publish',
-  'events.read',
-  'definitions',
-  'triggers',
-  'subscriptions',
-  'admin',
-] as const;
-export type RateClass = (typeof RATE_CLASSES)[number];
 
 /** Shape of a full API key: `eps_` and at least 32 URL-safe characters. */
 export const API_KEY_FORMAT = /^eps_[A-Za-z0-9_-]{32,128}$/;

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Clock } from '../clock.ts';
-import { RATE_CLASSES, type RateClass } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { ApiKeys, Principal } from './api-keys.ts';
 import {
@@ -10,7 +9,15 @@ import {
   tokenRateLimitSubject,
 } from './oauth.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { type AccessRule, grants, isScope, rateClassOf, type Scope } from './scopes.ts';
+import {
+  type AccessRule,
+  grants,
+  isScope,
+  RATE_CLASSES,
+  type RateClass,
+  rateClassOf,
+  type Scope,
+} from './scopes.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -10,10 +10,10 @@ import {
   UnsecuredJWT,
 } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RateClass } from '../config.ts';
 import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { mapScopes, type OAuthConfig } from './oauth.ts';
+import type { RateClass } from './scopes.ts';
 
 const ISSUER = 'https://id.example.com/realms/eps';
 const AUDIENCE = 'event-processing-service';

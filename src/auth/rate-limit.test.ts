@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../app.ts';
-import { loadConfig, type RateClass } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { loadMigrations } from '../db/migrate.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
@@ -9,6 +9,7 @@ import { testBackends } from '../testing/backends.ts';
 import { TestClock } from '../testing/clock.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { RateLimitStore } from './rate-limit-store.ts';
+import type { RateClass } from './scopes.ts';
 
 /** Limits small enough to reach in a test. */
 const LIMITS: Record<RateClass, number> = {

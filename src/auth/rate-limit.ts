@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
-import type { RateClass } from '../config.ts';
 import type { RateLimitStore } from './rate-limit-store.ts';
+import type { RateClass } from './scopes.ts';
 
 /** The outcome of one request against its limit, with what the X-RateLimit headers report. */
 export interface RateLimitDecision {

@@ -1,4 +1,13 @@
-import type { RateClass } from '../config.ts';
+/** Classes of routes that share one rate limit per API key (see {@link rateClassOf}). */
+export const RATE_CLASSES = [
+  'events.publish',
+  'events.read',
+  'definitions',
+  'triggers',
+  'subscriptions',
+  'admin',
+] as const;
+export type RateClass = (typeof RATE_CLASSES)[number];
 
 /** What an API key may do. `admin` implies every other scope. */
 export const SCOPES = [

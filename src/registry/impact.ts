@@ -2,11 +2,6 @@ import { type ConsumerSpec, checkConsumer, type Finding } from '../compatibility
 import type { Queryable } from '../db/database.ts';
 import { conflict } from '../errors.ts';
 import { matchesPattern } from '../routing/pattern.ts';
-import { routableSubscriptions } from '../subscriptions/repository.ts';
-import { subscriptionConsumerSpec } from '../subscriptions/subscription.ts';
-import { enabledTriggers } from '../triggers/repository.ts';
-import { triggerConsumerSpec } from '../triggers/trigger.ts';
-import { findDefinition } from '../workflows/repository.ts';
 import { schemasMatching } from './consumer-schemas.ts';
 import type { EventDefinition } from './definition.ts';
 
@@ -25,6 +20,12 @@ export interface Consumer {
   eventPattern: string;
   spec: ConsumerSpec;
 }
+
+/**
+ * The live consumers of a kind reading `pattern` (enabled triggers, subscriptions that are not
+ * disabled). Each consuming capability provides its own, so the registry imports none of them.
+ */
+export type ConsumersOf = (db: Queryable, pattern: string) => Promise<Consumer[]>;
 
 export interface ImpactEntry {
   kind: Consumer['kind'];
@@ -65,34 +66,6 @@ export function impactOf(
           message: f.message,
         }));
     });
-}
-
-/** The live consumers (enabled triggers, subscriptions that are not disabled) of `pattern`. */
-export async function consumersOf(db: Queryable, pattern: string): Promise<Consumer[]> {
-  const triggers = (await enabledTriggers(db)).filter((t) =>
-    matchesPattern(t.eventPattern, pattern),
-  );
-  const inputSchemas = new Map<string, unknown>();
-  for (const id of new Set(triggers.map((t) => t.workflowDefinitionId))) {
-    inputSchemas.set(id, (await findDefinition(db, id))?.inputSchema ?? undefined);
-  }
-  const subscriptions = (await routableSubscriptions(db)).filter(
-    (s) => s.filterExpression && matchesPattern(s.eventPattern, pattern),
-  );
-  return [
-    ...triggers.map((t) => ({
-      kind: 'trigger' as const,
-      id: t.id,
-      eventPattern: t.eventPattern,
-      spec: triggerConsumerSpec(t, inputSchemas.get(t.workflowDefinitionId)),
-    })),
-    ...subscriptions.map((s) => ({
-      kind: 'subscription' as const,
-      id: s.id,
-      eventPattern: s.eventPattern,
-      spec: subscriptionConsumerSpec(s.filterExpression),
-    })),
-  ];
 }
 
 /** With `strict`, a change that impacts consumers is refused: 409 `breaks_consumers`. */

@@ -19,7 +19,7 @@ import {
   type EventDefinition,
 } from './definition.ts';
 import { assertEvolution, checkEvolution } from './evolution.ts';
-import { assertNoImpact, consumersOf, type ImpactEntry, impactOf } from './impact.ts';
+import { assertNoImpact, type ConsumersOf, type ImpactEntry, impactOf } from './impact.ts';
 import {
   bumpRevisions,
   claimPattern,
@@ -48,6 +48,8 @@ export interface RegistryDeps {
   clock: Clock;
   compiler: SchemaCompiler;
   validators: ValidatorCache;
+  /** Where the consumers a change may break are found: one source per consuming capability. */
+  consumers: ConsumersOf[];
   /** Told the pattern of every definition that changed (cache invalidation). */
   onChange?: (pattern: string) => void;
 }
@@ -151,7 +153,10 @@ export class Registry {
     before: EventDefinition[],
     after: EventDefinition[],
   ): Promise<ImpactEntry[]> {
-    return impactOf(await consumersOf(db, pattern), pattern, before, after);
+    const consumers = [];
+    for (const consumersOf of this.deps.consumers)
+      consumers.push(...(await consumersOf(db, pattern)));
+    return impactOf(consumers, pattern, before, after);
   }
 
   /** What registering `question.version` with `question.payload_schema` would be told. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { type App, type AppDeps, createApp } from '../app.ts';
-import { type Config, loadConfig, RATE_CLASSES } from '../config.ts';
+import { RATE_CLASSES } from '../auth/scopes.ts';
+import { type Config, loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { loadMigrations, migrate } from '../db/migrate.ts';
 import { parseAllowlist } from '../delivery/ip.ts';

@@ -187,6 +187,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     payloadMaxBytes: config.mappedInputMaxBytes,
     maxDepth: config.processorMaxDepth,
+    fired: (outcome) => metrics.eventProcessorFired(outcome),
   });
   const delivery = await wireDelivery({
     config,

@@ -64,6 +64,7 @@ export class Metrics {
   private readonly processing: Histogram;
   private readonly activeSubscriptions: Gauge;
   private readonly triggerFirings: Counter<'action'>;
+  private readonly processorFirings: Counter<'outcome'>;
   private readonly queueDepth: Gauge;
   private readonly routingLag: Gauge;
   private readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
@@ -119,6 +120,12 @@ export class Metrics {
       name: 'eps_workflow_trigger_firings_total',
       help: 'Workflow triggers fired, by action (START, CANCEL)',
       labelNames: ['action'],
+      registers,
+    });
+    this.processorFirings = new Counter({
+      name: 'eps_event_processor_firings_total',
+      help: 'Event processor firings, by outcome (derived: its event was stored; failed: refused output or too deep a chain)',
+      labelNames: ['outcome'],
       registers,
     });
     this.queueDepth = new Gauge({
@@ -230,6 +237,15 @@ export class Metrics {
   /** A workflow trigger fired; `action` is the trigger type (START or CANCEL). */
   workflowTriggerFired(action: string): void {
     this.triggerFirings.inc({ action: TRIGGER_ACTIONS.has(action) ? action : OTHER });
+  }
+
+  /**
+   * An event processor fired: `derived` when its derived event was stored (a retry finding it
+   * stored already is not counted again), `failed` for an attempt whose output was refused or
+   * whose chain was too deep.
+   */
+  eventProcessorFired(outcome: 'derived' | 'failed'): void {
+    this.processorFirings.inc({ outcome });
   }
 
   setQueueDepth(depth: number): void {

@@ -65,6 +65,8 @@ export class ProcessorHandler implements WorkHandler<DerivationRecord> {
     private readonly sink: DerivedEventSink,
     /** PROCESSOR_MAX_DEPTH. */
     private readonly maxDepth: number,
+    /** Told each derivation recorded as derived (stored anew) or failed (metrics). */
+    private readonly fired: (outcome: 'derived' | 'failed') => void = () => {},
   ) {}
 
   prepare(): Promise<void> {
@@ -101,6 +103,12 @@ export class ProcessorHandler implements WorkHandler<DerivationRecord> {
 
   deadOutcome(lastOutcome: DerivationRecord, error: string): DerivationRecord {
     return { ...lastOutcome, action: 'dead', error };
+  }
+
+  recorded(result: DerivationResult): void {
+    const { action, duplicate } = result.outcome;
+    if (action === 'derived' && !duplicate) this.fired('derived');
+    else if (action === 'failed') this.fired('failed');
   }
 
   counts({ action }: DerivationRecord): OutcomeCounts {

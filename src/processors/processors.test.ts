@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { sampleValue } from '../testing/prometheus.ts';
 
 /** The deepest derivation chain these tests allow (PROCESSOR_MAX_DEPTH). */
 const MAX_DEPTH = 2;
@@ -55,6 +56,14 @@ describe.each(testBackends())('event processors on $name', (backend) => {
   };
   const eventsOf = async (pattern: string) =>
     (await t.request('GET', `/v1/events?pattern=${pattern}`)).body.events as any[];
+  /** eps_event_processor_firings_total by outcome, as GET /metrics shows it. */
+  const processorFiringsMetric = async () => {
+    const text = (await t.request('GET', '/metrics')).body as string;
+    return {
+      derived: sampleValue(text, 'eps_event_processor_firings_total', { outcome: 'derived' }),
+      failed: sampleValue(text, 'eps_event_processor_firings_total', { outcome: 'failed' }),
+    };
+  };
   const firings = async (id: string) =>
     (await t.request('GET', `/v1/event-processors/${id}/firings`)).body.firings as any[];
 
@@ -242,6 +251,7 @@ describe.each(testBackends())('event processors on $name', (backend) => {
         expect.objectContaining({ field: 'output.payload.amount', code: 'input_mismatch' }),
       ]);
       const created = accepted.body;
+      const metricBefore = await processorFiringsMetric();
       await publish({ pattern: 'orders.placed', payload: { orderId: 'o-1', amount: 20 } });
       await drain();
       const [first] = await firings(created.id);
@@ -266,10 +276,15 @@ describe.each(testBackends())('event processors on $name', (backend) => {
       await drain();
       expect(await eventsOf('orders.enriched')).toHaveLength(1);
       expect((await t.request('POST', `/v1/processor-firings/${dead.id}/retry`)).status).toBe(409);
+      // Three refused attempts, then the one derivation, in /metrics.
+      const metricAfter = await processorFiringsMetric();
+      expect(metricAfter.failed - metricBefore.failed).toBe(3);
+      expect(metricAfter.derived - metricBefore.derived).toBe(1);
     });
 
     it('derives exactly once when an attempt is repeated after a crash', async () => {
       const { body: created } = await create(enrich);
+      const metricBefore = await processorFiringsMetric();
       await publish({ pattern: 'orders.placed', payload: { orderId: 'o-1', amount: 20 } });
       await drain();
       // The worker stored the derived event and died before recording its work as done: the
@@ -292,6 +307,8 @@ describe.each(testBackends())('event processors on $name', (backend) => {
           attempts: 2,
         }),
       ]);
+      // The repeated attempt stored nothing: counted once.
+      expect((await processorFiringsMetric()).derived - metricBefore.derived).toBe(1);
     });
 
     it(`stops a chain deeper than PROCESSOR_MAX_DEPTH (${MAX_DEPTH}) with a recorded error`, async () => {

@@ -32,6 +32,8 @@ export function wireProcessors(deps: {
   payloadMaxBytes: number;
   /** PROCESSOR_MAX_DEPTH. */
   maxDepth: number;
+  /** Told each derivation recorded as derived or failed (metrics). */
+  fired(outcome: 'derived' | 'failed'): void;
 }): ProcessorWiring {
   const { db, clock, receiver, maxDepth } = deps;
   return {
@@ -40,6 +42,6 @@ export function wireProcessors(deps: {
       payloadMaxBytes: deps.payloadMaxBytes,
       maxDepth,
     }),
-    handler: new ProcessorHandler(db, deps.index, deps.targets, receiver, maxDepth),
+    handler: new ProcessorHandler(db, deps.index, deps.targets, receiver, maxDepth, deps.fired),
   };
 }

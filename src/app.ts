@@ -159,6 +159,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     compiler,
     egress,
     dispatcher: outbound,
+    tracing,
     definitionCacheTtlMs: config.definitionCacheTtlMs,
   });
   const triggerTargets = new TriggerTargets(logger, config.mappedInputMaxBytes);

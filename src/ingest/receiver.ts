@@ -186,14 +186,19 @@ export class EventReceiver {
     return { outcome: outcome!, headers: prepared.deprecationHeaders };
   }
 
-  /** Each event checked on its own; the accepted ones committed together. */
+  /**
+   * Each event checked on its own; the accepted ones committed together. `receivedIn` is the
+   * receive span of all of them, or of each by index (CloudEvents carrying their own traces).
+   */
   async receiveBatch(
     inputs: unknown[],
-    receivedIn: string | undefined,
+    receivedIn: string | undefined | ReadonlyArray<string | undefined>,
     format: EventFormat = NATIVE_FORMAT,
   ): Promise<BatchResult> {
+    const spanOf = (index: number) =>
+      typeof receivedIn === 'object' ? receivedIn[index] : receivedIn;
     const prepared = await Promise.all(
-      inputs.map((input) => this.tryPrepare(input, receivedIn, format)),
+      inputs.map((input, index) => this.tryPrepare(input, spanOf(index), format)),
     );
     const valid = prepared.filter((p): p is PreparedEvent => !(p instanceof AppError));
     const outcomes = valid.length > 0 ? await this.writer.write(valid.map((p) => p.event)) : [];

@@ -1,4 +1,4 @@
-import type { Attributes } from '@opentelemetry/api';
+import { type Attributes, type Context, type Link, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   CLOUDEVENTS_BATCH_JSON,
@@ -97,9 +97,57 @@ export const singleEventBody = (extra: Record<string, unknown> = {}) => ({
 });
 
 /**
- * Runs `receive` in an `event.receive` span under the request's span. The span covers validation
- * and the durable commit (store + routing work); its traceparent is handed to the receiver, which
- * stores it with each event as the parent of the event's firing and delivery spans.
+ * The trace context a CloudEvent names in its `traceparent` extension (the CloudEvents
+ * Distributed Tracing extension: `traceparent` and `tracestate` attributes in structured mode,
+ * `ce-traceparent` / `ce-tracestate` headers in binary mode), when it is well formed.
+ */
+function cloudEventTrace(
+  tracing: Tracing,
+  carrier: { traceparent?: unknown; tracestate?: unknown },
+): Context | undefined {
+  if (typeof carrier.traceparent !== 'string') return undefined;
+  const context = tracing.extract({
+    traceparent: carrier.traceparent,
+    ...(typeof carrier.tracestate === 'string' ? { tracestate: carrier.tracestate } : {}),
+  });
+  return trace.getSpanContext(context) ? context : undefined;
+}
+
+/** The traceparent extension of one event of a body, as `cloudEventTrace` reads it. */
+const traceCarrierOf = (event: unknown): { traceparent?: unknown; tracestate?: unknown } =>
+  typeof event === 'object' && event !== null ? event : {};
+
+/** A binary CloudEvent's traceparent extension, from its `ce-` headers. */
+const binaryTraceCarrier = (request: FastifyRequest) => ({
+  traceparent: request.headers['ce-traceparent'],
+  tracestate: request.headers['ce-tracestate'],
+});
+
+/**
+ * Starts an `event.receive` span: under the request's span, or under the trace the event names
+ * itself (a CloudEvent's `traceparent`), which is the event's origin, as an incoming
+ * `traceparent` header is for a native event; the request's span is then linked, so the HTTP
+ * call that carried the event stays reachable from it.
+ */
+function startReceiveSpan(
+  tracing: Tracing,
+  request: FastifyRequest,
+  attributes: Attributes,
+  eventTrace: Context | undefined,
+) {
+  const requestSpan = trace.getSpanContext(request.traceContext);
+  const links: Link[] = eventTrace && requestSpan ? [{ context: requestSpan }] : [];
+  return tracing.startSpan('event.receive', eventTrace ?? request.traceContext, {
+    attributes,
+    links,
+  });
+}
+
+/**
+ * Runs `receive` in an `event.receive` span (see {@link startReceiveSpan}). The span covers
+ * validation and the durable commit (store + routing work); its traceparent is handed to the
+ * receiver, which stores it with each event as the parent of the event's firing and delivery
+ * spans.
  */
 async function inReceiveSpan<T>(
   tracing: Tracing,
@@ -107,10 +155,9 @@ async function inReceiveSpan<T>(
   attributes: Attributes,
   receive: (receivedIn: string | undefined) => Promise<T>,
   eventIdOf: (result: T) => string | undefined = () => undefined,
+  eventTrace?: Context,
 ): Promise<T> {
-  const { span, context } = tracing.startSpan('event.receive', request.traceContext, {
-    attributes,
-  });
+  const { span, context } = startReceiveSpan(tracing, request, attributes, eventTrace);
   try {
     const result = await receive(traceparentOf(context));
     const eventId = eventIdOf(result);
@@ -118,6 +165,39 @@ async function inReceiveSpan<T>(
     return result;
   } finally {
     span.end();
+  }
+}
+
+/**
+ * A CloudEvents batch: the events without a `traceparent` share one `event.receive` span under
+ * the request's; each event with one gets its own span under the trace it names.
+ */
+async function inCloudEventReceiveSpans<T>(
+  tracing: Tracing,
+  request: FastifyRequest,
+  events: unknown[],
+  receive: (receivedIn: Array<string | undefined>) => Promise<T>,
+): Promise<T> {
+  const traces = events.map((event) => cloudEventTrace(tracing, traceCarrierOf(event)));
+  if (traces.every((eventTrace) => eventTrace === undefined)) {
+    return inReceiveSpan(tracing, request, batchAttributes(events), (receivedIn) =>
+      receive(events.map(() => receivedIn)),
+    );
+  }
+  const untraced = traces.filter((eventTrace) => eventTrace === undefined).length;
+  const shared =
+    untraced > 0
+      ? startReceiveSpan(tracing, request, { 'event.batch.size': untraced }, undefined)
+      : undefined;
+  const spans = traces.map((eventTrace, index) =>
+    eventTrace
+      ? startReceiveSpan(tracing, request, { 'event.batch.index': index }, eventTrace)
+      : shared,
+  );
+  try {
+    return await receive(spans.map((started) => started && traceparentOf(started.context)));
+  } finally {
+    for (const started of new Set(spans)) started?.span.end();
   }
 }
 
@@ -155,7 +235,7 @@ export function registerIngestRoutes(
       const type = mediaType(request);
       if (type === CLOUDEVENTS_BATCH_JSON) {
         const events = request.body as unknown[];
-        return inReceiveSpan(tracing, request, batchAttributes(events), (receivedIn) =>
+        return inCloudEventReceiveSpans(tracing, request, events, (receivedIn) =>
           receiver.receiveBatch(events, receivedIn, CLOUDEVENTS_FORMAT),
         );
       }
@@ -178,6 +258,9 @@ export function registerIngestRoutes(
         attributes,
         (receivedIn) => receiver.receive(body, receivedIn, format),
         (received) => received.outcome.eventId,
+        format === NATIVE_FORMAT
+          ? undefined
+          : cloudEventTrace(tracing, cloudEvent ? body : binaryTraceCarrier(request)),
       );
       reply.code(outcome.status === 'accepted' ? 202 : 200).headers(headers);
       return {
@@ -224,11 +307,13 @@ export function registerIngestRoutes(
     },
     async (request) => {
       const body = request.body;
-      const events = Array.isArray(body) ? body : body.events;
-      return inReceiveSpan(tracing, request, batchAttributes(events), (receivedIn) =>
-        Array.isArray(body)
-          ? receiver.receiveBatch(body, receivedIn, CLOUDEVENTS_FORMAT)
-          : receiver.receiveBatch(body.events, receivedIn),
+      if (Array.isArray(body)) {
+        return inCloudEventReceiveSpans(tracing, request, body, (receivedIn) =>
+          receiver.receiveBatch(body, receivedIn, CLOUDEVENTS_FORMAT),
+        );
+      }
+      return inReceiveSpan(tracing, request, batchAttributes(body.events), (receivedIn) =>
+        receiver.receiveBatch(body.events, receivedIn),
       );
     },
   );

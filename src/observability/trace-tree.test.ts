@@ -2,13 +2,12 @@ import { jetstream } from '@nats-io/jetstream';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { redactedUrl } from '../subscriptions/delivery-spans.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { useTestStream } from '../testing/nats.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
-import { Tracing } from './tracing.ts';
+import { redactedUrl, Tracing } from './tracing.ts';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN_ID = 'b7ad6b7169203331';

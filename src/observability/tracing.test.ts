@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,6 +10,7 @@ import { RateLimitStore } from '../auth/rate-limit-store.ts';
 import { createServer } from '../http/server.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
+import { openDefinition } from '../testing/fixtures.ts';
 import { Metrics } from './metrics.ts';
 import { SpanAttributes, Tracing } from './tracing.ts';
 
@@ -17,8 +18,13 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_SPAN_ID = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE_ID}-${PARENT_SPAN_ID}-01`;
 
-/** A local HTTP endpoint recording what it receives (a webhook subscriber, a collector). */
-async function recorder(): Promise<{
+/**
+ * A local HTTP endpoint recording what it receives (a webhook subscriber, a collector, a
+ * workflow engine), answering each request with `answer()` (default 200 `{}`).
+ */
+async function recorder(
+  answer: () => { status: number; body: string } = () => ({ status: 200, body: '{}' }),
+): Promise<{
   url: string;
   received: { path: string; headers: IncomingMessage['headers']; body: string }[];
   close(): Promise<void>;
@@ -29,7 +35,8 @@ async function recorder(): Promise<{
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, body });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const { status, body: answered } = answer();
+      res.writeHead(status, { 'content-type': 'application/json' }).end(answered);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -103,6 +110,180 @@ describe.each(testBackends())('tracing on $name', (backend) => {
       SUBSCRIPTION_ID: 'subscription.id',
       TRIGGER_ID: 'trigger.id',
       WORKFLOW_DEFINITION_ID: 'workflow.definition.id',
+    });
+  });
+
+  /** Routes every due firing and delivery. */
+  const drain = async () => {
+    while ((await t.app.workers.runOnce()) > 0) {}
+  };
+  const spansNamed = (name: string) => exporter.getFinishedSpans().filter((s) => s.name === name);
+
+  it('traces each call to an http workflow engine as a CLIENT span under the firing', async () => {
+    let engineStatus = 200;
+    const engine = await recorder(() => ({
+      status: engineStatus,
+      body: JSON.stringify({ instanceId: 'engine-1' }),
+    }));
+    try {
+      await t.request('POST', '/v1/event-definitions', {
+        payload: openDefinition('engine.started'),
+      });
+      const workflow = await t.request('POST', '/v1/workflow-definitions', {
+        payload: { name: 'engine-flow', executor: 'http', executorUrl: `${engine.url}/engine` },
+      });
+      expect(workflow.status).toBe(201);
+      await t.request('POST', '/v1/workflow-triggers', {
+        payload: {
+          workflowDefinitionId: workflow.body.id,
+          eventPattern: 'engine.started',
+          triggerType: 'START',
+        },
+      });
+      const publish = async () => {
+        const published = await t.request('POST', '/v1/events', {
+          payload: { pattern: 'engine.started', payload: {} },
+          headers: { traceparent: TRACEPARENT },
+        });
+        expect(published.status).toBe(202);
+        await drain();
+      };
+
+      await publish();
+      const [fire] = spansNamed('trigger.fire');
+      const calls = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      expect(calls).toHaveLength(1);
+      const [call] = calls;
+      expect(call!.name).toBe('POST');
+      expect(call!.spanContext().traceId).toBe(TRACE_ID);
+      expect(call!.parentSpanContext?.spanId).toBe(fire!.spanContext().spanId);
+      expect(call!.attributes).toMatchObject({
+        'http.request.method': 'POST',
+        'url.full': `${engine.url}/engine/start`,
+        'server.address': '127.0.0.1',
+        'http.response.status_code': 200,
+      });
+      expect(call!.status.code).toBe(SpanStatusCode.UNSET);
+      // The engine continues the trace below the call's own span.
+      expect(engine.received[0]!.headers.traceparent).toBe(
+        `00-${TRACE_ID}-${call!.spanContext().spanId}-01`,
+      );
+
+      exporter.reset();
+      engineStatus = 422;
+      await publish();
+      const [refused] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      expect(refused!.attributes).toMatchObject({
+        'http.response.status_code': 422,
+        'error.type': 'http_status',
+      });
+      expect(refused!.status.code).toBe(SpanStatusCode.ERROR);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  describe("a CloudEvent's traceparent extension", () => {
+    const EVENT_TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
+    const EVENT_SPAN_ID = 'b7ad6b7169203331';
+    const eventTraceparent = (spanId = EVENT_SPAN_ID) => `00-${EVENT_TRACE_ID}-${spanId}-01`;
+    const cloudEvent = (id: string, extensions: Record<string, string> = {}) => ({
+      specversion: '1.0',
+      id,
+      source: '/shop',
+      type: 'traced.created',
+      data: {},
+      ...extensions,
+    });
+
+    beforeAll(async () => {
+      await t.request('POST', '/v1/event-definitions', {
+        payload: openDefinition('traced.created'),
+      });
+      exporter.reset();
+    });
+
+    /** The event.receive spans, with the request's server span they should link to. */
+    const receiveSpans = async () => {
+      await vi.waitFor(() => expect(serverSpans().length).toBeGreaterThan(0));
+      const [request] = serverSpans();
+      return { request: request!, receives: spansNamed('event.receive') };
+    };
+
+    const expectUnderEventTrace = (
+      receive: ReturnType<typeof spansNamed>[number] | undefined,
+      request: ReturnType<typeof spansNamed>[number],
+      spanId = EVENT_SPAN_ID,
+    ) => {
+      expect(receive!.spanContext().traceId).toBe(EVENT_TRACE_ID);
+      expect(receive!.parentSpanContext?.spanId).toBe(spanId);
+      // The HTTP request that carried the event is linked, not lost.
+      expect(receive!.links.map((l) => l.context.spanId)).toEqual([request.spanContext().spanId]);
+    };
+
+    it('parents the receive span in structured mode, over the HTTP traceparent', async () => {
+      const response = await t.request('POST', '/v1/events', {
+        payload: cloudEvent('ce-structured', { traceparent: eventTraceparent() }),
+        headers: { 'content-type': 'application/cloudevents+json', traceparent: TRACEPARENT },
+      });
+      expect(response.status).toBe(202);
+      const { request, receives } = await receiveSpans();
+      expect(request.spanContext().traceId).toBe(TRACE_ID);
+      expect(receives).toHaveLength(1);
+      expectUnderEventTrace(receives[0], request);
+      const stored = await t.request('GET', '/v1/events/ce-structured');
+      expect(stored.body.metadata.traceId).toBe(EVENT_TRACE_ID);
+    });
+
+    it('parents the receive span in binary mode (ce-traceparent)', async () => {
+      const response = await t.request('POST', '/v1/events', {
+        payload: {},
+        headers: {
+          'content-type': 'application/json',
+          'ce-specversion': '1.0',
+          'ce-id': 'ce-binary',
+          'ce-source': '/shop',
+          'ce-type': 'traced.created',
+          'ce-traceparent': eventTraceparent(),
+        },
+      });
+      expect(response.status).toBe(202);
+      const { request, receives } = await receiveSpans();
+      expect(receives).toHaveLength(1);
+      expectUnderEventTrace(receives[0], request);
+    });
+
+    it("parents each batch event's receive span under its own trace", async () => {
+      const otherSpan = 'c7ad6b7169203332';
+      const response = await t.request('POST', '/v1/events/batch', {
+        payload: [
+          cloudEvent('ce-batch-1', { traceparent: eventTraceparent() }),
+          cloudEvent('ce-batch-2'),
+          cloudEvent('ce-batch-3', { traceparent: eventTraceparent(otherSpan) }),
+        ],
+        headers: { 'content-type': 'application/cloudevents-batch+json' },
+      });
+      expect(response.body.accepted).toBe(3);
+      const { request, receives } = await receiveSpans();
+      expect(receives).toHaveLength(3);
+      const byParent = (spanId: string) =>
+        receives.find((r) => r.parentSpanContext?.spanId === spanId);
+      expectUnderEventTrace(byParent(EVENT_SPAN_ID), request);
+      expectUnderEventTrace(byParent(otherSpan), request, otherSpan);
+      // The event without one is received in the request's trace, as a native event is.
+      const untraced = byParent(request.spanContext().spanId);
+      expect(untraced!.spanContext().traceId).toBe(request.spanContext().traceId);
+      expect(untraced!.links).toEqual([]);
+    });
+
+    it('leaves a malformed traceparent extension to the request trace', async () => {
+      await t.request('POST', '/v1/events', {
+        payload: cloudEvent('ce-malformed', { traceparent: 'not-a-traceparent' }),
+        headers: { 'content-type': 'application/cloudevents+json', traceparent: TRACEPARENT },
+      });
+      const { request, receives } = await receiveSpans();
+      expect(receives[0]!.spanContext().traceId).toBe(TRACE_ID);
+      expect(receives[0]!.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
     });
   });
 

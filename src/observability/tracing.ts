@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import {
+  type Attributes,
   type Context,
   defaultTextMapGetter,
   defaultTextMapSetter,
@@ -43,6 +44,41 @@ export function traceparentOf(context: Context): string | undefined {
   const headers: Record<string, string> = {};
   propagator.inject(context, headers, defaultTextMapSetter);
   return headers.traceparent;
+}
+
+/**
+ * The attributes of an HTTP CLIENT span by OpenTelemetry's semantic conventions (webhooks, the
+ * workflow engine): `http.request.method`, `url.full` without credentials, `server.address`
+ * and `server.port`. An unparsable URL (the call is refused) is left out rather than recorded.
+ */
+export function httpClientAttributes(method: string, endpoint: string): Attributes {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return { 'http.request.method': method };
+  }
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return {
+    'http.request.method': method,
+    'url.full': redactedUrl(url),
+    'server.address': url.hostname,
+    'server.port': port,
+  };
+}
+
+/**
+ * The URL without credentials: no userinfo (the caller does not send it either), every query
+ * value replaced by `REDACTED` (webhook URLs often carry a token there; the names stay, which
+ * is what tells two endpoints apart) and no fragment.
+ */
+export function redactedUrl(url: URL): string {
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  copy.hash = '';
+  for (const name of new Set(copy.searchParams.keys())) copy.searchParams.set(name, 'REDACTED');
+  return copy.href;
 }
 
 export interface TracingOptions {

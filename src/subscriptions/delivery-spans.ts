@@ -1,5 +1,6 @@
 import { type Attributes, type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { AttemptOutcome } from '../delivery/senders.ts';
+import { httpClientAttributes } from '../observability/tracing.ts';
 import type { SubscriberType } from './subscription.ts';
 
 /**
@@ -27,38 +28,11 @@ export function outgoingSpan(
         'messaging.message.id': deliveryId,
       }),
     };
-  return { name: 'POST', kind: SpanKind.CLIENT, attributes: () => webhookAttributes(endpoint) };
-}
-
-function webhookAttributes(endpoint: string): Attributes {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    // The sender refuses it; the span still says what was attempted, without the text.
-    return { 'http.request.method': 'POST' };
-  }
-  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   return {
-    'http.request.method': 'POST',
-    'url.full': redactedUrl(url),
-    'server.address': url.hostname,
-    'server.port': port,
+    name: 'POST',
+    kind: SpanKind.CLIENT,
+    attributes: () => httpClientAttributes('POST', endpoint),
   };
-}
-
-/**
- * The URL without credentials: no userinfo (the sender does not send it either), every query
- * value replaced by `REDACTED` (webhook URLs often carry a token there; the names stay, which
- * is what tells two endpoints apart) and no fragment.
- */
-export function redactedUrl(url: URL): string {
-  const copy = new URL(url.href);
-  copy.username = '';
-  copy.password = '';
-  copy.hash = '';
-  for (const name of new Set(copy.searchParams.keys())) copy.searchParams.set(name, 'REDACTED');
-  return copy.href;
 }
 
 /** Records what the attempt came to on its span: the status code, and an error unless delivered. */

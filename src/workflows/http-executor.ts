@@ -1,7 +1,9 @@
+import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { type Dispatcher, request, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
 import { egressRefusalOf } from '../delivery/egress.ts';
 import { readBodyPrefix } from '../delivery/response-body.ts';
+import { httpClientAttributes, type Tracing, traceparentOf } from '../observability/tracing.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
 import {
   type CancelRequest,
@@ -31,6 +33,12 @@ export interface HttpExecutorDeps {
   dispatcher: Dispatcher;
   /** For `Retry-After` given as an HTTP date. */
   clock: Clock;
+  /**
+   * Each call is an HTTP CLIENT span under the caller's `traceparent` (the firing's span), and
+   * the engine gets the call's own `traceparent`, as webhooks do. Without it the caller's
+   * `traceparent` is passed on as it is.
+   */
+  tracing?: Tracing;
 }
 
 /** Most bytes of an engine's response that are read; a longer success body is malformed. */
@@ -101,7 +109,43 @@ export class HttpExecutor implements WorkflowExecutor {
       accept: 'application/json',
       'idempotency-key': req.idempotencyKey,
     };
-    if (req.traceparent !== undefined) headers.traceparent = req.traceparent;
+    const span = this.clientSpan(url, req.traceparent);
+    const traceparent = span ? traceparentOf(span.context) : req.traceparent;
+    if (traceparent !== undefined) headers.traceparent = traceparent;
+    try {
+      return await this.call(path, url, headers, payload, span?.span);
+    } catch (error) {
+      // Every failure of a call is a WorkflowExecutorError (transportError, assertSuccess, malformed).
+      if (error instanceof WorkflowExecutorError) {
+        span?.span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        span?.span.setAttribute('error.type', error.code);
+      }
+      throw error;
+    } finally {
+      span?.span.end();
+    }
+  }
+
+  /** The call's CLIENT span under the firing's, when traced. */
+  private clientSpan(url: string, parent: string | undefined) {
+    const tracing = this.deps.tracing;
+    if (!tracing) return undefined;
+    const { span, context } = tracing.startSpan(
+      'POST',
+      tracing.extract(parent === undefined ? {} : { traceparent: parent }),
+      { kind: SpanKind.CLIENT },
+    );
+    if (span.isRecording()) span.setAttributes(httpClientAttributes('POST', url));
+    return { span, context };
+  }
+
+  private async call(
+    path: '/start' | '/cancel',
+    url: string,
+    headers: Record<string, string>,
+    payload: Record<string, unknown>,
+    span: Span | undefined,
+  ): Promise<unknown> {
     const signal = AbortSignal.timeout(this.target.timeoutMs);
     let response: Dispatcher.ResponseData;
     let text: { text: string; complete: boolean };
@@ -113,6 +157,7 @@ export class HttpExecutor implements WorkflowExecutor {
         body: JSON.stringify(payload),
         signal,
       });
+      span?.setAttribute('http.response.status_code', response.statusCode);
       const ok = response.statusCode >= 200 && response.statusCode < 300;
       text = await readBodyPrefix(response.body, ok ? MAX_RESPONSE_BYTES : QUOTED_ERROR_CHARS * 4);
     } catch (error) {

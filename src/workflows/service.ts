@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { ErrorDetail } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { Lanes } from '../routing/work.ts';
 import {
   type PayloadValidator,
@@ -31,6 +32,8 @@ export interface WorkflowServiceDeps {
   compiler: SchemaCompiler;
   /** Connection pool of the http executor; owned and closed by the caller. */
   dispatcher: Dispatcher;
+  /** Traces the http executor's calls as CLIENT spans (none without it). */
+  tracing?: Tracing;
   /**
    * How long a definition read for a firing is reused, in ms (the routing engine fires
    * thousands per second). Changes made through this process apply at once ({@link forget});

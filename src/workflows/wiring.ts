@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { EgressOptions } from '../delivery/egress.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { SchemaCompiler } from '../schema/compiler.ts';
 import { WorkflowDefinitions } from './definitions.ts';
 import { WorkflowInstances } from './instances.ts';
@@ -32,6 +33,8 @@ export function wireWorkflows(deps: {
   egress: EgressOptions;
   /** The egress-guarded connection pool the http executor calls through; owned by the caller. */
   dispatcher: Dispatcher;
+  /** Traces the http executor's calls to engines as CLIENT spans. */
+  tracing: Tracing;
   definitionCacheTtlMs: number;
 }): WorkflowWiring {
   const { db, clock, compiler } = deps;
@@ -40,6 +43,7 @@ export function wireWorkflows(deps: {
     clock,
     compiler,
     dispatcher: deps.dispatcher,
+    tracing: deps.tracing,
     definitionCacheTtlMs: deps.definitionCacheTtlMs,
   });
   return {

@@ -217,6 +217,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       config.partitions.retentionDays === undefined
         ? undefined
         : config.partitions.retentionDays * 86_400_000,
+    lookbackMaxEvents: config.waitsLookbackMaxEvents,
     pollIntervalMs: config.waitsPollIntervalMs,
   });
   const routing = wireRouting({

@@ -49,6 +49,7 @@ describe('configuration', () => {
         clientBufferEvents: 1000,
       },
       waitsPollIntervalMs: 200,
+      waitsLookbackMaxEvents: 10_000,
       workflowEngineSigningSecret: undefined,
       ingest: {
         queue: {

@@ -169,6 +169,14 @@ export interface Config {
    */
   waitsPollIntervalMs: number;
   /**
+   * Most events a wait's lookback examines at its registration, so the work of one registration
+   * stays bounded however busy its pattern is: when more than this many events of the pattern
+   * (and key, for metadata.correlationId) were committed in the lookback window, the window is
+   * narrowed to the newest this many, and the answer says so with a `lookback_truncated`
+   * warning. Env `WAITS_LOOKBACK_MAX_EVENTS`, default 10,000.
+   */
+  waitsLookbackMaxEvents: number;
+  /**
    * Longest chain of derived events: an event processor whose output would be the chain's
    * (n+1)th derived event records a `depth_exceeded` error instead of publishing it (a guard
    * against loops that creation-time cycle checks cannot see). Env `PROCESSOR_MAX_DEPTH`,
@@ -495,6 +503,7 @@ export function loadConfig(env: Env = process.env): Config {
       clientBufferEvents: integer(env, 'STREAM_CLIENT_BUFFER_EVENTS', 1000, 1, 1_000_000),
     },
     waitsPollIntervalMs: integer(env, 'WAITS_POLL_INTERVAL_MS', 200, 10, 60_000),
+    waitsLookbackMaxEvents: integer(env, 'WAITS_LOOKBACK_MAX_EVENTS', 10_000, 1, 1_000_000),
     workflowEngineSigningSecret: workflowEngineSigningSecret(env),
   };
 }

@@ -75,9 +75,6 @@ interface PositionedRow extends EventRow {
   created_at: Date;
 }
 
-/** The position before every event. */
-export const START_POSITION: CommitPosition = { xid: '0', seq: '0' };
-
 /**
  * Up to `limit` events after `after` in commit order, matching `conditions` (the GET /v1/events
  * filter conditions), among rows whose transactions have ended; none after `upTo` when given.
@@ -104,11 +101,72 @@ export async function readAfter(
       LIMIT $${n + 3}`,
     upTo ? [...params, upTo.xid, upTo.seq] : params,
   );
+  return rows.map(toPositioned);
+}
+
+const toPositioned = (row: PositionedRow): PositionedEvent => ({
+  position: { xid: row.position_xid, seq: row.position_seq },
+  event: toInstance(row),
+  committedAt: row.created_at,
+});
+
+/** An event's place: where it is stored (its primary key), its position and its commit time. */
+export interface EventPlace {
+  id: string;
+  /** The partition column, as text: exact to the microsecond. */
+  storedTimestamp: string;
+  position: CommitPosition;
+  committedAt: Date;
+}
+
+/**
+ * The places of up to `limit` events matching `conditions`, newest commit time first, among
+ * those whose transactions ended before `below` (a position from {@link currentPosition}): a
+ * fixed set, since no transaction below it can add one. With a pattern and a lower bound on the
+ * commit time among the conditions, the index of migration 0021 reads these rows and no others.
+ */
+export async function newestPlaces(
+  db: Queryable,
+  conditions: Conditions,
+  below: CommitPosition,
+  limit: number,
+): Promise<EventPlace[]> {
+  const n = conditions.params.length;
+  const { rows } = await db.query<{
+    id: string;
+    stored_timestamp: string;
+    position_xid: string;
+    position_seq: string;
+    created_at: Date;
+  }>(
+    `SELECT id, "timestamp"::text AS stored_timestamp, commit_xid::text AS position_xid,
+            commit_seq::text AS position_seq, created_at
+       FROM events
+      WHERE commit_xid < $${n + 1}::xid8 ${conditions.where.map((c) => `AND ${c}`).join(' ')}
+      ORDER BY created_at DESC
+      LIMIT $${n + 2}`,
+    [...conditions.params, below.xid, limit],
+  );
   return rows.map((row) => ({
+    id: row.id,
+    storedTimestamp: row.stored_timestamp,
     position: { xid: row.position_xid, seq: row.position_seq },
-    event: toInstance(row),
     committedAt: row.created_at,
   }));
+}
+
+/** The events at `places`, in commit order, each through the primary key. */
+export async function eventsAt(db: Queryable, places: EventPlace[]): Promise<PositionedEvent[]> {
+  if (places.length === 0) return [];
+  const { rows } = await db.query<PositionedRow>(
+    `SELECT ${columnList(EVENT_COLUMNS, 'e')}, e.commit_xid::text AS position_xid,
+            e.commit_seq::text AS position_seq, e.created_at
+       FROM unnest($1::uuid[], $2::timestamp[]) AS p(id, stored_timestamp)
+       JOIN events e ON e.id = p.id AND e."timestamp" = p.stored_timestamp
+      ORDER BY e.commit_xid, e.commit_seq`,
+    [places.map((p) => p.id), places.map((p) => p.storedTimestamp)],
+  );
+  return rows.map(toPositioned);
 }
 
 /**

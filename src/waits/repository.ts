@@ -111,6 +111,14 @@ export async function insertWait(tx: Queryable, wait: NewWait, now: Date): Promi
   return toRule(row);
 }
 
+/**
+ * Moves a wait's window start later (its lookback was narrowed at registration), so the resolver
+ * counts from where the lookback did.
+ */
+export async function narrowWindow(tx: Queryable, id: string, windowStart: Date): Promise<void> {
+  await tx.query('UPDATE waits SET window_start = $2 WHERE id = $1', [id, windowStart]);
+}
+
 export async function findWait(db: Queryable, id: string): Promise<Wait | undefined> {
   const { rows } = await db.query<WaitRow>('SELECT * FROM waits WHERE id = $1', [id]);
   return rows[0] && toWait(rows[0]);

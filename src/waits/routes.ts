@@ -5,6 +5,7 @@ import {
   pagination,
   paginationQuery,
   paginationSchema,
+  warningsSchema,
 } from '../http/common.ts';
 import { idParams } from '../http/resource-routes.ts';
 import { WORK_STATUSES } from '../routing/work.ts';
@@ -135,6 +136,19 @@ export const waitSchema = {
   },
 } as const;
 
+/** A registered wait: the wait, and a `lookback_truncated` warning when its lookback was narrowed. */
+const registeredWaitSchema = {
+  ...waitSchema,
+  properties: {
+    ...waitSchema.properties,
+    warnings: {
+      ...warningsSchema,
+      description:
+        'lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when)',
+    },
+  },
+} as const;
+
 export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
   app.post<{ Body: WaitInput }>(
     '/v1/waits',
@@ -151,7 +165,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
           required: ['pattern', 'correlationKey', 'timeout', 'notify'],
           properties: { ...inputFields, notify: notifySchema },
         },
-        response: { 201: waitSchema, 400: errorResponseSchema },
+        response: { 201: registeredWaitSchema, 400: errorResponseSchema },
       },
     },
     async (request, reply) => {

@@ -3,7 +3,15 @@ import type { Database, Queryable } from '../db/database.ts';
 import type { CredentialCipher } from '../delivery/credentials.ts';
 import { checkEndpointUrl, EgressDeniedError, type EgressOptions } from '../delivery/egress.ts';
 import { generateSecret, secretKey } from '../delivery/signature.ts';
-import { AppError, conflict, fieldError, notFound, validationError } from '../errors.ts';
+import {
+  AppError,
+  conflict,
+  type ErrorDetail,
+  fieldError,
+  notFound,
+  validationError,
+} from '../errors.ts';
+import type { EventInstance } from '../events/event.ts';
 import { isUuid, newUuidV7 } from '../ids.ts';
 import { DEFAULT_RETRY_POLICY } from '../routing/retry.ts';
 import type { WorkStatus } from '../routing/work.ts';
@@ -11,9 +19,11 @@ import { latestWorkOfTarget, queueWork, requeueDead } from '../routing/work-stor
 import {
   committedSinceConditions,
   currentPosition,
+  eventsAt,
+  isAfter,
+  newestPlaces,
   type PositionedEvent,
   readAfter,
-  START_POSITION,
 } from '../store/commit-order.ts';
 import type { ExecutorKind } from '../workflows/model.ts';
 import {
@@ -24,6 +34,7 @@ import {
   insertWait,
   listWaits,
   lockResolverPosition,
+  narrowWindow,
   openKeyPaths,
   openWaitsOf,
   type Resolution,
@@ -58,8 +69,9 @@ import {
  *   it took first), matches them against the open waits — found by pattern and key through an
  *   index, never by scanning every open wait — and moves R on, all in one transaction;
  * - a registration, holding `wait_resolver` FOR SHARE, inserts the wait and, in the same
- *   transaction, looks back over every event below its snapshot's xmin X (all ended, so all
- *   visible to it), in commit order.
+ *   transaction, looks back over every event below the xmin X of a snapshot taken after the lock
+ *   (all ended, so all visible to it), in commit order — at most `WAITS_LOOKBACK_MAX_EVENTS`
+ *   of them: a window holding more starts later, for both paths (see `lookBack`).
  * The locks exclude each other. A resolver round that ran before the registration took its lock
  * left R at most at its own xmin, which is at most X; every round after it starts once the
  * registration committed and sees the wait. So every event is examined for the wait by one of
@@ -89,6 +101,8 @@ export interface WaitsDeps {
   executorOf(definitionId: string): Promise<ExecutorKind | undefined>;
   /** The event retention, which bounds a lookback (none: unbounded). */
   maxLookbackMs: number | undefined;
+  /** Most events one registration's lookback examines (`WAITS_LOOKBACK_MAX_EVENTS`). */
+  lookbackMaxEvents: number;
 }
 
 /** How a wait's notification (routing work of kind `resume`) went. */
@@ -104,23 +118,28 @@ export interface Notification {
 const ROUND_EVENTS = 500;
 /** Full rounds one periodic run goes through at most before pausing. */
 const MAX_ROUNDS_PER_RUN = 20;
-/** Events one registration's lookback examines per page, and pages at most. */
+/** Events one registration's lookback reads per statement. */
 const LOOKBACK_PAGE = 500;
-const LOOKBACK_PAGES = 20;
 /** Waits one timeout pass ends at most per statement. */
 const TIMEOUT_BATCH = 1000;
 
 export class Waits {
   constructor(private readonly deps: WaitsDeps) {}
 
-  /** Registers a wait; resolved at once when the lookback finds its event. */
-  async register(input: WaitInput, owner: { workflowInstanceId?: string } = {}): Promise<Wait> {
+  /**
+   * Registers a wait; resolved at once when the lookback finds its event. A `lookback_truncated`
+   * warning says the lookback window held more events than it examines (see {@link lookBack}).
+   */
+  async register(
+    input: WaitInput,
+    owner: { workflowInstanceId?: string } = {},
+  ): Promise<Wait & { warnings?: ErrorDetail[] }> {
     const checked = checkWaitInput(input, this.deps.maxLookbackMs);
     const id = newUuidV7();
     const notify = await this.notifyToStore(id, input.notify);
     const now = this.deps.clock.now();
     const { db } = this.deps;
-    await db.transaction(async (tx) => {
+    const warnings = await db.transaction(async (tx) => {
       await lockResolverPosition(tx, 'share');
       const rule = await insertWait(
         tx,
@@ -142,14 +161,17 @@ export class Waits {
         },
         now,
       );
-      const first = await lookBack(tx, rule);
-      if (first) await resolve(tx, [{ waitId: id, event: first }], now);
+      const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
+      if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
+      return found.narrowedTo ? [truncated(this.deps.lookbackMaxEvents, found.narrowedTo)] : [];
     });
     const wait = await findWait(db, id);
     if (!wait) throw new Error('a registered wait was not found');
-    return notify.generated && 'url' in wait.notify
-      ? { ...wait, notify: { ...wait.notify, secret: notify.generated } }
-      : wait;
+    const shown =
+      notify.generated && 'url' in wait.notify
+        ? { ...wait, notify: { ...wait.notify, secret: notify.generated } }
+        : wait;
+    return warnings.length > 0 ? { ...shown, warnings } : shown;
   }
 
   /** A wait, with how its notification went when it sends one (a URL). */
@@ -325,25 +347,59 @@ async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Pro
   return resolved;
 }
 
-/** The first ended event that resolves `rule`, in commit order (bounded pages). */
-async function lookBack(tx: Queryable, rule: WaitRule) {
+/**
+ * The first event in `rule`'s window, in commit order, that resolves it, among those whose
+ * transactions ended before this registration's snapshot (the resolver takes the rest). The
+ * event's key path and condition are checked here, not in SQL, so every event of the pattern in
+ * the window is a candidate (with metadata.correlationId, only the key's). Bounded work: the
+ * places of the newest `maxEvents + 1` candidates are read through an index, newest first; then
+ * those events, in commit order, in pages through the primary key, until one resolves the wait.
+ * When the window holds more than `maxEvents`, it is narrowed to the newest `maxEvents` — stored
+ * as the wait's window start, so the resolver counts from there too and nothing between the
+ * window and the registration is skipped — and `narrowedTo` says from when. A registration never
+ * fails on how busy a pattern is; what is older is left out, as a lookback past the retention.
+ */
+async function lookBack(
+  tx: Queryable,
+  rule: WaitRule,
+  maxEvents: number,
+): Promise<{ event: EventInstance | undefined; narrowedTo: Date | undefined }> {
+  const below = await currentPosition(tx);
+  const places = await newestPlaces(
+    tx,
+    committedSinceConditions({
+      pattern: rule.pattern,
+      since: rule.windowStart,
+      ...(rule.keyPath === '' ? { correlationId: rule.correlationKey } : {}),
+    }),
+    below,
+    maxEvents + 1,
+  );
+  const beyond = places[maxEvents];
+  // Commit times compare as JavaScript Dates (milliseconds) on both paths: starting at the next
+  // millisecond leaves out every event committed when the first one left out was.
+  const narrowedTo = beyond && new Date(beyond.committedAt.getTime() + 1);
+  if (narrowedTo) await narrowWindow(tx, rule.id, narrowedTo);
+  const window = { ...rule, windowStart: narrowedTo ?? rule.windowStart };
+  const candidates = places
+    .filter((place) => place.committedAt >= window.windowStart)
+    .sort((a, b) => (isAfter(a.position, b.position) ? 1 : -1));
   const compiler = new RuleCompiler();
-  const conditions = committedSinceConditions({
-    pattern: rule.pattern,
-    since: rule.windowStart,
-    ...(rule.keyPath === '' ? { correlationId: rule.correlationKey } : {}),
-  });
-  let after = START_POSITION;
-  for (let page = 0; page < LOOKBACK_PAGES; page++) {
-    const events = await readAfter(tx, after, conditions, LOOKBACK_PAGE);
-    const found = events.find((e) => compiler.resolves(rule, e.event, e.committedAt));
-    if (found) return found.event;
-    const last = events.at(-1);
-    if (events.length < LOOKBACK_PAGE || !last) return undefined;
-    after = last.position;
+  for (let start = 0; start < candidates.length; start += LOOKBACK_PAGE) {
+    const events = await eventsAt(tx, candidates.slice(start, start + LOOKBACK_PAGE));
+    const found = events.find((e) => compiler.resolves(window, e.event, e.committedAt));
+    if (found) return { event: found.event, narrowedTo };
   }
-  return undefined;
+  return { event: undefined, narrowedTo };
 }
+
+/** The warning of a lookback narrowed to its newest `maxEvents` events. */
+const truncated = (maxEvents: number, from: Date): ErrorDetail =>
+  fieldError(
+    'lookback',
+    'lookback_truncated',
+    `more than ${maxEvents} events of the pattern were committed in the lookback window; only the newest ${maxEvents}, committed from ${from.toISOString()}, were examined (WAITS_LOOKBACK_MAX_EVENTS), and the wait counts events from then`,
+  );
 
 /** For each open wait some event of `page` resolves, the first such event (commit order). */
 async function firstMatches(tx: Queryable, page: PositionedEvent[]): Promise<Resolution[]> {

@@ -7,6 +7,8 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 
 const PATTERN = 'payment.failed';
+/** WAITS_LOOKBACK_MAX_EVENTS here: small, so a test can go past it. */
+const LOOKBACK_MAX_EVENTS = 10;
 /** What the service signs its POSTs to http workflow engines with. */
 const ENGINE_SECRET = generateSecret();
 
@@ -18,6 +20,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
     t = await startTestApp(backend, {
       definitionCacheTtlMs: 0,
       workflowEngineSigningSecret: ENGINE_SECRET,
+      waitsLookbackMaxEvents: LOOKBACK_MAX_EVENTS,
       ingest: { ...ingest, queue: { ...ingest.queue, concurrentCommits: 6, batchSize: 1 } },
     });
   });
@@ -103,6 +106,53 @@ describe.each(testBackends())('waits on $name', (backend) => {
       notify: { url: 'http://127.0.0.1:9/resume' },
     });
     expect(response.body.notify.secret).toMatch(/^whsec_/);
+    expect(response.body.warnings).toBeUndefined();
+  });
+
+  it('with a key path, looks back over the newest WAITS_LOOKBACK_MAX_EVENTS events of the window only, and says so', async () => {
+    // More events of the pattern than the cap, committed a minute apart (n = 0 the oldest).
+    const total = LOOKBACK_MAX_EVENTS + 3;
+    const ids: string[] = [];
+    for (let n = 0; n < total; n++) ids.push(await publish(`c-${n}`, { orderId: `o-${n}`, n }));
+    await t.db.query(
+      `UPDATE events SET created_at = now()::timestamp - make_interval(mins => $1 - (payload->>'n')::int)
+        WHERE pattern = $2`,
+      [total, PATTERN],
+    );
+    const byKey = (n: number) =>
+      register({
+        correlationKeyPath: 'payload.orderId',
+        correlationKey: `o-${n}`,
+        lookback: 'PT1H',
+      });
+    // The newest LOOKBACK_MAX_EVENTS are n = 3 … total − 1; the window starts just after n = 2.
+    const { rows } = await t.db.query<{ created_at: Date }>(
+      `SELECT created_at FROM events WHERE pattern = $1 AND payload->>'n' = '2'`,
+      [PATTERN],
+    );
+    const from = new Date(rows[0]!.created_at.getTime() + 1).toISOString();
+    const warning = {
+      field: 'lookback',
+      code: 'lookback_truncated',
+      message: expect.stringContaining(`committed from ${from}`),
+    };
+    const oldestExamined = await byKey(3);
+    expect(oldestExamined.body).toMatchObject({
+      status: 'resolved',
+      event: { eventId: ids[3] },
+      warnings: [warning],
+    });
+    const leftOut = await byKey(2);
+    expect(leftOut.status).toBe(201);
+    expect(leftOut.body).toMatchObject({ status: 'waiting', warnings: [warning] });
+    expect(leftOut.body.event).toBeUndefined();
+    // The resolver counts from the narrowed window on: a later event of the key resolves it.
+    const later = await publish('c-later', { orderId: 'o-2' });
+    await resolveAll();
+    expect((await t.request('GET', `/v1/waits/${leftOut.body.id}`)).body).toMatchObject({
+      status: 'resolved',
+      event: { eventId: later },
+    });
   });
 
   it('without a lookback, or past it, waits for an event to come', async () => {

@@ -34,6 +34,7 @@ export function wireWaits(deps: {
   workflows: Pick<WaitsDeps, 'definitionOfInstance' | 'executorOf'> & Pick<ResumeDeps, 'engineOf'>;
   engineSigningSecret: ResumeDeps['engineSigningSecret'];
   maxLookbackMs: number | undefined;
+  lookbackMaxEvents: WaitsDeps['lookbackMaxEvents'];
   /** How often the resolver runs (WAITS_POLL_INTERVAL_MS). */
   pollIntervalMs: number;
 }): WaitWiring {
@@ -46,6 +47,7 @@ export function wireWaits(deps: {
     definitionOfInstance: (id) => workflows.definitionOfInstance(id),
     executorOf: (id) => workflows.executorOf(id),
     maxLookbackMs: deps.maxLookbackMs,
+    lookbackMaxEvents: deps.lookbackMaxEvents,
   });
   let resolver: ReturnType<typeof runPeriodically> | undefined;
   return {

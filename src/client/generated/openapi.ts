@@ -7234,6 +7234,12 @@ export interface operations {
                                 [key: string]: unknown;
                             } | null;
                         };
+                        /** @description lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when) */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                     };
                 };
             };

@@ -21,6 +21,8 @@ export class CliError extends Error {
     message: string,
     readonly details: readonly { field?: string; message?: string }[] = [],
     readonly exitCode = 1,
+    /** The HTTP status of the service's refusal, when one caused this. */
+    readonly status?: number,
   ) {
     super(message);
   }
@@ -53,9 +55,14 @@ export async function unwrap<T>(
   const { data, error, response } = answer;
   if (response.ok) return data as T;
   if (isErrorEnvelope(error)) {
-    throw new CliError(`${what}: ${error.error.message}`, error.error.details ?? []);
+    throw new CliError(
+      `${what}: ${error.error.message}`,
+      error.error.details ?? [],
+      1,
+      response.status,
+    );
   }
-  throw new CliError(`${what}: HTTP ${response.status}`);
+  throw new CliError(`${what}: HTTP ${response.status}`, [], 1, response.status);
 }
 
 export interface ConnectionOptions {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerApply } from './commands/apply.ts';
 import { registerCodegen } from './commands/codegen.ts';
+import { registerDlq } from './commands/dlq.ts';
 import { registerEvents } from './commands/events.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerReplay } from './commands/replay.ts';
@@ -56,6 +57,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   registerTrace(program, run);
   registerTail(program, run);
   registerReplay(program, run);
+  registerDlq(program, run);
   registerKeys(program, io, setExitCode);
   registerCodegen(program, run);
   return program;

@@ -6,6 +6,7 @@ import { isUuid } from '../ids.ts';
 import { type FiringRowView, firingView } from '../routing/firing-view.ts';
 import type { WorkStatus } from '../routing/work.ts';
 import {
+  deadWork,
   firingsOfTarget,
   type ReplayScope,
   replayWork,
@@ -95,6 +96,15 @@ export class ProcessorRouting {
       processorId,
       query,
     );
+    return rows.map(processorFiringView);
+  }
+
+  /** Dead firings of every processor, most recently dead first. */
+  async deadFirings(query: { limit: number; offset: number }): Promise<ProcessorFiringView[]> {
+    const rows = await deadWork<Partial<DerivationRecord>>(this.db, {
+      kind: 'processor',
+      ...query,
+    });
     return rows.map(processorFiringView);
   }
 

@@ -266,6 +266,10 @@ describe.each(testBackends())('event processors on $name', (backend) => {
       const [dead] = await firings(created.id);
       expect(dead).toMatchObject({ status: 'dead', action: 'dead', attempts: 3 });
       expect(await eventsOf('orders.enriched')).toEqual([]);
+      const everyDead = await t.request('GET', '/v1/processor-firings?status=dead&limit=10');
+      expect(everyDead.body.firings).toEqual([
+        expect.objectContaining({ id: dead.id, processorId: created.id, action: 'dead' }),
+      ]);
       // Fixed, and retried from the dead letters: the same firing derives the event.
       await t.request('PATCH', `/v1/event-processors/${created.id}`, {
         payload: { output: enrich.output },
@@ -276,6 +280,9 @@ describe.each(testBackends())('event processors on $name', (backend) => {
       await drain();
       expect(await eventsOf('orders.enriched')).toHaveLength(1);
       expect((await t.request('POST', `/v1/processor-firings/${dead.id}/retry`)).status).toBe(409);
+      expect((await t.request('GET', '/v1/processor-firings?status=dead')).body.firings).toEqual(
+        [],
+      );
       // Three refused attempts, then the one derivation, in /metrics.
       const metricAfter = await processorFiringsMetric();
       expect(metricAfter.failed - metricBefore.failed).toBe(3);

@@ -28,6 +28,7 @@ import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { firingSchema } from '../routing/firing-view.ts';
 import {
+  deadWorkRoute,
   dryRunRoute,
   firingsRoute,
   replayRoute,
@@ -308,6 +309,16 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
       "A processor's firings, newest first: the event it derived, or why not (status=dead lists the ones to retry)",
     firing: processorFiring.ref,
     firings: async (id, query) => routing.firingsOf((await processors.get(id)).id, query),
+  });
+
+  deadWorkRoute(app, {
+    path: '/v1/processor-firings',
+    operationId: 'listDeadProcessorFirings',
+    access: 'processors:read',
+    tags,
+    summary: 'Dead firings of every processor, most recently dead first (status=dead)',
+    listKey: 'firings',
+    dead: (query) => routing.deadFirings(query),
   });
 
   retryFiringRoute(app, {

@@ -215,6 +215,50 @@ export function firingsRoute(
   );
 }
 
+/** Paging of a dead-work list. */
+export interface DeadWorkQuery {
+  limit: number;
+  offset: number;
+}
+
+/**
+ * `GET /v1/trigger-firings?status=dead` (and the processors' firings, the waits' notifications):
+ * the dead work of every target of a kind, most recently dead first, so an operator finds what
+ * to retry without asking each target. Only `dead` is listed across targets; a target's whole
+ * history is its own firings list.
+ */
+export function deadWorkRoute(
+  app: FastifyInstance,
+  route: TargetRoute & {
+    /** The answer's list property. */
+    listKey: string;
+    dead(query: DeadWorkQuery): Promise<object[]>;
+  },
+): void {
+  app.get<{ Querystring: DeadWorkQuery & { status: 'dead' } }>(
+    route.path,
+    {
+      config: { access: route.access },
+      schema: {
+        operationId: route.operationId,
+        tags: route.tags,
+        summary: route.summary,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['status'],
+          properties: { status: { type: 'string', enum: ['dead'] }, ...paginationQuery },
+        },
+        response: { 200: listAnswer(route.listKey), 400: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const { limit, offset } = request.query;
+      return { [route.listKey]: await route.dead({ limit, offset }) };
+    },
+  );
+}
+
 /** A dead-lettered firing or delivery queued again. */
 export const queuedAgain = exactObject(
   { id: { type: 'string' }, status: { type: 'string', enum: ['pending'] } },

@@ -8,11 +8,13 @@ export interface ReceivedRequest {
 
 /**
  * A webhook receiver on 127.0.0.1 for tests: records every request and answers with the next
- * scripted status (default 200), with optional headers.
+ * scripted status (`status` when the script is empty), with optional headers.
  */
 export interface TestReceiver {
   url: string;
   received: ReceivedRequest[];
+  /** The answer when nothing is scripted; a test may change it (a receiver that recovers). */
+  status: number;
   /** Statuses (and headers, and how long to wait before answering) of the next answers, in order. */
   script: Array<number | { status: number; headers: Record<string, string>; delayMs?: number }>;
   close(): Promise<void>;
@@ -25,7 +27,7 @@ export interface TestReceiver {
 export async function startReceiver(
   record?: (request: ReceivedRequest, path: string) => void,
 ): Promise<TestReceiver> {
-  const receiver: Omit<TestReceiver, 'url' | 'close'> = { received: [], script: [] };
+  const receiver: Omit<TestReceiver, 'url' | 'close'> = { received: [], script: [], status: 200 };
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => (body += chunk));
@@ -33,7 +35,7 @@ export async function startReceiver(
       const received = { headers: request.headers, body };
       if (record) record(received, request.url ?? '/');
       else receiver.received.push(received);
-      const next = receiver.script.shift() ?? 200;
+      const next = receiver.script.shift() ?? receiver.status;
       const {
         status,
         headers,

@@ -33,6 +33,7 @@ import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { firingSchema } from '../routing/firing-view.ts';
 import {
+  deadWorkRoute,
   dryRunRoute,
   firingsRoute,
   replayRoute,
@@ -419,6 +420,16 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     summary: "A trigger's firings, newest first (status=dead lists the ones to retry)",
     firing: triggerFiring.ref,
     firings: async (id, query) => routing.firingsOfTrigger((await triggers.get(id)).id, query),
+  });
+
+  deadWorkRoute(app, {
+    path: '/v1/trigger-firings',
+    operationId: 'listDeadTriggerFirings',
+    access: 'triggers:read',
+    tags,
+    summary: 'Dead firings of every trigger, most recently dead first (status=dead)',
+    listKey: 'firings',
+    dead: (query) => routing.deadFirings(query),
   });
 
   retryFiringRoute(app, {

@@ -6,6 +6,7 @@ import { isUuid } from '../ids.ts';
 import { type FiringRowView, firingView } from '../routing/firing-view.ts';
 import type { WorkStatus } from '../routing/work.ts';
 import {
+  deadWork,
   firingsOfTarget,
   type ReplayScope,
   replayWork,
@@ -61,6 +62,12 @@ export class TriggerRouting {
     return (await firingsOfTarget<FiringOutcome>(this.db, 'trigger', triggerId, query)).map(
       triggerFiringView,
     );
+  }
+
+  /** Dead firings of every trigger, most recently dead first. */
+  async deadFirings(query: { limit: number; offset: number }): Promise<FiringView[]> {
+    const rows = await deadWork<FiringOutcome>(this.db, { kind: 'trigger', ...query });
+    return rows.map(triggerFiringView);
   }
 
   async retryDead(id: string): Promise<void> {

@@ -565,6 +565,12 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
         `/v1/workflow-triggers/${dead.triggerId}/firings?status=dead`,
       );
       expect(history.body.firings).toEqual([expect.objectContaining({ id: dead.id, eventId })]);
+      // Across triggers: the dead firings of every trigger, to find what to retry.
+      const everyDead = await t.request('GET', '/v1/trigger-firings?status=dead');
+      expect(everyDead.body.firings).toEqual([
+        expect.objectContaining({ id: dead.id, triggerId: dead.triggerId, eventId }),
+      ]);
+      expect((await t.request('GET', '/v1/trigger-firings')).status).toBe(400);
       const retried = await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`);
       expect(retried.status).toBe(202);
       expect((await t.request('POST', `/v1/trigger-firings/${dead.id}/retry`)).status).toBe(409);
@@ -580,6 +586,7 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
         (await t.request('GET', `/v1/workflow-triggers/${dead.triggerId}/firings?status=dead`)).body
           .firings,
       ).toEqual([]);
+      expect((await t.request('GET', '/v1/trigger-firings?status=dead')).body.firings).toEqual([]);
     });
 
     it('dead-letters work whose event retention dropped before it ran', async () => {

@@ -8,6 +8,7 @@ import {
   warningsSchema,
 } from '../http/common.ts';
 import { idParams } from '../http/resource-routes.ts';
+import { deadWorkRoute } from '../routing/target-routes.ts';
 import { WORK_STATUSES } from '../routing/work.ts';
 import type { WaitFilters } from './repository.ts';
 import type { Waits } from './service.ts';
@@ -256,6 +257,17 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
       return { id: request.params.id, status: 'pending' };
     },
   );
+
+  deadWorkRoute(app, {
+    path: '/v1/wait-notifications',
+    operationId: 'listDeadWaitNotifications',
+    access: 'waits:read',
+    tags,
+    summary:
+      'Dead notifications of every wait, most recently dead first (status=dead); POST /v1/waits/{waitId}/notification/retry sends one again',
+    listKey: 'notifications',
+    dead: (query) => waits.deadNotifications(query),
+  });
 
   app.delete<{ Params: { id: string } }>(
     '/v1/waits/:id',

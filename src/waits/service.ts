@@ -15,7 +15,13 @@ import type { EventInstance } from '../events/event.ts';
 import { isUuid, newUuidV7 } from '../ids.ts';
 import { DEFAULT_RETRY_POLICY } from '../routing/retry.ts';
 import type { WorkStatus } from '../routing/work.ts';
-import { latestWorkOfTarget, queueWork, requeueDead } from '../routing/work-store.ts';
+import {
+  deadWork,
+  latestWorkOfTarget,
+  queueWork,
+  requeueDead,
+  type WorkRecord,
+} from '../routing/work-store.ts';
 import {
   committedSinceConditions,
   currentPosition,
@@ -114,6 +120,17 @@ export interface Notification {
   outcome: object | null;
 }
 
+/** A notification's work row as a wait shows it. */
+function notificationOf(work: WorkRecord): Notification {
+  return {
+    status: work.status,
+    attempts: work.attempts,
+    lastError: work.last_error,
+    nextAttemptAt: work.status === 'pending' ? work.next_attempt_at.toISOString() : null,
+    outcome: work.outcome,
+  };
+}
+
 /** Events one resolver round reads at most. */
 const ROUND_EVENTS = 500;
 /** Full rounds one periodic run goes through at most before pausing. */
@@ -179,17 +196,21 @@ export class Waits {
     const wait = isUuid(id) ? await findWait(this.deps.db, id) : undefined;
     if (!wait) throw notFound(`wait ${id}`);
     const work = await latestWorkOfTarget(this.deps.db, 'resume', id);
-    if (!work) return wait;
-    return {
-      ...wait,
-      notification: {
-        status: work.status,
-        attempts: work.attempts,
-        lastError: work.last_error,
-        nextAttemptAt: work.status === 'pending' ? work.next_attempt_at.toISOString() : null,
-        outcome: work.outcome,
-      },
-    };
+    return work ? { ...wait, notification: notificationOf(work) } : wait;
+  }
+
+  /** Dead notifications of every wait, most recently dead first: what to retry. */
+  async deadNotifications(query: {
+    limit: number;
+    offset: number;
+  }): Promise<Array<Notification & { waitId: string; eventId: string; updatedAt: string }>> {
+    const rows = await deadWork(this.deps.db, { kind: 'resume', ...query });
+    return rows.map((work) => ({
+      waitId: work.target_id,
+      eventId: work.event_id,
+      ...notificationOf(work),
+      updatedAt: work.updated_at.toISOString(),
+    }));
   }
 
   /** Sends a dead-lettered notification again, with fresh attempts. */

@@ -398,19 +398,25 @@ describe.each(testBackends())('waits on $name', (backend) => {
     const engine = await receiver([500]);
     try {
       const wait = await register({ notify: { url: engine.url } });
-      await publish('order-1');
+      const eventId = await publish('order-1');
       await resolveAll();
       await runWorkers(7);
       expect(engine.received).toHaveLength(5);
       const read = await t.request('GET', `/v1/waits/${wait.body.id}`);
       expect(read.body.notification).toMatchObject({ status: 'dead', attempts: 5 });
       expect(read.body.notification.lastError).toContain('500');
+      const everyDead = await t.request('GET', '/v1/wait-notifications?status=dead');
+      expect(everyDead.body.notifications).toEqual([
+        { waitId: wait.body.id, ...read.body.notification, eventId, updatedAt: expect.any(String) },
+      ]);
       const retried = await t.request('POST', `/v1/waits/${wait.body.id}/notification/retry`);
       expect(retried.status).toBe(202);
       await runWorkers(1);
       expect(engine.received).toHaveLength(6);
       const again = await t.request('POST', `/v1/waits/${wait.body.id}/notification/retry`);
       expect(again.status).toBe(409);
+      const none = await t.request('GET', '/v1/wait-notifications?status=dead');
+      expect(none.body.notifications).toEqual([]);
     } finally {
       await engine.close();
     }

@@ -1,29 +1,12 @@
 import type { Command } from 'commander';
 import { type CliContext, CliError, unwrap } from '../context.ts';
-import { oneLine, sinceParameter, table } from '../output.ts';
+import { isUuid, subscriptionsNamed } from '../names.ts';
+import { sinceParameter } from '../output.ts';
 import type { Run } from './run.ts';
 
-/**
- * `eps replay` and `eps dlq`: sending stored events again to a trigger or subscription, and
- * the dead letters of subscriptions (deliveries whose attempts ran out).
- */
+/** `eps replay`: sending stored events again to a trigger or subscription. */
 
 type Target = { kind: 'trigger' | 'subscription'; id: string; name: string };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Subscriptions by name (or id), for `--subscription`. */
-async function subscriptionsNamed(context: CliContext, name: string) {
-  if (UUID.test(name)) return [{ id: name, name }];
-  const page = await unwrap(
-    context.client.GET('/v1/subscriptions', { params: { query: { name } } }),
-    `finding subscription ${name}`,
-  );
-  return page.subscriptions.map((s) => ({
-    id: s.subscription_id,
-    name: s.name ?? s.subscription_id,
-  }));
-}
 
 /**
  * `trigger/<name>`, `subscription/<name>` (as kubectl's kind/name), or a bare name or id looked
@@ -36,7 +19,7 @@ async function resolveTarget(context: CliContext, reference: string): Promise<Ta
   const name = rest ?? reference;
   const found: Target[] = [];
   if (prefix === undefined || prefix === 'trigger') {
-    if (UUID.test(name)) found.push({ kind: 'trigger', id: name, name });
+    if (isUuid(name)) found.push({ kind: 'trigger', id: name, name });
     else {
       const page = await unwrap(
         context.client.GET('/v1/workflow-triggers', { params: { query: { name } } }),
@@ -47,7 +30,7 @@ async function resolveTarget(context: CliContext, reference: string): Promise<Ta
     }
   }
   if (prefix === undefined || prefix === 'subscription') {
-    if (!UUID.test(name) || prefix === 'subscription') {
+    if (!isUuid(name) || prefix === 'subscription') {
       for (const s of await subscriptionsNamed(context, name))
         found.push({ kind: 'subscription', ...s });
     }
@@ -98,22 +81,6 @@ async function replay(context: CliContext, target: Target, flags: ReplayFlags) {
   ) as Promise<{ matched?: number; queued?: number }>;
 }
 
-async function deadLetters(context: CliContext, subscription: string | undefined) {
-  const ids = subscription ? await subscriptionsNamed(context, subscription) : [undefined];
-  if (ids.length === 0) throw new CliError(`no subscription named ${subscription}`);
-  const letters: Array<Record<string, unknown>> = [];
-  for (const s of ids) {
-    const page = await unwrap(
-      context.client.GET('/v1/dead-letters', {
-        params: { query: { limit: 1000, ...(s ? { subscriptionId: s.id } : {}) } },
-      }),
-      'listing dead letters',
-    );
-    letters.push(...page.deadLetters);
-  }
-  return letters;
-}
-
 export function registerReplay(program: Command, run: Run): void {
   program
     .command('replay')
@@ -133,78 +100,6 @@ export function registerReplay(program: Command, run: Run): void {
         context.out(
           `${target.kind} ${target.name}: ${result.matched ?? 0} events matched, ${result.queued ?? 0} queued`,
         );
-        return 0;
-      }),
-    );
-
-  const dlq = program.command('dlq').description('dead letters: deliveries whose attempts ran out');
-  dlq
-    .command('ls')
-    .description('list dead letters, newest first')
-    .option('--subscription <name>', 'of one subscription (name or id)')
-    .option('--json', 'one JSON dead letter per line')
-    .action(
-      run(async (context, flags: { subscription?: string; json?: boolean }) => {
-        const letters = await deadLetters(context, flags.subscription);
-        if (flags.json) {
-          for (const letter of letters) context.out(JSON.stringify(letter));
-          return 0;
-        }
-        context.out(
-          table(
-            ['ID', 'SUBSCRIPTION', 'EVENT ID', 'ATTEMPTS', 'DEAD SINCE', 'ERROR'],
-            letters.map((l) => [
-              String(l.id),
-              String(l.subscription_id),
-              String(l.event_id),
-              String(l.attempts),
-              String(l.dead_since),
-              oneLine(l.error ?? '', 60),
-            ]),
-          ),
-        );
-        return 0;
-      }),
-    );
-  dlq
-    .command('redeliver')
-    .description('queue dead letters again with fresh attempts')
-    .argument('[ids...]', 'dead letter ids (from eps dlq ls)')
-    .option('--all', 'every dead letter (of --subscription, or of every subscription)')
-    .option('--subscription <name>', 'with --all: of this subscription only')
-    .action(
-      run(async (context, ids: string[], flags: { all?: boolean; subscription?: string }) => {
-        if (Boolean(flags.all) === ids.length > 0) {
-          throw new CliError('name dead letter ids, or --all (not both)', [], 2);
-        }
-        if (flags.all) {
-          const subscriptions = flags.subscription
-            ? await subscriptionsNamed(context, flags.subscription)
-            : [
-                ...new Set(
-                  (await deadLetters(context, undefined)).map((l) => String(l.subscription_id)),
-                ),
-              ].map((id) => ({ id, name: id }));
-          let requeued = 0;
-          for (const s of subscriptions) {
-            const answer = await unwrap(
-              context.client.POST('/v1/subscriptions/{id}/dead-letters/redeliver', {
-                params: { path: { id: s.id } },
-              }),
-              `redelivering the dead letters of ${s.name}`,
-            );
-            requeued += answer.requeued;
-          }
-          context.out(`${requeued} dead letters queued again`);
-          return 0;
-        }
-        for (const id of ids) {
-          await unwrap(
-            context.client.POST('/v1/dead-letters/{id}/redeliver', { params: { path: { id } } }),
-            `redelivering ${id}`,
-          );
-          context.out(`${id} queued again`);
-        }
         return 0;
       }),
     );

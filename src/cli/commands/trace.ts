@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import pLimit from 'p-limit';
 import { type CliContext, unwrap } from '../context.ts';
+import { Names } from '../names.ts';
 import { sourceText } from './events.ts';
 import type { Run } from './run.ts';
 
@@ -30,51 +31,6 @@ interface Consequences {
 
 /** Beyond this many events the tree is drawn without their firings and deliveries. */
 const MAX_DETAILED_EVENTS = 200;
-
-/** Names of triggers and subscriptions by id, each read once. */
-class Names {
-  private readonly cache = new Map<string, Promise<string>>();
-  constructor(private readonly context: CliContext) {}
-
-  trigger(id: string): Promise<string> {
-    return this.once(
-      `t:${id}`,
-      async () => {
-        const answer = await this.context.client.GET('/v1/workflow-triggers/{id}', {
-          params: { path: { id } },
-        });
-        return (answer.data as Json | undefined)?.name as string | undefined;
-      },
-      id,
-    );
-  }
-
-  subscription(id: string): Promise<string> {
-    return this.once(
-      `s:${id}`,
-      async () => {
-        const answer = await this.context.client.GET('/v1/subscriptions/{id}', {
-          params: { path: { id } },
-        });
-        return (answer.data as Json | undefined)?.name as string | undefined;
-      },
-      id,
-    );
-  }
-
-  /** A resource without a name (or deleted since) shows its id. */
-  private once(key: string, read: () => Promise<string | undefined>, id: string) {
-    let name = this.cache.get(key);
-    if (!name) {
-      name = read().then(
-        (found) => found ?? id,
-        () => id,
-      );
-      this.cache.set(key, name);
-    }
-    return name;
-  }
-}
 
 async function consequencesOf(context: CliContext, eventId: string): Promise<Consequences> {
   const path = { params: { path: { eventId } } };

@@ -24,6 +24,7 @@ import { Metrics } from './observability/metrics.ts';
 import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
+import { processorConsumersOf } from './processors/consumers.ts';
 import { registerProcessorRoutes } from './processors/routes.ts';
 import { ProcessorTargets } from './processors/targets.ts';
 import { wireProcessors } from './processors/wiring.ts';
@@ -146,7 +147,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clock,
     compiler,
     validators,
-    consumers: [triggerConsumersOf, subscriptionConsumersOf],
+    consumers: [triggerConsumersOf, subscriptionConsumersOf, processorConsumersOf],
     onChange: (pattern) => resolver.invalidate(pattern),
   });
   // The one egress guard: every outgoing HTTP call (webhooks, the http workflow executor) is

@@ -359,6 +359,84 @@ describe.each(testBackends())('consumer type checks on $name', (backend) => {
       expect(made.body.impact).toEqual(expected);
     });
 
+    it('reports event processors whose condition or output payload paths the new version drops', async () => {
+      const audited = await t.request('POST', '/v1/event-definitions', {
+        payload: {
+          event_id: 'order.audited',
+          name: 'Order audited',
+          pattern: 'order.audited',
+          version: '1.0.0',
+          payload_schema: {
+            type: 'object',
+            required: ['orderId'],
+            properties: { orderId: { type: 'string' }, status: { type: 'string' } },
+          },
+        },
+      });
+      expect(audited.status).toBe(201);
+      const processor = await t.request('POST', '/v1/event-processors', {
+        payload: {
+          name: 'audit-orders',
+          eventPattern: 'order.placed',
+          eventCondition: "payload.status != 'new'",
+          output: {
+            pattern: 'order.audited',
+            payload: { orderId: 'payload.orderId', status: 'payload.status' },
+          },
+        },
+      });
+      expect(processor.status).toBe(201);
+      // 2.0.0 has no status: the condition reads it, the output maps it.
+      const strict = await register('2.0.0', {}, '?strict=true');
+      expect(strict.status).toBe(409);
+      expect(strict.body.error.details).toEqual([
+        expect.objectContaining({
+          field: `event-processors/${processor.body.id}.eventCondition`,
+          code: 'field_not_in_all_versions',
+        }),
+        expect.objectContaining({
+          field: `event-processors/${processor.body.id}.output.payload.status`,
+          code: 'field_not_in_all_versions',
+        }),
+      ]);
+      const made = await register('2.0.0', {});
+      expect(made.status).toBe(201);
+      expect(made.body.impact).toEqual([
+        expect.objectContaining({
+          kind: 'processor',
+          id: processor.body.id,
+          field: 'eventCondition',
+          path: 'payload.status',
+          code: 'field_not_in_all_versions',
+        }),
+        expect.objectContaining({
+          kind: 'processor',
+          id: processor.body.id,
+          field: 'output.payload.status',
+          path: 'payload.status',
+        }),
+      ]);
+      // order.audited requires orderId; a version where it is optional may derive nothing.
+      const retyped = await t.request('POST', '/v1/event-definitions/order.placed/compatibility', {
+        payload: {
+          payload_schema: {
+            type: 'object',
+            properties: { orderId: { type: 'number' }, status: { type: 'string' } },
+          },
+          version: '3.0.0',
+        },
+      });
+      expect(retyped.body.impact).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            kind: 'processor',
+            field: 'output.payload.orderId',
+            code: 'input_may_be_missing',
+          }),
+        ]),
+      );
+    });
+
     it('reports what deprecating a version breaks', async () => {
       const reader = await trigger({ eventCondition: "payload.coupon == 'X'" });
       expect(reader.status).toBe(201);

@@ -6,16 +6,16 @@ import { schemasMatching } from './consumer-schemas.ts';
 import type { EventDefinition } from './definition.ts';
 
 /**
- * Impact analysis: which triggers and subscriptions a change to the set of active versions
+ * Impact analysis: which triggers, subscriptions and event processors a change to the set of active versions
  * (a new version, a deprecation, a release) leaves reading paths the versions no longer
  * support. A consumer is impacted by each finding of its type check against the versions
  * after the change that it did not have before, so consumers already accepted with warnings
  * are not reported again for them.
  */
 
-/** A trigger or subscription, with what it reads. */
+/** A trigger, subscription or event processor, with what it reads. */
 export interface Consumer {
-  kind: 'trigger' | 'subscription';
+  kind: 'trigger' | 'subscription' | 'processor';
   id: string;
   eventPattern: string;
   spec: ConsumerSpec;
@@ -23,7 +23,7 @@ export interface Consumer {
 
 /**
  * The live consumers of a kind reading `pattern` (enabled triggers, subscriptions that are not
- * disabled). Each consuming capability provides its own, so the registry imports none of them.
+ * disabled, enabled event processors). Each consuming capability provides its own, so the registry imports none of them.
  */
 export type ConsumersOf = (db: Queryable, pattern: string) => Promise<Consumer[]>;
 
@@ -68,6 +68,13 @@ export function impactOf(
     });
 }
 
+/** Where a consumer lives in the API, as 409 details name it. */
+const CONSUMER_COLLECTIONS: Record<Consumer['kind'], string> = {
+  trigger: 'workflow-triggers',
+  subscription: 'subscriptions',
+  processor: 'event-processors',
+};
+
 /** With `strict`, a change that impacts consumers is refused: 409 `breaks_consumers`. */
 export function assertNoImpact(impact: ImpactEntry[], strict: boolean): void {
   if (!strict || impact.length === 0) return;
@@ -75,7 +82,7 @@ export function assertNoImpact(impact: ImpactEntry[], strict: boolean): void {
     `the change breaks ${new Set(impact.map((i) => i.id)).size} consumer(s); without ?strict=true it is made and reported in impact`,
     'breaks_consumers',
     impact.map((i) => ({
-      field: `${i.kind === 'trigger' ? 'workflow-triggers' : 'subscriptions'}/${i.id}.${i.field}`,
+      field: `${CONSUMER_COLLECTIONS[i.kind]}/${i.id}.${i.field}`,
       code: i.code,
       message: i.message,
     })),

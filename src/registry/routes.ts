@@ -129,14 +129,17 @@ const checkProperties = {
 const impactSchema = {
   type: 'array',
   description:
-    'triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check)',
+    'triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check)',
   items: {
     type: 'object',
     required: ['kind', 'id', 'field', 'code', 'message'],
     properties: {
-      kind: { type: 'string', enum: ['trigger', 'subscription'] },
+      kind: { type: 'string', enum: ['trigger', 'subscription', 'processor'] },
       id: { type: 'string' },
-      field: { type: 'string', description: 'e.g. eventCondition, inputMapping.total' },
+      field: {
+        type: 'string',
+        description: 'e.g. eventCondition, inputMapping.total, output.payload.total',
+      },
       path: { type: 'string', description: 'the path it reads, e.g. payload.orderTotal' },
       code: {
         type: 'string',

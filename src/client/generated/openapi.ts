@@ -2271,12 +2271,12 @@ export interface operations {
                             /** Format: date-time */
                             updated_at?: string;
                             revision?: number;
-                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                             impact?: {
                                 /** @enum {string} */
-                                kind: "trigger" | "subscription";
+                                kind: "trigger" | "subscription" | "processor";
                                 id: string;
-                                /** @description e.g. eventCondition, inputMapping.total */
+                                /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                                 field: string;
                                 /** @description the path it reads, e.g. payload.orderTotal */
                                 path?: string;
@@ -2454,12 +2454,12 @@ export interface operations {
                         /** Format: date-time */
                         updated_at?: string;
                         revision?: number;
-                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
-                            kind: "trigger" | "subscription";
+                            kind: "trigger" | "subscription" | "processor";
                             id: string;
-                            /** @description e.g. eventCondition, inputMapping.total */
+                            /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                             field: string;
                             /** @description the path it reads, e.g. payload.orderTotal */
                             path?: string;
@@ -2628,12 +2628,12 @@ export interface operations {
                         /** Format: date-time */
                         updated_at?: string;
                         revision?: number;
-                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
-                            kind: "trigger" | "subscription";
+                            kind: "trigger" | "subscription" | "processor";
                             id: string;
-                            /** @description e.g. eventCondition, inputMapping.total */
+                            /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                             field: string;
                             /** @description the path it reads, e.g. payload.orderTotal */
                             path?: string;
@@ -2909,12 +2909,12 @@ export interface operations {
                         /** Format: date-time */
                         updated_at?: string;
                         revision?: number;
-                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
-                            kind: "trigger" | "subscription";
+                            kind: "trigger" | "subscription" | "processor";
                             id: string;
-                            /** @description e.g. eventCondition, inputMapping.total */
+                            /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                             field: string;
                             /** @description the path it reads, e.g. payload.orderTotal */
                             path?: string;
@@ -3109,12 +3109,12 @@ export interface operations {
                             /** Format: date-time */
                             updated_at?: string;
                             revision?: number;
-                            /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                            /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                             impact?: {
                                 /** @enum {string} */
-                                kind: "trigger" | "subscription";
+                                kind: "trigger" | "subscription" | "processor";
                                 id: string;
-                                /** @description e.g. eventCondition, inputMapping.total */
+                                /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                                 field: string;
                                 /** @description the path it reads, e.g. payload.orderTotal */
                                 path?: string;
@@ -3329,12 +3329,12 @@ export interface operations {
                         }[];
                         /** @description the version it was checked as */
                         version: string;
-                        /** @description triggers and subscriptions that read paths the active versions after this change no longer support (new findings of their type check) */
+                        /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact: {
                             /** @enum {string} */
-                            kind: "trigger" | "subscription";
+                            kind: "trigger" | "subscription" | "processor";
                             id: string;
-                            /** @description e.g. eventCondition, inputMapping.total */
+                            /** @description e.g. eventCondition, inputMapping.total, output.payload.total */
                             field: string;
                             /** @description the path it reads, e.g. payload.orderTotal */
                             path?: string;

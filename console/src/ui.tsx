@@ -1,5 +1,14 @@
 import type { UseQueryResult } from '@tanstack/react-query';
-import { type InputHTMLAttributes, type ReactNode, useState } from 'react';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import {
+  type InputHTMLAttributes,
+  memo,
+  type ReactNode,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 import { ApiError, errorMessage } from './api.ts';
 
 export function ErrorBox({ error }: { error: unknown }) {
@@ -148,9 +157,20 @@ export interface Column<T> {
   className?: string | ((row: T) => string | undefined);
 }
 
+/** Rows a windowed {@link DataTable} draws beyond the viewport on each side, so scrolling shows no gap. */
+const OVERSCAN_ROWS = 10;
+/** A row's height before it is measured (one line of text and its padding). */
+const ESTIMATED_ROW_PX = 34;
+
 /**
  * The console's tables: a header row of column names, a row per item, in a {@link TableWrap}.
  * A column given as `false` is left out (e.g. a write action the key may not take).
+ *
+ * `windowed` is for long lists (the events page shows up to 1,000 rows): only the rows in the
+ * browser's viewport (plus {@link OVERSCAN_ROWS} on each side) are in the document, the page
+ * still scrolls as a whole, and the table keeps its semantics: `aria-rowcount` and each row's
+ * `aria-rowindex` tell assistive technology how many rows there are and where each one stands.
+ * Rows are memoised, so a render of the page around an unchanged table redraws no row.
  */
 export function DataTable<T>({
   rows,
@@ -159,6 +179,7 @@ export function DataTable<T>({
   label,
   caption,
   className,
+  windowed = false,
 }: {
   rows: readonly T[];
   rowKey: (row: T) => string;
@@ -167,14 +188,23 @@ export function DataTable<T>({
   label?: string;
   caption?: ReactNode;
   className?: string;
+  /** Draw only the rows in view (for lists of hundreds of rows); default false. */
+  windowed?: boolean;
 }) {
-  const shown = columns.filter((column): column is Column<T> => column !== false);
+  const shown = useMemo(
+    () => columns.filter((column): column is Column<T> => column !== false),
+    [columns],
+  );
   return (
     <TableWrap>
-      <table aria-label={label} className={className}>
+      <table
+        aria-label={label}
+        className={className}
+        aria-rowcount={windowed ? rows.length + 1 : undefined}
+      >
         {caption && <caption>{caption}</caption>}
         <thead>
-          <tr>
+          <tr aria-rowindex={windowed ? 1 : undefined}>
             {shown.map((column) => (
               <th key={column.header} scope="col">
                 {column.header}
@@ -182,28 +212,125 @@ export function DataTable<T>({
             ))}
           </tr>
         </thead>
-        <tbody>
-          {rows.map((row) => (
-            <tr key={rowKey(row)}>
-              {shown.map((column) => (
-                <td
-                  key={column.header}
-                  className={
-                    typeof column.className === 'function'
-                      ? column.className(row)
-                      : column.className
-                  }
-                >
-                  {column.cell(row)}
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
+        {windowed ? (
+          <WindowedBody rows={rows} rowKey={rowKey} columns={shown} />
+        ) : (
+          <tbody>
+            {rows.map((row) => (
+              <DataRow key={rowKey(row)} row={row} columns={shown} />
+            ))}
+          </tbody>
+        )}
       </table>
     </TableWrap>
   );
 }
+
+/**
+ * The rows of a windowed {@link DataTable}: those in view between two empty spacer rows that
+ * stand for the rows above and below, so the page scrolls as if every row were there. Rows are
+ * measured once drawn (they wrap on a phone), the estimate only places those not yet seen.
+ */
+function WindowedBody<T>({
+  rows,
+  rowKey,
+  columns,
+}: {
+  rows: readonly T[];
+  rowKey: (row: T) => string;
+  columns: readonly Column<T>[];
+}) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  // Where the body starts in the page (the window scrolls, the rows start below the form), and
+  // the mean height of the rows drawn: the estimate of those not drawn yet, so the page is about
+  // as tall as all rows would make it (on a phone, rows wrap to three times the desktop height)
+  // and a jump to its end lands on the last rows.
+  const [scrollMargin, setScrollMargin] = useState(0);
+  const [typicalRowPx, setTypicalRowPx] = useState(ESTIMATED_ROW_PX);
+  useLayoutEffect(() => {
+    if (!body.current) return;
+    setScrollMargin(body.current.getBoundingClientRect().top + window.scrollY);
+    const drawn = body.current.querySelectorAll('tr[data-index]');
+    let height = 0;
+    for (const row of drawn) height += row.getBoundingClientRect().height;
+    if (drawn.length > 0) setTypicalRowPx(Math.round(height / drawn.length));
+  });
+  const virtualizer = useWindowVirtualizer({
+    count: rows.length,
+    estimateSize: () => typicalRowPx,
+    overscan: OVERSCAN_ROWS,
+    scrollMargin,
+    // A new function each render: the virtualizer then places the rows again, with the estimate
+    // of this render (measured rows keep their measured height).
+    getItemKey: (index) => rowKey(rows[index]!),
+    initialRect: { width: window.innerWidth, height: window.innerHeight },
+  });
+  const items = virtualizer.getVirtualItems();
+  const first = items[0];
+  const last = items.at(-1);
+  const above = first ? first.start - scrollMargin : 0;
+  const below = last ? virtualizer.getTotalSize() - (last.end - scrollMargin) : 0;
+  return (
+    <tbody ref={body}>
+      {above > 0 && <Spacer height={above} columns={columns.length} />}
+      {items.map((item) => (
+        <DataRow
+          key={item.key}
+          row={rows[item.index]!}
+          columns={columns}
+          index={item.index}
+          measure={virtualizer.measureElement}
+        />
+      ))}
+      {below > 0 && <Spacer height={below} columns={columns.length} />}
+    </tbody>
+  );
+}
+
+/** Stands for the rows of a windowed table that are not drawn; hidden from assistive technology. */
+function Spacer({ height, columns }: { height: number; columns: number }) {
+  return (
+    // biome-ignore lint/a11y/noAriaHiddenOnFocusable: a row with an empty cell is not focusable; hidden, it adds no row to the count
+    <tr aria-hidden="true" className="spacer">
+      <td colSpan={columns} style={{ height }} />
+    </tr>
+  );
+}
+
+/**
+ * One row of a {@link DataTable}. `index` and `measure` are a windowed table's: the row's place
+ * among all rows (`aria-rowindex` counts the header row as 1) and the callback that measures it.
+ */
+interface DataRowProps<T> {
+  row: T;
+  columns: readonly Column<T>[];
+  index?: number;
+  measure?: (element: HTMLTableRowElement | null) => void;
+}
+
+function DataRowOf<T>({ row, columns, index, measure }: DataRowProps<T>) {
+  return (
+    <tr
+      ref={measure}
+      data-index={index}
+      aria-rowindex={index === undefined ? undefined : index + 2}
+    >
+      {columns.map((column) => (
+        <td
+          key={column.header}
+          className={
+            typeof column.className === 'function' ? column.className(row) : column.className
+          }
+        >
+          {column.cell(row)}
+        </td>
+      ))}
+    </tr>
+  );
+}
+
+/** {@link DataRowOf} memoised: drawn again only when its item or the columns change. */
+const DataRow = memo(DataRowOf) as <T>(props: DataRowProps<T>) => ReactNode;
 
 /**
  * Newer/older paging where only the neighbours are known (a cursor, or a page that came back

@@ -146,6 +146,7 @@ export default function Events() {
             </p>
             <DataTable
               className="events-table"
+              windowed
               rows={list}
               rowKey={(event) => event.eventId}
               columns={EVENT_COLUMNS}

@@ -30,6 +30,14 @@ describe('the console pages', { timeout: 180_000 }, () => {
     return (data as { eventId: string }).eventId;
   };
 
+  /** Registers version 1.0.0 of a definition with an open payload schema. */
+  const define = async (event_id: string, name: string, pattern: string) => {
+    const { response } = await eps.POST('/v1/event-definitions', {
+      body: { event_id, name, pattern, version: '1.0.0', payload_schema: { type: 'object' } },
+    });
+    expect(response.status).toBe(201);
+  };
+
   const visible = (page: Page, text: string | RegExp) =>
     page.getByText(text).first().waitFor({ state: 'visible', timeout: 15_000 });
 
@@ -320,16 +328,7 @@ describe('the console pages', { timeout: 180_000 }, () => {
   });
 
   it('flow map: events → triggers → workflows, → subscriptions and → processors → events, with rates', async () => {
-    const audited = await eps.POST('/v1/event-definitions', {
-      body: {
-        event_id: 'Orders.audited',
-        name: 'Order audited',
-        pattern: 'orders.audited',
-        version: '1.0.0',
-        payload_schema: { type: 'object' },
-      },
-    });
-    expect(audited.response.status).toBe(201);
+    await define('Orders.audited', 'Order audited', 'orders.audited');
     const processor = await eps.POST('/v1/event-processors', {
       body: {
         name: 'audit-paid-orders',
@@ -373,5 +372,41 @@ describe('the console pages', { timeout: 180_000 }, () => {
       await page.locator('.react-flow__node').first().waitFor();
       expect(await page.locator('.react-flow__node').count()).toBeGreaterThanOrEqual(8);
     });
+  });
+
+  it('events: a page of many rows draws only those in view, and scrolling reaches the last', async () => {
+    const listed = 300;
+    await define('Bulk.listed', 'Bulk listed', 'bulk.listed');
+    const events = Array.from({ length: listed }, (_, n) => ({
+      pattern: 'bulk.listed',
+      payload: { n },
+    }));
+    const batch = await eps.POST('/v1/events/batch', { body: { events } });
+    expect(batch.response.ok).toBe(true);
+    const { data } = await eps.GET('/v1/events', {
+      params: { query: { pattern: 'bulk.listed', limit: 1000 } },
+    });
+    // Its own row's link (an event without a correlation id is its own correlation, linked too).
+    const oldest = `a[href$="/events/${data!.events.at(-1)!.eventId}"]`;
+    await checkPage(
+      harness,
+      '/events?pattern=bulk.listed&limit=1000',
+      'events-many',
+      async (page) => {
+        await visible(page, `${listed} matching events`);
+        const table = page
+          .getByRole('table')
+          .filter({ has: page.getByRole('columnheader', { name: 'Pattern' }) });
+        expect(await table.getAttribute('aria-rowcount')).toBe(String(listed + 1));
+        const drawn = table.locator('tbody tr[aria-rowindex]');
+        await drawn.first().waitFor();
+        expect(await drawn.count()).toBeLessThan(listed / 2);
+        expect(await page.locator(oldest).count()).toBe(0);
+        await page.evaluate('window.scrollTo(0, document.documentElement.scrollHeight)');
+        await page.locator(oldest).waitFor({ timeout: 15_000 });
+        expect(await table.locator(`tbody tr[aria-rowindex="${listed + 1}"]`).count()).toBe(1);
+        expect(await drawn.count()).toBeLessThan(listed / 2);
+      },
+    );
   });
 });

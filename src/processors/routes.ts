@@ -3,6 +3,13 @@ import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { eventSourceSchema } from '../events/event.ts';
 import {
+  deadWorkRoute,
+  dryRunRoute,
+  firingsRoute,
+  replayRoute,
+  retryFiringRoute,
+} from '../firings/routes.ts';
+import {
   addSharedSchemas,
   consumerCheckQuery,
   errorDetailSchema,
@@ -27,13 +34,6 @@ import {
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { firingSchema } from '../routing/firing-view.ts';
-import {
-  deadWorkRoute,
-  dryRunRoute,
-  firingsRoute,
-  replayRoute,
-  retryFiringRoute,
-} from '../routing/target-routes.ts';
 import { DERIVATION_ACTIONS } from './handler.ts';
 import type { ProcessorRouting } from './processor-routing.ts';
 import type { ProcessorFilters } from './repository.ts';

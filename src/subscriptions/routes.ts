@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import type { Database } from '../db/database.ts';
 import { conflict, notFound } from '../errors.ts';
+import { queuedAgain, replayAnswer } from '../firings/routes.ts';
 import {
   addSharedSchemas,
   consumerCheckQuery,
@@ -27,7 +28,6 @@ import {
 } from '../http/resource-routes.ts';
 import { isUuid } from '../ids.ts';
 import { replayRange, replayRangeProperties } from '../routing/replay.ts';
-import { queuedAgain, replayAnswer } from '../routing/target-routes.ts';
 import { replayWork, requeueDead } from '../routing/work-store.ts';
 import type { EventStore } from '../store/event-store.ts';
 import {

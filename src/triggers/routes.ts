@@ -3,6 +3,13 @@ import type { Clock } from '../clock.ts';
 import type { ConsumerCheckMode } from '../compatibility/consumers.ts';
 import { AppError, fieldError, validationError } from '../errors.ts';
 import {
+  deadWorkRoute,
+  dryRunRoute,
+  firingsRoute,
+  replayRoute,
+  retryFiringRoute,
+} from '../firings/routes.ts';
+import {
   addSharedSchemas,
   consumerCheckQuery,
   errorDetailSchema,
@@ -32,13 +39,6 @@ import { opaqueIdSchema } from '../ids.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { firingSchema } from '../routing/firing-view.ts';
-import {
-  deadWorkRoute,
-  dryRunRoute,
-  firingsRoute,
-  replayRoute,
-  retryFiringRoute,
-} from '../routing/target-routes.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import { FIRING_ACTIONS } from './firing.ts';

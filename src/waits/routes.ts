@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { deadWorkRoute } from '../firings/routes.ts';
 import {
   errorResponseSchema,
   freeFormObject,
@@ -8,7 +9,6 @@ import {
   warningsSchema,
 } from '../http/common.ts';
 import { idParams } from '../http/resource-routes.ts';
-import { deadWorkRoute } from '../routing/target-routes.ts';
 import { WORK_STATUSES } from '../routing/work.ts';
 import type { WaitFilters } from './repository.ts';
 import type { Waits } from './service.ts';

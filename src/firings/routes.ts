@@ -13,9 +13,9 @@ import { idParams, resourceErrors } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
-import { matchesPattern } from './pattern.ts';
-import { replayRange, replayRangeProperties } from './replay.ts';
-import { WORK_STATUSES, type WorkStatus } from './work.ts';
+import { matchesPattern } from '../routing/pattern.ts';
+import { replayRange, replayRangeProperties } from '../routing/replay.ts';
+import { WORK_STATUSES, type WorkStatus } from '../routing/work.ts';
 
 /**
  * The routes every routing target with firings has (workflow triggers, event processors): a dry

@@ -215,8 +215,28 @@ const createBody = {
   },
 } as const;
 
+/** A definition version as answered: every column of its row; `impact` only on writes that checked it. */
 const definitionSchema = {
   type: 'object',
+  required: [
+    'id',
+    'event_id',
+    'pattern',
+    'version',
+    'name',
+    'description',
+    'source_types',
+    'payload_schema',
+    'examples',
+    'ui_metadata',
+    'status',
+    'deprecated_at',
+    'sunset_at',
+    'created_at',
+    'updated_at',
+    'revision',
+    'compatibility',
+  ],
   properties: {
     id: { type: 'string', format: 'uuid' },
     event_id: { type: 'string' },

@@ -2208,18 +2208,18 @@ export interface operations {
                     "application/json": {
                         definitions?: {
                             /** Format: uuid */
-                            id?: string;
-                            event_id?: string;
-                            pattern?: string;
-                            version?: string;
-                            name?: string;
-                            description?: string;
-                            source_types?: string[];
-                            payload_schema?: {
+                            id: string;
+                            event_id: string;
+                            pattern: string;
+                            version: string;
+                            name: string;
+                            description: string;
+                            source_types: string[];
+                            payload_schema: {
                                 [key: string]: unknown;
                             };
-                            examples?: unknown[];
-                            ui_metadata?: {
+                            examples: unknown[];
+                            ui_metadata: {
                                 icon?: string;
                                 /** @description hex (#RGB, #RRGGBB) or a CSS named color */
                                 color?: string;
@@ -2232,9 +2232,9 @@ export interface operations {
                                 docs_url?: string;
                             };
                             /** @enum {string} */
-                            status?: "active" | "deprecated" | "draft";
+                            status: "active" | "deprecated" | "draft";
                             /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                            compatibility?: {
+                            compatibility: {
                                 /**
                                  * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                                  * @enum {string}
@@ -2263,14 +2263,14 @@ export interface operations {
                              * Format: date-time
                              * @description when a deprecated version stops being supported (sent as the Sunset header)
                              */
-                            sunset_at?: string | null;
+                            sunset_at: string | null;
                             /** Format: date-time */
-                            deprecated_at?: string | null;
+                            deprecated_at: string | null;
                             /** Format: date-time */
-                            created_at?: string;
+                            created_at: string;
                             /** Format: date-time */
-                            updated_at?: string;
-                            revision?: number;
+                            updated_at: string;
+                            revision: number;
                             /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                             impact?: {
                                 /** @enum {string} */
@@ -2391,18 +2391,18 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        id?: string;
-                        event_id?: string;
-                        pattern?: string;
-                        version?: string;
-                        name?: string;
-                        description?: string;
-                        source_types?: string[];
-                        payload_schema?: {
+                        id: string;
+                        event_id: string;
+                        pattern: string;
+                        version: string;
+                        name: string;
+                        description: string;
+                        source_types: string[];
+                        payload_schema: {
                             [key: string]: unknown;
                         };
-                        examples?: unknown[];
-                        ui_metadata?: {
+                        examples: unknown[];
+                        ui_metadata: {
                             icon?: string;
                             /** @description hex (#RGB, #RRGGBB) or a CSS named color */
                             color?: string;
@@ -2415,9 +2415,9 @@ export interface operations {
                             docs_url?: string;
                         };
                         /** @enum {string} */
-                        status?: "active" | "deprecated" | "draft";
+                        status: "active" | "deprecated" | "draft";
                         /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                        compatibility?: {
+                        compatibility: {
                             /**
                              * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                              * @enum {string}
@@ -2446,14 +2446,14 @@ export interface operations {
                          * Format: date-time
                          * @description when a deprecated version stops being supported (sent as the Sunset header)
                          */
-                        sunset_at?: string | null;
+                        sunset_at: string | null;
                         /** Format: date-time */
-                        deprecated_at?: string | null;
+                        deprecated_at: string | null;
                         /** Format: date-time */
-                        created_at?: string;
+                        created_at: string;
                         /** Format: date-time */
-                        updated_at?: string;
-                        revision?: number;
+                        updated_at: string;
+                        revision: number;
                         /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
@@ -2565,18 +2565,18 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        id?: string;
-                        event_id?: string;
-                        pattern?: string;
-                        version?: string;
-                        name?: string;
-                        description?: string;
-                        source_types?: string[];
-                        payload_schema?: {
+                        id: string;
+                        event_id: string;
+                        pattern: string;
+                        version: string;
+                        name: string;
+                        description: string;
+                        source_types: string[];
+                        payload_schema: {
                             [key: string]: unknown;
                         };
-                        examples?: unknown[];
-                        ui_metadata?: {
+                        examples: unknown[];
+                        ui_metadata: {
                             icon?: string;
                             /** @description hex (#RGB, #RRGGBB) or a CSS named color */
                             color?: string;
@@ -2589,9 +2589,9 @@ export interface operations {
                             docs_url?: string;
                         };
                         /** @enum {string} */
-                        status?: "active" | "deprecated" | "draft";
+                        status: "active" | "deprecated" | "draft";
                         /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                        compatibility?: {
+                        compatibility: {
                             /**
                              * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                              * @enum {string}
@@ -2620,14 +2620,14 @@ export interface operations {
                          * Format: date-time
                          * @description when a deprecated version stops being supported (sent as the Sunset header)
                          */
-                        sunset_at?: string | null;
+                        sunset_at: string | null;
                         /** Format: date-time */
-                        deprecated_at?: string | null;
+                        deprecated_at: string | null;
                         /** Format: date-time */
-                        created_at?: string;
+                        created_at: string;
                         /** Format: date-time */
-                        updated_at?: string;
-                        revision?: number;
+                        updated_at: string;
+                        revision: number;
                         /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
@@ -2846,18 +2846,18 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        id?: string;
-                        event_id?: string;
-                        pattern?: string;
-                        version?: string;
-                        name?: string;
-                        description?: string;
-                        source_types?: string[];
-                        payload_schema?: {
+                        id: string;
+                        event_id: string;
+                        pattern: string;
+                        version: string;
+                        name: string;
+                        description: string;
+                        source_types: string[];
+                        payload_schema: {
                             [key: string]: unknown;
                         };
-                        examples?: unknown[];
-                        ui_metadata?: {
+                        examples: unknown[];
+                        ui_metadata: {
                             icon?: string;
                             /** @description hex (#RGB, #RRGGBB) or a CSS named color */
                             color?: string;
@@ -2870,9 +2870,9 @@ export interface operations {
                             docs_url?: string;
                         };
                         /** @enum {string} */
-                        status?: "active" | "deprecated" | "draft";
+                        status: "active" | "deprecated" | "draft";
                         /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                        compatibility?: {
+                        compatibility: {
                             /**
                              * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                              * @enum {string}
@@ -2901,14 +2901,14 @@ export interface operations {
                          * Format: date-time
                          * @description when a deprecated version stops being supported (sent as the Sunset header)
                          */
-                        sunset_at?: string | null;
+                        sunset_at: string | null;
                         /** Format: date-time */
-                        deprecated_at?: string | null;
+                        deprecated_at: string | null;
                         /** Format: date-time */
-                        created_at?: string;
+                        created_at: string;
                         /** Format: date-time */
-                        updated_at?: string;
-                        revision?: number;
+                        updated_at: string;
+                        revision: number;
                         /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                         impact?: {
                             /** @enum {string} */
@@ -3046,18 +3046,18 @@ export interface operations {
                     "application/json": {
                         versions?: {
                             /** Format: uuid */
-                            id?: string;
-                            event_id?: string;
-                            pattern?: string;
-                            version?: string;
-                            name?: string;
-                            description?: string;
-                            source_types?: string[];
-                            payload_schema?: {
+                            id: string;
+                            event_id: string;
+                            pattern: string;
+                            version: string;
+                            name: string;
+                            description: string;
+                            source_types: string[];
+                            payload_schema: {
                                 [key: string]: unknown;
                             };
-                            examples?: unknown[];
-                            ui_metadata?: {
+                            examples: unknown[];
+                            ui_metadata: {
                                 icon?: string;
                                 /** @description hex (#RGB, #RRGGBB) or a CSS named color */
                                 color?: string;
@@ -3070,9 +3070,9 @@ export interface operations {
                                 docs_url?: string;
                             };
                             /** @enum {string} */
-                            status?: "active" | "deprecated" | "draft";
+                            status: "active" | "deprecated" | "draft";
                             /** @description the event_id's mode; on registering or releasing a version also the check it passed (compatible, against, changes) */
-                            compatibility?: {
+                            compatibility: {
                                 /**
                                  * @description BACKWARD: a new version reads data written with the previous one; FORWARD: the previous reads data of the new; FULL: both; _TRANSITIVE: against every earlier version of the major; NONE: no check
                                  * @enum {string}
@@ -3101,14 +3101,14 @@ export interface operations {
                              * Format: date-time
                              * @description when a deprecated version stops being supported (sent as the Sunset header)
                              */
-                            sunset_at?: string | null;
+                            sunset_at: string | null;
                             /** Format: date-time */
-                            deprecated_at?: string | null;
+                            deprecated_at: string | null;
                             /** Format: date-time */
-                            created_at?: string;
+                            created_at: string;
                             /** Format: date-time */
-                            updated_at?: string;
-                            revision?: number;
+                            updated_at: string;
+                            revision: number;
                             /** @description triggers, subscriptions and event processors that read paths the active versions after this change no longer support (new findings of their type check) */
                             impact?: {
                                 /** @enum {string} */

@@ -77,9 +77,10 @@ describe.each(testBackends())('the live event stream on $name', (backend) => {
     expect(ids(stream)).toEqual(['late', 'early']);
   });
 
-  it.runIf(backend.name === 'postgres')(
-    'holds back events behind a transaction still open, then sends both in position order (no gap)',
-    async () => {
+  // PGlite has one connection, so no transaction can be open beside the stream's: the case
+  // exists on PostgreSQL only (declared there only, rather than reported skipped on PGlite).
+  if (backend.name === 'postgres')
+    it('holds back events behind a transaction still open, then sends both in position order (no gap)', async () => {
       const stream = await sse();
       let release!: () => void;
       const held = new Promise<void>((resolve) => {
@@ -100,8 +101,7 @@ describe.each(testBackends())('the live event stream on $name', (backend) => {
       await slowWriter;
       await stream.waitFor(2);
       expect(ids(stream)).toEqual(['held', 'after-held']);
-    },
-  );
+    });
 
   it('filters like GET /v1/events, live and when catching up', async () => {
     const all = await sse();

@@ -104,6 +104,54 @@ describe.each(testBackends())('event processors on $name', (backend) => {
       expect((await t.request('GET', path)).status).toBe(404);
     });
 
+    it('creates or replaces by name: unchanged keeps the revision, If-Match honoured, loops refused', async () => {
+      const { name, ...body } = enrich;
+      const path = `/v1/event-processors/by-name/${name}`;
+      const created = await t.request('PUT', path, { payload: body });
+      expect(created.status).toBe(201);
+      expect(created.headers.location).toBe(`/v1/event-processors/${created.body.id}`);
+      expect(created.body).toMatchObject({ name, revision: 1 });
+      const same = await t.request('PUT', `/v1/by-name/event-processors/${name}`, {
+        payload: body,
+      });
+      expect(same.status).toBe(200);
+      expect(same.body).toMatchObject({ id: created.body.id, revision: 1 });
+      expect(same.headers.etag).toBe(created.headers.etag);
+      const changed = { ...body, eventCondition: 'payload.amount > 10' };
+      const stale = await t.request('PUT', path, {
+        payload: changed,
+        headers: { 'if-match': '"7"' },
+      });
+      expect(stale.status).toBe(412);
+      const replaced = await t.request('PUT', path, {
+        payload: changed,
+        headers: { 'if-match': '"1"' },
+      });
+      expect(replaced.status).toBe(200);
+      expect(replaced.body).toMatchObject({
+        id: created.body.id,
+        revision: 2,
+        eventCondition: 'payload.amount > 10',
+      });
+      // The replacement is what routes: an event the new condition refuses derives nothing.
+      await publish({ pattern: 'orders.placed', payload: { orderId: 'o-1', amount: 5 } });
+      await drain();
+      expect(await eventsOf('orders.enriched')).toEqual([]);
+      expect(
+        (await t.request('PUT', '/v1/event-processors/by-name/Bad Name', { payload: body })).status,
+      ).toBe(400);
+      const loop = await t.request('PUT', '/v1/event-processors/by-name/back-again', {
+        payload: {
+          eventPattern: 'orders.enriched',
+          output: { pattern: 'orders.placed', payload: {} },
+        },
+      });
+      expect(loop.status).toBe(409);
+      expect(
+        (await t.request('GET', '/v1/event-processors?name=back-again')).body.processors,
+      ).toEqual([]);
+    });
+
     it('refuses expressions that do not parse and outputs that are not registered events', async () => {
       const refused = await create({
         ...enrich,

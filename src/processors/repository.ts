@@ -95,14 +95,16 @@ export async function updateProcessor(
   }
 }
 
+/** A processor by id, or by its unique name (`by: 'name'`). */
 export async function findProcessor(
   db: Queryable,
-  id: string,
+  key: string,
   forUpdate = false,
+  by: 'id' | 'name' = 'id',
 ): Promise<EventProcessor | undefined> {
   const { rows } = await db.query<ProcessorRow>(
-    `SELECT ${COLUMNS} FROM event_processors WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [id],
+    `SELECT ${COLUMNS} FROM event_processors WHERE ${by === 'id' ? 'id' : 'name'} = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [key],
   );
   return rows[0] && toProcessor(rows[0]);
 }

@@ -30,6 +30,7 @@ import {
   nameSchema,
   patchRoute,
   resourceErrors,
+  upsertRoute,
 } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
@@ -263,6 +264,37 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     resourceSchema: writtenProcessorSchema,
     update: (id, revision, body: Partial<ProcessorInput>, query: CheckQuery) =>
       processors.update(id, revision, body, query.check),
+    answer: written,
+  });
+
+  const { name: _name, ...replaceable } = fields;
+  upsertRoute(app, {
+    path: '/v1/by-name/event-processors/:name',
+    alias: '/v1/event-processors/by-name/:name',
+    operationId: 'upsertEventProcessor',
+    access: 'processors:write',
+    tags,
+    summary:
+      'Create or replace the event processor with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)',
+    params: { type: 'object', properties: { name: nameSchema } },
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['eventPattern', 'output'],
+      properties: replaceable,
+    },
+    querystring: consumerCheckQuery,
+    resourceSchema: writtenProcessorSchema,
+    upsert: async (
+      { name }: { name: string },
+      revision,
+      body: Omit<ProcessorInput, 'name'>,
+      query: CheckQuery,
+    ) => {
+      const result = await processors.upsert(name, revision, body, query.check);
+      return { resource: result, created: result.created };
+    },
+    location: (result) => `/v1/event-processors/${result.resource.id}`,
     answer: written,
   });
 

@@ -7,7 +7,7 @@ import {
 } from '../compatibility/consumers.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { conflict, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
-import { reviseIfChanged } from '../http/etag.ts';
+import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { isUuid } from '../ids.ts';
 import { activeSchemasMatching, schemaLabel } from '../registry/consumer-schemas.ts';
 import { defaultVersionOf, type EventDefinition } from '../registry/definition.ts';
@@ -154,16 +154,59 @@ export class Processors {
     return this.db.transaction(async (tx) => {
       const current = isUuid(id) ? await findProcessor(tx, id, true) : undefined;
       if (!current) throw notFound(`event processor ${id}`);
-      const fields = fieldsOf({ ...current, ...changes });
-      let warnings: ConsumerWarning[] = [];
-      const resource = await reviseIfChanged(requiredRevision, current, fields, async () => {
-        warnings = await this.validate(tx, current.id, fields, mode);
-        const updated = await updateProcessor(tx, current.id, fields, this.clock.now());
-        await bumpTargetsVersion(tx);
-        return updated;
-      });
-      return { resource, warnings };
+      return this.replace(
+        tx,
+        requiredRevision,
+        current,
+        fieldsOf({ ...current, ...changes }),
+        mode,
+      );
     });
+  }
+
+  /**
+   * Creates the processor with this name, or replaces it with `input` (201 / 200, as `PUT
+   * /v1/by-name/workflow-triggers/{name}`): an unchanged body keeps its revision.
+   */
+  async upsert(
+    name: string,
+    requiredRevision: number | '*' | undefined,
+    input: Omit<ProcessorInput, 'name'>,
+    mode: ConsumerCheckMode = 'enforce',
+  ): Promise<CheckedProcessor & { created: boolean }> {
+    const fields = fieldsOf({ ...input, name });
+    return this.db.transaction(async (tx) => {
+      const current = await findProcessor(tx, name, true, 'name');
+      if (current) {
+        return {
+          ...(await this.replace(tx, requiredRevision, current, fields, mode)),
+          created: false,
+        };
+      }
+      assertNoPrecondition(requiredRevision);
+      const warnings = await this.validate(tx, '', fields, mode);
+      const resource = await insertProcessor(tx, fields, this.clock.now());
+      await bumpTargetsVersion(tx);
+      return { resource, warnings, created: true };
+    });
+  }
+
+  /** Saves `fields` over `current` unless they are what it holds (then nothing is checked again). */
+  private async replace(
+    tx: Queryable,
+    requiredRevision: number | '*' | undefined,
+    current: EventProcessor,
+    fields: ProcessorFields,
+    mode: ConsumerCheckMode,
+  ): Promise<CheckedProcessor> {
+    let warnings: ConsumerWarning[] = [];
+    const resource = await reviseIfChanged(requiredRevision, current, fields, async () => {
+      warnings = await this.validate(tx, current.id, fields, mode);
+      const updated = await updateProcessor(tx, current.id, fields, this.clock.now());
+      await bumpTargetsVersion(tx);
+      return updated;
+    });
+    return { resource, warnings };
   }
 
   async remove(id: string): Promise<void> {

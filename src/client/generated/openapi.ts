@@ -982,6 +982,26 @@ export interface paths {
         patch: operations["updateEventProcessor"];
         trace?: never;
     };
+    "/v1/by-name/event-processors/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace the event processor with this name (201 / 200; If-Match honoured when sent; unchanged → same revision)
+         * @description Requires an API key with scope `processors:write`.
+         */
+        put: operations["upsertEventProcessor"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/event-processors/{id}/test": {
         parameters: {
             query?: never;
@@ -8492,6 +8512,247 @@ export interface operations {
             };
             /** @description the error envelope */
             428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    upsertEventProcessor: {
+        parameters: {
+            query?: {
+                /** @description enforce: 400 unknown_field / type_mismatch / input_mismatch; warn: accept and list them as warnings */
+                check?: "enforce" | "warn";
+            };
+            header?: {
+                "if-match"?: string;
+            };
+            path: {
+                /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description exact, or * (one segment) and ** (zero or more) */
+                    eventPattern: string;
+                    /** @description condition expression (see README) */
+                    eventCondition?: string | null;
+                    output: {
+                        /** @description the pattern of a registered event definition (no wildcards) */
+                        pattern: string;
+                        /** @description defaults to the highest active version when each event is derived */
+                        version?: string;
+                        /** @description field → path into the source event, { "const": value }, or another literal; at most 100 (as trigger inputMapping) */
+                        payload: Record<string, unknown>;
+                        /** @description the derived events' source; default { type: "processor", id, name } */
+                        source?: {
+                            type: string;
+                            id: string;
+                            name?: string;
+                        };
+                    };
+                    /** @default true */
+                    enabled?: boolean;
+                    description?: string | null;
+                    /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        output?: {
+                            /** @description the pattern of a registered event definition (no wildcards) */
+                            pattern?: string;
+                            /** @description defaults to the highest active version when each event is derived */
+                            version?: string;
+                            payload?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description the derived events' source; default { type: "processor", id, name } */
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                        /** @default true */
+                        enabled: boolean;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id?: string;
+                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+                        name?: string;
+                        /** @description exact, or * (one segment) and ** (zero or more) */
+                        eventPattern?: string;
+                        /** @description condition expression (see README) */
+                        eventCondition?: string | null;
+                        output?: {
+                            /** @description the pattern of a registered event definition (no wildcards) */
+                            pattern?: string;
+                            /** @description defaults to the highest active version when each event is derived */
+                            version?: string;
+                            payload?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description the derived events' source; default { type: "processor", id, name } */
+                            source?: {
+                                type: string;
+                                id: string;
+                                name?: string;
+                            };
+                        };
+                        /** @default true */
+                        enabled: boolean;
+                        description?: string | null;
+                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** Format: date-time */
+                        createdAt?: string;
+                        /** Format: date-time */
+                        updatedAt?: string;
+                        revision?: number;
+                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description the error envelope */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -296,6 +296,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     workflows: workflows.service,
     subscriptions: delivery.subscriptions,
     triggers: triggers.routing,
+    processors: processors.routing,
     receiver,
     registry,
     store: events,

@@ -33,6 +33,8 @@ export interface DerivationRecord {
   derivedEventId?: string;
   /** Derivations since the published event (1 for an event derived from a published one). */
   depth?: number;
+  /** The condition's result (null when it could not be evaluated); absent without a condition. */
+  conditionResult?: boolean | null;
   /** The derived event was stored by an earlier attempt; this one stored nothing. */
   duplicate?: boolean;
   reason?: string;
@@ -128,11 +130,13 @@ export function dryRun(
 ): { action: DerivationAction; record: DerivationRecord; event?: EventInput } {
   const processorId = compiled.processor.id;
   const derivation = planDerivation(compiled, event, workKey, maxDepth);
+  const condition =
+    derivation.conditionResult === undefined ? {} : { conditionResult: derivation.conditionResult };
   switch (derivation.action) {
     case 'skipped':
       return {
         action: 'skipped',
-        record: { processorId, action: 'skipped', reason: derivation.reason },
+        record: { processorId, action: 'skipped', ...condition, reason: derivation.reason },
       };
     case 'failed': {
       const { code, message } = derivation.error;
@@ -140,6 +144,7 @@ export function dryRun(
       const record = {
         processorId,
         action: 'failed' as const,
+        ...condition,
         error,
         errorDetails: [derivation.error],
       };
@@ -152,6 +157,7 @@ export function dryRun(
         record: {
           processorId,
           action: 'would_derive',
+          ...condition,
           derivedEventId: derivation.event.eventId,
           depth: derivation.depth,
         },

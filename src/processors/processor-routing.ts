@@ -13,6 +13,7 @@ import {
   requeueDead,
   type WorkRecord,
   workKey,
+  workOfEvent,
   workStatus,
 } from '../routing/work-store.ts';
 import { type DerivationRecord, dryRun } from './handler.ts';
@@ -83,6 +84,12 @@ export class ProcessorRouting {
       maxAttempts: PROCESSOR_RETRY_POLICY.maxAttempts,
     };
     return replayWork(this.db, target, request, this.clock.now());
+  }
+
+  /** The processor firings of one event, in firing order (what `explain` shows happened). */
+  async firingsOfEvent(eventId: string): Promise<ProcessorFiringView[]> {
+    const rows = await workOfEvent<Partial<DerivationRecord>>(this.db, 'processor', eventId);
+    return rows.map(processorFiringView);
   }
 
   /** A processor's firings, newest first (its history, dead ones to retry among them). */

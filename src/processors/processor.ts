@@ -140,11 +140,12 @@ export function depthOf(event: Pick<EventInstance, 'metadata'>): number {
 }
 
 /** What a processor does with one event, before any side effect. */
-export type Derivation =
+export type Derivation = { conditionResult?: boolean | null } & (
   | { action: 'skipped'; reason: string }
   /** Stopped for good (retrying cannot help): the chain is too deep, the payload too large. */
   | { action: 'failed'; error: ErrorDetail }
-  | { action: 'derive'; event: EventInput & { eventId: string }; depth: number };
+  | { action: 'derive'; event: EventInput & { eventId: string }; depth: number }
+);
 
 /**
  * The event `compiled` derives from `event` for the work keyed `workKey`. The derived event
@@ -159,24 +160,39 @@ export function planDerivation(
 ): Derivation {
   const evaluated = compiled.condition ? compiled.condition.evaluate(event) : { result: true };
   if ('error' in evaluated)
-    return { action: 'skipped', reason: `condition could not be evaluated: ${evaluated.error}` };
-  if (!evaluated.result) return { action: 'skipped', reason: 'condition is false' };
+    return {
+      action: 'skipped',
+      conditionResult: null,
+      reason: `condition could not be evaluated: ${evaluated.error}`,
+    };
+  if (!evaluated.result)
+    return { action: 'skipped', conditionResult: false, reason: 'condition is false' };
+  const held = compiled.condition ? { conditionResult: true } : {};
   const { processor } = compiled;
   const depth = depthOf(event) + 1;
   if (depth > maxDepth) {
     const message = `the event would be derived ${depth} deep; chains stop at PROCESSOR_MAX_DEPTH (${maxDepth})`;
-    return { action: 'failed', error: fieldError('metadata.derivedBy', 'depth_exceeded', message) };
+    return {
+      ...held,
+      action: 'failed',
+      error: fieldError('metadata.derivedBy', 'depth_exceeded', message),
+    };
   }
   let payload: Record<string, unknown>;
   try {
     payload = compiled.payload.apply(event);
   } catch (error) {
     if (!(error instanceof InputTooLargeError)) throw error;
-    return { action: 'failed', error: fieldError('output.payload', error.code, error.message) };
+    return {
+      ...held,
+      action: 'failed',
+      error: fieldError('output.payload', error.code, error.message),
+    };
   }
   const { output } = processor;
   const derivedBy: DerivedBy = { processorId: processor.id, depth };
   return {
+    ...held,
     action: 'derive',
     depth,
     event: {

@@ -338,15 +338,21 @@ export interface WorkRecord<O extends WorkOutcome = WorkOutcome> {
 const WORK_RECORD_COLUMNS = `id, kind, target_id, event_id, status, attempts, max_attempts, replay,
   outcome, last_error, next_attempt_at, created_at, updated_at`;
 
-/** The trigger work of one event, in firing order (the kind is literal: the index is partial). */
-export async function triggerWorkOfEvent<O extends WorkOutcome>(
+/**
+ * The trigger or processor work of one event, in firing order. The kind is a literal of each
+ * statement: the trigger one has a partial index of its own.
+ */
+const WORK_OF_EVENT = {
+  trigger: `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
+  processor: `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'processor' ORDER BY sequence, created_at`,
+};
+
+export async function workOfEvent<O extends WorkOutcome>(
   db: Queryable,
+  kind: 'trigger' | 'processor',
   eventId: string,
 ): Promise<Array<WorkRecord<O>>> {
-  const { rows } = await db.query<WorkRecord<O>>(
-    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
-    [eventId],
-  );
+  const { rows } = await db.query<WorkRecord<O>>(WORK_OF_EVENT[kind], [eventId]);
   return rows;
 }
 

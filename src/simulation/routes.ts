@@ -4,6 +4,7 @@ import { type EventInput, type EventInstance, eventInputSchema } from '../events
 import { answerObject, errorResponseSchema, freeFormObject } from '../http/common.ts';
 import { type EventReceiver, NATIVE_FORMAT } from '../ingest/receiver.ts';
 import { binaryAsNative, singleEventBody, singleEventFormat } from '../ingest/routes.ts';
+import type { ProcessorFiringView } from '../processors/processor-routing.ts';
 import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
@@ -15,6 +16,7 @@ const simulationAnswer = answerObject({
   event: freeFormObject,
   triggers: { type: 'array', items: freeFormObject },
   subscriptions: { type: 'array', items: freeFormObject },
+  processors: { type: 'array', items: freeFormObject },
 });
 
 const tags = ['events'];
@@ -48,6 +50,8 @@ export interface SimulationRouteDeps {
   store: EventStore;
   /** What happened to a stored event: its trigger firings and its delivery attempts. */
   firingsOf(eventId: string): Promise<FiringView[]>;
+  /** Its event processors' firings. */
+  processorFiringsOf(eventId: string): Promise<ProcessorFiringView[]>;
   deliveriesOf(eventId: string): Promise<Array<Record<string, unknown>>>;
 }
 
@@ -63,7 +67,7 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
         operationId: 'simulateEvent',
         tags,
         summary:
-          'What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent',
+          'What every trigger, subscription and enabled event processor would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent',
         // As POST /v1/events takes an event (native, structured or binary CloudEvent), or an example.
         body: singleEventBody({
           'application/json': { schema: { oneOf: [eventInputSchema, exampleRequestSchema] } },
@@ -102,19 +106,20 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
         operationId: 'explainEvent',
         tags,
         summary:
-          "A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)",
+          "A stored event against today's triggers, subscriptions and enabled event processors, next to what actually happened to it (firings, deliveries, derivations)",
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
         response: { 200: simulationAnswer, 404: errorResponseSchema },
       },
     },
     async (request) => {
       const { id: _rowId, ...event } = await deps.store.get(request.params.eventId);
-      const [simulation, firings, deliveries] = await Promise.all([
+      const [simulation, firings, deliveries, derivations] = await Promise.all([
         deps.simulator.simulate(event),
         deps.firingsOf(event.eventId),
         deps.deliveriesOf(event.eventId),
+        deps.processorFiringsOf(event.eventId),
       ]);
-      return { event, ...explain(event, simulation, firings, deliveries) };
+      return { event, ...explain(event, simulation, { firings, deliveries, derivations }) };
     },
   );
 
@@ -129,8 +134,7 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
   function explain(
     event: EventInstance,
     simulation: Simulation,
-    firings: FiringView[],
-    deliveries: Array<Record<string, unknown>>,
+    { firings, deliveries, derivations }: Happened,
   ) {
     const at = Date.parse(event.timestamp);
     const later = (createdAt: string) => Date.parse(createdAt) > at;
@@ -147,8 +151,19 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
           ...(later(s.createdAt) && happened.length === 0 ? { note: CREATED_AFTER } : {}),
         };
       }),
-      /** Firings and deliveries of targets that no longer exist. */
+      processors: simulation.processors.map((p) => {
+        const happened = derivations.filter((d) => d.processorId === p.processorId);
+        return {
+          ...p,
+          happened,
+          ...(later(p.createdAt) && happened.length === 0 ? { note: CREATED_AFTER } : {}),
+        };
+      }),
+      /** Firings and deliveries of targets that no longer exist (or processors now disabled). */
       orphans: {
+        processorFirings: derivations.filter(
+          (d) => !simulation.processors.some((p) => p.processorId === d.processorId),
+        ),
         firings: firings.filter(
           (f) => !simulation.triggers.some((t) => t.triggerId === f.triggerId),
         ),
@@ -158,6 +173,13 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
       },
     };
   }
+}
+
+/** What actually happened to a stored event. */
+interface Happened {
+  firings: FiringView[];
+  deliveries: Array<Record<string, unknown>>;
+  derivations: ProcessorFiringView[];
 }
 
 const CREATED_AFTER = 'created after the event: it did not exist when the event was routed';

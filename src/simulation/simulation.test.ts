@@ -424,6 +424,108 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
     expect(entry.request.headers['content-type']).toBe(actual!.headers['content-type']);
     expect(entry.request.headers['webhook-signature']).toBe('v1,[redacted]');
     expect(actual!.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/=]{20,}$/);
-    expect(explained.body.orphans).toEqual({ firings: [], deliveries: [] });
+    expect(explained.body.orphans).toEqual({ firings: [], deliveries: [], processorFirings: [] });
+  });
+
+  it('includes enabled event processors: condition, the derived event and its verdict; explain shows what they derived', async () => {
+    const processor = async (body: Record<string, unknown>, query = '') => {
+      const response = await t.request('POST', `/v1/event-processors${query}`, { payload: body });
+      expect(response.status).toBe(201);
+      return response.body.id as string;
+    };
+    const derives = await processor({
+      name: 'to-orders',
+      eventPattern: 'bookings.created',
+      eventCondition: 'payload.amount > 10',
+      output: {
+        pattern: 'orders.placed',
+        payload: { bookingId: 'payload.bookingId', amount: 'payload.amount' },
+      },
+    });
+    // Its output lacks the required bookingId: accepted only with ?check=warn.
+    const refused = await processor(
+      {
+        name: 'broken',
+        eventPattern: 'bookings.created',
+        output: { pattern: 'orders.placed', payload: { amount: 'payload.amount' } },
+      },
+      '?check=warn',
+    );
+    const elsewhere = await processor({
+      name: 'elsewhere',
+      eventPattern: 'orders.placed',
+      output: { pattern: 'bookings.cancelled', payload: { bookingId: 'payload.bookingId' } },
+    });
+    const disabled = await processor({
+      name: 'off',
+      eventPattern: 'bookings.created',
+      enabled: false,
+      output: { pattern: 'bookings.cancelled', payload: { bookingId: 'payload.bookingId' } },
+    });
+    const before = await counts();
+    const simulate = async (amount: number) => {
+      const answer = await t.request('POST', '/v1/events/simulate', {
+        payload: { pattern: 'bookings.created', payload: { bookingId: 'bk-p', amount } },
+      });
+      expect(answer.status).toBe(200);
+      return Object.fromEntries(answer.body.processors.map((x: any) => [x.processorId, x]));
+    };
+    const big = await simulate(50);
+    expect(big[disabled]).toBeUndefined();
+    expect(big[derives]).toMatchObject({
+      name: 'to-orders',
+      matched: true,
+      conditionResult: true,
+      action: 'would_derive',
+      derivedEvent: {
+        pattern: 'orders.placed',
+        payload: { bookingId: 'bk-p', amount: 50 },
+        metadata: { derivedBy: { processorId: derives, depth: 1 } },
+      },
+      derivedEventCheck: { valid: true, details: [] },
+    });
+    expect(big[refused]).toMatchObject({
+      matched: true,
+      action: 'failed',
+      derivedEvent: { pattern: 'orders.placed', payload: { amount: 50 } },
+      derivedEventCheck: {
+        valid: false,
+        details: [expect.objectContaining({ field: 'payload.bookingId' })],
+      },
+    });
+    expect(big[elsewhere]).toMatchObject({ matched: false, notMatched: 'pattern' });
+    const small = await simulate(5);
+    expect(small[derives]).toMatchObject({
+      matched: true,
+      conditionResult: false,
+      action: 'skipped',
+      reason: 'condition is false',
+    });
+    expect(small[derives].derivedEvent).toBeUndefined();
+    expect(await counts()).toEqual(before);
+
+    const eventId = await publish({ bookingId: 'bk-q', amount: 20 });
+    await drain();
+    const explained = await t.request('GET', `/v1/events/${eventId}/explain`);
+    const byProcessor = Object.fromEntries(
+      explained.body.processors.map((x: any) => [x.processorId, x]),
+    );
+    expect(byProcessor[derives]).toMatchObject({
+      action: 'would_derive',
+      happened: [
+        expect.objectContaining({
+          processorId: derives,
+          status: 'done',
+          action: 'derived',
+          conditionResult: true,
+        }),
+      ],
+    });
+    const [derived] = (await t.request('GET', '/v1/events?pattern=orders.placed')).body.events;
+    expect(byProcessor[derives].happened[0].derivedEventId).toBe(derived.eventId);
+    expect(byProcessor[refused].happened).toEqual([
+      expect.objectContaining({ status: 'pending', action: 'failed' }),
+    ]);
+    expect(explained.body.orphans.processorFirings).toEqual([]);
   });
 });

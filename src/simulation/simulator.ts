@@ -13,6 +13,9 @@ import { secretKey } from '../delivery/signature.ts';
 import type { ErrorDetail } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { compileCondition } from '../expressions/condition.ts';
+import type { EventProcessor } from '../processors/processor.ts';
+import type { DryRunAnswer } from '../processors/processor-routing.ts';
+import { enabledProcessors } from '../processors/repository.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { deliveryRequestOf } from '../subscriptions/delivery-handler.ts';
 import { listSubscriptions } from '../subscriptions/repository.ts';
@@ -24,12 +27,13 @@ import type { WorkflowEventTrigger } from '../triggers/trigger.ts';
 import type { WorkflowService } from '../workflows/service.ts';
 
 /**
- * Whole-system simulation: what every trigger and subscription would do with an event, from
- * the same code that does it for real (the triggers' dry run, the delivery request the sender
- * is handed, the sender's own header building), with nothing stored, started or sent.
+ * Whole-system simulation: what every trigger, subscription and enabled event processor would
+ * do with an event, from the same code that does it for real (the triggers' and processors' dry
+ * runs, the delivery request the sender is handed, the sender's own header building), with
+ * nothing stored, started or sent.
  */
 
-/** Most triggers and most subscriptions one simulation looks at (work per request is bounded). */
+/** Most triggers, subscriptions and processors one simulation looks at (work per request is bounded). */
 export const SIMULATION_LIMIT = 1000;
 
 /** Why a target does not act on the event now. */
@@ -78,9 +82,22 @@ export interface SubscriptionSimulation {
   error?: string;
 }
 
+/** An enabled event processor: matched or not, and what its own dry run says it would publish. */
+export interface ProcessorSimulation extends Partial<DryRunAnswer> {
+  processorId: string;
+  name: string;
+  eventPattern: string;
+  createdAt: string;
+  matched: boolean;
+  notMatched?: 'pattern';
+  /** The derived event against its definition, as `POST /v1/events` would check it. */
+  derivedEventCheck?: { valid: boolean; details: ErrorDetail[] };
+}
+
 export interface Simulation {
   triggers: TriggerSimulation[];
   subscriptions: SubscriptionSimulation[];
+  processors: ProcessorSimulation[];
 }
 
 export interface SimulatorDeps {
@@ -90,6 +107,8 @@ export interface SimulatorDeps {
   /** The triggers' own dry run (TriggerRouting.dryRun): the firing record, no side effect. */
   dryRun(trigger: WorkflowEventTrigger, event: EventInstance): FiringRecord;
   subscriptions: Pick<Subscriptions, 'credentials' | 'signingSecrets'>;
+  /** The processors' own dry run (ProcessorRouting.dryRun): the derived event, checked, nothing stored. */
+  dryRunProcessor(processor: EventProcessor, event: EventInstance): Promise<DryRunAnswer>;
 }
 
 const REDACTED = '[redacted]';
@@ -103,9 +122,34 @@ export class Simulator {
     const page = { limit: SIMULATION_LIMIT, offset: 0 };
     const { triggers } = await listTriggers(this.deps.db, page);
     const { subscriptions } = await listSubscriptions(this.deps.db, page);
+    const processors = (await enabledProcessors(this.deps.db)).slice(0, SIMULATION_LIMIT);
     return {
       triggers: await Promise.all(triggers.map((t) => this.trigger(t, event))),
       subscriptions: subscriptions.map((s) => this.subscription(s, event)),
+      processors: await Promise.all(processors.map((p) => this.processor(p, event))),
+    };
+  }
+
+  private async processor(
+    processor: EventProcessor,
+    event: EventInstance,
+  ): Promise<ProcessorSimulation> {
+    const base = {
+      processorId: processor.id,
+      name: processor.name,
+      eventPattern: processor.eventPattern,
+      createdAt: processor.createdAt,
+    };
+    if (!matchesPattern(processor.eventPattern, event.pattern)) {
+      return { ...base, matched: false, notMatched: 'pattern' };
+    }
+    const answer = await this.deps.dryRunProcessor(processor, event);
+    const verdict = { ...base, ...answer, matched: true };
+    if (!answer.derivedEvent) return verdict;
+    const refused = answer.action === 'failed';
+    return {
+      ...verdict,
+      derivedEventCheck: { valid: !refused, details: refused ? (answer.errorDetails ?? []) : [] },
     };
   }
 

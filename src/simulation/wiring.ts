@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventReceiver } from '../ingest/receiver.ts';
+import type { ProcessorRouting } from '../processors/processor-routing.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
 import { listAttempts } from '../subscriptions/repository.ts';
@@ -13,15 +14,17 @@ import { Simulator, type SimulatorDeps } from './simulator.ts';
  */
 export function wireSimulation(
   server: FastifyInstance,
-  deps: Omit<SimulatorDeps, 'dryRun'> & {
+  deps: Omit<SimulatorDeps, 'dryRun' | 'dryRunProcessor'> & {
     /** The triggers' own dry run and firing records. */
     triggers: Pick<TriggerRouting, 'dryRun' | 'firingsOf'>;
+    /** The processors' own dry run and firing records. */
+    processors: Pick<ProcessorRouting, 'dryRun' | 'firingsOfEvent'>;
     receiver: EventReceiver;
     registry: Registry;
     store: EventStore;
   },
 ): void {
-  const { db, triggers } = deps;
+  const { db, triggers, processors } = deps;
   registerSimulationRoutes(server, {
     simulator: new Simulator({
       db,
@@ -29,11 +32,13 @@ export function wireSimulation(
       workflows: deps.workflows,
       subscriptions: deps.subscriptions,
       dryRun: (trigger, event) => triggers.dryRun(trigger, event),
+      dryRunProcessor: (processor, event) => processors.dryRun(processor, event),
     }),
     receiver: deps.receiver,
     registry: deps.registry,
     store: deps.store,
     firingsOf: (eventId) => triggers.firingsOf(eventId),
+    processorFiringsOf: (eventId) => processors.firingsOfEvent(eventId),
     deliveriesOf: (eventId) => listAttempts(db, { eventId }, EXPLAINED_ATTEMPTS, 0),
   });
 }

@@ -11,8 +11,8 @@ import {
   type ReplayScope,
   replayWork,
   requeueDead,
-  triggerWorkOfEvent,
   type WorkRecord,
+  workOfEvent,
   workStatus,
 } from '../routing/work-store.ts';
 import { WORKFLOW_TRIGGER_RETRY_POLICY } from '../workflows/port.ts';
@@ -51,7 +51,7 @@ export class TriggerRouting {
   }
 
   async firingsOf(eventId: string): Promise<FiringView[]> {
-    return (await triggerWorkOfEvent<FiringOutcome>(this.db, eventId)).map(triggerFiringView);
+    return (await workOfEvent<FiringOutcome>(this.db, 'trigger', eventId)).map(triggerFiringView);
   }
 
   /** A trigger's firings, newest first (its history, dead ones to retry among them). */

@@ -1264,7 +1264,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * What every trigger and subscription would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent
+         * What every trigger, subscription and enabled event processor would do with an event (as POST /v1/events takes it, or a definition example): nothing is stored, started or sent
          * @description Requires an API key with scope `subscriptions:read`.
          */
         post: operations["simulateEvent"];
@@ -1282,7 +1282,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A stored event against today's triggers and subscriptions, next to what actually happened to it (firings, deliveries)
+         * A stored event against today's triggers, subscriptions and enabled event processors, next to what actually happened to it (firings, deliveries, derivations)
          * @description Requires an API key with scope `subscriptions:read`.
          */
         get: operations["explainEvent"];
@@ -10485,6 +10485,9 @@ export interface operations {
                         subscriptions: {
                             [key: string]: unknown;
                         }[];
+                        processors: {
+                            [key: string]: unknown;
+                        }[];
                     } & {
                         [key: string]: unknown;
                     };
@@ -10580,6 +10583,9 @@ export interface operations {
                             [key: string]: unknown;
                         }[];
                         subscriptions: {
+                            [key: string]: unknown;
+                        }[];
+                        processors: {
                             [key: string]: unknown;
                         }[];
                     } & {

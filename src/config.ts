@@ -1,3 +1,4 @@
+import { API_KEY_FORMAT } from './auth/keys.ts';
 import { type OAuthConfig, parsePublicKeyPem } from './auth/oauth.ts';
 import type { RateClass } from './auth/scopes.ts';
 import { parseEncryptionKey } from './delivery/credentials.ts';
@@ -16,9 +17,6 @@ import type { StreamOptions } from './stream/hub.ts';
  */
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** Shape of a full API key: `eps_` and at least 32 URL-safe characters. */
-export const API_KEY_FORMAT = /^eps_[A-Za-z0-9_-]{32,128}$/;
 
 export interface Config {
   /** TCP port of the HTTP API. Env `PORT`, default 8080. */

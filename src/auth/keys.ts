@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { API_KEY_FORMAT } from '../config.ts';
+
+/** Shape of a full API key: `eps_` and at least 32 URL-safe characters. */
+export const API_KEY_FORMAT = /^eps_[A-Za-z0-9_-]{32,128}$/;
 
 /** Characters of a key kept in clear (`eps_` and 8 more) so listings can tell keys apart. */
 const VISIBLE_PREFIX_LENGTH = 12;

@@ -167,15 +167,6 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const subscriptionTargets = new SubscriptionTargets(logger);
   const processorTargets = new ProcessorTargets(logger, config.mappedInputMaxBytes);
   const routingIndex = new RoutingIndex([triggerTargets, subscriptionTargets, processorTargets]);
-  const triggers = wireTriggers({
-    db,
-    clock,
-    index: routingIndex,
-    targets: triggerTargets,
-    workflows: workflows.service,
-    mappedInputMaxBytes: config.mappedInputMaxBytes,
-    fired: (type) => metrics.workflowTriggerFired(type),
-  });
   const processors = wireProcessors({
     db,
     clock,
@@ -205,6 +196,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     announceDisabled: (subscription, reason) =>
       announceDisabled(registry, receiver, subscription, reason, clock.now()),
   });
+  // The event retention bounds a wait's lookback (none: unbounded).
+  const maxLookbackMs =
+    config.partitions.retentionDays === undefined
+      ? undefined
+      : config.partitions.retentionDays * 86_400_000;
   const waits = wireWaits({
     db,
     clock,
@@ -214,12 +210,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
     cipher: delivery.cipher,
     workflows,
     engineSigningSecret: config.workflowEngineSigningSecret,
-    maxLookbackMs:
-      config.partitions.retentionDays === undefined
-        ? undefined
-        : config.partitions.retentionDays * 86_400_000,
+    maxLookbackMs,
     lookbackMaxEvents: config.waitsLookbackMaxEvents,
     pollIntervalMs: config.waitsPollIntervalMs,
+  });
+  const triggers = wireTriggers({
+    db,
+    clock,
+    index: routingIndex,
+    targets: triggerTargets,
+    workflows: workflows.service,
+    mappedInputMaxBytes: config.mappedInputMaxBytes,
+    waits: waits.waits,
+    maxLookbackMs,
+    fired: (type) => metrics.workflowTriggerFired(type),
   });
   const routing = wireRouting({
     db,

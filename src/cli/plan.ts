@@ -89,6 +89,7 @@ const DEFAULTS: Partial<Record<Kind, Json>> = {
     enabled: true,
     priority: null,
     description: null,
+    waitFor: [],
   },
   Subscription: { format: 'native', filter: null, description: null },
 };

@@ -44,3 +44,16 @@ export function compilePath(
     },
   };
 }
+
+/**
+ * An event's correlation key as triggers (and waits) resolve it: the value at `path`, or the
+ * event's `metadata.correlationId` when there is no path.
+ */
+export function resolveCorrelationKey(
+  path: CompiledPath | undefined,
+  event: EventView & { metadata?: unknown },
+): string | undefined {
+  if (path) return path.resolveKey(event);
+  const metadata = event.metadata as { correlationId?: unknown } | undefined;
+  return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
+}

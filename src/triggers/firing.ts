@@ -12,6 +12,7 @@ import type {
   WorkHandler,
   WorkResult,
 } from '../routing/work.ts';
+import type { Waits } from '../waits/service.ts';
 import {
   type StartRequest,
   WORKFLOW_TRIGGER_RETRY_POLICY,
@@ -44,6 +45,8 @@ export interface FiringRecord extends FiringPlan {
   error?: string;
   /** Field-level reasons, e.g. the input that failed the workflow input schema. */
   errorDetails?: ErrorDetail[];
+  /** The waits a START with `waitFor` registered for the instance it started. */
+  waitIds?: string[];
 }
 
 /**
@@ -117,6 +120,8 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
     private readonly index: RoutingIndex,
     private readonly targets: TriggerTargets,
     private readonly workflows: WorkflowBatchExecutor,
+    /** Registers the waits a START trigger declares for the instance it started. */
+    private readonly waits: Pick<Waits, 'registerOnStart'>,
     /** Told each recorded start or cancel, by trigger type (metrics). */
     private readonly fired: (triggerType: string) => void = () => {},
   ) {}
@@ -149,7 +154,8 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
   /** One trigger of each of several events: skips decided, starts in one batch, cancels each. */
   private async fireWave(wave: ClaimedWork[], lanes: Lanes): Promise<Map<string, FiringResult>> {
     const results = new Map<string, FiringResult>();
-    const starts: Array<{ planned: FiringRecord; work: ClaimedWork }> = [];
+    const starts: Array<{ compiled: CompiledTrigger; planned: FiringRecord; work: ClaimedWork }> =
+      [];
     const cancels: Array<Promise<void>> = [];
     for (const work of wave) {
       const compiled = this.targets.get(work.targetId);
@@ -166,7 +172,7 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
           );
       const planned = dryRun(compiled, work.event);
       const { correlationKey } = planned;
-      if (planned.action === 'would_start') starts.push({ planned, work });
+      if (planned.action === 'would_start') starts.push({ compiled, planned, work });
       else if (planned.action === 'would_cancel' && correlationKey !== null)
         cancels.push(
           lanes(() => this.cancel(compiled, planned, correlationKey, work)).then(
@@ -186,21 +192,59 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
       lanes,
     );
     await Promise.all(cancels);
-    for (const [j, result] of (await started).entries()) {
-      const start = starts[j];
-      if (!start) continue;
-      const { planned, work } = start;
-      results.set(
-        work.id,
-        result instanceof WorkflowExecutorError
-          ? failed(planned, result, work)
-          : {
-              kind: 'done',
-              outcome: { ...planned, action: 'started', workflowInstanceIds: [result.instanceId] },
-            },
-      );
-    }
+    await Promise.all(
+      (await started).map(async (result, j) => {
+        const start = starts[j];
+        if (!start) return;
+        const { compiled, planned, work } = start;
+        results.set(
+          work.id,
+          result instanceof WorkflowExecutorError
+            ? failed(planned, result, work)
+            : await lanes(() => this.registerWaits(compiled, planned, work, result.instanceId)),
+        );
+      }),
+    );
     return results;
+  }
+
+  /**
+   * A started instance's firing record, once the waits its trigger declares (`waitFor`) are
+   * registered for it, keyed by the firing's correlation key (none resolved: none registered,
+   * and the record says so). A failed registration retries the firing: its start is a repeat
+   * under the same idempotency key, its waits' ids derive from that key, so neither happens
+   * twice.
+   */
+  private async registerWaits(
+    compiled: CompiledTrigger,
+    planned: FiringRecord,
+    work: ClaimedWork,
+    instanceId: string,
+  ): Promise<FiringResult> {
+    const record: FiringRecord = {
+      ...planned,
+      action: 'started',
+      workflowInstanceIds: [instanceId],
+    };
+    const { waitFor, workflowDefinitionId, correlationKey: correlationKeyPath } = compiled.trigger;
+    if (waitFor.length === 0) return { kind: 'done', outcome: record };
+    if (planned.correlationKey === null)
+      return {
+        kind: 'done',
+        outcome: { ...record, reason: 'no correlation key resolved; waitFor registered no wait' },
+      };
+    try {
+      const waitIds = await this.waits.registerOnStart(waitFor, {
+        firingKey: work.idempotencyKey,
+        workflowInstanceId: instanceId,
+        workflowDefinitionId,
+        correlationKey: planned.correlationKey,
+        correlationKeyPath,
+      });
+      return { kind: 'done', outcome: { ...record, waitIds } };
+    } catch (error) {
+      return failed(planned, error, work);
+    }
   }
 
   private async cancel(

@@ -2,6 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { ForeignKeyViolation, UniqueViolation } from '../db/pg-errors.ts';
 import { equalityFilters, onlyRow } from '../db/sql.ts';
 import { conflict, fieldError, notFound } from '../errors.ts';
+import type { WaitSpec } from '../waits/wait.ts';
 import type { TriggerType, WorkflowEventTrigger } from './trigger.ts';
 
 /** SQL of workflow event triggers. Rows leave here in the wire format. */
@@ -19,13 +20,14 @@ interface TriggerRow {
   priority: number | null;
   description: string | null;
   labels: Record<string, string>;
+  wait_for: WaitSpec[];
   created_at: Date;
   updated_at: Date;
   revision: number;
 }
 
 const COLUMNS = `id, name, workflow_definition_id, event_pattern, trigger_type, event_condition,
-  input_mapping, correlation_key, enabled, priority, description, labels, created_at, updated_at, revision`;
+  input_mapping, correlation_key, enabled, priority, description, labels, wait_for, created_at, updated_at, revision`;
 
 const toTrigger = (r: TriggerRow): WorkflowEventTrigger => ({
   id: r.id,
@@ -40,6 +42,7 @@ const toTrigger = (r: TriggerRow): WorkflowEventTrigger => ({
   priority: r.priority,
   description: r.description,
   labels: r.labels,
+  waitFor: r.wait_for,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
   revision: r.revision,
@@ -62,6 +65,7 @@ const fieldParams = (t: TriggerFields) => [
   t.description,
   t.name,
   JSON.stringify(t.labels),
+  JSON.stringify(t.waitFor),
 ];
 
 /** The data layer's translations of a trigger write's failures into client errors. */
@@ -85,8 +89,8 @@ export async function insertTrigger(
   try {
     const { rows } = await tx.query<TriggerRow>(
       `INSERT INTO workflow_event_triggers (workflow_definition_id, event_pattern, trigger_type, event_condition,
-         input_mapping, correlation_key, enabled, priority, description, name, labels, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11::jsonb, $12, $12) RETURNING ${COLUMNS}`,
+         input_mapping, correlation_key, enabled, priority, description, name, labels, wait_for, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $13) RETURNING ${COLUMNS}`,
       [...fieldParams(fields), now],
     );
     return toTrigger(onlyRow({ rows }));
@@ -105,7 +109,7 @@ export async function updateTrigger(
     const { rows } = await tx.query<TriggerRow>(
       `UPDATE workflow_event_triggers SET workflow_definition_id = $2, event_pattern = $3, trigger_type = $4,
          event_condition = $5, input_mapping = $6::jsonb, correlation_key = $7, enabled = $8, priority = $9,
-         description = $10, name = $11, labels = $12::jsonb, updated_at = $13, revision = revision + 1
+         description = $10, name = $11, labels = $12::jsonb, wait_for = $13::jsonb, updated_at = $14, revision = revision + 1
        WHERE id = $1 RETURNING ${COLUMNS}`,
       [id, ...fieldParams(fields), now],
     );

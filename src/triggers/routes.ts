@@ -40,11 +40,12 @@ import type { EventReceiver } from '../ingest/receiver.ts';
 import type { Registry } from '../registry/service.ts';
 import { firingSchema } from '../routing/firing-view.ts';
 import type { EventStore } from '../store/event-store.ts';
+import { waitSpecFields } from '../waits/routes.ts';
 import type { WorkflowDefinitions } from '../workflows/definitions.ts';
 import { FIRING_ACTIONS } from './firing.ts';
 import type { TriggerFilters } from './repository.ts';
 import type { CheckedTrigger, TriggerInput, Triggers } from './service.ts';
-import { TRIGGER_TYPES } from './trigger.ts';
+import { MAX_WAIT_FOR, TRIGGER_TYPES } from './trigger.ts';
 import type { TriggerRouting } from './trigger-routing.ts';
 
 const tags = ['workflow-triggers'];
@@ -94,6 +95,24 @@ const fields = {
   },
   description: { type: ['string', 'null'], maxLength: 10_000 },
   labels: labelsSchema,
+  waitFor: {
+    type: 'array',
+    maxItems: MAX_WAIT_FOR,
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pattern', 'timeout'],
+      properties: {
+        ...waitSpecFields,
+        correlationKeyPath: {
+          ...waitSpecFields.correlationKeyPath,
+          description:
+            "path resolving the awaited event's key; default the trigger's correlationKey (metadata.correlationId without one)",
+        },
+      },
+    },
+    description: `START only: waits registered for every instance the trigger starts, keyed by the firing's correlation key, as POST /v1/waits registers them (at most ${MAX_WAIT_FOR}; default none)`,
+  },
 } as const;
 
 const { workflowDefinition: _byReference, ...storedFields } = fields;
@@ -139,7 +158,16 @@ const firingRecordProperties = {
     items: { type: 'string' },
     description: 'the instances started or cancelled',
   },
-  reason: { type: 'string', description: 'why the trigger did nothing (skipped, pending)' },
+  reason: {
+    type: 'string',
+    description:
+      'why the trigger did nothing (skipped, pending), or why a start registered no wait of waitFor',
+  },
+  waitIds: {
+    type: 'array',
+    items: { type: 'string', format: 'uuid' },
+    description: "the waits a START's waitFor registered for the instance it started",
+  },
   errorDetails: { type: 'array', items: errorDetailSchema },
 } as const;
 

@@ -6,12 +6,13 @@ import {
   judgeConsumer,
 } from '../compatibility/consumers.ts';
 import type { Database, Queryable } from '../db/database.ts';
-import { fieldError, notFound, validationError } from '../errors.ts';
+import { AppError, type ErrorDetail, fieldError, notFound, validationError } from '../errors.ts';
 import { assertNoPrecondition, reviseIfChanged } from '../http/etag.ts';
 import { canMatchUuid, isUuid } from '../ids.ts';
 import { activeSchemasMatching } from '../registry/consumer-schemas.ts';
 import { matchesPattern } from '../routing/pattern.ts';
 import { bumpTargetsVersion } from '../routing/work-store.ts';
+import { checkWaitInput, type WaitSpec } from '../waits/wait.ts';
 import { findDefinition } from '../workflows/repository.ts';
 import {
   deleteTrigger,
@@ -23,7 +24,12 @@ import {
   type TriggerFilters,
   updateTrigger,
 } from './repository.ts';
-import { compileTrigger, triggerConsumerSpec, type WorkflowEventTrigger } from './trigger.ts';
+import {
+  compileTrigger,
+  triggerConsumerSpec,
+  type WorkflowEventTrigger,
+  waitConsumerSpec,
+} from './trigger.ts';
 
 export interface TriggerInput {
   name?: string | null;
@@ -37,6 +43,7 @@ export interface TriggerInput {
   priority?: number | null;
   description?: string | null;
   labels?: Record<string, string>;
+  waitFor?: WaitSpec[];
 }
 
 const fieldsOf = (input: TriggerInput): TriggerFields => ({
@@ -51,6 +58,7 @@ const fieldsOf = (input: TriggerInput): TriggerFields => ({
   priority: input.priority ?? null,
   description: input.description ?? null,
   labels: input.labels ?? {},
+  waitFor: input.waitFor ?? [],
 });
 
 /** A written trigger and the findings of its type check it was accepted with. */
@@ -67,6 +75,8 @@ export class Triggers {
   constructor(
     private readonly db: Database,
     private readonly clock: Clock,
+    /** The event retention, which bounds a `waitFor` lookback (none: unbounded). */
+    private readonly maxLookbackMs: number | undefined = undefined,
   ) {}
 
   /**
@@ -80,6 +90,7 @@ export class Triggers {
     mode: ConsumerCheckMode,
   ): Promise<ConsumerWarning[]> {
     compileTrigger({ ...fields, id: '', createdAt: '', updatedAt: '', revision: 0 });
+    this.checkWaitFor(fields);
     const patterns = await registeredPatterns(db);
     if (!patterns.some((pattern) => matchesPattern(fields.eventPattern, pattern))) {
       throw validationError('eventPattern matches no registered event definition', [
@@ -96,7 +107,37 @@ export class Triggers {
     const workflow = await findDefinition(db, fields.workflowDefinitionId);
     const versions = await activeSchemasMatching(db, fields.eventPattern);
     const spec = triggerConsumerSpec(fields, workflow?.inputSchema ?? undefined);
-    return judgeConsumer(checkConsumer(spec, versions), mode);
+    const findings = checkConsumer(spec, versions);
+    for (const [i, wait] of fields.waitFor.entries())
+      findings.push(
+        ...checkConsumer(
+          waitConsumerSpec(
+            { ...wait, correlationKeyPath: wait.correlationKeyPath ?? fields.correlationKey },
+            `waitFor[${i}].`,
+          ),
+          await activeSchemasMatching(db, wait.pattern),
+        ),
+      );
+    return judgeConsumer(findings, mode);
+  }
+
+  /** `waitFor`: START only, each wait checked as `POST /v1/waits` checks one (fields prefixed). */
+  private checkWaitFor(fields: TriggerFields): void {
+    if (fields.waitFor.length === 0) return;
+    if (fields.triggerType !== 'START')
+      throw validationError('trigger is invalid', [
+        fieldError('waitFor', 'trigger_type_mismatch', 'applies only to START triggers'),
+      ]);
+    const details: ErrorDetail[] = [];
+    for (const [i, wait] of fields.waitFor.entries()) {
+      try {
+        checkWaitInput(wait, this.maxLookbackMs, `waitFor[${i}].`);
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        details.push(...error.details);
+      }
+    }
+    if (details.length > 0) throw validationError('trigger is invalid', details);
   }
 
   async create(input: TriggerInput, mode: ConsumerCheckMode = 'enforce'): Promise<CheckedTrigger> {

@@ -10,8 +10,9 @@ import {
   MappingError,
 } from '../expressions/mapping.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { type CompiledPath, compilePath } from '../expressions/path.ts';
+import { type CompiledPath, compilePath, resolveCorrelationKey } from '../expressions/path.ts';
 import { parseSubscriptionPattern } from '../routing/pattern.ts';
+import type { WaitSpec } from '../waits/wait.ts';
 
 /** The spec's WorkflowEventTrigger, as stored and sent (camelCase), plus revision. */
 export interface WorkflowEventTrigger {
@@ -28,12 +29,21 @@ export interface WorkflowEventTrigger {
   priority: number | null;
   description: string | null;
   labels: Record<string, string>;
+  /**
+   * START only: waits registered for every instance the trigger starts, keyed by the firing's
+   * correlation key (declarative "wait for payment.failed after order.placed"); at most
+   * {@link MAX_WAIT_FOR}.
+   */
+  waitFor: WaitSpec[];
   createdAt: string;
   updatedAt: string;
   revision: number;
 }
 
 export const TRIGGER_TYPES = ['START', 'CANCEL'] as const;
+
+/** Most waits one START trigger declares: each start registers them all, so bounded. */
+export const MAX_WAIT_FOR = 10;
 export type TriggerType = (typeof TRIGGER_TYPES)[number];
 
 /** A trigger with its condition, mapping and correlation key compiled once. */
@@ -131,19 +141,6 @@ export function planFiring(
 }
 
 /**
- * An event's correlation key as triggers (and waits) resolve it: the value at `path`, or the
- * event's `metadata.correlationId` when there is no path.
- */
-export function resolveCorrelationKey(
-  path: CompiledPath | undefined,
-  event: EventView & { metadata?: unknown },
-): string | undefined {
-  if (path) return path.resolveKey(event);
-  const metadata = event.metadata as { correlationId?: unknown } | undefined;
-  return typeof metadata?.correlationId === 'string' ? metadata.correlationId : undefined;
-}
-
-/**
  * What a trigger reads, for the type check: its expressions and, for a START (the only type that
  * builds an input: a CANCEL ends instances), its workflow's input.
  */
@@ -162,5 +159,15 @@ export function triggerConsumerSpec(
     ...(trigger.triggerType === 'START'
       ? { input: { mapping: trigger.inputMapping ?? undefined, inputSchema } }
       : {}),
+  };
+}
+
+/** What one of a trigger's `waitFor` reads of the events it waits for, fields under `prefix`. */
+export function waitConsumerSpec(wait: WaitSpec, prefix: string): ConsumerSpec {
+  return {
+    conditions: wait.condition ? [{ field: `${prefix}condition`, text: wait.condition }] : [],
+    keys: wait.correlationKeyPath
+      ? [{ field: `${prefix}correlationKeyPath`, text: wait.correlationKeyPath }]
+      : [],
   };
 }

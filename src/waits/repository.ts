@@ -81,34 +81,37 @@ export interface NewWait {
 }
 
 /**
- * Inserts a waiting wait. Its window starts at the transaction's own time minus the lookback,
+ * Inserts a waiting wait, unless one has its id (then nothing: undefined). Its window starts at the transaction's own time minus the lookback,
  * the clock of `events.created_at`, so the two compare without a skew between clocks.
  */
-export async function insertWait(tx: Queryable, wait: NewWait, now: Date): Promise<WaitRule> {
-  const row = onlyRow(
-    await tx.query<WaitRow>(
-      `INSERT INTO waits (id, pattern, condition, correlation_key, key_path, status, window_start,
+export async function insertWait(
+  tx: Queryable,
+  wait: NewWait,
+  now: Date,
+): Promise<WaitRule | undefined> {
+  const { rows } = await tx.query<WaitRow>(
+    `INSERT INTO waits (id, pattern, condition, correlation_key, key_path, status, window_start,
          timeout, lookback, expires_at, notify, workflow_instance_id, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, 'waiting', now()::timestamp - make_interval(secs => $6::double precision / 1000),
          $7, $8, $9, $10, $11, $12, $12)
+       ON CONFLICT (id) DO NOTHING
        RETURNING ${RULE_COLUMNS}`,
-      [
-        wait.id,
-        wait.pattern,
-        wait.condition,
-        wait.correlationKey,
-        wait.keyPath,
-        wait.lookbackMs,
-        wait.timeout,
-        wait.lookback,
-        wait.expiresAt,
-        JSON.stringify(wait.notify),
-        wait.workflowInstanceId,
-        now,
-      ],
-    ),
+    [
+      wait.id,
+      wait.pattern,
+      wait.condition,
+      wait.correlationKey,
+      wait.keyPath,
+      wait.lookbackMs,
+      wait.timeout,
+      wait.lookback,
+      wait.expiresAt,
+      JSON.stringify(wait.notify),
+      wait.workflowInstanceId,
+      now,
+    ],
   );
-  return toRule(row);
+  return rows[0] && toRule(rows[0]);
 }
 
 /**

@@ -19,7 +19,8 @@ const tags = ['waits'];
 const duration = (description: string) =>
   ({ type: 'string', minLength: 2, maxLength: 64, description }) as const;
 
-const inputFields = {
+/** What a wait waits for: the fields of `POST /v1/waits` and of a START trigger's `waitFor`. */
+export const waitSpecFields = {
   pattern: {
     type: 'string',
     minLength: 1,
@@ -30,12 +31,6 @@ const inputFields = {
     type: ['string', 'null'],
     maxLength: 4096,
     description: 'condition expression on the event, as a trigger eventCondition (see README)',
-  },
-  correlationKey: {
-    type: 'string',
-    minLength: 1,
-    maxLength: 1024,
-    description: "the key the event's key must equal",
   },
   correlationKeyPath: {
     type: ['string', 'null'],
@@ -49,6 +44,16 @@ const inputFields = {
       'ISO 8601 duration: events committed this long before the registration count too; at most the event retention',
     ),
     type: ['string', 'null'],
+  },
+} as const;
+
+const inputFields = {
+  ...waitSpecFields,
+  correlationKey: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 1024,
+    description: "the key the event's key must equal",
   },
 } as const;
 

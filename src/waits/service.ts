@@ -1,3 +1,4 @@
+import { v5 as uuidv5 } from 'uuid';
 import type { Clock } from '../clock.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import type { CredentialCipher } from '../delivery/credentials.ts';
@@ -52,6 +53,7 @@ import {
 } from './repository.ts';
 import { secretAad } from './resume.ts';
 import {
+  type Checked,
   checkWaitInput,
   isSent,
   RuleCompiler,
@@ -59,7 +61,23 @@ import {
   type WaitInput,
   type WaitNotify,
   type WaitRule,
+  type WaitSpec,
 } from './wait.ts';
+
+/** The instance a START trigger's firing started, and what its waits are keyed by. */
+export interface StartedInstance {
+  /** The firing's idempotency key (its start's): the waits' ids derive from it. */
+  firingKey: string;
+  workflowInstanceId: string;
+  workflowDefinitionId: string;
+  /** The firing's correlation key. */
+  correlationKey: string;
+  /** The trigger's key path (null: metadata.correlationId), the waits' default. */
+  correlationKeyPath: string | null;
+}
+
+/** Namespace of the name-based (v5) ids of the waits START triggers register. */
+const WAIT_FOR_NAMESPACE = 'c8d6b0a2-5f3e-4e8b-9a51-7d2f0c4e9b13';
 
 /**
  * Waits: "resolve with the first committed event of this pattern and correlation key whose
@@ -147,48 +165,96 @@ export class Waits {
    * Registers a wait; resolved at once when the lookback finds its event. A `lookback_truncated`
    * warning says the lookback window held more events than it examines (see {@link lookBack}).
    */
-  async register(
-    input: WaitInput,
-    owner: { workflowInstanceId?: string } = {},
-  ): Promise<Wait & { warnings?: ErrorDetail[] }> {
+  async register(input: WaitInput): Promise<Wait & { warnings?: ErrorDetail[] }> {
     const checked = checkWaitInput(input, this.deps.maxLookbackMs);
     const id = newUuidV7();
     const notify = await this.notifyToStore(id, input.notify);
-    const now = this.deps.clock.now();
-    const { db } = this.deps;
-    const warnings = await db.transaction(async (tx) => {
-      await lockResolverPosition(tx, 'share');
-      const rule = await insertWait(
-        tx,
-        {
-          id,
-          pattern: checked.pattern,
-          condition: checked.condition ?? null,
-          correlationKey: checked.correlationKey,
-          keyPath: checked.correlationKeyPath ?? '',
-          timeout: checked.timeout,
-          lookback: checked.lookback ?? null,
-          lookbackMs: checked.lookbackMs,
-          expiresAt: new Date(now.getTime() + checked.timeoutMs),
-          notify: notify.stored,
-          // Only a builtin instance's id is this service's (a uuid it lists waits by).
-          workflowInstanceId:
-            owner.workflowInstanceId ??
-            (isSent(notify.stored) ? null : notify.stored.workflowInstanceId),
-        },
-        now,
-      );
-      const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
-      if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
-      return found.narrowedTo ? [truncated(this.deps.lookbackMaxEvents, found.narrowedTo)] : [];
-    });
-    const wait = await findWait(db, id);
+    const warnings = await this.store([{ id, checked, notify: notify.stored }]);
+    const wait = await findWait(this.deps.db, id);
     if (!wait) throw new Error('a registered wait was not found');
     const shown =
       notify.generated && 'url' in wait.notify
         ? { ...wait, notify: { ...wait.notify, secret: notify.generated } }
         : wait;
     return warnings.length > 0 ? { ...shown, warnings } : shown;
+  }
+
+  /**
+   * Registers the waits a START trigger declares (`waitFor`) for the instance its firing
+   * started, keyed by the firing's correlation key. Their ids derive from the firing's
+   * idempotency key (the start's own), so a firing retried after it registered them (a crash
+   * before its outcome was recorded, a failure after the start) registers none twice: the
+   * second insert of an id is no insert. Answers the waits' ids.
+   */
+  async registerOnStart(specs: readonly WaitSpec[], start: StartedInstance): Promise<string[]> {
+    const executor = await this.deps.executorOf(start.workflowDefinitionId);
+    const notify: WaitNotify =
+      executor === 'http'
+        ? {
+            workflowInstanceId: start.workflowInstanceId,
+            workflowDefinitionId: start.workflowDefinitionId,
+          }
+        : { workflowInstanceId: start.workflowInstanceId };
+    const waits = specs.map((spec, i) => ({
+      id: uuidv5(`${start.firingKey}:waitFor:${i}`, WAIT_FOR_NAMESPACE),
+      // Checked when the trigger was written; the retention bounds a lookback by itself here.
+      checked: checkWaitInput(
+        {
+          ...spec,
+          correlationKey: start.correlationKey,
+          correlationKeyPath: spec.correlationKeyPath ?? start.correlationKeyPath,
+        },
+        undefined,
+      ),
+      notify,
+    }));
+    await this.store(waits);
+    return waits.map((w) => w.id);
+  }
+
+  /**
+   * Inserts waits (an id already stored is skipped) and, in the same transaction under the
+   * resolver position's shared lock, looks back for each new one (see the class comment).
+   * Answers the warnings of lookbacks that examined only part of their window.
+   */
+  private async store(
+    waits: Array<{
+      id: string;
+      checked: Checked<WaitSpec & { correlationKey: string }>;
+      notify: WaitNotify;
+    }>,
+  ): Promise<ErrorDetail[]> {
+    const now = this.deps.clock.now();
+    return this.deps.db.transaction(async (tx) => {
+      await lockResolverPosition(tx, 'share');
+      const warnings: ErrorDetail[] = [];
+      for (const { id, checked, notify } of waits) {
+        const rule = await insertWait(
+          tx,
+          {
+            id,
+            pattern: checked.pattern,
+            condition: checked.condition ?? null,
+            correlationKey: checked.correlationKey,
+            keyPath: checked.correlationKeyPath ?? '',
+            timeout: checked.timeout,
+            lookback: checked.lookback ?? null,
+            lookbackMs: checked.lookbackMs,
+            expiresAt: new Date(now.getTime() + checked.timeoutMs),
+            notify,
+            // Only a builtin instance's id is this service's (a uuid it lists waits by).
+            workflowInstanceId: isSent(notify) ? null : notify.workflowInstanceId,
+          },
+          now,
+        );
+        if (!rule) continue;
+        const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
+        if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
+        if (found.narrowedTo)
+          warnings.push(truncated(this.deps.lookbackMaxEvents, found.narrowedTo));
+      }
+      return warnings;
+    });
   }
 
   /** A wait, with how its notification went when it sends one (a URL). */

@@ -2,9 +2,8 @@ import { type ErrorDetail, fieldError, validationError } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
 import { type CompiledCondition, compileCondition } from '../expressions/condition.ts';
 import { ParseError } from '../expressions/parse-error.ts';
-import { type CompiledPath, compilePath } from '../expressions/path.ts';
+import { type CompiledPath, compilePath, resolveCorrelationKey } from '../expressions/path.ts';
 import { ONE, parseSubscriptionPattern, SOME } from '../routing/pattern.ts';
-import { resolveCorrelationKey } from '../triggers/trigger.ts';
 
 /** The pure core of waits: their shape, durations, and whether an event resolves one. */
 
@@ -90,23 +89,25 @@ export function parseDuration(text: string): number | undefined {
   );
 }
 
-/** A wait to register, as checked by {@link checkWaitInput}. */
-export interface WaitInput {
+/** What a wait waits for: as registered, and as a START trigger's `waitFor` declares it. */
+export interface WaitSpec {
   pattern: string;
   condition?: string | null;
-  correlationKey: string;
   /** Path resolving an event's key (default metadata.correlationId). */
   correlationKeyPath?: string | null;
   timeout: string;
   lookback?: string | null;
+}
+
+/** A wait to register, as checked by {@link checkWaitInput}. */
+export interface WaitInput extends WaitSpec {
+  correlationKey: string;
   notify: WaitNotifyInput;
 }
 
-/** A checked wait input: durations in milliseconds. */
-export interface CheckedWait extends WaitInput {
-  timeoutMs: number;
-  lookbackMs: number;
-}
+/** A checked wait: durations in milliseconds. */
+export type Checked<T extends WaitSpec> = T & { timeoutMs: number; lookbackMs: number };
+export type CheckedWait = Checked<WaitInput>;
 
 /**
  * Checks what the schema cannot: the pattern is one event type (no wildcards: a wait is found
@@ -114,7 +115,24 @@ export interface CheckedWait extends WaitInput {
  * timeout at most 30 days, the lookback at most the event retention (`maxLookbackMs`, when
  * events are kept for a limited time). Throws a 400 with every problem.
  */
-export function checkWaitInput(input: WaitInput, maxLookbackMs: number | undefined): CheckedWait {
+export function checkWaitInput<T extends WaitSpec>(
+  input: T,
+  maxLookbackMs: number | undefined,
+  /** Put before each detail's field (`waitFor[0].` for a trigger's waits). */
+  fieldPrefix = '',
+): Checked<T> {
+  const details = waitSpecProblems(input, maxLookbackMs);
+  const timeoutMs = parseDuration(input.timeout);
+  const lookbackMs = input.lookback ? parseDuration(input.lookback) : 0;
+  if (details.length > 0 || timeoutMs === undefined || lookbackMs === undefined)
+    throw validationError(
+      'wait is invalid',
+      details.map((d) => ({ ...d, field: fieldPrefix + d.field })),
+    );
+  return { ...input, timeoutMs, lookbackMs };
+}
+
+function waitSpecProblems(input: WaitSpec, maxLookbackMs: number | undefined): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const parse = (field: string, check: () => void) => {
     try {
@@ -160,9 +178,7 @@ export function checkWaitInput(input: WaitInput, maxLookbackMs: number | undefin
         `must be at most the event retention (${maxLookbackMs / 86_400_000} days)`,
       ),
     );
-  if (details.length > 0 || timeoutMs === undefined || lookbackMs === undefined)
-    throw validationError('wait is invalid', details);
-  return { ...input, timeoutMs, lookbackMs };
+  return details;
 }
 
 /** A stored wait's matching rule, compiled once per resolver round. */

@@ -5,6 +5,7 @@ import { generateSecret, verifySignature } from '../delivery/signature.ts';
 import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { resolveCommitted } from '../testing/waits.ts';
 
 const PATTERN = 'payment.failed';
 /** WAITS_LOOKBACK_MAX_EVENTS here: small, so a test can go past it. */
@@ -52,25 +53,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
         ...body,
       },
     });
-  /**
-   * Resolver rounds until every event committed before the call was matched. The resolver only
-   * passes transactions that have ended, and on PostgreSQL any transaction open on the server
-   * (another test file's, in another database) holds it back, so one run may stop short.
-   */
-  const resolveAll = async () => {
-    const target = BigInt(await firstValue('SELECT pg_snapshot_xmax(pg_current_snapshot())::text'));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      await t.app.waits.resolveRounds();
-      const position = BigInt(await firstValue('SELECT position_xid::text FROM wait_resolver'));
-      if (position >= target || Date.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
-  const firstValue = async (sql: string) => {
-    const { rows } = await t.db.query<Record<string, string>>(sql);
-    return Object.values(rows[0] ?? {})[0] ?? '0';
-  };
+  const resolveAll = () => resolveCommitted(t);
 
   it('refuses what is not a wait, naming each field', async () => {
     const response = await register({
@@ -97,6 +80,9 @@ describe.each(testBackends())('waits on $name', (backend) => {
     const first = await publish('order-1', { ok: true });
     await publish('order-1', { ok: true });
     await publish('order-2', { ok: true });
+    // Until no older transaction runs on the server a lookback cannot see them (the resolver
+    // resolves the wait instead); past that point it must.
+    await resolveAll();
     const response = await register({ lookback: 'PT1H', condition: 'payload.ok == true' });
     expect(response.status).toBe(201);
     expect(response.headers.location).toBe(`/v1/waits/${response.body.id}`);
@@ -119,6 +105,8 @@ describe.each(testBackends())('waits on $name', (backend) => {
         WHERE pattern = $2`,
       [total, PATTERN],
     );
+    // A lookback sees only what no older transaction on the server still holds back.
+    await resolveAll();
     const byKey = (n: number) =>
       register({
         correlationKeyPath: 'payload.orderId',

@@ -1404,6 +1404,19 @@ export interface components {
             labels: {
                 [key: string]: string;
             };
+            /** @description START only: waits registered for every instance the trigger starts, keyed by the firing's correlation key, as POST /v1/waits registers them (at most 10; default none) */
+            waitFor: {
+                /** @description the event pattern waited for (exact, no wildcards) */
+                pattern: string;
+                /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                condition?: string | null;
+                /** @description path resolving the awaited event's key; default the trigger's correlationKey (metadata.correlationId without one) */
+                correlationKeyPath?: string | null;
+                /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                timeout: string;
+                /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                lookback?: string | null;
+            }[];
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -1452,8 +1465,10 @@ export interface components {
             correlationKey?: string | null;
             /** @description the instances started or cancelled */
             workflowInstanceIds?: string[];
-            /** @description why the trigger did nothing (skipped, pending) */
+            /** @description why the trigger did nothing (skipped, pending), or why a start registered no wait of waitFor */
             reason?: string;
+            /** @description the waits a START's waitFor registered for the instance it started */
+            waitIds?: string[];
             errorDetails?: {
                 field: string;
                 code: string;
@@ -4321,6 +4336,19 @@ export interface operations {
                     labels?: {
                         [key: string]: string;
                     };
+                    /** @description START only: waits registered for every instance the trigger starts, keyed by the firing's correlation key, as POST /v1/waits registers them (at most 10; default none) */
+                    waitFor?: {
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description path resolving the awaited event's key; default the trigger's correlationKey (metadata.correlationId without one) */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                    }[];
                 };
             };
         };
@@ -4609,6 +4637,19 @@ export interface operations {
                     labels?: {
                         [key: string]: string;
                     };
+                    /** @description START only: waits registered for every instance the trigger starts, keyed by the firing's correlation key, as POST /v1/waits registers them (at most 10; default none) */
+                    waitFor?: {
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description path resolving the awaited event's key; default the trigger's correlationKey (metadata.correlationId without one) */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                    }[];
                 };
             };
         };
@@ -4764,6 +4805,19 @@ export interface operations {
                     labels?: {
                         [key: string]: string;
                     };
+                    /** @description START only: waits registered for every instance the trigger starts, keyed by the firing's correlation key, as POST /v1/waits registers them (at most 10; default none) */
+                    waitFor?: {
+                        /** @description the event pattern waited for (exact, no wildcards) */
+                        pattern: string;
+                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
+                        condition?: string | null;
+                        /** @description path resolving the awaited event's key; default the trigger's correlationKey (metadata.correlationId without one) */
+                        correlationKeyPath?: string | null;
+                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+                        timeout: string;
+                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+                        lookback?: string | null;
+                    }[];
                 };
             };
         };
@@ -4990,8 +5044,10 @@ export interface operations {
                         correlationKey: string | null;
                         /** @description the instances started or cancelled */
                         workflowInstanceIds: string[];
-                        /** @description why the trigger did nothing (skipped, pending) */
+                        /** @description why the trigger did nothing (skipped, pending), or why a start registered no wait of waitFor */
                         reason?: string;
+                        /** @description the waits a START's waitFor registered for the instance it started */
+                        waitIds?: string[];
                         errorDetails?: {
                             field: string;
                             code: string;
@@ -7201,14 +7257,14 @@ export interface operations {
                             pattern: string;
                             /** @description condition expression on the event, as a trigger eventCondition (see README) */
                             condition?: string | null;
-                            /** @description the key the event's key must equal */
-                            correlationKey: string;
                             /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                             correlationKeyPath?: string | null;
                             /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                             timeout: string;
                             /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                             lookback?: string | null;
+                            /** @description the key the event's key must equal */
+                            correlationKey: string;
                             /** @enum {string} */
                             status: "waiting" | "resolved" | "timed_out" | "cancelled";
                             notify?: {
@@ -7304,14 +7360,14 @@ export interface operations {
                     pattern: string;
                     /** @description condition expression on the event, as a trigger eventCondition (see README) */
                     condition?: string | null;
-                    /** @description the key the event's key must equal */
-                    correlationKey: string;
                     /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                     correlationKeyPath?: string | null;
                     /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                     timeout: string;
                     /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                     lookback?: string | null;
+                    /** @description the key the event's key must equal */
+                    correlationKey: string;
                     /** @description a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy) */
                     notify: {
                         /** @description a builtin instance's id, or the engine's own instance id when workflowDefinitionId names an http executor's definition */
@@ -7340,14 +7396,14 @@ export interface operations {
                         pattern: string;
                         /** @description condition expression on the event, as a trigger eventCondition (see README) */
                         condition?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
                         /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                         correlationKeyPath?: string | null;
                         /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                         timeout: string;
                         /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                         lookback?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
                         /** @enum {string} */
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
@@ -7470,14 +7526,14 @@ export interface operations {
                         pattern: string;
                         /** @description condition expression on the event, as a trigger eventCondition (see README) */
                         condition?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
                         /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                         correlationKeyPath?: string | null;
                         /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                         timeout: string;
                         /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                         lookback?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
                         /** @enum {string} */
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
@@ -7594,14 +7650,14 @@ export interface operations {
                         pattern: string;
                         /** @description condition expression on the event, as a trigger eventCondition (see README) */
                         condition?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
                         /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                         correlationKeyPath?: string | null;
                         /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                         timeout: string;
                         /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                         lookback?: string | null;
+                        /** @description the key the event's key must equal */
+                        correlationKey: string;
                         /** @enum {string} */
                         status: "waiting" | "resolved" | "timed_out" | "cancelled";
                         notify?: {
@@ -10084,14 +10140,14 @@ export interface operations {
                             pattern: string;
                             /** @description condition expression on the event, as a trigger eventCondition (see README) */
                             condition?: string | null;
-                            /** @description the key the event's key must equal */
-                            correlationKey: string;
                             /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
                             correlationKeyPath?: string | null;
                             /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
                             timeout: string;
                             /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
                             lookback?: string | null;
+                            /** @description the key the event's key must equal */
+                            correlationKey: string;
                             /** @enum {string} */
                             status: "waiting" | "resolved" | "timed_out" | "cancelled";
                             notify?: {

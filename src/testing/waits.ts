@@ -1,0 +1,26 @@
+import type { TestApp } from './app.ts';
+
+/**
+ * Wait resolver rounds until every event committed before the call was matched (and the
+ * timeouts due on the test clock applied), or 10 s passed. The resolver only passes
+ * transactions that have ended, and on PostgreSQL any transaction open on the server (another
+ * test file's, in another database: `pg_snapshot_xmin` is server-wide) holds it back, so one
+ * round may stop short.
+ */
+export async function resolveCommitted(t: TestApp): Promise<void> {
+  const target = BigInt(
+    await firstValue(t, 'SELECT pg_snapshot_xmax(pg_current_snapshot())::text'),
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await t.app.waits.resolveRounds();
+    const position = BigInt(await firstValue(t, 'SELECT position_xid::text FROM wait_resolver'));
+    if (position >= target || Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function firstValue(t: TestApp, sql: string): Promise<string> {
+  const { rows } = await t.db.query<Record<string, string>>(sql);
+  return Object.values(rows[0] ?? {})[0] ?? '0';
+}

@@ -80,7 +80,9 @@ interface Sample {
 }
 
 function armed(page: Page, trigger: 'keydown' | 'click', done: string) {
-  return page.evaluate(`new Promise((resolve) => {
+  return page.evaluate(`new Promise((resolve, reject) => {
+    // A result that never shows fails the run instead of holding it forever.
+    setTimeout(() => reject(new Error('not shown in 60 s: ' + ${JSON.stringify(done)})), 60000);
     // The resource timing buffer holds 250 entries by default: start each interaction empty.
     performance.clearResourceTimings();
     addEventListener('${trigger}', (event) => {
@@ -193,7 +195,7 @@ async function measureEventsPage(url: string) {
         await timed(
           page,
           'click',
-          `${rowCount} === ${ROWS} && ${firstRow}.textContent.includes('${wanted}')`,
+          `${rowCount} === ${ROWS} && ${firstRow}?.textContent.includes('${wanted}')`,
           () => page.getByRole('button', { name: 'Search' }).click(),
         ),
       );
@@ -202,7 +204,7 @@ async function measureEventsPage(url: string) {
     // All 3,000 events, three pages of 1,000; a fresh `endTime` each round, so Older asks the API.
     const older: Sample[] = [];
     const newer: Sample[] = [];
-    const firstEventId = `${firstRow}.querySelector('a[href*="/events/"]').textContent`;
+    const firstEventId = `${firstRow}?.querySelector('a[href*="/events/"]')?.textContent`;
     for (let i = 0; i < REPEATS; i++) {
       await page.goto(
         `${url}/console/events?limit=${ROWS}&endTime=2099-01-02T00:${String(i).padStart(2, '0')}`,

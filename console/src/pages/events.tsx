@@ -122,6 +122,12 @@ export default function Events() {
   const params = new URLSearchParams(search);
   // Cursor paging: the cursors of the pages before this one, to go back.
   const [cursors, setCursors] = useState<string[]>([]);
+  // The pager sits below the table: a new page opens at its top, as a reader expects (and the
+  // windowed table draws its first rows), not at the bottom where the button was clicked.
+  const turnPage = (next: string[]) => {
+    setCursors(next);
+    window.scrollTo({ top: 0 });
+  };
   const [pageFor, setPageFor] = useState(search);
   if (pageFor !== search) {
     setPageFor(search);
@@ -153,10 +159,10 @@ export default function Events() {
             />
             <NewerOlder
               label="Pages"
-              onNewer={cursors.length > 0 ? () => setCursors(cursors.slice(0, -1)) : undefined}
+              onNewer={cursors.length > 0 ? () => turnPage(cursors.slice(0, -1)) : undefined}
               onOlder={
                 pagination.hasMore && pagination.nextCursor
-                  ? () => setCursors([...cursors, pagination.nextCursor!])
+                  ? () => turnPage([...cursors, pagination.nextCursor!])
                   : undefined
               }
             />

@@ -4,6 +4,7 @@ import type { RateClass } from './auth/scopes.ts';
 import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import { secretKey } from './delivery/signature.ts';
+import { ConfigError } from './errors.ts';
 import type { PayloadLimits } from './ingest/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { RoutingOptions } from './routing/wiring.ts';
@@ -190,10 +191,6 @@ export interface Config {
    * sent unsigned), and can be sent again once the secret is set.
    */
   workflowEngineSigningSecret: string | undefined;
-}
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
 }
 
 type Env = Record<string, string | undefined>;

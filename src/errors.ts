@@ -34,6 +34,15 @@ export const notFound = (what: string) => new AppError(404, 'not_found', `${what
 export const conflict = (message: string, code = 'conflict', details: ErrorDetail[] = []) =>
   new AppError(409, code, message, details);
 
+/**
+ * A setting that stops the start: the process prints its one-line message and exits, no client
+ * ever sees it. Thrown while the configuration is read (src/config.ts) and by wiring that checks
+ * a setting only it can check (a delivery encryption key that does not decrypt).
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
 export const fieldError = (field: string, code: string, message: string): ErrorDetail => ({
   field,
   code,

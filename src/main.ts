@@ -1,9 +1,10 @@
 import { createApp } from './app.ts';
 import { systemClock } from './clock.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 import { DataDirInUse } from './db/data-dir-lock.ts';
 import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
+import { ConfigError } from './errors.ts';
 import { createLogger } from './observability/logger.ts';
 
 /** Starts the service: config, database, migrations, HTTP; stops cleanly on SIGINT/SIGTERM. */

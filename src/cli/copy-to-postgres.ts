@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { copyDatabase, TargetNotEmpty } from '../db/copy-to-postgres.ts';
 import { DataDirInUse } from '../db/data-dir-lock.ts';
 import { migrate, SchemaTooNewError } from '../db/migrate.ts';
 import { openPglite } from '../db/pglite.ts';
 import { openPostgres } from '../db/postgres.ts';
 import { resolveEncryptionKey } from '../delivery/credentials.ts';
+import { ConfigError } from '../errors.ts';
 
 const USAGE =
   'usage: npm run copy-to-postgres -- --from <PGlite data folder> --to <postgres://… of an empty database>';

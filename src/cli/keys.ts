@@ -1,8 +1,9 @@
 import { systemClock } from '../clock.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { DataDirInUse } from '../db/data-dir-lock.ts';
 import { migrate, SchemaTooNewError } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
+import { ConfigError } from '../errors.ts';
 import { runKeysCommand } from './keys-command.ts';
 
 /**

@@ -1,12 +1,20 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.ts';
 import type { Database } from './database.ts';
 import { openPglite } from './pglite.ts';
-import { openPostgres } from './postgres.ts';
+import { openPostgres, type PostgresOptions } from './postgres.ts';
+
+/** Where the database is (src/config.ts reads these from the environment). */
+export interface DatabaseLocation {
+  /** PostgreSQL server URL; undefined → the embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Timeouts of the PostgreSQL server connection (unused by PGlite). */
+  database: Pick<PostgresOptions, 'connectTimeoutMs' | 'statementTimeoutMs'>;
+}
 
 /** The PostgreSQL server when `DATABASE_URL` is set, the embedded PGlite otherwise. */
 export function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'database'>,
+  config: DatabaseLocation,
   logger?: Pick<Logger, 'warn'>,
 ): Promise<Database> {
   return config.databaseUrl

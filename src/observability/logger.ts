@@ -1,5 +1,4 @@
-import pino, { type DestinationStream, type Logger } from 'pino';
-import type { LogLevel } from '../config.ts';
+import pino, { type DestinationStream, type LevelWithSilent, type Logger } from 'pino';
 
 /**
  * Fields that could hold an API key, censored wherever they appear in a log line. Nothing logs
@@ -22,7 +21,7 @@ export const REDACTED_PATHS = [
 ];
 
 /** The service's structured JSON logger (pino), with secrets redacted. */
-export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {
   const options = { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
-import { ConfigError } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import {
   type CredentialCipher,
@@ -13,6 +11,7 @@ import type { EgressOptions } from '../delivery/egress.ts';
 import { createNatsPublisher, type NatsPublisher } from '../delivery/nats.ts';
 import { startWebhookThreads } from '../delivery/sender-threads.ts';
 import { createQueueSender, createWebhookSender, type Sender } from '../delivery/senders.ts';
+import { ConfigError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
@@ -20,6 +19,19 @@ import { DeliveryHandler } from './delivery-handler.ts';
 import { Subscriptions } from './service.ts';
 import type { StoredSubscription } from './subscription.ts';
 import type { SubscriptionTargets } from './targets.ts';
+
+/** The settings {@link wireDelivery} reads; src/config.ts reads and documents them. */
+export interface DeliveryConfig {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  delivery: {
+    encryptionKey: Buffer | undefined;
+    natsUrl: string;
+    timeoutMs: number;
+    disableAfterMs: number;
+    threads: number;
+  };
+}
 
 /**
  * NATS is connected on the first queue delivery, not at start: a service without queue
@@ -46,7 +58,7 @@ function lazyNatsPublisher(url: string): Pick<NatsPublisher, 'publish' | 'close'
  * made from the same egress policy; with 0 threads, from this loop through `dispatcher`.
  */
 function webhookSender(
-  config: Config,
+  config: DeliveryConfig,
   clock: Clock,
   logger: Logger,
   egress: EgressOptions,
@@ -71,7 +83,7 @@ export interface DeliveryWiring {
 }
 
 export async function wireDelivery(deps: {
-  config: Config;
+  config: DeliveryConfig;
   db: Database;
   clock: Clock;
   logger: Logger;

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { EpsClient } from '../client/index.ts';
 import { type CliContext, CliError, unwrap } from './context.ts';
 import { formatPosition, type Kind } from './manifest.ts';
-import type { FieldChange, Plan, ServiceState, Step } from './plan.ts';
+import { APPLY_ORDER, type FieldChange, type Plan, type ServiceState, type Step } from './plan.ts';
 
 /**
  * The I/O half of `eps apply` / `eps diff`: reading the service's state, printing a plan, and
@@ -25,49 +25,43 @@ export async function listAll(
   }
 }
 
+type Page = { pagination?: { hasMore?: boolean } } & Record<string, unknown>;
+
+/** Every item of one listing, whose page holds them under `key`. */
+function listing(
+  what: string,
+  key: string,
+  get: (query: { params: { query: { limit: number; offset: number } } }) => Promise<{
+    data?: Page;
+    error?: unknown;
+    response: Response;
+  }>,
+): Promise<Json[]> {
+  return listAll(async (offset) => {
+    const page = await unwrap(get({ params: { query: { limit: PAGE, offset } } }), what);
+    return { items: (page[key] ?? []) as Json[], hasMore: page.pagination?.hasMore ?? false };
+  });
+}
+
 /** What the service has, read through its listings. */
 export async function readState(client: EpsClient): Promise<ServiceState> {
-  const query = (offset: number) => ({ params: { query: { limit: PAGE, offset } } });
-  const [eventDefinitions, workflowDefinitions, triggers, subscriptions] = await Promise.all([
-    listAll(async (offset) => {
-      const page = await unwrap(
-        client.GET('/v1/event-definitions', query(offset)),
-        'listing event definitions',
-      );
-      return {
-        items: (page.definitions ?? []) as Json[],
-        hasMore: page.pagination?.hasMore ?? false,
-      };
-    }),
-    listAll(async (offset) => {
-      const page = await unwrap(
-        client.GET('/v1/workflow-definitions', query(offset)),
-        'listing workflow definitions',
-      );
-      return {
-        items: (page.workflowDefinitions ?? []) as Json[],
-        hasMore: page.pagination?.hasMore ?? false,
-      };
-    }),
-    listAll(async (offset) => {
-      const page = await unwrap(
-        client.GET('/v1/workflow-triggers', query(offset)),
-        'listing workflow triggers',
-      );
-      return { items: (page.triggers ?? []) as Json[], hasMore: page.pagination?.hasMore ?? false };
-    }),
-    listAll(async (offset) => {
-      const page = await unwrap(
-        client.GET('/v1/subscriptions', query(offset)),
-        'listing subscriptions',
-      );
-      return {
-        items: (page.subscriptions ?? []) as Json[],
-        hasMore: page.pagination?.hasMore ?? false,
-      };
-    }),
-  ]);
-  return { eventDefinitions, workflowDefinitions, triggers, subscriptions };
+  const [eventDefinitions, workflowDefinitions, triggers, subscriptions, processors] =
+    await Promise.all([
+      listing('listing event definitions', 'definitions', (q) =>
+        client.GET('/v1/event-definitions', q),
+      ),
+      listing('listing workflow definitions', 'workflowDefinitions', (q) =>
+        client.GET('/v1/workflow-definitions', q),
+      ),
+      listing('listing workflow triggers', 'triggers', (q) =>
+        client.GET('/v1/workflow-triggers', q),
+      ),
+      listing('listing subscriptions', 'subscriptions', (q) => client.GET('/v1/subscriptions', q)),
+      listing('listing event processors', 'processors', (q) =>
+        client.GET('/v1/event-processors', q),
+      ),
+    ]);
+  return { eventDefinitions, workflowDefinitions, triggers, subscriptions, processors };
 }
 
 const show = (value: unknown) => (value === undefined ? 'null' : JSON.stringify(value));
@@ -140,15 +134,9 @@ export async function executePlan(
   progress: { enabled: boolean; write: (text: string) => void },
 ): Promise<void> {
   const writes = plan.steps.filter((s) => s.action !== 'unchanged');
-  const order: Kind[] = [
-    'EventDefinition',
-    'WorkflowDefinition',
-    'WorkflowTrigger',
-    'Subscription',
-  ];
   const phases: Step[][] = [
-    ...order.map((kind) => writes.filter((s) => s.kind === kind && s.action !== 'delete')),
-    ...[...order]
+    ...APPLY_ORDER.map((kind) => writes.filter((s) => s.kind === kind && s.action !== 'delete')),
+    ...[...APPLY_ORDER]
       .reverse()
       .map((kind) => writes.filter((s) => s.kind === kind && s.action === 'delete')),
   ];
@@ -234,21 +222,12 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
       );
       return;
     }
-    case 'WorkflowTrigger': {
+    case 'WorkflowTrigger':
+    case 'Subscription':
+    case 'EventProcessor': {
       const { name, ...rest } = step.body;
       await unwrap(
-        client.PUT('/v1/by-name/workflow-triggers/{name}', {
-          params: { path: { name: String(name) }, header: headers },
-          body: rest as never,
-        }),
-        what,
-      );
-      return;
-    }
-    case 'Subscription': {
-      const { name, ...rest } = step.body;
-      await unwrap(
-        client.PUT('/v1/by-name/subscriptions/{name}', {
+        client.PUT(BY_NAME[step.kind], {
           params: { path: { name: String(name) }, header: headers },
           body: rest as never,
         }),
@@ -258,6 +237,13 @@ async function writeStep(client: EpsClient, step: Step): Promise<void> {
     }
   }
 }
+
+/** The create-or-replace route of each kind keyed by a bare name. */
+const BY_NAME = {
+  WorkflowTrigger: '/v1/by-name/workflow-triggers/{name}',
+  Subscription: '/v1/by-name/subscriptions/{name}',
+  EventProcessor: '/v1/by-name/event-processors/{name}',
+} as const;
 
 async function deleteResource(
   client: EpsClient,
@@ -275,6 +261,9 @@ async function deleteResource(
       return;
     case 'Subscription':
       await unwrap(client.DELETE('/v1/subscriptions/{id}', path), what);
+      return;
+    case 'EventProcessor':
+      await unwrap(client.DELETE('/v1/event-processors/{id}', path), what);
       return;
     case 'EventDefinition':
       await unwrap(

@@ -574,7 +574,7 @@ describe.each(testBackends())('eps event commands against a service on $name', (
   it('generates payload types and a publish() the compiler checks', async () => {
     const out = join(files, 'types.ts');
     const generated = await eps(service.url, 'codegen', '--out', out);
-    expect(generated).toMatchObject({ code: 0, stdout: `${out}: 2 payload types\n` });
+    expect(generated).toMatchObject({ code: 0, stdout: `${out}: 3 payload types\n` });
     const usage = (payload: string) =>
       [
         "import { typedPublish, type EventPayload } from './types';",

@@ -30,46 +30,133 @@ describe.each(testBackends())('eps against a service on $name', (backend) => {
   };
   const get = async (path: string) => (await fetch(`${service.url}${path}`)).json() as Promise<any>;
 
-  it('applies the booking flow, finds nothing to change, shows an edited field, applies it and prunes', async () => {
+  const send = async (method: string, path: string, body: unknown) => {
+    const answer = await fetch(`${service.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(answer.status, await answer.clone().text()).toBeLessThan(300);
+    return answer.json() as Promise<any>;
+  };
+
+  it('applies the booking flow, finds nothing to change, shows edited fields, applies them and prunes only what it manages', async () => {
     const first = await eps(service.url, 'apply', '-f', files);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('+ create    EventDefinition BookingEvents.created@1.0.0');
     expect(first.stdout).toContain('+ create    WorkflowTrigger start-booking-confirmation');
-    expect(first.stdout).toContain('Applied: 6 created, 0 updated, 0 deleted.');
+    expect(first.stdout).toContain('+ create    EventProcessor flag-high-value-bookings');
+    // Dependency order: the processor's output definition is written before the processor.
+    expect(first.stdout.indexOf('EventDefinition BookingEvents.high-value@1.0.0')).toBeLessThan(
+      first.stdout.indexOf('EventProcessor flag-high-value-bookings'),
+    );
+    expect(first.stdout).toContain('Applied: 8 created, 0 updated, 0 deleted.');
     const [trigger] = (await get('/v1/workflow-triggers?name=start-booking-confirmation')).triggers;
     expect(trigger).toMatchObject({ priority: 1, labels: { 'eps.dev/managed-by': 'eps' } });
+    const [processor] = (await get('/v1/event-processors?name=flag-high-value-bookings'))
+      .processors;
+    expect(processor).toMatchObject({
+      eventPattern: 'bookings.created',
+      output: { pattern: 'bookings.high-value', version: '1.0.0' },
+      labels: { 'eps.dev/managed-by': 'eps' },
+    });
 
     const clean = await eps(service.url, 'diff', '--exit-code', '-f', files);
-    expect(clean).toMatchObject({ code: 0, stdout: 'No changes: 6 resources unchanged.\n' });
+    expect(clean).toMatchObject({ code: 0, stdout: 'No changes: 8 resources unchanged.\n' });
 
     await edit('workflows.yaml', 'priority: 1', 'priority: 7');
+    await edit('processors.yaml', 'payload.amount > 1000', 'payload.amount > 2000');
+    const expectedPlan = [
+      '~ update    WorkflowTrigger start-booking-confirmation',
+      '    priority: 1 → 7',
+      '~ update    EventProcessor flag-high-value-bookings',
+      `    eventCondition: "payload.status == 'confirmed' && payload.amount > 1000" → "payload.status == 'confirmed' && payload.amount > 2000"`,
+    ];
     const changed = await eps(service.url, 'diff', '--exit-code', '-f', files);
     expect(changed.code).toBe(2);
     expect(changed.stdout).toBe(
-      [
-        '~ update    WorkflowTrigger start-booking-confirmation',
-        '    priority: 1 → 7',
-        'Plan: 0 to create, 1 to update, 0 to delete, 5 unchanged.',
-        '',
-      ].join('\n'),
+      [...expectedPlan, 'Plan: 0 to create, 2 to update, 0 to delete, 6 unchanged.', ''].join('\n'),
     );
+    const dryRun = await eps(service.url, 'apply', '--dry-run', '-f', files);
+    expect(dryRun).toMatchObject({ code: 0, stdout: changed.stdout });
+    expect((await get(`/v1/event-processors/${processor.id}`)).revision).toBe(processor.revision);
+
+    // Resources apply did not create: one without the label, one labelled by another owner.
+    const handMade = await send('POST', '/v1/event-processors', {
+      name: 'hand-made-copy',
+      eventPattern: 'bookings.created',
+      output: {
+        pattern: 'bookings.high-value',
+        payload: {
+          bookingId: 'payload.bookingId',
+          customerId: 'payload.customerId',
+          reason: { const: 'copy' },
+        },
+      },
+    });
+    const othersSubscription = await send('PUT', '/v1/by-name/subscriptions/other-repo-audit', {
+      event_pattern: 'bookings.*',
+      subscriber: { id: 'audit', type: 'queue', endpoint: 'audit.bookings' },
+      labels: { 'eps.dev/managed-by': 'other-repo' },
+    });
+    const othersTrigger = await send('PUT', '/v1/by-name/workflow-triggers/unlabelled-start', {
+      workflowDefinition: 'booking-confirmation@1.0.0',
+      eventPattern: 'bookings.cancelled',
+      triggerType: 'CANCEL',
+      correlationKey: 'payload.bookingId',
+    });
 
     await rm(join(files, 'subscriptions.yaml'));
     const pruned = await eps(service.url, 'apply', '--prune', '-f', files);
-    expect(pruned.code).toBe(0);
-    expect(pruned.stdout).toContain('- delete    Subscription billing-bookings');
-    expect(pruned.stdout).toContain('Applied: 0 created, 1 updated, 1 deleted.');
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toBe(
+      [
+        ...expectedPlan,
+        '- delete    Subscription billing-bookings',
+        'Plan: 0 to create, 2 to update, 1 to delete, 5 unchanged.',
+        'Applied: 0 created, 2 updated, 1 deleted.',
+        '',
+      ].join('\n'),
+    );
     expect(
       (await get('/v1/workflow-triggers?name=start-booking-confirmation')).triggers[0],
     ).toMatchObject({
       priority: 7,
       revision: trigger.revision + 1,
     });
+    expect((await get(`/v1/event-processors/${processor.id}`)).revision).toBe(
+      processor.revision + 1,
+    );
     expect((await get('/v1/subscriptions?name=billing-bookings')).subscriptions).toEqual([]);
 
+    await rm(join(files, 'processors.yaml'));
+    const prunedProcessor = await eps(service.url, 'apply', '--prune', '-f', files);
+    expect(prunedProcessor).toMatchObject({
+      code: 0,
+      stdout: [
+        '- delete    EventProcessor flag-high-value-bookings',
+        'Plan: 0 to create, 0 to update, 1 to delete, 6 unchanged.',
+        'Applied: 0 created, 0 updated, 1 deleted.',
+        '',
+      ].join('\n'),
+    });
+    expect((await get('/v1/event-processors?name=flag-high-value-bookings')).processors).toEqual(
+      [],
+    );
+    // What apply did not create is still there, unchanged.
+    expect(await get(`/v1/event-processors/${handMade.id}`)).toMatchObject({
+      revision: handMade.revision,
+    });
+    expect(await get(`/v1/subscriptions/${othersSubscription.subscription_id}`)).toMatchObject({
+      revision: othersSubscription.revision,
+    });
+    expect(await get(`/v1/workflow-triggers/${othersTrigger.id}`)).toMatchObject({
+      revision: othersTrigger.revision,
+    });
+
     const again = await eps(service.url, 'apply', '--prune', '-f', files);
-    expect(again).toMatchObject({ code: 0, stdout: 'No changes: 5 resources unchanged.\n' });
+    expect(again).toMatchObject({ code: 0, stdout: 'No changes: 6 resources unchanged.\n' });
   }, 240_000);
 
   it('names file and line of every bad document and applies nothing', async () => {

@@ -14,6 +14,7 @@ export const KINDS = [
   'WorkflowDefinition',
   'WorkflowTrigger',
   'Subscription',
+  'EventProcessor',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -53,7 +54,15 @@ const KEY_FIELDS: Record<Kind, readonly string[]> = {
   WorkflowDefinition: ['name', 'version'],
   WorkflowTrigger: ['name'],
   Subscription: ['name'],
+  EventProcessor: ['name'],
 };
+
+/** Kinds keyed by a bare name, which must be a valid resource name. */
+const NAMED_KINDS: ReadonlySet<Kind> = new Set([
+  'WorkflowTrigger',
+  'Subscription',
+  'EventProcessor',
+]);
 
 /** Every YAML/JSON file under the given files and folders, in a stable order. */
 export async function expandPaths(paths: readonly string[]): Promise<string[]> {
@@ -147,7 +156,7 @@ function toResource(
       return { at: positionOf([field]), message: `${kind} needs ${field} (a string)` };
     }
   }
-  if ((kind === 'WorkflowTrigger' || kind === 'Subscription') && !NAME.test(body.name as string)) {
+  if (NAMED_KINDS.has(kind as Kind) && !NAME.test(body.name as string)) {
     return {
       at: positionOf(['name']),
       message: `name must be lowercase letters, digits, ., _ and - (at most 128), got ${JSON.stringify(body.name)}`,

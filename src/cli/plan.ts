@@ -19,6 +19,7 @@ export interface ServiceState {
   workflowDefinitions: Json[];
   triggers: Json[];
   subscriptions: Json[];
+  processors: Json[];
 }
 
 export interface FieldChange {
@@ -61,12 +62,16 @@ export interface PlanOptions {
   prune: boolean;
 }
 
-/** Kinds in the order their writes must happen: what others refer to first. */
+/**
+ * Kinds in the order their writes must happen: what others refer to first. A processor names the
+ * event definition of its output, so it comes after the definitions.
+ */
 export const APPLY_ORDER: readonly Kind[] = [
   'EventDefinition',
   'WorkflowDefinition',
   'WorkflowTrigger',
   'Subscription',
+  'EventProcessor',
 ];
 
 /**
@@ -92,6 +97,7 @@ const DEFAULTS: Partial<Record<Kind, Json>> = {
     waitFor: [],
   },
   Subscription: { format: 'native', filter: null, description: null },
+  EventProcessor: { eventCondition: null, enabled: true, description: null },
 };
 
 /** Plans the files' resources against the service's state. */
@@ -151,6 +157,8 @@ function findCurrent(resource: Resource, state: ServiceState): Json | undefined 
       return state.triggers.find((t) => t.name === body.name);
     case 'Subscription':
       return state.subscriptions.find((s) => s.name === body.name);
+    case 'EventProcessor':
+      return state.processors.find((p) => p.name === body.name);
   }
 }
 
@@ -210,6 +218,9 @@ function diffResource(
       // Write-only: a secret in the file cannot be compared with the sealed one.
       delete want.signing_secret;
       normaliseSubscription(want, have);
+      break;
+    case 'EventProcessor':
+      delete want.name;
       break;
   }
   for (const [field, value] of Object.entries(DEFAULTS[kind] ?? {})) {
@@ -320,6 +331,7 @@ function pruneSteps(resources: readonly Resource[], state: ServiceState, owner: 
   const managed = (r: Json) =>
     (r.labels as Record<string, string> | undefined)?.[MANAGED_BY] === owner;
   const candidates: [Kind, Json[], (r: Json) => string][] = [
+    ['EventProcessor', state.processors, (r) => String(r.name)],
     ['Subscription', state.subscriptions, (r) => String(r.name)],
     ['WorkflowTrigger', state.triggers, (r) => String(r.name)],
     ['WorkflowDefinition', state.workflowDefinitions, (r) => `${r.name}@${r.version}`],

@@ -4,6 +4,8 @@ import { compileCondition } from '../expressions/condition.ts';
 import { compileMapping, MappingError } from '../expressions/mapping.ts';
 import { ParseError } from '../expressions/parse-error.ts';
 import { compilePath } from '../expressions/path.ts';
+import { loopThrough } from '../processors/graph.ts';
+import { type ProcessorOutput, processorConsumerSpec } from '../processors/processor.ts';
 import { PATTERN_REGEX, SEMVER_REGEX } from '../registry/definition.ts';
 import { matchesPattern, parseSubscriptionPattern } from '../routing/pattern.ts';
 import { SchemaCompileError, SchemaCompiler } from '../schema/compiler.ts';
@@ -12,8 +14,10 @@ import type { Position, Resource } from './manifest.ts';
 /**
  * `eps validate`, offline: what the service would refuse in the files, found without it —
  * schemas compile, examples validate, patterns, conditions, paths and mappings parse — and what
- * triggers and subscriptions read from events type-checked against the schemas in the same
- * files (src/compatibility/consumers.ts). Pure over the parsed resources.
+ * triggers, subscriptions and processors read from events (and what a processor maps into its
+ * output) type-checked against the schemas in the same files (src/compatibility/consumers.ts);
+ * a loop among the files' processors is reported as the service would refuse it. Pure over the
+ * parsed resources.
  */
 
 export interface ValidationFinding {
@@ -71,6 +75,9 @@ export function validateResources(resources: readonly Resource[]): ValidationFin
         }
         break;
       }
+      case 'EventProcessor':
+        checkProcessor(body, events, report);
+        break;
       case 'Subscription': {
         const filter = (body.filter ?? undefined) as Json | undefined;
         if (!checkPattern(body.event_pattern, 'event_pattern', report)) break;
@@ -86,6 +93,7 @@ export function validateResources(resources: readonly Resource[]): ValidationFin
       }
     }
   }
+  findings.push(...processorLoops(resources.filter((r) => r.kind === 'EventProcessor')));
   return findings;
 }
 
@@ -134,17 +142,111 @@ function checkTrigger(body: Json, report: Report): boolean {
   const key = body.correlationKey;
   if (typeof key === 'string') parses(() => compilePath(key), 'correlationKey', report);
   const mapping = body.inputMapping;
-  if (mapping != null) {
-    try {
-      compileMapping(mapping as Json);
-    } catch (error) {
-      if (!(error instanceof MappingError)) throw error;
-      for (const { target, error: cause } of error.problems) {
-        report(`inputMapping.${target}`, cause.message);
-      }
-    }
-  }
+  if (mapping != null) reportMappingProblems(mapping as Json, 'inputMapping', report);
   return checkPattern(body.eventPattern, 'eventPattern', report);
+}
+
+/**
+ * Checks a processor's own fields, then type-checks its condition against the files' versions its
+ * pattern matches and its output payload against the files' definition of its output, as the
+ * service does against registered ones.
+ */
+function checkProcessor(body: Json, events: readonly Resource[], report: Report): void {
+  const patternParses = checkPattern(body.eventPattern, 'eventPattern', report);
+  const condition = body.eventCondition;
+  if (typeof condition === 'string') {
+    parses(() => compileCondition(condition), 'eventCondition', report);
+  }
+  const output = body.output as Json | undefined;
+  if (typeof output !== 'object' || output === null) {
+    report('output', 'is required ({ pattern, payload })');
+    return;
+  }
+  if (typeof output.pattern !== 'string' || !PATTERN.test(output.pattern)) {
+    report('output.pattern', 'must be the pattern of an event definition (no wildcards)');
+  }
+  if (output.version !== undefined && !SEMVER.test(String(output.version))) {
+    report('output.version', 'must be a semantic version');
+  }
+  if (typeof output.payload !== 'object' || output.payload === null) {
+    report('output.payload', 'is required (field → path, { const: value } or a literal)');
+    return;
+  }
+  reportMappingProblems(output.payload as Json, 'output.payload', report);
+  if (!patternParses) return;
+  const target = outputDefinition(output, events);
+  const spec = processorConsumerSpec(
+    {
+      eventCondition: typeof condition === 'string' ? condition : null,
+      output: output as unknown as ProcessorOutput,
+    },
+    target && {
+      label: `${target.body.pattern} ${target.body.version}`,
+      payloadSchema: target.body.payload_schema,
+    },
+  );
+  for (const finding of checkConsumer(spec, schemasFor(String(body.eventPattern), events))) {
+    report(finding.field, findingMessage(finding), finding.severity);
+  }
+}
+
+/** The files' definition a processor's output is held to: its version, or the highest. */
+function outputDefinition(output: Json, events: readonly Resource[]): Resource | undefined {
+  const candidates = events.filter(
+    (e) =>
+      e.body.pattern === output.pattern &&
+      (output.version === undefined
+        ? e.body.status !== 'draft'
+        : e.body.version === output.version),
+  );
+  return candidates
+    .filter((e) => semver.valid(String(e.body.version)))
+    .sort((a, b) => semver.rcompare(String(a.body.version), String(b.body.version)))[0];
+}
+
+/**
+ * Loops among the files' enabled processors, each reported once at the first of its processors
+ * in the files, in the words of the service's 409 `cycle`.
+ */
+function processorLoops(processors: readonly Resource[]): ValidationFinding[] {
+  const nodes = processors
+    // Only those whose patterns are usable (the others are reported already).
+    .filter(
+      (p) =>
+        p.body.enabled !== false &&
+        parses(
+          () => parseSubscriptionPattern(String(p.body.eventPattern)),
+          '',
+          () => {},
+        ) &&
+        PATTERN.test(String((p.body.output as Json | undefined)?.pattern)),
+    )
+    .map((p) => ({
+      resource: p,
+      node: {
+        id: p.key,
+        name: p.key,
+        eventPattern: String(p.body.eventPattern),
+        outputPattern: String((p.body.output as Json).pattern),
+      },
+    }));
+  const reported = new Set<string>();
+  const findings: ValidationFinding[] = [];
+  for (const { resource, node } of nodes) {
+    const loop = loopThrough(
+      node,
+      nodes.map((n) => n.node),
+    );
+    const members = loop && [...new Set(loop)].sort().join(' ');
+    if (!loop || !members || reported.has(members)) continue;
+    reported.add(members);
+    findings.push({
+      at: resource.positionOf(['output', 'pattern']),
+      severity: 'error',
+      message: `EventProcessor ${resource.key} output.pattern: its derived events reach its own eventPattern again: ${loop.join(' → ')}`,
+    });
+  }
+  return findings;
 }
 
 function checkPattern(pattern: unknown, field: string, report: Report): boolean {
@@ -153,6 +255,18 @@ function checkPattern(pattern: unknown, field: string, report: Report): boolean 
     return false;
   }
   return parses(() => parseSubscriptionPattern(pattern), field, report);
+}
+
+/** Each target of a mapping whose source does not parse, as `field.target`. */
+function reportMappingProblems(mapping: Json, field: string, report: Report): void {
+  try {
+    compileMapping(mapping);
+  } catch (error) {
+    if (!(error instanceof MappingError)) throw error;
+    for (const { target, error: cause } of error.problems) {
+      report(`${field}.${target}`, cause.message);
+    }
+  }
 }
 
 function parses(compile: () => unknown, field: string, report: Report): boolean {

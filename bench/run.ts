@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { benchAuthRateLimit } from './auth-rate-limit.ts';
 import { benchConsole } from './console.ts';
 import { benchDelivery } from './delivery.ts';
+import { benchDeliveryCost } from './delivery-cost.ts';
 import { benchIngest } from './ingest.ts';
 import { benchPatternMatching } from './pattern-matching.ts';
 import { benchPayloadValidation } from './payload-validation.ts';
@@ -37,6 +38,7 @@ const benchmarks: Record<string, (databaseUrl: string | undefined) => Promise<Be
   ingest: benchIngest,
   'triggers-e2e': benchTriggersE2e,
   delivery: benchDelivery,
+  'delivery-cost': benchDeliveryCost,
   'wake-ups': benchWakeUps,
   waits: benchWaits,
   console: async () => benchConsole(),

@@ -1,4 +1,5 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { type Dispatcher, errors as undiciErrors } from 'undici';
 import type { Clock } from '../clock.ts';
@@ -6,7 +7,6 @@ import { BoundedMemo } from '../memo.ts';
 import { parseRetryAfter } from '../routing/retry.ts';
 import { EgressDeniedError, egressRefusalOf } from './egress.ts';
 import type { NatsPublisher } from './nats.ts';
-import { readBodyPrefix } from './response-body.ts';
 import { secretKey, signatureHeaders } from './signature.ts';
 
 /**
@@ -150,8 +150,8 @@ export interface WebhookSenderDeps {
 
 /**
  * The webhook sender: POSTs `body` as `application/json` to `endpoint`, signed with every
- * active secret. Redirects are not followed (undici's `request` has no redirect handling); a 3xx
- * is a failure. The response body is read up to {@link MAX_RESPONSE_BODY_BYTES} and then
+ * active secret. Redirects are not followed (undici's `dispatch` has no redirect handling); a
+ * 3xx is a failure. The response body is read up to {@link MAX_RESPONSE_BODY_BYTES} and then
  * discarded, so a keep-alive connection is reused when the body is small.
  */
 export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): Sender {
@@ -175,15 +175,13 @@ export function createWebhookSender({ dispatcher, clock }: WebhookSenderDeps): S
       return { kind: 'refused', error: (error as Error).message, latencyMs: elapsed() };
     }
 
-    // One timer bounds the whole attempt (connect, send, response, body prefix). A plain
-    // controller and timer: AbortSignal.timeout cost about 12 µs of the event loop per attempt.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), req.timeoutMs).unref();
-    try {
-      return await attempt({ dispatcher, clock }, req, target, headers, abort.signal, elapsed);
-    } finally {
-      clearTimeout(timer);
-    }
+    return new Promise((resolve) => {
+      const handler = new WebhookAttempt(req.timeoutMs, clock, elapsed, resolve);
+      dispatcher.dispatch(
+        { origin: target.origin, path: target.path, method: 'POST', headers, body: req.body },
+        handler,
+      );
+    });
   };
 }
 
@@ -193,49 +191,124 @@ interface WebhookTarget {
   path: string;
 }
 
-async function attempt(
-  { dispatcher, clock }: WebhookSenderDeps,
-  req: DeliveryRequest,
-  target: WebhookTarget,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-  elapsed: () => number,
-): Promise<AttemptOutcome> {
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await dispatcher.request({
-      ...target,
-      method: 'POST',
-      headers,
-      body: req.body,
-      signal,
-    });
-  } catch (error) {
-    return transportOutcome(error, signal, req.timeoutMs, elapsed());
-  }
-  const latencyMs = elapsed();
-  const statusCode = response.statusCode;
-  // Read a bounded prefix in every case and destroy the rest: a body left unread stalls its
-  // connection once it outgrows undici's buffer. The request's signal still bounds this read,
-  // so a body that never ends cannot hang the attempt (a 2xx stays delivered then).
-  const text = await readBodyPrefix(response.body, MAX_RESPONSE_BODY_BYTES).then(
-    (read) => read.text,
-    () => '',
-  );
+/**
+ * One webhook attempt as undici's dispatch handler: its outcome once the answer's status line
+ * and headers and a bounded prefix of its body arrived, or once it failed.
+ *
+ * A handler rather than `dispatcher.request`: `request` wraps every answer in a Readable stream
+ * (read here through an async iterator) and every attempt in an AsyncResource and an abort
+ * listener, which together cost the sender more CPU time than the rest of undici's work per
+ * attempt (bench/delivery-cost.ts). What it did is kept:
+ * - one timer bounds the whole attempt (connect, send, response, body prefix); at its end the
+ *   attempt is aborted (a queued attempt as soon as it reaches a connection, as `request`'s
+ *   signal did) and its connection closed;
+ * - a body is read up to {@link MAX_RESPONSE_BODY_BYTES}; beyond that the attempt is aborted,
+ *   which closes the connection instead of reading an arbitrarily large body; a small body is
+ *   read to its end, so a keep-alive connection is reused;
+ * - the status decides: a 2xx stays delivered however its body ends.
+ */
+class WebhookAttempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private timedOut = false;
+  private settled = false;
+  private answer: Answer | undefined;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
 
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly clock: Clock,
+    private readonly elapsed: () => number,
+    private readonly resolve: (outcome: AttemptOutcome) => void,
+  ) {
+    // A plain timer: AbortSignal.timeout cost about 12 µs of the event loop per attempt.
+    this.timer = setTimeout(() => this.expire(), timeoutMs).unref();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.timedOut) controller.abort(this.timeoutError());
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    // 1xx answers are informational: the real one follows.
+    if (statusCode >= 200) this.answer = { statusCode, headers, latencyMs: this.elapsed() };
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    this.chunks.push(chunk.subarray(0, Math.max(0, MAX_RESPONSE_BODY_BYTES - this.size)));
+    this.size += chunk.length;
+    if (this.size <= MAX_RESPONSE_BODY_BYTES) return;
+    // A multi-byte character cut at the limit decodes to U+FFFD; drop it.
+    this.answered(this.bodyText().replace(/\uFFFD$/, ''));
+    controller.abort(new Error('the answer is longer than the sender reads'));
+  }
+
+  onResponseEnd(): void {
+    this.answered(this.bodyText());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // After the answer's head, only the body failed (timeout, reset): the status decides.
+    if (this.answer) this.answered('');
+    else this.settle(transportOutcome(error, this.timedOut, this.timeoutMs, this.elapsed()));
+  }
+
+  private expire(): void {
+    this.timedOut = true;
+    this.controller?.abort(this.timeoutError());
+  }
+
+  private timeoutError(): Error {
+    return new Error(`timeout: no response within ${this.timeoutMs} ms`);
+  }
+
+  private bodyText(): string {
+    return this.chunks.length === 0 ? '' : Buffer.concat(this.chunks).toString('utf8');
+  }
+
+  private answered(text: string): void {
+    if (!this.answer) return;
+    this.settle(answerOutcome(this.answer, text, this.clock));
+  }
+
+  private settle(outcome: AttemptOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.resolve(outcome);
+  }
+}
+
+/** A webhook's answer as far as the sender reads it before its body. */
+interface Answer {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  latencyMs: number;
+}
+
+/** What a webhook's answer (status, headers, the start of its body) makes of the attempt. */
+function answerOutcome(
+  { statusCode, headers, latencyMs }: Answer,
+  text: string,
+  clock: Clock,
+): AttemptOutcome {
   if (statusCode >= 200 && statusCode < 300) {
     return { kind: 'delivered', statusCode, latencyMs };
   }
   if (statusCode === 410) return { kind: 'gone', statusCode, latencyMs };
-  const retryAfterMs = parseRetryAfter(
-    firstHeader(response.headers['retry-after']),
-    clock.now().getTime(),
-  );
+  const retryAfterMs = parseRetryAfter(firstHeader(headers['retry-after']), clock.now().getTime());
   return {
     kind: 'failed',
     statusCode,
     latencyMs,
-    error: statusError(statusCode, firstHeader(response.headers.location), text),
+    error: statusError(statusCode, firstHeader(headers.location), text),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   };
 }
@@ -316,13 +389,13 @@ function authenticationHeader({
 
 function transportOutcome(
   error: unknown,
-  signal: AbortSignal,
+  timedOut: boolean,
   timeoutMs: number,
   latencyMs: number,
 ): AttemptOutcome {
   const denied = egressRefusalOf(error);
   if (denied) return { kind: 'refused', error: denied.message, latencyMs };
-  if (signal.aborted) {
+  if (timedOut) {
     return { kind: 'failed', latencyMs, error: `timeout: no response within ${timeoutMs} ms` };
   }
   // undici refuses a request it cannot write, e.g. a header value with a line break: the same
@@ -344,7 +417,6 @@ function statusError(status: number, location: string | undefined, body: string)
   return `HTTP ${status}${redirect}${quoted ? `: ${quoted}` : ''}`;
 }
 
-/** Up to `maxBytes` of the body as text; a longer body is destroyed after that much. */
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

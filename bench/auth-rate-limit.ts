@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { installAccessControl } from '../src/auth/access.ts';
 import { ApiKeys } from '../src/auth/api-keys.ts';
 import { RateLimiter } from '../src/auth/rate-limit.ts';
 import { RateLimitStore } from '../src/auth/rate-limit-store.ts';
@@ -83,7 +84,13 @@ export async function benchAuthRateLimit() {
       bodyLimitBytes: 1024,
       metrics: new Metrics({ processMetrics: false }),
       tracing: new Tracing({ serviceName: 'bench' }),
-      access: { apiKeys, rateLimiter, clock: systemClock, authEnabled: variant.authEnabled },
+      installAccessControl: (app) =>
+        installAccessControl(app, {
+          apiKeys,
+          rateLimiter,
+          clock: systemClock,
+          authEnabled: variant.authEnabled,
+        }),
     });
     server.get('/v1/bench', { config: { access: 'events:publish' } }, async () => ({ ok: true }));
     await server.ready();

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { RouteAccess } from './auth/access.ts';
+import { installAccessControl, type RouteAccess } from './auth/access.ts';
 import { ApiKeys } from './auth/api-keys.ts';
 import { OAuthVerifier } from './auth/oauth.ts';
 import { RateLimiter } from './auth/rate-limit.ts';
@@ -19,9 +19,8 @@ import { createServer } from './http/server.ts';
 import { EventReceiver } from './ingest/receiver.ts';
 import { registerIngestRoutes } from './ingest/routes.ts';
 import { EventWriter } from './ingest/writer.ts';
-import { FlowRates } from './observability/flow-rates.ts';
 import { Metrics } from './observability/metrics.ts';
-import { registerFlowRatesRoute, registerMetricsRoutes } from './observability/routes.ts';
+import { registerMetricsRoutes } from './observability/routes.ts';
 import { Tracing } from './observability/tracing.ts';
 import { runPeriodically } from './periodic.ts';
 import { processorConsumersOf } from './processors/consumers.ts';
@@ -32,6 +31,8 @@ import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
+import { FlowRates } from './routing/flow-rates.ts';
+import { registerFlowRatesRoute } from './routing/flow-routes.ts';
 import { RoutingIndex } from './routing/routing-index.ts';
 import { wireRouting } from './routing/wiring.ts';
 import { deadWorkCounts } from './routing/work-store.ts';
@@ -129,13 +130,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
     bodyMaxDepth: config.bodyMaxDepth,
     metrics,
     tracing,
-    access: {
-      apiKeys,
-      rateLimiter,
-      clock,
-      authEnabled: config.authEnabled,
-      oauth: oauth?.verifier,
-    },
+    installAccessControl: (app) =>
+      installAccessControl(app, {
+        apiKeys,
+        rateLimiter,
+        clock,
+        authEnabled: config.authEnabled,
+        oauth: oauth?.verifier,
+      }),
   });
   const compiler = new SchemaCompiler();
   const validators = new ValidatorCache(compiler);

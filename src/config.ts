@@ -5,7 +5,7 @@ import { parseEncryptionKey } from './delivery/credentials.ts';
 import { type IpRange, parseAllowlist } from './delivery/ip.ts';
 import { secretKey } from './delivery/signature.ts';
 import { ConfigError } from './errors.ts';
-import type { PayloadLimits } from './ingest/payload-limits.ts';
+import type { PayloadLimits } from './events/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
 import type { RoutingOptions } from './routing/wiring.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';

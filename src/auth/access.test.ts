@@ -5,7 +5,7 @@ import { Metrics } from '../observability/metrics.ts';
 import { Tracing } from '../observability/tracing.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
-import type { RouteAccess } from './access.ts';
+import { installAccessControl, type RouteAccess } from './access.ts';
 import { ApiKeys } from './api-keys.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { RateLimitStore } from './rate-limit-store.ts';
@@ -240,12 +240,13 @@ describe.each(testBackends())('access control on $name', (backend) => {
         bodyLimitBytes: 1024,
         metrics: new Metrics({ processMetrics: false }),
         tracing: new Tracing({ serviceName: 'test' }),
-        access: {
-          apiKeys: new ApiKeys({ db: t.db, clock, cacheSeconds: 0 }),
-          rateLimiter: new RateLimiter({ store: new RateLimitStore(t.db), clock, limits: {} }),
-          clock,
-          authEnabled: true,
-        },
+        installAccessControl: (app) =>
+          installAccessControl(app, {
+            apiKeys: new ApiKeys({ db: t.db, clock, cacheSeconds: 0 }),
+            rateLimiter: new RateLimiter({ store: new RateLimitStore(t.db), clock, limits: {} }),
+            clock,
+            authEnabled: true,
+          }),
       });
     };
 

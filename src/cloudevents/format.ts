@@ -1,7 +1,7 @@
 import { Ajv } from 'ajv';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
 import type { EventInput, EventInstance, EventMetadata, EventSource } from '../events/event.ts';
-import type { EventFormat } from '../ingest/receiver.ts';
+import type { EventFormat } from '../events/format.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 
 /**

@@ -8,7 +8,7 @@ import type {
   RouteOptions,
 } from 'fastify';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
-import { isUnstorableText } from '../ingest/payload-limits.ts';
+import { isUnstorableText } from '../events/payload-limits.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 
 /** Fastify's own 4xx errors, by code, with the stable codes of our envelope. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { validationError } from '../errors.ts';
-import { checkPayloadLimits } from '../ingest/payload-limits.ts';
+import { checkPayloadLimits } from '../events/payload-limits.ts';
 
 /**
  * What no JSON body may carry, whichever route it is sent to: nesting deeper than the one body

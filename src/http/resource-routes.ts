@@ -1,5 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Scope } from '../auth/scopes.ts';
+import type { FastifyContextConfig, FastifyInstance, FastifyReply } from 'fastify';
 import { errorResponseSchema } from './common.ts';
 import { optionalRevision, requiredRevision } from './etag.ts';
 
@@ -7,6 +6,13 @@ import { optionalRevision, requiredRevision } from './etag.ts';
  * The change and delete routes every revisioned resource has (event definitions, workflow
  * definitions, triggers, subscriptions): the same If-Match rules and error answers for all.
  */
+
+/**
+ * The access rule of a route, as every route declares it in `config.access` (declared by
+ * src/auth/access.ts, which checks it): named through Fastify so that this layer, below auth,
+ * does not import it.
+ */
+type AccessRule = NonNullable<FastifyContextConfig['access']>;
 
 /** `{ id }` path parameters of a resource route. */
 export const idParams = {
@@ -45,7 +51,7 @@ export const resourceErrors = {
 interface ResourceRoute {
   /** The resource's path, ending in its one parameter (`/:id`, or `/:ref` for definitions). */
   path: string;
-  access: Scope;
+  access: AccessRule;
   tags: string[];
   summary: string;
   operationId: string;
@@ -139,7 +145,7 @@ export interface UpsertRoute<Params, Body, Resource, Query = unknown> {
   /** The same route at its first spelling (`/v1/subscriptions/by-name/:name`), kept working, undescribed. */
   alias: string;
   operationId: string;
-  access: Scope;
+  access: AccessRule;
   tags: string[];
   summary: string;
   params: Record<string, unknown>;

@@ -4,11 +4,6 @@ import { trace } from '@opentelemetry/api';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import {
-  type AccessControlOptions,
-  installAccessControl,
-  type RouteAccess,
-} from '../auth/access.ts';
 import { installRequestObservability } from '../observability/http.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
@@ -17,7 +12,7 @@ import { clientErrorHandler, frameworkErrors, installErrorHandling } from './err
 import { installJsonBodyParser } from './json-body.ts';
 import { installRouteConventions } from './route-conventions.ts';
 
-export interface ServerOptions {
+export interface ServerOptions<Routes> {
   logger: Logger;
   /** Largest JSON body a route accepts unless it sets its own limit. */
   bodyLimitBytes: number;
@@ -25,13 +20,18 @@ export interface ServerOptions {
   bodyMaxDepth?: number;
   metrics: Metrics;
   tracing: Tracing;
-  access: AccessControlOptions;
+  /**
+   * Installs access control before any route is registered: the service passes
+   * `installAccessControl` of src/auth/access.ts, which refuses a route without
+   * `config.access`. Passed in because auth sits above this layer (its routes are built on it).
+   */
+  installAccessControl(app: FastifyInstance): Routes;
 }
 
-export interface Server {
+export interface Server<Routes> {
   server: FastifyInstance;
-  /** Every route registered on `server` with its access rule; grows as routes are added. */
-  routes: RouteAccess[];
+  /** What access control answered: the service's lists every route registered on `server`. */
+  routes: Routes;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -69,7 +69,9 @@ function requestValidators() {
  * OpenAPI document generated from the route schemas (the same schemas that validate requests,
  * so the document cannot drift).
  */
-export async function createServer(options: ServerOptions): Promise<Server> {
+export async function createServer<Routes>(
+  options: ServerOptions<Routes>,
+): Promise<Server<Routes>> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
@@ -122,7 +124,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   });
   // Before any route is registered: access control checks each route as it is added.
   installRequestObservability(app, { metrics: options.metrics, tracing: options.tracing });
-  const routes = installAccessControl(app, options.access);
+  const routes = options.installAccessControl(app);
   app.addHook('onClose', () => options.tracing.shutdown());
   await app.register(swagger, {
     // Shared schemas keep their $id as their name: components/schemas/Error, not def-0.

@@ -8,12 +8,13 @@ import {
   eventInputSchema,
   type NormalizedEvent,
 } from '../events/event.ts';
+import { type EventFormat, NATIVE_FORMAT } from '../events/format.ts';
+import { checkPayloadLimits, type PayloadLimits } from '../events/payload-limits.ts';
 import { parseEventTime } from '../events/time.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { DefinitionResolver } from '../registry/resolver.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
 import { type PartitionInterval, periodOf } from '../store/partitions.ts';
-import { checkPayloadLimits, type PayloadLimits } from './payload-limits.ts';
 import { traceIdOf } from './traceparent.ts';
 import type { EventWriter, WriteOutcome } from './writer.ts';
 
@@ -42,26 +43,6 @@ export interface BatchResult {
 }
 
 const httpDate = (iso: string) => new Date(iso).toUTCString();
-
-/**
- * How the events of a request body become native event inputs, and how errors name their
- * fields for that body's publisher (CloudEvents: `data.amount` rather than `payload.amount`).
- */
-export interface EventFormat {
-  /** The native input of one event; throws an AppError for an event it cannot map. */
-  toInput(event: unknown): unknown;
-  /** The error with its fields named as this format's publisher named them. */
-  wordError(error: AppError): AppError;
-  /** The eventId an event names, to report a refused one of a batch by. */
-  eventIdOf(event: unknown): unknown;
-}
-
-/** The service's own format: route schemas have checked the envelope already. */
-export const NATIVE_FORMAT: EventFormat = {
-  toInput: (event) => event,
-  wordError: (error) => error,
-  eventIdOf: (event) => (event as { eventId?: unknown } | null)?.eventId,
-};
 
 /**
  * Receives events: checks each against its definition, normalises it, and hands it to the

@@ -10,9 +10,10 @@ import {
   MAPPED_CLOUDEVENT_FORMAT,
 } from '../cloudevents/format.ts';
 import { type EventInput, eventInputSchema } from '../events/event.ts';
+import { type EventFormat, NATIVE_FORMAT } from '../events/format.ts';
 import { answerObject, errorResponseSchema, errorSchema, freeFormObject } from '../http/common.ts';
 import { SpanAttributes, type Tracing, traceparentOf } from '../observability/tracing.ts';
-import { type EventFormat, type EventReceiver, NATIVE_FORMAT } from './receiver.ts';
+import type { EventReceiver } from './receiver.ts';
 
 export interface IngestRouteOptions {
   /** Most events in one batch request. Env `INGEST_BATCH_MAX_EVENTS`, default 1000. */

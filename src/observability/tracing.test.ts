@@ -4,6 +4,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { installAccessControl } from '../auth/access.ts';
 import { ApiKeys } from '../auth/api-keys.ts';
 import { RateLimiter } from '../auth/rate-limit.ts';
 import { RateLimitStore } from '../auth/rate-limit-store.ts';
@@ -299,16 +300,17 @@ describe.each(testBackends())('tracing on $name', (backend) => {
       bodyLimitBytes: 1024,
       metrics: new Metrics({ processMetrics: false }),
       tracing,
-      access: {
-        apiKeys: new ApiKeys({ db: t.db, clock: t.clock, cacheSeconds: 0 }),
-        rateLimiter: new RateLimiter({
-          store: new RateLimitStore(t.db),
+      installAccessControl: (app) =>
+        installAccessControl(app, {
+          apiKeys: new ApiKeys({ db: t.db, clock: t.clock, cacheSeconds: 0 }),
+          rateLimiter: new RateLimiter({
+            store: new RateLimitStore(t.db),
+            clock: t.clock,
+            limits: {},
+          }),
           clock: t.clock,
-          limits: {},
+          authEnabled: false,
         }),
-        clock: t.clock,
-        authEnabled: false,
-      },
     });
     server.post('/v1/deliver', { config: { access: 'public' } }, async (request) => {
       const { span, context } = tracing.startSpan('deliver', request.traceContext, {

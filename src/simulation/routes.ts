@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.ts';
 import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
+import { NATIVE_FORMAT } from '../events/format.ts';
 import { answerObject, errorResponseSchema, freeFormObject } from '../http/common.ts';
-import { type EventReceiver, NATIVE_FORMAT } from '../ingest/receiver.ts';
+import type { EventReceiver } from '../ingest/receiver.ts';
 import { binaryAsNative, singleEventBody, singleEventFormat } from '../ingest/routes.ts';
 import type { ProcessorFiringView } from '../processors/processor-routing.ts';
 import { eventFromExample } from '../registry/definition.ts';

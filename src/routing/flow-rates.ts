@@ -1,4 +1,4 @@
-import type { TargetKind } from '../routing/work.ts';
+import type { TargetKind } from './work.ts';
 
 /**
  * Per-edge attempt counts of the routing engine over the last minutes, for the console's flow

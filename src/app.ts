@@ -31,6 +31,7 @@ import { DefinitionResolver } from './registry/resolver.ts';
 import { registerRegistryRoutes } from './registry/routes.ts';
 import { Registry } from './registry/service.ts';
 import { ValidatorCache } from './registry/validator-cache.ts';
+import { applyRetention, type RetentionReport } from './retention/retention.ts';
 import { FlowRates } from './routing/flow-rates.ts';
 import { registerFlowRatesRoute } from './routing/flow-routes.ts';
 import { RoutingIndex } from './routing/routing-index.ts';
@@ -41,7 +42,6 @@ import { SchemaCompiler } from './schema/compiler.ts';
 import { wireSimulation } from './simulation/wiring.ts';
 import { EventStore } from './store/event-store.ts';
 import { maintainPartitions } from './store/partitions.ts';
-import { applyRetention, type RetentionReport } from './store/retention.ts';
 import { registerStoreRoutes } from './store/routes.ts';
 import { EventStreams } from './stream/hub.ts';
 import { registerStreamRoutes } from './stream/routes.ts';
@@ -96,7 +96,7 @@ export interface App {
   routes: RouteAccess[];
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
-  /** One retention pass (see src/store/retention.ts); also run after each partition maintenance. */
+  /** One retention pass (see src/retention/retention.ts); also run after each partition maintenance. */
   applyRetention(): Promise<RetentionReport>;
   /** Starts background work: partition maintenance and routing workers. Resolves after the first maintenance pass. */
   start(): Promise<void>;

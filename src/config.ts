@@ -7,9 +7,9 @@ import { secretKey } from './delivery/signature.ts';
 import { ConfigError } from './errors.ts';
 import type { PayloadLimits } from './events/payload-limits.ts';
 import type { EventQueueConfig } from './ingest/writer.ts';
+import type { RetentionPolicy } from './retention/retention.ts';
 import type { RoutingOptions } from './routing/wiring.ts';
 import type { PartitionInterval, PartitionPolicy } from './store/partitions.ts';
-import type { RetentionPolicy } from './store/retention.ts';
 import type { StreamOptions } from './stream/hub.ts';
 
 /**

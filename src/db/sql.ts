@@ -74,7 +74,7 @@ export function equalityFilters(filters: Array<[column: string, value: unknown]>
   return conditions;
 }
 
-/** The rows of one table that retention (store/retention.ts) may delete, as its owner names them. */
+/** The rows of one table that retention (retention/retention.ts) may delete, as its owner names them. */
 export interface AgedRows {
   table: string;
   /** The time column they age by, with an index (partial on `finished`, when given). */

@@ -32,7 +32,6 @@ import {
   type PositionedEvent,
   readAfter,
 } from '../store/commit-order.ts';
-import type { ExecutorKind } from '../workflows/model.ts';
 import {
   advanceResolver,
   anyOpenWait,
@@ -121,8 +120,11 @@ export interface WaitsDeps {
   cipher: CredentialCipher;
   /** The workflow definition of a builtin executor's instance (a wait may notify it), if any. */
   definitionOfInstance(instanceId: string): Promise<string | undefined>;
-  /** The executor of a workflow definition, if it exists. */
-  executorOf(definitionId: string): Promise<ExecutorKind | undefined>;
+  /**
+   * The executor of a workflow definition, if it exists: the kinds a wait tells apart (those
+   * of src/workflows/model.ts, named here because workflows build on waits, not under them).
+   */
+  executorOf(definitionId: string): Promise<'builtin' | 'http' | undefined>;
   /** The event retention, which bounds a lookback (none: unbounded). */
   maxLookbackMs: number | undefined;
   /** Most events one registration's lookback examines (`WAITS_LOOKBACK_MAX_EVENTS`). */

@@ -27,7 +27,12 @@ describe('layering figure', () => {
     expect(folderOf('config.ts')).toBe('config.ts');
   });
 
-  it('finds no import circle between the service’s files', () => {
-    expect(layeringReport('src').fileCircles).toEqual([]);
+  it('finds no import circle between the service’s files, nor between its folders', () => {
+    const report = layeringReport('src');
+    expect(report.fileCircles).toEqual([]);
+    // The folders form a DAG (README, Layout): low modules, capabilities, composition.
+    expect(report.folderCycles).toEqual([]);
+    expect(report.mutualFolders).toEqual([]);
+    expect(report.againstLayering).toEqual([]);
   });
 });

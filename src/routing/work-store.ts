@@ -97,13 +97,59 @@ export async function queueWork(
   );
 }
 
+/**
+ * Queues work tied to no event (a wait's notice that it timed out or was cancelled: kind
+ * `resume`, the only kind migration 0023 lets be event-less), in the caller's transaction. Its
+ * key is {@link eventlessWorkKey}: queued twice for one reason, it is one row. Workers of every
+ * instance are notified at commit.
+ */
+export async function queueEventlessWork(
+  tx: Queryable,
+  work: Array<{ kind: 'resume'; targetId: string; reason: string; maxAttempts: number }>,
+  now: Date,
+): Promise<void> {
+  if (work.length === 0) return;
+  await tx.query(
+    `WITH work AS (
+       INSERT INTO routing_work (id, kind, target_id, idempotency_key, max_attempts, replay,
+         next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), w.kind, w.target_id, w.key, w.max_attempts, false, $5, $5, $5
+         FROM unnest($1::varchar[], $2::uuid[], $3::text[], $4::int[])
+           AS w(kind, target_id, key, max_attempts)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING 1),
+     notify AS (${workNotifyCte('work')})
+     SELECT EXISTS (SELECT 1 FROM notify) AS notified`,
+    [
+      work.map((w) => w.kind),
+      work.map((w) => w.targetId),
+      work.map((w) => eventlessWorkKey({ kind: w.kind, id: w.targetId }, w.reason)),
+      work.map((w) => w.maxAttempts),
+      now,
+    ],
+  );
+}
+
+/**
+ * The key of work tied to no event: its target and why it is queued. A target id is a uuid (no
+ * `/`), so it never equals an event's {@link workKey}.
+ */
+export const eventlessWorkKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, reason: string) =>
+  `${target.kind}:${target.id}/${reason}`;
+
+/**
+ * The event id a work row of a kind has: every kind's work is tied to its event, but for a
+ * wait's notice (`resume`) that it timed out or was cancelled.
+ */
+export type EventIdOf<K extends TargetKind> = K extends 'resume' ? string | null : string;
+
 /** The newest work row of one target of a kind (e.g. a wait's notification), if any. */
-export async function latestWorkOfTarget(
+export async function latestWorkOfTarget<K extends TargetKind>(
   db: Queryable,
-  kind: TargetKind,
+  kind: K,
   targetId: string,
-): Promise<WorkRecord | undefined> {
-  const { rows } = await db.query<WorkRecord>(
+): Promise<WorkRecord<WorkOutcome, EventIdOf<K>> | undefined> {
+  const { rows } = await db.query<WorkRecord<WorkOutcome, EventIdOf<K>>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE kind = $1 AND target_id = $2
       ORDER BY created_at DESC LIMIT 1`,
     [kind, targetId],
@@ -132,15 +178,16 @@ interface ClaimRow {
   id: string;
   kind: TargetKind;
   target_id: string;
-  event_id: string;
+  /** Null for work tied to no event (then so is `event_row_id`). */
+  event_id: string | null;
   sequence: number;
   idempotency_key: string;
   attempts: number;
   max_attempts: number;
   replay: boolean;
-  event_row_id: string;
+  event_row_id: string | null;
   created_at: Date;
-  /** Null when the event is gone (retention); then the event columns are null too. */
+  /** Null when the event is gone (retention), or there is none; then the event columns are null too. */
   stored_id: string | null;
   receive_traceparent: string | null;
 }
@@ -172,17 +219,11 @@ export async function claimWork(
   });
   // Rows of one event share one instance (a delivery round serialises each event once).
   const events = new Map<string, EventInstance>();
-  return rows.map((r) => {
-    let event = r.stored_id === null ? undefined : events.get(r.event_row_id);
-    if (r.stored_id !== null && !event) {
-      event = toInstance(r as EventRow);
-      events.set(r.event_row_id, event);
-    }
-    return {
+  return rows.map((r): ClaimedRow => {
+    const fields = {
       id: r.id,
       kind: r.kind,
       targetId: r.target_id,
-      eventId: r.event_id,
       sequence: r.sequence,
       idempotencyKey: r.idempotency_key,
       attempts: r.attempts,
@@ -190,8 +231,15 @@ export async function claimWork(
       replay: r.replay,
       createdAt: r.created_at,
       ...(r.receive_traceparent === null ? {} : { receiveTraceparent: r.receive_traceparent }),
-      event,
     };
+    if (r.event_id === null || r.event_row_id === null)
+      return { ...fields, eventId: null, event: null };
+    let event = r.stored_id === null ? undefined : events.get(r.event_row_id);
+    if (r.stored_id !== null && !event) {
+      event = toInstance(r as EventRow);
+      events.set(r.event_row_id, event);
+    }
+    return { ...fields, eventId: r.event_id, event };
   });
 }
 
@@ -318,12 +366,15 @@ export async function completeWork(
   return new Set(rows.map((r) => r.id));
 }
 
-/** A work row as the read routes show it; `O` is what its handler records as outcome. */
-export interface WorkRecord<O extends WorkOutcome = WorkOutcome> {
+/**
+ * A work row as the read routes show it; `O` is what its handler records as outcome, `E` its
+ * event id (see {@link EventIdOf}).
+ */
+export interface WorkRecord<O extends WorkOutcome = WorkOutcome, E extends string | null = string> {
   id: string;
   kind: TargetKind;
   target_id: string;
-  event_id: string;
+  event_id: E;
   status: WorkStatus;
   attempts: number;
   max_attempts: number;
@@ -440,12 +491,18 @@ export async function workStatus(
   return rows[0]?.status;
 }
 
-/** Dead work of a kind (of one target when given), most recently dead first. */
-export async function deadWork<O extends WorkOutcome>(
+/**
+ * Dead work of a kind (of one target when given), most recently dead first. `K` is the kind: a
+ * wait's notifications (`resume`) may have no event.
+ */
+export async function deadWork<
+  O extends WorkOutcome,
+  K extends TargetKind = Exclude<TargetKind, 'resume'>,
+>(
   db: Queryable,
-  query: { kind: TargetKind; targetId?: string; limit: number; offset: number },
-): Promise<Array<WorkRecord<O>>> {
-  const { rows } = await db.query<WorkRecord<O>>(
+  query: { kind: K; targetId?: string; limit: number; offset: number },
+): Promise<Array<WorkRecord<O, EventIdOf<K>>>> {
+  const { rows } = await db.query<WorkRecord<O, EventIdOf<K>>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
       WHERE kind = $1 AND status = 'dead' AND ($2::uuid IS NULL OR target_id = $2::uuid)
       ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4`,

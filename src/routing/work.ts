@@ -38,12 +38,11 @@ export interface NewWork {
   replay: boolean;
 }
 
-/** A claimed work row; its event is stored (work whose event is gone never reaches a handler). */
-export interface ClaimedWork {
+/** What every claimed work row has, whatever it is about. */
+interface ClaimedFields {
   id: string;
   kind: TargetKind;
   targetId: string;
-  eventId: string;
   /** Position among the event's targets of this kind (firing order). */
   sequence: number;
   idempotencyKey: string;
@@ -59,11 +58,27 @@ export interface ClaimedWork {
   trace?: Context;
   /** When the work was planned (about when its event was received). */
   createdAt: Date;
+}
+
+/** A claimed work row; its event is stored (work whose event is gone never reaches a handler). */
+export interface ClaimedWork extends ClaimedFields {
+  eventId: string;
   event: EventInstance;
 }
 
+/**
+ * A claimed work row tied to no event: a wait's notice that it timed out or was cancelled
+ * (kind `resume`; see {@link WorkHandler.handleEventless}).
+ */
+export interface EventlessWork extends ClaimedFields {
+  eventId: null;
+  event: null;
+}
+
 /** A claimed row as the claim reads it: its event is missing when retention dropped it. */
-export type ClaimedRow = Omit<ClaimedWork, 'event'> & { event: EventInstance | undefined };
+export type ClaimedRow =
+  | (Omit<ClaimedWork, 'event'> & { event: EventInstance | undefined })
+  | EventlessWork;
 
 /**
  * What a handler decided about one attempt; `outcome` is the record shown to users (firing
@@ -106,6 +121,11 @@ export interface WorkHandler<O extends WorkOutcome = WorkOutcome> {
    * shared with the other rounds in flight.
    */
   handle(works: ClaimedWork[], lanes: Lanes): Promise<Array<WorkResult<O>>>;
+  /**
+   * Handles a round's rows of this kind that are tied to no event, as `handle` does; a kind
+   * without it has none (such a row would be dead-lettered).
+   */
+  handleEventless?(works: EventlessWork[], lanes: Lanes): Promise<Array<WorkResult<O>>>;
   /** The record for work whose attempts ran out. */
   deadOutcome(lastOutcome: O, error: string): O;
   /** Told each result once it is recorded (metrics); not when the lease was lost meanwhile. */

@@ -9,6 +9,8 @@ import { SpanAttributes, type Tracing } from '../observability/tracing.ts';
 import type {
   ClaimedRow,
   ClaimedWork,
+  EventlessWork,
+  Lanes,
   OutcomeCounts,
   TargetKind,
   WorkHandler,
@@ -223,7 +225,7 @@ export class WorkerPool implements WorkWaker {
     );
     return this.tracing.startSpan(SPAN_NAMES[work.kind], parent, {
       attributes: {
-        [SpanAttributes.EVENT_ID]: work.eventId,
+        ...(work.eventId === null ? {} : { [SpanAttributes.EVENT_ID]: work.eventId }),
         ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
         ...(event?.source
           ? {
@@ -237,22 +239,50 @@ export class WorkerPool implements WorkWaker {
     });
   }
 
-  /** The handler's results; work whose event is gone never reaches it. */
+  /**
+   * The handler's results: work of an event to `handle`, work of none to `handleEventless`;
+   * work whose event is gone never reaches it.
+   */
   private async attempt(handler: WorkHandler, works: ClaimedRow[]): Promise<WorkResult[]> {
-    const stored = works.flatMap((w) => (w.event ? [{ ...w, event: w.event }] : []));
+    const stored: ClaimedWork[] = [];
+    const eventless: EventlessWork[] = [];
+    for (const work of works) {
+      if (work.eventId === null) eventless.push(work);
+      else if (work.event) stored.push({ ...work, event: work.event });
+    }
+    const results = new Map<string, WorkResult>();
+    const handleEventless = handler.handleEventless?.bind(handler);
+    await Promise.all([
+      this.handled(stored, (batch, lanes) => handler.handle(batch, lanes), results),
+      handleEventless && this.handled(eventless, handleEventless, results),
+    ]);
+    return works.map(
+      (w) => results.get(w.id) ?? (w.eventId === null ? NO_EVENTLESS_HANDLER : EVENT_GONE),
+    );
+  }
+
+  /** Runs one handler call over `works` (when there are any), its results put in `into` by id. */
+  private async handled<W extends ClaimedWork | EventlessWork>(
+    works: W[],
+    handle: (works: W[], lanes: Lanes) => Promise<WorkResult[]>,
+    into: Map<string, WorkResult>,
+  ): Promise<void> {
+    if (works.length === 0) return;
     let results: WorkResult[];
     try {
-      results = stored.length > 0 ? await handler.handle(stored, this.lanes) : [];
+      results = await handle(works, this.lanes);
     } catch (error) {
-      const failed = this.unexpected(error, stored);
-      results = stored.map(() => failed);
+      const failed = this.unexpected(error, works);
+      results = works.map(() => failed);
     }
-    const byId = new Map(stored.map((w, i) => [w.id, results[i]]));
-    return works.map((w) => byId.get(w.id) ?? EVENT_GONE);
+    works.forEach((work, i) => {
+      const result = results[i];
+      if (result) into.set(work.id, result);
+    });
   }
 
   /** A handler threw (they must not for expected failures): a bug or an outage, worth a retry. */
-  private unexpected(error: unknown, works: ClaimedWork[]): WorkResult {
+  private unexpected(error: unknown, works: Array<{ id: string }>): WorkResult {
     this.logger.error({ err: error, workIds: works.map((w) => w.id) }, 'routing handler failed');
     const message = error instanceof Error ? error.message : String(error);
     return { kind: 'retry', outcome: { error: message }, error: message, delayMs: 1000 };
@@ -344,3 +374,4 @@ const OUTCOME_NAMES: Record<WorkResult['kind'], string> = {
 };
 
 const EVENT_GONE = dead('the event is no longer stored (retention)');
+const NO_EVENTLESS_HANDLER = dead('this kind of work has no handler of work without an event');

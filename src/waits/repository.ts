@@ -152,21 +152,25 @@ export async function listWaits(
   return { waits: rows.map(toWait), total: Number(rows[0]?.total ?? 0) };
 }
 
-/** Ends a waiting wait as `status`; answers the wait as it is afterwards (undefined: no such wait). */
+/**
+ * Ends a waiting wait as `status`; answers the wait as it is afterwards, and whom to notify when
+ * this call ended it (undefined: no such wait).
+ */
 export async function finishWait(
   db: Queryable,
   id: string,
   status: Extract<WaitStatus, 'cancelled'>,
   now: Date,
-): Promise<{ changed: boolean; wait: Wait } | undefined> {
+): Promise<{ ended: Ended | undefined; wait: Wait } | undefined> {
   const { rows } = await db.query<WaitRow>(
     `UPDATE waits SET status = $2, updated_at = $3, finished_at = $3
       WHERE id = $1 AND status = 'waiting' RETURNING *`,
     [id, status, now],
   );
-  if (rows[0]) return { changed: true, wait: toWait(rows[0]) };
+  const row = rows[0];
+  if (row) return { ended: { id, notify: row.notify, status }, wait: toWait(row) };
   const wait = await findWait(db, id);
-  return wait && { changed: false, wait };
+  return wait && { ended: undefined, wait };
 }
 
 /**
@@ -219,16 +223,28 @@ export async function findResolution(
   return rows[0] && { notify: rows[0].notify, wait: toWait(rows[0]) };
 }
 
-/** Times out up to `limit` waits whose timeout passed; answers how many. */
-export async function timeOutWaits(db: Queryable, now: Date, limit: number): Promise<number> {
-  const { rowCount } = await db.query(
+/** A wait just ended without an event (timed out or cancelled): whom to notify. */
+export interface Ended {
+  id: string;
+  notify: WaitNotify;
+  status: Extract<WaitStatus, 'timed_out' | 'cancelled'>;
+}
+
+/**
+ * Times out up to `limit` waits whose timeout passed; answers those it ended. A wait a
+ * concurrent resolution or cancel ended first is left as that ended it (`status = 'waiting'` is
+ * checked again on the row once its lock is had).
+ */
+export async function timeOutWaits(tx: Queryable, now: Date, limit: number): Promise<Ended[]> {
+  const { rows } = await tx.query<{ id: string; notify: WaitNotify }>(
     `UPDATE waits SET status = 'timed_out', updated_at = $1, finished_at = $1
       WHERE id IN (SELECT id FROM waits WHERE status = 'waiting' AND expires_at <= $1
                     ORDER BY expires_at LIMIT $2)
-        AND status = 'waiting'`,
+        AND status = 'waiting'
+      RETURNING id, notify`,
     [now, limit],
   );
-  return rowCount;
+  return rows.map((r) => ({ id: r.id, notify: r.notify, status: 'timed_out' }));
 }
 
 /** The key paths of the open waits ('' is metadata.correlationId): a loose scan of their index. */

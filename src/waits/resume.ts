@@ -3,7 +3,13 @@ import type { CredentialCipher } from '../delivery/credentials.ts';
 import { DEFAULT_WEBHOOK_TIMEOUT_MS, type Sender } from '../delivery/senders.ts';
 import { traceparentOf } from '../observability/tracing.ts';
 import { DEFAULT_RETRY_POLICY, nextAttemptDelay } from '../routing/retry.ts';
-import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
+import type {
+  ClaimedWork,
+  EventlessWork,
+  Lanes,
+  WorkHandler,
+  WorkResult,
+} from '../routing/work.ts';
 import { findResolution } from './repository.ts';
 import { type EngineInstance, isSent } from './wait.ts';
 
@@ -43,15 +49,17 @@ type ResumeTarget =
   | { kind: 'skipped' | 'dead'; reason: string };
 
 /**
- * Sends a resolved wait's notification: a POST of `{ waitId, status, correlationKey, event }`
- * to the wait's URL, or to `{executorUrl}/resume` for an http engine's instance (adding
+ * Sends a wait's notification once it ended: a POST of `{ waitId, status, correlationKey, event }`
+ * — `status` how it ended, `event` the one that resolved it, null when it timed out or was
+ * cancelled (as Inngest's `waitForEvent` answers null on a timeout) — to the wait's URL, or to `{executorUrl}/resume` for an http engine's instance (adding
  * `workflowInstanceId` and `workflowDefinitionId`, and the `Idempotency-Key` the engine's
  * /start and /cancel calls carry too). Signed as webhooks are (Standard Webhooks headers;
  * `webhook-id` is the wait's id, the same on every attempt): a URL's with the wait's own
  * secret, an engine's with the deployment's engine signing secret. Sent through the
  * egress-guarded sender of deliveries. It is routing work of kind `resume`, queued in the
- * transaction that resolved the wait, so it is retried with the delivery policy (5 attempts, 2x
- * backoff from 1 s, a receiver's Retry-After honoured) and dead-lettered like any delivery.
+ * transaction that ended the wait (tied to its event when one resolved it, to none otherwise), so
+ * it is retried with the delivery policy (5 attempts, 2x backoff from 1 s, a receiver's
+ * Retry-After honoured) and dead-lettered like any delivery.
  */
 export class ResumeHandler implements WorkHandler<ResumeOutcome> {
   readonly kind = 'resume' as const;
@@ -59,10 +67,19 @@ export class ResumeHandler implements WorkHandler<ResumeOutcome> {
   constructor(private readonly deps: ResumeDeps) {}
 
   handle(works: ClaimedWork[], lanes: Lanes): Promise<Array<WorkResult<ResumeOutcome>>> {
+    return this.resumeEach(works, lanes);
+  }
+
+  /** Notices of waits that timed out or were cancelled: sent as a resolution's, `event: null`. */
+  handleEventless(works: EventlessWork[], lanes: Lanes): Promise<Array<WorkResult<ResumeOutcome>>> {
+    return this.resumeEach(works, lanes);
+  }
+
+  private resumeEach(works: Array<ClaimedWork | EventlessWork>, lanes: Lanes) {
     return Promise.all(works.map((work) => lanes(() => this.resume(work))));
   }
 
-  private async resume(work: ClaimedWork): Promise<WorkResult<ResumeOutcome>> {
+  private async resume(work: ClaimedWork | EventlessWork): Promise<WorkResult<ResumeOutcome>> {
     const found = await findResolution(this.deps.db, work.targetId);
     if (!found || !isSent(found.notify))
       return { kind: 'skipped', outcome: { reason: 'the wait is gone' } };
@@ -159,7 +176,7 @@ export class ResumeHandler implements WorkHandler<ResumeOutcome> {
 }
 
 /** The attempt's trace context, forwarded as `traceparent` when there is one. */
-function traceHeader(work: ClaimedWork): { traceparent?: string } {
+function traceHeader(work: ClaimedWork | EventlessWork): { traceparent?: string } {
   const traceparent = work.trace && traceparentOf(work.trace);
   return traceparent ? { traceparent } : {};
 }

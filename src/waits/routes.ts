@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { eventInstanceSchema } from '../events/event.ts';
 import { deadWorkRoute } from '../firings/routes.ts';
 import {
   errorResponseSchema,
@@ -13,6 +14,16 @@ import { WORK_STATUSES } from '../routing/work.ts';
 import type { WaitFilters } from './repository.ts';
 import type { Waits } from './service.ts';
 import { WAIT_STATUSES, type WaitInput } from './wait.ts';
+
+declare module 'fastify' {
+  interface FastifySchema {
+    /**
+     * OpenAPI callbacks of the operation (the requests the service makes because of it):
+     * @fastify/swagger puts them in the description, but its types leave the field out.
+     */
+    callbacks?: Record<string, Record<string, Record<string, object>>>;
+  }
+}
 
 const tags = ['waits'];
 
@@ -97,7 +108,64 @@ const notifySchema = {
     },
   ],
   description:
-    'a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy)',
+    'a workflow instance to resume (a builtin one records how the wait ended; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST once the wait ends — resolved, timed out or cancelled (checked by the egress policy)',
+} as const;
+
+/**
+ * The body of a wait's notification (waits/resume.ts): one POST once the wait ended, however it
+ * ended, to its URL or to an http engine's `{executorUrl}/resume`.
+ */
+const waitNotificationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['waitId', 'status', 'correlationKey', 'event'],
+  properties: {
+    waitId: {
+      type: 'string',
+      format: 'uuid',
+      description: 'the wait (also in webhook-id: wait_<id>)',
+    },
+    status: {
+      type: 'string',
+      enum: WAIT_STATUSES.filter((status) => status !== 'waiting'),
+      description: 'how the wait ended',
+    },
+    correlationKey: { type: 'string' },
+    workflowInstanceId: {
+      type: 'string',
+      description: "the engine's instance (POSTs to an http engine's {executorUrl}/resume only)",
+    },
+    workflowDefinitionId: {
+      type: 'string',
+      description: "the instance's workflow definition (POSTs to an http engine only)",
+    },
+    event: {
+      oneOf: [eventInstanceSchema, { type: 'null' }],
+      description: 'the event that resolved the wait; null when it timed out or was cancelled',
+    },
+  },
+} as const;
+
+/**
+ * `callbacks` of the registration: the notification POST, to the wait's URL (an http engine's
+ * instance gets the same at `{executorUrl}/resume`, a URL OpenAPI cannot name from the request).
+ */
+const notificationCallbacks = {
+  waitEnded: {
+    '{$request.body#/notify/url}': {
+      post: {
+        requestBody: {
+          description:
+            'Sent once the wait ended (resolved, timed_out or cancelled), signed with Standard Webhooks headers (webhook-id wait_<id>, the same on every attempt); an http engine gets it at {executorUrl}/resume with Idempotency-Key resume:<waitId>. Retried with the delivery policy and dead-lettered.',
+          content: { 'application/json': { schema: waitNotificationSchema } },
+        },
+        responses: {
+          '2XX': { description: 'received' },
+          '410': { description: 'gone: dead-lettered at once, not retried' },
+        },
+      },
+    },
+  },
 } as const;
 
 export const waitSchema = {
@@ -172,6 +240,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
           properties: { ...inputFields, notify: notifySchema },
         },
         response: { 201: registeredWaitSchema, 400: errorResponseSchema },
+        callbacks: notificationCallbacks,
       },
     },
     async (request, reply) => {

@@ -15,10 +15,12 @@ import {
 import type { EventInstance } from '../events/event.ts';
 import { isUuid, newUuidV7 } from '../ids.ts';
 import { DEFAULT_RETRY_POLICY } from '../routing/retry.ts';
-import type { WorkStatus } from '../routing/work.ts';
+import type { WorkOutcome, WorkStatus } from '../routing/work.ts';
 import {
   deadWork,
+  type EventIdOf,
   latestWorkOfTarget,
+  queueEventlessWork,
   queueWork,
   requeueDead,
   type WorkRecord,
@@ -35,6 +37,7 @@ import {
 import {
   advanceResolver,
   anyOpenWait,
+  type Ended,
   findWait,
   finishWait,
   insertWait,
@@ -141,7 +144,7 @@ export interface Notification {
 }
 
 /** A notification's work row as a wait shows it. */
-function notificationOf(work: WorkRecord): Notification {
+function notificationOf(work: WorkRecord<WorkOutcome, EventIdOf<'resume'>>): Notification {
   return {
     status: work.status,
     attempts: work.attempts,
@@ -271,8 +274,8 @@ export class Waits {
   async deadNotifications(query: {
     limit: number;
     offset: number;
-  }): Promise<Array<Notification & { waitId: string; eventId: string; updatedAt: string }>> {
-    const rows = await deadWork(this.deps.db, { kind: 'resume', ...query });
+  }): Promise<Array<Notification & { waitId: string; eventId: string | null; updatedAt: string }>> {
+    const rows = await deadWork<WorkOutcome, 'resume'>(this.deps.db, { kind: 'resume', ...query });
     return rows.map((work) => ({
       waitId: work.target_id,
       eventId: work.event_id,
@@ -296,13 +299,21 @@ export class Waits {
     return listWaits(this.deps.db, filters);
   }
 
-  /** Cancels a waiting wait; one that already ended is a 409 saying how. */
+  /**
+   * Cancels a waiting wait, queueing its notice in the same transaction; one that already ended
+   * (a resolution or timeout came first) is a 409 saying how.
+   */
   async cancel(id: string): Promise<Wait> {
+    const now = this.deps.clock.now();
     const result = isUuid(id)
-      ? await finishWait(this.deps.db, id, 'cancelled', this.deps.clock.now())
+      ? await this.deps.db.transaction(async (tx) => {
+          const finished = await finishWait(tx, id, 'cancelled', now);
+          if (finished?.ended) await noticeEnded(tx, [finished.ended], now);
+          return finished;
+        })
       : undefined;
     if (!result) throw notFound(`wait ${id}`);
-    if (!result.changed)
+    if (!result.ended)
       throw conflict(`the wait is ${result.wait.status}; only a waiting wait can be cancelled`);
     return result.wait;
   }
@@ -330,8 +341,20 @@ export class Waits {
         resolved: await resolve(tx, await firstMatches(tx, page), now),
       };
     });
-    const timedOut = await timeOutWaits(this.deps.db, now, TIMEOUT_BATCH);
-    return { events, resolved, timedOut };
+    return { events, resolved, timedOut: await this.timeOut(now) };
+  }
+
+  /**
+   * Times out up to a batch of the waits whose timeout passed by `now`, queueing their notices in
+   * the same transaction; answers how many it ended. It takes no resolver lock: a resolution,
+   * cancel or other pass ending a wait at the same time ends it first or finds it ended.
+   */
+  timeOut(now: Date): Promise<number> {
+    return this.deps.db.transaction(async (tx) => {
+      const ended = await timeOutWaits(tx, now, TIMEOUT_BATCH);
+      await noticeEnded(tx, ended, now);
+      return ended.length;
+    });
   }
 
   /** Resolver rounds until one is not full (bounded, so a backlog cannot hold one run forever). */
@@ -434,6 +457,28 @@ async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Pro
     now,
   );
   return resolved;
+}
+
+/**
+ * Queues, in the transaction that ended them, the notice of waits that timed out or were
+ * cancelled and name a URL or an http engine's instance: the same `resume` work as a
+ * resolution's (ResumeHandler), sent with `event: null`, retried and dead-lettered alike. It is
+ * tied to no event, so it is keyed by the wait and how it ended; a wait ends once (every ending
+ * is an update of a row still `waiting`), so it gets one notification, whichever ending won.
+ */
+async function noticeEnded(tx: Queryable, ended: Ended[], now: Date): Promise<void> {
+  await queueEventlessWork(
+    tx,
+    ended
+      .filter((e) => isSent(e.notify))
+      .map((e) => ({
+        kind: 'resume' as const,
+        targetId: e.id,
+        reason: e.status,
+        maxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
+      })),
+    now,
+  );
 }
 
 /**

@@ -7368,7 +7368,7 @@ export interface operations {
                     lookback?: string | null;
                     /** @description the key the event's key must equal */
                     correlationKey: string;
-                    /** @description a workflow instance to resume (a builtin one records the event; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST of the resolution (checked by the egress policy) */
+                    /** @description a workflow instance to resume (a builtin one records how the wait ended; an http engine gets a signed POST to {executorUrl}/resume), or a URL that gets a signed POST once the wait ends — resolved, timed out or cancelled (checked by the egress policy) */
                     notify: {
                         /** @description a builtin instance's id, or the engine's own instance id when workflowDefinitionId names an http executor's definition */
                         workflowInstanceId: string;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testBackends } from '../testing/backends.ts';
 import { eps, runEps, serviceOn } from '../testing/eps-process.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { openSse, type SseMessage } from '../testing/sse.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/booking', import.meta.url));
 const TSC = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
@@ -249,6 +250,20 @@ describe.each(testBackends())('eps event commands against a service on $name', (
     expect(first.stderr()).toMatch(/reconnecting/);
 
     // tail itself is killed without warning; events committed meanwhile come with the next one.
+    // It prints an event, then records its position: killed between the two it prints that event
+    // again (at least once, as documented), so the kill waits until tail-c's position is on file.
+    // Without this wait a loaded machine could stall tail in that gap and the next tail would
+    // repeat tail-c, which is the resume file's documented behaviour and not a stream duplicate.
+    const positions = await openSse(
+      `${service.url}/v1/events/stream?after=0-0&pattern=bookings.cancelled&source.id=tail`,
+    );
+    const [, , tailC] = await positions.waitFor(3, 60_000);
+    positions.close();
+    expect(JSON.parse(tailC!.data).eventId).toBe('tail-c');
+    await eventually(
+      async () => (await readFile(resumeFile, 'utf8')).trim() === tailC!.id,
+      "tail-c's position in the resume file",
+    );
     first.child.kill('SIGKILL');
     await first.exited;
     await publish('tail-d');
@@ -273,6 +288,56 @@ describe.each(testBackends())('eps event commands against a service on $name', (
     expect(lines[0]).toMatch(
       /^\S+Z {2}bookings\.(created|cancelled)@1\.0\.0 {2}\S+ {2}\S+:\S+ {2}\{/,
     );
+  }, 240_000);
+
+  it('resumes a raw SSE stream with Last-Event-ID across a SIGKILL of the service, with no gap and no duplicate', async () => {
+    const publish = async (eventId: string) => {
+      const answer = await fetch(`${service.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          eventId,
+          pattern: 'bookings.cancelled',
+          source: { type: 'integration', id: 'raw-sse' },
+          payload: { bookingId: eventId },
+        }),
+      });
+      expect(answer.status, await answer.text()).toBe(202);
+    };
+    const stream = (headers: Record<string, string> = {}, query = '') =>
+      openSse(
+        `${service.url}/v1/events/stream?pattern=bookings.cancelled&source.id=raw-sse${query}`,
+        headers,
+      );
+    const eventIds = (messages: SseMessage[]) => messages.map((m) => JSON.parse(m.data).eventId);
+
+    await publish('raw-1');
+    await publish('raw-2');
+    // From the start of the store: only this test's events pass the filters.
+    const before = await stream({}, '&after=0-0');
+    expect(before.status).toBe(200);
+    const [first, second] = await before.waitFor(2, 60_000);
+    expect(eventIds([first!, second!])).toEqual(['raw-1', 'raw-2']);
+    before.close();
+    // Committed while nobody listens, then the service dies without a chance to clean up.
+    await publish('raw-3');
+    await service.restart({ signal: 'SIGKILL' });
+    await publish('raw-4');
+
+    // Resumed after raw-1: raw-2 again (the reader said it had only raw-1), then what it missed.
+    const resumed = await stream({ 'last-event-id': first!.id! });
+    expect(resumed.status).toBe(200);
+    await resumed.waitFor(3, 60_000);
+    await publish('raw-5');
+    await resumed.waitFor(4, 60_000);
+    expect(eventIds(resumed.messages)).toEqual(['raw-2', 'raw-3', 'raw-4', 'raw-5']);
+    // Positions survive the crash: raw-2 has the id it had before.
+    expect(resumed.messages[0]!.id).toBe(second!.id);
+    const byQuery = await stream({}, `&after=${resumed.messages[1]!.id}`);
+    await byQuery.waitFor(2, 60_000);
+    expect(eventIds(byQuery.messages)).toEqual(['raw-4', 'raw-5']);
+    resumed.close();
+    byQuery.close();
   }, 240_000);
 
   it('draws the correlation as a tree with the firings and deliveries of each event', async () => {

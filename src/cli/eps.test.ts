@@ -159,6 +159,62 @@ describe.each(testBackends())('eps against a service on $name', (backend) => {
     expect(again).toMatchObject({ code: 0, stdout: 'No changes: 6 resources unchanged.\n' });
   }, 240_000);
 
+  it('validate --against reports an incompatible change to a released version and passes a compatible one', async () => {
+    const room = (version: string, properties: string) =>
+      [
+        'kind: EventDefinition',
+        'event_id: Rooms.reserved',
+        'name: Room reserved',
+        'pattern: rooms.reserved',
+        `version: ${version}`,
+        'payload_schema:',
+        '  type: object',
+        '  required: [roomId]',
+        `  properties: ${properties}`,
+      ].join('\n');
+    const released = join(files, 'rooms.yaml');
+    await writeFile(
+      released,
+      room('1.0.0', '{ roomId: { type: string }, nights: { type: integer, minimum: 1 } }'),
+    );
+    const applied = await eps(service.url, 'apply', '-f', released);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect((await get('/v1/event-definitions?pattern=rooms.reserved')).definitions).toMatchObject([
+      { version: '1.0.0', status: 'active' },
+    ]);
+    const next = join(files, 'rooms-next.yaml');
+    try {
+      // roomId becomes a number: data written with 1.0.0 cannot be read with 1.1.0.
+      await writeFile(
+        next,
+        room('1.1.0', '{ roomId: { type: integer }, nights: { type: integer, minimum: 1 } }'),
+      );
+      const offline = await eps('http://127.0.0.1:9', 'validate', '-f', next);
+      expect(offline).toMatchObject({ code: 0, stdout: '1 resources valid.\n' });
+      const breaking = await eps(service.url, 'validate', '-f', next, '--against', service.url);
+      expect(breaking.code).toBe(1);
+      expect(breaking.stdout).toBe('');
+      // The line of the schema's first field, its change as the service's check words it.
+      expect(breaking.stderr).toBe(
+        [
+          'error: 1 problem in the files',
+          `  ${next}:7: EventDefinition Rooms.reserved@1.1.0 payload_schema#/properties/roomId: TYPE_CHANGED against 1.0.0 (BACKWARD, backward)`,
+          '',
+        ].join('\n'),
+      );
+      // A loosened bound is compatible.
+      await writeFile(
+        next,
+        room('1.1.0', '{ roomId: { type: string }, nights: { type: integer } }'),
+      );
+      const compatible = await eps(service.url, 'validate', '-f', next, '--against', service.url);
+      expect(compatible).toMatchObject({ code: 0, stdout: '1 resources valid.\n', stderr: '' });
+    } finally {
+      await rm(next, { force: true });
+      await rm(released);
+    }
+  }, 120_000);
+
   it('names file and line of every bad document and applies nothing', async () => {
     const bad = join(files, 'bad.yaml');
     await writeFile(

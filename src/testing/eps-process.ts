@@ -57,7 +57,8 @@ export function serviceEnv(database: TestDatabase): Record<string, string> {
 
 /**
  * A service process on a fresh database of `backend`, with `env` added to its environment;
- * `restart()` keeps the database, and with `samePort` the address (for clients that reconnect).
+ * `restart()` keeps the database, and with `samePort` the address (for clients that reconnect);
+ * `signal` (default SIGTERM, a clean stop) is what ends the running one — SIGKILL for a crash.
  */
 export async function serviceOn(backend: TestBackend, env: Record<string, string> = {}) {
   const database = await backend.create();
@@ -68,9 +69,11 @@ export async function serviceOn(backend: TestBackend, env: Record<string, string
     get url() {
       return service.url;
     },
-    async restart(options: { samePort?: boolean } = {}): Promise<void> {
+    async restart(
+      options: { samePort?: boolean; signal?: 'SIGTERM' | 'SIGKILL' } = {},
+    ): Promise<void> {
       const port = new URL(service.url).port;
-      await service.stop('SIGTERM');
+      await service.stop(options.signal ?? 'SIGTERM');
       service = await start(options.samePort ? { PORT: port } : {});
     },
     async close(): Promise<void> {

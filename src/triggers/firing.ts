@@ -47,6 +47,8 @@ export interface FiringRecord extends FiringPlan {
   errorDetails?: ErrorDetail[];
   /** The waits a START with `waitFor` registered for the instance it started. */
   waitIds?: string[];
+  /** `lookback_truncated` of those waits whose lookback was narrowed (`waitFor[i].lookback`). */
+  warnings?: ErrorDetail[];
 }
 
 /**
@@ -234,14 +236,17 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
         outcome: { ...record, reason: 'no correlation key resolved; waitFor registered no wait' },
       };
     try {
-      const waitIds = await this.waits.registerOnStart(waitFor, {
+      const { waitIds, warnings } = await this.waits.registerOnStart(waitFor, {
         firingKey: work.idempotencyKey,
         workflowInstanceId: instanceId,
         workflowDefinitionId,
         correlationKey: planned.correlationKey,
         correlationKeyPath,
       });
-      return { kind: 'done', outcome: { ...record, waitIds } };
+      return {
+        kind: 'done',
+        outcome: { ...record, waitIds, ...(warnings.length > 0 ? { warnings } : {}) },
+      };
     } catch (error) {
       return failed(planned, error, work);
     }

@@ -168,6 +168,12 @@ const firingRecordProperties = {
     items: { type: 'string', format: 'uuid' },
     description: "the waits a START's waitFor registered for the instance it started",
   },
+  warnings: {
+    type: 'array',
+    items: errorDetailSchema,
+    description:
+      "lookback_truncated (field waitFor[i].lookback): that wait's lookback window held more events than WAITS_LOOKBACK_MAX_EVENTS; it searched the newest only (GET /v1/waits/{id} shows lookbackFrom)",
+  },
   errorDetails: { type: 'array', items: errorDetailSchema },
 } as const;
 

@@ -19,6 +19,9 @@ const PAYMENT_FAILED = {
   },
 };
 
+/** WAITS_LOOKBACK_MAX_EVENTS here: small, so a test can go past it. */
+const LOOKBACK_MAX_EVENTS = 3;
+
 describe.each(testBackends())('START triggers with waitFor on $name', (backend) => {
   let t: TestApp;
   let workflowId: string;
@@ -26,6 +29,7 @@ describe.each(testBackends())('START triggers with waitFor on $name', (backend) 
     t = await startTestApp(backend, {
       definitionCacheTtlMs: 0,
       workflowEngineSigningSecret: ENGINE_SECRET,
+      waitsLookbackMaxEvents: LOOKBACK_MAX_EVENTS,
     });
   });
   afterAll(() => t.close());
@@ -153,6 +157,43 @@ describe.each(testBackends())('START triggers with waitFor on $name', (backend) 
         event: expect.objectContaining({ eventId: early }),
       }),
     ]);
+  });
+
+  it('records a truncated lookback on the firing and on the wait, with the narrowed window start', async () => {
+    await createTrigger({ waitFor: [{ ...paymentFailed, lookback: 'PT1H' }] });
+    // More events of the pattern than the cap, committed a minute apart (amount 0 the oldest).
+    const total = LOOKBACK_MAX_EVENTS + 2;
+    const ids: string[] = [];
+    for (let n = 0; n < total; n++)
+      ids.push(await publish('payment.failed', 'order-7', { amount: n }));
+    await t.db.query(
+      `UPDATE events SET created_at = now()::timestamp - make_interval(mins => $1 - (payload->>'amount')::int)
+        WHERE pattern = 'payment.failed'`,
+      [total],
+    );
+    // A lookback sees only what no older transaction on the server still holds back.
+    await resolveCommitted(t);
+    const placed = await publish('order.placed', 'order-7');
+    await drain();
+    // The newest LOOKBACK_MAX_EVENTS are amount 2 … total − 1: the window starts just after 1.
+    const { rows } = await t.db.query<{ created_at: Date }>(
+      `SELECT created_at FROM events WHERE pattern = 'payment.failed' AND payload->>'amount' = '1'`,
+    );
+    const from = new Date(rows[0]!.created_at.getTime() + 1).toISOString();
+    const firing = (await t.request('GET', `/v1/events/${placed}/triggers`)).body.firings[0];
+    expect(firing.warnings).toEqual([
+      {
+        field: 'waitFor[0].lookback',
+        code: 'lookback_truncated',
+        message: expect.stringContaining(`committed from ${from}`),
+      },
+    ]);
+    const wait = await t.request('GET', `/v1/waits/${firing.waitIds[0]}`);
+    expect(wait.body).toMatchObject({
+      status: 'resolved',
+      lookbackFrom: from,
+      event: { eventId: ids[2] },
+    });
   });
 
   it('times out on the service clock', async () => {

@@ -23,6 +23,7 @@ interface WaitRow {
   created_at: Date;
   updated_at: Date;
   finished_at: Date | null;
+  lookback_truncated: boolean;
 }
 
 /** The notification target as shown: a URL's secret never leaves the service. */
@@ -45,6 +46,7 @@ function toWait(row: WaitRow): Wait {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
+    ...(row.lookback_truncated ? { lookbackFrom: row.window_start.toISOString() } : {}),
     ...(row.event ? { event: row.event } : {}),
   };
 }
@@ -119,7 +121,10 @@ export async function insertWait(
  * counts from where the lookback did.
  */
 export async function narrowWindow(tx: Queryable, id: string, windowStart: Date): Promise<void> {
-  await tx.query('UPDATE waits SET window_start = $2 WHERE id = $1', [id, windowStart]);
+  await tx.query('UPDATE waits SET window_start = $2, lookback_truncated = true WHERE id = $1', [
+    id,
+    windowStart,
+  ]);
 }
 
 export async function findWait(db: Queryable, id: string): Promise<Wait | undefined> {

@@ -194,6 +194,12 @@ export const waitSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },
+    lookbackFrom: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events',
+    },
     event: { ...freeFormObject, description: 'the event that resolved the wait' },
     notification: {
       type: 'object',

@@ -174,7 +174,9 @@ export class Waits {
     const checked = checkWaitInput(input, this.deps.maxLookbackMs);
     const id = newUuidV7();
     const notify = await this.notifyToStore(id, input.notify);
-    const warnings = await this.store([{ id, checked, notify: notify.stored }]);
+    const warnings = await this.store([
+      { id, checked, notify: notify.stored, lookbackField: 'lookback' },
+    ]);
     const wait = await findWait(this.deps.db, id);
     if (!wait) throw new Error('a registered wait was not found');
     const shown =
@@ -189,9 +191,13 @@ export class Waits {
    * started, keyed by the firing's correlation key. Their ids derive from the firing's
    * idempotency key (the start's own), so a firing retried after it registered them (a crash
    * before its outcome was recorded, a failure after the start) registers none twice: the
-   * second insert of an id is no insert. Answers the waits' ids.
+   * second insert of an id is no insert. Answers the waits' ids, and a `lookback_truncated`
+   * warning (field `waitFor[i].lookback`) for each whose lookback was narrowed.
    */
-  async registerOnStart(specs: readonly WaitSpec[], start: StartedInstance): Promise<string[]> {
+  async registerOnStart(
+    specs: readonly WaitSpec[],
+    start: StartedInstance,
+  ): Promise<{ waitIds: string[]; warnings: ErrorDetail[] }> {
     const executor = await this.deps.executorOf(start.workflowDefinitionId);
     const notify: WaitNotify =
       executor === 'http'
@@ -212,9 +218,10 @@ export class Waits {
         undefined,
       ),
       notify,
+      lookbackField: `waitFor[${i}].lookback`,
     }));
-    await this.store(waits);
-    return waits.map((w) => w.id);
+    const warnings = await this.store(waits);
+    return { waitIds: waits.map((w) => w.id), warnings };
   }
 
   /**
@@ -227,13 +234,15 @@ export class Waits {
       id: string;
       checked: Checked<WaitSpec & { correlationKey: string }>;
       notify: WaitNotify;
+      /** The field a `lookback_truncated` warning names. */
+      lookbackField: string;
     }>,
   ): Promise<ErrorDetail[]> {
     const now = this.deps.clock.now();
     return this.deps.db.transaction(async (tx) => {
       await lockResolverPosition(tx, 'share');
       const warnings: ErrorDetail[] = [];
-      for (const { id, checked, notify } of waits) {
+      for (const { id, checked, notify, lookbackField } of waits) {
         const rule = await insertWait(
           tx,
           {
@@ -256,7 +265,7 @@ export class Waits {
         const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
         if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
         if (found.narrowedTo)
-          warnings.push(truncated(this.deps.lookbackMaxEvents, found.narrowedTo));
+          warnings.push(truncated(lookbackField, this.deps.lookbackMaxEvents, found.narrowedTo));
       }
       return warnings;
     });
@@ -532,9 +541,9 @@ async function lookBack(
 }
 
 /** The warning of a lookback narrowed to its newest `maxEvents` events. */
-const truncated = (maxEvents: number, from: Date): ErrorDetail =>
+const truncated = (field: string, maxEvents: number, from: Date): ErrorDetail =>
   fieldError(
-    'lookback',
+    field,
     'lookback_truncated',
     `more than ${maxEvents} events of the pattern were committed in the lookback window; only the newest ${maxEvents}, committed from ${from.toISOString()}, were examined (WAITS_LOOKBACK_MAX_EVENTS), and the wait counts events from then`,
   );

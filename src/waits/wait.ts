@@ -62,6 +62,11 @@ export interface Wait {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
+  /**
+   * When its lookback was narrowed (`lookback_truncated`): the commit time from which it
+   * searched, and from which the wait counts events.
+   */
+  lookbackFrom?: string;
   /** The event that resolved it (status `resolved`). */
   event?: EventInstance;
 }

@@ -133,6 +133,9 @@ describe.each(testBackends())('waits on $name', (backend) => {
     const leftOut = await byKey(2);
     expect(leftOut.status).toBe(201);
     expect(leftOut.body).toMatchObject({ status: 'waiting', warnings: [warning] });
+    // The wait shows the window start the lookback searched from; an untruncated one shows none.
+    expect((await t.request('GET', `/v1/waits/${leftOut.body.id}`)).body.lookbackFrom).toBe(from);
+    expect((await register({ lookback: 'PT1H' })).body.lookbackFrom).toBeUndefined();
     expect(leftOut.body.event).toBeUndefined();
     // The resolver counts from the narrowed window on: a later event of the key resolves it.
     const later = await publish('c-later', { orderId: 'o-2' });

@@ -1469,6 +1469,12 @@ export interface components {
             reason?: string;
             /** @description the waits a START's waitFor registered for the instance it started */
             waitIds?: string[];
+            /** @description lookback_truncated (field waitFor[i].lookback): that wait's lookback window held more events than WAITS_LOOKBACK_MAX_EVENTS; it searched the newest only (GET /v1/waits/{id} shows lookbackFrom) */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
             errorDetails?: {
                 field: string;
                 code: string;
@@ -5048,6 +5054,12 @@ export interface operations {
                         reason?: string;
                         /** @description the waits a START's waitFor registered for the instance it started */
                         waitIds?: string[];
+                        /** @description lookback_truncated (field waitFor[i].lookback): that wait's lookback window held more events than WAITS_LOOKBACK_MAX_EVENTS; it searched the newest only (GET /v1/waits/{id} shows lookbackFrom) */
+                        warnings?: {
+                            field: string;
+                            code: string;
+                            message: string;
+                        }[];
                         errorDetails?: {
                             field: string;
                             code: string;
@@ -7282,6 +7294,11 @@ export interface operations {
                             updatedAt?: string;
                             /** Format: date-time */
                             finishedAt?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+                             */
+                            lookbackFrom?: string;
                             /** @description the event that resolved the wait */
                             event?: {
                                 [key: string]: unknown;
@@ -7421,6 +7438,11 @@ export interface operations {
                         updatedAt?: string;
                         /** Format: date-time */
                         finishedAt?: string | null;
+                        /**
+                         * Format: date-time
+                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+                         */
+                        lookbackFrom?: string;
                         /** @description the event that resolved the wait */
                         event?: {
                             [key: string]: unknown;
@@ -7551,6 +7573,11 @@ export interface operations {
                         updatedAt?: string;
                         /** Format: date-time */
                         finishedAt?: string | null;
+                        /**
+                         * Format: date-time
+                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+                         */
+                        lookbackFrom?: string;
                         /** @description the event that resolved the wait */
                         event?: {
                             [key: string]: unknown;
@@ -7675,6 +7702,11 @@ export interface operations {
                         updatedAt?: string;
                         /** Format: date-time */
                         finishedAt?: string | null;
+                        /**
+                         * Format: date-time
+                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+                         */
+                        lookbackFrom?: string;
                         /** @description the event that resolved the wait */
                         event?: {
                             [key: string]: unknown;
@@ -10165,6 +10197,11 @@ export interface operations {
                             updatedAt?: string;
                             /** Format: date-time */
                             finishedAt?: string | null;
+                            /**
+                             * Format: date-time
+                             * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+                             */
+                            lookbackFrom?: string;
                             /** @description the event that resolved the wait */
                             event?: {
                                 [key: string]: unknown;

@@ -16,13 +16,23 @@ import type { Conditions } from './query.ts';
  * that commits just after with a smaller value. Transaction ids are handed out before the rows
  * are written, so they are not in commit order either; what makes them usable is the
  * snapshot's `xmin`: every transaction with an id below it has ended. A read takes only rows
- * below its own snapshot's xmin, in (commit_xid, commit_seq) order. A transaction still in
- * flight therefore holds back everything positioned after it, never lets it pass: no gaps, no
- * duplicates, and the same order for every reader and across restarts. The price is latency:
- * an event shows once every transaction that took an id before its own has ended (milliseconds
- * here; a transaction left open anywhere on the server holds the stream back while it is open,
- * as it holds back logical replication).
+ * below the horizon, in (commit_xid, commit_seq) order: its snapshot's xmin, leaving out the
+ * transactions of other databases' sessions, which can write no event here (the function
+ * `events_commit_horizon()` of migration 0024, where the argument why this is safe is written).
+ * A transaction of this database still in flight therefore holds back everything positioned
+ * after it, never lets it pass: no gaps, no duplicates, and the same order for every reader
+ * and across restarts. The price is latency: an event shows once every transaction of this
+ * database that took an id before its own has ended (milliseconds here; a transaction left open
+ * in this database holds the stream back while it is open, as it holds back logical
+ * replication — one open in another database of the server does not).
  */
+
+/**
+ * The horizon as SQL (migration 0024): every transaction of this database with a smaller id has
+ * ended, and a later one takes a larger id. STABLE, so it uses the calling statement's snapshot;
+ * a sub-select, so it is computed once per statement.
+ */
+const HORIZON = '(SELECT events_commit_horizon())';
 
 /** A position in commit order; decimal text, since xid8 and bigint exceed 2^53. */
 export interface CommitPosition {
@@ -56,10 +66,8 @@ export function isAfter(a: CommitPosition, b: CommitPosition): boolean {
  * that had not ended when this was read. A reader starting here sees what commits from now on.
  */
 export async function currentPosition(db: Queryable): Promise<CommitPosition> {
-  const { rows } = await db.query<{ xmin: string }>(
-    'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
-  );
-  return { xid: rows[0]!.xmin, seq: '0' };
+  const { rows } = await db.query<{ horizon: string }>(`SELECT ${HORIZON}::text AS horizon`);
+  return { xid: rows[0]!.horizon, seq: '0' };
 }
 
 export interface PositionedEvent {
@@ -96,7 +104,7 @@ export async function readAfter(
             created_at
        FROM events
       WHERE (commit_xid, commit_seq) > ($${n + 1}::xid8, $${n + 2}::bigint)
-        AND commit_xid < pg_snapshot_xmin(pg_current_snapshot()) ${bound} ${filters}
+        AND commit_xid < ${HORIZON} ${bound} ${filters}
       ORDER BY commit_xid, commit_seq
       LIMIT $${n + 3}`,
     upTo ? [...params, upTo.xid, upTo.seq] : params,

@@ -3,9 +3,8 @@ import type { TestApp } from './app.ts';
 /**
  * Wait resolver rounds until every event committed before the call was matched (and the
  * timeouts due on the test clock applied), or 10 s passed. The resolver only passes
- * transactions that have ended, and on PostgreSQL any transaction open on the server (another
- * test file's, in another database: `pg_snapshot_xmin` is server-wide) holds it back, so one
- * round may stop short.
+ * transactions of its database that have ended, so a transaction of the app's own still open
+ * (a publish in flight) may make one round stop short.
  */
 export async function resolveCommitted(t: TestApp): Promise<void> {
   const target = BigInt(

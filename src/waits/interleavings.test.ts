@@ -7,6 +7,7 @@ import { parseAllowlist } from '../delivery/ip.ts';
 import { newUuidV7 } from '../ids.ts';
 import { storeEvents } from '../ingest/outbox.ts';
 import { targetsVersion } from '../routing/work-store.ts';
+import { type CommitPosition, currentPosition, readAfter } from '../store/commit-order.ts';
 import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
 import { TestClock } from '../testing/clock.ts';
 import { Waits } from './service.ts';
@@ -65,7 +66,7 @@ const STATEMENT = {
   /** r1 / g1: the resolver position's lock. */
   lock: /FROM wait_resolver\s+FOR /,
   /** r2 / g3: the horizon. */
-  horizon: /pg_snapshot_xmin/,
+  horizon: /events_commit_horizon/,
   /** r5: a round's (or a lookback's) resolution. */
   resolve: /UPDATE waits w SET status = 'resolved'/,
   /** The end of the actor's transaction. */
@@ -314,12 +315,14 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
       const xid = async (sql: string) =>
         BigInt((await test.db().query<{ xid: string }>(sql)).rows[0]!.xid);
       const target = await xid('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid');
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 15_000;
       for (;;) {
         await round(plain, 'a later round');
         if ((await xid('SELECT position_xid::text AS xid FROM wait_resolver')) >= target) return;
         if (Date.now() > deadline)
-          throw new Error('the resolver did not pass the events committed before (xmin held back)');
+          throw new Error(
+            'the resolver did not pass the events committed before (the horizon held back)',
+          );
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
@@ -350,6 +353,40 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
         );
       expect(work.rows).toEqual([{ event_id: eventId }]);
     }
+
+    /** A transaction on `db` holding a transaction id, open until `release()`. */
+    async function holdTransaction(db: Database) {
+      const taken = deferred<string>();
+      const release = deferred();
+      const done = db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ xid: string }>(
+          'SELECT pg_current_xact_id()::text AS xid',
+        );
+        taken.resolve(rows[0]!.xid);
+        await release.promise;
+      });
+      const xid = BigInt(await within(taken.promise, 'a transaction id taken'));
+      return {
+        xid,
+        release: async () => {
+          release.resolve();
+          await done;
+        },
+      };
+    }
+    const eventXid = async (eventId: string) => {
+      const { rows } = await test
+        .db()
+        .query<{ xid: string }>('SELECT commit_xid::text AS xid FROM events WHERE event_id = $1', [
+          eventId,
+        ]);
+      return BigInt(rows[0]!.xid);
+    };
+    /** The ids of the events the live stream's read finds after `from` now. */
+    const streamRead = async (from: CommitPosition) =>
+      (await readAfter(test.db(), from, { where: [], params: [] }, 1000)).map(
+        (e) => e.event.eventId,
+      );
 
     beforeEach(async () => {
       key = `order-${randomUUID()}`;
@@ -471,6 +508,52 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
       expect(wait.status).toBe('waiting');
       await first.commit();
       await expectResolvedOnceBy(wait.id, first.eventId);
+    });
+    it('a transaction open in another database of the server holds back neither a resolution nor the stream', async () => {
+      const other = await postgres.create();
+      const otherDb = await other.open();
+      const foreign = await holdTransaction(otherDb);
+      try {
+        const from = await currentPosition(test.db());
+        const wait = await register(waitsOn(test.db()));
+        const eventId = await publish();
+        // The server-wide xmin is held below the event: what the resolver and the stream used
+        // to read up to.
+        const { rows } = await test
+          .db()
+          .query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+        expect(BigInt(rows[0]!.xmin)).toBeLessThanOrEqual(foreign.xid);
+        expect(await eventXid(eventId)).toBeGreaterThan(foreign.xid);
+        // Resolved, and read by the stream, while the other database's transaction is open.
+        await expectResolvedOnceBy(wait.id, eventId);
+        expect(await streamRead(from)).toContain(eventId);
+      } finally {
+        await foreign.release();
+        await otherDb.close();
+        await other.destroy();
+      }
+    });
+
+    it('a transaction open in this database holds back the resolution and the stream until it ends', async () => {
+      const from = await currentPosition(test.db());
+      const local = await holdTransaction(test.db());
+      let wait: { id: string };
+      let eventId: string;
+      try {
+        wait = await register(waitsOn(test.db()));
+        eventId = await publish();
+        expect(await eventXid(eventId)).toBeGreaterThan(local.xid);
+        await round(waitsOn(test.db()), 'a round while it is open');
+        const { rows } = await test
+          .db()
+          .query<{ status: string }>('SELECT status FROM waits WHERE id = $1', [wait.id]);
+        expect(rows[0]?.status).toBe('waiting');
+        expect(await streamRead(from)).not.toContain(eventId);
+      } finally {
+        await local.release();
+      }
+      await expectResolvedOnceBy(wait.id, eventId);
+      expect(await streamRead(from)).toContain(eventId);
     });
   },
 );

@@ -87,19 +87,19 @@ const WAIT_FOR_NAMESPACE = 'c8d6b0a2-5f3e-4e8b-9a51-7d2f0c4e9b13';
  *
  * Why it is exactly once and race-free. Events are matched against waits in one order, the
  * commit order of the live stream (store/commit-order.ts: `(commit_xid, commit_seq)`, read only
- * below the snapshot's xmin, so no event is passed that commits later with a smaller
- * position). The resolver keeps a position R in that order (`wait_resolver`): every event up to
+ * below the horizon — the snapshot's xmin without other databases' transactions — so no event
+ * is passed that commits later with a smaller position). The resolver keeps a position R in that order (`wait_resolver`): every event up to
  * R has been matched against every wait that existed when it was. Two paths resolve a wait, and
  * each covers one side of R:
- * - the resolver, holding `wait_resolver` FOR UPDATE, reads the events after R (up to the xmin
+ * - the resolver, holding `wait_resolver` FOR UPDATE, reads the events after R (up to the horizon
  *   it took first), matches them against the open waits — found by pattern and key through an
  *   index, never by scanning every open wait — and moves R on, all in one transaction;
  * - a registration, holding `wait_resolver` FOR SHARE, inserts the wait and, in the same
- *   transaction, looks back over every event below the xmin X of a snapshot taken after the lock
+ *   transaction, looks back over every event below the horizon X it takes after the lock
  *   (all ended, so all visible to it), in commit order — at most `WAITS_LOOKBACK_MAX_EVENTS`
  *   of them: a window holding more starts later, for both paths (see `lookBack`).
  * The locks exclude each other. A resolver round that ran before the registration took its lock
- * left R at most at its own xmin, which is at most X; every round after it starts once the
+ * left R at most at its own horizon, which is at most X (horizons only move forward); every round after it starts once the
  * registration committed and sees the wait. So every event is examined for the wait by one of
  * the paths, the ones in (R, X] by both. Both decide alike — the same predicate, the same order,
  * the first match — so the lookback finds the first match up to X if there is one, and when it

@@ -71,9 +71,13 @@ const toDbValue = (value: unknown): unknown =>
 export const toDbParams = (params: unknown[] | undefined) =>
   params?.map((p) => (Array.isArray(p) ? p.map(toDbValue) : toDbValue(p)));
 
-/** `timestamp without time zone` values are UTC by our convention. */
+/**
+ * `timestamp without time zone` values are UTC by our convention. A year past 9999 (an event
+ * stamped 9999-12-31 in a zone west of UTC) is written in ISO's extended form, `+0YYYYY`.
+ */
 export function parseUtcTimestamp(text: string): Date {
-  return new Date(`${text.replace(' ', 'T')}Z`);
+  const iso = `${text.replace(' ', 'T')}Z`;
+  return new Date(text.charAt(4) === '-' ? iso : `+0${iso}`);
 }
 
 export const PG_TYPE = { INT8: 20, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;

@@ -8,7 +8,7 @@ import {
   paginationSchema,
   sharedSchema,
 } from '../http/common.ts';
-import type { EventStore } from './event-store.ts';
+import { type EventStore, pageJson } from './event-store.ts';
 import type { EventQuery } from './query.ts';
 
 const tags = ['events'];
@@ -110,7 +110,12 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
         },
       },
     },
-    async (request) => store.query(request.query),
+    // The events come as JSON text from the database (see EventStore.query): sent as they are,
+    // the schema above describes them (and the OpenAPI) but does not serialise them again.
+    async (request, reply) =>
+      reply
+        .type('application/json; charset=utf-8')
+        .send(pageJson(await store.query(request.query))),
   );
 
   app.get<{ Params: { eventId: string } }>(

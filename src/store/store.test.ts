@@ -108,6 +108,35 @@ describe.each(testBackends())('event store on $name', (backend) => {
       expect(ids(await query(qs))).toEqual(expected);
     });
 
+    it('lists each event as reading it alone answers it (the database writes the list as JSON)', async () => {
+      await publish({
+        eventId: 'e5',
+        pattern: 'invoice.created',
+        // Microseconds (a read shows milliseconds) and a zone west of UTC that ends in year 10000.
+        timestamp: '9999-12-31T23:30:00.123999-05:00',
+        payload: { text: 'ünï "quoted" \\ ✓\n', numbers: [0.1, -3, 1e21], empty: {}, none: null },
+        metadata: { source: { type: 'workflow', id: 'wf-9', name: 'Nine' }, extra: { a: [1] } },
+      });
+      await publish({
+        eventId: 'e6',
+        pattern: 'invoice.created',
+        timestamp: '2026-01-05T10:00:00.000999Z',
+      });
+      const listed = await t.request('GET', '/v1/events');
+      expect(listed.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(ids(listed.body)).toEqual(['e5', 'e6', 'e4', 'e3', 'e2', 'e1']);
+      for (const event of listed.body.events) {
+        const alone = await t.request('GET', `/v1/events/${event.eventId}`);
+        expect(event).toEqual(alone.body);
+      }
+      expect(listed.body.events[0]).toMatchObject({
+        timestamp: '+010000-01-01T04:30:00.123Z',
+        source: { type: 'workflow', id: 'wf-9', name: 'Nine' },
+      });
+      expect(listed.body.events[1].timestamp).toBe('2026-01-05T10:00:00.000Z');
+      expect(listed.body.events[2]).not.toHaveProperty('source');
+    });
+
     it('pages with limit and offset and reports exact totals', async () => {
       const first = await query('limit=3');
       expect(ids(first)).toEqual(['e4', 'e3', 'e2']);

@@ -6,12 +6,16 @@ import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
 import { ConfigError } from './errors.ts';
 import { createLogger } from './observability/logger.ts';
+import { StartupTimeline } from './observability/startup.ts';
 
 /** Starts the service: config, database, migrations, HTTP; stops cleanly on SIGINT/SIGTERM. */
 async function main(): Promise<void> {
+  const timeline = new StartupTimeline();
+  timeline.mark('node');
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const db = await openDatabase(config, logger);
+  const db = await openDatabase(config, logger, timeline);
+  timeline.mark('store');
   const migrations = await loadMigrations();
   try {
     const applied = await migrate(db, migrations);
@@ -20,9 +24,14 @@ async function main(): Promise<void> {
     await db.close();
     throw error;
   }
+  timeline.mark('migrations');
   const app = await createApp({ config, db, clock: systemClock, logger, migrations });
+  timeline.mark('app');
   await app.start();
+  timeline.mark('background');
   await app.server.listen({ port: config.port, host: config.host });
+  timeline.mark('listen');
+  logger.info({ backend: db.kind, ...timeline.summary() }, 'started');
 
   let stopping = false;
   const stop = async (signal: string) => {

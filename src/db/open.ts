@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { StartupTimeline } from '../observability/startup.ts';
 import type { Database } from './database.ts';
 import { openPglite } from './pglite.ts';
 import { openPostgres, type PostgresOptions } from './postgres.ts';
@@ -16,8 +17,9 @@ export interface DatabaseLocation {
 export function openDatabase(
   config: DatabaseLocation,
   logger?: Pick<Logger, 'warn'>,
+  timeline?: Pick<StartupTimeline, 'mark'>,
 ): Promise<Database> {
   return config.databaseUrl
     ? openPostgres({ connectionString: config.databaseUrl, ...config.database, logger })
-    : openPglite({ dataDir: config.dataDir });
+    : openPglite({ dataDir: config.dataDir, timeline });
 }

@@ -1,4 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { StartupTimeline } from '../observability/startup.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import {
   type Database,
@@ -14,6 +15,8 @@ import { translated } from './pg-errors.ts';
 export interface PgliteOptions {
   /** Folder holding the database files; `undefined` keeps everything in memory (tests). */
   dataDir: string | undefined;
+  /** Marks `store lock` once the data folder is ours (start-up timing; default: none). */
+  timeline?: Pick<StartupTimeline, 'mark'>;
 }
 
 function wrap(target: PGlite | Transaction): Queryable {
@@ -37,6 +40,7 @@ function wrap(target: PGlite | Transaction): Queryable {
  */
 export async function openPglite(options: PgliteOptions): Promise<Database> {
   const lock = options.dataDir === undefined ? undefined : await lockDataDir(options.dataDir);
+  options.timeline?.mark('store lock');
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(options.dataDir, {

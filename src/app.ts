@@ -98,7 +98,10 @@ export interface App {
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
   /** One retention pass (see src/retention/retention.ts); also run after each partition maintenance. */
   applyRetention(): Promise<RetentionReport>;
-  /** Starts background work: partition maintenance and routing workers. Resolves after the first maintenance pass. */
+  /**
+   * Starts background work: storage maintenance and routing workers. Resolves after the first
+   * maintenance pass, which makes the event partitions only (retention and estimates: one interval later).
+   */
   start(): Promise<void>;
   /** Stops background work, lets queued events commit, closes the HTTP server. */
   close(): Promise<void>;
@@ -314,8 +317,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const maintainEvents = () => maintainPartitions(db, config.partitions, clock.now(), logger);
   const retain = () => applyRetention(db, config.retention, clock.now(), {}, logger);
   // One storage loop: event partitions, then every other table's retention, then the estimates.
+  // The pass at start-up makes the partitions only, which events need before they are accepted:
+  // retention and PGlite's ANALYZE take seconds of CPU over a large store (PGlite on this very
+  // thread), and would delay every restart for work that can wait one interval.
+  let startUpPass = true;
   const maintain = async () => {
     await maintainEvents();
+    if (startUpPass) {
+      startUpPass = false;
+      return;
+    }
     await retain();
     await refreshRowEstimates(db);
   };

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { openPglite } from './db/pglite.ts';
-import { bookingDefinition } from './testing/fixtures.ts';
+import { bookingDefinition, bookingEvent } from './testing/fixtures.ts';
+import { freePort } from './testing/free-port.ts';
 import { runService, type ServiceProcess, startService } from './testing/service-process.ts';
 
 /** Starting a real process (tsx, PGlite) takes seconds, many on a loaded machine. */
@@ -86,6 +87,57 @@ describe('the service process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     expect(await readFile(lockFile, 'utf8')).toBe(`${service.child.pid}\n`);
     expect(await service.stop('SIGTERM')).toBe(0);
     expect(existsSync(lockFile)).toBe(false);
+  });
+
+  it('answers 503 with Retry-After in the envelope while starting, then serves on the same port', async () => {
+    await freshDataDir();
+    const port = await freePort();
+    const starting = runService({ DATA_DIR: dataDir, PORT: String(port) });
+    const url = `http://127.0.0.1:${port}`;
+    service = {
+      ...starting,
+      url,
+      async stop(signal = 'SIGTERM') {
+        starting.child.kill(signal);
+        return (await starting.exited).code;
+      },
+    };
+    // The first answer: the port answers from the first moment, long before the service is ready.
+    let publish: Response | undefined;
+    while (!publish) {
+      publish = await fetch(`${url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(bookingEvent()),
+      }).catch(() => undefined);
+      if (starting.child.exitCode !== null) throw new Error(starting.output());
+    }
+    expect(starting.output()).not.toContain('Server listening at');
+    expect(publish.status).toBe(503);
+    expect(publish.headers.get('retry-after')).toBe('1');
+    expect(await publish.json()).toEqual({
+      error: { code: 'unavailable', message: expect.any(String), details: [] },
+    });
+    const readiness = await fetch(`${url}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(readiness.headers.get('retry-after')).toBe('1');
+    expect(((await readiness.json()) as { error: { code: string } }).error.code).toBe('not_ready');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+
+    // Then ready on the same port.
+    for (;;) {
+      const response = await fetch(`${url}/readyz`).catch(() => undefined);
+      if (response?.status === 200) break;
+      if (starting.child.exitCode !== null) throw new Error(starting.output());
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const definition = await fetch(`${url}/v1/event-definitions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(bookingDefinition()),
+    });
+    expect(definition.status).toBe(201);
+    expect(await service.stop('SIGTERM')).toBe(0);
   });
 
   it('refuses to start on a database whose schema is newer than the code', async () => {

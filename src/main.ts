@@ -1,19 +1,29 @@
-import { createApp } from './app.ts';
 import { systemClock } from './clock.ts';
 import { loadConfig } from './config.ts';
 import { DataDirInUse } from './db/data-dir-lock.ts';
 import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
-import { openDatabase } from './db/open.ts';
 import { ConfigError } from './errors.ts';
+import { listenWhileStarting } from './http/starting.ts';
 import { createLogger } from './observability/logger.ts';
 import { StartupTimeline } from './observability/startup.ts';
 
-/** Starts the service: config, database, migrations, HTTP; stops cleanly on SIGINT/SIGTERM. */
+/**
+ * Starts the service: config, a listener answering 503 while starting, database, migrations,
+ * HTTP; stops cleanly on SIGINT/SIGTERM. The service's modules are imported once the listener
+ * answers: loading them is the longest part of a start (see README "Restarts").
+ */
 async function main(): Promise<void> {
   const timeline = new StartupTimeline();
   timeline.mark('node');
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  const starting = await listenWhileStarting(config.port, config.host, logger);
+  timeline.mark('starting listener');
+  const [{ openDatabase }, { createApp }] = await Promise.all([
+    import('./db/open.ts'),
+    import('./app.ts'),
+  ]);
+  timeline.mark('modules');
   const db = await openDatabase(config, logger, timeline);
   timeline.mark('store');
   const migrations = await loadMigrations();
@@ -29,7 +39,9 @@ async function main(): Promise<void> {
   timeline.mark('app');
   await app.start();
   timeline.mark('background');
-  await app.server.listen({ port: config.port, host: config.host });
+  // The same port the starting listener bound (PORT=0: the one chosen for it), at once after it.
+  starting?.close();
+  await app.server.listen({ port: starting?.port ?? config.port, host: config.host });
   timeline.mark('listen');
   logger.info({ backend: db.kind, ...timeline.summary() }, 'started');
 

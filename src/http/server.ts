@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import swagger from '@fastify/swagger';
 import { trace } from '@opentelemetry/api';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { installRequestObservability } from '../observability/http.ts';
@@ -63,6 +64,48 @@ function requestValidators() {
 }
 
 /**
+ * A route's request validator, compiled on its first call. Fastify compiles every route's
+ * validators and response serializers when the server gets ready: about 4 s of CPU for our
+ * routes (fast-json-stringify checks and generates each response schema, Ajv each request
+ * schema), the largest part of a restart (see bench/restart.ts). Compiled lazily, a route pays
+ * its own few milliseconds on its first request instead, as the payload validators of event
+ * definitions already do (src/registry/validator-cache.ts).
+ *
+ * Fastify calls an Ajv function with the request as its parent (`schemaEnv` tells it that it is
+ * one), so that coercion and defaults may replace a whole request part, and then reads its
+ * `errors`: both are passed on.
+ */
+function validatorCompiledOnFirstUse(compile: () => ValidateFunction) {
+  let compiled: ValidateFunction | undefined;
+  const validate = (data: unknown, parent?: Parameters<ValidateFunction>[1]) => {
+    compiled ??= compile();
+    const valid = compiled(data, parent);
+    lazy.errors = compiled.errors;
+    return valid;
+  };
+  const lazy = Object.assign(validate, {
+    errors: null as ValidateFunction['errors'],
+    schemaEnv: true,
+  });
+  return lazy;
+}
+
+/** Fastify's own response serializers (fast-json-stringify), each compiled on its first use. */
+function serializersCompiledOnFirstUse(): SerializerSelector.SerializerFactory {
+  const buildDefault = SerializerSelector();
+  return (externalSchemas, options) => {
+    const compile = buildDefault(externalSchemas, options);
+    return (route) => {
+      let serialize: SerializerSelector.Serializer | undefined;
+      return (document) => {
+        serialize ??= compile(route);
+        return serialize(document);
+      };
+    };
+  };
+}
+
+/**
  * The Fastify instance every capability registers its routes on: JSON in and out, the error
  * envelope, request ids, one log line per request, a server span and latency metrics per
  * request, access control (every route declares `config.access`; see src/auth/access.ts) and an
@@ -87,6 +130,7 @@ export async function createServer<Routes>(
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors,
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildSerializer: serializersCompiledOnFirstUse() } },
   });
   installErrorHandling(app);
   installRouteConventions(app);
@@ -96,7 +140,9 @@ export async function createServer<Routes>(
   installJsonBodyParser(app, options.bodyMaxDepth ?? 64);
   const validators = requestValidators();
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? validators.body : validators.other).compile(schema),
+    validatorCompiledOnFirstUse(() =>
+      (httpPart === 'body' ? validators.body : validators.other).compile(schema),
+    ),
   );
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

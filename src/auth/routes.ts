@@ -1,9 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import {
+  addSharedSchemas,
   errorResponseSchema,
+  exactObject,
+  nullableTimeSchema,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
+  sharedSchema,
+  timeSchema,
 } from '../http/common.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { API_KEY_KINDS, type ApiKeyKind } from './repository.ts';
@@ -16,31 +21,34 @@ const kindSchema = {
     '`service`: a service account (the key of a named system, listed apart); `standard`: any other key',
 } as const;
 
-const apiKeySchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    kind: kindSchema,
-    name: { type: 'string' },
-    prefix: { type: 'string', description: 'the first characters of the key, to tell keys apart' },
-    scopes: { type: 'array', items: { type: 'string' } },
-    created_at: { type: 'string', format: 'date-time' },
-    revoked_at: { type: ['string', 'null'], format: 'date-time' },
-  },
+const apiKeyProperties = {
+  id: { type: 'string', format: 'uuid' },
+  kind: kindSchema,
+  name: { type: 'string' },
+  prefix: { type: 'string', description: 'the first characters of the key, to tell keys apart' },
+  scopes: { type: 'array', items: { type: 'string', enum: SCOPES } },
+  created_at: timeSchema,
+  revoked_at: nullableTimeSchema,
 } as const;
+const apiKeyRequired = Object.keys(apiKeyProperties) as Array<keyof typeof apiKeyProperties>;
 
-const createdApiKeySchema = {
-  type: 'object',
-  properties: {
-    ...apiKeySchema.properties,
+/** An API key as listed: never its secret, only its hash is stored. */
+const apiKey = sharedSchema('ApiKey', exactObject(apiKeyProperties, apiKeyRequired));
+
+/** A key as created: the only answer that carries the key itself. */
+const createdApiKeySchema = exactObject(
+  {
+    ...apiKeyProperties,
     key: { type: 'string', description: 'the key itself; shown only in this response' },
   },
-} as const;
+  [...apiKeyRequired, 'key'],
+);
 
 const tags = ['api-keys'];
 const access = 'admin' as const;
 
 export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): void {
+  addSharedSchemas(app, apiKey);
   app.post<{ Body: { name?: string; scopes: Scope[]; kind?: ApiKeyKind } }>(
     '/v1/api-keys',
     {
@@ -102,13 +110,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
           properties: { ...paginationQuery, kind: kindSchema },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              api_keys: { type: 'array', items: apiKeySchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('api_keys', apiKey.ref),
           400: errorResponseSchema,
         },
       },
@@ -144,6 +146,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, apiKeys: ApiKeys): vo
 
 const identitySchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['auth', 'key', 'token', 'scopes'],
   properties: {
     auth: {
@@ -154,6 +157,7 @@ const identitySchema = {
     key: {
       type: ['object', 'null'],
       description: 'the calling key; null when auth is off',
+      additionalProperties: false,
       required: ['id', 'kind', 'name'],
       properties: {
         id: { type: 'string', format: 'uuid' },
@@ -164,6 +168,7 @@ const identitySchema = {
     token: {
       type: ['object', 'null'],
       description: 'the calling OAuth 2.0 bearer token; null for an API key and when auth is off',
+      additionalProperties: false,
       required: ['subject'],
       properties: { subject: { type: 'string', description: "the token's `sub`" } },
     },

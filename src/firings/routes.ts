@@ -5,10 +5,16 @@ import { notFound } from '../errors.ts';
 import {
   type EventInput,
   type EventInstance,
+  eventComponent,
   eventInputSchema,
-  eventInstanceSchema,
 } from '../events/event.ts';
-import { errorResponseSchema, exactObject, listAnswer, paginationQuery } from '../http/common.ts';
+import {
+  addSharedSchemas,
+  errorResponseSchema,
+  exactObject,
+  listAnswer,
+  paginationQuery,
+} from '../http/common.ts';
 import { idParams, resourceErrors } from '../http/resource-routes.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import { eventFromExample } from '../registry/definition.ts';
@@ -69,12 +75,32 @@ async function exampleEvent(
   return event;
 }
 
+/**
+ * What a target's dry run answers beside `dryRun` and `event`: the target's id, what it would do
+ * (`action`), why it failed (`error`), and the record of its evaluation (`record`'s fields,
+ * `required` those always sent).
+ */
+export interface DryRunAnswer {
+  /** The target's id field, e.g. `triggerId`. */
+  targetIdField: string;
+  actions: readonly string[];
+  record: Record<string, unknown>;
+  required: readonly string[];
+}
+
 /** A dry run's answer: `dryRun`, the event as it would be stored, and what the target would do. */
-const dryRunProperties = (answer: Record<string, unknown>): Record<string, unknown> => ({
-  dryRun: { type: 'boolean', enum: [true] },
-  event: { ...eventInstanceSchema, description: 'the event as the receiver would store it' },
-  ...answer,
-});
+const dryRunAnswerSchema = ({ targetIdField, actions, record, required }: DryRunAnswer) =>
+  exactObject<Record<string, unknown>>(
+    {
+      dryRun: { type: 'boolean', enum: [true] },
+      event: { ...eventComponent.ref, description: 'the event as the receiver would store it' },
+      [targetIdField]: { type: 'string', format: 'uuid' },
+      ...record,
+      action: { type: 'string', enum: actions },
+      error: { type: 'string', description: 'why the target would fail on the event' },
+    },
+    ['dryRun', 'event', targetIdField, 'action', ...required],
+  );
 
 /**
  * `POST …/{id}/test`: the event as the receiver would take it (every check, nothing stored),
@@ -85,12 +111,13 @@ export function dryRunRoute<T extends { eventPattern: string }>(
   route: TargetRoute & {
     registry: Registry;
     receiver: EventReceiver;
-    /** What `run` answers beside `dryRun` and `event`: its properties, those always sent. */
-    answer: { properties: Record<string, unknown>; required: readonly string[] };
+    /** What `run` answers beside `dryRun` and `event`. */
+    answer: DryRunAnswer;
     find(id: string): Promise<T>;
     run(target: T, event: EventInstance): Promise<object> | object;
   },
 ): void {
+  addSharedSchemas(app, eventComponent);
   app.post<{ Params: { id: string }; Body: DryRunBody }>(
     route.path,
     {
@@ -99,11 +126,7 @@ export function dryRunRoute<T extends { eventPattern: string }>(
         ...described(route),
         body: dryRunBodySchema,
         response: {
-          200: exactObject(dryRunProperties(route.answer.properties), [
-            'dryRun',
-            'event',
-            ...route.answer.required,
-          ]),
+          200: dryRunAnswerSchema(route.answer),
           ...resourceErrors,
         },
       },
@@ -232,6 +255,8 @@ export function deadWorkRoute(
   route: TargetRoute & {
     /** The answer's list property. */
     listKey: string;
+    /** The schema of one listed item. */
+    item: object;
     dead(query: DeadWorkQuery): Promise<object[]>;
   },
 ): void {
@@ -249,7 +274,7 @@ export function deadWorkRoute(
           required: ['status'],
           properties: { status: { type: 'string', enum: ['dead'] }, ...paginationQuery },
         },
-        response: { 200: listAnswer(route.listKey), 400: errorResponseSchema },
+        response: { 200: listAnswer(route.listKey, route.item), 400: errorResponseSchema },
       },
     },
     async (request) => {

@@ -9,9 +9,15 @@ import {
   isBinaryCloudEvent,
   MAPPED_CLOUDEVENT_FORMAT,
 } from '../cloudevents/format.ts';
-import { type EventInput, eventInputSchema } from '../events/event.ts';
+import { type EventInput, eventComponent, eventInputSchema } from '../events/event.ts';
 import { type EventFormat, NATIVE_FORMAT } from '../events/format.ts';
-import { answerObject, errorResponseSchema, errorSchema, freeFormObject } from '../http/common.ts';
+import {
+  addSharedSchemas,
+  errorResponseSchema,
+  errorSchema,
+  exactObject,
+  sharedSchema,
+} from '../http/common.ts';
 import { SpanAttributes, type Tracing, traceparentOf } from '../observability/tracing.ts';
 import type { EventReceiver } from './receiver.ts';
 
@@ -39,27 +45,48 @@ const errors = {
   415: errorResponseSchema,
   503: errorResponseSchema,
 };
-const batchResult = {
-  type: 'object',
-  required: ['accepted', 'duplicates', 'rejected', 'results'],
-  properties: {
-    accepted: { type: 'integer' },
-    duplicates: { type: 'integer' },
-    rejected: { type: 'integer' },
-    results: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          index: { type: 'integer' },
-          eventId: { type: 'string' },
-          status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
-          error: errorSchema.properties.error,
+const index = { type: 'integer', description: "the event's place in the request, from 0" } as const;
+
+/**
+ * The answer to a batch: counts, and one result per event in the request's order — its eventId
+ * once stored (accepted, or a duplicate of a stored one), or why it was refused (its eventId
+ * when it had one).
+ */
+const batchResult = sharedSchema(
+  'BatchResult',
+  exactObject(
+    {
+      accepted: { type: 'integer' },
+      duplicates: { type: 'integer' },
+      rejected: { type: 'integer' },
+      results: {
+        type: 'array',
+        items: {
+          anyOf: [
+            exactObject(
+              {
+                index,
+                eventId: { type: 'string' },
+                status: { type: 'string', enum: ['accepted', 'duplicate'] },
+              },
+              ['index', 'eventId', 'status'],
+            ),
+            exactObject(
+              {
+                index,
+                eventId: { type: 'string' },
+                status: { type: 'string', enum: ['rejected'] },
+                error: errorSchema.properties.error,
+              },
+              ['index', 'status', 'error'],
+            ),
+          ],
         },
       },
     },
-  },
-} as const;
+    ['accepted', 'duplicates', 'rejected', 'results'],
+  ),
+);
 
 /** The media type a request's body was sent as, without parameters. */
 const mediaType = (request: FastifyRequest) =>
@@ -210,6 +237,7 @@ export function registerIngestRoutes(
   options: IngestRouteOptions,
   tracing: Tracing,
 ): void {
+  addSharedSchemas(app, eventComponent, batchResult);
   const cloudEventBatch = {
     type: 'array',
     minItems: 1,
@@ -228,7 +256,7 @@ export function registerIngestRoutes(
         summary:
           'Publish one event (native, or a CloudEvent in structured or binary mode; a CloudEvents batch answers as the batch endpoint); 202 once it is durably stored, 200 for a repeated eventId',
         body: singleEventBody({ [CLOUDEVENTS_BATCH_JSON]: { schema: cloudEventBatch } }),
-        response: { 200: { anyOf: [receipt, batchResult] }, 202: receipt, ...errors },
+        response: { 200: { anyOf: [receipt, batchResult.ref] }, 202: receipt, ...errors },
       },
       preValidation: binaryAsNative,
     },
@@ -303,7 +331,7 @@ export function registerIngestRoutes(
             [CLOUDEVENTS_BATCH_JSON]: { schema: cloudEventBatch },
           },
         },
-        response: { 200: batchResult, ...errors },
+        response: { 200: batchResult.ref, ...errors },
       },
     },
     async (request) => {
@@ -329,7 +357,17 @@ export function registerIngestRoutes(
         summary: 'Run every check of POST /v1/events without storing anything',
         body: singleEventBody(),
         response: {
-          200: answerObject({ valid: { type: 'boolean' }, event: freeFormObject }),
+          200: exactObject(
+            {
+              valid: {
+                type: 'boolean',
+                enum: [true],
+                description: 'always true: an event that fails a check is answered 400',
+              },
+              event: eventComponent.ref,
+            },
+            ['valid', 'event'],
+          ),
           400: errorResponseSchema,
           415: errorResponseSchema,
         },

@@ -14,10 +14,13 @@ import {
   consumerCheckQuery,
   errorDetailSchema,
   errorResponseSchema,
+  exactObject,
+  freeFormObject,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
   sharedSchema,
+  timeSchema,
   warningsSchema,
   withWarnings,
 } from '../http/common.ts';
@@ -49,6 +52,10 @@ const derivationProperties = {
     description: 'the derived event (also when an earlier attempt stored it)',
   },
   depth: { type: 'integer', description: 'derivations since the published event' },
+  conditionResult: {
+    type: ['boolean', 'null'],
+    description: 'absent without an eventCondition; null when it could not be evaluated',
+  },
   duplicate: { type: 'boolean', description: 'an earlier attempt stored the derived event' },
   reason: { type: 'string', description: 'why nothing was derived' },
   errorDetails: { type: 'array', items: errorDetailSchema },
@@ -62,18 +69,17 @@ const processorFiring = sharedSchema(
 
 /** What a dry run answers beside the source event: what the processor would derive. */
 const dryRunAnswer = {
-  properties: {
-    processorId: { type: 'string', format: 'uuid' },
-    action: { type: 'string', enum: ['skipped', 'failed', 'would_derive'] },
+  targetIdField: 'processorId',
+  actions: ['skipped', 'failed', 'would_derive'],
+  record: {
     ...derivationProperties,
-    error: { type: 'string' },
     derivedEvent: {
       type: 'object',
       additionalProperties: true,
       description: 'the event the processor would publish (as a publisher sends it)',
     },
   },
-  required: ['processorId', 'action'],
+  required: [],
 } as const;
 
 const outputFields = {
@@ -125,29 +131,45 @@ const fields = {
   labels: labelsSchema,
 } as const;
 
-const processorSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    ...fields,
-    output: {
-      type: 'object',
-      properties: {
-        ...outputFields,
-        payload: { type: 'object', additionalProperties: true },
-      },
-    },
-    createdAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' },
-    revision: { type: 'integer' },
-  },
-} as const;
+const { payload: _mapping, ...answeredOutputFields } = outputFields;
 
-/** A written processor: the processor, and the warnings of its type check when there are any. */
-const writtenProcessorSchema = {
-  ...processorSchema,
-  properties: { ...processorSchema.properties, warnings: warningsSchema },
-} as const;
+/**
+ * A processor as answered; answers to writes add the `warnings` of its type check when there
+ * are any.
+ */
+const eventProcessor = sharedSchema(
+  'EventProcessor',
+  exactObject(
+    {
+      id: { type: 'string', format: 'uuid' },
+      ...fields,
+      output: exactObject(
+        {
+          ...answeredOutputFields,
+          payload: { ...freeFormObject, description: outputFields.payload.description },
+        },
+        ['pattern', 'payload'],
+      ),
+      createdAt: timeSchema,
+      updatedAt: timeSchema,
+      revision: { type: 'integer' },
+      warnings: warningsSchema,
+    },
+    [
+      'id',
+      'name',
+      'eventPattern',
+      'eventCondition',
+      'output',
+      'enabled',
+      'description',
+      'labels',
+      'createdAt',
+      'updatedAt',
+      'revision',
+    ],
+  ),
+);
 
 type CheckQuery = { check: ConsumerCheckMode };
 
@@ -166,7 +188,7 @@ export interface ProcessorRouteDeps {
  * `events:publish` for its output patterns.
  */
 export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRouteDeps): void {
-  addSharedSchemas(app, processorFiring);
+  addSharedSchemas(app, eventProcessor, processorFiring);
   const { processors, routing } = deps;
 
   const written = (reply: FastifyReply, { resource, warnings }: CheckedProcessor) =>
@@ -188,7 +210,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
           required: ['name', 'eventPattern', 'output'],
           properties: fields,
         },
-        response: { 201: writtenProcessorSchema, ...resourceErrors },
+        response: { 201: eventProcessor.ref, ...resourceErrors },
       },
     },
     async (request, reply) => {
@@ -217,13 +239,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
           },
         },
         response: {
-          200: {
-            type: 'object',
-            properties: {
-              processors: { type: 'array', items: processorSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('processors', eventProcessor.ref),
           400: errorResponseSchema,
         },
       },
@@ -246,7 +262,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
         tags,
         summary: 'Read an event processor',
         params: idParams,
-        response: { 200: processorSchema, 404: errorResponseSchema },
+        response: { 200: eventProcessor.ref, 404: errorResponseSchema },
       },
     },
     async (request, reply) => withEtag(reply, await processors.get(request.params.id)),
@@ -261,7 +277,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
       'Change an event processor, e.g. { "enabled": false } to disable it (requires If-Match with its ETag)',
     properties: fields,
     querystring: consumerCheckQuery,
-    resourceSchema: writtenProcessorSchema,
+    resourceSchema: eventProcessor.ref,
     update: (id, revision, body: Partial<ProcessorInput>, query: CheckQuery) =>
       processors.update(id, revision, body, query.check),
     answer: written,
@@ -284,7 +300,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
       properties: replaceable,
     },
     querystring: consumerCheckQuery,
-    resourceSchema: writtenProcessorSchema,
+    resourceSchema: eventProcessor.ref,
     upsert: async (
       { name }: { name: string },
       revision,
@@ -350,6 +366,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     tags,
     summary: 'Dead firings of every processor, most recently dead first (status=dead)',
     listKey: 'firings',
+    item: processorFiring.ref,
     dead: (query) => routing.deadFirings(query),
   });
 

@@ -188,19 +188,14 @@ const triggerFiring = sharedSchema(
 
 /** What a dry run answers beside the event: what the trigger would do with it. */
 const dryRunAnswer = {
-  properties: {
-    triggerId: { type: 'string', format: 'uuid' },
-    ...firingRecordProperties,
-    action: { type: 'string', enum: ['skipped', 'failed', 'would_start', 'would_cancel'] },
-    error: { type: 'string' },
-  },
+  targetIdField: 'triggerId',
+  actions: ['skipped', 'failed', 'would_start', 'would_cancel'],
+  record: firingRecordProperties,
   required: [
-    'triggerId',
     'triggerType',
     'workflowDefinitionId',
     'conditionResult',
     'correlationKey',
-    'action',
     'workflowInstanceIds',
   ],
 } as const;
@@ -463,6 +458,7 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     tags,
     summary: 'Dead firings of every trigger, most recently dead first (status=dead)',
     listKey: 'firings',
+    item: triggerFiring.ref,
     dead: (query) => routing.deadFirings(query),
   });
 

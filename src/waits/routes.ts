@@ -1,12 +1,16 @@
 import type { FastifyInstance } from 'fastify';
-import { eventInstanceSchema } from '../events/event.ts';
-import { deadWorkRoute } from '../firings/routes.ts';
+import { eventComponent, eventInstanceSchema } from '../events/event.ts';
+import { deadWorkRoute, queuedAgain } from '../firings/routes.ts';
 import {
+  addSharedSchemas,
   errorResponseSchema,
-  freeFormObject,
+  exactObject,
+  nullableTimeSchema,
+  pageAnswer,
   pagination,
   paginationQuery,
-  paginationSchema,
+  sharedSchema,
+  timeSchema,
   warningsSchema,
 } from '../http/common.ts';
 import { idParams } from '../http/resource-routes.ts';
@@ -168,20 +172,21 @@ const notificationCallbacks = {
   },
 } as const;
 
-export const waitSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id', 'pattern', 'correlationKey', 'status', 'timeout', 'expiresAt', 'createdAt'],
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    ...inputFields,
-    status: { type: 'string', enum: WAIT_STATUSES },
-    notify: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
+/** Where a wait's resolution goes, as answered (a URL's secret only in the registration's answer). */
+const shownNotifySchema = {
+  anyOf: [
+    exactObject(
+      {
         workflowInstanceId: { type: 'string' },
-        workflowDefinitionId: { type: 'string' },
+        workflowDefinitionId: {
+          type: 'string',
+          description: "the http engine's workflow definition (absent for a builtin instance)",
+        },
+      },
+      ['workflowInstanceId'],
+    ),
+    exactObject(
+      {
         url: { type: 'string' },
         secret: {
           type: 'string',
@@ -189,47 +194,99 @@ export const waitSchema = {
             'the signing secret the service generated (none was given): shown once, in the answer to the registration',
         },
       },
-    },
-    expiresAt: { type: 'string', format: 'date-time' },
-    createdAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' },
-    finishedAt: { type: ['string', 'null'], format: 'date-time' },
-    lookbackFrom: {
-      type: 'string',
-      format: 'date-time',
-      description:
-        'only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events',
-    },
-    event: { ...freeFormObject, description: 'the event that resolved the wait' },
-    notification: {
-      type: 'object',
-      description:
-        'a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy)',
-      properties: {
-        status: { type: 'string', enum: WORK_STATUSES },
-        attempts: { type: 'integer' },
-        lastError: { type: ['string', 'null'] },
-        nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
-        outcome: { type: ['object', 'null'], additionalProperties: true },
+      ['url'],
+    ),
+  ],
+} as const;
+
+/** How a wait's POST notification (URL or http engine) went: routing work of kind `resume`. */
+const notificationProperties = {
+  status: {
+    type: 'string',
+    enum: WORK_STATUSES,
+    description: 'pending, running, done or dead (dead-lettered after the delivery policy)',
+  },
+  attempts: { type: 'integer' },
+  lastError: { type: ['string', 'null'] },
+  nextAttemptAt: { ...nullableTimeSchema, description: 'when it is pending, else null' },
+  outcome: { type: ['object', 'null'], additionalProperties: true },
+} as const;
+
+const notificationRequired = Object.keys(notificationProperties) as Array<
+  keyof typeof notificationProperties
+>;
+
+/**
+ * A wait as answered: the registration's answer adds `warnings` when its lookback was narrowed,
+ * `GET /v1/waits/{id}` its `notification` once one is queued, and a resolved wait its `event`.
+ */
+export const waitComponent = sharedSchema(
+  'Wait',
+  exactObject(
+    {
+      id: { type: 'string', format: 'uuid' },
+      ...inputFields,
+      status: { type: 'string', enum: WAIT_STATUSES },
+      notify: shownNotifySchema,
+      expiresAt: timeSchema,
+      createdAt: timeSchema,
+      updatedAt: timeSchema,
+      finishedAt: nullableTimeSchema,
+      lookbackFrom: {
+        type: 'string',
+        format: 'date-time',
+        description:
+          'only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events',
+      },
+      event: { ...eventComponent.ref, description: 'the event that resolved the wait' },
+      notification: {
+        ...exactObject(notificationProperties, notificationRequired),
+        description:
+          'a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy)',
+      },
+      warnings: {
+        ...warningsSchema,
+        description:
+          'lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when)',
       },
     },
-  },
-} as const;
+    [
+      'id',
+      'pattern',
+      'condition',
+      'correlationKey',
+      'correlationKeyPath',
+      'status',
+      'timeout',
+      'lookback',
+      'notify',
+      'expiresAt',
+      'createdAt',
+      'updatedAt',
+      'finishedAt',
+    ],
+  ),
+);
 
-/** A registered wait: the wait, and a `lookback_truncated` warning when its lookback was narrowed. */
-const registeredWaitSchema = {
-  ...waitSchema,
-  properties: {
-    ...waitSchema.properties,
-    warnings: {
-      ...warningsSchema,
-      description:
-        'lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when)',
+/** A dead notification, as `GET /v1/wait-notifications?status=dead` lists it. */
+const deadWaitNotification = sharedSchema(
+  'DeadWaitNotification',
+  exactObject(
+    {
+      waitId: { type: 'string', format: 'uuid', description: 'retry it by this id' },
+      eventId: {
+        type: ['string', 'null'],
+        description: 'the event that resolved the wait; null when it timed out or was cancelled',
+      },
+      ...notificationProperties,
+      updatedAt: timeSchema,
     },
-  },
-} as const;
+    ['waitId', 'eventId', ...notificationRequired, 'updatedAt'],
+  ),
+);
 
 export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
+  addSharedSchemas(app, eventComponent, waitComponent, deadWaitNotification);
   app.post<{ Body: WaitInput }>(
     '/v1/waits',
     {
@@ -245,7 +302,12 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
           required: ['pattern', 'correlationKey', 'timeout', 'notify'],
           properties: { ...inputFields, notify: notifySchema },
         },
-        response: { 201: registeredWaitSchema, 400: errorResponseSchema },
+        response: {
+          201: waitComponent.ref,
+          400: errorResponseSchema,
+          // The instance or the workflow definition that notify names does not exist.
+          404: errorResponseSchema,
+        },
         callbacks: notificationCallbacks,
       },
     },
@@ -275,14 +337,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['waits', 'pagination'],
-            properties: {
-              waits: { type: 'array', items: waitSchema },
-              pagination: paginationSchema,
-            },
-          },
+          200: pageAnswer('waits', waitComponent.ref),
           400: errorResponseSchema,
         },
       },
@@ -305,7 +360,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
         tags,
         summary: 'A wait: its status and the event that resolved it',
         params: idParams,
-        response: { 200: waitSchema },
+        response: { 200: waitComponent.ref },
       },
     },
     (request) => waits.get(request.params.id),
@@ -322,11 +377,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
           'Send a dead-lettered notification again, with fresh attempts (409 when it is not dead)',
         params: idParams,
         response: {
-          202: {
-            type: 'object',
-            required: ['id', 'status'],
-            properties: { id: { type: 'string' }, status: { type: 'string', enum: ['pending'] } },
-          },
+          202: queuedAgain,
           409: errorResponseSchema,
         },
       },
@@ -346,6 +397,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
     summary:
       'Dead notifications of every wait, most recently dead first (status=dead); POST /v1/waits/{waitId}/notification/retry sends one again',
     listKey: 'notifications',
+    item: deadWaitNotification.ref,
     dead: (query) => waits.deadNotifications(query),
   });
 
@@ -358,7 +410,7 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
         tags,
         summary: 'Cancel a waiting wait (409 once it has ended)',
         params: idParams,
-        response: { 200: waitSchema, 409: errorResponseSchema },
+        response: { 200: waitComponent.ref, 409: errorResponseSchema },
       },
     },
     (request) => waits.cancel(request.params.id),

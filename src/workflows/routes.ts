@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { eventComponent } from '../events/event.ts';
 import {
   addSharedSchemas,
   errorResponseSchema,
@@ -20,7 +21,7 @@ import {
 } from '../http/resource-routes.ts';
 import { opaqueIdSchema } from '../ids.ts';
 import { SEMVER_REGEX } from '../registry/definition.ts';
-import { waitSchema } from '../waits/routes.ts';
+import { waitComponent } from '../waits/routes.ts';
 import type { WorkflowDefinitions } from './definitions.ts';
 import type { WorkflowInstances } from './instances.ts';
 import {
@@ -131,7 +132,7 @@ const instanceWithWaitsSchema = exactObject(
     ...instanceProperties,
     waits: {
       type: 'array',
-      items: waitSchema,
+      items: waitComponent.ref,
       description:
         'the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it',
     },
@@ -146,7 +147,7 @@ export function registerWorkflowRoutes(
   /** The waits registered for an instance (src/waits/). */
   waitsOf: (instanceId: string) => Promise<object[]>,
 ): void {
-  addSharedSchemas(app, workflowDefinition, workflowInstance);
+  addSharedSchemas(app, workflowDefinition, workflowInstance, eventComponent, waitComponent);
   const tags = ['workflow-definitions'];
 
   app.post<{ Body: WorkflowDefinitionInput }>(

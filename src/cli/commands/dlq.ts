@@ -66,13 +66,13 @@ function firings(kind: 'trigger' | 'processor'): Source {
   return {
     page: async (context, limit, offset) => {
       const query = { params: { query: { status: 'dead' as const, limit, offset } } };
-      const page = await unwrap(
+      const what = `listing dead ${kind} firings`;
+      // Each kind's firings have their own type (the target's id under its own name).
+      const { firings: found } =
         kind === 'trigger'
-          ? context.client.GET('/v1/trigger-firings', query)
-          : context.client.GET('/v1/processor-firings', query),
-        `listing dead ${kind} firings`,
-      );
-      return page.firings.map(
+          ? await unwrap(context.client.GET('/v1/trigger-firings', query), what)
+          : await unwrap(context.client.GET('/v1/processor-firings', query), what);
+      return found.map(
         asLetter(kind, {
           id: 'id',
           target: `${kind}Id`,

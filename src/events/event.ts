@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { sharedSchema } from '../http/common.ts';
 
 /** The spec's EventInstance: the wire format of events, in and out. */
 export interface EventSource {
@@ -160,12 +159,6 @@ export const eventInstanceSchema = {
     },
   },
 } as const;
-
-/**
- * {@link eventInstanceSchema} as `components/schemas/Event`: the event as the receiver takes it
- * in, which dry runs, validation, simulation and waits answer.
- */
-export const eventComponent = sharedSchema('Event', eventInstanceSchema);
 
 /** JSON with sorted keys, so two spellings of one body hash alike. */
 function canonicalJson(value: unknown): string {

@@ -2,15 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Scope } from '../auth/scopes.ts';
 import type { Clock } from '../clock.ts';
 import { notFound } from '../errors.ts';
-import {
-  type EventInput,
-  type EventInstance,
-  eventComponent,
-  eventInputSchema,
-} from '../events/event.ts';
+import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
 import {
   addSharedSchemas,
   errorResponseSchema,
+  eventComponent,
   exactObject,
   listAnswer,
   paginationQuery,

@@ -1,3 +1,5 @@
+import { eventInstanceSchema } from '../events/event.ts';
+
 /** Route schema pieces shared by the capabilities' routes. */
 
 /**
@@ -60,6 +62,12 @@ export function addSharedSchemas(
     if (app.getSchema(definition.$id) === undefined) app.addSchema(definition);
   }
 }
+
+/**
+ * {@link eventInstanceSchema} as `components/schemas/Event`: the event as the receiver takes it
+ * in, which dry runs, validation, simulation and waits answer.
+ */
+export const eventComponent = sharedSchema('Event', eventInstanceSchema);
 
 /** A field-level reason, as in the error envelope's `details`. */
 export const errorDetailSchema = exactObject(

@@ -9,12 +9,13 @@ import {
   isBinaryCloudEvent,
   MAPPED_CLOUDEVENT_FORMAT,
 } from '../cloudevents/format.ts';
-import { type EventInput, eventComponent, eventInputSchema } from '../events/event.ts';
+import { type EventInput, eventInputSchema } from '../events/event.ts';
 import { type EventFormat, NATIVE_FORMAT } from '../events/format.ts';
 import {
   addSharedSchemas,
   errorResponseSchema,
   errorSchema,
+  eventComponent,
   exactObject,
   sharedSchema,
 } from '../http/common.ts';

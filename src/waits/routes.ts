@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { eventComponent, eventInstanceSchema } from '../events/event.ts';
+import { eventInstanceSchema } from '../events/event.ts';
 import { deadWorkRoute, queuedAgain } from '../firings/routes.ts';
 import {
   addSharedSchemas,
   errorResponseSchema,
+  eventComponent,
   exactObject,
   nullableTimeSchema,
   pageAnswer,

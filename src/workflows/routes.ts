@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { eventComponent } from '../events/event.ts';
 import {
   addSharedSchemas,
   errorResponseSchema,
+  eventComponent,
   exactObject,
   pageAnswer,
   pagination,

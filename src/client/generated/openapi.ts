@@ -1310,6 +1310,82 @@ export interface components {
                 }[];
             };
         };
+        ApiKey: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
+             * @enum {string}
+             */
+            kind: "standard" | "service";
+            name: string;
+            /** @description the first characters of the key, to tell keys apart */
+            prefix: string;
+            scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "processors:read" | "processors:write" | "admin")[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            revoked_at: string | null;
+        };
+        Event: {
+            eventId: string;
+            pattern: string;
+            version: string;
+            source?: {
+                type: string;
+                id: string;
+                name?: string;
+            };
+            /** Format: date-time */
+            timestamp: string;
+            payload: {
+                [key: string]: unknown;
+            };
+            metadata: {
+                correlationId: string;
+                causationId?: string;
+                /** @description the trace of the span that received the event */
+                traceId?: string;
+                userId?: string;
+                context?: {
+                    type: string;
+                    id: string;
+                };
+                tags: {
+                    [key: string]: string;
+                };
+            } & {
+                [key: string]: unknown;
+            };
+        };
+        BatchResult: {
+            accepted: number;
+            duplicates: number;
+            rejected: number;
+            results: ({
+                /** @description the event's place in the request, from 0 */
+                index: number;
+                eventId: string;
+                /** @enum {string} */
+                status: "accepted" | "duplicate";
+            } | {
+                /** @description the event's place in the request, from 0 */
+                index: number;
+                eventId?: string;
+                /** @enum {string} */
+                status: "rejected";
+                error: {
+                    /** @description stable machine-readable code */
+                    code: string;
+                    message: string;
+                    details: {
+                        field: string;
+                        code: string;
+                        message: string;
+                    }[];
+                };
+            })[];
+        };
         StoredEvent: {
             /** @description the eventId again (the reference's name for it) */
             id: string;
@@ -1625,6 +1701,141 @@ export interface components {
             /** Format: date-time */
             dead_since: string;
         };
+        Wait: {
+            /** Format: uuid */
+            id: string;
+            /** @description the event pattern waited for (exact, no wildcards) */
+            pattern: string;
+            /** @description condition expression on the event, as a trigger eventCondition (see README) */
+            condition: string | null;
+            /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
+            correlationKeyPath: string | null;
+            /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
+            timeout: string;
+            /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
+            lookback: string | null;
+            /** @description the key the event's key must equal */
+            correlationKey: string;
+            /** @enum {string} */
+            status: "waiting" | "resolved" | "timed_out" | "cancelled";
+            notify: {
+                workflowInstanceId: string;
+                /** @description the http engine's workflow definition (absent for a builtin instance) */
+                workflowDefinitionId?: string;
+            } | {
+                url: string;
+                /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
+                secret?: string;
+            };
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** Format: date-time */
+            finishedAt: string | null;
+            /**
+             * Format: date-time
+             * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
+             */
+            lookbackFrom?: string;
+            event?: components["schemas"]["Event"];
+            /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
+            notification?: {
+                /**
+                 * @description pending, running, done or dead (dead-lettered after the delivery policy)
+                 * @enum {string}
+                 */
+                status: "pending" | "running" | "done" | "dead";
+                attempts: number;
+                lastError: string | null;
+                /**
+                 * Format: date-time
+                 * @description when it is pending, else null
+                 */
+                nextAttemptAt: string | null;
+                outcome: {
+                    [key: string]: unknown;
+                } | null;
+            };
+            /** @description lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when) */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+        };
+        DeadWaitNotification: {
+            /**
+             * Format: uuid
+             * @description retry it by this id
+             */
+            waitId: string;
+            /** @description the event that resolved the wait; null when it timed out or was cancelled */
+            eventId: string | null;
+            /**
+             * @description pending, running, done or dead (dead-lettered after the delivery policy)
+             * @enum {string}
+             */
+            status: "pending" | "running" | "done" | "dead";
+            attempts: number;
+            lastError: string | null;
+            /**
+             * Format: date-time
+             * @description when it is pending, else null
+             */
+            nextAttemptAt: string | null;
+            outcome: {
+                [key: string]: unknown;
+            } | null;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        EventProcessor: {
+            /** Format: uuid */
+            id: string;
+            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
+            name: string;
+            /** @description exact, or * (one segment) and ** (zero or more) */
+            eventPattern: string;
+            /** @description condition expression (see README) */
+            eventCondition: string | null;
+            output: {
+                /** @description the pattern of a registered event definition (no wildcards) */
+                pattern: string;
+                /** @description defaults to the highest active version when each event is derived */
+                version?: string;
+                /** @description the derived events' source; default { type: "processor", id, name } */
+                source?: {
+                    type: string;
+                    id: string;
+                    name?: string;
+                };
+                /** @description field → path into the source event, { "const": value }, or another literal; at most 100 (as trigger inputMapping) */
+                payload: {
+                    [key: string]: unknown;
+                };
+            };
+            /** @default true */
+            enabled: boolean;
+            description: string | null;
+            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
+            labels: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            revision: number;
+            /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+        };
         ProcessorFiring: {
             /**
              * Format: uuid
@@ -1646,6 +1857,8 @@ export interface components {
             derivedEventId?: string;
             /** @description derivations since the published event */
             depth?: number;
+            /** @description absent without an eventCondition; null when it could not be evaluated */
+            conditionResult?: boolean | null;
             /** @description an earlier attempt stored the derived event */
             duplicate?: boolean;
             /** @description why nothing was derived */
@@ -1912,24 +2125,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        api_keys?: {
-                            /** Format: uuid */
-                            id?: string;
-                            /**
-                             * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
-                             * @enum {string}
-                             */
-                            kind?: "standard" | "service";
-                            name?: string;
-                            /** @description the first characters of the key, to tell keys apart */
-                            prefix?: string;
-                            scopes?: string[];
-                            /** Format: date-time */
-                            created_at?: string;
-                            /** Format: date-time */
-                            revoked_at?: string | null;
-                        }[];
-                        pagination?: {
+                        api_keys: components["schemas"]["ApiKey"][];
+                        pagination: {
                             total: number;
                             limit: number;
                             offset: number;
@@ -2008,22 +2205,22 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        id?: string;
+                        id: string;
                         /**
                          * @description `service`: a service account (the key of a named system, listed apart); `standard`: any other key
                          * @enum {string}
                          */
-                        kind?: "standard" | "service";
-                        name?: string;
+                        kind: "standard" | "service";
+                        name: string;
                         /** @description the first characters of the key, to tell keys apart */
-                        prefix?: string;
-                        scopes?: string[];
+                        prefix: string;
+                        scopes: ("events:publish" | "events:read" | "definitions:read" | "definitions:write" | "triggers:read" | "triggers:write" | "subscriptions:read" | "subscriptions:write" | "waits:read" | "waits:write" | "processors:read" | "processors:write" | "admin")[];
                         /** Format: date-time */
-                        created_at?: string;
+                        created_at: string;
                         /** Format: date-time */
-                        revoked_at?: string | null;
+                        revoked_at: string | null;
                         /** @description the key itself; shown only in this response */
-                        key?: string;
+                        key: string;
                     };
                 };
             };
@@ -3631,27 +3828,7 @@ export interface operations {
                         status: "accepted" | "duplicate";
                         /** Format: date-time */
                         timestamp: string;
-                    } | {
-                        accepted: number;
-                        duplicates: number;
-                        rejected: number;
-                        results: {
-                            index?: number;
-                            eventId?: string;
-                            /** @enum {string} */
-                            status?: "accepted" | "duplicate" | "rejected";
-                            error?: {
-                                /** @description stable machine-readable code */
-                                code: string;
-                                message: string;
-                                details: {
-                                    field: string;
-                                    code: string;
-                                    message: string;
-                                }[];
-                            };
-                        }[];
-                    };
+                    } | components["schemas"]["BatchResult"];
                 };
             };
             /** @description Default Response */
@@ -3765,27 +3942,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        accepted: number;
-                        duplicates: number;
-                        rejected: number;
-                        results: {
-                            index?: number;
-                            eventId?: string;
-                            /** @enum {string} */
-                            status?: "accepted" | "duplicate" | "rejected";
-                            error?: {
-                                /** @description stable machine-readable code */
-                                code: string;
-                                message: string;
-                                details: {
-                                    field: string;
-                                    code: string;
-                                    message: string;
-                                }[];
-                            };
-                        }[];
-                    };
+                    "application/json": components["schemas"]["BatchResult"];
                 };
             };
             /** @description the error envelope */
@@ -3929,12 +4086,12 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        valid: boolean;
-                        event: {
-                            [key: string]: unknown;
-                        };
-                    } & {
-                        [key: string]: unknown;
+                        /**
+                         * @description always true: an event that fails a check is answered 400
+                         * @enum {boolean}
+                         */
+                        valid: true;
+                        event: components["schemas"]["Event"];
                     };
                 };
             };
@@ -4997,38 +5154,7 @@ export interface operations {
                     "application/json": {
                         /** @enum {boolean} */
                         dryRun: true;
-                        /** @description the event as the receiver would store it */
-                        event: {
-                            eventId: string;
-                            pattern: string;
-                            version: string;
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                            /** Format: date-time */
-                            timestamp: string;
-                            payload: {
-                                [key: string]: unknown;
-                            };
-                            metadata: {
-                                correlationId: string;
-                                causationId?: string;
-                                /** @description the trace of the span that received the event */
-                                traceId?: string;
-                                userId?: string;
-                                context?: {
-                                    type: string;
-                                    id: string;
-                                };
-                                tags: {
-                                    [key: string]: string;
-                                };
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                        event: components["schemas"]["Event"];
                         /** Format: uuid */
                         triggerId: string;
                         /** @enum {string} */
@@ -5067,6 +5193,7 @@ export interface operations {
                         }[];
                         /** @enum {string} */
                         action: "skipped" | "failed" | "would_start" | "would_cancel";
+                        /** @description why the target would fail on the event */
                         error?: string;
                     };
                 };
@@ -5459,9 +5586,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        firings: {
-                            [key: string]: unknown;
-                        }[];
+                        firings: components["schemas"]["TriggerFiring"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -7262,60 +7387,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        waits: {
-                            /** Format: uuid */
-                            id: string;
-                            /** @description the event pattern waited for (exact, no wildcards) */
-                            pattern: string;
-                            /** @description condition expression on the event, as a trigger eventCondition (see README) */
-                            condition?: string | null;
-                            /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
-                            correlationKeyPath?: string | null;
-                            /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
-                            timeout: string;
-                            /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
-                            lookback?: string | null;
-                            /** @description the key the event's key must equal */
-                            correlationKey: string;
-                            /** @enum {string} */
-                            status: "waiting" | "resolved" | "timed_out" | "cancelled";
-                            notify?: {
-                                workflowInstanceId?: string;
-                                workflowDefinitionId?: string;
-                                url?: string;
-                                /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
-                                secret?: string;
-                            };
-                            /** Format: date-time */
-                            expiresAt: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            /** Format: date-time */
-                            finishedAt?: string | null;
-                            /**
-                             * Format: date-time
-                             * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
-                             */
-                            lookbackFrom?: string;
-                            /** @description the event that resolved the wait */
-                            event?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
-                            notification?: {
-                                /** @enum {string} */
-                                status?: "pending" | "running" | "done" | "dead";
-                                attempts?: number;
-                                lastError?: string | null;
-                                /** Format: date-time */
-                                nextAttemptAt?: string | null;
-                                outcome?: {
-                                    [key: string]: unknown;
-                                } | null;
-                            };
-                        }[];
+                        waits: components["schemas"]["Wait"][];
                         pagination: {
                             total: number;
                             limit: number;
@@ -7406,66 +7478,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id: string;
-                        /** @description the event pattern waited for (exact, no wildcards) */
-                        pattern: string;
-                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
-                        condition?: string | null;
-                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
-                        correlationKeyPath?: string | null;
-                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
-                        timeout: string;
-                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
-                        lookback?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
-                        /** @enum {string} */
-                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
-                        notify?: {
-                            workflowInstanceId?: string;
-                            workflowDefinitionId?: string;
-                            url?: string;
-                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
-                            secret?: string;
-                        };
-                        /** Format: date-time */
-                        expiresAt: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        /** Format: date-time */
-                        finishedAt?: string | null;
-                        /**
-                         * Format: date-time
-                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
-                         */
-                        lookbackFrom?: string;
-                        /** @description the event that resolved the wait */
-                        event?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
-                        notification?: {
-                            /** @enum {string} */
-                            status?: "pending" | "running" | "done" | "dead";
-                            attempts?: number;
-                            lastError?: string | null;
-                            /** Format: date-time */
-                            nextAttemptAt?: string | null;
-                            outcome?: {
-                                [key: string]: unknown;
-                            } | null;
-                        };
-                        /** @description lookback_truncated (field lookback): the lookback window held more events of the pattern than WAITS_LOOKBACK_MAX_EVENTS (default 10,000); only the newest that many were examined and the wait counts events from the first of them on (the message says when) */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["Wait"];
                 };
             };
             /** @description the error envelope */
@@ -7488,6 +7501,15 @@ export interface operations {
             };
             /** @description the error envelope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the error envelope */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7541,60 +7563,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id: string;
-                        /** @description the event pattern waited for (exact, no wildcards) */
-                        pattern: string;
-                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
-                        condition?: string | null;
-                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
-                        correlationKeyPath?: string | null;
-                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
-                        timeout: string;
-                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
-                        lookback?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
-                        /** @enum {string} */
-                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
-                        notify?: {
-                            workflowInstanceId?: string;
-                            workflowDefinitionId?: string;
-                            url?: string;
-                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
-                            secret?: string;
-                        };
-                        /** Format: date-time */
-                        expiresAt: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        /** Format: date-time */
-                        finishedAt?: string | null;
-                        /**
-                         * Format: date-time
-                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
-                         */
-                        lookbackFrom?: string;
-                        /** @description the event that resolved the wait */
-                        event?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
-                        notification?: {
-                            /** @enum {string} */
-                            status?: "pending" | "running" | "done" | "dead";
-                            attempts?: number;
-                            lastError?: string | null;
-                            /** Format: date-time */
-                            nextAttemptAt?: string | null;
-                            outcome?: {
-                                [key: string]: unknown;
-                            } | null;
-                        };
-                    };
+                    "application/json": components["schemas"]["Wait"];
                 };
             };
             /** @description the error envelope */
@@ -7670,60 +7639,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id: string;
-                        /** @description the event pattern waited for (exact, no wildcards) */
-                        pattern: string;
-                        /** @description condition expression on the event, as a trigger eventCondition (see README) */
-                        condition?: string | null;
-                        /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
-                        correlationKeyPath?: string | null;
-                        /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
-                        timeout: string;
-                        /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
-                        lookback?: string | null;
-                        /** @description the key the event's key must equal */
-                        correlationKey: string;
-                        /** @enum {string} */
-                        status: "waiting" | "resolved" | "timed_out" | "cancelled";
-                        notify?: {
-                            workflowInstanceId?: string;
-                            workflowDefinitionId?: string;
-                            url?: string;
-                            /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
-                            secret?: string;
-                        };
-                        /** Format: date-time */
-                        expiresAt: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        /** Format: date-time */
-                        finishedAt?: string | null;
-                        /**
-                         * Format: date-time
-                         * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
-                         */
-                        lookbackFrom?: string;
-                        /** @description the event that resolved the wait */
-                        event?: {
-                            [key: string]: unknown;
-                        };
-                        /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
-                        notification?: {
-                            /** @enum {string} */
-                            status?: "pending" | "running" | "done" | "dead";
-                            attempts?: number;
-                            lastError?: string | null;
-                            /** Format: date-time */
-                            nextAttemptAt?: string | null;
-                            outcome?: {
-                                [key: string]: unknown;
-                            } | null;
-                        };
-                    };
+                    "application/json": components["schemas"]["Wait"];
                 };
             };
             /** @description the error envelope */
@@ -7901,9 +7817,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        notifications: {
-                            [key: string]: unknown;
-                        }[];
+                        notifications: components["schemas"]["DeadWaitNotification"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -7970,44 +7884,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        processors?: {
-                            /** Format: uuid */
-                            id?: string;
-                            /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                            name?: string;
-                            /** @description exact, or * (one segment) and ** (zero or more) */
-                            eventPattern?: string;
-                            /** @description condition expression (see README) */
-                            eventCondition?: string | null;
-                            output?: {
-                                /** @description the pattern of a registered event definition (no wildcards) */
-                                pattern?: string;
-                                /** @description defaults to the highest active version when each event is derived */
-                                version?: string;
-                                payload?: {
-                                    [key: string]: unknown;
-                                };
-                                /** @description the derived events' source; default { type: "processor", id, name } */
-                                source?: {
-                                    type: string;
-                                    id: string;
-                                    name?: string;
-                                };
-                            };
-                            /** @default true */
-                            enabled: boolean;
-                            description?: string | null;
-                            /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                            labels?: {
-                                [key: string]: string;
-                            };
-                            /** Format: date-time */
-                            createdAt?: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            revision?: number;
-                        }[];
-                        pagination?: {
+                        processors: components["schemas"]["EventProcessor"][];
+                        pagination: {
                             total: number;
                             limit: number;
                             offset: number;
@@ -8104,49 +7982,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        output?: {
-                            /** @description the pattern of a registered event definition (no wildcards) */
-                            pattern?: string;
-                            /** @description defaults to the highest active version when each event is derived */
-                            version?: string;
-                            payload?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description the derived events' source; default { type: "processor", id, name } */
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                        /** @default true */
-                        enabled: boolean;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["EventProcessor"];
                 };
             };
             /** @description the error envelope */
@@ -8240,43 +8076,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        output?: {
-                            /** @description the pattern of a registered event definition (no wildcards) */
-                            pattern?: string;
-                            /** @description defaults to the highest active version when each event is derived */
-                            version?: string;
-                            payload?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description the derived events' source; default { type: "processor", id, name } */
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                        /** @default true */
-                        enabled: boolean;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                    };
+                    "application/json": components["schemas"]["EventProcessor"];
                 };
             };
             /** @description the error envelope */
@@ -8472,49 +8272,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        output?: {
-                            /** @description the pattern of a registered event definition (no wildcards) */
-                            pattern?: string;
-                            /** @description defaults to the highest active version when each event is derived */
-                            version?: string;
-                            payload?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description the derived events' source; default { type: "processor", id, name } */
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                        /** @default true */
-                        enabled: boolean;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["EventProcessor"];
                 };
             };
             /** @description the error envelope */
@@ -8671,49 +8429,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        output?: {
-                            /** @description the pattern of a registered event definition (no wildcards) */
-                            pattern?: string;
-                            /** @description defaults to the highest active version when each event is derived */
-                            version?: string;
-                            payload?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description the derived events' source; default { type: "processor", id, name } */
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                        /** @default true */
-                        enabled: boolean;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["EventProcessor"];
                 };
             };
             /** @description Default Response */
@@ -8722,49 +8438,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: uuid */
-                        id?: string;
-                        /** @description unique name: lowercase letters, digits, ., _ and -; at most 128 characters */
-                        name?: string;
-                        /** @description exact, or * (one segment) and ** (zero or more) */
-                        eventPattern?: string;
-                        /** @description condition expression (see README) */
-                        eventCondition?: string | null;
-                        output?: {
-                            /** @description the pattern of a registered event definition (no wildcards) */
-                            pattern?: string;
-                            /** @description defaults to the highest active version when each event is derived */
-                            version?: string;
-                            payload?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description the derived events' source; default { type: "processor", id, name } */
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                        };
-                        /** @default true */
-                        enabled: boolean;
-                        description?: string | null;
-                        /** @description string → string; keys of lowercase letters, digits, ., _, / and - */
-                        labels?: {
-                            [key: string]: string;
-                        };
-                        /** Format: date-time */
-                        createdAt?: string;
-                        /** Format: date-time */
-                        updatedAt?: string;
-                        revision?: number;
-                        /** @description what the type check found but did not refuse: paths only some versions declare, inputs that may be missing, or every finding with ?check=warn */
-                        warnings?: {
-                            field: string;
-                            code: string;
-                            message: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["EventProcessor"];
                 };
             };
             /** @description the error envelope */
@@ -8918,46 +8592,15 @@ export interface operations {
                     "application/json": {
                         /** @enum {boolean} */
                         dryRun: true;
-                        /** @description the event as the receiver would store it */
-                        event: {
-                            eventId: string;
-                            pattern: string;
-                            version: string;
-                            source?: {
-                                type: string;
-                                id: string;
-                                name?: string;
-                            };
-                            /** Format: date-time */
-                            timestamp: string;
-                            payload: {
-                                [key: string]: unknown;
-                            };
-                            metadata: {
-                                correlationId: string;
-                                causationId?: string;
-                                /** @description the trace of the span that received the event */
-                                traceId?: string;
-                                userId?: string;
-                                context?: {
-                                    type: string;
-                                    id: string;
-                                };
-                                tags: {
-                                    [key: string]: string;
-                                };
-                            } & {
-                                [key: string]: unknown;
-                            };
-                        };
+                        event: components["schemas"]["Event"];
                         /** Format: uuid */
                         processorId: string;
-                        /** @enum {string} */
-                        action: "skipped" | "failed" | "would_derive";
                         /** @description the derived event (also when an earlier attempt stored it) */
                         derivedEventId?: string;
                         /** @description derivations since the published event */
                         depth?: number;
+                        /** @description absent without an eventCondition; null when it could not be evaluated */
+                        conditionResult?: boolean | null;
                         /** @description an earlier attempt stored the derived event */
                         duplicate?: boolean;
                         /** @description why nothing was derived */
@@ -8967,11 +8610,14 @@ export interface operations {
                             code: string;
                             message: string;
                         }[];
-                        error?: string;
                         /** @description the event the processor would publish (as a publisher sends it) */
                         derivedEvent?: {
                             [key: string]: unknown;
                         };
+                        /** @enum {string} */
+                        action: "skipped" | "failed" | "would_derive";
+                        /** @description why the target would fail on the event */
+                        error?: string;
                     };
                 };
             };
@@ -9283,9 +8929,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        firings: {
-                            [key: string]: unknown;
-                        }[];
+                        firings: components["schemas"]["ProcessorFiring"][];
                     } & {
                         [key: string]: unknown;
                     };
@@ -10165,60 +9809,7 @@ export interface operations {
                         /** Format: date-time */
                         updatedAt: string;
                         /** @description the waits registered for the instance (newest first, at most 100), each with its status and the event that resolved it */
-                        waits: {
-                            /** Format: uuid */
-                            id: string;
-                            /** @description the event pattern waited for (exact, no wildcards) */
-                            pattern: string;
-                            /** @description condition expression on the event, as a trigger eventCondition (see README) */
-                            condition?: string | null;
-                            /** @description path resolving the event's key, as a trigger correlationKey; default metadata.correlationId */
-                            correlationKeyPath?: string | null;
-                            /** @description ISO 8601 duration (PT24H, P7D), at most P30D; then the wait is timed_out */
-                            timeout: string;
-                            /** @description ISO 8601 duration: events committed this long before the registration count too; at most the event retention */
-                            lookback?: string | null;
-                            /** @description the key the event's key must equal */
-                            correlationKey: string;
-                            /** @enum {string} */
-                            status: "waiting" | "resolved" | "timed_out" | "cancelled";
-                            notify?: {
-                                workflowInstanceId?: string;
-                                workflowDefinitionId?: string;
-                                url?: string;
-                                /** @description the signing secret the service generated (none was given): shown once, in the answer to the registration */
-                                secret?: string;
-                            };
-                            /** Format: date-time */
-                            expiresAt: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt?: string;
-                            /** Format: date-time */
-                            finishedAt?: string | null;
-                            /**
-                             * Format: date-time
-                             * @description only when the lookback was truncated (lookback_truncated): the commit time from which it searched its newest WAITS_LOOKBACK_MAX_EVENTS events, and from which the wait counts events
-                             */
-                            lookbackFrom?: string;
-                            /** @description the event that resolved the wait */
-                            event?: {
-                                [key: string]: unknown;
-                            };
-                            /** @description a POST notification (URL or http engine) once queued (GET of one wait): pending, running, done or dead (dead-lettered after the delivery policy) */
-                            notification?: {
-                                /** @enum {string} */
-                                status?: "pending" | "running" | "done" | "dead";
-                                attempts?: number;
-                                lastError?: string | null;
-                                /** Format: date-time */
-                                nextAttemptAt?: string | null;
-                                outcome?: {
-                                    [key: string]: unknown;
-                                } | null;
-                            };
-                        }[];
+                        waits: components["schemas"]["Wait"][];
                     };
                 };
             };

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestDatabase, testBackends } from '../testing/backends.ts';
 import type { Database } from './database.ts';
@@ -118,3 +121,21 @@ describe.each(testBackends().filter((b) => b.name === 'postgres'))(
     });
   },
 );
+
+describe('migration files', () => {
+  it('refuses two files with the same number, which would leave one unapplied', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'eps-migrations-'));
+    try {
+      await writeFile(join(dir, '0001_a.sql'), 'SELECT 1;');
+      await writeFile(join(dir, '0001_b.sql'), 'SELECT 2;');
+      await expect(loadMigrations(dir)).rejects.toThrow('two migrations are numbered 1');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('numbers the shipped migrations 1, 2, 3 … without a gap or a repeat', async () => {
+    const versions = (await loadMigrations()).map((m) => m.version);
+    expect(versions).toEqual(versions.map((_, i) => i + 1));
+  });
+});

@@ -26,7 +26,7 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta
 
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
-  return Promise.all(
+  const migrations = await Promise.all(
     files.map(async (file) => {
       const match = /^(\d+)_(.+)\.sql$/.exec(file);
       if (!match) throw new Error(`migration file name must be NNNN_name.sql: ${file}`);
@@ -37,6 +37,13 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
       };
     }),
   );
+  // Two files with one number would leave the second unapplied for ever (the version is the key).
+  const seen = new Set<number>();
+  for (const { version } of migrations) {
+    if (seen.has(version)) throw new Error(`two migrations are numbered ${version} in ${dir}`);
+    seen.add(version);
+  }
+  return migrations;
 }
 
 async function appliedVersions(db: Database): Promise<number[]> {

@@ -173,6 +173,10 @@ export async function createServer<Routes>(
   const routes = options.installAccessControl(app);
   app.addHook('onClose', () => options.tracing.shutdown());
   await app.register(swagger, {
+    transformObject: (document) =>
+      'openapiObject' in document
+        ? describeCallbacks(document.openapiObject)
+        : document.swaggerObject,
     // Shared schemas keep their $id as their name: components/schemas/Error, not def-0.
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>
@@ -206,4 +210,29 @@ export async function createServer<Routes>(
     app.swagger(),
   );
   return { server: app, routes };
+}
+
+/**
+ * @fastify/swagger drops `summary` and `security` from callback operations (the requests the
+ * service makes, e.g. a wait's notification), so they are set here: the callback's name as its
+ * summary, and no security scheme (the receiver checks the request's signature instead).
+ */
+function describeCallbacks<Document extends { paths?: object }>(document: Document): Document {
+  type CallbackOperation = { summary?: string; security?: unknown[] };
+  type Operation = {
+    callbacks?: Record<string, Record<string, Record<string, CallbackOperation>>>;
+  };
+  for (const pathItem of Object.values(document.paths ?? {}) as Record<string, Operation>[]) {
+    for (const operation of Object.values(pathItem)) {
+      for (const [name, expressions] of Object.entries(operation?.callbacks ?? {})) {
+        for (const callbackItem of Object.values(expressions)) {
+          for (const callbackOperation of Object.values(callbackItem)) {
+            callbackOperation.summary ??= name;
+            callbackOperation.security ??= [];
+          }
+        }
+      }
+    }
+  }
+  return document;
 }

@@ -63,6 +63,9 @@ import { registerWorkflowRoutes } from './workflows/routes.ts';
 import type { WorkflowService } from './workflows/service.ts';
 import { wireWorkflows } from './workflows/wiring.ts';
 
+/** The first retention pass after a start waits this long (start-up stays quick). */
+const RETENTION_AFTER_START_MS = 60_000;
+
 /** What the service is built from; everything is passed in, nothing is global. */
 export interface AppDeps {
   config: Config;
@@ -100,7 +103,8 @@ export interface App {
   applyRetention(): Promise<RetentionReport>;
   /**
    * Starts background work: storage maintenance and routing workers. Resolves after the first
-   * maintenance pass, which makes the event partitions only (retention and estimates: one interval later).
+   * maintenance pass, which makes the event partitions only (retention and estimates run in the
+   * next pass, at most a minute later).
    */
   start(): Promise<void>;
   /** Stops background work, lets queued events commit, closes the HTTP server. */
@@ -354,6 +358,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
         config.partitions.maintenanceIntervalMs,
         maintain,
         logger,
+        // The start-up pass makes partitions only; retention follows soon rather than one whole
+        // interval later, so a process restarted more often than the interval still applies it.
+        Math.min(config.partitions.maintenanceIntervalMs, RETENTION_AFTER_START_MS),
       );
       await maintenance.firstRun();
       routing.start();

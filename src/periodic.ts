@@ -10,13 +10,16 @@ const MAX_RETRY_MS = 60_000;
  * Runs `task` now and then every `intervalMs` after the previous run ended (runs never
  * overlap). A failing run is logged and retried sooner (backing off), so a database outage
  * delays the task by seconds, not by a whole interval. `stop` waits for a run in progress.
+ * `secondRunAfterMs` (default `intervalMs`) sets the wait after the first run only.
  */
 export function runPeriodically(
   name: string,
   intervalMs: number,
   task: () => Promise<unknown>,
   logger: Logger,
+  secondRunAfterMs = intervalMs,
 ) {
+  let runs = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
@@ -26,7 +29,8 @@ export function runPeriodically(
       .then(
         () => {
           backoff.succeeded();
-          return intervalMs;
+          runs += 1;
+          return runs === 1 ? secondRunAfterMs : intervalMs;
         },
         (error: unknown) => {
           const retryInMs = Math.min(intervalMs, backoff.failed());

@@ -7,10 +7,10 @@ import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 import { resolveCommitted } from '../testing/waits.ts';
 
 /**
- * Real answers of the api-keys, waits, event-processor, validate, batch and simulation routes,
- * each checked against the schema /openapi.json gives for its status. Those schemas list their
- * fields exactly (serialisation drops what they do not list), so each answer is also checked
- * for the fields a user reads: a field the schema forgot would be missing here.
+ * Real answers of the api-keys, waits, event-processor, validate, batch, simulate and explain
+ * routes, each checked against the schema /openapi.json gives for its status. Those schemas list
+ * their fields exactly (serialisation drops what they do not list), so each answer is also
+ * checked for the fields a user reads: a field the schema forgot would be missing here.
  */
 describe.each(testBackends())('answers as /openapi.json describes them on $name', (backend) => {
   let t: TestApp;
@@ -231,6 +231,114 @@ describe.each(testBackends())('answers as /openapi.json describes them on $name'
       '/v1/wait-notifications?status=dead',
     );
     expect(dead.body.notifications).toEqual([]);
+  });
+
+  it('simulation and explanation: a verdict per trigger, subscription and processor, and what happened', async () => {
+    const workflow = await t.request('POST', '/v1/workflow-definitions', {
+      payload: { name: 'booking-flow', version: '1.0.0' },
+    });
+    const trigger = await t.request('POST', '/v1/workflow-triggers', {
+      payload: {
+        name: 'start-booking',
+        eventPattern: 'bookings.created',
+        workflowDefinitionId: workflow.body.id,
+        triggerType: 'START',
+        inputMapping: { bookingId: 'payload.bookingId' },
+      },
+    });
+    const subscription = await t.request('POST', '/v1/subscriptions', {
+      payload: {
+        event_pattern: 'bookings.created',
+        subscriber: { id: 'crm', type: 'webhook', endpoint: `${receiver.url}/bookings` },
+      },
+    });
+    const processor = await t.request('POST', '/v1/event-processors', {
+      payload: {
+        name: 'audit-bookings',
+        eventPattern: 'bookings.created',
+        output: { pattern: 'orders.audited', payload: { orderId: 'payload.bookingId' } },
+      },
+    });
+    expect([trigger.status, subscription.status, processor.status]).toEqual([201, 201, 201]);
+    const ids = {
+      triggerId: trigger.body.id,
+      subscriptionId: subscription.body.subscription_id,
+      processorId: processor.body.id,
+    };
+
+    const simulated = await described(
+      'POST',
+      '/v1/events/simulate',
+      '/v1/events/simulate',
+      bookingEvent({ eventId: 'ev-explained' }),
+    );
+    expect(simulated.body).toMatchObject({
+      simulated: true,
+      event: { eventId: 'ev-explained', pattern: 'bookings.created', version: '1.0.0' },
+    });
+    const verdictOf = (list: Array<Record<string, unknown>>, field: keyof typeof ids) =>
+      list.find((v) => v[field] === ids[field]);
+    expect(verdictOf(simulated.body.triggers, 'triggerId')).toMatchObject({
+      name: 'start-booking',
+      enabled: true,
+      matched: true,
+      action: 'would_start',
+      triggerType: 'START',
+      workflowDefinitionId: workflow.body.id,
+      mappedInput: { bookingId: 'bk_1' },
+      inputSchema: { valid: true, details: [] },
+      createdAt: expect.any(String),
+    });
+    expect(verdictOf(simulated.body.subscriptions, 'subscriptionId')).toMatchObject({
+      status: 'active',
+      matched: true,
+      action: 'would_deliver',
+      request: {
+        method: 'POST',
+        url: `${receiver.url}/bookings`,
+        headers: expect.objectContaining({ 'content-type': expect.any(String) }),
+        body: expect.stringContaining('ev-explained'),
+      },
+    });
+    expect(verdictOf(simulated.body.processors, 'processorId')).toMatchObject({
+      name: 'audit-bookings',
+      matched: true,
+      action: 'would_derive',
+      depth: 1,
+      derivedEvent: { pattern: 'orders.audited', payload: { orderId: 'bk_1' } },
+      derivedEventCheck: { valid: true, details: [] },
+    });
+    expect(simulated.body.triggers[0]).not.toHaveProperty('happened');
+
+    await t.request('POST', '/v1/events', { payload: bookingEvent({ eventId: 'ev-explained' }) });
+    await drain();
+    const explained = await described(
+      'GET',
+      '/v1/events/{eventId}/explain',
+      '/v1/events/ev-explained/explain',
+    );
+    expect(explained.body.event).toMatchObject({ eventId: 'ev-explained' });
+    expect(explained.body).not.toHaveProperty('simulated');
+    expect(verdictOf(explained.body.triggers, 'triggerId')).toMatchObject({
+      action: 'would_start',
+      happened: [expect.objectContaining({ triggerId: ids.triggerId, action: 'started' })],
+    });
+    expect(verdictOf(explained.body.subscriptions, 'subscriptionId')).toMatchObject({
+      action: 'would_deliver',
+      happened: [
+        expect.objectContaining({ subscription_id: ids.subscriptionId, outcome: 'delivered' }),
+      ],
+    });
+    expect(verdictOf(explained.body.processors, 'processorId')).toMatchObject({
+      action: 'would_derive',
+      happened: [
+        expect.objectContaining({
+          processorId: ids.processorId,
+          derivedEventId: expect.any(String),
+        }),
+      ],
+    });
+    expect(explained.body.orphans).toEqual({ firings: [], deliveries: [], processorFirings: [] });
   });
 
   it('validation and batches: the event as it would be stored, one result per event', async () => {

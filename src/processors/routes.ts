@@ -62,13 +62,13 @@ const derivationProperties = {
 } as const;
 
 /** A processor's firing: the row's state and what the processor derived, or why not. */
-const processorFiring = sharedSchema(
+export const processorFiring = sharedSchema(
   'ProcessorFiring',
   firingSchema('processorId', [...DERIVATION_ACTIONS], derivationProperties),
 );
 
 /** What a dry run answers beside the source event: what the processor would derive. */
-const dryRunAnswer = {
+export const dryRunAnswer = {
   targetIdField: 'processorId',
   actions: ['skipped', 'failed', 'would_derive'],
   record: {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { notFound } from '../errors.ts';
 import { type EventInput, type EventInstance, eventInputSchema } from '../events/event.ts';
 import { NATIVE_FORMAT } from '../events/format.ts';
-import { answerObject, errorResponseSchema, freeFormObject } from '../http/common.ts';
+import { addSharedSchemas, errorResponseSchema } from '../http/common.ts';
 import type { EventReceiver } from '../ingest/receiver.ts';
 import { binaryAsNative, singleEventBody, singleEventFormat } from '../ingest/routes.ts';
 import type { ProcessorFiringView } from '../processors/processor-routing.ts';
@@ -10,15 +10,8 @@ import { eventFromExample } from '../registry/definition.ts';
 import type { Registry } from '../registry/service.ts';
 import type { EventStore } from '../store/event-store.ts';
 import type { FiringView } from '../triggers/trigger-routing.ts';
+import { explanationAnswer, simulationAnswer, simulationComponents } from './answer-schemas.ts';
 import type { Simulation, Simulator, TriggerSimulation } from './simulator.ts';
-
-/** The event as simulated or stored, and one verdict per trigger and per subscription. */
-const simulationAnswer = answerObject({
-  event: freeFormObject,
-  triggers: { type: 'array', items: freeFormObject },
-  subscriptions: { type: 'array', items: freeFormObject },
-  processors: { type: 'array', items: freeFormObject },
-});
 
 const tags = ['events'];
 
@@ -60,6 +53,7 @@ export interface SimulationRouteDeps {
 export const EXPLAINED_ATTEMPTS = 1000;
 
 export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationRouteDeps): void {
+  addSharedSchemas(app, ...simulationComponents);
   app.post<{ Body: EventInput | ExampleRequest | Record<string, unknown> }>(
     '/v1/events/simulate',
     {
@@ -109,7 +103,7 @@ export function registerSimulationRoutes(app: FastifyInstance, deps: SimulationR
         summary:
           "A stored event against today's triggers, subscriptions and enabled event processors, next to what actually happened to it (firings, deliveries, derivations)",
         params: { type: 'object', properties: { eventId: { type: 'string', maxLength: 255 } } },
-        response: { 200: simulationAnswer, 404: errorResponseSchema },
+        response: { 200: explanationAnswer, 404: errorResponseSchema },
       },
     },
     async (request) => {

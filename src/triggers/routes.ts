@@ -181,13 +181,13 @@ const firingRecordProperties = {
  * What a trigger did with one event, as `GET /v1/events/{eventId}/triggers` and a trigger's
  * firings show it: the row's state, and once the trigger was evaluated what it found and did.
  */
-const triggerFiring = sharedSchema(
+export const triggerFiring = sharedSchema(
   'TriggerFiring',
   firingSchema('triggerId', [...FIRING_ACTIONS], firingRecordProperties),
 );
 
 /** What a dry run answers beside the event: what the trigger would do with it. */
-const dryRunAnswer = {
+export const dryRunAnswer = {
   targetIdField: 'triggerId',
   actions: ['skipped', 'failed', 'would_start', 'would_cancel'],
   record: firingRecordProperties,

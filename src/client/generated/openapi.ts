@@ -1930,6 +1930,166 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
         };
+        SchemaCheck: {
+            valid: boolean;
+            details: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+        };
+        TriggerSimulation: {
+            /** Format: uuid */
+            triggerId: string;
+            name: string | null;
+            enabled: boolean;
+            eventPattern: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description the target would act on the event now */
+            matched: boolean;
+            /** @description explain only: the target's firings of this event */
+            happened?: components["schemas"]["TriggerFiring"][];
+            /** @description explain only: why today's verdict may differ from what happened (created after the event, disabled) */
+            note?: string;
+            /**
+             * @description why it does not act on the event (absent when it does)
+             * @enum {string}
+             */
+            notMatched?: "pattern" | "disabled";
+            /** @enum {string} */
+            triggerType?: "START" | "CANCEL";
+            workflowDefinitionId?: string;
+            /** @description null when the condition could not be evaluated (conditionError says why) */
+            conditionResult?: boolean | null;
+            conditionError?: string;
+            /** @description the workflow input, when the condition held */
+            mappedInput?: {
+                [key: string]: unknown;
+            };
+            /** @description why there is no mapped input */
+            inputError?: {
+                field: string;
+                code: string;
+                message: string;
+            };
+            correlationKey?: string | null;
+            /** @description the instances started or cancelled */
+            workflowInstanceIds?: string[];
+            /** @description why the trigger did nothing (skipped, pending), or why a start registered no wait of waitFor */
+            reason?: string;
+            /** @description the waits a START's waitFor registered for the instance it started */
+            waitIds?: string[];
+            /** @description lookback_truncated (field waitFor[i].lookback): that wait's lookback window held more events than WAITS_LOOKBACK_MAX_EVENTS; it searched the newest only (GET /v1/waits/{id} shows lookbackFrom) */
+            warnings?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+            errorDetails?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+            /**
+             * @description the trigger's dry run (absent when the pattern does not match)
+             * @enum {string}
+             */
+            action?: "skipped" | "failed" | "would_start" | "would_cancel";
+            /** @description why the trigger would fail on the event */
+            error?: string;
+            inputSchema?: components["schemas"]["SchemaCheck"];
+        };
+        SubscriptionSimulation: {
+            /** Format: uuid */
+            subscriptionId: string;
+            name: string | null;
+            /** @enum {string} */
+            status: "active" | "paused" | "disabled";
+            eventPattern: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description the target would act on the event now */
+            matched: boolean;
+            /** @description explain only: the target's delivery attempts of this event */
+            happened?: components["schemas"]["DeliveryAttempt"][];
+            /** @description explain only: why today's verdict may differ from what happened (created after the event, disabled) */
+            note?: string;
+            /**
+             * @description why it does not deliver now (absent when it does)
+             * @enum {string}
+             */
+            notMatched?: "pattern" | "disabled" | "paused" | "circuit_open";
+            /** @description absent without a filter; null when it could not be evaluated */
+            filterResult?: boolean | null;
+            filterError?: string;
+            /**
+             * @description held: paused or circuit open (delivered later)
+             * @enum {string}
+             */
+            action: "would_deliver" | "filtered" | "held" | "none";
+            request?: {
+                /** @enum {string} */
+                method: "POST";
+                url: string;
+                headers: {
+                    [key: string]: string;
+                };
+                body: string;
+            };
+            message?: {
+                subject: string;
+                headers: {
+                    [key: string]: string;
+                };
+                body: string;
+            };
+            /** @description why the request could not be built */
+            error?: string;
+        };
+        ProcessorSimulation: {
+            /** Format: uuid */
+            processorId: string;
+            name: string;
+            eventPattern: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description the target would act on the event now */
+            matched: boolean;
+            /** @description explain only: the target's firings of this event */
+            happened?: components["schemas"]["ProcessorFiring"][];
+            /** @description explain only: why today's verdict may differ from what happened (created after the event, disabled) */
+            note?: string;
+            /** @enum {string} */
+            notMatched?: "pattern";
+            /** @description the derived event (also when an earlier attempt stored it) */
+            derivedEventId?: string;
+            /** @description derivations since the published event */
+            depth?: number;
+            /** @description absent without an eventCondition; null when it could not be evaluated */
+            conditionResult?: boolean | null;
+            /** @description an earlier attempt stored the derived event */
+            duplicate?: boolean;
+            /** @description why nothing was derived */
+            reason?: string;
+            errorDetails?: {
+                field: string;
+                code: string;
+                message: string;
+            }[];
+            /** @description the event the processor would publish (as a publisher sends it) */
+            derivedEvent?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description the processor's dry run (absent when the pattern does not match)
+             * @enum {string}
+             */
+            action?: "skipped" | "failed" | "would_derive";
+            /** @description why the processor would fail on the event */
+            error?: string;
+            derivedEventCheck?: components["schemas"]["SchemaCheck"];
+        };
     };
     responses: never;
     parameters: never;
@@ -10160,20 +10320,12 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        event: {
-                            [key: string]: unknown;
-                        };
-                        triggers: {
-                            [key: string]: unknown;
-                        }[];
-                        subscriptions: {
-                            [key: string]: unknown;
-                        }[];
-                        processors: {
-                            [key: string]: unknown;
-                        }[];
-                    } & {
-                        [key: string]: unknown;
+                        /** @enum {boolean} */
+                        simulated: true;
+                        event: components["schemas"]["Event"];
+                        triggers: components["schemas"]["TriggerSimulation"][];
+                        subscriptions: components["schemas"]["SubscriptionSimulation"][];
+                        processors: components["schemas"]["ProcessorSimulation"][];
                     };
                 };
             };
@@ -10260,20 +10412,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        event: {
-                            [key: string]: unknown;
+                        event: components["schemas"]["Event"];
+                        triggers: components["schemas"]["TriggerSimulation"][];
+                        subscriptions: components["schemas"]["SubscriptionSimulation"][];
+                        processors: components["schemas"]["ProcessorSimulation"][];
+                        /** @description what targets did that no longer exist (or processors now disabled) */
+                        orphans: {
+                            firings: components["schemas"]["TriggerFiring"][];
+                            deliveries: components["schemas"]["DeliveryAttempt"][];
+                            processorFirings: components["schemas"]["ProcessorFiring"][];
                         };
-                        triggers: {
-                            [key: string]: unknown;
-                        }[];
-                        subscriptions: {
-                            [key: string]: unknown;
-                        }[];
-                        processors: {
-                            [key: string]: unknown;
-                        }[];
-                    } & {
-                        [key: string]: unknown;
                     };
                 };
             };

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import type { StartupTimeline } from '../observability/startup.ts';
 import type { Database } from './database.ts';
-import { openPglite } from './pglite.ts';
+import { openPglite, type StartupMarks } from './pglite.ts';
 import { openPostgres, type PostgresOptions } from './postgres.ts';
 
 /** Where the database is (src/config.ts reads these from the environment). */
@@ -17,7 +16,7 @@ export interface DatabaseLocation {
 export function openDatabase(
   config: DatabaseLocation,
   logger?: Pick<Logger, 'warn'>,
-  timeline?: Pick<StartupTimeline, 'mark'>,
+  timeline?: StartupMarks,
 ): Promise<Database> {
   return config.databaseUrl
     ? openPostgres({ connectionString: config.databaseUrl, ...config.database, logger })

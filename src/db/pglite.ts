@@ -1,5 +1,4 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { StartupTimeline } from '../observability/startup.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import {
   type Database,
@@ -12,11 +11,20 @@ import {
 import { translated } from './pg-errors.ts';
 
 /** Options of the embedded backend. */
+/**
+ * Where the start-up's phases are marked (observability's StartupTimeline fits): declared here
+ * because the store sits below observability and must not import it.
+ */
+export interface StartupMarks {
+  /** Ends the phase running since the previous mark. */
+  mark(phase: string): void;
+}
+
 export interface PgliteOptions {
   /** Folder holding the database files; `undefined` keeps everything in memory (tests). */
   dataDir: string | undefined;
   /** Marks `store lock` once the data folder is ours (start-up timing; default: none). */
-  timeline?: Pick<StartupTimeline, 'mark'>;
+  timeline?: StartupMarks;
 }
 
 function wrap(target: PGlite | Transaction): Queryable {

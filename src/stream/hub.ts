@@ -46,6 +46,7 @@ export class EventStreams {
   private readonly streams = new Set<EventStream>();
   /** Where the shared reader is: every event up to here was handed to the live streams. */
   private position: CommitPosition | undefined;
+  private askingPosition: Promise<CommitPosition> | undefined;
   private reading: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -98,8 +99,7 @@ export class EventStreams {
     this.startReading();
     try {
       if (after === undefined) {
-        this.position ??= await currentPosition(this.db);
-        stream.goLive(this.position);
+        stream.goLive(this.position ?? (await this.startingPosition()));
       } else {
         await this.catchUp(stream, after, filter.conditions);
       }
@@ -136,6 +136,23 @@ export class EventStreams {
     stream.goLive(cursor);
   }
 
+  /**
+   * Where the shared reader starts when nobody was listening: asked of the store once, however
+   * many callers wait for it. Two separate asks could answer two positions, and the later one
+   * would move the reader back or past events it had not handed out yet.
+   */
+  private startingPosition(): Promise<CommitPosition> {
+    this.askingPosition ??= currentPosition(this.db)
+      .then((position) => {
+        this.position ??= position;
+        return this.position;
+      })
+      .finally(() => {
+        this.askingPosition = undefined;
+      });
+    return this.askingPosition;
+  }
+
   private startReading(): void {
     if (this.reading) return;
     this.heartbeat ??= setInterval(() => {
@@ -153,8 +170,8 @@ export class EventStreams {
     while (!this.closed && this.streams.size > 0) {
       let full = false;
       try {
-        this.position ??= await currentPosition(this.db);
-        const page = await readAfter(this.db, this.position, NO_CONDITIONS, PAGE);
+        const from = this.position ?? (await this.startingPosition());
+        const page = await readAfter(this.db, from, NO_CONDITIONS, PAGE);
         if (page.length > 0) {
           this.position = page.at(-1)!.position;
           for (const stream of this.streams) stream.offer(page);

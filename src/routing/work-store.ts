@@ -187,7 +187,10 @@ interface ClaimRow {
   replay: boolean;
   event_row_id: string | null;
   created_at: Date;
-  /** Null when the event is gone (retention), or there is none; then the event columns are null too. */
+  /**
+   * Null when the event is gone (retention), when there is none, or on every claimed row of the
+   * event but its first; then the event columns are null too.
+   */
   stored_id: string | null;
   receive_traceparent: string | null;
 }
@@ -217,9 +220,17 @@ export async function claimWork(
     await tx.query('SET LOCAL enable_bitmapscan = off');
     return claimStatement(tx, workerId, now, leaseMs, limit);
   });
-  // Rows of one event share one instance (a delivery round serialises each event once).
-  const events = new Map<string, EventInstance>();
+  // Only the first claimed row of an event carries the event's columns (see claimStatement):
+  // its other rows share that one instance (a delivery round also serialises each event once).
+  const events = new Map<string, { event: EventInstance; traceparent: string | null }>();
+  for (const r of rows)
+    if (r.stored_id !== null && r.event_row_id !== null)
+      events.set(r.event_row_id, {
+        event: toInstance(r as EventRow),
+        traceparent: r.receive_traceparent,
+      });
   return rows.map((r): ClaimedRow => {
+    const stored = r.event_row_id === null ? undefined : events.get(r.event_row_id);
     const fields = {
       id: r.id,
       kind: r.kind,
@@ -230,16 +241,11 @@ export async function claimWork(
       maxAttempts: r.max_attempts,
       replay: r.replay,
       createdAt: r.created_at,
-      ...(r.receive_traceparent === null ? {} : { receiveTraceparent: r.receive_traceparent }),
+      ...(stored?.traceparent ? { receiveTraceparent: stored.traceparent } : {}),
     };
     if (r.event_id === null || r.event_row_id === null)
       return { ...fields, eventId: null, event: null };
-    let event = r.stored_id === null ? undefined : events.get(r.event_row_id);
-    if (r.stored_id !== null && !event) {
-      event = toInstance(r as EventRow);
-      events.set(r.event_row_id, event);
-    }
-    return { ...fields, eventId: r.event_id, event };
+    return { ...fields, eventId: r.event_id, event: stored?.event };
   });
 }
 
@@ -291,9 +297,15 @@ function claimStatement(
           SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
         WHERE w.id = ANY (ARRAY(SELECT id FROM due))
        RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts,
-         w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp)
+         w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),
+     -- The first claimed row of each event: only it carries the event. A delivery round claims
+     -- an event's rows together (10 per event in a common fan-out), and read with every row the
+     -- event was sent, parsed (its JSON payload) and dropped 10 times over.
+     firsts AS (
+       SELECT DISTINCT ON (event_row_id) id FROM claimed
+        WHERE event_row_id IS NOT NULL ORDER BY event_row_id, id)
      -- With its event (none when retention dropped it), in the same statement: no second read.
-     -- One index lookup per row, its partition pruned at run time; OFFSET 0 keeps it so (as a
+     -- One index lookup per event, its partition pruned at run time; OFFSET 0 keeps it so (as a
      -- join, a partition without statistics was scanned whole and hashed on every claim).
      SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
             c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
@@ -302,8 +314,10 @@ function claimStatement(
               'e',
             )}
        FROM claimed c
+       LEFT JOIN firsts f ON f.id = c.id
        LEFT JOIN LATERAL (
-         SELECT * FROM events e WHERE e.id = c.event_row_id AND e."timestamp" = c.event_timestamp
+         SELECT * FROM events e
+          WHERE f.id IS NOT NULL AND e.id = c.event_row_id AND e."timestamp" = c.event_timestamp
          OFFSET 0) e ON true`,
     [now, limit, new Date(now.getTime() + leaseMs), workerId],
   );

@@ -167,26 +167,28 @@ export class WorkerPool implements WorkWaker {
   private async processKind(kind: TargetKind, works: ClaimedRow[]): Promise<Recorded[]> {
     const handler = this.handlers.get(kind);
     await handler?.prepare?.();
+    // The rows are this round's own: each gets its span's context in place, not in a copy.
     const traced = works.map((work) => {
       const { span, context } = this.startSpan(work);
-      return { span, work: { ...work, trace: context } };
+      work.trace = context;
+      return { work, span };
     });
     const results = handler
-      ? await this.attempt(
-          handler,
-          traced.map((t) => t.work),
-        )
+      ? await this.attempt(handler, works)
       : works.map((w) => dead(`no handler for ${w.kind} work`));
     return traced.map(({ work, span }, i) => {
       const result = results[i] ?? dead('the handler returned no result');
       span.setAttribute('routing.outcome', OUTCOME_NAMES[result.kind]);
       span.end();
       const completion = this.completion(work, result, this.clock.now());
-      const { id: workId, eventId, targetId, attempts: attempt } = work;
-      this.logger.info(
-        { workId, kind, eventId, targetId, status: completion.status, attempt },
-        'routing outcome',
-      );
+      // At the usual `warn` level the log object would be built per attempt for nothing.
+      if (this.logger.isLevelEnabled('info')) {
+        const { id: workId, eventId, targetId, attempts: attempt } = work;
+        this.logger.info(
+          { workId, kind, eventId, targetId, status: completion.status, attempt },
+          'routing outcome',
+        );
+      }
       return { work, result, completion };
     });
   }
@@ -223,8 +225,11 @@ export class WorkerPool implements WorkWaker {
     const parent = this.tracing.extract(
       work.receiveTraceparent ? { traceparent: work.receiveTraceparent } : {},
     );
-    return this.tracing.startSpan(SPAN_NAMES[work.kind], parent, {
-      attributes: {
+    const started = this.tracing.startSpan(SPAN_NAMES[work.kind], parent);
+    // Attributes only for a span that records them: without an exporter (the common case) the
+    // object was built for every attempt and dropped.
+    if (started.span.isRecording())
+      started.span.setAttributes({
         ...(work.eventId === null ? {} : { [SpanAttributes.EVENT_ID]: work.eventId }),
         ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
         ...(event?.source
@@ -235,8 +240,8 @@ export class WorkerPool implements WorkWaker {
           : {}),
         [TARGET_ATTRIBUTES[work.kind]]: work.targetId,
         'routing.attempt': work.attempts,
-      },
-    });
+      });
+    return started;
   }
 
   /**
@@ -248,7 +253,7 @@ export class WorkerPool implements WorkWaker {
     const eventless: EventlessWork[] = [];
     for (const work of works) {
       if (work.eventId === null) eventless.push(work);
-      else if (work.event) stored.push({ ...work, event: work.event });
+      else if (hasEvent(work)) stored.push(work);
     }
     const results = new Map<string, WorkResult>();
     const handleEventless = handler.handleEventless?.bind(handler);
@@ -342,6 +347,10 @@ interface Recorded {
   result: WorkResult;
   completion: Completion;
 }
+
+/** Work of an event that is still stored (a check, not a copy: rows are many per round). */
+const hasEvent = (work: ClaimedRow): work is ClaimedWork =>
+  work.eventId !== null && work.event !== undefined;
 
 const dead = (error: string): WorkResult => ({ kind: 'dead', outcome: {}, error });
 

@@ -59,6 +59,9 @@ type DeliveryResult = WorkResult<DeliveryOutcome>;
 /** The results of an attempt that was made (and logged). */
 type AttemptResult = Extract<DeliveryResult, { kind: 'done' | 'retry' | 'dead' }>;
 
+/** The decision about a healthy subscription's attempt, shared: it needs no stored change. */
+const ALLOWED = { allowed: true } as const;
+
 /** Closed circuit, no failures, not failing: nothing about its health to record on success. */
 const healthy = (s: StoredSubscription) =>
   s.circuitState.state === 'closed' &&
@@ -130,14 +133,17 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         };
       }
     }
-    const breaker = createCircuitBreaker(subscription.circuitBreaker);
     const now = clock.now();
-    // A closed circuit allows without a change (the common case needs no locked write); letting
-    // a probe through a half-open circuit takes a slot, so that decision is stored.
+    // A closed circuit allows without a change (the common case needs no locked write, nor a
+    // breaker); letting a probe through a half-open circuit takes a slot, so that decision is
+    // stored.
     const decision = healthy(subscription)
-      ? { allowed: true as const }
+      ? ALLOWED
       : await updateHealth(db, subscription.id, now, (health) => {
-          const verdict = breaker.canAttempt(health.circuitState, now.getTime());
+          const verdict = createCircuitBreaker(subscription.circuitBreaker).canAttempt(
+            health.circuitState,
+            now.getTime(),
+          );
           return { health: { ...health, circuitState: verdict.state }, result: verdict };
         });
     if (!decision)
@@ -185,10 +191,12 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   ): Promise<AttemptOutcome> {
     const { subscriptions, clock, options, tracing } = this.deps;
     const parent = work.trace ?? ROOT_CONTEXT;
-    trace.getSpan(parent)?.setAttributes({
-      [SpanAttributes.SUBSCRIBER_ID]: subscription.subscriberId,
-      [SpanAttributes.SUBSCRIPTION_ID]: subscription.id,
-    });
+    const attemptSpan = trace.getSpan(parent);
+    if (attemptSpan?.isRecording())
+      attemptSpan.setAttributes({
+        [SpanAttributes.SUBSCRIBER_ID]: subscription.subscriberId,
+        [SpanAttributes.SUBSCRIPTION_ID]: subscription.id,
+      });
     const { name, kind, attributes } = outgoingSpan(
       subscription.subscriberType,
       subscription.endpoint,
@@ -200,10 +208,9 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
     const request = deliveryRequestOf(subscriptions, subscription, encoded, work, {
       now: clock.now(),
       timeoutMs: options.timeoutMs,
+      traceparent,
     });
-    const outcome = await this.deps.senders[subscription.subscriberType](
-      traceparent ? { ...request, traceparent } : request,
-    );
+    const outcome = await this.deps.senders[subscription.subscriberType](request);
     recordOutcome(span, outcome);
     span.end();
     return outcome;
@@ -219,8 +226,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
     const { db, clock, metrics } = this.deps;
     const now = clock.now();
     const delivered = outcome.kind === 'delivered';
-    const breaker = createCircuitBreaker(subscription.circuitBreaker);
-    // A success on a healthy subscription changes nothing: skip the locked write.
+    // A success on a healthy subscription changes nothing: skip the locked write (and the breaker).
     const failingSince =
       delivered && healthy(subscription)
         ? null
@@ -229,6 +235,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
             subscription.id,
             now,
             ({ circuitState, failingSince: since }) => {
+              const breaker = createCircuitBreaker(subscription.circuitBreaker);
               const nextSince = delivered ? null : (since ?? now);
               const nextState = delivered
                 ? breaker.onSuccess(circuitState)
@@ -241,6 +248,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
           )) ?? null);
     metrics.deliveryAttempted(subscription.id, delivered, outcome.latencyMs / 1000);
     const result = await this.decide(subscription, work, outcome, failingSince, now);
+    result.logged = true;
     round.attempts.push({
       id: newUuidV7(),
       workId: work.id,
@@ -258,7 +266,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
           : null,
       createdAt: now,
     });
-    return { ...result, logged: true };
+    return result;
   }
 
   private async decide(
@@ -318,21 +326,25 @@ export function deliveryRequestOf(
   subscription: StoredSubscription,
   encoded: EncodedEvent,
   work: Pick<ClaimedWork, 'id' | 'replay'>,
-  at: { now: Date; timeoutMs: number },
+  at: { now: Date; timeoutMs: number; traceparent?: string | undefined },
 ): DeliveryRequest {
-  const authentication = subscriptions.credentials(subscription);
-  return {
+  const request: DeliveryRequest = {
     deliveryId: work.id,
     endpoint: subscription.endpoint,
     headers: work.replay
       ? { ...subscription.headers, 'x-eps-replay': 'true' }
       : subscription.headers,
-    ...(authentication ? { authentication } : {}),
     secrets: subscriptions.signingSecrets(subscription, at.now),
     body: encoded.body,
-    ...(subscription.format === 'native'
-      ? {}
-      : { contentType: encoded.contentType, eventHeaders: encoded.headers }),
     timeoutMs: at.timeoutMs,
   };
+  // Optional fields set in place: spreads of them copied the request per attempt.
+  const authentication = subscriptions.credentials(subscription);
+  if (authentication) request.authentication = authentication;
+  if (subscription.format !== 'native') {
+    request.contentType = encoded.contentType;
+    request.eventHeaders = encoded.headers;
+  }
+  if (at.traceparent !== undefined) request.traceparent = at.traceparent;
+  return request;
 }

@@ -5,6 +5,7 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { parseExposition } from '../testing/prometheus.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { builtinWorkflowStartedBy } from '../testing/workflows.ts';
 import { Tracing } from './tracing.ts';
 
 /** Metrics and traces of the event pipeline: receive → store → route → fire / deliver. */
@@ -38,16 +39,7 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
   };
 
   it('moves the event, routing, firing and delivery counters with traffic', async () => {
-    const workflow = (
-      await t.request('POST', '/v1/workflow-definitions', { payload: { name: 'wf' } })
-    ).body;
-    await t.request('POST', '/v1/workflow-triggers', {
-      payload: {
-        workflowDefinitionId: workflow.id,
-        eventPattern: 'orders.created',
-        triggerType: 'START',
-      },
-    });
+    await builtinWorkflowStartedBy(t, 'orders.created', 'wf');
     await t.request('POST', '/v1/subscriptions', {
       payload: {
         event_pattern: 'orders.*',

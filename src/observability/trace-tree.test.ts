@@ -7,6 +7,7 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { useTestStream } from '../testing/nats.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { builtinWorkflowStartedBy } from '../testing/workflows.ts';
 import { redactedUrl, Tracing } from './tracing.ts';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
@@ -31,11 +32,7 @@ describe.each(testBackends())('one trace per published event on $name', (backend
     t = await startTestApp(backend, { definitionCacheTtlMs: 0 }, { tracing });
     receiver = await startReceiver();
     await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
-    workflowId = (await t.request('POST', '/v1/workflow-definitions', { payload: { name: 'wf' } }))
-      .body.id;
-    await t.request('POST', '/v1/workflow-triggers', {
-      payload: { workflowDefinitionId: workflowId, eventPattern: 'orders.*', triggerType: 'START' },
-    });
+    workflowId = await builtinWorkflowStartedBy(t, 'orders.*', 'wf');
     const subscribe = async (subscriber: Record<string, string>) => {
       const created = await t.request('POST', '/v1/subscriptions', {
         payload: { event_pattern: 'orders.*', subscriber },

@@ -4,6 +4,7 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { parseExposition } from '../testing/prometheus.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { builtinWorkflowStartedBy } from '../testing/workflows.ts';
 import { applyRetention } from './retention.ts';
 
 const HOUR = 3_600_000;
@@ -18,16 +19,7 @@ describe.each(testBackends())('retention of routing records on $name', (backend)
     });
     receiver = await startReceiver();
     await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
-    const workflow = await t.request('POST', '/v1/workflow-definitions', {
-      payload: { name: 'fulfil' },
-    });
-    await t.request('POST', '/v1/workflow-triggers', {
-      payload: {
-        workflowDefinitionId: workflow.body.id,
-        eventPattern: 'orders.created',
-        triggerType: 'START',
-      },
-    });
+    await builtinWorkflowStartedBy(t, 'orders.created', 'fulfil');
     await t.request('POST', '/v1/subscriptions', {
       payload: {
         event_pattern: 'orders.*',

@@ -7,6 +7,7 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { type ReceivedRequest, startReceiver, type TestReceiver } from '../testing/receiver.ts';
 import { resolveCommitted } from '../testing/waits.ts';
+import { startBuiltinInstance } from '../testing/workflows.ts';
 
 /**
  * A wait that times out or is cancelled notifies as a resolved one does: one signed POST with
@@ -195,23 +196,7 @@ describe.each(testBackends())('waits that end without an event on $name', (backe
   });
 
   it('shows on a builtin instance how each of its waits ended, and sends nothing', async () => {
-    const definition = await t.request('POST', '/v1/workflow-definitions', {
-      payload: { name: 'order-flow' },
-    });
-    await t.request('POST', '/v1/workflow-triggers', {
-      payload: {
-        workflowDefinitionId: definition.body.id,
-        eventPattern: 'order.placed',
-        triggerType: 'START',
-      },
-    });
-    const placed = await t.request('POST', '/v1/events', {
-      payload: { pattern: 'order.placed', payload: {}, metadata: { correlationId: 'order-1' } },
-    });
-    expect(placed.status).toBe(202);
-    while ((await t.app.workers.runOnce()) > 0) {}
-    const instances = await t.request('GET', '/v1/workflow-instances?correlationKey=order-1');
-    const instanceId = instances.body.workflowInstances[0].id;
+    const instanceId = await startBuiltinInstance(t, 'order-1');
     const timesOut = await register({ notify: { workflowInstanceId: instanceId } });
     const cancelled = await register({ notify: { workflowInstanceId: instanceId } });
     await t.request('DELETE', `/v1/waits/${cancelled.id}`);

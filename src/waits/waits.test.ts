@@ -6,6 +6,7 @@ import { localConfig, startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { resolveCommitted } from '../testing/waits.ts';
+import { startBuiltinInstance } from '../testing/workflows.ts';
 
 const PATTERN = 'payment.failed';
 /** WAITS_LOOKBACK_MAX_EVENTS here: small, so a test can go past it. */
@@ -36,9 +37,9 @@ describe.each(testBackends())('waits on $name', (backend) => {
     }
   });
 
-  const publish = async (key: string, payload: Record<string, unknown> = {}, pattern = PATTERN) => {
+  const publish = async (key: string, payload: Record<string, unknown> = {}) => {
     const response = await t.request('POST', '/v1/events', {
-      payload: { pattern, payload, metadata: { correlationId: key } },
+      payload: { pattern: PATTERN, payload, metadata: { correlationId: key } },
     });
     expect(response.status).toBe(202);
     return response.body.eventId as string;
@@ -224,20 +225,7 @@ describe.each(testBackends())('waits on $name', (backend) => {
   });
 
   it('records on a builtin workflow instance which event resolved its waits', async () => {
-    const definition = await t.request('POST', '/v1/workflow-definitions', {
-      payload: { name: 'order-flow' },
-    });
-    await t.request('POST', '/v1/workflow-triggers', {
-      payload: {
-        workflowDefinitionId: definition.body.id,
-        eventPattern: 'order.placed',
-        triggerType: 'START',
-      },
-    });
-    await publish('order-1', {}, 'order.placed');
-    while ((await t.app.workers.runOnce()) > 0) {}
-    const instances = await t.request('GET', '/v1/workflow-instances?correlationKey=order-1');
-    const instanceId = instances.body.workflowInstances[0].id;
+    const instanceId = await startBuiltinInstance(t, 'order-1');
     const wait = await register({ notify: { workflowInstanceId: instanceId } });
     expect(wait.body).toMatchObject({
       status: 'waiting',

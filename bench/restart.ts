@@ -1,17 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { freePort } from '../src/testing/free-port.ts';
 import { runService, startService } from '../src/testing/service-process.ts';
-import {
-  currentLoadAverage,
-  machineDescription,
-  measuredCommit,
-  writeResultsFile,
-} from './results-file.ts';
+import { currentLoadAverage } from './results-file.ts';
+import { benchServiceEnv, measureOnEachBackend, type ServiceBackend } from './service-backends.ts';
 import { distribution, round } from './stats.ts';
-import { createBenchDatabase, postJson } from './support.ts';
+import { postJson } from './support.ts';
 
 /**
  * `npm run bench:restart`: where a restart after a crash spends its time. The real service
@@ -156,17 +149,11 @@ async function restartOnce(env: Record<string, string>, url: string) {
   };
 }
 
-async function measure(name: string, env: Record<string, string>) {
+async function measure(backend: ServiceBackend) {
+  const { name } = backend;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const serviceEnv = {
-    ...env,
-    PORT: String(port),
-    RATE_LIMIT_EVENTS_PUBLISH: '0',
-    RATE_LIMIT_EVENTS_READ: '0',
-    RATE_LIMIT_DEFINITIONS: '0',
-    DELIVERY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-  };
+  const serviceEnv = benchServiceEnv(backend, port);
   console.error(`${name}: seeding ${DEFINITIONS} definitions, ${EVENTS} events`);
   const service = await startService(serviceEnv, 300_000);
   for (let i = 0; i < DEFINITIONS; i++) await postJson(url, '/v1/event-definitions', definition(i));
@@ -210,27 +197,9 @@ async function measure(name: string, env: Record<string, string>) {
   };
 }
 
-const machine = machineDescription();
-const commit = measuredCommit();
-const results = [];
 /** RESTART_BACKENDS: `pglite`, `postgres` or both (default; PostgreSQL when DATABASE_URL is set). */
-const backends = (process.env.RESTART_BACKENDS ?? 'pglite,postgres').split(',');
-if (backends.includes('pglite')) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'eps-restart-'));
-  try {
-    results.push(await measure('pglite', { DATA_DIR: dataDir }));
-  } finally {
-    await rm(dataDir, { recursive: true, force: true });
-  }
-}
-if (process.env.DATABASE_URL && backends.includes('postgres')) {
-  const database = await createBenchDatabase(process.env.DATABASE_URL);
-  try {
-    results.push(await measure('postgres', { DATABASE_URL: database.url }));
-  } finally {
-    await database.drop();
-  }
-}
-const file = await writeResultsFile('-restart', { machine, commit, results });
-console.log(JSON.stringify({ machine, commit, results }, null, 2));
-console.error(`written to ${file}`);
+await measureOnEachBackend(
+  '-restart',
+  measure,
+  (process.env.RESTART_BACKENDS ?? 'pglite,postgres').split(','),
+);

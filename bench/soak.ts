@@ -1,22 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import type { Database } from '../src/db/database.ts';
-import { openPglite } from '../src/db/pglite.ts';
-import { openPostgres } from '../src/db/postgres.ts';
 import { openDefinition } from '../src/testing/fixtures.ts';
 import { freePort } from '../src/testing/free-port.ts';
 import { startReceiver } from '../src/testing/receiver.ts';
 import { type ServiceProcess, startService } from '../src/testing/service-process.ts';
-import {
-  currentLoadAverage,
-  machineDescription,
-  measuredCommit,
-  writeResultsFile,
-} from './results-file.ts';
+import { currentLoadAverage } from './results-file.ts';
+import { benchServiceEnv, measureOnEachBackend, type ServiceBackend } from './service-backends.ts';
 import { distribution, round } from './stats.ts';
-import { createBenchDatabase } from './support.ts';
+import { postJson } from './support.ts';
 
 /**
  * `npm run soak`: the real service (`src/main.ts`, a child process) under mixed publish load —
@@ -50,34 +41,6 @@ const SUBSCRIPTIONS = ['/hook-a', '/hook-b'];
 const TRIGGERS = 2;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Backend {
-  name: 'pglite' | 'postgres';
-  env: Record<string, string>;
-  /** The store, for the final count of workflow starts (after the service has stopped). */
-  open(): Promise<Database>;
-  destroy(): Promise<void>;
-}
-
-async function pgliteBackend(): Promise<Backend> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'eps-soak-'));
-  return {
-    name: 'pglite',
-    env: { DATA_DIR: dataDir },
-    open: () => openPglite({ dataDir }),
-    destroy: () => rm(dataDir, { recursive: true, force: true }),
-  };
-}
-
-async function postgresBackend(serverUrl: string): Promise<Backend> {
-  const database = await createBenchDatabase(serverUrl);
-  return {
-    name: 'postgres',
-    env: { DATABASE_URL: database.url },
-    open: () => openPostgres({ connectionString: database.url }),
-    destroy: () => database.drop(),
-  };
-}
 
 /** The service, restarted after every kill on the same port; `url` answers while it is up. */
 class Service {
@@ -194,17 +157,6 @@ function startPublishers(url: string) {
   };
 }
 
-async function postJson(url: string, path: string, body: unknown): Promise<{ id: string }> {
-  const response = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (response.status !== 201)
-    throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as { id: string };
-}
-
 /** Workflow instances of `definitionId` the API counts. */
 async function instanceCount(url: string, definitionId: string): Promise<number> {
   const query = new URLSearchParams({ workflowDefinitionId: definitionId, limit: '1' });
@@ -242,7 +194,7 @@ async function workflowStarts(db: Database, definitionId: string) {
   return { pairs: rows, unfinishedWork: open.rows };
 }
 
-async function soak(backend: Backend) {
+async function soak(backend: ServiceBackend) {
   const loadAverageAtStart = currentLoadAverage();
   // Every webhook: the webhook-ids each (subscription, event) arrived under.
   const webhookIds = new Map<string, Set<string>>();
@@ -256,13 +208,8 @@ async function soak(backend: Backend) {
   const port = await freePort();
   const service = new Service(
     {
-      ...backend.env,
-      PORT: String(port),
-      DELIVERY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      ...benchServiceEnv(backend, port),
       EGRESS_ALLOWLIST: '127.0.0.1',
-      // All the load comes from one address: no per-address rate limit in the way.
-      RATE_LIMIT_EVENTS_PUBLISH: '0',
-      RATE_LIMIT_EVENTS_READ: '0',
       // Work leased by a killed process is taken over after this (default 90 s).
       ROUTING_LEASE_MS: '5000',
     },
@@ -282,10 +229,12 @@ async function soak(backend: Backend) {
           endpoint: `${receiver.url}${path}`,
         },
       });
-    const workflow = await postJson(url, '/v1/workflow-definitions', { name: 'soak' });
+    const workflowId = String(
+      (await postJson(url, '/v1/workflow-definitions', { name: 'soak' })).id,
+    );
     for (let priority = 0; priority < TRIGGERS; priority++)
       await postJson(url, '/v1/workflow-triggers', {
-        workflowDefinitionId: workflow.id,
+        workflowDefinitionId: workflowId,
         eventPattern: PATTERN,
         triggerType: 'START',
         priority,
@@ -319,7 +268,7 @@ async function soak(backend: Backend) {
       SUBSCRIPTIONS.flatMap((path) => acked.filter((id) => !webhookIds.has(`${path} ${id}`)));
     let previousCount = -1;
     for (;;) {
-      const count = await instanceCount(url, workflow.id);
+      const count = await instanceCount(url, workflowId);
       const settled = count >= acked.length * TRIGGERS && count === previousCount;
       if (settled && undeliveredWebhooks().length === 0) break;
       if (performance.now() - drainStarted > DRAIN_SECONDS * 1000) break;
@@ -331,7 +280,7 @@ async function soak(backend: Backend) {
     await service.stop();
 
     const db = await backend.open();
-    const starts = await workflowStarts(db, workflow.id).finally(() => db.close());
+    const starts = await workflowStarts(db, workflowId).finally(() => db.close());
     const startsPerEvent = new Map<string, number>();
     for (const { event_id, n } of starts.pairs)
       startsPerEvent.set(event_id, (startsPerEvent.get(event_id) ?? 0) + Math.min(n, 1));
@@ -387,24 +336,11 @@ async function soak(backend: Backend) {
   }
 }
 
-const machine = machineDescription();
-const commit = measuredCommit();
-const results = [];
-const backends: Array<() => Promise<Backend>> = [pgliteBackend];
-const serverUrl = process.env.DATABASE_URL;
-if (serverUrl) backends.push(() => postgresBackend(serverUrl));
-for (const create of backends) {
-  const backend = await create();
-  try {
-    results.push({ name: 'soak', ...(await soak(backend)) });
-  } finally {
-    await backend.destroy();
-  }
-  console.error(JSON.stringify(results.at(-1)));
-}
-const file = await writeResultsFile('-soak', { machine, commit, results });
-console.log(JSON.stringify({ machine, commit, results }, null, 2));
-console.error(`written to ${file}`);
+const results = await measureOnEachBackend('-soak', async (backend) => {
+  const result = { name: 'soak', ...(await soak(backend)) };
+  console.error(JSON.stringify(result));
+  return result;
+});
 const failed = results.some(
   (r) => r.lost > 0 || r.duplicated.workflowStarts > 0 || r.duplicated.webhooks > 0,
 );

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { TestBackend, TestDatabase } from './backends.ts';
 import { type ServiceProcess, startService } from './service-process.ts';
 
@@ -81,4 +82,51 @@ export async function serviceOn(backend: TestBackend, env: Record<string, string
       await database.destroy();
     },
   };
+}
+
+/** A valid bookings.created payload of the booking example, as `eps publish --data` takes it. */
+export const confirmed = (bookingId: string) =>
+  JSON.stringify({ bookingId, customerId: 'cu_1', amount: 120, status: 'confirmed' });
+
+const BOOKING_EXAMPLE = fileURLToPath(new URL('../../examples/booking', import.meta.url));
+
+type EpsService = Awaited<ReturnType<typeof serviceOn>>;
+
+/**
+ * Registers beforeAll/afterAll: a service process on `backend` with the booking example applied
+ * by `eps apply`, for the `eps` command tests (its `url` and `restart` in tests and later
+ * hooks). The tests poll the management API while the routing works, so the per-minute limits
+ * of a management class (60) are off; webhooks may go to 127.0.0.1.
+ */
+export function useBookingService(backend: TestBackend): Pick<EpsService, 'url' | 'restart'> {
+  let service: EpsService | undefined;
+  beforeAll(async () => {
+    service = await serviceOn(backend, {
+      EGRESS_ALLOWLIST: '127.0.0.1',
+      RATE_LIMIT_TRIGGERS: '0',
+      RATE_LIMIT_SUBSCRIPTIONS: '0',
+    });
+    const applied = await eps(service.url, 'apply', '-f', BOOKING_EXAMPLE);
+    expect(applied.code, applied.stderr).toBe(0);
+  }, 200_000);
+  afterAll(async () => {
+    await service?.close();
+  });
+  return {
+    get url() {
+      return service!.url;
+    },
+    restart: (options) => service!.restart(options),
+  };
+}
+
+/** Waits until `check` answers something truthy (the routing works asynchronously). */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, what: string) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

@@ -215,21 +215,21 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
         const { rows } = await test
           .db()
           .query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
           );
         return rows[0]?.n === 1;
       });
       await test
         .db()
         .query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
         );
       await until(() => b.output().includes('listening connection lost'));
       await until(async () => {
         const { rows } = await test
           .db()
           .query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN eps_routing_work'`,
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
           );
         return rows[0]?.n === 1;
       });

@@ -183,9 +183,11 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
           .output()
           .split('\n')
           .filter((line) => line.includes('"msg":"routing outcome"')).length;
+      // A process logs an outcome before it records it, but its output reaches this process
+      // through a pipe this (busy) process reads when it gets to it: the lines may lag the table.
+      await until(() => routedBy(a) + routedBy(b) >= 400 * TRIGGERS);
       expect(routedBy(a)).toBeGreaterThan(0);
       expect(routedBy(b)).toBeGreaterThan(0);
-      expect(routedBy(a) + routedBy(b)).toBeGreaterThanOrEqual(400 * TRIGGERS);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { listAll } from '../apply.ts';
-import { type DefinitionSchema, generateTypes } from '../codegen.ts';
+import type { DefinitionSchema } from '../codegen.ts';
 import { CliError, unwrap } from '../context.ts';
 import type { Run } from './run.ts';
 
@@ -35,6 +35,9 @@ export function registerCodegen(program: Command, run: Run): void {
         const publishable = definitions.filter((d) => d.status !== 'draft');
         if (publishable.length === 0)
           throw new CliError('no event definitions to generate types from');
+        // Loaded here, not with the command line: json-schema-to-typescript takes about 0.3 s of
+        // CPU to import, which every other eps command would pay at each start.
+        const { generateTypes } = await import('../codegen.ts');
         const source = await generateTypes(publishable, context.baseUrl);
         if (flags.out === '-') context.out(source.trimEnd());
         else {

@@ -78,7 +78,7 @@ export async function startTestApp(
   overrides: Partial<Config> = {},
   deps: Partial<Pick<AppDeps, 'logger' | 'tracing'>> = {},
 ): Promise<TestApp> {
-  const database = await backend.create();
+  const database = await backend.create({ migrated: true });
   const db = await database.open();
   const migrations = await loadMigrations();
   await migrate(db, migrations);

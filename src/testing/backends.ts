@@ -17,8 +17,11 @@ import { openPostgres } from '../db/postgres.ts';
  */
 export interface TestBackend {
   name: 'pglite' | 'postgres';
-  /** Creates a fresh, empty database and returns how to open connections to it. */
-  create(): Promise<TestDatabase>;
+  /**
+   * Creates a fresh, empty database and returns how to open connections to it. `migrated`: it
+   * may come with the schema already (a copy of a migrated PGlite); migrate it all the same.
+   */
+  create(options?: { migrated?: boolean }): Promise<TestDatabase>;
 }
 
 export interface TestDatabase {
@@ -31,9 +34,10 @@ export interface TestDatabase {
 
 const pglite: TestBackend = {
   name: 'pglite',
-  async create() {
+  async create(options = {}) {
     const dataDir = await mkdtemp(join(tmpdir(), 'eps-pglite-'));
-    await cp(inject('pgliteTemplate'), dataDir, { recursive: true });
+    const template = options.migrated ? 'pgliteMigratedTemplate' : 'pgliteTemplate';
+    await cp(inject(template), dataDir, { recursive: true });
     return {
       open: () => openPglite({ dataDir }),
       location: { dataDir },
@@ -84,7 +88,7 @@ export function useMigratedDatabase(backend: TestBackend): {
   let database: TestDatabase | undefined;
   let db: Database | undefined;
   beforeAll(async () => {
-    database = await backend.create();
+    database = await backend.create({ migrated: true });
     db = await database.open();
     await migrate(db, await loadMigrations());
   });

@@ -72,6 +72,12 @@ export class WorkerPool implements WorkWaker {
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
+  /**
+   * A wake-up that found no loop pausing: every loop was mid-round, and each may have claimed
+   * before the new work was committed. The next pause returns at once instead of leaving that
+   * work for a whole poll interval (a minute, where only notifications are meant to wake).
+   */
+  private wakeMissed = false;
   readonly workerId = randomUUID();
 
   constructor(
@@ -100,8 +106,9 @@ export class WorkerPool implements WorkWaker {
     await Promise.all(this.loops);
   }
 
-  /** New work exists: skip the rest of the idle pause. */
+  /** New work exists: skip the rest of the idle pause, or the next one if no loop is pausing. */
   wake(): void {
+    if (this.wakers.size === 0) this.wakeMissed = true;
     for (const wake of this.wakers) wake();
   }
 
@@ -127,8 +134,12 @@ export class WorkerPool implements WorkWaker {
     }
   }
 
-  /** Waits `ms`, or less when {@link nudge} says new work exists. */
+  /** Waits `ms`, or less when {@link wake} says new work exists (or said so during the round). */
   private pause(ms: number): Promise<void> {
+    if (this.wakeMissed) {
+      this.wakeMissed = false;
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);

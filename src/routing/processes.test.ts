@@ -100,14 +100,42 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     };
   }
 
-  /** Resolves once `condition` holds (checked every 5 ms): the moment to kill a busy service. */
-  async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
+  /**
+   * Resolves once `condition` holds, checked every `everyMs`: 5 ms to catch the moment to kill a
+   * busy service; conditions that scan the processes' whole output, less often.
+   */
+  async function until(condition: () => Promise<boolean> | boolean, everyMs = 5): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (!(await condition())) {
       if (Date.now() > deadline) throw new Error('the condition never held');
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   }
+
+  /**
+   * How many 'routing outcome' lines `service` has written so far. A process logs an outcome
+   * before it records it, and its output reaches this process through a pipe this (busy)
+   * process reads when it gets to it: the lines may lag the table, so wait for them with
+   * {@link untilRouted} before counting.
+   */
+  const routed = (service: ServiceProcess) =>
+    service
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"msg":"routing outcome"')).length;
+
+  /** Resolves once `services` have logged `count` outcomes between them (scanned every 100 ms). */
+  const untilRouted = (count: number, ...services: ServiceProcess[]) =>
+    until(() => services.reduce((sum, service) => sum + routed(service), 0) >= count, 100);
+
+  /** This database's connections listening for routing work (their LISTEN done, not under way). */
+  const LISTENERS = `FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`;
+  const listeners = async () =>
+    (
+      await test
+        .db()
+        .query<{ n: number }>(`SELECT count(*)::int AS n ${LISTENERS} AND state = 'idle'`)
+    ).rows[0]!.n;
 
   it('fires every (event, trigger) pair exactly once after a SIGKILL mid-routing', async () => {
     const events = 1000;
@@ -178,16 +206,9 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
         instances: 400 * TRIGGERS,
         maxPerPair: 1,
       });
-      const routedBy = (service: ServiceProcess) =>
-        service
-          .output()
-          .split('\n')
-          .filter((line) => line.includes('"msg":"routing outcome"')).length;
-      // A process logs an outcome before it records it, but its output reaches this process
-      // through a pipe this (busy) process reads when it gets to it: the lines may lag the table.
-      await until(() => routedBy(a) + routedBy(b) >= 400 * TRIGGERS);
-      expect(routedBy(a)).toBeGreaterThan(0);
-      expect(routedBy(b)).toBeGreaterThan(0);
+      await untilRouted(400 * TRIGGERS, a, b);
+      expect(routed(a)).toBeGreaterThan(0);
+      expect(routed(b)).toBeGreaterThan(0);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
@@ -195,49 +216,29 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
 
   it('wakes the workers of another process at once, also after their listening connection was cut', async () => {
     // B polls once a minute: only the notification of A's commit can wake it within the test.
+    // A minute's lease too: a round slower than a short lease could be claimed twice and log
+    // its outcomes twice. No wait for B to be idle first: a wake-up that comes while B is in
+    // the middle of a round (its first, or the catch-up round after reconnecting) is kept.
+    const slow = { ...env(), ROUTING_LEASE_MS: '60000' };
     const [a, b] = await Promise.all([
-      startService({ ...env(), ROUTING_WORKERS: 'off' }),
-      startService({ ...env(), ROUTING_POLL_INTERVAL_MS: '60000' }),
+      startService({ ...slow, ROUTING_WORKERS: 'off' }),
+      startService({ ...slow, ROUTING_POLL_INTERVAL_MS: '60000' }),
     ]);
-    const routed = (service: ServiceProcess) =>
-      service
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('"msg":"routing outcome"')).length;
     try {
       await setUp(a, 'wake.test');
-      // B's first idle pause has begun once it has claimed nothing for a moment.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
       await publishMany(a, 'wake.test', 1, 'wake-1');
       await waitForRouting('wake.test', 30_000);
+      await untilRouted(TRIGGERS, b);
       expect(routed(b)).toBe(TRIGGERS);
 
       // Cut B's listening connection: it reconnects by itself and keeps waking.
-      await until(async () => {
-        const { rows } = await test
-          .db()
-          .query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
-          );
-        return rows[0]?.n === 1;
-      });
-      await test
-        .db()
-        .query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
-        );
-      await until(() => b.output().includes('listening connection lost'));
-      await until(async () => {
-        const { rows } = await test
-          .db()
-          .query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN eps_routing_work'`,
-          );
-        return rows[0]?.n === 1;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await until(async () => (await listeners()) === 1, 100);
+      await test.db().query(`SELECT pg_terminate_backend(pid) ${LISTENERS}`);
+      await until(() => b.output().includes('listening connection lost'), 100);
+      await until(async () => (await listeners()) === 1, 100);
       await publishMany(a, 'wake.test', 1, 'wake-2');
       await waitForRouting('wake.test', 30_000);
+      await untilRouted(2 * TRIGGERS, b);
       expect(routed(b)).toBe(2 * TRIGGERS);
       expect(routed(a)).toBe(0);
     } finally {

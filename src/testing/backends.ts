@@ -19,7 +19,7 @@ export interface TestBackend {
   name: 'pglite' | 'postgres';
   /**
    * Creates a fresh, empty database and returns how to open connections to it. `migrated`: it
-   * may come with the schema already (a copy of a migrated PGlite); migrate it all the same.
+   * comes with the schema already (a copy of a migrated template); migrate it all the same.
    */
   create(options?: { migrated?: boolean }): Promise<TestDatabase>;
 }
@@ -49,11 +49,12 @@ const pglite: TestBackend = {
 function postgres(serverUrl: string): TestBackend {
   return {
     name: 'postgres',
-    async create() {
+    async create(options = {}) {
       const name = `eps_test_${randomBytes(6).toString('hex')}`;
       const admin = new pg.Client({ connectionString: serverUrl });
       await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
+      const template = options.migrated ? ` TEMPLATE ${inject('postgresMigratedTemplate')}` : '';
+      await admin.query(`CREATE DATABASE ${name}${template}`);
       await admin.end();
       const url = new URL(serverUrl);
       url.pathname = `/${name}`;

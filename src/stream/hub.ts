@@ -121,6 +121,9 @@ export class EventStreams {
     after: CommitPosition,
     conditions: Conditions,
   ): Promise<void> {
+    // Where the reader starts is settled before this stream reads: a read of its own taken
+    // earlier could stop short of that start, and what lies between neither would send.
+    if (this.position === undefined) await this.startingPosition();
     let cursor = after;
     for (;;) {
       stream.missedLive = false;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { loadMigrations, migrate } from './db/migrate.ts';
 import { openPglite } from './db/pglite.ts';
-import { bookingDefinition, bookingEvent } from './testing/fixtures.ts';
+import { bookingDefinition, bookingEvent, openDefinition } from './testing/fixtures.ts';
 import { freePort } from './testing/free-port.ts';
 import { runService, type ServiceProcess, startService } from './testing/service-process.ts';
 
@@ -46,32 +46,28 @@ describe('the service process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     );
   });
 
-  it('keeps every committed write in the PGlite data folder across a graceful restart', async () => {
-    await freshDataDir();
-    service = await startService({ DATA_DIR: dataDir });
-    const created = await fetch(`${service.url}/v1/event-definitions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(bookingDefinition()),
-    });
-    expect(created.status).toBe(201);
-    const { id } = (await created.json()) as { id: string };
-    expect(await service.stop('SIGTERM')).toBe(0);
-    expect(service.output()).toContain('stopped');
-
-    service = await startService({ DATA_DIR: dataDir });
-    const read = await fetch(`${service.url}/v1/event-definitions/${id}`);
-    expect(read.status).toBe(200);
-    expect(await read.json()).toMatchObject({ id, pattern: 'bookings.created' });
-    expect(await service.stop('SIGINT')).toBe(0);
-  });
-
-  it('lets one process at a time use a PGlite data folder, and takes over the lock of a dead one', async () => {
+  // One data folder through a SIGKILL and a graceful restart: each process start costs seconds.
+  it('lets one process at a time use a PGlite data folder, takes over the lock of a dead one, and keeps every committed write across a SIGKILL and a graceful restart', async () => {
     await freshDataDir();
     const lockFile = join(dataDir, 'service.lock');
     service = await startService({ DATA_DIR: dataDir });
     const holder = service.child.pid!;
     expect(await readFile(lockFile, 'utf8')).toBe(`${holder}\n`);
+    const define = async (definition: { pattern: string }) => {
+      const created = await fetch(`${service!.url}/v1/event-definitions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(definition),
+      });
+      expect(created.status).toBe(201);
+      return { id: ((await created.json()) as { id: string }).id, pattern: definition.pattern };
+    };
+    const readBack = async ({ id, pattern }: { id: string; pattern: string }) => {
+      const read = await fetch(`${service!.url}/v1/event-definitions/${id}`);
+      expect(read.status).toBe(200);
+      expect(await read.json()).toMatchObject({ id, pattern });
+    };
+    const beforeKill = await define(bookingDefinition());
 
     const second = await runService({ DATA_DIR: dataDir }).exited;
     expect(second.code).toBe(1);
@@ -86,8 +82,17 @@ describe('the service process', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     expect(await readFile(lockFile, 'utf8')).toBe(`${holder}\n`);
     service = await startService({ DATA_DIR: dataDir });
     expect(await readFile(lockFile, 'utf8')).toBe(`${service.child.pid}\n`);
+    await readBack(beforeKill);
+    const beforeStop = await define(openDefinition('restart.graceful'));
+
+    // A graceful stop says so and frees the lock; the next process reads the same data.
     expect(await service.stop('SIGTERM')).toBe(0);
+    expect(service.output()).toContain('stopped');
     expect(existsSync(lockFile)).toBe(false);
+    service = await startService({ DATA_DIR: dataDir });
+    await readBack(beforeKill);
+    await readBack(beforeStop);
+    expect(await service.stop('SIGINT')).toBe(0);
   });
 
   it('answers 503 with Retry-After in the envelope while starting, then serves on the same port', async () => {

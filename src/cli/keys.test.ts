@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../auth/keys.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
+import { runEps, serviceEnv } from '../testing/eps-process.ts';
 import { runKeysCommand } from './keys-command.ts';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 describe.each(testBackends())('the keys command on $name', (backend) => {
   let t: TestApp;
@@ -107,29 +104,14 @@ describe.each(testBackends())('the keys command on $name', (backend) => {
   it('runs as `eps keys` (and so `npm run keys`) against the configured database', async () => {
     const database = await backend.create();
     try {
-      const env = {
-        PATH: process.env.PATH,
-        ...(database.location.databaseUrl
-          ? { DATABASE_URL: database.location.databaseUrl }
-          : { DATA_DIR: database.location.dataDir }),
-      };
-      const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>(
-        (resolve) => {
-          const child = spawn(
-            process.execPath,
-            ['bin/eps.js', 'keys', 'create', '--scopes', 'admin'],
-            {
-              cwd: ROOT,
-              env,
-              stdio: ['ignore', 'pipe', 'pipe'],
-            },
-          );
-          let stdout = '';
-          child.stdout.on('data', (chunk) => (stdout += chunk));
-          child.on('exit', (exitCode) => resolve({ code: exitCode, stdout }));
-        },
-      );
-      expect(code).toBe(0);
+      // Resolved on 'close', not 'exit': stdout may not all have been read when the process exits.
+      // No service URL: `keys` works on the database itself.
+      const { code, stdout, stderr } = await runEps(
+        '',
+        ['keys', 'create', '--scopes', 'admin'],
+        serviceEnv(database),
+      ).exited;
+      expect(code, stderr).toBe(0);
       const { key } = JSON.parse(stdout);
       const db = await database.open();
       try {

@@ -335,7 +335,9 @@ describe('webhook sender against local receivers', () => {
       error: 'timeout: no response within 200 ms',
     });
     expect(outcome.latencyMs).toBeGreaterThanOrEqual(190);
-    expect(took).toBeLessThan(2000);
+    // The attempt ends at its own timeout, not at a later one along the way (undici's are
+    // minutes): far below those, far above what a loaded machine adds to 200 ms.
+    expect(took).toBeLessThan(10_000);
   });
 
   it('calls a 2xx delivered even when its body never ends, giving up on the body at the timeout', async () => {
@@ -348,7 +350,8 @@ describe('webhook sender against local receivers', () => {
       kind: 'delivered',
       statusCode: 200,
     });
-    expect(performance.now() - before).toBeLessThan(2000);
+    // As above: it gives up on the body at this timeout, not at undici's (minutes).
+    expect(performance.now() - before).toBeLessThan(10_000);
   });
 
   it('calls a refused connection failed', async () => {

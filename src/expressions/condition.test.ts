@@ -222,7 +222,9 @@ describe('functions', () => {
     expect(condition.evaluate(withPayload({ s: `${'a'.repeat(50_000)}!` }))).toEqual({
       result: false,
     });
-    expect(performance.now() - start).toBeLessThan(2000);
+    // Backtracking would take longer than the universe's age; RE2 takes milliseconds. The bound
+    // tells the two apart, with room for a loaded machine (it is not a speed check).
+    expect(performance.now() - start).toBeLessThan(10_000);
   });
 });
 

@@ -84,7 +84,9 @@ describe('PatternIndex', () => {
     const event = Array.from({ length: 60 }, () => 'a').join('.');
     const start = performance.now();
     expect(index.match(event)).toEqual([2]);
-    expect(performance.now() - start).toBeLessThan(1000);
+    // Trying every split of 60 segments among 30 `**` is astronomically slow; the index takes
+    // well under a millisecond. The bound tells the two apart, with room for a loaded machine.
+    expect(performance.now() - start).toBeLessThan(10_000);
   });
 
   it('matches exactly the values whose pattern matches (property)', () => {

@@ -9,16 +9,31 @@ const at = (ms: number) => new Date(start.getTime() + ms);
 describe.each(testBackends())('routing work claims and completions on $name', (backend) => {
   const test = useMigratedDatabase(backend);
   const db = () => test.db();
-  beforeEach(() => db().exec('TRUNCATE routing_work'));
+  beforeEach(() => db().exec('TRUNCATE routing_work, events'));
 
-  /** A pending delivery row due at `dueMs` after the start (its event need not exist here). */
-  async function pending(name: string, dueMs: number): Promise<string> {
+  /**
+   * A pending delivery row of event `name` due at `dueMs` after the start; of the stored event
+   * row `eventRowId` (stored at the start), or of none (the event need not exist for a claim).
+   */
+  async function pending(name: string, dueMs: number, eventRowId?: string): Promise<string> {
     const { rows } = await db().query<{ id: string }>(
       `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
          idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
-       VALUES (gen_random_uuid(), 'delivery', gen_random_uuid(), $1, gen_random_uuid(), $2, $4, 5, $3, $2, $2)
+       VALUES (gen_random_uuid(), 'delivery', gen_random_uuid(), $1, coalesce($4::uuid, gen_random_uuid()),
+         $2, 'delivery:' || gen_random_uuid(), 5, $3, $2, $2)
        RETURNING id`,
-      [name, start, at(dueMs), `delivery:${name}`],
+      [name, start, at(dueMs), eventRowId ?? null],
+    );
+    return rows[0]!.id;
+  }
+
+  /** Stores event `name` at the start, with `{ name }` as its payload; its row id. */
+  async function stored(name: string): Promise<string> {
+    const { rows } = await db().query<{ id: string }>(
+      `INSERT INTO events (id, event_id, pattern, version, "timestamp", payload, metadata, partition_key)
+       VALUES (gen_random_uuid(), $1, 'orders.placed', '1.0.0', $2, $3, '{"tags":{}}', $1)
+       RETURNING id`,
+      [name, start, JSON.stringify({ name })],
     );
     return rows[0]!.id;
   }
@@ -77,5 +92,40 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       new Set([id]),
     );
     expect(await statusOf(id)).toBe('done');
+  });
+
+  it("hands every claimed row its event, however an event's rows are split across claims", async () => {
+    // A claim reads each event once, with the first of its rows the claim took (7a7440e): the
+    // others must get it too, in this claim and in later ones, and after a lease ran out.
+    const events = ['e1', 'e2', 'e3'];
+    const SUBSCRIPTIONS = 4;
+    for (const name of events) {
+      const rowId = await stored(name);
+      for (let s = 0; s < SUBSCRIPTIONS; s++) await pending(name, 0, rowId);
+    }
+    const everyRowHasItsEvent = (claimed: Awaited<ReturnType<typeof claimWork>>) => {
+      for (const work of claimed) {
+        expect(work.event?.eventId, work.id).toBe(work.eventId);
+        expect(work.event?.payload, work.id).toEqual({ name: work.eventId });
+      }
+    };
+    const claimed: string[] = [];
+    // 2 and 4 split the first events' rows across claims, 1 takes a single row, 100 the rest.
+    for (const limit of [2, 4, 1, 100]) {
+      const claim = await claimWork(db(), 'a', at(0), LEASE_MS, limit);
+      expect(claim).toHaveLength(Math.min(limit, events.length * SUBSCRIPTIONS - claimed.length));
+      everyRowHasItsEvent(claim);
+      claimed.push(...claim.map((w) => w.id));
+    }
+    expect(new Set(claimed).size).toBe(events.length * SUBSCRIPTIONS);
+
+    // a's leases run out unrecorded: b takes the rows over, split again.
+    const takenOver: string[] = [];
+    for (const limit of [3, 100]) {
+      const claim = await claimWork(db(), 'b', at(LEASE_MS + 1), LEASE_MS, limit);
+      everyRowHasItsEvent(claim);
+      takenOver.push(...claim.map((w) => w.id));
+    }
+    expect(takenOver.sort()).toEqual(claimed.sort());
   });
 });

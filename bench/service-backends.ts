@@ -13,8 +13,11 @@ import { createBenchDatabase } from './support.ts';
  * PGlite a data folder of its own, on PostgreSQL a database of its own on the server that
  * DATABASE_URL names.
  */
+const BACKEND_NAMES = ['pglite', 'postgres'] as const;
+type BackendName = (typeof BACKEND_NAMES)[number];
+
 export interface ServiceBackend {
-  name: 'pglite' | 'postgres';
+  name: BackendName;
   /** What tells the service where its store is: DATA_DIR or DATABASE_URL. */
   env: Record<string, string>;
   /** The store itself, for counting after the service has stopped. */
@@ -53,6 +56,13 @@ export async function measureOnEachBackend<T>(
   measure: (backend: ServiceBackend) => Promise<T>,
   names: string[] = ['pglite', 'postgres'],
 ): Promise<T[]> {
+  // Checked before anything runs: a misspelt name (RESTART_BACKENDS=postgresql) would be measured as
+  // PostgreSQL, and a run of many minutes would report something other than what was asked.
+  const unknown = names.filter((name) => !BACKEND_NAMES.includes(name as BackendName));
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown backend ${unknown.map((n) => `'${n}'`).join(', ')}: the backends are ${BACKEND_NAMES.join(' and ')}`,
+    );
   const machine = machineDescription();
   const commit = measuredCommit();
   const serverUrl = process.env.DATABASE_URL;

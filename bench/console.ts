@@ -17,7 +17,9 @@ import { postJson } from './support.ts';
  * Issue 16's console goals, measured in Debian's Chromium against a real service process
  * (PGlite in a temporary folder): the events page showing 1,000 rows (`?limit=1000`, the API's
  * largest page) stays under 100 ms per interaction, and a first visit to /console loads at most
- * 300 KB of gzipped JavaScript.
+ * 300 KB of gzipped JavaScript; and issue 16's tail goal, an event on /console/tail within 2 s
+ * of its 202 (the e2e test only checks that it shows: on a loaded CI machine a 2 s bound fails
+ * for reasons that are not the console's).
  *
  * An interaction's time runs from the input event's timestamp (the browser's, as the input
  * arrived) until the first frame that shows its result has been painted: the page checks for the
@@ -31,10 +33,14 @@ import { postJson } from './support.ts';
  * seeded patterns, each answered with 1,000 other events, so every row is replaced; `Until`
  * differs each time, so no answer comes from the cache); Older (the next 1,000 events from the
  * API); Newer (the previous page, from the cache). BENCH_SMOKE=1 repeats each 3 times instead
- * of 20 (a check that it works, not a figure). The JavaScript sizes are the
+ * of 20 (a check that it works, not a figure). The tail's time runs from the moment the 202 of
+ * `POST /v1/events` reached the bench (its clock and the page's are the same machine's) until
+ * the first painted frame with the event's row. The JavaScript sizes are the
  * build's gzip files (what index.html loads first, and what the events page loaded in all).
  */
 const GOAL_MS = 100;
+/** The tail's goal: 202 → row painted. */
+const TAIL_GOAL_MS = 2000;
 const ROWS = 1000;
 const REPEATS = process.env.BENCH_SMOKE ? 3 : 20;
 /** Seeded: two patterns, 2,000 and 1,000 events, interleaved in time. */
@@ -146,23 +152,74 @@ async function shown(page: Page, condition: string, timeoutMs = 60_000): Promise
 }
 
 function summary(samples: Sample[]) {
-  const total = samples.map((s) => s.totalMs);
-  const api = samples.map((s) => s.apiMs);
-  const p95 = round(quantile(total, 0.95));
   return {
-    n: samples.length,
-    medianMs: round(median(total)),
-    p95Ms: p95,
-    maxMs: round(Math.max(...total)),
-    apiMedianMs: round(median(api)),
-    withinGoal: p95 < GOAL_MS,
+    ...latencies(
+      samples.map((s) => s.totalMs),
+      GOAL_MS,
+    ),
+    apiMedianMs: round(median(samples.map((s) => s.apiMs))),
   };
 }
 
-async function measureEventsPage(url: string) {
+function latencies(ms: number[], goalMs: number) {
+  const p95 = round(quantile(ms, 0.95));
+  return {
+    n: ms.length,
+    medianMs: round(median(ms)),
+    p95Ms: p95,
+    maxMs: round(Math.max(...ms)),
+    withinGoal: p95 < goalMs,
+  };
+}
+
+/** A page of its own browser; fails if the page logged errors. */
+async function inBrowser<T>(measure: (page: Page) => Promise<T>): Promise<T> {
   const browser = await launchChromium();
   const { page, errors, close } = await openPage(browser);
   try {
+    const measured = await measure(page);
+    if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join('\n')}`);
+    return measured;
+  } finally {
+    await close();
+    await browser.close();
+  }
+}
+
+/**
+ * 202 → painted row on /console/tail, one event at a time. The page is armed before the POST:
+ * it looks for the row in every animation frame and notes the time after the frame that shows
+ * it has been painted (a task queued from that frame's callback runs after its paint).
+ */
+function measureTail(url: string) {
+  return inBrowser(async (page) => {
+    await page.goto(`${url}/console/tail`);
+    await shown(page, `document.querySelector('.status')?.textContent === 'live'`);
+    const samples: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      const eventId = `tail-${i}-${Date.now()}`;
+      const row = `[...document.querySelectorAll('[role="log"] a')].some((a) => a.textContent === ${JSON.stringify(eventId)})`;
+      const painted = page.evaluate(`new Promise((resolve, reject) => {
+        setTimeout(() => reject(new Error('not shown in 60 s: ${eventId}')), 60000);
+        const check = () => (${row}) ? setTimeout(() => resolve(Date.now())) : requestAnimationFrame(check);
+        check();
+      })`) as Promise<number>;
+      // The check is running once a round trip to the page has passed.
+      await page.evaluate('0');
+      await postJson(url, '/v1/events', {
+        eventId,
+        pattern: 'bench.created',
+        payload: { orderId: eventId, total: i, lines: [] },
+      });
+      const acceptedAt = Date.now();
+      samples.push((await painted) - acceptedAt);
+    }
+    return latencies(samples, TAIL_GOAL_MS);
+  });
+}
+
+function measureEventsPage(url: string) {
+  return inBrowser(async (page) => {
     const scripts = new Set<string>();
     page.on('response', (response) => {
       const path = new URL(response.url()).pathname;
@@ -225,7 +282,6 @@ async function measureEventsPage(url: string) {
         );
       }
     }
-    if (errors.length > 0) throw new Error(`the page logged errors: ${errors.join('\n')}`);
     return {
       interactions: {
         keystrokeInPatternField: summary(keystroke),
@@ -235,10 +291,7 @@ async function measureEventsPage(url: string) {
       },
       eventsPageJsFiles: [...scripts],
     };
-  } finally {
-    await close();
-    await browser.close();
-  }
+  });
 }
 
 export async function benchConsole() {
@@ -257,6 +310,7 @@ export async function benchConsole() {
   try {
     await seed(service.url);
     const measured = await measureEventsPage(service.url);
+    const tail = await measureTail(service.url);
     const eventsPageJs = await Promise.all(
       measured.eventsPageJsFiles.map(
         async (file) => (await stat(join(CONSOLE_DIST, `${file}.gz`))).size,
@@ -269,6 +323,7 @@ export async function benchConsole() {
       rowsShown: ROWS,
       goalMsPerInteraction: GOAL_MS,
       ...measured,
+      tailAcceptedToPainted: { ...tail, goalMs: TAIL_GOAL_MS },
       firstLoadJsGzipBytes: bundle.firstLoadJsGzipBytes,
       firstLoadJsGzipKiB: round(bundle.firstLoadJsGzipBytes / 1024),
       firstLoadJsBudgetKiB: FIRST_LOAD_JS_BUDGET_BYTES / 1024,

@@ -1,6 +1,6 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply } from 'fastify';
-import { errorResponseSchema } from './common.ts';
-import { optionalRevision, requiredRevision } from './etag.ts';
+import { errorResponseSchema, pageAnswer, pagination, paginationQuery } from './common.ts';
+import { optionalRevision, requiredRevision, withEtag } from './etag.ts';
 
 /**
  * The change and delete routes every revisioned resource has (event definitions, workflow
@@ -67,6 +67,78 @@ const describedBy = (route: ResourceRoute) => ({
   summary: route.summary,
   params: { ...idParams, properties: { [paramOf(route)]: idParams.properties.id } },
 });
+
+/** The paging every list query has (`paginationQuery`). */
+interface PageQuery {
+  limit: number;
+  offset: number;
+}
+
+export interface ListRoute<Key extends string, Query extends PageQuery>
+  extends Omit<ResourceRoute, 'path'> {
+  /** The collection's path, e.g. `/v1/workflow-triggers`. */
+  path: string;
+  /** The query's filters; `limit` and `offset` are added. */
+  filters: Record<string, unknown>;
+  /** The answer's field holding the page, e.g. `triggers`. */
+  key: Key;
+  itemSchema: object;
+  list(query: Query): Promise<Record<Key, readonly unknown[]> & { total: number }>;
+}
+
+/** GET of a page of the resources that pass the filters: `{ [key]: [...], pagination }`. */
+export function listRoute<Key extends string, Query extends PageQuery>(
+  app: FastifyInstance,
+  route: ListRoute<Key, Query>,
+): void {
+  app.get<{ Querystring: Query }>(
+    route.path,
+    {
+      config: { access: route.access },
+      schema: {
+        operationId: route.operationId,
+        tags: route.tags,
+        summary: route.summary,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...route.filters, ...paginationQuery },
+        },
+        response: { 200: pageAnswer(route.key, route.itemSchema), 400: errorResponseSchema },
+      },
+    },
+    async (request) => {
+      const query = request.query as Query;
+      const found = await route.list(query);
+      const page = found[route.key];
+      return {
+        [route.key]: page,
+        pagination: pagination(found.total, query.limit, query.offset, page.length),
+      };
+    },
+  );
+}
+
+export interface GetRoute extends ResourceRoute {
+  /** Schema of the 200 answer. */
+  resourceSchema: unknown;
+  get(id: string): Promise<{ revision: number }>;
+}
+
+/** GET of one resource, with its ETag; 404 for an unknown id. */
+export function getRoute(app: FastifyInstance, route: GetRoute): void {
+  app.get<{ Params: Record<string, string> }>(
+    route.path,
+    {
+      config: { access: route.access },
+      schema: {
+        ...describedBy(route),
+        response: { 200: route.resourceSchema, 404: errorResponseSchema },
+      },
+    },
+    async (request, reply) => withEtag(reply, await route.get(request.params[paramOf(route)]!)),
+  );
+}
 
 export interface PatchRoute<Body, Changed, Query = unknown> extends ResourceRoute {
   /** The changeable fields (all optional; at least one must be given). */

@@ -13,12 +13,8 @@ import {
   addSharedSchemas,
   consumerCheckQuery,
   errorDetailSchema,
-  errorResponseSchema,
   exactObject,
   freeFormObject,
-  pageAnswer,
-  pagination,
-  paginationQuery,
   sharedSchema,
   timeSchema,
   warningsSchema,
@@ -27,8 +23,9 @@ import {
 import { withEtag } from '../http/etag.ts';
 import {
   deleteRoute,
-  idParams,
+  getRoute,
   labelsSchema,
+  listRoute,
   NAME_REGEX,
   nameSchema,
   patchRoute,
@@ -220,53 +217,31 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: ProcessorRou
     },
   );
 
-  app.get<{ Querystring: ProcessorFilters }>(
-    '/v1/event-processors',
-    {
-      config: { access: 'processors:read' },
-      schema: {
-        operationId: 'listEventProcessors',
-        tags,
-        summary: 'List event processors (oldest first)',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', pattern: NAME_REGEX },
-            eventPattern: { type: 'string', maxLength: 255 },
-            enabled: { type: 'boolean' },
-            ...paginationQuery,
-          },
-        },
-        response: {
-          200: pageAnswer('processors', eventProcessor.ref),
-          400: errorResponseSchema,
-        },
-      },
+  listRoute(app, {
+    path: '/v1/event-processors',
+    operationId: 'listEventProcessors',
+    access: 'processors:read',
+    tags,
+    summary: 'List event processors (oldest first)',
+    filters: {
+      name: { type: 'string', pattern: NAME_REGEX },
+      eventPattern: { type: 'string', maxLength: 255 },
+      enabled: { type: 'boolean' },
     },
-    async (request) => {
-      const { processors: found, total } = await processors.list(request.query);
-      return {
-        processors: found,
-        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
-      };
-    },
-  );
+    key: 'processors',
+    itemSchema: eventProcessor.ref,
+    list: (query: ProcessorFilters) => processors.list(query),
+  });
 
-  app.get<{ Params: { id: string } }>(
-    '/v1/event-processors/:id',
-    {
-      config: { access: 'processors:read' },
-      schema: {
-        operationId: 'getEventProcessor',
-        tags,
-        summary: 'Read an event processor',
-        params: idParams,
-        response: { 200: eventProcessor.ref, 404: errorResponseSchema },
-      },
-    },
-    async (request, reply) => withEtag(reply, await processors.get(request.params.id)),
-  );
+  getRoute(app, {
+    path: '/v1/event-processors/:id',
+    operationId: 'getEventProcessor',
+    access: 'processors:read',
+    tags,
+    summary: 'Read an event processor',
+    resourceSchema: eventProcessor.ref,
+    get: (id) => processors.get(id),
+  });
 
   patchRoute(app, {
     path: '/v1/event-processors/:id',

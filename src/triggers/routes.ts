@@ -16,9 +16,6 @@ import {
   errorResponseSchema,
   exactObject,
   listAnswer,
-  pageAnswer,
-  pagination,
-  paginationQuery,
   sharedSchema,
   timeSchema,
   warningsSchema,
@@ -27,8 +24,9 @@ import {
 import { withEtag } from '../http/etag.ts';
 import {
   deleteRoute,
-  idParams,
+  getRoute,
   labelsSchema,
+  listRoute,
   NAME_REGEX,
   nameSchema,
   patchRoute,
@@ -288,55 +286,33 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: TriggerRouteDe
     },
   );
 
-  app.get<{ Querystring: TriggerFilters }>(
-    '/v1/workflow-triggers',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'listWorkflowTriggers',
-        tags,
-        summary: 'List triggers (priority order)',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            name: { type: 'string', pattern: NAME_REGEX },
-            workflowDefinitionId: opaqueIdSchema,
-            eventPattern: { type: 'string', maxLength: 255 },
-            triggerType: { type: 'string', enum: TRIGGER_TYPES },
-            enabled: { type: 'boolean' },
-            ...paginationQuery,
-          },
-        },
-        response: {
-          200: pageAnswer('triggers', workflowTrigger.ref),
-          400: errorResponseSchema,
-        },
-      },
+  listRoute(app, {
+    path: '/v1/workflow-triggers',
+    operationId: 'listWorkflowTriggers',
+    access: 'triggers:read',
+    tags,
+    summary: 'List triggers (priority order)',
+    filters: {
+      name: { type: 'string', pattern: NAME_REGEX },
+      workflowDefinitionId: opaqueIdSchema,
+      eventPattern: { type: 'string', maxLength: 255 },
+      triggerType: { type: 'string', enum: TRIGGER_TYPES },
+      enabled: { type: 'boolean' },
     },
-    async (request) => {
-      const { triggers: found, total } = await triggers.list(request.query);
-      return {
-        triggers: found,
-        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
-      };
-    },
-  );
+    key: 'triggers',
+    itemSchema: workflowTrigger.ref,
+    list: (query: TriggerFilters) => triggers.list(query),
+  });
 
-  app.get<{ Params: { id: string } }>(
-    '/v1/workflow-triggers/:id',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'getWorkflowTrigger',
-        tags,
-        summary: 'Read a trigger',
-        params: idParams,
-        response: { 200: workflowTrigger.ref, 404: errorResponseSchema },
-      },
-    },
-    async (request, reply) => withEtag(reply, await triggers.get(request.params.id)),
-  );
+  getRoute(app, {
+    path: '/v1/workflow-triggers/:id',
+    operationId: 'getWorkflowTrigger',
+    access: 'triggers:read',
+    tags,
+    summary: 'Read a trigger',
+    resourceSchema: workflowTrigger.ref,
+    get: (id) => triggers.get(id),
+  });
 
   patchRoute(app, {
     path: '/v1/workflow-triggers/:id',

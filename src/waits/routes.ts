@@ -7,14 +7,11 @@ import {
   eventComponent,
   exactObject,
   nullableTimeSchema,
-  pageAnswer,
-  pagination,
-  paginationQuery,
   sharedSchema,
   timeSchema,
   warningsSchema,
 } from '../http/common.ts';
-import { idParams } from '../http/resource-routes.ts';
+import { idParams, listRoute } from '../http/resource-routes.ts';
 import { WORK_STATUSES } from '../routing/work.ts';
 import type { WaitFilters } from './repository.ts';
 import type { Waits } from './service.ts';
@@ -319,38 +316,21 @@ export function registerWaitRoutes(app: FastifyInstance, waits: Waits): void {
     },
   );
 
-  app.get<{ Querystring: WaitFilters }>(
-    '/v1/waits',
-    {
-      config: { access: 'waits:read' },
-      schema: {
-        operationId: 'listWaits',
-        tags,
-        summary: 'List waits, newest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            correlationKey: { type: 'string', maxLength: 1024 },
-            status: { type: 'string', enum: WAIT_STATUSES },
-            workflowInstanceId: { type: 'string', format: 'uuid' },
-            ...paginationQuery,
-          },
-        },
-        response: {
-          200: pageAnswer('waits', waitComponent.ref),
-          400: errorResponseSchema,
-        },
-      },
+  listRoute(app, {
+    path: '/v1/waits',
+    operationId: 'listWaits',
+    access: 'waits:read',
+    tags,
+    summary: 'List waits, newest first',
+    filters: {
+      correlationKey: { type: 'string', maxLength: 1024 },
+      status: { type: 'string', enum: WAIT_STATUSES },
+      workflowInstanceId: { type: 'string', format: 'uuid' },
     },
-    async (request) => {
-      const { waits: found, total } = await waits.list(request.query);
-      return {
-        waits: found,
-        pagination: pagination(total, request.query.limit, request.query.offset, found.length),
-      };
-    },
-  );
+    key: 'waits',
+    itemSchema: waitComponent.ref,
+    list: (query: WaitFilters) => waits.list(query),
+  });
 
   app.get<{ Params: { id: string } }>(
     '/v1/waits/:id',

@@ -4,17 +4,16 @@ import {
   errorResponseSchema,
   eventComponent,
   exactObject,
-  pageAnswer,
-  pagination,
-  paginationQuery,
   sharedSchema,
   timeSchema,
 } from '../http/common.ts';
 import { withEtag } from '../http/etag.ts';
 import {
   deleteRoute,
+  getRoute,
   idParams,
   labelsSchema,
+  listRoute,
   patchRoute,
   resourceErrors,
   upsertRoute,
@@ -29,11 +28,10 @@ import {
   EXECUTOR_TIMEOUT_BOUNDS,
   EXECUTORS,
   INSTANCE_STATUSES,
-  type InstanceStatus,
   type WorkflowDefinitionChanges,
   type WorkflowDefinitionInput,
 } from './model.ts';
-import type { DefinitionFilters } from './repository.ts';
+import type { DefinitionFilters, InstanceFilters } from './repository.ts';
 
 // No `default` keywords in bodies: the request validator would fill them in, and a PATCH
 // must tell "not sent" from "sent"; the service applies the defaults the descriptions name.
@@ -174,49 +172,27 @@ export function registerWorkflowRoutes(
     },
   );
 
-  app.get<{ Querystring: DefinitionFilters }>(
-    '/v1/workflow-definitions',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'listWorkflowDefinitions',
-        tags,
-        summary: 'List workflow definitions, newest first; ?name= gives every version of one',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { name: { type: 'string', maxLength: 255 }, ...paginationQuery },
-        },
-        response: {
-          200: pageAnswer('workflowDefinitions', workflowDefinition.ref),
-          400: errorResponseSchema,
-        },
-      },
-    },
-    async (request) => {
-      const { limit, offset } = request.query;
-      const { workflowDefinitions, total } = await definitions.list(request.query);
-      return {
-        workflowDefinitions,
-        pagination: pagination(total, limit, offset, workflowDefinitions.length),
-      };
-    },
-  );
+  listRoute(app, {
+    path: '/v1/workflow-definitions',
+    operationId: 'listWorkflowDefinitions',
+    access: 'triggers:read',
+    tags,
+    summary: 'List workflow definitions, newest first; ?name= gives every version of one',
+    filters: { name: { type: 'string', maxLength: 255 } },
+    key: 'workflowDefinitions',
+    itemSchema: workflowDefinition.ref,
+    list: (query: DefinitionFilters) => definitions.list(query),
+  });
 
-  app.get<{ Params: { id: string } }>(
-    '/v1/workflow-definitions/:id',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'getWorkflowDefinition',
-        tags,
-        summary: 'Read a workflow definition',
-        params: idParams,
-        response: { 200: workflowDefinition.ref, 404: errorResponseSchema },
-      },
-    },
-    async (request, reply) => withEtag(reply, await definitions.get(request.params.id)),
-  );
+  getRoute(app, {
+    path: '/v1/workflow-definitions/:id',
+    operationId: 'getWorkflowDefinition',
+    access: 'triggers:read',
+    tags,
+    summary: 'Read a workflow definition',
+    resourceSchema: workflowDefinition.ref,
+    get: (id) => definitions.get(id),
+  });
 
   patchRoute(app, {
     path: '/v1/workflow-definitions/:id',
@@ -277,47 +253,21 @@ function registerInstanceRoutes(
 ): void {
   const tags = ['workflow-instances'];
 
-  app.get<{
-    Querystring: {
-      workflowDefinitionId?: string;
-      correlationKey?: string;
-      status?: InstanceStatus;
-      limit: number;
-      offset: number;
-    };
-  }>(
-    '/v1/workflow-instances',
-    {
-      config: { access: 'triggers:read' },
-      schema: {
-        operationId: 'listWorkflowInstances',
-        tags,
-        summary: 'List workflow instances (builtin executor), newest first',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            workflowDefinitionId: opaqueIdSchema,
-            correlationKey: { type: 'string', maxLength: 1024 },
-            status: { type: 'string', enum: INSTANCE_STATUSES },
-            ...paginationQuery,
-          },
-        },
-        response: {
-          200: pageAnswer('workflowInstances', workflowInstance.ref),
-          400: errorResponseSchema,
-        },
-      },
+  listRoute(app, {
+    path: '/v1/workflow-instances',
+    operationId: 'listWorkflowInstances',
+    access: 'triggers:read',
+    tags,
+    summary: 'List workflow instances (builtin executor), newest first',
+    filters: {
+      workflowDefinitionId: opaqueIdSchema,
+      correlationKey: { type: 'string', maxLength: 1024 },
+      status: { type: 'string', enum: INSTANCE_STATUSES },
     },
-    async (request) => {
-      const { workflowInstances, total } = await instances.list(request.query);
-      const { limit, offset } = request.query;
-      return {
-        workflowInstances,
-        pagination: pagination(total, limit, offset, workflowInstances.length),
-      };
-    },
-  );
+    key: 'workflowInstances',
+    itemSchema: workflowInstance.ref,
+    list: (query: InstanceFilters) => instances.list(query),
+  });
 
   app.get<{ Params: { id: string } }>(
     '/v1/workflow-instances/:id',

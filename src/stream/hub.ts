@@ -58,10 +58,6 @@ export class EventStreams {
     private readonly logger: Logger,
   ) {}
 
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
   /** This instance committed events: look now rather than at the next poll. */
   nudge(): void {
     this.wake?.();

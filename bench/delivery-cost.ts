@@ -80,10 +80,10 @@ interface Counts {
 function countingDatabase(db: Database): { db: Database; counts: Counts } {
   const counts: Counts = { statements: 0, roundTrips: 0 };
   const counted = (q: Queryable): Queryable => ({
-    query(sql, params) {
+    query(sql, params, options) {
       counts.statements++;
       counts.roundTrips++;
-      return q.query(sql, params);
+      return q.query(sql, params, options);
     },
     exec: (sql) => q.exec(sql),
   });

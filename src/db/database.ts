@@ -16,9 +16,22 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Runs the statement as a named prepared statement (PostgreSQL server: parsed and planned
+   * once per connection; PGlite: ignored). Only for a constant SQL text that runs often and
+   * costs the server more to plan than its parameters change, like the outbox write.
+   */
+  prepared?: string;
+}
+
 export interface Queryable {
   /** One parameterised statement. */
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
   /** Several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

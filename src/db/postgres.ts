@@ -5,6 +5,7 @@ import {
   PG_TYPE,
   parseUtcTimestamp,
   type Queryable,
+  type QueryOptions,
   type QueryResult,
   toDbParams,
 } from './database.ts';
@@ -49,11 +50,12 @@ const typeParsers = {
  */
 function wrap(client: pg.Pool | pg.PoolClient, readTimeoutMs: number | undefined): Queryable {
   return {
-    query: <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
+    query: <R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> =>
       translated(async () => {
         const result = await client.query({
           text: sql,
           values: toDbParams(params),
+          ...(options?.prepared ? { name: options.prepared } : {}),
           ...(readTimeoutMs ? { query_timeout: readTimeoutMs } : {}),
         } as pg.QueryConfig);
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };

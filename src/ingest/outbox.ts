@@ -75,6 +75,8 @@ export async function storeEvents(
       work.targetsVersion,
       ...workInsertParams(work.rows, now),
     ],
+    // Planned anew, this statement cost the server 0.3-0.6 ms of a 2-3 ms commit (EXPLAIN ANALYZE).
+    { prepared: 'eps_store_events' },
   );
   const { version, claimed } = rows[0]!;
   if (version !== work.targetsVersion) return { stale: true, targetsVersion: version };

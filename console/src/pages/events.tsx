@@ -1,5 +1,5 @@
-import { useQuery } from '@tanstack/react-query';
-import { type FormEvent, useState } from 'react';
+import { queryOptions, useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useEffect, useState } from 'react';
 import { Link, useLocation, useSearch } from 'wouter';
 import { call, eps } from '../api.ts';
 import type { StoredEvent } from '../types.ts';
@@ -54,6 +54,43 @@ function queryOf(params: URLSearchParams, cursor: string | undefined) {
   return query;
 }
 
+/**
+ * How long a page after a cursor is taken as current: it holds events stamped before the cursor,
+ * which change only when one arrives late or retention drops them, so a page fetched ahead (see
+ * Events) is shown without being asked for again. The first page gains every new event: it is
+ * asked for again whenever it is shown.
+ */
+const PAGE_AFTER_CURSOR_FRESH_MS = 60_000;
+
+/** One page of events: the filters in the address (`search`), from `cursor` on. */
+const eventsPage = (search: string, cursor: string | undefined) =>
+  queryOptions({
+    queryKey: ['events', search, cursor],
+    staleTime: cursor ? PAGE_AFTER_CURSOR_FRESH_MS : 0,
+    queryFn: () =>
+      call(
+        eps.GET('/v1/events', { params: { query: queryOf(new URLSearchParams(search), cursor) } }),
+      ),
+  });
+
+/** How far below the viewport the pager may be when the older page is fetched ahead. */
+const NEAR_PAGER_PX = 1500;
+
+/**
+ * Runs `update` (the page's next state) in a task after this one, once the request for the new
+ * page's events (asked for just before; the page's query then finds it under way) has left:
+ * Chromium sends a fetch's request only when the main thread is free, and drawing the page again
+ * first held the request back by as long as that took (10-20 ms of a submitted filter's time).
+ */
+const afterRequestLeaves = (update: () => void) => setTimeout(update);
+
+/**
+ * Whether the browser asks to save data (`navigator.connection.saveData`, Chromium's data
+ * saver): then the next page is not fetched before it is asked for.
+ */
+const savingData = () =>
+  (navigator as { connection?: { saveData?: boolean } }).connection?.saveData === true;
+
 const EVENT_COLUMNS: Column<StoredEvent>[] = [
   { header: 'Time', cell: (event) => time(event.timestamp) },
   {
@@ -83,6 +120,7 @@ const EVENT_COLUMNS: Column<StoredEvent>[] = [
 
 function FilterForm({ params }: { params: URLSearchParams }) {
   const [, navigate] = useLocation();
+  const queryClient = useQueryClient();
   const [values, setValues] = useState(() =>
     Object.fromEntries(FILTERS.map(({ name }) => [name, params.get(name) ?? ''])),
   );
@@ -92,7 +130,8 @@ function FilterForm({ params }: { params: URLSearchParams }) {
     for (const [name, value] of Object.entries(values))
       if (value.trim()) next.set(name, value.trim());
     if (params.get('limit')) next.set('limit', params.get('limit')!);
-    navigate(`/events?${next}`);
+    void queryClient.prefetchQuery(eventsPage(next.toString(), undefined));
+    afterRequestLeaves(() => navigate(`/events?${next}`));
   };
   return (
     <form className="filters panel" onSubmit={submit} aria-label="Event filters">
@@ -120,13 +159,17 @@ function FilterForm({ params }: { params: URLSearchParams }) {
 export default function Events() {
   const search = useSearch();
   const params = new URLSearchParams(search);
+  const queryClient = useQueryClient();
   // Cursor paging: the cursors of the pages before this one, to go back.
   const [cursors, setCursors] = useState<string[]>([]);
   // The pager sits below the table: a new page opens at its top, as a reader expects (and the
   // windowed table draws its first rows), not at the bottom where the button was clicked.
   const turnPage = (next: string[]) => {
-    setCursors(next);
-    window.scrollTo({ top: 0 });
+    void queryClient.prefetchQuery(eventsPage(search, next.at(-1)));
+    afterRequestLeaves(() => {
+      setCursors(next);
+      window.scrollTo({ top: 0 });
+    });
   };
   const [pageFor, setPageFor] = useState(search);
   if (pageFor !== search) {
@@ -135,10 +178,28 @@ export default function Events() {
   }
   const cursor = cursors.at(-1);
   const events = useQuery({
-    queryKey: ['events', search, cursor],
-    queryFn: () => call(eps.GET('/v1/events', { params: { query: queryOf(params, cursor) } })),
+    ...eventsPage(search, cursor),
     placeholderData: (previous) => previous,
   });
+  // The older page is fetched once the reader nears the pager, so Older opens it from the cache,
+  // as a reader of a paged log expects; not for a reader who only filters (a page of 1,000
+  // events is about 450 KB), not while the previous page stands in for this one (its cursor is
+  // another query's), nor when the browser asks to save data.
+  const [pager, setPager] = useState<HTMLElement | null>(null);
+  const older = events.isPlaceholderData ? undefined : events.data?.pagination.nextCursor;
+  useEffect(() => {
+    if (!older || !pager || savingData()) return;
+    const near = new IntersectionObserver(
+      (entries) => {
+        if (!entries.some((entry) => entry.isIntersecting)) return;
+        near.disconnect();
+        void queryClient.prefetchQuery(eventsPage(search, older));
+      },
+      { rootMargin: `0px 0px ${NEAR_PAGER_PX}px 0px` },
+    );
+    near.observe(pager);
+    return () => near.disconnect();
+  }, [queryClient, search, older, pager]);
   return (
     <>
       <h1>Events</h1>
@@ -157,15 +218,17 @@ export default function Events() {
               rowKey={(event) => event.eventId}
               columns={EVENT_COLUMNS}
             />
-            <NewerOlder
-              label="Pages"
-              onNewer={cursors.length > 0 ? () => turnPage(cursors.slice(0, -1)) : undefined}
-              onOlder={
-                pagination.hasMore && pagination.nextCursor
-                  ? () => turnPage([...cursors, pagination.nextCursor!])
-                  : undefined
-              }
-            />
+            <div ref={setPager}>
+              <NewerOlder
+                label="Pages"
+                onNewer={cursors.length > 0 ? () => turnPage(cursors.slice(0, -1)) : undefined}
+                onOlder={
+                  pagination.hasMore && pagination.nextCursor
+                    ? () => turnPage([...cursors, pagination.nextCursor!])
+                    : undefined
+                }
+              />
+            </div>
           </>
         )}
       </Loaded>

@@ -80,17 +80,24 @@ describe('the console pages', { timeout: 180_000 }, () => {
   it('events: filter form and cursor paging over GET /v1/events', async () => {
     const { page, close } = await openPage(harness.browser);
     try {
+      const asked: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().includes('/v1/events?')) asked.push(request.url());
+      });
+      const nextPage = (request: { url(): string }) =>
+        request.url().includes('/v1/events?') && request.url().includes('cursor=');
+      const ahead = page.waitForResponse(nextPage);
       await page.goto(`${harness.service.url}/console/events?limit=2`);
       await visible(page, '3 matching events');
       const rows = page.locator('table.events-table tbody tr');
       expect(await rows.count()).toBe(2);
+      // The older page is fetched once this one is shown: Older then asks the API nothing.
+      await (await ahead).finished();
+      const askedBefore = asked.length;
       await page.getByRole('button', { name: 'Older' }).click();
-      await page
-        .locator('table.events-table tbody tr')
-        .first()
-        .getByText('orders.placed')
-        .waitFor();
+      await rows.first().getByText('orders.placed').waitFor();
       expect(await rows.count()).toBe(1);
+      expect(asked.length).toBe(askedBefore);
       await page.getByRole('button', { name: 'Newer' }).click();
       await page.getByText('orders.shipped').waitFor();
       await page.getByLabel('Pattern').fill('*.paid');
@@ -104,6 +111,16 @@ describe('the console pages', { timeout: 180_000 }, () => {
       await page.getByRole('button', { name: 'Search' }).click();
       await visible(page, '1 matching events');
       await rows.getByText('orders.paid').waitFor();
+
+      // With the browser's data saver on, the older page waits until Older asks for it.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('Emulation.setDataSaverOverride', { dataSaverEnabled: true });
+      await page.goto(`${harness.service.url}/console/events?limit=2`);
+      await visible(page, '3 matching events');
+      const askedByOlder = page.waitForRequest(nextPage);
+      await page.getByRole('button', { name: 'Older' }).click();
+      await askedByOlder;
+      await rows.first().getByText('orders.placed').waitFor();
     } finally {
       await close();
     }

@@ -35,7 +35,9 @@ import { Waits } from './service.ts';
  * - Registration, one transaction: (g1) lock `wait_resolver` FOR SHARE; (g2) insert the wait
  *   (window start = transaction start − lookback, the clock of `events.created_at`); (g3) take
  *   the horizon H_g; (g4) look back over the window's events below H_g, in order, and resolve
- *   with the first match as r5 does; commit.
+ *   with the first match as r5 does; (g5) read the wait as it left it, the registration's
+ *   answer; commit. Read after the commit instead, the answer could show a round's resolution
+ *   (the round waiting at r1 goes on as soon as g1 is released) as the registration's own.
  * - Nothing missed: r1 and g1 exclude each other. The last round committed before g1 was
  *   granted left R ≤ its H_r ≤ H_g (horizons only grow). Every later round is granted r1 only
  *   after the registration committed, so its r4 sees the wait, and it reads on from R. The
@@ -110,6 +112,8 @@ class Actor {
   private readonly stops: Array<{ pattern: RegExp; reached: Deferred<void>; go: Deferred<void> }> =
     [];
   private backend = deferred<number>();
+  /** Where its transaction stops once committed, before its caller goes on (see {@link stopAfterCommit}). */
+  private afterCommit: { reached: Deferred<void>; go: Deferred<void> } | undefined;
   readonly db: Database;
 
   constructor(
@@ -122,14 +126,36 @@ class Actor {
         await this.step(sql);
         return base.query<R>(sql, params);
       },
-      transaction: (fn) =>
-        base.transaction(async (tx) => {
+      transaction: async (fn) => {
+        const result = await base.transaction(async (tx) => {
           const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
           this.backend.resolve(rows[0]!.pid);
           const result = await fn(this.stepped(tx));
           await this.step('COMMIT');
           return result;
-        }),
+        });
+        const stop = this.afterCommit;
+        this.afterCommit = undefined;
+        if (stop) {
+          stop.reached.resolve();
+          await stop.go.promise;
+        }
+        return result;
+      },
+    };
+  }
+
+  /**
+   * Stops once its next transaction committed, before the code that ran it goes on: what that
+   * code does after the commit (a read of what it wrote) then comes after whatever the test
+   * lets other actors do meanwhile.
+   */
+  stopAfterCommit(): Stop {
+    const stop = { reached: deferred(), go: deferred() };
+    this.afterCommit = stop;
+    return {
+      reached: within(stop.reached.promise, `${this.name} committing`),
+      go: () => stop.go.resolve(),
     };
   }
 
@@ -455,6 +481,32 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
       await rounding;
       await expectResolvedOnceBy(wait.id, event.eventId);
       // Without the lock the round would have passed the event before the wait existed for it.
+      expect(blocked).toBe('blocked at its lock');
+    });
+
+    it('a round let through by the registration’s commit resolves the wait before the registration answers: the answer is what the registration did (waiting), and the wait resolves once', async () => {
+      const event = await publishHeld();
+      const registration = actor('registration');
+      const atCommit = registration.actor.stopBefore(STATEMENT.commit);
+      const committed = registration.actor.stopAfterCommit();
+      const registered = register(registration.waits);
+      await atCommit.reached;
+      // Committed while the registration, which could not see it, is still uncommitted.
+      await event.commit();
+      const resolver = actor('resolver');
+      const rounding = round(resolver.waits, 'the blocked round');
+      const blocked = await blocksOn(resolver.actor, registration.actor, rounding);
+      atCommit.go();
+      await committed.reached;
+      // The round, granted its lock by that commit, resolves the wait and commits before the
+      // registration's code goes on: the order the test above leaves to chance.
+      expect(await rounding).toEqual([expect.objectContaining({ eventId: event.eventId })]);
+      committed.go();
+      const wait = await registered;
+      // The lookback could not see the event (still running at its horizon): the answer must not
+      // pass the round's resolution off as the registration's own.
+      expect(wait.status).toBe('waiting');
+      await expectResolvedOnceBy(wait.id, event.eventId);
       expect(blocked).toBe('blocked at its lock');
     });
 

@@ -174,10 +174,17 @@ export class Waits {
     const checked = checkWaitInput(input, this.deps.maxLookbackMs);
     const id = newUuidV7();
     const notify = await this.notifyToStore(id, input.notify);
-    const warnings = await this.store([
-      { id, checked, notify: notify.stored, lookbackField: 'lookback' },
-    ]);
-    const wait = await findWait(this.deps.db, id);
+    const { warnings, wait } = await this.deps.db.transaction(async (tx) => {
+      const warnings = await this.store(tx, [
+        { id, checked, notify: notify.stored, lookbackField: 'lookback' },
+      ]);
+      // Read in the registration's own transaction, not after it: the answer is what this
+      // registration did. Read after the commit, it could show the resolution of a resolver
+      // round that was waiting for this registration's lock (a round resolves the wait with an
+      // event committed after the lookback's horizon) and pass it off as the lookback's, so
+      // one resolution would be reported twice: by the 201 and by the round.
+      return { warnings, wait: await findWait(tx, id) };
+    });
     if (!wait) throw new Error('a registered wait was not found');
     const shown =
       notify.generated && 'url' in wait.notify
@@ -220,16 +227,17 @@ export class Waits {
       notify,
       lookbackField: `waitFor[${i}].lookback`,
     }));
-    const warnings = await this.store(waits);
+    const warnings = await this.deps.db.transaction((tx) => this.store(tx, waits));
     return { waitIds: waits.map((w) => w.id), warnings };
   }
 
   /**
-   * Inserts waits (an id already stored is skipped) and, in the same transaction under the
-   * resolver position's shared lock, looks back for each new one (see the class comment).
+   * Inserts waits (an id already stored is skipped) and, in the caller's transaction `tx` under
+   * the resolver position's shared lock, looks back for each new one (see the class comment).
    * Answers the warnings of lookbacks that examined only part of their window.
    */
   private async store(
+    tx: Queryable,
     waits: Array<{
       id: string;
       checked: Checked<WaitSpec & { correlationKey: string }>;
@@ -239,36 +247,34 @@ export class Waits {
     }>,
   ): Promise<ErrorDetail[]> {
     const now = this.deps.clock.now();
-    return this.deps.db.transaction(async (tx) => {
-      await lockResolverPosition(tx, 'share');
-      const warnings: ErrorDetail[] = [];
-      for (const { id, checked, notify, lookbackField } of waits) {
-        const rule = await insertWait(
-          tx,
-          {
-            id,
-            pattern: checked.pattern,
-            condition: checked.condition ?? null,
-            correlationKey: checked.correlationKey,
-            keyPath: checked.correlationKeyPath ?? '',
-            timeout: checked.timeout,
-            lookback: checked.lookback ?? null,
-            lookbackMs: checked.lookbackMs,
-            expiresAt: new Date(now.getTime() + checked.timeoutMs),
-            notify,
-            // Only a builtin instance's id is this service's (a uuid it lists waits by).
-            workflowInstanceId: isSent(notify) ? null : notify.workflowInstanceId,
-          },
-          now,
-        );
-        if (!rule) continue;
-        const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
-        if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
-        if (found.narrowedTo)
-          warnings.push(truncated(lookbackField, this.deps.lookbackMaxEvents, found.narrowedTo));
-      }
-      return warnings;
-    });
+    await lockResolverPosition(tx, 'share');
+    const warnings: ErrorDetail[] = [];
+    for (const { id, checked, notify, lookbackField } of waits) {
+      const rule = await insertWait(
+        tx,
+        {
+          id,
+          pattern: checked.pattern,
+          condition: checked.condition ?? null,
+          correlationKey: checked.correlationKey,
+          keyPath: checked.correlationKeyPath ?? '',
+          timeout: checked.timeout,
+          lookback: checked.lookback ?? null,
+          lookbackMs: checked.lookbackMs,
+          expiresAt: new Date(now.getTime() + checked.timeoutMs),
+          notify,
+          // Only a builtin instance's id is this service's (a uuid it lists waits by).
+          workflowInstanceId: isSent(notify) ? null : notify.workflowInstanceId,
+        },
+        now,
+      );
+      if (!rule) continue;
+      const found = await lookBack(tx, rule, this.deps.lookbackMaxEvents);
+      if (found.event) await resolve(tx, [{ waitId: id, event: found.event }], now);
+      if (found.narrowedTo)
+        warnings.push(truncated(lookbackField, this.deps.lookbackMaxEvents, found.narrowedTo));
+    }
+    return warnings;
   }
 
   /** A wait, with how its notification went when it sends one (a URL). */

@@ -275,7 +275,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   registerIdentityRoute(server, config.authEnabled);
   registerRegistryRoutes(server, registry);
   registerIngestRoutes(server, receiver, config.ingest, tracing);
-  const events = new EventStore(db);
+  const events = new EventStore(db, config.eventsPageMaxBytes);
   registerStoreRoutes(server, events);
   registerStreamRoutes(server, streams);
   registerTriggerRoutes(server, {

@@ -25,6 +25,7 @@ describe('configuration', () => {
       logLevel: 'info',
       bodyLimitBytes: 1024 * 1024,
       bodyMaxDepth: 64,
+      eventsPageMaxBytes: 4 * 1024 * 1024,
       authEnabled: false,
       bootstrapAdminKey: undefined,
       oauth: undefined,

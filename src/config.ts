@@ -48,6 +48,13 @@ export interface Config {
   /** Largest accepted JSON body of single-resource requests, in bytes. Env `BODY_LIMIT_BYTES`, default 1 MiB. */
   bodyLimitBytes: number;
   /**
+   * Most bytes of events' JSON in one page of `GET /v1/events`: a page stops before the event
+   * that would pass it (its first event comes whatever its size), so fewer than `limit` events
+   * come when they are large. Env `EVENTS_PAGE_MAX_BYTES`, default 4 MiB: four events of the
+   * default 1 MiB body limit, while 1,000 events of up to 4 KiB still fill a page as before.
+   */
+  eventsPageMaxBytes: number;
+  /**
    * Deepest nesting of objects and arrays in any JSON body, checked while it is parsed. Env
    * `BODY_MAX_DEPTH`, default 64; at least `INGEST_MAX_PAYLOAD_DEPTH` + 3, so that a batch of
    * events whose payloads nest as deep as allowed still parses.
@@ -457,6 +464,13 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
     bodyMaxDepth: bodyMaxDepth(env),
+    eventsPageMaxBytes: integer(
+      env,
+      'EVENTS_PAGE_MAX_BYTES',
+      4 * 1024 * 1024,
+      1024,
+      256 * 1024 * 1024,
+    ),
     ingest: ingestConfig(env),
     partitions,
     retention: retentionConfig(env, partitions.retentionDays),

@@ -68,6 +68,8 @@ interface PageRow {
   events: string;
   /** Rows read: one more than the page holds when there are more. */
   fetched: number;
+  /** Rows in the page: fewer than read when the limit or the byte budget stopped it. */
+  kept: number;
   last_id: string | null;
   last_time: string | null;
 }
@@ -91,13 +93,27 @@ export const pageJson = (page: EventPage): string =>
 
 /** Reads of the event store. */
 export class EventStore {
-  constructor(private readonly db: Queryable) {}
+  /**
+   * @param pageMaxBytes where a page of {@link query} stops: the most bytes of events' JSON it
+   * holds, unless its first event alone is larger (config `eventsPageMaxBytes`).
+   */
+  constructor(
+    private readonly db: Queryable,
+    private readonly pageMaxBytes: number,
+  ) {}
 
   /**
    * One page, read as one row: the database joins the events' JSON into one text and names the
    * last event, where the next page starts (1,001 rows of text, each crossing into JavaScript on
    * its own, made a page of 1,000 take 10-25% longer on PGlite). One row more than the page is
    * read, to know whether more follow.
+   *
+   * The page also stops at `pageMaxBytes` of events' JSON: events may be up to the body limit
+   * each, and 1,000 of them would make a text past PostgreSQL's 1 GB and V8's string limits,
+   * with one request's memory unbounded well before. A running sum of each event's JSON length
+   * in the page's order keeps the events that fit; the first is kept whatever its size, so
+   * paging always progresses. Sums only grow, so the kept rows are a prefix of the order and the
+   * cursor of the last one continues exactly after it. Only kept rows reach the joined text.
    */
   async query(query: EventQuery): Promise<EventPage> {
     const { whereSql, params } = buildConditions(query);
@@ -105,24 +121,30 @@ export class EventStore {
     const order = `"timestamp" ${direction}, id ${direction}`;
     const limit = `$${params.length + 1}::int`;
     const { rows } = await this.db.query<PageRow>(
-      `SELECT coalesce(string_agg(json, ',' ORDER BY n) FILTER (WHERE n <= ${limit}), '') AS events,
+      `SELECT coalesce(string_agg(json, ',' ORDER BY n) FILTER (WHERE kept), '') AS events,
               count(*)::int AS fetched,
-              (array_agg(id ORDER BY n DESC) FILTER (WHERE n <= ${limit}))[1] AS last_id,
-              (array_agg(cursor_time ORDER BY n DESC) FILTER (WHERE n <= ${limit}))[1] AS last_time
-         FROM (SELECT json, id, cursor_time, row_number() OVER (ORDER BY ${order}) AS n
-                 FROM (SELECT ${STORED_EVENT_JSON_SQL} AS json, id, "timestamp",
-                              to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
-                         FROM events ${whereSql}
-                        ORDER BY ${order}
-                        LIMIT ${limit} + 1 OFFSET $${params.length + 2}) limited) page`,
-      [...params, query.limit, query.offset],
+              count(*) FILTER (WHERE kept)::int AS kept,
+              (array_agg(id ORDER BY n DESC) FILTER (WHERE kept))[1] AS last_id,
+              (array_agg(cursor_time ORDER BY n DESC) FILTER (WHERE kept))[1] AS last_time
+         FROM (SELECT json, id, cursor_time, n,
+                      n <= ${limit} AND (n = 1 OR bytes <= $${params.length + 3}::bigint) AS kept
+                 FROM (SELECT json, id, cursor_time, row_number() OVER page_order AS n,
+                              sum(octet_length(json)) OVER page_order AS bytes
+                         FROM (SELECT ${STORED_EVENT_JSON_SQL} AS json, id, "timestamp",
+                                      to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
+                                 FROM events ${whereSql}
+                                ORDER BY ${order}
+                                LIMIT ${limit} + 1 OFFSET $${params.length + 2}) limited
+                       WINDOW page_order AS (ORDER BY ${order} ROWS UNBOUNDED PRECEDING)) numbered) page`,
+      [...params, query.limit, query.offset, this.pageMaxBytes],
     );
     const counted = await this.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM (SELECT 1 FROM events ${whereSql} LIMIT ${EXACT_TOTAL_LIMIT + 1}) counted`,
       params,
     );
     const page = rows[0]!;
-    const hasMore = page.fetched > query.limit;
+    // A row read past the page, whether the limit or the byte budget left it out.
+    const hasMore = page.fetched > page.kept;
     const total = Math.min(counted.rows[0]!.n, EXACT_TOTAL_LIMIT);
     return {
       eventsJson: page.events,

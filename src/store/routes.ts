@@ -54,7 +54,10 @@ export function registerStoreRoutes(app: FastifyInstance, store: EventStore): vo
         summary: 'Query stored events, newest first',
         description:
           '`total` is exact up to 10,000 matches (`totalExact: true`); beyond that it is a lower bound. ' +
-          'With a `cursor` (from `nextCursor`) paging is stable and `total` counts the matches after the cursor.',
+          'With a `cursor` (from `nextCursor`) paging is stable and `total` counts the matches after the cursor. ' +
+          "`limit` is a maximum: a page also stops at EVENTS_PAGE_MAX_BYTES (default 4 MiB) of events' JSON, " +
+          'so a page of large events holds fewer than `limit` (at least one: a larger event comes alone) with `hasMore` true. ' +
+          'Page with `nextCursor`: it continues exactly after the last event returned.',
         querystring: {
           type: 'object',
           additionalProperties: false,

@@ -12,11 +12,19 @@ const PATTERNS = [
   'invoice.created',
 ];
 
+const PAGE_MAX_BYTES = 64 * 1024;
+
 describe.each(testBackends())('event store on $name', (backend) => {
   let t: TestApp;
   beforeAll(async () => {
     const partitions = { ...loadConfig({}).partitions, retentionDays: 30 };
-    t = await startTestApp(backend, { partitions, definitionCacheTtlMs: 0 });
+    // A small page budget, far above the other tests' small events, so that a few large ones
+    // show where a page stops.
+    t = await startTestApp(backend, {
+      partitions,
+      definitionCacheTtlMs: 0,
+      eventsPageMaxBytes: PAGE_MAX_BYTES,
+    });
   });
   afterAll(() => t.close());
   beforeEach(async () => {
@@ -231,6 +239,86 @@ describe.each(testBackends())('event store on $name', (backend) => {
       const response = await t.request('GET', '/v1/events/nope');
       expect(response.status).toBe(404);
       expect(response.body.error.code).toBe('not_found');
+    });
+  });
+
+  describe('pages stop at the byte budget', () => {
+    // Payload sizes in time order. An event's JSON is its payload plus a few hundred bytes, so
+    // with a budget of 64 KiB: two of 30 KB fit and three do not; 100 KB is over it alone.
+    const SIZES: [string, number][] = [
+      ['a1', 30_000],
+      ['a2', 30_000],
+      ['a3', 30_000],
+      ['a4', 100_000],
+      ['a5', 1_000],
+      ['a6', 1_000],
+      ['a7', 50_000],
+      ['a8', 30_000],
+    ];
+    beforeEach(async () => {
+      for (const [i, [eventId, size]] of SIZES.entries())
+        await publish({
+          eventId,
+          pattern: 'invoice.created',
+          timestamp: `2026-01-0${i + 1}T10:00:00Z`,
+          payload: { blob: 'x'.repeat(size) },
+        });
+    });
+
+    /** Every page by cursor, as the ids of each. */
+    const pages = async (qs: string) => {
+      const seen: string[][] = [];
+      let cursor = '';
+      for (;;) {
+        const page = await query(`${qs}${cursor ? `&cursor=${cursor}` : ''}`);
+        const got = ids(page);
+        const bytes = page.events.reduce(
+          (n: number, e: unknown) => n + JSON.stringify(e).length,
+          0,
+        );
+        // Never empty while more follow; over the budget only when one event is alone.
+        if (page.pagination.hasMore) expect(got.length).toBeGreaterThan(0);
+        if (got.length > 1) expect(bytes).toBeLessThanOrEqual(PAGE_MAX_BYTES);
+        if (got.length > 0) seen.push(got);
+        cursor = page.pagination.nextCursor ?? '';
+        if (!page.pagination.hasMore) {
+          // Ascending, the last page still hands back a cursor: nothing after it.
+          if (cursor) expect(ids(await query(`${qs}&cursor=${cursor}`))).toEqual([]);
+          return seen;
+        }
+        expect(cursor).not.toBe('');
+      }
+    };
+
+    it.each([
+      ['order=asc', [['a1', 'a2'], ['a3'], ['a4'], ['a5', 'a6', 'a7'], ['a8']]],
+      ['order=desc', [['a8'], ['a7', 'a6', 'a5'], ['a4'], ['a3', 'a2'], ['a1']]],
+      ['order=asc&limit=2', [['a1', 'a2'], ['a3'], ['a4'], ['a5', 'a6'], ['a7'], ['a8']]],
+      ['order=desc&limit=2', [['a8'], ['a7', 'a6'], ['a5'], ['a4'], ['a3', 'a2'], ['a1']]],
+    ])('%s: every event once, in order, fewer than limit when large', async (qs, expected) => {
+      const got = await pages(`pattern=invoice.created&${qs}`);
+      expect(got).toEqual(expected);
+      const all = SIZES.map(([id]) => id);
+      expect(got.flat()).toEqual(qs.includes('desc') ? all.reverse() : all);
+    });
+
+    it('answers an event over the budget alone, with hasMore and a cursor after it', async () => {
+      const page = await query('pattern=invoice.created&order=asc&startTime=2026-01-04T00:00:00Z');
+      expect(ids(page)).toEqual(['a4']);
+      expect(page.events[0].payload.blob).toHaveLength(100_000);
+      expect(page.pagination).toMatchObject({ limit: 100, hasMore: true, total: 5 });
+      const next = await query(
+        `pattern=invoice.created&order=asc&cursor=${page.pagination.nextCursor}`,
+      );
+      expect(ids(next)).toEqual(['a5', 'a6', 'a7']);
+    });
+
+    it('stops offset pages too: the next offset counts the events received', async () => {
+      const first = await query('pattern=invoice.created&order=asc&limit=5');
+      expect(ids(first)).toEqual(['a1', 'a2']);
+      expect(first.pagination.hasMore).toBe(true);
+      const second = await query('pattern=invoice.created&order=asc&limit=5&offset=2');
+      expect(ids(second)).toEqual(['a3']);
     });
   });
 

@@ -465,17 +465,26 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
       await expectResolvedOnceBy(wait.id, eventId);
     });
 
-    it('a round started while a registration holds its lock waits for it, then resolves the wait with the event committed meanwhile', async () => {
+    /**
+     * A registration stopped before its commit, an event committed meanwhile (which it cannot
+     * see), and a resolver round started then, blocked at the registration's lock.
+     */
+    const roundBlockedByARegistration = async () => {
       const event = await publishHeld();
       const registration = actor('registration');
       const atCommit = registration.actor.stopBefore(STATEMENT.commit);
       const registered = register(registration.waits);
       await atCommit.reached;
-      // Committed while the registration, which could not see it, is still uncommitted.
       await event.commit();
       const resolver = actor('resolver');
       const rounding = round(resolver.waits, 'the blocked round');
       const blocked = await blocksOn(resolver.actor, registration.actor, rounding);
+      return { event, registration, atCommit, registered, rounding, blocked };
+    };
+
+    it('a round started while a registration holds its lock waits for it, then resolves the wait with the event committed meanwhile', async () => {
+      const { event, atCommit, registered, rounding, blocked } =
+        await roundBlockedByARegistration();
       atCommit.go();
       const wait = await registered;
       await rounding;
@@ -485,17 +494,9 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
     });
 
     it('a round let through by the registration’s commit resolves the wait before the registration answers: the answer is what the registration did (waiting), and the wait resolves once', async () => {
-      const event = await publishHeld();
-      const registration = actor('registration');
-      const atCommit = registration.actor.stopBefore(STATEMENT.commit);
+      const { event, registration, atCommit, registered, rounding, blocked } =
+        await roundBlockedByARegistration();
       const committed = registration.actor.stopAfterCommit();
-      const registered = register(registration.waits);
-      await atCommit.reached;
-      // Committed while the registration, which could not see it, is still uncommitted.
-      await event.commit();
-      const resolver = actor('resolver');
-      const rounding = round(resolver.waits, 'the blocked round');
-      const blocked = await blocksOn(resolver.actor, registration.actor, rounding);
       atCommit.go();
       await committed.reached;
       // The round, granted its lock by that commit, resolves the wait and commits before the

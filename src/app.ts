@@ -321,16 +321,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const maintainEvents = () => maintainPartitions(db, config.partitions, clock.now(), logger);
   const retain = () => applyRetention(db, config.retention, clock.now(), {}, logger);
   // One storage loop: event partitions, then every other table's retention, then the estimates.
-  // The pass at start-up makes the partitions only, which events need before they are accepted:
-  // retention and PGlite's ANALYZE take seconds of CPU over a large store (PGlite on this very
-  // thread), and would delay every restart for work that can wait one interval.
-  let startUpPass = true;
   const maintain = async () => {
     await maintainEvents();
-    if (startUpPass) {
-      startUpPass = false;
-      return;
-    }
     await retain();
     await refreshRowEstimates(db);
   };
@@ -358,9 +350,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
         config.partitions.maintenanceIntervalMs,
         maintain,
         logger,
-        // The start-up pass makes partitions only; retention follows soon rather than one whole
-        // interval later, so a process restarted more often than the interval still applies it.
-        Math.min(config.partitions.maintenanceIntervalMs, RETENTION_AFTER_START_MS),
+        // The pass at start-up makes the partitions only, which events need before they are
+        // accepted: retention and PGlite's ANALYZE take seconds of CPU over a large store (PGlite
+        // on this very thread), and would delay every restart for work that can wait a minute.
+        { task: maintainEvents, regularAfterMs: RETENTION_AFTER_START_MS },
       );
       await maintenance.firstRun();
       routing.start();

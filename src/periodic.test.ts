@@ -6,8 +6,8 @@ describe('runPeriodically', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  /** Runs of the start-up and regular tasks, named with when they ran (ms after the start). */
-  const record = (runs: string[], name: string, failures = 0) => {
+  /** A task that records when it ran (ms after the start) and fails its first `failures` runs. */
+  const recorded = (runs: string[], name: string, failures = 0) => {
     const started = Date.now();
     let failed = 0;
     return async () => {
@@ -18,51 +18,51 @@ describe('runPeriodically', () => {
       }
     };
   };
-  const silent = pino({ level: 'silent' });
+
+  /**
+   * The runs of `task` every `intervalMs` over `forMs`, after a start-up run (`startUp`, failing
+   * `failures` times) when one is given; `atFirstRun`, the runs once `firstRun` resolved.
+   */
+  const runsOver = async (
+    intervalMs: number,
+    forMs: number,
+    startUp?: { regularAfterMs: number; failures?: number },
+  ) => {
+    const runs: string[] = [];
+    const periodic = runPeriodically(
+      'test',
+      intervalMs,
+      recorded(runs, 'task'),
+      pino({ level: 'silent' }),
+      startUp && {
+        task: recorded(runs, 'start-up', startUp.failures),
+        regularAfterMs: startUp.regularAfterMs,
+      },
+    );
+    await periodic.firstRun();
+    const atFirstRun = [...runs];
+    await vi.advanceTimersByTimeAsync(forMs);
+    await periodic.stop();
+    return { atFirstRun, runs };
+  };
 
   it('runs at once, then every interval after the previous run', async () => {
-    const runs: string[] = [];
-    const periodic = runPeriodically('test', 1000, record(runs, 'task'), silent);
-    await periodic.firstRun();
-    await vi.advanceTimersByTimeAsync(2150);
-    await periodic.stop();
-    expect(runs).toEqual(['task@0', 'task@1000', 'task@2000']);
+    expect((await runsOver(1000, 2150)).runs).toEqual(['task@0', 'task@1000', 'task@2000']);
   });
 
   it('runs the start-up task at once, the regular one regularAfterMs later, then every interval', async () => {
-    const runs: string[] = [];
-    const periodic = runPeriodically('test', 1000, record(runs, 'task'), silent, {
-      task: record(runs, 'start-up'),
-      regularAfterMs: 100,
-    });
-    await periodic.firstRun();
-    expect(runs).toEqual(['start-up@0']);
-    await vi.advanceTimersByTimeAsync(2150);
-    await periodic.stop();
+    const { atFirstRun, runs } = await runsOver(1000, 2150, { regularAfterMs: 100 });
+    expect(atFirstRun).toEqual(['start-up@0']);
     expect(runs).toEqual(['start-up@0', 'task@100', 'task@1100', 'task@2100']);
   });
 
   it('retries a failed start-up task (backing off from 1 s) until it succeeds, then goes on', async () => {
-    const runs: string[] = [];
-    const periodic = runPeriodically('test', 10_000, record(runs, 'task'), silent, {
-      task: record(runs, 'start-up', 2),
-      regularAfterMs: 100,
-    });
-    await periodic.firstRun();
-    await vi.advanceTimersByTimeAsync(3150);
-    await periodic.stop();
+    const { runs } = await runsOver(10_000, 3150, { regularAfterMs: 100, failures: 2 });
     expect(runs).toEqual(['start-up@0', 'start-up@1000', 'start-up@3000', 'task@3100']);
   });
 
   it('runs the regular task one interval after start-up at the latest', async () => {
-    const runs: string[] = [];
-    const periodic = runPeriodically('test', 500, record(runs, 'task'), silent, {
-      task: record(runs, 'start-up'),
-      regularAfterMs: 60_000,
-    });
-    await periodic.firstRun();
-    await vi.advanceTimersByTimeAsync(1050);
-    await periodic.stop();
+    const { runs } = await runsOver(500, 1050, { regularAfterMs: 60_000 });
     expect(runs).toEqual(['start-up@0', 'task@500', 'task@1000']);
   });
 });

@@ -461,14 +461,7 @@ async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Pro
   const resolved = await resolveWaits(tx, resolutions, now);
   await queueWork(
     tx,
-    resolved
-      .filter((r) => isSent(r.notify))
-      .map((r) => ({
-        kind: 'resume' as const,
-        targetId: r.id,
-        eventId: r.eventId,
-        maxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
-      })),
+    notificationsOf(resolved, (r) => ({ eventId: r.eventId })),
     now,
   );
   return resolved;
@@ -484,16 +477,28 @@ async function resolve(tx: Queryable, resolutions: Resolution[], now: Date): Pro
 async function noticeEnded(tx: Queryable, ended: Ended[], now: Date): Promise<void> {
   await queueEventlessWork(
     tx,
-    ended
-      .filter((e) => isSent(e.notify))
-      .map((e) => ({
-        kind: 'resume' as const,
-        targetId: e.id,
-        reason: e.status,
-        maxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
-      })),
+    notificationsOf(ended, (e) => ({ reason: e.status })),
     now,
   );
+}
+
+/**
+ * The `resume` work notifying those of `waits` that are sent (a URL or an http engine's
+ * instance; a builtin instance's are only recorded), each keyed by what `keyOf` adds: the
+ * resolving event, or how an eventless ending came about.
+ */
+function notificationsOf<W extends Resolved | Ended, K extends object>(
+  waits: W[],
+  keyOf: (wait: W) => K,
+): Array<{ kind: 'resume'; targetId: string; maxAttempts: number } & K> {
+  return waits
+    .filter((wait) => isSent(wait.notify))
+    .map((wait) => ({
+      kind: 'resume' as const,
+      targetId: wait.id,
+      maxAttempts: DEFAULT_RETRY_POLICY.maxAttempts,
+      ...keyOf(wait),
+    }));
 }
 
 /**

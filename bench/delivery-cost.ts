@@ -39,9 +39,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * counted), per delivery (per event for ingest); and the statements and round trips the
  * service sent (a transaction is its statements plus BEGIN and COMMIT).
  *
- * BENCH_COST_PROFILE=<folder> writes a CPU profile of the main thread over the drain phase
- * (`drain-threads-<n>.cpuprofile`, for Chrome's or VS Code's profiler); profiling inflates
- * the figures of that run.
+ * BENCH_COST_PROFILE=<folder> writes CPU profiles of the main thread over the ingest and the
+ * drain phases (`ingest-threads-<n>.cpuprofile`, `drain-threads-<n>.cpuprofile`, for Chrome's or
+ * VS Code's profiler); profiling inflates the figures of that run.
  */
 const SUBSCRIPTIONS = 10;
 const PRODUCERS = 32;
@@ -274,9 +274,11 @@ async function measure(serverUrl: string, driver: Driver, threads: number) {
     const deliveries = EVENTS * SUBSCRIPTIONS;
 
     await app.workers.stop();
+    const ingestProfiling = await startProfile();
     const s0 = await snapshot(admin, counts);
     await publish(driver, `cost-${threads}-backlog-`, EVENTS);
     const s1 = await snapshot(admin, counts);
+    await ingestProfiling?.stop(`ingest-threads-${threads}`);
     const profiling = await startProfile();
     app.workers.start();
     await waitForReceipts(driver, deliveries);

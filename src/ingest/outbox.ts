@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.ts';
 import type { NormalizedEvent } from '../events/event.ts';
+import { STORED_EVENT_JSON_SQL } from '../events/rows.ts';
 import type { NewWork } from '../routing/work.ts';
 import { workInsertCte, workInsertParams, workNotifyCte } from '../routing/work-store.ts';
 
@@ -26,7 +27,9 @@ export type StoreResult =
  * when it added work. Concurrent claims of one eventId serialise on
  * the primary key, so exactly one wins however many instances race. The work was planned with
  * the routing targets of version `targetsVersion`; when the stored version differs, nothing is
- * written and the caller plans again with fresh targets.
+ * written and the caller plans again with fresh targets. Each event row carries the byte length
+ * of the JSON the read API serves of it (`json_bytes`), measured by the same SQL that writes
+ * that JSON, so a page of GET /v1/events knows its size without writing it.
  */
 export async function storeEvents(
   db: Queryable,
@@ -51,9 +54,9 @@ export async function storeEvents(
        RETURNING event_id
      ), stored AS (
        INSERT INTO events (id, event_id, pattern, version, source, "timestamp", payload, metadata,
-         partition_key, receive_traceparent)
+         partition_key, receive_traceparent, json_bytes)
        SELECT id, event_id, pattern, version, source, "timestamp", payload, metadata, partition_key,
-         receive_traceparent
+         receive_traceparent, octet_length(${STORED_EVENT_JSON_SQL})
        FROM input WHERE event_id IN (SELECT event_id FROM claimed)
      ), work AS (
        ${workInsertCte(13, 'claimed')}

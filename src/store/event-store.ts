@@ -2,7 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { columnList } from '../db/sql.ts';
 import { notFound } from '../errors.ts';
 import type { EventInstance } from '../events/event.ts';
-import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
+import { EVENT_COLUMNS, type EventRow, STORED_EVENT_JSON_SQL, toInstance } from '../events/rows.ts';
 import { buildConditions, type EventQuery, encodeCursor } from './query.ts';
 
 /** Counting stops here: past it `total` is a lower bound and `totalExact` is false. */
@@ -19,33 +19,9 @@ export type StoredEvent = EventInstance & { id: string };
 
 const toStoredEvent = (row: EventRow): StoredEvent => ({ id: row.event_id, ...toInstance(row) });
 
-/** `toISOString`'s text of a `timestamp` column: past year 9999 its extended form `+0YYYYY`. */
-function isoTimeSql(column: string): string {
-  const format = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
-  return `CASE WHEN ${column} < '10000-01-01' THEN to_char(${column}, ${format})
-    ELSE '+0' || to_char(${column}, ${format}) END`;
-}
-
 /**
- * A row of `events` as the JSON text of {@link toStoredEvent}'s answer, written by the database:
- * a page of 1,000 events spent most of its time reading payloads and metadata into objects and
- * serialising them again. Times are `toISOString`'s (milliseconds truncated, as the Date a read
- * makes; an event stamped 9999-12-31 in a zone west of UTC is stored in year 10000); `source` is
- * left out when there is none. Keys come in another order than the serialiser's (JSON objects
- * have none); store.test.ts checks that both give the same events.
- */
-const STORED_EVENT_JSON_SQL = `(CASE WHEN source IS NULL
-    THEN json_build_object('id', event_id, 'eventId', event_id, 'pattern', pattern,
-      'version', version, 'timestamp', ${isoTimeSql('"timestamp"')}, 'payload', payload,
-      'metadata', metadata)
-    ELSE json_build_object('id', event_id, 'eventId', event_id, 'pattern', pattern,
-      'version', version, 'source', source, 'timestamp', ${isoTimeSql('"timestamp"')},
-      'payload', payload, 'metadata', metadata)
-  END)::text`;
-
-/**
- * A page of GET /v1/events. `eventsJson` is the events' JSON text (see
- * {@link STORED_EVENT_JSON_SQL}), joined with commas; {@link pageJson} makes the answer of it.
+ * A page of GET /v1/events. `eventsJson` is the events' JSON text (`STORED_EVENT_JSON_SQL` in
+ * events/rows.ts), joined with commas; {@link pageJson} makes the answer of it.
  */
 export interface EventPage {
   eventsJson: string;
@@ -113,7 +89,14 @@ export class EventStore {
    * with one request's memory unbounded well before. A running sum of each event's JSON length
    * in the page's order keeps the events that fit; the first is kept whatever its size, so
    * paging always progresses. Sums only grow, so the kept rows are a prefix of the order and the
-   * cursor of the last one continues exactly after it. Only kept rows reach the joined text.
+   * cursor of the last one continues exactly after it.
+   *
+   * The lengths are the ones the outbox stored with each event (`json_bytes`), so the rows read
+   * carry their columns as stored (large payloads stay TOAST references) and only the kept ones
+   * are written as JSON, by the aggregate whose FILTER passes them: the database's work is the
+   * budget's, not limit + 1 events' JSON (1,000 events of 1 MiB made 1 GB to send 4 MiB). Events
+   * stored before the column existed have none and are measured by writing their JSON, as all
+   * were before.
    */
   async query(query: EventQuery): Promise<EventPage> {
     const { whereSql, params } = buildConditions(query);
@@ -121,17 +104,17 @@ export class EventStore {
     const order = `"timestamp" ${direction}, id ${direction}`;
     const limit = `$${params.length + 1}::int`;
     const { rows } = await this.db.query<PageRow>(
-      `SELECT coalesce(string_agg(json, ',' ORDER BY n) FILTER (WHERE kept), '') AS events,
+      `SELECT coalesce(string_agg(${STORED_EVENT_JSON_SQL}, ',' ORDER BY n) FILTER (WHERE kept), '') AS events,
               count(*)::int AS fetched,
               count(*) FILTER (WHERE kept)::int AS kept,
               (array_agg(id ORDER BY n DESC) FILTER (WHERE kept))[1] AS last_id,
-              (array_agg(cursor_time ORDER BY n DESC) FILTER (WHERE kept))[1] AS last_time
-         FROM (SELECT json, id, cursor_time, n,
-                      n <= ${limit} AND (n = 1 OR bytes <= $${params.length + 3}::bigint) AS kept
-                 FROM (SELECT json, id, cursor_time, row_number() OVER page_order AS n,
-                              sum(octet_length(json)) OVER page_order AS bytes
-                         FROM (SELECT ${STORED_EVENT_JSON_SQL} AS json, id, "timestamp",
-                                      to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') AS cursor_time
+              (array_agg(to_char("timestamp", 'YYYY-MM-DD HH24:MI:SS.US') ORDER BY n DESC)
+                FILTER (WHERE kept))[1] AS last_time
+         FROM (SELECT *, n <= ${limit} AND (n = 1 OR bytes <= $${params.length + 3}::bigint) AS kept
+                 FROM (SELECT limited.*, row_number() OVER page_order AS n,
+                              sum(json_bytes) OVER page_order AS bytes
+                         FROM (SELECT ${columnList(EVENT_COLUMNS)}, id,
+                                      coalesce(json_bytes, octet_length(${STORED_EVENT_JSON_SQL})) AS json_bytes
                                  FROM events ${whereSql}
                                 ORDER BY ${order}
                                 LIMIT ${limit} + 1 OFFSET $${params.length + 2}) limited

@@ -1,11 +1,10 @@
 import { jetstream } from '@nats-io/jetstream';
 import { type CloudEvent, HTTP } from 'cloudevents';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../testing/app.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useAppWithReceiver } from '../testing/app-and-receiver.ts';
 import { testBackends } from '../testing/backends.ts';
 import { bookingDefinition, bookingEvent } from '../testing/fixtures.ts';
 import { useTestStream } from '../testing/nats.ts';
-import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 import { dataschemaOf } from './format.ts';
 
 /**
@@ -15,19 +14,8 @@ import { dataschemaOf } from './format.ts';
  */
 describe.each(testBackends())('CloudEvents out, on $name', (backend) => {
   const queue = useTestStream('cloudevents', 'bookings');
-  let t: TestApp;
-  let receiver: TestReceiver;
-  beforeAll(async () => {
-    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
-    receiver = await startReceiver();
-  });
-  afterAll(async () => {
-    await t.close();
-    await receiver.close();
-  });
+  const t = useAppWithReceiver(backend, { definitionCacheTtlMs: 0 });
   beforeEach(async () => {
-    await t.reset();
-    receiver.received.length = 0;
     await t.request('POST', '/v1/event-definitions', { payload: bookingDefinition() });
   });
 
@@ -71,22 +59,22 @@ describe.each(testBackends())('CloudEvents out, on $name', (backend) => {
         subscribe(format, {
           id: format ?? 'native',
           type: 'webhook',
-          endpoint: `${receiver.url}/${format ?? 'native'}`,
+          endpoint: `${t.receiver.url}/${format ?? 'native'}`,
         }),
       ),
     );
     expect(native.format).toBe('native');
     expect(structured.format).toBe('cloudevents-structured');
     await publish();
-    expect(receiver.received).toHaveLength(3);
+    expect(t.receiver.received).toHaveLength(3);
     // Told apart by what each format sends: the media type, the ce- headers.
-    const modeOf = (r: (typeof receiver.received)[number]) =>
+    const modeOf = (r: (typeof t.receiver.received)[number]) =>
       r.headers['content-type'] === 'application/cloudevents+json'
         ? 'structured'
         : r.headers['ce-id']
           ? 'binary'
           : 'native';
-    const byPath = (mode: string) => receiver.received.find((r) => modeOf(r) === mode);
+    const byPath = (mode: string) => t.receiver.received.find((r) => modeOf(r) === mode);
     const nativeRequest = byPath('native')!;
     expect(nativeRequest.headers['content-type']).toBe('application/json');
     expect(JSON.parse(nativeRequest.body).eventId).toBe('bk-event-1');

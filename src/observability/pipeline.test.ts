@@ -1,30 +1,21 @@
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../testing/app.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useAppWithReceiver } from '../testing/app-and-receiver.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { parseExposition } from '../testing/prometheus.ts';
-import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 import { builtinWorkflowStartedBy } from '../testing/workflows.ts';
 import { Tracing } from './tracing.ts';
 
 /** Metrics and traces of the event pipeline: receive → store → route → fire / deliver. */
 describe.each(testBackends())('pipeline observability on $name', (backend) => {
-  let t: TestApp;
-  let receiver: TestReceiver;
   const exporter = new InMemorySpanExporter();
-  beforeAll(async () => {
-    const tracing = new Tracing({ serviceName: 'test', exporter });
-    t = await startTestApp(backend, { definitionCacheTtlMs: 0 }, { tracing });
-    receiver = await startReceiver();
-  });
-  afterAll(async () => {
-    await receiver.close();
-    await t.close();
-  });
+  const t = useAppWithReceiver(
+    backend,
+    { definitionCacheTtlMs: 0 },
+    { tracing: new Tracing({ serviceName: 'test', exporter }) },
+  );
   beforeEach(async () => {
-    await t.reset();
-    receiver.received.length = 0;
     await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
   });
 
@@ -43,7 +34,7 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
     await t.request('POST', '/v1/subscriptions', {
       payload: {
         event_pattern: 'orders.*',
-        subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+        subscriber: { id: 's', type: 'webhook', endpoint: t.receiver.url },
       },
     });
     const before = {
@@ -80,7 +71,7 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
           },
         })
       ).body.subscription_id as string;
-    const delivering = await subscribe(receiver.url);
+    const delivering = await subscribe(t.receiver.url);
     // Nothing listens on port 1: the connection is refused, and one attempt is all it gets.
     const failing = await subscribe('http://127.0.0.1:1/hook');
     for (let i = 0; i < 2; i++)
@@ -106,7 +97,7 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
     await t.request('POST', '/v1/subscriptions', {
       payload: {
         event_pattern: 'orders.*',
-        subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+        subscriber: { id: 's', type: 'webhook', endpoint: t.receiver.url },
       },
     });
     const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -116,7 +107,7 @@ describe.each(testBackends())('pipeline observability on $name', (backend) => {
     });
     expect(response.status).toBe(202);
     await drain();
-    expect(receiver.received[0]!.headers.traceparent).toMatch(
+    expect(t.receiver.received[0]!.headers.traceparent).toMatch(
       new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`),
     );
   });

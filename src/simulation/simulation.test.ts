@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../testing/app.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useAppWithReceiver } from '../testing/app-and-receiver.ts';
 import { testBackends } from '../testing/backends.ts';
-import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 
 const bookingSchema = {
   type: 'object',
@@ -10,21 +9,9 @@ const bookingSchema = {
 };
 
 describe.each(testBackends())('simulate and explain on $name', (backend) => {
-  let t: TestApp;
   let workflowId: string;
-  let receiver: TestReceiver;
-  beforeAll(async () => {
-    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
-    receiver = await startReceiver();
-  });
-  afterAll(async () => {
-    await receiver.close();
-    await t.close();
-  });
+  const t = useAppWithReceiver(backend, { definitionCacheTtlMs: 0 });
   beforeEach(async () => {
-    await t.reset();
-    receiver.received.length = 0;
-    receiver.script.length = 0;
     for (const pattern of ['bookings.created', 'bookings.cancelled', 'orders.placed']) {
       const registered = await t.request('POST', '/v1/event-definitions', {
         payload: {
@@ -327,7 +314,7 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
   const webhookTo = (extra: Record<string, unknown> = {}) =>
     subscription({
       event_pattern: 'bookings.created',
-      subscriber: { id: 'crm', type: 'webhook', endpoint: `${receiver.url}/hook` },
+      subscriber: { id: 'crm', type: 'webhook', endpoint: `${t.receiver.url}/hook` },
       retry_policy: { max_attempts: 10, initial_delay_ms: 10, max_delay_ms: 10 },
       ...extra,
     });
@@ -336,7 +323,7 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
     const webhook = await webhookTo({
       circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
     });
-    receiver.script.push(500, 500);
+    t.receiver.script.push(500, 500);
     await publish({ bookingId: 'bk-1' });
     await publish({ bookingId: 'bk-2' });
     await drain();
@@ -356,13 +343,13 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
       notMatched: 'circuit_open',
       action: 'held',
       // Held, not dropped: the request it will get once the circuit lets it through.
-      request: { method: 'POST', url: `${receiver.url}/hook` },
+      request: { method: 'POST', url: `${t.receiver.url}/hook` },
     });
     expect(JSON.parse(held.request.body)).toMatchObject({ payload: { bookingId: 'bk-3' } });
-    const sentBefore = receiver.received.length;
+    const sentBefore = t.receiver.received.length;
     t.clock.advance(60_000);
     expect(await simulate()).toMatchObject({ matched: true, action: 'would_deliver' });
-    expect(receiver.received).toHaveLength(sentBefore);
+    expect(t.receiver.received).toHaveLength(sentBefore);
   });
 
   it('explains a trigger disabled after the event: it fired then, it would not now', async () => {
@@ -398,7 +385,7 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
     const webhook = await webhookTo();
     const eventId = await publish({ bookingId: 'bk-5', amount: 12 });
     await drain();
-    expect(receiver.received).toHaveLength(1);
+    expect(t.receiver.received).toHaveLength(1);
     const explained = await t.request('GET', `/v1/events/${eventId}/explain`);
     expect(explained.status).toBe(200);
     const [entry] = explained.body.subscriptions;
@@ -406,7 +393,7 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
       subscriptionId: webhook,
       matched: true,
       action: 'would_deliver',
-      request: { method: 'POST', url: `${receiver.url}/hook` },
+      request: { method: 'POST', url: `${t.receiver.url}/hook` },
       happened: [
         expect.objectContaining({
           subscription_id: webhook,
@@ -419,7 +406,7 @@ describe.each(testBackends())('simulate and explain on $name', (backend) => {
     });
     expect(entry.note).toBeUndefined();
     // The simulated request is the one the receiver got, but for its id and signature.
-    const [actual] = receiver.received;
+    const [actual] = t.receiver.received;
     expect(entry.request.body).toBe(actual!.body);
     expect(entry.request.headers['content-type']).toBe(actual!.headers['content-type']);
     expect(entry.request.headers['webhook-signature']).toBe('v1,[redacted]');

@@ -1,25 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { verifySignature } from '../delivery/signature.ts';
-import { startTestApp, type TestApp } from '../testing/app.ts';
+import { useAppWithReceiver } from '../testing/app-and-receiver.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
-import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
 
 describe.each(testBackends())('subscriptions and delivery on $name', (backend) => {
-  let t: TestApp;
-  let receiver: TestReceiver;
-  beforeAll(async () => {
-    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
-    receiver = await startReceiver();
-  });
-  afterAll(async () => {
-    await receiver.close();
-    await t.close();
-  });
+  const t = useAppWithReceiver(backend, { definitionCacheTtlMs: 0 });
   beforeEach(async () => {
-    await t.reset();
-    receiver.received.length = 0;
-    receiver.script.length = 0;
     for (const pattern of ['orders.created', 'orders.cancelled']) {
       await t.request('POST', '/v1/event-definitions', { payload: openDefinition(pattern) });
     }
@@ -35,7 +22,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         subscriber: {
           id: 'shop',
           type: 'webhook',
-          endpoint: `${receiver.url}/hook`,
+          endpoint: `${t.receiver.url}/hook`,
           ...subscriber,
         },
         retry_policy: {
@@ -120,7 +107,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       const created = await t.request('POST', '/v1/subscriptions', {
         payload: {
           event_pattern: 'orders.created',
-          subscriber: { id: 's', type: 'webhook', endpoint: receiver.url },
+          subscriber: { id: 's', type: 'webhook', endpoint: t.receiver.url },
         },
       });
       expect(created.body.retry_policy).toEqual({
@@ -209,8 +196,8 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       const eventId = published.body.eventId as string;
       await publish({ pattern: 'orders.cancelled' });
       await drain();
-      expect(receiver.received).toHaveLength(2);
-      const [first] = receiver.received;
+      expect(t.receiver.received).toHaveLength(2);
+      const [first] = t.receiver.received;
       expect(JSON.parse(first!.body)).toMatchObject({
         eventId,
         pattern: 'orders.created',
@@ -245,11 +232,11 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
 
     it('retries a failing receiver until it succeeds, with the same webhook-id', async () => {
       const { body: s } = await subscribe();
-      receiver.script.push(500, 502);
+      t.receiver.script.push(500, 502);
       await publish();
       await runRetries(2);
-      expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual(
-        Array(3).fill(receiver.received[0]!.headers['webhook-id']),
+      expect(t.receiver.received.map((r) => r.headers['webhook-id'])).toEqual(
+        Array(3).fill(t.receiver.received[0]!.headers['webhook-id']),
       );
       const log = await deliveries(s.subscription_id);
       expect(log.map((d: any) => [d.attempt, d.outcome, d.status_code])).toEqual([
@@ -267,7 +254,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
 
     it('dead-letters after max attempts, and redelivers one or all', async () => {
       const { body: s } = await subscribe();
-      receiver.script.push(500, 500, 500, 500, 500, 500);
+      t.receiver.script.push(500, 500, 500, 500, 500, 500);
       await publish();
       await publish();
       await runRetries(3);
@@ -283,20 +270,20 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         202,
       );
       await drain();
-      expect(receiver.received).toHaveLength(7);
+      expect(t.receiver.received).toHaveLength(7);
       const bulk = await t.request(
         'POST',
         `/v1/subscriptions/${s.subscription_id}/dead-letters/redeliver`,
       );
       expect(bulk.body).toEqual({ requeued: 1 });
       await drain();
-      expect(receiver.received).toHaveLength(8);
+      expect(t.receiver.received).toHaveLength(8);
       expect((await t.request('GET', '/v1/dead-letters')).body.deadLetters).toEqual([]);
     });
 
     it('honours Retry-After', async () => {
       const { body: s } = await subscribe();
-      receiver.script.push({ status: 429, headers: { 'retry-after': '7' } });
+      t.receiver.script.push({ status: 429, headers: { 'retry-after': '7' } });
       await publish();
       await drain();
       const [attempt] = await deliveries(s.subscription_id);
@@ -305,10 +292,10 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
 
     it('does not follow redirects', async () => {
       const { body: s } = await subscribe();
-      receiver.script.push({ status: 302, headers: { location: `${receiver.url}/elsewhere` } });
+      t.receiver.script.push({ status: 302, headers: { location: `${t.receiver.url}/elsewhere` } });
       await publish();
       await drain();
-      expect(receiver.received.map((r) => r.headers.host)).toHaveLength(1);
+      expect(t.receiver.received.map((r) => r.headers.host)).toHaveLength(1);
       expect((await deliveries(s.subscription_id))[0]).toMatchObject({
         outcome: 'failed',
         status_code: 302,
@@ -317,7 +304,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
 
     it('disables the subscription on 410 and publishes subscription.disabled', async () => {
       const { body: s } = await subscribe();
-      receiver.script.push(410);
+      t.receiver.script.push(410);
       await publish();
       await drain();
       await publish();
@@ -327,7 +314,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         status: 'disabled',
         disabled_reason: expect.stringMatching(/410/),
       });
-      expect(receiver.received).toHaveLength(1);
+      expect(t.receiver.received).toHaveLength(1);
       const events = (await t.request('GET', '/v1/events?pattern=subscription.disabled')).body
         .events;
       expect(events).toEqual([
@@ -342,7 +329,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       const { body: s } = await subscribe({
         retry_policy: { max_attempts: 50, initial_delay_ms: 1000, max_delay_ms: 86_400_000 },
       });
-      receiver.script.push(...Array(20).fill(500));
+      t.receiver.script.push(...Array(20).fill(500));
       await publish();
       for (
         let i = 0;
@@ -363,7 +350,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         retry_policy: { max_attempts: 10, initial_delay_ms: 10, max_delay_ms: 10 },
         circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
       });
-      receiver.script.push(500, 500);
+      t.receiver.script.push(500, 500);
       await publish();
       await publish();
       await drain();
@@ -373,20 +360,20 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(await state()).toBe('open');
       t.clock.advance(1000);
       await drain();
-      expect(receiver.received).toHaveLength(2);
+      expect(t.receiver.received).toHaveLength(2);
       const attemptsBefore = (await deliveries(s.subscription_id)).length;
       expect(attemptsBefore).toBe(2);
       // Half-open: one probe goes through and closes the circuit; the other waits its turn. The
       // probe's answer is slow, so the other delivery asks while the probe is still out (were it
       // to ask after the circuit closed, it would rightly go through at once).
-      receiver.script.push({ status: 200, headers: {}, delayMs: 300 });
+      t.receiver.script.push({ status: 200, headers: {}, delayMs: 300 });
       t.clock.advance(60_000);
       await drain();
       expect(await state()).toBe('closed');
-      expect(receiver.received).toHaveLength(3);
+      expect(t.receiver.received).toHaveLength(3);
       t.clock.advance(60_000);
       await drain();
-      expect(receiver.received).toHaveLength(4);
+      expect(t.receiver.received).toHaveLength(4);
       const log = await deliveries(s.subscription_id);
       expect(log.filter((d: any) => d.outcome === 'delivered')).toHaveLength(2);
       expect(Math.max(...log.map((d: any) => d.attempt))).toBe(2);
@@ -399,7 +386,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       });
       const pending = async () =>
         (await t.request('GET', `/v1/subscriptions/${s.subscription_id}/pending`)).body.pending;
-      receiver.script.push(500);
+      t.receiver.script.push(500);
       const first = await publish();
       await drain();
       expect(await pending()).toEqual([
@@ -417,7 +404,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(due).toBeGreaterThan(0);
       expect(due).toBeLessThanOrEqual(5000);
       // The second failure opens the circuit: the next delivery waits for the breaker.
-      receiver.script.push(500);
+      t.receiver.script.push(500);
       t.clock.advance(5000);
       await drain();
       const second = await publish();
@@ -438,11 +425,11 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       await drain();
       t.clock.advance(20_000);
       await drain();
-      expect(receiver.received).toHaveLength(0);
+      expect(t.receiver.received).toHaveLength(0);
       await t.request('POST', `/v1/subscriptions/${s.subscription_id}/resume`);
       t.clock.advance(20_000);
       await drain();
-      expect(receiver.received).toHaveLength(1);
+      expect(t.receiver.received).toHaveLength(1);
       expect((await deliveries(s.subscription_id))[0]).toMatchObject({
         attempt: 1,
         outcome: 'delivered',
@@ -454,7 +441,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       await publish({ payload: { total: 50 } });
       await publish({ payload: { total: 150 } });
       await drain();
-      expect(receiver.received.map((r) => JSON.parse(r.body).payload.total)).toEqual([150]);
+      expect(t.receiver.received.map((r) => JSON.parse(r.body).payload.total)).toEqual([150]);
       // The filtered event made no attempt, so its work row stays as the record of why; the
       // delivered one is in the delivery log, and its row is gone.
       const { rows } = await t.db.query(
@@ -472,7 +459,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(rotated.body.signing_secret).not.toBe(s.signing_secret);
       await publish();
       await drain();
-      const [request] = receiver.received;
+      const [request] = t.receiver.received;
       for (const secret of [s.signing_secret, rotated.body.signing_secret]) {
         expect(
           verifySignature({
@@ -486,7 +473,7 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       t.clock.advance(25 * 3_600_000);
       await publish();
       await drain();
-      const later = receiver.received[1]!;
+      const later = t.receiver.received[1]!;
       expect(
         verifySignature({
           headers: later.headers as any,
@@ -509,14 +496,14 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       await publish({ timestamp: '2026-01-10T00:00:00Z' });
       const { body: s } = await subscribe();
       await drain();
-      expect(receiver.received).toHaveLength(0);
+      expect(t.receiver.received).toHaveLength(0);
       const replay = await t.request('POST', `/v1/subscriptions/${s.subscription_id}/replay`, {
         payload: { startTime: '2026-01-01T00:00:00Z', endTime: '2026-02-01T00:00:00Z' },
       });
       expect(replay.body).toEqual({ matched: 1, queued: 1 });
       await drain();
-      expect(receiver.received).toHaveLength(1);
-      expect(receiver.received[0]!.headers['x-eps-replay']).toBe('true');
+      expect(t.receiver.received).toHaveLength(1);
+      expect(t.receiver.received[0]!.headers['x-eps-replay']).toBe('true');
       expect((await deliveries(s.subscription_id))[0].replay).toBe(true);
     });
   });

@@ -22,14 +22,22 @@ export interface ResolverOptions {
   ttlMs: number;
 }
 
+/** A pattern's versions, highest first, and its default version, worked out once per load. */
+interface PatternVersions {
+  versions: EventDefinition[];
+  defaultVersion: EventDefinition | undefined;
+}
+
 /**
  * Finds the definition for (pattern, version?) on the ingest hot path without a database round
- * trip per event: the versions of each pattern are cached briefly, their validators for good.
+ * trip per event: the versions of each pattern are cached briefly (with the default version
+ * picked when they are loaded, not per event: comparing semver strings parses them), their
+ * validators for good.
  */
 export class DefinitionResolver {
   private readonly byPattern = new Map<
     string,
-    { loadedAt: number; versions: Promise<EventDefinition[]> }
+    { loadedAt: number; versions: Promise<PatternVersions> }
   >();
 
   constructor(
@@ -43,13 +51,14 @@ export class DefinitionResolver {
     this.byPattern.delete(pattern);
   }
 
-  private versionsOf(pattern: string): Promise<EventDefinition[]> {
+  private versionsOf(pattern: string): Promise<PatternVersions> {
     const now = this.clock.now().getTime();
     const cached = this.byPattern.get(pattern);
     if (cached && now - cached.loadedAt < this.options.ttlMs) return cached.versions;
-    const versions = findByPattern(this.db, pattern).then((found) =>
-      found.sort(byVersionDescending),
-    );
+    const versions = findByPattern(this.db, pattern).then((found) => ({
+      versions: found.sort(byVersionDescending),
+      defaultVersion: defaultVersionOf(found),
+    }));
     // A failed load is not cached: the next event tries again.
     versions.catch(() => this.byPattern.delete(pattern));
     this.byPattern.set(pattern, { loadedAt: now, versions });
@@ -58,7 +67,7 @@ export class DefinitionResolver {
 
   /** The given version, else the default version; 400 naming the field otherwise. */
   async resolve(pattern: string, version: string | undefined): Promise<ResolvedDefinition> {
-    const versions = await this.versionsOf(pattern);
+    const { versions, defaultVersion } = await this.versionsOf(pattern);
     if (versions.length === 0) {
       throw validationError(`no event definition for pattern ${pattern}`, [
         fieldError(
@@ -68,8 +77,7 @@ export class DefinitionResolver {
         ),
       ]);
     }
-    const definition =
-      version === undefined ? defaultVersionOf(versions) : this.exact(versions, version);
+    const definition = version === undefined ? defaultVersion : this.exact(versions, version);
     if (!definition) {
       throw validationError(`pattern ${pattern} has no active version`, [
         fieldError(

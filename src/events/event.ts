@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The spec's EventInstance: the wire format of events, in and out. */
 export interface EventSource {
@@ -160,19 +160,33 @@ export const eventInstanceSchema = {
   },
 } as const;
 
-/** JSON with sorted keys, so two spellings of one body hash alike. */
+/**
+ * JSON with sorted keys, so two spellings of one body hash alike. Built by appending to one
+ * string (no arrays of entries joined per object): it runs for every received event.
+ */
 function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map(
-        (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
-      );
-    return `{${entries.join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) {
+      // As `join` spelled it: an undefined item is empty.
+      text += `${i > 0 ? ',' : ''}${canonicalJson(value[i]) ?? ''}`;
+    }
+    return `${text}]`;
   }
-  return JSON.stringify(value);
+  const keys = Object.keys(value).sort();
+  let text = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    text += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`;
+  }
+  return `${text}}`;
 }
 
-export const bodyHash = (input: EventInput) =>
-  createHash('sha256').update(canonicalJson(input)).digest('base64url');
+/**
+ * The body's fingerprint for idempotency (same eventId: a duplicate when equal, a conflict
+ * otherwise): SHA-256 of its canonical JSON, base64url. Stored with each claimed eventId, so it
+ * must never change for a body (a test pins one). `hash` is the one-shot form of `createHash`,
+ * several times cheaper for a body this small.
+ */
+export const bodyHash = (input: EventInput) => hash('sha256', canonicalJson(input), 'base64url');

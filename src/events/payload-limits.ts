@@ -17,50 +17,59 @@ export const isUnstorableText = (text: string): boolean => UNSTORABLE.test(text)
 
 type Breach = { kind: 'max_depth' | 'unsupported_character'; path: string } | undefined;
 
+/** How a node is reached from its parent: a key, or an array index. */
+type Step = string | number;
+
+/** The path of node `index` of `trail`, spelled out (only for a breach). */
+function pathOf(trail: Array<{ parent: number; step: Step }>, prefix: string, index: number) {
+  let path = '';
+  for (let i = index; i > 0; i = trail[i]!.parent) {
+    const { step } = trail[i]!;
+    path = (typeof step === 'number' ? `[${step}]` : `.${step}`) + path;
+  }
+  return prefix + path;
+}
+
 /**
  * Walks `value` without recursion (depth is what is being checked). Paths are only spelled out
- * for the first breach of each kind, so an ordinary payload costs no string building.
+ * for the first breach of each kind, so an ordinary payload costs no string building (every
+ * event's payload and metadata pass here).
  */
 function walk(value: unknown, prefix: string, limits: PayloadLimits) {
   let keys = 0;
   let tooDeep: Breach;
   let badText: Breach;
-  const stack: Array<{ node: unknown; depth: number; parent: number; step: string }> = [];
-  const trail: Array<{ parent: number; step: string }> = [];
-  const pathOf = (index: number): string => {
-    let path = '';
-    for (let i = index; i >= 0; i = trail[i]!.parent) path = trail[i]!.step + path;
-    return prefix + path;
-  };
+  const stack: Array<{ node: unknown; depth: number; parent: number; step: Step }> = [];
+  const trail: Array<{ parent: number; step: Step }> = [];
   stack.push({ node: value, depth: 0, parent: -1, step: '' });
   while (stack.length > 0) {
     const { node, depth, parent, step } = stack.pop()!;
     const here = trail.push({ parent, step }) - 1;
     if (typeof node === 'string') {
       if (!badText && UNSTORABLE.test(node))
-        badText = { kind: 'unsupported_character', path: pathOf(here) };
+        badText = { kind: 'unsupported_character', path: pathOf(trail, prefix, here) };
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
     if (depth >= limits.maxDepth) {
-      tooDeep ??= { kind: 'max_depth', path: pathOf(here) };
+      tooDeep ??= { kind: 'max_depth', path: pathOf(trail, prefix, here) };
       continue;
     }
     if (Array.isArray(node)) {
       for (let i = node.length - 1; i >= 0; i--)
-        stack.push({ node: node[i], depth: depth + 1, parent: here, step: `[${i}]` });
+        stack.push({ node: node[i], depth: depth + 1, parent: here, step: i });
       continue;
     }
     for (const key in node) {
       if (!Object.hasOwn(node, key)) continue;
       keys += 1;
       if (!badText && UNSTORABLE.test(key))
-        badText = { kind: 'unsupported_character', path: pathOf(here) };
+        badText = { kind: 'unsupported_character', path: pathOf(trail, prefix, here) };
       stack.push({
         node: (node as Record<string, unknown>)[key],
         depth: depth + 1,
         parent: here,
-        step: `.${key}`,
+        step: key,
       });
     }
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseEventTime, parseIsoDuration, timeOrDurationParameter } from './time.ts';
+import { eventTimeOf, parseEventTime, parseIsoDuration, timeOrDurationParameter } from './time.ts';
 
 describe('event time parsing', () => {
   it.each([
@@ -38,6 +38,17 @@ describe('event time parsing', () => {
         fc.date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }),
         (date) => {
           expect(parseEventTime(date.toISOString())?.date.getTime()).toBe(date.getTime());
+        },
+      ),
+    );
+  });
+
+  it('stores a receive time as its ISO text would be stored (an event sent without a time)', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }),
+        (date) => {
+          expect(eventTimeOf(date).utc).toBe(parseEventTime(date.toISOString())?.utc);
         },
       ),
     );

@@ -46,6 +46,9 @@ export function parseEventTime(text: string): EventTime | undefined {
   return { date, utc: utcTimestampText(date, Number(fraction.slice(3))) };
 }
 
+/** The event time of an instant a Date holds (e.g. when an event was received). */
+export const eventTimeOf = (date: Date): EventTime => ({ date, utc: utcTimestampText(date) });
+
 /** A time query or body parameter as the column's UTC text; a 400 naming `field` otherwise. */
 export function timeParameter(field: string, text: string): string {
   const time = parseEventTime(text);

@@ -10,7 +10,7 @@ import {
 } from '../events/event.ts';
 import { type EventFormat, NATIVE_FORMAT } from '../events/format.ts';
 import { checkPayloadLimits, type PayloadLimits } from '../events/payload-limits.ts';
-import { parseEventTime } from '../events/time.ts';
+import { eventTimeOf, parseEventTime } from '../events/time.ts';
 import { newUuidV7 } from '../ids.ts';
 import type { DefinitionResolver } from '../registry/resolver.ts';
 import { ajvErrorsToDetails } from '../schema/error-details.ts';
@@ -91,7 +91,7 @@ export class EventReceiver {
     if (details.length > 0) throw validationError('event is invalid', details);
 
     const receivedAt = this.clock.now();
-    const eventTime = time ?? parseEventTime(receivedAt.toISOString())!;
+    const eventTime = time ?? eventTimeOf(receivedAt);
     const eventId = input.eventId ?? newUuidV7();
     const { source: _moved, ...metadata } = input.metadata ?? {};
     const deprecated = definition.status === 'deprecated';

@@ -1,6 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
-import { claimWork, completeWork } from './work-store.ts';
+import {
+  type Completion,
+  claimWork,
+  completeWork,
+  fanoutKey,
+  unfinishedWorkOfTarget,
+  workKey,
+} from './work-store.ts';
 
 const LEASE_MS = 1_000;
 const start = new Date('2026-01-15T12:00:00.000Z');
@@ -127,5 +135,197 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       takenOver.push(...claim.map((w) => w.id));
     }
     expect(takenOver.sort()).toEqual(claimed.sort());
+  });
+
+  describe("fan-out rows (an event's deliveries in one row)", () => {
+    const TARGETS = ['a', 'b', 'c', 'd', 'e'].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
+
+    /** A pending fan-out row of stored event `name`, one delivery per target; the delivery ids. */
+    async function fanout(name: string, targets = TARGETS): Promise<string[]> {
+      const rowId = await stored(name);
+      const deliveries = targets.map((targetId) => ({
+        id: randomUUID(),
+        targetId,
+        maxAttempts: 3,
+      }));
+      await db().query(
+        `INSERT INTO routing_work (id, kind, target_id, fanout, event_id, event_row_id,
+           event_timestamp, idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
+         VALUES (gen_random_uuid(), 'fanout', NULL, $1, $2, $3, $4, $5, 3, $4, $4, $4)`,
+        [JSON.stringify(deliveries), name, rowId, start, fanoutKey(name)],
+      );
+      return deliveries.map((d) => d.id);
+    }
+
+    const rows = async () =>
+      (
+        await db().query<Record<string, unknown>>(
+          `SELECT id, kind, target_id, status, attempts, max_attempts, idempotency_key,
+                  outcome->>'status' AS outcome, last_error, next_attempt_at
+             FROM routing_work ORDER BY kind, target_id`,
+        )
+      ).rows;
+
+    const completion = (
+      status: Completion['status'],
+      outcome: string,
+      more: Partial<Completion> = {},
+    ): Completion => ({
+      status,
+      outcome: { status: outcome },
+      error: null,
+      nextAttemptAt: at(1),
+      ...more,
+    });
+
+    /** What the worker pool records of a claimed delivery (see workers.ts). */
+    const recording = (
+      work: Awaited<ReturnType<typeof claimWork>>[number],
+      completed: Completion,
+    ) => ({
+      id: work.id,
+      completion: completed,
+      fanout: {
+        fanoutId: work.fanoutId!,
+        targetId: work.targetId,
+        sequence: work.sequence,
+        maxAttempts: work.maxAttempts,
+        idempotencyKey: work.idempotencyKey,
+      },
+    });
+
+    /** Records every delivery of `claim` with one completion, `ms` after the start. */
+    const recordAll = (
+      workerId: string,
+      claim: Awaited<ReturnType<typeof claimWork>>,
+      completed: Completion,
+      ms: number,
+    ) =>
+      completeWork(
+        db(),
+        workerId,
+        claim.map((w) => recording(w, completed)),
+        at(ms),
+      );
+
+    it('claims a fan-out row as its deliveries, each with its own id and key, sharing the event', async () => {
+      const ids = await fanout('e1');
+      const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 1);
+      expect(claimed.map((w) => [w.id, w.kind, w.targetId, w.idempotencyKey])).toEqual(
+        TARGETS.map((target, i) => [
+          ids[i],
+          'delivery',
+          target,
+          workKey({ kind: 'delivery', id: target }, 'e1'),
+        ]),
+      );
+      for (const work of claimed) {
+        expect(work).toMatchObject({ eventId: 'e1', attempts: 1, maxAttempts: 3 });
+        expect(work.event?.payload).toEqual({ name: 'e1' });
+      }
+      expect(new Set(claimed.map((w) => w.fanoutId)).size).toBe(1);
+      expect(await rows()).toEqual([
+        expect.objectContaining({ kind: 'fanout', status: 'running' }),
+      ]);
+    });
+
+    it('records a fan-out: no row for a delivered one, a row of its own for each other', async () => {
+      const ids = await fanout('e1');
+      const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 10);
+      // In target order: delivered, retrying, paused, filtered, dead.
+      const outcomes = [
+        completion('done', 'delivered', { forget: true }),
+        completion('pending', 'failed', { error: '500', nextAttemptAt: at(5_000) }),
+        completion('pending', 'paused', { nextAttemptAt: at(9_000), uncount: true }),
+        completion('done', 'filtered'),
+        completion('dead', 'failed', { error: 'refused' }),
+      ];
+      const recorded = await completeWork(
+        db(),
+        'w',
+        claimed.map((work, i) => recording(work, outcomes[i]!)),
+        at(1),
+      );
+      expect(recorded).toEqual(new Set(ids));
+      const row = (i: number, more: Record<string, unknown>) => ({
+        id: ids[i],
+        kind: 'delivery',
+        target_id: TARGETS[i],
+        max_attempts: 3,
+        idempotency_key: workKey({ kind: 'delivery', id: TARGETS[i]! }, 'e1'),
+        last_error: null,
+        next_attempt_at: at(1),
+        ...more,
+      });
+      expect(await rows()).toEqual([
+        row(1, {
+          status: 'pending',
+          attempts: 1,
+          outcome: 'failed',
+          last_error: '500',
+          next_attempt_at: at(5_000),
+        }),
+        row(2, { status: 'pending', attempts: 0, outcome: 'paused', next_attempt_at: at(9_000) }),
+        row(3, { status: 'done', attempts: 1, outcome: 'filtered' }),
+        row(4, { status: 'dead', attempts: 1, outcome: 'failed', last_error: 'refused' }),
+      ]);
+      // The retrying delivery is claimed again as a row of its own, under the same id.
+      expect(
+        (await claimWork(db(), 'w', at(5_000), LEASE_MS, 10)).map((w) => [w.id, w.attempts]),
+      ).toEqual([[ids[1], 2]]);
+    });
+
+    it('records nothing of a fan-out whose lease was taken over; the new claim has the same ids', async () => {
+      const ids = await fanout('e1');
+      const first = await claimWork(db(), 'a', at(0), LEASE_MS, 10);
+      // a stalls (or dies) past its lease: b takes the row over, with the same deliveries.
+      const second = await claimWork(db(), 'b', at(LEASE_MS + 1), LEASE_MS, 10);
+      expect(second.map((w) => w.id)).toEqual(ids);
+      expect(second.map((w) => w.attempts)).toEqual(ids.map(() => 2));
+      const failed = completion('pending', 'failed', {
+        error: '500',
+        nextAttemptAt: at(LEASE_MS + 5_000),
+      });
+      expect(await recordAll('a', first, failed, LEASE_MS + 2)).toEqual(new Set());
+      expect(await rows()).toEqual([
+        expect.objectContaining({ kind: 'fanout', status: 'running' }),
+      ]);
+      const delivered = completion('done', 'delivered', { forget: true });
+      expect(await recordAll('b', second, delivered, LEASE_MS + 3)).toEqual(new Set(ids));
+      expect(await rows()).toEqual([]);
+    });
+
+    it('records nothing of a fan-out unless all its deliveries are recorded together', async () => {
+      await fanout('e1');
+      const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 10);
+      const delivered = completion('done', 'delivered', { forget: true });
+      expect(await recordAll('w', claimed.slice(1), delivered, 1)).toEqual(new Set());
+      expect(await rows()).toEqual([
+        expect.objectContaining({ kind: 'fanout', status: 'running' }),
+      ]);
+    });
+
+    it("lists a target's deliveries still in fan-out rows among its unfinished work", async () => {
+      const ids = await fanout('e1');
+      await fanout('e2', [TARGETS[1]!, TARGETS[2]!]);
+      const unfinished = async (target: string) =>
+        (await unfinishedWorkOfTarget(db(), 'delivery', target, 10, 0)).map((w) => [
+          w.id,
+          w.kind,
+          w.target_id,
+          w.event_id,
+          w.status,
+          w.attempts,
+        ]);
+      expect(await unfinished(TARGETS[0]!)).toEqual([
+        [ids[0], 'delivery', TARGETS[0], 'e1', 'pending', 0],
+      ]);
+      expect((await unfinished(TARGETS[2]!)).map((w) => w[3]).sort()).toEqual(['e1', 'e2']);
+      expect(await unfinishedWorkOfTarget(db(), 'trigger', TARGETS[0]!, 10, 0)).toEqual([]);
+      await claimWork(db(), 'w', at(0), LEASE_MS, 10);
+      expect(await unfinished(TARGETS[0]!)).toEqual([
+        [ids[0], 'delivery', TARGETS[0], 'e1', 'running', 1],
+      ]);
+    });
   });
 });

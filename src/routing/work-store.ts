@@ -5,6 +5,7 @@ import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { wildcardRegex } from './pattern.ts';
 import type {
   ClaimedRow,
+  FanoutDelivery,
   NewWork,
   RoutingTarget,
   TargetKind,
@@ -27,20 +28,28 @@ export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: str
   `${target.kind}:${target.id}:${eventId}`;
 
 /**
+ * The key of an event's fan-out row (its deliveries in one row; routing/planner.ts): one per
+ * event. It never equals a {@link workKey} (those have three parts). Its deliveries keep their
+ * own keys for the rows they get when not finished in one attempt.
+ */
+export const fanoutKey = (eventId: string) => `fanout:${eventId}`;
+
+/**
  * The routing work insert as a CTE of a larger statement (the outbox write, ingest/outbox.ts),
  * its parameters numbered from `first`: only rows whose event_id is in `claimedEvents` (a CTE
  * of the same statement) are inserted.
  */
 export function workInsertCte(first: number, claimedEvents: string): string {
   const p = (i: number) => `$${first + i}`;
+  // The fan-out column is a jsonb[] of arrays, not a uuid[][]: unnest flattens 2-D arrays.
   return `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
-       idempotency_key, max_attempts, replay, next_attempt_at, created_at, updated_at)
-     SELECT w.*, ${p(10)}::timestamp, ${p(10)}::timestamp, ${p(10)}::timestamp
+       idempotency_key, max_attempts, replay, fanout, next_attempt_at, created_at, updated_at)
+     SELECT w.*, ${p(11)}::timestamp, ${p(11)}::timestamp, ${p(11)}::timestamp
        FROM unnest(${p(0)}::uuid[], ${p(1)}::varchar[], ${p(2)}::uuid[], ${p(3)}::varchar[],
          ${p(4)}::uuid[], ${p(5)}::timestamp[], ${p(6)}::int[], ${p(7)}::text[], ${p(8)}::int[],
-         ${p(9)}::boolean[])
+         ${p(9)}::boolean[], ${p(10)}::jsonb[])
          AS w(id, kind, target_id, event_id, event_row_id, event_timestamp, sequence,
-           idempotency_key, max_attempts, replay)
+           idempotency_key, max_attempts, replay, fanout)
       WHERE w.event_id IN (SELECT event_id FROM ${claimedEvents})
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING 1`;
@@ -170,14 +179,24 @@ export function workInsertParams(work: NewWork[], now: Date): unknown[] {
     work.map((w) => w.idempotencyKey),
     work.map((w) => w.maxAttempts),
     work.map((w) => w.replay),
+    work.map((w) => (w.fanout === null ? null : JSON.stringify(w.fanout))),
     now,
   ];
 }
 
-interface ClaimRow {
+/**
+ * A claimed row as the claim statement reads it: of one target, or a fan-out row (its
+ * deliveries have their targets), which always has its event. The table checks both
+ * (migrations 0023 and 0027).
+ */
+type ClaimRow = ClaimRowFields &
+  (
+    | { kind: TargetKind; target_id: string; fanout: null }
+    | { kind: 'fanout'; target_id: null; fanout: FanoutDelivery[]; event_id: string }
+  );
+
+interface ClaimRowFields {
   id: string;
-  kind: TargetKind;
-  target_id: string;
   /** Null for work tied to no event (then so is `event_row_id`). */
   event_id: string | null;
   sequence: number;
@@ -229,24 +248,54 @@ export async function claimWork(
         event: toInstance(r as EventRow),
         traceparent: r.receive_traceparent,
       });
-  return rows.map((r): ClaimedRow => {
+  return rows.flatMap((r): ClaimedRow[] => {
     const stored = r.event_row_id === null ? undefined : events.get(r.event_row_id);
     const fields = {
+      attempts: r.attempts,
+      replay: r.replay,
+      createdAt: r.created_at,
+      ...(stored?.traceparent ? { receiveTraceparent: stored.traceparent } : {}),
+    };
+    if (r.kind === 'fanout')
+      return deliveriesOf(r.id, r.fanout, r.event_id, { ...fields, event: stored?.event });
+    const own = {
+      ...fields,
       id: r.id,
       kind: r.kind,
       targetId: r.target_id,
       sequence: r.sequence,
       idempotencyKey: r.idempotency_key,
-      attempts: r.attempts,
       maxAttempts: r.max_attempts,
-      replay: r.replay,
-      createdAt: r.created_at,
-      ...(stored?.traceparent ? { receiveTraceparent: stored.traceparent } : {}),
     };
     if (r.event_id === null || r.event_row_id === null)
-      return { ...fields, eventId: null, event: null };
-    return { ...fields, eventId: r.event_id, event: stored?.event };
+      return [{ ...own, eventId: null, event: null }];
+    return [{ ...own, eventId: r.event_id, event: stored?.event }];
   });
+}
+
+/**
+ * A claimed fan-out row as its deliveries, each claimed as a delivery row of its own would be
+ * (handlers see no difference), sharing the row's attempts, lease and event.
+ */
+function deliveriesOf(
+  fanoutId: string,
+  deliveries: FanoutDelivery[],
+  eventId: string,
+  shared: Pick<ClaimedRow, 'attempts' | 'replay' | 'createdAt' | 'receiveTraceparent'> & {
+    event: EventInstance | undefined;
+  },
+): ClaimedRow[] {
+  return deliveries.map((delivery, sequence) => ({
+    ...shared,
+    id: delivery.id,
+    kind: 'delivery',
+    targetId: delivery.targetId,
+    sequence,
+    idempotencyKey: workKey({ kind: 'delivery', id: delivery.targetId }, eventId),
+    maxAttempts: delivery.maxAttempts,
+    eventId,
+    fanoutId,
+  }));
 }
 
 function claimStatement(
@@ -296,8 +345,8 @@ function claimStatement(
        UPDATE routing_work w
           SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
         WHERE w.id = ANY (ARRAY(SELECT id FROM due))
-       RETURNING w.id, w.kind, w.target_id, w.event_id, w.sequence, w.idempotency_key, w.attempts,
-         w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),
+       RETURNING w.id, w.kind, w.target_id, w.fanout, w.event_id, w.sequence, w.idempotency_key,
+         w.attempts, w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),
      -- The first claimed row of each event: only it carries the event. A delivery round claims
      -- an event's rows together (10 per event in a common fan-out), and read with every row the
      -- event was sent, parsed (its JSON payload) and dropped 10 times over.
@@ -307,7 +356,7 @@ function claimStatement(
      -- With its event (none when retention dropped it), in the same statement: no second read.
      -- One index lookup per event, its partition pruned at run time; OFFSET 0 keeps it so (as a
      -- join, a partition without statistics was scanned whole and hashed on every claim).
-     SELECT c.id, c.kind, c.target_id, c.event_id, c.sequence, c.idempotency_key, c.attempts,
+     SELECT c.id, c.kind, c.target_id, c.fanout, c.event_id, c.sequence, c.idempotency_key, c.attempts,
             c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
             e.receive_traceparent, ${columnList(
               EVENT_COLUMNS.filter((column) => column !== 'event_id'),
@@ -334,6 +383,19 @@ export interface Completion {
   forget?: boolean;
 }
 
+/** One attempt to record: of a row of its own, or of a delivery held in a fan-out row. */
+export interface Recording {
+  id: string;
+  completion: Completion;
+  /**
+   * The delivery is held in fan-out row `fanoutId`: what a row of its own needs, should it get
+   * one (every delivery of a fan-out row must be recorded together; see {@link completeWork}).
+   */
+  fanout?: Pick<ClaimedRow, 'targetId' | 'sequence' | 'maxAttempts' | 'idempotencyKey'> & {
+    fanoutId: string;
+  };
+}
+
 /**
  * Records attempts in one statement; a row whose lease this worker lost to another is left
  * alone. Returns the ids recorded.
@@ -343,16 +405,32 @@ export interface Completion {
  * condition: with one, PostgreSQL chose a bitmap scan of the lease index, whose entries of
  * rows completed since the last vacuum it visits on every call (a bitmap scan never marks them
  * dead), and this statement grew from 11 µs to 138 µs per row under load.
+ *
+ * A fan-out row (an event's deliveries in one row; routing/planner.ts) is deleted once all its
+ * deliveries are recorded — only when every one of them is in `done`, and still this
+ * worker's claim — and in the same statement, for that deleted row alone, each delivery that
+ * is not delivered-and-logged gets a row of its own, as if it had had one all along: pending
+ * to retry (attempt counted) or deferred (not counted), dead, or done (skipped, filtered) as
+ * the record of why. From then on retries, dead letters, redelivery and the pending list see
+ * it as any delivery row. Its key is its own work key (ON CONFLICT: a replay that queued the
+ * pair meanwhile keeps its row). A delivered one leaves no row, as a delivery row of its own
+ * would not. A lost lease records none of the fan-out's deliveries: the worker that took it
+ * over sends them again with the same ids.
  */
 export async function completeWork(
   db: Queryable,
   workerId: string,
-  done: Array<{ id: string; completion: Completion }>,
+  done: Recording[],
   now: Date,
 ): Promise<Set<string>> {
   if (done.length === 0) return new Set();
-  const forgotten = done.filter((d) => d.completion.forget);
-  const kept = done.filter((d) => !d.completion.forget);
+  const own = done.filter((d) => d.fanout === undefined);
+  const forgotten = own.filter((d) => d.completion.forget);
+  const kept = own.filter((d) => !d.completion.forget);
+  const held = done.flatMap((d) => (d.fanout ? [{ ...d, fanout: d.fanout }] : []));
+  const fanouts = new Map<string, number>();
+  for (const d of held) fanouts.set(d.fanout.fanoutId, (fanouts.get(d.fanout.fanoutId) ?? 0) + 1);
+  const materialised = held.filter((d) => !d.completion.forget);
   const { rows } = await db.query<{ id: string }>(
     `WITH forgotten AS (
        DELETE FROM routing_work WHERE id = ANY ($3::uuid[]) AND locked_by = $1 RETURNING id),
@@ -363,21 +441,56 @@ export async function completeWork(
        FROM unnest($4::uuid[], $5::varchar[], $6::jsonb[], $7::text[], $8::timestamp[], $9::int[])
          AS c(id, status, outcome, error, next_at, uncount)
        WHERE w.id = c.id AND w.locked_by = $1
-       RETURNING w.id)
-     SELECT id FROM forgotten UNION ALL SELECT id FROM kept`,
+       RETURNING w.id),
+     fanouts AS (
+       DELETE FROM routing_work f USING unnest($10::uuid[], $11::int[]) AS g(id, deliveries)
+        WHERE f.id = g.id AND f.locked_by = $1 AND jsonb_array_length(f.fanout) = g.deliveries
+       RETURNING f.id, f.event_id, f.event_row_id, f.event_timestamp, f.attempts, f.replay,
+         f.created_at),
+     materialised AS (
+       INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
+         sequence, idempotency_key, status, attempts, max_attempts, replay, outcome, last_error,
+         next_attempt_at, created_at, updated_at)
+       SELECT d.id, 'delivery', d.target_id, f.event_id, f.event_row_id, f.event_timestamp,
+              d.sequence, d.key, d.status, f.attempts - d.uncount, d.max_attempts, f.replay,
+              d.outcome, d.error, d.next_at, f.created_at, $2
+         FROM unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::int[], $16::text[], $17::int[],
+           $18::varchar[], $19::jsonb[], $20::text[], $21::timestamp[], $22::int[])
+           AS d(fanout_id, id, target_id, sequence, key, max_attempts, status, outcome, error,
+             next_at, uncount)
+         JOIN fanouts f ON f.id = d.fanout_id
+       ON CONFLICT (idempotency_key) DO NOTHING)
+     SELECT id FROM forgotten UNION ALL SELECT id FROM kept UNION ALL SELECT id FROM fanouts`,
     [
       workerId,
       now,
       forgotten.map((d) => d.id),
       kept.map((d) => d.id),
-      kept.map((d) => d.completion.status),
-      kept.map((d) => JSON.stringify(d.completion.outcome)),
-      kept.map((d) => d.completion.error),
-      kept.map((d) => d.completion.nextAttemptAt),
-      kept.map((d) => (d.completion.uncount ? 1 : 0)),
+      ...completionColumns(kept),
+      [...fanouts.keys()],
+      [...fanouts.values()],
+      materialised.map((d) => d.fanout.fanoutId),
+      materialised.map((d) => d.id),
+      materialised.map((d) => d.fanout.targetId),
+      materialised.map((d) => d.fanout.sequence),
+      materialised.map((d) => d.fanout.idempotencyKey),
+      materialised.map((d) => d.fanout.maxAttempts),
+      ...completionColumns(materialised),
     ],
   );
-  return new Set(rows.map((r) => r.id));
+  const recorded = new Set(rows.map((r) => r.id));
+  return new Set(done.filter((d) => recorded.has(d.fanout?.fanoutId ?? d.id)).map((d) => d.id));
+}
+
+/** Status, outcome, error, next attempt and uncount of completions, as statement columns. */
+function completionColumns(done: Recording[]): unknown[][] {
+  return [
+    done.map((d) => d.completion.status),
+    done.map((d) => JSON.stringify(d.completion.outcome)),
+    done.map((d) => d.completion.error),
+    done.map((d) => d.completion.nextAttemptAt),
+    done.map((d) => (d.completion.uncount ? 1 : 0)),
+  ];
 }
 
 /**
@@ -443,7 +556,9 @@ export async function firingsOfTarget<O extends WorkOutcome>(
 /**
  * One target's work not finished yet (pending, or running under a lease), next due first. Found
  * through the due and lease indexes, then by target: the unfinished rows are the queue, not
- * the history.
+ * the history. A subscription's deliveries still held in fan-out rows are among them, each as
+ * a row of its own would be (its id, the row's status, attempts and schedule; no outcome yet:
+ * a delivery leaves its fan-out row at its first recorded attempt).
  */
 export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
   db: Queryable,
@@ -455,6 +570,13 @@ export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
   const { rows } = await db.query<WorkRecord<O>>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
       WHERE status IN ('pending', 'running') AND kind = $1 AND target_id = $2
+     UNION ALL
+     SELECT d.id, 'delivery', d."targetId", f.event_id, f.status, f.attempts, d."maxAttempts",
+            f.replay, NULL, NULL, f.next_attempt_at, f.created_at, f.updated_at
+       FROM routing_work f
+       CROSS JOIN LATERAL jsonb_to_recordset(f.fanout) AS d(id uuid, "targetId" uuid, "maxAttempts" int)
+      WHERE $1 = 'delivery' AND f.status IN ('pending', 'running') AND f.kind = 'fanout'
+        AND d."targetId" = $2
       ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
     [kind, targetId, limit, offset],
   );
@@ -563,7 +685,8 @@ export async function replayWork(
 ): Promise<{ matched: number; queued: number }> {
   const patterns = [target.pattern, scope.pattern ?? '**'].map(wildcardRegex);
   const { rows } = await db.query<{ matched: number; queued: number }>(
-    // The key is workKey's format, with a suffix of its own when forced.
+    // The key is workKey's format, with a suffix of its own when forced. Unforced, a delivery
+    // still held in its event's fan-out row (fanoutKey) is work the pair has too.
     `WITH matched AS (
        SELECT id, event_id, "timestamp" FROM events
         WHERE "timestamp" >= $1::timestamp AND "timestamp" < $2::timestamp
@@ -576,6 +699,10 @@ export async function replayWork(
                 || CASE WHEN $7 THEN ':replay:' || gen_random_uuid() ELSE '' END,
               $8, true, $9, $9, $9
          FROM matched m
+        WHERE $7 OR $5::varchar <> 'delivery' OR NOT EXISTS (
+                SELECT 1 FROM routing_work f
+                 WHERE f.idempotency_key = 'fanout:' || m.event_id
+                   AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $6::uuid)))
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING 1)
      SELECT (SELECT count(*) FROM matched)::int AS matched, (SELECT count(*) FROM queued)::int AS queued`,

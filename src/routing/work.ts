@@ -23,11 +23,28 @@ export interface RoutingTarget {
   order: readonly [number, number];
 }
 
-/** A work row to insert. */
-export interface NewWork {
+/**
+ * One delivery held in a fan-out row: a work row of kind `fanout` holding all of an event's
+ * deliveries when it matched two subscriptions or more (routing/planner.ts). Its id is fixed at planning: it is the delivery's id
+ * (the `webhook-id` receivers deduplicate on) on every attempt, whichever worker claims the
+ * row, and the id of the delivery row materialised for it when it is not finished in one
+ * attempt.
+ */
+export interface FanoutDelivery {
   id: string;
-  kind: TargetKind;
   targetId: string;
+  maxAttempts: number;
+}
+
+/** A work row to insert: one (event, target) pair, or an event's fan-out of deliveries. */
+export type NewWork = NewWorkFields &
+  (
+    | { kind: TargetKind; targetId: string; fanout: null }
+    | { kind: 'fanout'; targetId: null; fanout: FanoutDelivery[] }
+  );
+
+interface NewWorkFields {
+  id: string;
   eventId: string;
   eventRowId: string;
   /** `timestamp(6)` text of the event, to find its row (and partition). */
@@ -58,6 +75,11 @@ interface ClaimedFields {
   trace?: Context;
   /** When the work was planned (about when its event was received). */
   createdAt: Date;
+  /**
+   * The fan-out row holding this delivery (claimed and recorded with its siblings), when it
+   * is held in one rather than in a row of its own.
+   */
+  fanoutId?: string;
 }
 
 /** A claimed work row; its event is stored (work whose event is gone never reaches a handler). */

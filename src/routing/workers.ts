@@ -34,6 +34,10 @@ export type CompletionObserver = (
 export interface WorkerOptions {
   /**
    * Work rows claimed per round; for trigger work, events (each claimed with its due triggers).
+   * A fan-out row (an event's deliveries in one row) is one row, handled as its deliveries:
+   * a round may hold the batch size times the fan-out in deliveries, while `concurrency` bounds
+   * the requests in flight as before. Counting deliveries instead would mean locking rows the
+   * claim then gives back, or rounds cut in the middle of an event's fan-out.
    * Env `ROUTING_BATCH_SIZE`, default 200.
    */
   batchSize: number;
@@ -210,7 +214,11 @@ export class WorkerPool implements WorkWaker {
     const recorded = await completeWork(
       this.db,
       this.workerId,
-      done.map(({ work, completion }) => ({ id: work.id, completion })),
+      done.map(({ work, completion }) => ({
+        id: work.id,
+        completion,
+        ...(work.fanoutId === undefined ? {} : { fanout: heldIn(work, work.fanoutId) }),
+      })),
       now,
     );
     for (const { work, result, completion } of done) {
@@ -358,6 +366,15 @@ interface Recorded {
   result: WorkResult;
   completion: Completion;
 }
+
+/** Where a delivery held in a fan-out row is, and what a row of its own would need. */
+const heldIn = (work: ClaimedRow, fanoutId: string) => ({
+  fanoutId,
+  targetId: work.targetId,
+  sequence: work.sequence,
+  maxAttempts: work.maxAttempts,
+  idempotencyKey: work.idempotencyKey,
+});
 
 /** Work of an event that is still stored (a check, not a copy: rows are many per round). */
 const hasEvent = (work: ClaimedRow): work is ClaimedWork =>

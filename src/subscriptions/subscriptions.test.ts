@@ -1,8 +1,10 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { verifySignature } from '../delivery/signature.ts';
+import { claimWork } from '../routing/work-store.ts';
 import { useAppWithReceiver } from '../testing/app-and-receiver.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { startReceiver } from '../testing/receiver.ts';
 
 describe.each(testBackends())('subscriptions and delivery on $name', (backend) => {
   const t = useAppWithReceiver(backend, { definitionCacheTtlMs: 0 });
@@ -416,6 +418,60 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
         (await t.request('GET', '/v1/subscriptions/00000000-0000-4000-8000-000000000000/pending'))
           .status,
       ).toBe(404);
+    });
+
+    it("fans an event's deliveries out in one work row; each keeps its webhook-id across a crashed worker and retries", async () => {
+      const failing = await startReceiver();
+      failing.status = 500;
+      try {
+        const { body: a } = await subscribe();
+        const { body: b } = await subscribe({}, { endpoint: `${failing.url}/hook` });
+        const pendingOf = async (s: { subscription_id: string }) =>
+          (await t.request('GET', `/v1/subscriptions/${s.subscription_id}/pending`)).body.pending;
+        const eventId = await publish();
+        // One work row holds both deliveries (the storage layout of issue #13's fan-out).
+        const work = async () =>
+          (await t.db.query('SELECT kind, status, attempts FROM routing_work ORDER BY kind')).rows;
+        expect(await work()).toEqual([{ kind: 'fanout', status: 'pending', attempts: 0 }]);
+        const [toA] = await pendingOf(a);
+        const [toB] = await pendingOf(b);
+        expect(toA).toMatchObject({ event_id: eventId, reason: 'queued', attempts: 0 });
+        expect(toB).toMatchObject({ event_id: eventId, reason: 'queued', attempts: 0 });
+        expect(toA.id).not.toBe(toB.id);
+
+        // A worker claims them and dies: once its lease ran out, another sends them under the
+        // same ids.
+        await claimWork(t.db, 'dead-worker', t.clock.now(), 1_000, 10);
+        expect(await pendingOf(a)).toEqual([
+          expect.objectContaining({ id: toA.id, reason: 'in_flight' }),
+        ]);
+        t.clock.advance(1_001);
+        await drain();
+        expect(t.receiver.received.map((r) => r.headers['webhook-id'])).toEqual([toA.id]);
+        expect(failing.received.map((r) => r.headers['webhook-id'])).toEqual([toB.id]);
+        // The delivered one leaves no row; the failed one has a row of its own, retrying.
+        expect(await pendingOf(a)).toEqual([]);
+        expect(await pendingOf(b)).toEqual([
+          expect.objectContaining({
+            id: toB.id,
+            event_id: eventId,
+            reason: 'retry_backoff',
+            attempts: 2,
+          }),
+        ]);
+        expect(await work()).toEqual([{ kind: 'delivery', status: 'pending', attempts: 2 }]);
+
+        failing.status = 200;
+        await runRetries(1);
+        expect(failing.received.map((r) => r.headers['webhook-id'])).toEqual([toB.id, toB.id]);
+        expect(await work()).toEqual([]);
+        expect((await deliveries(b.subscription_id)).map((d: any) => d.outcome)).toEqual([
+          'delivered',
+          'failed',
+        ]);
+      } finally {
+        await failing.close();
+      }
     });
 
     it('holds deliveries while paused without spending attempts', async () => {

@@ -5,6 +5,7 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
+  HookHandlerDoneFunction,
   RouteOptions,
 } from 'fastify';
 import { AppError, type ErrorDetail, fieldError, validationError } from '../errors.ts';
@@ -173,30 +174,43 @@ function methodsByPath(app: FastifyInstance): (path: string) => string[] {
   };
 }
 
+/** The 400 details of the path parameters or query values that hold unstorable text. */
+function unstorableDetails(part: 'params' | 'query', values: unknown): ErrorDetail[] {
+  if (typeof values !== 'object' || values === null) return [];
+  const details: ErrorDetail[] = [];
+  for (const name of Object.keys(values)) {
+    const value = (values as Record<string, unknown>)[name];
+    const texts = Array.isArray(value) ? value : [value];
+    if (texts.some((text) => typeof text === 'string' && isUnstorableText(text)))
+      details.push(
+        fieldError(
+          part === 'params' ? `params.${name}` : name,
+          'unsupported_character',
+          'contains U+0000 or an unpaired surrogate',
+        ),
+      );
+  }
+  return details;
+}
+
 /**
  * Path parameters and query values reach SQL as text: U+0000 and unpaired surrogates (which
  * PostgreSQL refuses) are a 400 naming the parameter, on every route. (JSON bodies are checked
- * by their parser, src/http/json-body.ts.)
+ * by their parser, src/http/json-body.ts.) A callback hook, not an async one: it runs for every
+ * request, and an async hook costs a promise and a microtask turn each time.
  */
-async function refuseUnstorableText(request: FastifyRequest): Promise<void> {
-  const details: ErrorDetail[] = [];
-  const check = (part: 'params' | 'query', values: unknown) => {
-    if (typeof values !== 'object' || values === null) return;
-    for (const [name, value] of Object.entries(values)) {
-      const texts = Array.isArray(value) ? value : [value];
-      if (texts.some((text) => typeof text === 'string' && isUnstorableText(text)))
-        details.push(
-          fieldError(
-            part === 'params' ? `params.${name}` : name,
-            'unsupported_character',
-            'contains U+0000 or an unpaired surrogate',
-          ),
-        );
-    }
-  };
-  check('params', request.params);
-  check('query', request.query);
+function refuseUnstorableText(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  const details = [
+    ...unstorableDetails('params', request.params),
+    ...unstorableDetails('query', request.query),
+  ];
+  // Thrown, Fastify answers it as a hook's error (through the one error handler).
   if (details.length > 0) throw validationError('invalid request', details);
+  done();
 }
 
 /** Every error leaves the service in the spec's envelope, through this one handler. */

@@ -30,7 +30,8 @@ export function installRequestObservability(
   const spans = new WeakMap<FastifyRequest, Span>();
   app.decorateRequest('traceContext', null as unknown as Context);
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  // Callback hooks, not async ones: an async hook costs a promise and a microtask turn per request.
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
     const route = routeOf(request);
     const { span, context } = deps.tracing.startSpan(
       `${request.method} ${route}`,
@@ -42,6 +43,7 @@ export function installRequestObservability(
     );
     spans.set(request, span);
     request.traceContext = context;
+    done();
   });
 
   const finish = (request: FastifyRequest, statusCode: number) => {
@@ -53,7 +55,7 @@ export function installRequestObservability(
     span.end();
   };
 
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
     finish(request, reply.statusCode);
     deps.metrics.observeHttpRequest(
       request.method,
@@ -61,6 +63,7 @@ export function installRequestObservability(
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   // The client went away before an answer: close the span; there is no status to measure.

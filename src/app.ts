@@ -97,6 +97,8 @@ export interface App {
   tracing: Tracing;
   /** Every registered route with its access rule. */
   routes: RouteAccess[];
+  /** Compiles every route schema in the background (see `Server.compileRouteSchemas`). */
+  compileRouteSchemas(): Promise<{ schemas: number; longestMs: number }>;
   /** One partition maintenance pass (also run periodically once started). */
   maintainPartitions(): Promise<{ created: string[]; dropped: string[] }>;
   /** One retention pass (see src/retention/retention.ts); also run after each partition maintenance. */
@@ -131,7 +133,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     limits: config.rateLimitsPerMinute,
   });
   const oauth = oauthVerifier(config, clock);
-  const { server, routes } = await createServer({
+  const { server, routes, compileRouteSchemas } = await createServer({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     bodyMaxDepth: config.bodyMaxDepth,
@@ -342,6 +344,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     tracing,
     routes,
+    compileRouteSchemas,
     maintainPartitions: maintainEvents,
     applyRetention: retain,
     async start() {

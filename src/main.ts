@@ -3,6 +3,7 @@ import { loadConfig } from './config.ts';
 import { DataDirInUse } from './db/data-dir-lock.ts';
 import { loadMigrations, migrate, SchemaTooNewError } from './db/migrate.ts';
 import { ConfigError } from './errors.ts';
+import { compileRouteSchemasOrStop } from './http/compile-routes.ts';
 import { listenWhileStarting } from './http/starting.ts';
 import { createLogger } from './observability/logger.ts';
 import { StartupTimeline } from './observability/startup.ts';
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   logger.info({ backend: db.kind, ...timeline.summary() }, 'started');
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
@@ -55,10 +56,11 @@ async function main(): Promise<void> {
     await app.close();
     await db.close();
     logger.info('stopped');
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  compileRouteSchemasOrStop(app, logger, () => stop('route schema does not compile', 1));
 }
 
 main().catch((error: unknown) => {

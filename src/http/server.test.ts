@@ -15,6 +15,19 @@ describe.each(testBackends())('HTTP foundation on $name', (backend) => {
     });
   };
 
+  it("compiles every route's schemas in the background, answering requests meanwhile", async () => {
+    // What the service does once it listens: a schema of ours that does not compile fails here.
+    let compiled = false;
+    const compiling = t.app.compileRouteSchemas().then((result) => {
+      compiled = true;
+      return result;
+    });
+    expect((await t.request('GET', '/healthz')).status).toBe(200);
+    expect(compiled).toBe(false);
+    expect((await compiling).schemas).toBeGreaterThan(t.app.routes.length);
+    expect((await t.request('GET', '/v1/event-definitions')).status).toBe(200);
+  });
+
   it('answers unknown routes with 404 not_found in the envelope', async () => {
     const response = await t.request('GET', '/v1/nothing-here');
     expect(response.status).toBe(404);

@@ -192,6 +192,45 @@ describe.runIf(postgres)('routing across processes on PostgreSQL', () => {
     }
   }, 120_000);
 
+  it('delivers every event to each of its subscriptions after a SIGKILL mid-delivery, each under one webhook-id', async () => {
+    // Two subscriptions: each event's deliveries are held in one fan-out row, claimed and
+    // recorded together. The rows the killed process claimed are taken over once their lease
+    // ran out, and sent again under the ids they were planned with.
+    const webhookIds = new Map<string, Set<string>>();
+    const receiver = await startReceiver((request, path) => {
+      const key = `${path} ${JSON.parse(request.body).eventId}`;
+      webhookIds.set(
+        key,
+        (webhookIds.get(key) ?? new Set()).add(String(request.headers['webhook-id'])),
+      );
+    });
+    let service = await startService(env());
+    try {
+      await post(service, '/v1/event-definitions', openDefinition('fanout.test'));
+      for (const sink of ['a', 'b'])
+        await post(service, '/v1/subscriptions', {
+          event_pattern: 'fanout.test',
+          subscriber: { id: sink, type: 'webhook', endpoint: `${receiver.url}/${sink}` },
+        });
+      await publishMany(service, 'fanout.test', 300, 'fan');
+      await until(() => webhookIds.size > 0);
+      expect(await service.stop('SIGKILL')).toBeNull();
+      expect(webhookIds.size).toBeLessThan(600);
+
+      service = await startService(env());
+      await waitForRouting('fanout.test');
+      expect(webhookIds.size).toBe(600);
+      const underSeveralIds = [...webhookIds].filter(([, ids]) => ids.size > 1);
+      expect(underSeveralIds).toEqual([]);
+      // Every delivery had an id of its own.
+      const ids = [...webhookIds.values()].flatMap((set) => [...set]);
+      expect(new Set(ids).size).toBe(600);
+    } finally {
+      await service.stop();
+      await receiver.close();
+    }
+  }, 120_000);
+
   it('shares the work of one database between two processes without double firing', async () => {
     const [a, b] = await Promise.all([startService(env()), startService(env())]);
     try {

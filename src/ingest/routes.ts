@@ -173,7 +173,7 @@ const binaryTraceCarrier = (request: FastifyRequest) => ({
 function startReceiveSpan(
   tracing: Tracing,
   request: FastifyRequest,
-  attributes: Attributes,
+  attributes: Attributes | undefined,
   eventTrace: Context | undefined,
 ) {
   const requestSpan = trace.getSpanContext(request.traceContext);
@@ -193,7 +193,7 @@ function startReceiveSpan(
 async function inReceiveSpan<T>(
   tracing: Tracing,
   request: FastifyRequest,
-  attributes: Attributes,
+  attributes: Attributes | undefined,
   receive: (receivedIn: string | undefined) => Promise<T>,
   eventIdOf: (result: T) => string | undefined = () => undefined,
   eventTrace?: Context,
@@ -244,6 +244,20 @@ async function inCloudEventReceiveSpans<T>(
 
 const batchAttributes = (events: unknown[]): Attributes => ({ 'event.batch.size': events.length });
 
+/** The start attributes of a single event's `event.receive` span: its pattern and source. */
+function receiveAttributes(body: Record<string, unknown>, cloudEvent: boolean): Attributes {
+  const source = body.source as { type?: string; id?: string } | string | undefined;
+  return {
+    [SpanAttributes.EVENT_PATTERN]: String(cloudEvent ? body.type : body.pattern),
+    ...(typeof source === 'object' && source.type && source.id
+      ? {
+          [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
+          [SpanAttributes.EVENT_SOURCE_ID]: source.id,
+        }
+      : {}),
+  };
+}
+
 export function registerIngestRoutes(
   app: FastifyInstance,
   receiver: EventReceiver,
@@ -284,20 +298,11 @@ export function registerIngestRoutes(
       const format = singleEventFormat(request);
       const cloudEvent = format === CLOUDEVENTS_FORMAT;
       const body = request.body as Record<string, unknown>;
-      const source = body.source as { type?: string; id?: string } | string | undefined;
-      const attributes = {
-        [SpanAttributes.EVENT_PATTERN]: String(cloudEvent ? body.type : body.pattern),
-        ...(typeof source === 'object' && source.type && source.id
-          ? {
-              [SpanAttributes.EVENT_SOURCE_TYPE]: source.type,
-              [SpanAttributes.EVENT_SOURCE_ID]: source.id,
-            }
-          : {}),
-      };
       const { outcome, headers } = await inReceiveSpan(
         tracing,
         request,
-        attributes,
+        // Only for exported spans (see Tracing.startSpan): nothing reads them otherwise.
+        tracing.exporting ? receiveAttributes(body, cloudEvent) : undefined,
         (receivedIn) => receiver.receive(body, receivedIn, format),
         (received) => received.outcome.eventId,
         format === NATIVE_FORMAT

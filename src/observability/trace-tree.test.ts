@@ -7,6 +7,7 @@ import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
 import { useTestStream } from '../testing/nats.ts';
 import { startReceiver, type TestReceiver } from '../testing/receiver.ts';
+import { RecordingSampler } from '../testing/sampler.ts';
 import { builtinWorkflowStartedBy } from '../testing/workflows.ts';
 import { redactedUrl, Tracing } from './tracing.ts';
 
@@ -23,12 +24,13 @@ describe.each(testBackends())('one trace per published event on $name', (backend
   let t: TestApp;
   let receiver: TestReceiver;
   const exporter = new InMemorySpanExporter();
+  const sampler = new RecordingSampler();
   let workflowId: string;
   let webhookSubscriptionId: string;
   let queueSubscriptionId: string;
 
   beforeAll(async () => {
-    const tracing = new Tracing({ serviceName: 'eps-test', exporter });
+    const tracing = new Tracing({ serviceName: 'eps-test', exporter, sampler });
     t = await startTestApp(backend, { definitionCacheTtlMs: 0 }, { tracing });
     receiver = await startReceiver();
     await t.request('POST', '/v1/event-definitions', { payload: openDefinition('orders.created') });
@@ -57,6 +59,7 @@ describe.each(testBackends())('one trace per published event on $name', (backend
   });
   beforeEach(async () => {
     exporter.reset();
+    sampler.reset();
     receiver.received.length = 0;
     await queue.jsm.streams.purge(queue.stream);
   });
@@ -157,6 +160,26 @@ describe.each(testBackends())('one trace per published event on $name', (backend
     const tree = await publishAndRoute({});
     expect(await expectOneTree(tree)).not.toBe(TRACE_ID);
     expect(tree.server.parentSpanContext).toBeUndefined();
+  });
+
+  it('starts the receive, webhook and NATS spans with their attributes, which a sampler sees', async () => {
+    await publishAndRoute({});
+    expect(sampler.attributesOf('event.receive')).toEqual([{ 'event.pattern': 'orders.created' }]);
+    expect(sampler.attributesOf('POST')).toEqual([
+      {
+        'http.request.method': 'POST',
+        'url.full': `${receiver.url}/hook?token=REDACTED`,
+        'server.address': '127.0.0.1',
+        'server.port': Number(new URL(receiver.url).port),
+      },
+    ]);
+    expect(sampler.attributesOf(`send ${queue.subject}`)).toEqual([
+      expect.objectContaining({
+        'messaging.system': 'nats',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': queue.subject,
+      }),
+    ]);
   });
 
   it('marks a failed webhook call as an error with its status code', async () => {

@@ -12,6 +12,7 @@ import { createServer } from '../http/server.ts';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
+import { RecordingSampler } from '../testing/sampler.ts';
 import { Metrics } from './metrics.ts';
 import { SpanAttributes, Tracing } from './tracing.ts';
 
@@ -52,12 +53,13 @@ async function recorder(
 describe.each(testBackends())('tracing on $name', (backend) => {
   let t: TestApp;
   const exporter = new InMemorySpanExporter();
+  const sampler = new RecordingSampler();
 
   beforeAll(async () => {
     t = await startTestApp(
       backend,
       {},
-      { tracing: new Tracing({ serviceName: 'eps-test', exporter }) },
+      { tracing: new Tracing({ serviceName: 'eps-test', exporter, sampler }) },
     );
   });
   afterAll(() => t.close());
@@ -163,6 +165,13 @@ describe.each(testBackends())('tracing on $name', (backend) => {
         'url.full': `${engine.url}/engine/start`,
         'server.address': '127.0.0.1',
         'http.response.status_code': 200,
+      });
+      // Attributes known before the call are the span's start attributes: a sampler sees them.
+      expect(sampler.attributesOf('POST')).toContainEqual({
+        'http.request.method': 'POST',
+        'url.full': `${engine.url}/engine/start`,
+        'server.address': '127.0.0.1',
+        'server.port': Number(new URL(engine.url).port),
       });
       expect(call!.status.code).toBe(SpanStatusCode.UNSET);
       // The engine continues the trace below the call's own span.
@@ -385,6 +394,20 @@ describe('span export', () => {
       tracestate: 'vendor=1',
     });
     span.end();
+  });
+
+  it('starts a span with its attributes, which the sampler sees', () => {
+    const sampler = new RecordingSampler();
+    const tracing = new Tracing({
+      serviceName: 'eps-test',
+      exporter: new InMemorySpanExporter(),
+      sampler,
+    });
+    const attributes = { [SpanAttributes.EVENT_ID]: 'ev_1' };
+    tracing
+      .startSpan('work', tracing.extract({ traceparent: TRACEPARENT }), { attributes })
+      .span.end();
+    expect(sampler.attributesOf('work')).toEqual([attributes]);
   });
 
   it('without an exporter, starts a sampled trace when none came in and keeps an unsampled one unsampled', () => {

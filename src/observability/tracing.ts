@@ -19,6 +19,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   RandomIdGenerator,
+  type Sampler,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
@@ -88,6 +89,11 @@ export interface TracingOptions {
   otlpEndpoint?: string;
   /** An exporter of one's own (tests: an in-memory exporter); spans go to it one by one. */
   exporter?: SpanExporter;
+  /**
+   * A sampler of one's own for exported spans (tests: one that records what it is asked); by
+   * default OpenTelemetry's: parent-based, always on.
+   */
+  sampler?: Sampler;
 }
 
 /**
@@ -103,7 +109,7 @@ export interface TracingOptions {
  */
 export class Tracing {
   readonly tracer: Tracer;
-  /** True when spans leave the process. */
+  /** True when spans leave the process; hot paths build span attributes only then. */
   readonly exporting: boolean;
   private readonly provider: BasicTracerProvider;
   private readonly ids = new RandomIdGenerator();
@@ -119,6 +125,7 @@ export class Tracing {
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': options.serviceName }),
       spanProcessors,
+      ...(options.sampler ? { sampler: options.sampler } : {}),
     });
     this.tracer = this.provider.getTracer('event-processing-service');
   }
@@ -131,6 +138,13 @@ export class Tracing {
   /**
    * Starts a span as a child of `parent` (e.g. `request.traceContext`) and returns it with the
    * context to pass to the next step, whose spans then belong to the same trace.
+   *
+   * Attributes known at the start belong in `options.attributes`, not in a `setAttributes`
+   * after it: a sampler (and a span processor's `onStart`) sees only those. A hot path builds
+   * them only when {@link exporting} (fixed at construction): without an exporter, the common
+   * case, nothing reads them. Not as a function called here instead: under tsx (esbuild's
+   * keepNames) every closure made per call is named by a `defineProperty`, about 0.3 µs,
+   * several times what a small attributes object costs (~0.05 µs; microbenchmark, 2-core EPYC).
    */
   startSpan(
     name: string,

@@ -12,7 +12,7 @@ import { SpanAttributes, type Tracing, traceparentOf } from '../observability/tr
 import { nextAttemptDelay } from '../routing/retry.ts';
 import type { RoutingIndex } from '../routing/routing-index.ts';
 import type { ClaimedWork, Lanes, WorkHandler, WorkResult } from '../routing/work.ts';
-import { outgoingSpan, recordOutcome } from './delivery-spans.ts';
+import { outgoingAttributes, outgoingSpan, recordOutcome } from './delivery-spans.ts';
 import { type AttemptRow, findSubscriptions, insertAttempts, updateHealth } from './repository.ts';
 import type { Subscriptions } from './service.ts';
 import type { StoredSubscription } from './subscription.ts';
@@ -197,13 +197,12 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         [SpanAttributes.SUBSCRIBER_ID]: subscription.subscriberId,
         [SpanAttributes.SUBSCRIPTION_ID]: subscription.id,
       });
-    const { name, kind, attributes } = outgoingSpan(
-      subscription.subscriberType,
-      subscription.endpoint,
-      work.id,
-    );
-    const { span, context } = tracing.startSpan(name, parent, { kind });
-    if (span.isRecording()) span.setAttributes(attributes());
+    const { subscriberType: type, endpoint } = subscription;
+    const { name, kind } = outgoingSpan(type, endpoint);
+    const { span, context } = tracing.startSpan(name, parent, {
+      kind,
+      attributes: tracing.exporting ? outgoingAttributes(type, endpoint, work.id) : undefined,
+    });
     const traceparent = traceparentOf(context);
     const request = deliveryRequestOf(subscriptions, subscription, encoded, work, {
       now: clock.now(),

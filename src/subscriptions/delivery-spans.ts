@@ -8,31 +8,35 @@ import type { SubscriberType } from './subscription.ts';
  * conventions so backends draw it as a call to another service: a webhook is an HTTP CLIENT
  * span (`POST`, `http.request.method`, `url.full`, `server.address`, `server.port`,
  * `http.response.status_code`), a queue delivery a NATS PRODUCER span (`send <subject>`,
- * `messaging.*`). The attributes are a function: they parse the endpoint, which only a
- * recording span is worth (the delivery hot path runs without an exporter too).
+ * `messaging.*`). Its name and kind; its start attributes are {@link outgoingAttributes}.
  */
 export function outgoingSpan(
   type: SubscriberType,
   endpoint: string,
+): { name: string; kind: SpanKind } {
+  return type === 'queue'
+    ? { name: `send ${endpoint}`, kind: SpanKind.PRODUCER }
+    : { name: 'POST', kind: SpanKind.CLIENT };
+}
+
+/**
+ * The start attributes of a delivery's outgoing span. They parse the endpoint, which only
+ * exported spans are worth: the delivery hot path runs without an exporter too.
+ */
+export function outgoingAttributes(
+  type: SubscriberType,
+  endpoint: string,
   deliveryId: string,
-): { name: string; kind: SpanKind; attributes: () => Attributes } {
+): Attributes {
   if (type === 'queue')
     return {
-      name: `send ${endpoint}`,
-      kind: SpanKind.PRODUCER,
-      attributes: () => ({
-        'messaging.system': 'nats',
-        'messaging.operation.type': 'send',
-        'messaging.operation.name': 'publish',
-        'messaging.destination.name': endpoint,
-        'messaging.message.id': deliveryId,
-      }),
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'publish',
+      'messaging.destination.name': endpoint,
+      'messaging.message.id': deliveryId,
     };
-  return {
-    name: 'POST',
-    kind: SpanKind.CLIENT,
-    attributes: () => httpClientAttributes('POST', endpoint),
-  };
+  return httpClientAttributes('POST', endpoint);
 }
 
 /** Records what the attempt came to on its span: the status code, and an error unless delivered. */

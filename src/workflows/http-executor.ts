@@ -133,9 +133,11 @@ export class HttpExecutor implements WorkflowExecutor {
     const { span, context } = tracing.startSpan(
       'POST',
       tracing.extract(parent === undefined ? {} : { traceparent: parent }),
-      { kind: SpanKind.CLIENT },
+      {
+        kind: SpanKind.CLIENT,
+        attributes: tracing.exporting ? httpClientAttributes('POST', url) : undefined,
+      },
     );
-    if (span.isRecording()) span.setAttributes(httpClientAttributes('POST', url));
     return { span, context };
   }
 

@@ -43,6 +43,37 @@ const typeParsers = {
   },
 } as unknown as pg.CustomTypesConfig;
 
+/** Characters an element of an array literal must escape with a backslash. */
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPED = /[\\"]/g;
+
+/**
+ * An array of text, numbers and booleans (nulls among them) as PostgreSQL's array literal text,
+ * spelled as pg's own `arrayString` spells it (every element quoted, `\` and `"` escaped, null as
+ * NULL), but an element is only run through the escaping when it holds one of those two
+ * characters: pg ran two regular-expression replaces on every element of every array, ~30% of
+ * the CPU it spent preparing the outbox write's parameters (tens of arrays of uuids, keys and
+ * times per event). Undefined for an array of anything else, left to pg.
+ */
+export function arrayLiteral(values: readonly unknown[]): string | undefined {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const item = values[i];
+    let element: string;
+    if (item === null || item === undefined) element = 'NULL';
+    else if (typeof item === 'string')
+      element = NEEDS_ESCAPE.test(item) ? `"${item.replace(ESCAPED, '\\$&')}"` : `"${item}"`;
+    else if (typeof item === 'number' || typeof item === 'boolean') element = `"${item}"`;
+    else return undefined;
+    text += i > 0 ? `,${element}` : element;
+  }
+  return `${text}}`;
+}
+
+/** Parameters as pg sends them, arrays of plain values already as literal text. */
+const pgParams = (params: unknown[] | undefined) =>
+  toDbParams(params)?.map((p) => (Array.isArray(p) ? (arrayLiteral(p) ?? p) : p));
+
 /**
  * `query` is bounded by `readTimeoutMs` on the client side too (a frozen server never sends the
  * statement timeout's error). `exec` (migrations, partition DDL) is bounded by the server only:
@@ -54,7 +85,7 @@ function wrap(client: pg.Pool | pg.PoolClient, readTimeoutMs: number | undefined
       translated(async () => {
         const result = await client.query({
           text: sql,
-          values: toDbParams(params),
+          values: pgParams(params),
           ...(options?.prepared ? { name: options.prepared } : {}),
           ...(readTimeoutMs ? { query_timeout: readTimeoutMs } : {}),
         } as pg.QueryConfig);

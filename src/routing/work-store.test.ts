@@ -6,6 +6,7 @@ import {
   claimWork,
   completeWork,
   fanoutKey,
+  replayWork,
   unfinishedWorkOfTarget,
   workKey,
 } from './work-store.ts';
@@ -303,6 +304,20 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       expect(await rows()).toEqual([
         expect.objectContaining({ kind: 'fanout', status: 'running' }),
       ]);
+    });
+
+    it('leaves a delivery still held in a fan-out row to it on an unforced replay', async () => {
+      await fanout('e1', [TARGETS[0]!, TARGETS[2]!]);
+      const replay = (targetId: string, force: boolean) =>
+        replayWork(
+          db(),
+          { kind: 'delivery', id: targetId, pattern: 'orders.placed', maxAttempts: 3 },
+          { start: '2026-01-01 00:00:00', end: '2026-02-01 00:00:00', force },
+          at(0),
+        );
+      expect(await replay(TARGETS[0]!, false)).toEqual({ matched: 1, queued: 0 });
+      expect(await replay(TARGETS[1]!, false)).toEqual({ matched: 1, queued: 1 });
+      expect(await replay(TARGETS[0]!, true)).toEqual({ matched: 1, queued: 1 });
     });
 
     it("lists a target's deliveries still in fan-out rows among its unfinished work", async () => {

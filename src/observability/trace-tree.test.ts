@@ -162,9 +162,19 @@ describe.each(testBackends())('one trace per published event on $name', (backend
     expect(tree.server.parentSpanContext).toBeUndefined();
   });
 
-  it('starts the receive, webhook and NATS spans with their attributes, which a sampler sees', async () => {
-    await publishAndRoute({});
+  it('starts the receive, firing, delivery attempt, webhook and NATS spans with their attributes, which a sampler sees', async () => {
+    const { eventId } = await publishAndRoute({});
     expect(sampler.attributesOf('event.receive')).toEqual([{ 'event.pattern': 'orders.created' }]);
+    const attempt = { 'event.id': eventId, 'event.pattern': 'orders.created', 'routing.attempt': 1 };
+    expect(sampler.attributesOf('trigger.fire')).toEqual([
+      { ...attempt, 'trigger.id': expect.any(String) },
+    ]);
+    expect(sampler.attributesOf('delivery.attempt')).toEqual(
+      expect.arrayContaining([
+        { ...attempt, 'subscription.id': webhookSubscriptionId },
+        { ...attempt, 'subscription.id': queueSubscriptionId },
+      ]),
+    );
     expect(sampler.attributesOf('POST')).toEqual([
       {
         'http.request.method': 'POST',

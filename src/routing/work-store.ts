@@ -558,7 +558,9 @@ export async function firingsOfTarget<O extends WorkOutcome>(
  * through the due and lease indexes, then by target: the unfinished rows are the queue, not
  * the history. A subscription's deliveries still held in fan-out rows are among them, each as
  * a row of its own would be (its id, the row's status, attempts and schedule; no outcome yet:
- * a delivery leaves its fan-out row at its first recorded attempt).
+ * a delivery leaves its fan-out row at its first recorded attempt). A fan-out row is expanded only
+ * when it holds the target (a containment test on the row's jsonb, cheaper than expanding every
+ * unfinished row's deliveries to filter them).
  */
 export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
   db: Queryable,
@@ -576,6 +578,7 @@ export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
        FROM routing_work f
        CROSS JOIN LATERAL jsonb_to_recordset(f.fanout) AS d(id uuid, "targetId" uuid, "maxAttempts" int)
       WHERE $1 = 'delivery' AND f.status IN ('pending', 'running') AND f.kind = 'fanout'
+        AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $2::uuid))
         AND d."targetId" = $2
       ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
     [kind, targetId, limit, offset],

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Attributes } from '@opentelemetry/api';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import { Backoff } from '../backoff.ts';
@@ -240,27 +241,16 @@ export class WorkerPool implements WorkWaker {
    * later they run. An event stored without one (before the column existed) starts a trace.
    */
   private startSpan(work: ClaimedRow) {
-    const event = work.event;
     const parent = this.tracing.extract(
       work.receiveTraceparent ? { traceparent: work.receiveTraceparent } : {},
     );
-    const started = this.tracing.startSpan(SPAN_NAMES[work.kind], parent);
-    // Attributes only for a span that records them: without an exporter (the common case) the
-    // object was built for every attempt and dropped.
-    if (started.span.isRecording())
-      started.span.setAttributes({
-        ...(work.eventId === null ? {} : { [SpanAttributes.EVENT_ID]: work.eventId }),
-        ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
-        ...(event?.source
-          ? {
-              [SpanAttributes.EVENT_SOURCE_TYPE]: event.source.type,
-              [SpanAttributes.EVENT_SOURCE_ID]: event.source.id,
-            }
-          : {}),
-        [TARGET_ATTRIBUTES[work.kind]]: work.targetId,
-        'routing.attempt': work.attempts,
-      });
-    return started;
+    // Start attributes, so a sampler sees them; built only when spans are exported (without an
+    // exporter, the common case, nothing reads them and the object was built per attempt).
+    return this.tracing.startSpan(
+      SPAN_NAMES[work.kind],
+      parent,
+      this.tracing.exporting ? { attributes: attemptAttributes(work) } : {},
+    );
   }
 
   /**
@@ -379,6 +369,26 @@ const heldIn = (work: ClaimedRow, fanoutId: string) => ({
 /** Work of an event that is still stored (a check, not a copy: rows are many per round). */
 const hasEvent = (work: ClaimedRow): work is ClaimedWork =>
   work.eventId !== null && work.event !== undefined;
+
+/**
+ * The attributes an attempt's span starts with. A module function, not a closure per attempt
+ * (see Tracing.startSpan on what tsx's keepNames makes those cost).
+ */
+function attemptAttributes(work: ClaimedRow): Attributes {
+  const event = work.event;
+  return {
+    ...(work.eventId === null ? {} : { [SpanAttributes.EVENT_ID]: work.eventId }),
+    ...(event ? { [SpanAttributes.EVENT_PATTERN]: event.pattern } : {}),
+    ...(event?.source
+      ? {
+          [SpanAttributes.EVENT_SOURCE_TYPE]: event.source.type,
+          [SpanAttributes.EVENT_SOURCE_ID]: event.source.id,
+        }
+      : {}),
+    [TARGET_ATTRIBUTES[work.kind]]: work.targetId,
+    'routing.attempt': work.attempts,
+  };
+}
 
 const dead = (error: string): WorkResult => ({ kind: 'dead', outcome: {}, error });
 

@@ -165,7 +165,11 @@ describe.each(testBackends())('one trace per published event on $name', (backend
   it('starts the receive, firing, delivery attempt, webhook and NATS spans with their attributes, which a sampler sees', async () => {
     const { eventId } = await publishAndRoute({});
     expect(sampler.attributesOf('event.receive')).toEqual([{ 'event.pattern': 'orders.created' }]);
-    const attempt = { 'event.id': eventId, 'event.pattern': 'orders.created', 'routing.attempt': 1 };
+    const attempt = {
+      'event.id': eventId,
+      'event.pattern': 'orders.created',
+      'routing.attempt': 1,
+    };
     expect(sampler.attributesOf('trigger.fire')).toEqual([
       { ...attempt, 'trigger.id': expect.any(String) },
     ]);

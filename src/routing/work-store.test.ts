@@ -296,6 +296,27 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       expect(await rows()).toEqual([]);
     });
 
+    it("takes back a fan-out row an old release's worker recorded dead, its attempt not counted", async () => {
+      // A rolling upgrade: a worker of the release before fan-out rows claims the row (its claim
+      // takes any due row and counts an attempt), has no handler of it and records it dead.
+      const ids = await fanout('e1');
+      await db().query(
+        `UPDATE routing_work SET status = 'running', attempts = attempts + 1, locked_by = 'old',
+           locked_until = $1`,
+        [at(LEASE_MS)],
+      );
+      await db().query(
+        `UPDATE routing_work SET status = 'dead', outcome = '{}', last_error = 'no handler for fanout work',
+           next_attempt_at = $1, locked_until = NULL, locked_by = NULL, updated_at = $1`,
+        [at(1)],
+      );
+      const claimed = await claimWork(db(), 'w', at(2), LEASE_MS, 10);
+      expect(claimed.map((w) => [w.id, w.attempts])).toEqual(ids.map((id) => [id, 1]));
+      const delivered = completion('done', 'delivered', { forget: true });
+      expect(await recordAll('w', claimed, delivered, 3)).toEqual(new Set(ids));
+      expect(await rows()).toEqual([]);
+    });
+
     it('records nothing of a fan-out unless all its deliveries are recorded together', async () => {
       await fanout('e1');
       const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 10);

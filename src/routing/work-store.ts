@@ -215,8 +215,9 @@ interface ClaimRowFields {
 }
 
 /**
- * Claims up to `limit` due rows — pending and due, or running with an expired lease (its worker
- * died) — for `leaseMs`. Trigger work fires in order within an event: a trigger row waits while
+ * Claims up to `limit` due rows — pending and due, running with an expired lease (its worker
+ * died), or a fan-out row an old release's worker recorded dead without sending it (a rolling
+ * upgrade; migration 0028) — for `leaseMs`. Trigger work fires in order within an event: a trigger row waits while
  * an earlier row of its event is unfinished, and the first due row of an event (its head) is
  * claimed together with the due rows that follow it with nothing unfinished in between, so one
  * round fires an event's triggers in order instead of one round per trigger. Followers come on
@@ -307,7 +308,8 @@ function claimStatement(
 ) {
   return db.query<ClaimRow & Partial<Omit<EventRow, 'event_id'>>>(
     // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
-    // next_attempt_at order, the followers of trigger heads, and rows whose lease expired.
+    // next_attempt_at order, the followers of trigger heads, rows whose lease expired, and
+    // fan-out rows an old release's worker finished without sending them.
     // A follower cannot be locked by another worker: while its head is pending, no claim
     // takes it (the NOT EXISTS below), and the head is locked by this statement.
     `WITH pending AS (
@@ -325,7 +327,18 @@ function claimStatement(
         WHERE w.status = 'running' AND w.locked_until < $1
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
-     first AS (SELECT id FROM abandoned UNION ALL SELECT id FROM pending LIMIT $2),
+     -- Fan-out rows finished by a worker of the release before fan-out rows (a rolling
+     -- upgrade): it had no handler of them and recorded them dead, sending nothing. This
+     -- release never leaves one done or dead, so they are due work (migration 0028's index,
+     -- empty in steady state).
+     orphaned AS (
+       SELECT w.id FROM routing_work w
+        WHERE w.kind = 'fanout' AND w.status IN ('done', 'dead')
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED),
+     first AS (
+       SELECT id FROM abandoned UNION ALL SELECT id FROM orphaned UNION ALL SELECT id FROM pending
+        LIMIT $2),
      followers AS (
        SELECT f.id FROM pending h
          JOIN first ON first.id = h.id
@@ -341,9 +354,12 @@ function claimStatement(
      due AS (SELECT id FROM first UNION SELECT id FROM followers),
      -- By primary key, whatever the row estimates (as a join, fresh statistics made
      -- PostgreSQL hash a sequential scan of the whole table).
+     -- An orphaned fan-out row's attempts are not counted again: the old worker's claim counted
+     -- one it never made (it sent nothing), and this claim's attempt takes its place.
      claimed AS (
        UPDATE routing_work w
-          SET status = 'running', locked_until = $3, locked_by = $4, attempts = w.attempts + 1, updated_at = $1
+          SET status = 'running', locked_until = $3, locked_by = $4, updated_at = $1,
+              attempts = w.attempts + CASE WHEN w.status IN ('done', 'dead') THEN 0 ELSE 1 END
         WHERE w.id = ANY (ARRAY(SELECT id FROM due))
        RETURNING w.id, w.kind, w.target_id, w.fanout, w.event_id, w.sequence, w.idempotency_key,
          w.attempts, w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),

@@ -317,6 +317,33 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       expect(await rows()).toEqual([]);
     });
 
+    it('claims deliveries up to the budget, the first row whatever its width, the rest left pending', async () => {
+      const WIDTH = 10;
+      const targets = Array.from({ length: WIDTH }, () => randomUUID());
+      const eventsOf = (claim: Awaited<ReturnType<typeof claimWork>>) => [
+        ...new Set(claim.map((w) => w.eventId)),
+      ];
+      for (const name of ['e1', 'e2', 'e3', 'e4']) await fanout(name, targets);
+      // Budget 25 over up to 10 candidate rows: two rows (20 deliveries) fit, a third would not.
+      const first = await claimWork(db(), 'a', at(0), LEASE_MS, 25, 10);
+      expect(first).toHaveLength(2 * WIDTH);
+      expect(eventsOf(first)).toHaveLength(2);
+      // The rows not kept were not claimed: the next claim takes one, the first whatever its
+      // width (wider than a budget of 5), and the one after it the last.
+      const second = await claimWork(db(), 'b', at(0), LEASE_MS, 5, 10);
+      expect(second).toHaveLength(WIDTH);
+      expect(eventsOf(second)).toHaveLength(1);
+      const third = await claimWork(db(), 'c', at(0), LEASE_MS, 25, 10);
+      expect(third).toHaveLength(WIDTH);
+      expect([...eventsOf(first), ...eventsOf(second), ...eventsOf(third)].sort()).toEqual([
+        'e1',
+        'e2',
+        'e3',
+        'e4',
+      ]);
+      expect(await claimWork(db(), 'd', at(0), LEASE_MS, 25, 10)).toEqual([]);
+    });
+
     it('records nothing of a fan-out unless all its deliveries are recorded together', async () => {
       await fanout('e1');
       const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 10);

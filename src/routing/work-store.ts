@@ -215,30 +215,36 @@ interface ClaimRowFields {
 }
 
 /**
- * Claims up to `limit` due rows — pending and due, running with an expired lease (its worker
- * died), or a fan-out row an old release's worker recorded dead without sending it (a rolling
- * upgrade; migration 0028) — for `leaseMs`. Trigger work fires in order within an event: a trigger row waits while
- * an earlier row of its event is unfinished, and the first due row of an event (its head) is
- * claimed together with the due rows that follow it with nothing unfinished in between, so one
- * round fires an event's triggers in order instead of one round per trigger. Followers come on
- * top of `limit` (at most the number of triggers an event matched).
+ * Claims due rows — pending and due, running with an expired lease (its worker died), or a
+ * fan-out row an old release's worker recorded dead without sending it (a rolling upgrade;
+ * migration 0028) — for `leaseMs`, up to `deliveries` deliveries: a fan-out row weighs its
+ * deliveries, any other row one, and the first row is claimed whatever its weight. The claim
+ * looks at up to `candidates` rows (locking each) and keeps them in claim order while their
+ * deliveries fit; asking for about `deliveries` / deliveries per row (as the last claim found
+ * them) keeps it from locking rows only to give them back. Trigger work fires in order within
+ * an event: a trigger row waits while an earlier row of its event is unfinished, and the first
+ * due row of an event (its head) is claimed together with the due rows that follow it with
+ * nothing unfinished in between, so one round fires an event's triggers in order instead of one
+ * round per trigger. Followers come on top of `deliveries` (at most the number of triggers an
+ * event matched).
  */
 export async function claimWork(
   db: Database,
   workerId: string,
   now: Date,
   leaseMs: number,
-  limit: number,
+  deliveries: number,
+  candidates = deliveries,
 ): Promise<ClaimedRow[]> {
   const { rows } = await db.transaction(async (tx) => {
-    // The due rows must be read in next_attempt_at order from routing_work_due_idx, stopping at
-    // `limit`. A queue table's statistics rarely match its contents (a backlog builds between
-    // autovacuum's analyses, and a new table has none), and with few rows estimated PostgreSQL
+    // The due rows must be read in next_attempt_at order from routing_work_due_idx, stopping
+    // at `candidates`. A queue table's statistics rarely match its contents (a backlog builds
+    // between autovacuum's analyses, and a new table has none), and with few rows estimated PostgreSQL
     // prefers a bitmap scan that fetches and sorts every due row: 8 ms instead of 0.1 ms per
     // claim behind a 20,000-row backlog. Bitmap scans are off for this statement only, at
     // the price of a transaction (three more round trips per round, not per row).
     await tx.query('SET LOCAL enable_bitmapscan = off');
-    return claimStatement(tx, workerId, now, leaseMs, limit);
+    return claimStatement(tx, workerId, now, leaseMs, deliveries, candidates);
   });
   // Only the first claimed row of an event carries the event's columns (see claimStatement):
   // its other rows share that one instance (a delivery round also serialises each event once).
@@ -304,7 +310,8 @@ function claimStatement(
   workerId: string,
   now: Date,
   leaseMs: number,
-  limit: number,
+  deliveries: number,
+  candidates: number,
 ) {
   return db.query<ClaimRow & Partial<Omit<EventRow, 'event_id'>>>(
     // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
@@ -313,7 +320,9 @@ function claimStatement(
     // A follower cannot be locked by another worker: while its head is pending, no claim
     // takes it (the NOT EXISTS below), and the head is locked by this statement.
     `WITH pending AS (
-       SELECT w.id, w.kind, w.event_id, w.sequence FROM routing_work w
+       SELECT w.id, w.kind, w.event_id, w.sequence, w.next_attempt_at,
+              coalesce(jsonb_array_length(w.fanout), 1) AS deliveries
+         FROM routing_work w
         WHERE w.status = 'pending' AND w.next_attempt_at <= $1
           AND (w.kind <> 'trigger' OR NOT EXISTS (
                 SELECT 1 FROM routing_work p
@@ -323,7 +332,8 @@ function claimStatement(
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
      abandoned AS (
-       SELECT w.id FROM routing_work w
+       SELECT w.id, w.next_attempt_at, coalesce(jsonb_array_length(w.fanout), 1) AS deliveries
+         FROM routing_work w
         WHERE w.status = 'running' AND w.locked_until < $1
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
@@ -332,13 +342,25 @@ function claimStatement(
      -- release never leaves one done or dead, so they are due work (migration 0028's index,
      -- empty in steady state).
      orphaned AS (
-       SELECT w.id FROM routing_work w
+       SELECT w.id, w.next_attempt_at, jsonb_array_length(w.fanout) AS deliveries
+         FROM routing_work w
         WHERE w.kind = 'fanout' AND w.status IN ('done', 'dead')
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
+     candidates AS (
+       SELECT id, deliveries, 0 AS part, next_attempt_at FROM abandoned
+       UNION ALL SELECT id, deliveries, 1, next_attempt_at FROM orphaned
+       UNION ALL SELECT id, deliveries, 2, next_attempt_at FROM pending
+       LIMIT $2),
+     -- The candidates in claim order while their deliveries add up to the budget ($5), and the
+     -- first one whatever its deliveries (a fan-out wider than the budget still runs). The
+     -- candidates not kept stay pending; their row locks go when the transaction commits.
      first AS (
-       SELECT id FROM abandoned UNION ALL SELECT id FROM orphaned UNION ALL SELECT id FROM pending
-        LIMIT $2),
+       SELECT id FROM (
+         SELECT id, deliveries, sum(deliveries) OVER (
+                  ORDER BY part, next_attempt_at, id ROWS UNBOUNDED PRECEDING) AS so_far
+           FROM candidates) c
+        WHERE so_far <= $5 OR so_far = deliveries),
      followers AS (
        SELECT f.id FROM pending h
          JOIN first ON first.id = h.id
@@ -384,7 +406,7 @@ function claimStatement(
          SELECT * FROM events e
           WHERE f.id IS NOT NULL AND e.id = c.event_row_id AND e."timestamp" = c.event_timestamp
          OFFSET 0) e ON true`,
-    [now, limit, new Date(now.getTime() + leaseMs), workerId],
+    [now, candidates, new Date(now.getTime() + leaseMs), workerId, deliveries],
   );
 }
 

@@ -34,11 +34,11 @@ export type CompletionObserver = (
 
 export interface WorkerOptions {
   /**
-   * Work rows claimed per round; for trigger work, events (each claimed with its due triggers).
-   * A fan-out row (an event's deliveries in one row) is one row, handled as its deliveries:
-   * a round may hold the batch size times the fan-out in deliveries, while `concurrency` bounds
-   * the requests in flight as before. Counting deliveries instead would mean locking rows the
-   * claim then gives back, or rounds cut in the middle of an event's fan-out.
+   * Deliveries (work rows) claimed per round: a fan-out row (an event's deliveries in one row)
+   * weighs its deliveries, any other row one, and a round's first row is claimed whatever its
+   * weight (a fan-out wider than the batch still runs). For trigger work, events: each head is
+   * claimed with its due triggers on top. So a round takes at most about this many attempts,
+   * over `concurrency` lanes, and its lease must outlast them.
    * Env `ROUTING_BATCH_SIZE`, default 200.
    */
   batchSize: number;
@@ -56,8 +56,10 @@ export interface WorkerOptions {
   /** Pause between rounds when nothing was due, in ms. Env `ROUTING_POLL_INTERVAL_MS`, default 100. */
   pollIntervalMs: number;
   /**
-   * How long a claim holds before another worker may take the row over, in ms: longer than the
-   * slowest attempt (an http workflow executor may take 60 s). Env `ROUTING_LEASE_MS`, default 90,000.
+   * How long a claim holds before another worker may take the row over, in ms: longer than a
+   * round (at most `batchSize` deliveries over `concurrency` lanes, as slow as the slowest
+   * attempt; an http workflow executor may take 60 s), or another worker claims the round's
+   * rows again and sends them again. Env `ROUTING_LEASE_MS`, default 90,000.
    */
   leaseMs: number;
 }
@@ -83,6 +85,12 @@ export class WorkerPool implements WorkWaker {
    * work for a whole poll interval (a minute, where only notifications are meant to wake).
    */
   private wakeMissed = false;
+  /**
+   * Deliveries per claimed row in the last claim that found work: the next claim looks at about
+   * `batchSize` / this many rows, so it neither locks rows it then gives back (each row lock is
+   * a write to PostgreSQL) nor falls short of the batch.
+   */
+  private deliveriesPerRow = 1;
   readonly workerId = randomUUID();
 
   constructor(
@@ -158,14 +166,18 @@ export class WorkerPool implements WorkWaker {
 
   /** One round: claim due rows, process them, record each attempt. Returns how many ran. */
   async runOnce(): Promise<number> {
+    const { batchSize } = this.options;
+    // From 1 to batchSize rows: a row holds one delivery at least.
     const claimed = await claimWork(
       this.db,
       this.workerId,
       this.clock.now(),
       this.options.leaseMs,
-      this.options.batchSize,
+      batchSize,
+      Math.ceil(batchSize / this.deliveriesPerRow),
     );
     if (claimed.length === 0) return 0;
+    this.deliveriesPerRow = claimed.length / new Set(claimed.map((w) => w.fanoutId ?? w.id)).size;
     const byKind = new Map<TargetKind, ClaimedRow[]>();
     for (const work of claimed) {
       const ofKind = byKind.get(work.kind);

@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { Tracing } from '../observability/tracing.ts';
+import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
+import type { WorkHandler } from './work.ts';
 import { WorkerPool } from './workers.ts';
 
 /**
@@ -87,5 +90,63 @@ describe('WorkerPool wake-ups', () => {
     // Kept once: the round after it pauses for the poll interval again, not in a busy loop.
     await settled();
     expect(fake.claims()).toBe(2);
+  });
+});
+
+describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
+  const test = useMigratedDatabase(backend);
+  const DELIVERIES = 3;
+
+  it('warns once for a fan-out whose lease was lost, not once per delivery', async () => {
+    // A stored event with one fan-out row of DELIVERIES deliveries.
+    await test.db().query(
+      `WITH event AS (
+         INSERT INTO events (id, event_id, pattern, version, "timestamp", payload, metadata, partition_key)
+         VALUES (gen_random_uuid(), 'e1', 'orders.placed', '1.0.0', now(), '{}', '{"tags":{}}', 'e1')
+         RETURNING id, "timestamp")
+       INSERT INTO routing_work (id, kind, fanout, event_id, event_row_id, event_timestamp,
+         idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'fanout', $1, 'e1', id, "timestamp", 'fanout:e1', 3, now(), now(), now()
+         FROM event`,
+      [
+        JSON.stringify(
+          Array.from({ length: DELIVERIES }, () => ({
+            id: randomUUID(),
+            targetId: randomUUID(),
+            maxAttempts: 3,
+          })),
+        ),
+      ],
+    );
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => void warnings.push(JSON.parse(line)) },
+    );
+    // Another worker takes the row over while this one sends (it stalled past its lease).
+    const handler: WorkHandler = {
+      kind: 'delivery',
+      async handle(works) {
+        await test.db().query(`UPDATE routing_work SET locked_by = 'another worker'`);
+        return works.map(() => ({ kind: 'done', outcome: { status: 'delivered' }, logged: true }));
+      },
+      deadOutcome: (outcome) => outcome,
+    };
+    const pool = new WorkerPool(
+      test.db(),
+      systemClock,
+      [handler],
+      { batchSize: 10, concurrency: 1, rounds: 1, pollIntervalMs: 3_600_000, leaseMs: 60_000 },
+      logger,
+      new Tracing({ serviceName: 'test' }),
+    );
+    expect(await pool.runOnce()).toBe(DELIVERIES);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        msg: 'routing work lease was lost before its result was recorded',
+        fanoutId: expect.any(String),
+        deliveries: DELIVERIES,
+      }),
+    ]);
   });
 });

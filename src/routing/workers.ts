@@ -234,17 +234,22 @@ export class WorkerPool implements WorkWaker {
       })),
       now,
     );
+    // A fan-out row's lease is one lease: one warning for its deliveries, not one each.
+    const lostFanouts = new Map<string, number>();
     for (const { work, result, completion } of done) {
       if (recorded.has(work.id)) {
         const handler = this.handlers.get(work.kind);
         this.onRecorded(work, completion, now, handler?.counts?.(completion.outcome) ?? NO_COUNTS);
         handler?.recorded?.(result);
-      } else
-        this.logger.warn(
-          { workId: work.id },
-          'routing work lease was lost before its result was recorded',
-        );
+      } else if (work.fanoutId !== undefined)
+        lostFanouts.set(work.fanoutId, (lostFanouts.get(work.fanoutId) ?? 0) + 1);
+      else this.leaseLost({ workId: work.id });
     }
+    for (const [fanoutId, deliveries] of lostFanouts) this.leaseLost({ fanoutId, deliveries });
+  }
+
+  private leaseLost(work: { workId: string } | { fanoutId: string; deliveries: number }): void {
+    this.logger.warn(work, 'routing work lease was lost before its result was recorded');
   }
 
   /**

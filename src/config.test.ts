@@ -79,6 +79,7 @@ describe('configuration', () => {
       definitionCacheTtlMs: 2000,
       routing: {
         batchSize: 200,
+        roundDeliveries: 2000,
         concurrency: 16,
         rounds: 2,
         pollIntervalMs: 100,

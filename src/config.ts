@@ -477,6 +477,7 @@ export function loadConfig(env: Env = process.env): Config {
     definitionCacheTtlMs: integer(env, 'DEFINITION_CACHE_TTL_MS', 2000, 0, 3_600_000),
     routing: {
       batchSize: integer(env, 'ROUTING_BATCH_SIZE', 200, 1, 10_000),
+      roundDeliveries: integer(env, 'ROUTING_ROUND_DELIVERIES', 2000, 1, 100_000),
       concurrency: integer(env, 'ROUTING_CONCURRENCY', 16, 1, 1000),
       rounds: integer(env, 'ROUTING_ROUNDS', 2, 1, 16),
       pollIntervalMs: integer(env, 'ROUTING_POLL_INTERVAL_MS', 100, 1, 60_000),

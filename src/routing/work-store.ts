@@ -532,6 +532,25 @@ function completionColumns(done: Recording[]): unknown[][] {
 }
 
 /**
+ * Extends to `until` the leases this worker still holds on rows `ids` (a round running longer
+ * than a third of its lease; routing/workers.ts). Rows recorded or taken over meanwhile are
+ * left alone. Returns how many were renewed.
+ */
+export async function renewLeases(
+  db: Queryable,
+  workerId: string,
+  ids: string[],
+  until: Date,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE routing_work SET locked_until = $3
+      WHERE id = ANY ($2::uuid[]) AND locked_by = $1 AND status = 'running'`,
+    [workerId, ids, until],
+  );
+  return rowCount;
+}
+
+/**
  * A work row as the read routes show it; `O` is what its handler records as outcome, `E` its
  * event id (see {@link EventIdOf}).
  */

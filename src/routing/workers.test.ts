@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import { Tracing } from '../observability/tracing.ts';
 import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
 import type { WorkHandler } from './work.ts';
+import { claimWork } from './work-store.ts';
 import { WorkerPool } from './workers.ts';
 
 /**
@@ -47,6 +48,15 @@ function claimsDatabase() {
  */
 const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A pool's options: one round of one lane, and an hour between idle rounds. */
+const OPTIONS = {
+  batchSize: 10,
+  roundDeliveries: 100,
+  concurrency: 1,
+  rounds: 1,
+  pollIntervalMs: 3_600_000,
+};
+
 describe('WorkerPool wake-ups', () => {
   let pool: WorkerPool | undefined;
   afterEach(() => pool?.stop());
@@ -57,7 +67,7 @@ describe('WorkerPool wake-ups', () => {
       systemClock,
       [],
       // An hour between idle rounds: any second claim within the test is a wake-up's.
-      { batchSize: 10, concurrency: 1, rounds: 1, pollIntervalMs: 3_600_000, leaseMs: 60_000 },
+      { ...OPTIONS, leaseMs: 60_000 },
       pino({ level: 'silent' }),
       new Tracing({ serviceName: 'test' }),
     );
@@ -96,10 +106,11 @@ describe('WorkerPool wake-ups', () => {
 describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
   const test = useMigratedDatabase(backend);
   const DELIVERIES = 3;
+  beforeEach(() => test.db().exec('TRUNCATE routing_work, events'));
 
-  it('warns once for a fan-out whose lease was lost, not once per delivery', async () => {
-    // A stored event with one fan-out row of DELIVERIES deliveries.
-    await test.db().query(
+  /** A stored event with one fan-out row of DELIVERIES deliveries. */
+  const storeFanout = () =>
+    test.db().query(
       `WITH event AS (
          INSERT INTO events (id, event_id, pattern, version, "timestamp", payload, metadata, partition_key)
          VALUES (gen_random_uuid(), 'e1', 'orders.placed', '1.0.0', now(), '{}', '{"tags":{}}', 'e1')
@@ -118,6 +129,9 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
         ),
       ],
     );
+
+  it('warns once for a fan-out whose lease was lost, not once per delivery', async () => {
+    await storeFanout();
     const warnings: Array<Record<string, unknown>> = [];
     const logger = pino(
       { level: 'warn' },
@@ -136,7 +150,7 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
       test.db(),
       systemClock,
       [handler],
-      { batchSize: 10, concurrency: 1, rounds: 1, pollIntervalMs: 3_600_000, leaseMs: 60_000 },
+      { ...OPTIONS, leaseMs: 60_000 },
       logger,
       new Tracing({ serviceName: 'test' }),
     );
@@ -148,5 +162,35 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
         deliveries: DELIVERIES,
       }),
     ]);
+  });
+
+  it('renews the leases of a round that outlasts them: no other worker takes its rows meanwhile', async () => {
+    await storeFanout();
+    const LEASE_MS = 600;
+    let takenOver: number | undefined;
+    const handler: WorkHandler = {
+      kind: 'delivery',
+      async handle(works) {
+        // Sends for more than twice the lease; another worker looks for due work then.
+        await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2.5));
+        const claimed = await claimWork(test.db(), 'another worker', new Date(), LEASE_MS, 100);
+        takenOver = claimed.length;
+        return works.map(() => ({ kind: 'done', outcome: { status: 'delivered' }, logged: true }));
+      },
+      deadOutcome: (outcome) => outcome,
+    };
+    const pool = new WorkerPool(
+      test.db(),
+      systemClock,
+      [handler],
+      { ...OPTIONS, leaseMs: LEASE_MS },
+      pino({ level: 'silent' }),
+      new Tracing({ serviceName: 'test' }),
+    );
+    expect(await pool.runOnce()).toBe(DELIVERIES);
+    expect(takenOver).toBe(0);
+    // Recorded by the worker that kept its lease: delivered, so no row is left.
+    const { rows } = await test.db().query('SELECT count(*)::int AS n FROM routing_work');
+    expect(rows).toEqual([{ n: 0 }]);
   });
 });

@@ -19,7 +19,7 @@ import type {
   WorkResult,
   WorkWaker,
 } from './work.ts';
-import { type Completion, claimWork, completeWork } from './work-store.ts';
+import { type Completion, claimWork, completeWork, renewLeases } from './work-store.ts';
 
 export type { Completion };
 
@@ -34,14 +34,20 @@ export type CompletionObserver = (
 
 export interface WorkerOptions {
   /**
-   * Deliveries (work rows) claimed per round: a fan-out row (an event's deliveries in one row)
-   * weighs its deliveries, any other row one, and a round's first row is claimed whatever its
-   * weight (a fan-out wider than the batch still runs). For trigger work, events: each head is
-   * claimed with its due triggers on top. So a round takes at most about this many attempts,
-   * over `concurrency` lanes, and its lease must outlast them.
+   * Work rows claimed per round; an event's fan-out row (its deliveries in one row) is one row.
+   * For trigger work, events: each head is claimed with its due triggers on top.
    * Env `ROUTING_BATCH_SIZE`, default 200.
    */
   batchSize: number;
+  /**
+   * Deliveries a round holds at most: a fan-out row weighs its deliveries, any other row one,
+   * and a round's first row is claimed whatever its weight (a fan-out wider than this still
+   * runs). With ten subscriptions per event, 200 fan-out rows are 2,000 deliveries; rounds that
+   * large cost PostgreSQL half as much per delivery as rounds of 200 (the claim, the attempts'
+   * insert and the recording are per round), and a round that outlasts its lease keeps it
+   * (see `leaseMs`). Env `ROUTING_ROUND_DELIVERIES`, default 2,000.
+   */
+  roundDeliveries: number;
   /**
    * Rows processed at once, across the rounds in flight (for deliveries: requests in flight).
    * Env `ROUTING_CONCURRENCY`, default 16.
@@ -56,10 +62,10 @@ export interface WorkerOptions {
   /** Pause between rounds when nothing was due, in ms. Env `ROUTING_POLL_INTERVAL_MS`, default 100. */
   pollIntervalMs: number;
   /**
-   * How long a claim holds before another worker may take the row over, in ms: longer than a
-   * round (at most `batchSize` deliveries over `concurrency` lanes, as slow as the slowest
-   * attempt; an http workflow executor may take 60 s), or another worker claims the round's
-   * rows again and sends them again. Env `ROUTING_LEASE_MS`, default 90,000.
+   * How long a claim holds before another worker may take the row over, in ms: how soon the
+   * rows of a worker that died are sent again. A round that runs longer (a slow endpoint, an
+   * http workflow executor taking 60 s) renews its rows' leases every third of it, so a live
+   * worker keeps its rows however long its round takes. Env `ROUTING_LEASE_MS`, default 90,000.
    */
   leaseMs: number;
 }
@@ -87,8 +93,8 @@ export class WorkerPool implements WorkWaker {
   private wakeMissed = false;
   /**
    * Deliveries per claimed row in the last claim that found work: the next claim looks at about
-   * `batchSize` / this many rows, so it neither locks rows it then gives back (each row lock is
-   * a write to PostgreSQL) nor falls short of the batch.
+   * `roundDeliveries` / this many rows (at most `batchSize`), so it neither locks rows it then
+   * gives back (each row lock is a write to PostgreSQL) nor falls short of the round.
    */
   private deliveriesPerRow = 1;
   readonly workerId = randomUUID();
@@ -166,29 +172,64 @@ export class WorkerPool implements WorkWaker {
 
   /** One round: claim due rows, process them, record each attempt. Returns how many ran. */
   async runOnce(): Promise<number> {
-    const { batchSize } = this.options;
+    const { batchSize, roundDeliveries } = this.options;
     // From 1 to batchSize rows: a row holds one delivery at least.
     const claimed = await claimWork(
       this.db,
       this.workerId,
       this.clock.now(),
       this.options.leaseMs,
-      batchSize,
-      Math.ceil(batchSize / this.deliveriesPerRow),
+      roundDeliveries,
+      Math.min(batchSize, Math.ceil(roundDeliveries / this.deliveriesPerRow)),
     );
     if (claimed.length === 0) return 0;
-    this.deliveriesPerRow = claimed.length / new Set(claimed.map((w) => w.fanoutId ?? w.id)).size;
-    const byKind = new Map<TargetKind, ClaimedRow[]>();
-    for (const work of claimed) {
-      const ofKind = byKind.get(work.kind);
-      if (ofKind) ofKind.push(work);
-      else byKind.set(work.kind, [work]);
+    const rows = [...new Set(claimed.map((w) => w.fanoutId ?? w.id))];
+    this.deliveriesPerRow = claimed.length / rows.length;
+    const renewal = this.keepLeases(rows);
+    try {
+      const byKind = new Map<TargetKind, ClaimedRow[]>();
+      for (const work of claimed) {
+        const ofKind = byKind.get(work.kind);
+        if (ofKind) ofKind.push(work);
+        else byKind.set(work.kind, [work]);
+      }
+      const done = await Promise.all(
+        [...byKind].map(([kind, works]) => this.processKind(kind, works)),
+      );
+      await this.record(done.flat());
+    } finally {
+      clearInterval(renewal);
     }
-    const done = await Promise.all(
-      [...byKind].map(([kind, works]) => this.processKind(kind, works)),
-    );
-    await this.record(done.flat());
     return claimed.length;
+  }
+
+  /**
+   * Renews the leases of a round's rows every third of the lease while the round runs: a round
+   * is as slow as its slowest lanes (2,000 deliveries over 16 lanes at a 15 s timeout would take
+   * half an hour), and a lease that ran out would let another worker claim the rows and send
+   * them again while this one still sends them. A round shorter than a third of the lease (the
+   * common case) renews nothing. A renewal that fails (the database is away) is retried at the
+   * next tick (one at a time); if the lease runs out meanwhile, the round's recording is
+   * refused, as for a worker that died.
+   */
+  private keepLeases(rows: string[]): NodeJS.Timeout {
+    const { leaseMs } = this.options;
+    // One renewal at a time: while the database is away they would pile up on the pool.
+    let renewing = false;
+    const timer = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      const until = new Date(this.clock.now().getTime() + leaseMs);
+      renewLeases(this.db, this.workerId, rows, until)
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error, rows: rows.length }, 'routing leases not renewed'),
+        )
+        .finally(() => {
+          renewing = false;
+        });
+    }, leaseMs / 3);
+    timer.unref();
+    return timer;
   }
 
   /** The handler of a kind gets the round's rows of that kind at once. */

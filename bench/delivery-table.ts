@@ -17,7 +17,7 @@ const PEERS = [
   ['bullMq', 'BullMQ'],
 ] as const;
 type Peer = (typeof PEERS)[number][0];
-type System = 'ours' | 'oursOneLoop' | Peer;
+type System = 'ours' | 'oursOneLoop' | 'oursOneThread' | Peer;
 
 interface Machine {
   cpus: number;
@@ -105,11 +105,17 @@ function peerCell(row: Row, peer: Peer): string {
   return `${count(theirs)}/s: **${(ours / theirs).toFixed(2)}**`;
 }
 
-/** The service sending from its main loop (DELIVERY_THREADS=0), as before issue 13. */
-function oneLoopCell(row: Row): string {
-  const oneLoop = row.perSecond.oursOneLoop;
-  return oneLoop === undefined ? 'not in this run' : `${count(oneLoop)}/s`;
+/** The same service sending the other way (not judged): from its main loop, or one thread. */
+function comparedCell(row: Row): string {
+  const compared = row.perSecond.oursOneLoop ?? row.perSecond.oursOneThread;
+  return compared === undefined ? 'not in this run' : `${count(compared)}/s`;
 }
+
+/** The other way of sending the run measured beside ours, as its column's header says. */
+const comparedHeader = (delivery: DeliveryResult) =>
+  rows(delivery).some((row) => row.perSecond.oursOneThread !== undefined)
+    ? 'ours from one sender thread'
+    : 'ours from one loop';
 
 function goalCell(row: Row): string {
   if (row.goal === null) return '(not judged in this run)';
@@ -134,16 +140,20 @@ function table(file: string, machine: Machine, delivery: DeliveryResult): string
     `From \`bench/results/${file}\`: ${machine.cpus}-core ${machine.cpuModel ?? 'CPU'}, ${machine.memoryGiB} GiB, Node ${machine.node}${load}. ` +
       'Deliveries per second (10 subscriptions per event), and for each peer its figure and ours / peer.',
     '',
-    `| burst | ours | ours from one loop | ${PEERS.map(([, label]) => label).join(' | ')} | goal at this size |`,
+    `| burst | ours | ${comparedHeader(delivery)} | ${PEERS.map(([, label]) => label).join(' | ')} | goal at this size |`,
     `| --- | --- | --- | ${PEERS.map(() => '---').join(' | ')} | --- |`,
     ...rows(delivery).map(
       (row) =>
-        `| ${count(row.events)} events | **${count(row.perSecond.ours ?? 0)}/s** | ${oneLoopCell(row)} | ${PEERS.map(([peer]) => peerCell(row, peer)).join(' | ')} | ${goalCell(row)} |`,
+        `| ${count(row.events)} events | **${count(row.perSecond.ours ?? 0)}/s** | ${comparedCell(row)} | ${PEERS.map(([peer]) => peerCell(row, peer)).join(' | ')} | ${goalCell(row)} |`,
     ),
   ];
   const paced = pacedRow(delivery);
   if (paced) lines.push(paced);
-  if (rows(delivery).every((row) => row.perSecond.oursOneLoop === undefined))
+  if (
+    rows(delivery).every(
+      (row) => row.perSecond.oursOneLoop === undefined && row.perSecond.oursOneThread === undefined,
+    )
+  )
     lines.push(
       '',
       'This run predates the sender threads (DELIVERY_THREADS): ours sent from its main loop.',

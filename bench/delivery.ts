@@ -30,9 +30,11 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   requests in flight, sent from DELIVERY_THREADS sender threads, 10 pooled connections, 100
  *   ms idle poll, woken by new events), the booking event definition and 10 webhook
  *   subscriptions (`bookings.created`, endpoints /hook/0..9). Publishing = POST /v1/events;
- *   accepted = the 202, which comes after the event and its 10 routing work rows commit.
- *   `oursOneLoop` is the same service sending from its main loop (DELIVERY_THREADS=0), as
- *   before issue 13: reported beside ours (`threadsToOneLoop`), not judged.
+ *   accepted = the 202, which comes after the event and its routing work commit.
+ *   Beside ours, not judged, the same service sending the other way: from its main loop
+ *   (`oursOneLoop`, `threadsToOneLoop`) when the default uses a sender thread, from one sender
+ *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS defaults to
+ *   0 on machines of two cores or fewer since issue 13's last runs).
  * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
  *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
  *   the same signed headers the service sends; the same budget for all: 16 requests in flight,
@@ -84,8 +86,14 @@ const PACED_MAX_RATE = 50;
  * it sends, and 500 deliveries left it measurably colder than a long-running service's.
  */
 const WARM_UP_EVENTS = 200;
-/** Our sender threads: the default (DELIVERY_THREADS); `oursOneLoop` runs with none, for comparison. */
+/** Our sender threads: the default (DELIVERY_THREADS, by the machine's cores). */
 const OUR_THREADS = loadConfig({}).delivery.threads;
+/**
+ * The other way of sending, run beside ours for comparison, not judged: from the main loop
+ * (`oursOneLoop`) when the default uses threads, else from one sender thread (`oursOneThread`).
+ */
+const COMPARED_THREADS = OUR_THREADS === 0 ? 1 : 0;
+const COMPARED = COMPARED_THREADS === 0 ? 'oursOneLoop' : 'oursOneThread';
 
 /** The peers, in the order they run after ours. */
 const PEERS = {
@@ -206,7 +214,7 @@ async function startOurs(
   }
 }
 
-type Systems = { ours: System; oursOneLoop: System } & Record<PeerName, System>;
+type Systems = { ours: System; compared: System } & Record<PeerName, System>;
 
 /** Every system, started on fresh databases and warmed up (connections, caches, JIT). */
 async function startSystems(serverUrl: string, receiver: BenchReceiver) {
@@ -216,7 +224,7 @@ async function startSystems(serverUrl: string, receiver: BenchReceiver) {
   };
   try {
     started.push(['ours', await startOurs(serverUrl, receiver, OUR_THREADS)]);
-    started.push(['oursOneLoop', await startOurs(serverUrl, receiver, 0)]);
+    started.push(['compared', await startOurs(serverUrl, receiver, COMPARED_THREADS)]);
     for (const name of PEER_NAMES) started.push([name, await PEERS[name](serverUrl, receiver)]);
     for (const [name, system] of started) {
       await receiver.take();
@@ -237,7 +245,7 @@ async function startSystems(serverUrl: string, receiver: BenchReceiver) {
 /** One burst size: every system's throughput, and ours / each peer's with the goal at this size. */
 async function burst(systems: Systems, receiver: BenchReceiver, events: number) {
   const ours = await throughputPhase(systems.ours, receiver, `ours-${events}`, events);
-  const oursOneLoop = await throughputPhase(systems.oursOneLoop, receiver, `one-${events}`, events);
+  const compared = await throughputPhase(systems.compared, receiver, `cmp-${events}`, events);
   const peers = {} as Record<PeerName, PhaseResult>;
   for (const name of PEER_NAMES)
     peers[name] = await throughputPhase(systems[name], receiver, `${name}-${events}`, events);
@@ -251,10 +259,10 @@ async function burst(systems: Systems, receiver: BenchReceiver, events: number) 
   return {
     events,
     ours,
-    oursOneLoop,
+    compared,
     ...peers,
     ratios,
-    threadsToOneLoop: round(ours.deliveriesPerSecond / oursOneLoop.deliveriesPerSecond, 2),
+    oursToCompared: round(ours.deliveriesPerSecond / compared.deliveriesPerSecond, 2),
     goal: goal === undefined ? null : `ours / each peer >= ${goal}`,
     goalMet: goal === undefined ? null : PEER_NAMES.every((name) => ratios[name] >= goal),
   };
@@ -324,17 +332,20 @@ export async function benchDelivery(serverUrl: string | undefined) {
       ratioByBurst: bursts.map((b) => ({
         events: b.events,
         deliveriesPerSecond: Object.fromEntries(
-          (['ours', 'oursOneLoop', ...PEER_NAMES] as const).map((name) => [
-            name,
+          (['ours', 'compared', ...PEER_NAMES] as const).map((name) => [
+            name === 'compared' ? COMPARED : name,
             b[name].deliveriesPerSecond,
           ]),
         ),
         ratios: b.ratios,
-        threadsToOneLoop: b.threadsToOneLoop,
+        [COMPARED === 'oursOneLoop' ? 'threadsToOneLoop' : 'oneLoopToThread']: b.oursToCompared,
         goal: b.goal,
         goalMet: b.goalMet,
       })),
-      byBurst: bursts,
+      byBurst: bursts.map(({ compared, oursToCompared: _, ...b }) => ({
+        ...b,
+        [COMPARED]: compared,
+      })),
       paced,
       goal: 'at each burst size, ours / each peer deliveries per second >= 1.2 at 1,000 events, >= 1.5 at 2,000 and 5,000',
       goalMet: judge(bursts),

@@ -33,8 +33,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   accepted = the 202, which comes after the event and its routing work commit.
  *   Beside ours, not judged, the same service sending the other way: from its main loop
  *   (`oursOneLoop`, `threadsToOneLoop`) when the default uses a sender thread, from one sender
- *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS defaults to
- *   0 on machines of two cores or fewer since issue 13's last runs).
+ *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS=0). Which of
+ *   the two runs second tends to be faster (12 of 15 burst sizes over five runs, whichever way
+ *   of sending it was), so this comparison says little about threads against one loop.
  * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
  *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
  *   the same signed headers the service sends; the same budget for all: 16 requests in flight,

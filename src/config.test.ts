@@ -1,7 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { defaultSenderThreads, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const OAUTH = {
@@ -93,15 +92,9 @@ describe('configuration', () => {
         natsUrl: 'nats://127.0.0.1:4222',
         timeoutMs: 15_000,
         disableAfterMs: 5 * 86_400_000,
-        threads: defaultSenderThreads(availableParallelism()),
+        threads: 1,
       },
     });
-  });
-
-  it('sends webhooks from a thread by default only when a core is left for it', () => {
-    expect([1, 2, 3, 4, 64].map(defaultSenderThreads)).toEqual([0, 0, 1, 1, 1]);
-    expect(loadConfig({ DELIVERY_THREADS: '2' }).delivery.threads).toBe(2);
-    expect(loadConfig({ DELIVERY_THREADS: '0' }).delivery.threads).toBe(0);
   });
 
   it('gives each record retention the event retention unless it is set', () => {

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { API_KEY_FORMAT } from './auth/keys.ts';
 import { type OAuthConfig, parsePublicKeyPem } from './auth/oauth.ts';
 import type { RateClass } from './auth/scopes.ts';
@@ -100,16 +99,17 @@ export interface Config {
     disableAfterMs: number;
     /**
      * Worker threads webhook attempts are sent from (src/delivery/sender-threads.ts); 0 sends
-     * them from the main event loop. Env `DELIVERY_THREADS`, 0 to 16; default
-     * {@link defaultSenderThreads}: 1 with three cores or more, 0 with two or fewer. Building,
-     * signing and sending a request and reading its answer is much of the main loop's time per
-     * delivery, so a thread takes it off the loop that also accepts events, claims and records —
-     * when it has a core to run on. On the 2-core machines measured, the main loop, PostgreSQL,
-     * the receiver and the publishers already share both cores, and the thread's hand-offs cost
-     * more than they saved: sending from the main loop was faster in 9 of 12 burst sizes over
-     * four delivery benchmark runs (bench/delivery.ts) at the same CPU per delivery
-     * (bench/delivery-cost.ts); a second thread was no faster. Requests in flight stay bounded
-     * by `ROUTING_CONCURRENCY` whatever the number.
+     * them from the main event loop. Env `DELIVERY_THREADS`, 0 to 16, default 1: building,
+     * signing and sending a request and reading its answer was most of the main loop's time
+     * per delivery (about 130 µs), so one thread takes that off the loop that also accepts
+     * events, claims and records. The delivery benchmark runs the service with 0 threads
+     * beside it (`oursOneLoop`); a quick check of 1 and 2 threads on the shared 2-core machine
+     * found the second thread no faster and costlier in CPU per delivery: it waits for the
+     * main loop and competes with PostgreSQL for the cores. More may pay on a host with
+     * many cores. Requests in flight stay bounded by `ROUTING_CONCURRENCY` whatever the number.
+     * 1 rather than 0 (bench/delivery-cost.ts, 2-core AMD EPYC): both cost the same CPU per
+     * delivery in total (240 / 241 µs with the dispatch sender), and the thread halves the main
+     * loop's share (121 against 216 µs).
      */
     threads: number;
   };
@@ -349,16 +349,9 @@ function deliveryConfig(env: Env): Config['delivery'] {
       1000,
       365 * 86_400_000,
     ),
-    threads: integer(env, 'DELIVERY_THREADS', defaultSenderThreads(availableParallelism()), 0, 16),
+    threads: integer(env, 'DELIVERY_THREADS', 1, 0, 16),
   };
 }
-
-/**
- * Sender threads by default on a machine of `cores` cores (os.availableParallelism, which
- * counts the CPUs the process may run on, not a container's CPU quota): one when a core is left
- * for it beside the main loop and the database, none otherwise (see `delivery.threads`).
- */
-export const defaultSenderThreads = (cores: number): number => (cores >= 3 ? 1 : 0);
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */
 export function isLoopback(host: string): boolean {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
@@ -130,6 +130,26 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
       ],
     );
 
+  /** A pool whose deliveries all succeed once `sending` (what happens meanwhile) is done. */
+  const deliveringPool = (leaseMs: number, logger: Logger, sending: () => Promise<void>) => {
+    const handler: WorkHandler = {
+      kind: 'delivery',
+      async handle(works) {
+        await sending();
+        return works.map(() => ({ kind: 'done', outcome: { status: 'delivered' }, logged: true }));
+      },
+      deadOutcome: (outcome) => outcome,
+    };
+    return new WorkerPool(
+      test.db(),
+      systemClock,
+      [handler],
+      { ...OPTIONS, leaseMs },
+      logger,
+      new Tracing({ serviceName: 'test' }),
+    );
+  };
+
   it('warns once for a fan-out whose lease was lost, not once per delivery', async () => {
     await storeFanout();
     const warnings: Array<Record<string, unknown>> = [];
@@ -138,22 +158,9 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
       { write: (line: string) => void warnings.push(JSON.parse(line)) },
     );
     // Another worker takes the row over while this one sends (it stalled past its lease).
-    const handler: WorkHandler = {
-      kind: 'delivery',
-      async handle(works) {
-        await test.db().query(`UPDATE routing_work SET locked_by = 'another worker'`);
-        return works.map(() => ({ kind: 'done', outcome: { status: 'delivered' }, logged: true }));
-      },
-      deadOutcome: (outcome) => outcome,
-    };
-    const pool = new WorkerPool(
-      test.db(),
-      systemClock,
-      [handler],
-      { ...OPTIONS, leaseMs: 60_000 },
-      logger,
-      new Tracing({ serviceName: 'test' }),
-    );
+    const pool = deliveringPool(60_000, logger, async () => {
+      await test.db().query(`UPDATE routing_work SET locked_by = 'another worker'`);
+    });
     expect(await pool.runOnce()).toBe(DELIVERIES);
     expect(warnings).toEqual([
       expect.objectContaining({
@@ -168,25 +175,12 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
     await storeFanout();
     const LEASE_MS = 600;
     let takenOver: number | undefined;
-    const handler: WorkHandler = {
-      kind: 'delivery',
-      async handle(works) {
-        // Sends for more than twice the lease; another worker looks for due work then.
-        await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2.5));
-        const claimed = await claimWork(test.db(), 'another worker', new Date(), LEASE_MS, 100);
-        takenOver = claimed.length;
-        return works.map(() => ({ kind: 'done', outcome: { status: 'delivered' }, logged: true }));
-      },
-      deadOutcome: (outcome) => outcome,
-    };
-    const pool = new WorkerPool(
-      test.db(),
-      systemClock,
-      [handler],
-      { ...OPTIONS, leaseMs: LEASE_MS },
-      pino({ level: 'silent' }),
-      new Tracing({ serviceName: 'test' }),
-    );
+    const pool = deliveringPool(LEASE_MS, pino({ level: 'silent' }), async () => {
+      // Sends for more than twice the lease; another worker looks for due work then.
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS * 2.5));
+      const claimed = await claimWork(test.db(), 'another worker', new Date(), LEASE_MS, 100);
+      takenOver = claimed.length;
+    });
     expect(await pool.runOnce()).toBe(DELIVERIES);
     expect(takenOver).toBe(0);
     // Recorded by the worker that kept its lease: delivered, so no row is left.

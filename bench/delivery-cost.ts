@@ -9,7 +9,7 @@ import type { Database, Queryable } from '../src/db/database.ts';
 import { localConfig } from '../src/testing/app.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
 import type { DriverReply, DriverRequest } from './delivery-cost-driver.ts';
-import { round } from './stats.ts';
+import { integerSetting, round } from './stats.ts';
 import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 
 /**
@@ -46,21 +46,13 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 const SUBSCRIPTIONS = 10;
 const PRODUCERS = 32;
 const WARM_UP_EVENTS = 300;
-const EVENTS = positiveInteger(process.env.BENCH_COST_EVENTS, 2_000);
+const EVENTS = integerSetting(process.env.BENCH_COST_EVENTS, 2_000);
 const THREADS = (process.env.BENCH_COST_THREADS ?? '0,1')
   .split(',')
-  .map((text) => positiveInteger(text, 0, 0));
+  .map((text) => integerSetting(text, 0, 0));
 const WAIT_CAP_MS = 120_000;
 const PROFILE_FOLDER = process.env.BENCH_COST_PROFILE;
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-
-function positiveInteger(text: string | undefined, fallback: number, least = 1): number {
-  if (text === undefined || text.trim() === '') return fallback;
-  const value = Number(text.trim());
-  if (!Number.isInteger(value) || value < least)
-    throw new Error(`expected an integer >= ${least}, not ${text}`);
-  return value;
-}
 
 /** utime + stime of /proc/<path>/stat, in µs. */
 function procCpuMicros(path: string): number {

@@ -13,7 +13,7 @@ import {
 } from './delivery-peers.ts';
 import { type Load, type Publisher, startPublisher } from './publisher.ts';
 import { type BenchReceiver, type Receipt, startReceiverWorker } from './receiver-worker.ts';
-import { distribution, round } from './stats.ts';
+import { distribution, integerSetting, round } from './stats.ts';
 import { createBenchDatabase, postJson, startBenchService } from './support.ts';
 
 /**
@@ -33,9 +33,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   accepted = the 202, which comes after the event and its routing work commit.
  *   Beside ours, not judged, the same service sending the other way: from its main loop
  *   (`oursOneLoop`, `threadsToOneLoop`) when the default uses a sender thread, from one sender
- *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS=0). Which of
- *   the two runs second tends to be faster (12 of 15 burst sizes over five runs, whichever way
- *   of sending it was), so this comparison says little about threads against one loop.
+ *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS=0). With
+ *   the earlier, shorter warm-up the one run second was faster in 17 of 21 burst sizes over
+ *   seven runs, whichever way it sent (see WARM_UP_EVENTS).
  * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
  *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
  *   the same signed headers the service sends; the same budget for all: 16 requests in flight,
@@ -48,8 +48,8 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * Phases, each system in turn, on the same receiver:
  * 1. Throughput, once per burst size (1,000, 2,000 and 5,000 events; BENCH_DELIVERY_BURSTS, a
  *    comma-separated list, runs others, e.g. `100,200` for a quick check that the benchmark
- *    works), each size on freshly started and warmed-up systems (new databases, a new Redis
- *    prefix): the events published as fast as the 32 producers go (closed loop), then wait for
+ *    works), each size on freshly started systems (new databases, a new Redis prefix), each
+ *    warmed up with the same WARM_UP_EVENTS events (1,000; see there why not 200): the events published as fast as the 32 producers go (closed loop), then wait for
  *    all 10 × events receipts (capped). deliveries/s = receipts / (last receipt − first
  *    publish). Latencies here include the backlog's queueing.
  * 2. Latency: open loop at the same rate for all — half the slowest system's capacity in the
@@ -82,11 +82,19 @@ const WAIT_CAP_MS = 60_000;
 const PACED_SECONDS = 5;
 const PACED_MAX_RATE = 50;
 /**
- * Events each system delivers before it is measured (JIT, connections, caches). 200, not the
- * 50 of earlier runs: our sender thread is an isolate of its own whose JIT warms only on what
- * it sends, and 500 deliveries left it measurably colder than a long-running service's.
+ * Events each system delivers before it is measured (JIT, connections, caches), the same for
+ * every system; BENCH_DELIVERY_WARM_UP runs another number (200 reproduces runs before the
+ * change). 1,000, not the 200 of earlier runs (nor the 50 before them): with 200, the system
+ * measured first — always ours — was still warming up. Our service runs in this process beside
+ * the second 'ours' (same code, so the first one's measured burst warms the second's JIT) and
+ * each service's sender thread is an isolate of its own whose JIT warms only on what it sends:
+ * in seven runs the second of the two was faster in 17 of 21 burst sizes, whichever way it
+ * sent; with an extra unmeasured 1,000-event burst of each before the measured ones, ours rose
+ * from 4,439 / 5,103 to 5,498 / 5,013 (and 5,764 / 6,213 in a repeat) deliveries/s at 1,000 /
+ * 2,000 events and the two came level (README, Benchmarks). A long-running service is warm.
  */
-const WARM_UP_EVENTS = 200;
+const WARM_UP_EVENTS = integerSetting(process.env.BENCH_DELIVERY_WARM_UP, 1_000);
+const EARLIER_WARM_UP_EVENTS = 200;
 /** Our sender threads: the default (DELIVERY_THREADS, by the machine's cores). */
 const OUR_THREADS = loadConfig({}).delivery.threads;
 /**
@@ -318,6 +326,11 @@ export async function benchDelivery(serverUrl: string | undefined) {
       smoke: BURSTS.join() !== DEFAULT_BURSTS.join(),
       subscriptionsPerEvent: SUBSCRIPTIONS,
       producers: PRODUCERS,
+      warmUpEventsPerSystem: WARM_UP_EVENTS,
+      methodChanged:
+        WARM_UP_EVENTS === EARLIER_WARM_UP_EVENTS
+          ? null
+          : `each system warmed up with ${WARM_UP_EVENTS} events, not ${EARLIER_WARM_UP_EVENTS}: with ${EARLIER_WARM_UP_EVENTS}, the system measured first (ours) was still warming up (its sender thread's JIT, and the main thread's, which the second 'ours' then inherited); BENCH_DELIVERY_WARM_UP=${EARLIER_WARM_UP_EVENTS} runs the earlier method`,
       settings: {
         ours: {
           routing: config.routing,

@@ -30,3 +30,12 @@ export const distribution = (values: number[]) =>
         p99: round(quantile(values, 0.99)),
         max: round(Math.max(...values)),
       };
+
+/** A benchmark's integer setting from the environment: `fallback` when unset or blank. */
+export function integerSetting(text: string | undefined, fallback: number, least = 1): number {
+  if (text === undefined || text.trim() === '') return fallback;
+  const value = Number(text.trim());
+  if (!Number.isInteger(value) || value < least)
+    throw new Error(`expected an integer >= ${least}, not ${text}`);
+  return value;
+}

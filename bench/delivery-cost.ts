@@ -34,14 +34,20 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *
  * For each phase: CPU time in µs of the whole process (`process.cpuUsage`, user + system: the
  * main thread, sender threads, garbage collector and libuv threads), of the main thread alone
- * (/proc/self/task/<pid>/stat), and of the database's server processes (the PostgreSQL backends
- * of the bench database, /proc/<pid>/stat: a backend that exits within the phase is not
- * counted), per delivery (per event for ingest); and the statements and round trips the
- * service sent (a transaction is its statements plus BEGIN and COMMIT).
+ * (/proc/self/task/<pid>/stat), of the webhook sender threads alone (`senderThreadsUs`: their
+ * /proc/self/task/<tid>/stat, each thread's id asked of the thread itself through this
+ * process's inspector once the warm-up started them; `otherThreadsUs` keeps them in, and the rest
+ * of it is V8's compiler and garbage collector threads and libuv's), and of the database's
+ * server processes (the PostgreSQL backends of the bench database, /proc/<pid>/stat: a backend
+ * that exits within the phase is not counted), per delivery (per event for ingest); and the
+ * statements and round trips the service sent (a transaction is its statements plus BEGIN and
+ * COMMIT).
  *
  * BENCH_COST_PROFILE=<folder> writes CPU profiles of the main thread over the ingest and the
  * drain phases (`ingest-threads-<n>.cpuprofile`, `drain-threads-<n>.cpuprofile`, for Chrome's or
- * VS Code's profiler); profiling inflates the figures of that run.
+ * VS Code's profiler), and of each sender thread over the drain
+ * (`drain-sender-<k>-threads-<n>.cpuprofile`, through the inspector's NodeWorker domain);
+ * profiling inflates the figures of that run.
  */
 const SUBSCRIPTIONS = 10;
 const PRODUCERS = 32;
@@ -113,16 +119,22 @@ interface Snapshot {
   at: number;
   process: number;
   main: number;
+  senders: number;
   backends: Map<number, number>;
   counts: Counts;
 }
 
-async function snapshot(admin: pg.Client, counts: Counts): Promise<Snapshot> {
+async function snapshot(
+  admin: pg.Client,
+  counts: Counts,
+  senders: SenderThreads,
+): Promise<Snapshot> {
   const { user, system } = process.cpuUsage();
   return {
     at: performance.now(),
     process: user + system,
     main: procCpuMicros(`self/task/${process.pid}`),
+    senders: senders.cpuMicros(),
     backends: await backendCpu(admin),
     counts: { ...counts },
   };
@@ -136,6 +148,7 @@ function used(start: Snapshot, end: Snapshot) {
     seconds: (end.at - start.at) / 1000,
     process: end.process - start.process,
     main: end.main - start.main,
+    senders: end.senders - start.senders,
     database,
     statements: end.counts.statements - start.counts.statements,
     roundTrips: end.counts.roundTrips - start.counts.roundTrips,
@@ -149,6 +162,7 @@ function per(usage: Used, units: number) {
     processUs: round(usage.process / units, 1),
     mainThreadUs: round(usage.main / units, 1),
     otherThreadsUs: round((usage.process - usage.main) / units, 1),
+    senderThreadsUs: round(usage.senders / units, 1),
     databaseUs: round(usage.database / units, 1),
     statements: round(usage.statements / units, 3),
     roundTrips: round(usage.roundTrips / units, 3),
@@ -160,6 +174,7 @@ function minus(a: Used, b: Used): Used {
     seconds: a.seconds,
     process: a.process - b.process,
     main: a.main - b.main,
+    senders: a.senders - b.senders,
     database: a.database - b.database,
     statements: a.statements - b.statements,
     roundTrips: a.roundTrips - b.roundTrips,
@@ -181,6 +196,80 @@ async function startProfile() {
     },
   };
 }
+
+/**
+ * The service's worker threads (the webhook sender threads: the bench's process runs no other
+ * but the module loader's),
+ * reached through this process's inspector: each is asked its thread id, whose
+ * /proc/self/task/<tid>/stat gives its CPU time, and can be profiled. Call once the threads
+ * started; a thread started later is not counted.
+ */
+async function attachSenderThreads() {
+  const session = new Session();
+  session.connect();
+  const workers: string[] = [];
+  session.on('NodeWorker.attachedToWorker', ({ params }) => {
+    // Node's module loader hooks (tsx's) run on threads of their own, one per thread using them.
+    if (params.workerInfo.url !== 'node:internal/modules/esm/worker')
+      workers.push(params.sessionId);
+  });
+  const replies = new Map<number, (reply: { result?: unknown; error?: unknown }) => void>();
+  session.on('NodeWorker.receivedMessageFromWorker', ({ params }) => {
+    const reply = JSON.parse(params.message) as { id?: number; result?: unknown; error?: unknown };
+    if (reply.id === undefined) return;
+    replies.get(reply.id)?.(reply);
+    replies.delete(reply.id);
+  });
+  let nextId = 0;
+  const ask = async (sessionId: string, method: string, params: object = {}) => {
+    const id = ++nextId;
+    const reply = new Promise<{ result?: unknown; error?: unknown }>((resolve) =>
+      replies.set(id, resolve),
+    );
+    await session.post('NodeWorker.sendMessageToWorker', {
+      sessionId,
+      message: JSON.stringify({ id, method, params }),
+    });
+    const { result, error } = await reply;
+    if (error) throw new Error(`worker inspector: ${method}: ${JSON.stringify(error)}`);
+    return result as Record<string, unknown>;
+  };
+  // Existing workers are reported as attached in reply to enable.
+  await session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const tasks: string[] = [];
+  for (const sessionId of workers) {
+    const { result } = (await ask(sessionId, 'Runtime.evaluate', {
+      expression: "process.getBuiltinModule('node:fs').readlinkSync('/proc/thread-self')",
+    })) as { result: { value: string } };
+    tasks.push(result.value.replace(/^\d+\//, 'self/'));
+  }
+  return {
+    count: workers.length,
+    cpuMicros: () => tasks.reduce((sum, task) => sum + procCpuMicros(task), 0),
+    /** Profiles every thread when BENCH_COST_PROFILE names a folder. */
+    async startProfiles() {
+      if (!PROFILE_FOLDER) return undefined;
+      for (const sessionId of workers) {
+        await ask(sessionId, 'Profiler.enable');
+        await ask(sessionId, 'Profiler.start');
+      }
+      return {
+        async stop(name: string) {
+          for (const [k, sessionId] of workers.entries()) {
+            const { profile } = await ask(sessionId, 'Profiler.stop');
+            writeFileSync(
+              `${PROFILE_FOLDER}/${name.replace('{k}', String(k))}.cpuprofile`,
+              JSON.stringify(profile),
+            );
+          }
+        },
+      };
+    },
+    close: () => session.disconnect(),
+  };
+}
+type SenderThreads = Awaited<ReturnType<typeof attachSenderThreads>>;
 
 /** The receiver and publishers' process, and requests to it answered in order. */
 async function startDriver() {
@@ -246,6 +335,7 @@ async function measure(serverUrl: string, driver: Driver, threads: number) {
   await admin.connect();
   const { delivery } = localConfig();
   let app: App | undefined;
+  let senders: SenderThreads | undefined;
   try {
     const started = await startBenchService(db, { delivery: { ...delivery, threads } });
     app = started.app;
@@ -264,24 +354,31 @@ async function measure(serverUrl: string, driver: Driver, threads: number) {
     await waitForReceipts(driver, WARM_UP_EVENTS * SUBSCRIPTIONS);
     await driver.ask({ type: 'take' }, 'taken');
     const deliveries = EVENTS * SUBSCRIPTIONS;
+    const attached = await attachSenderThreads();
+    senders = attached;
+    if (attached.count !== threads)
+      throw new Error(`expected ${threads} sender threads, found ${attached.count}`);
+    const snap = () => snapshot(admin, counts, attached);
 
     await app.workers.stop();
     const ingestProfiling = await startProfile();
-    const s0 = await snapshot(admin, counts);
+    const s0 = await snap();
     await publish(driver, `cost-${threads}-backlog-`, EVENTS);
-    const s1 = await snapshot(admin, counts);
+    const s1 = await snap();
     await ingestProfiling?.stop(`ingest-threads-${threads}`);
     const profiling = await startProfile();
+    const senderProfiling = await attached.startProfiles();
     app.workers.start();
     await waitForReceipts(driver, deliveries);
-    const s2 = await snapshot(admin, counts);
+    const s2 = await snap();
     await profiling?.stop(`drain-threads-${threads}`);
+    await senderProfiling?.stop(`drain-sender-{k}-threads-${threads}`);
     await checkReceipts(driver, deliveries);
 
-    const s3 = await snapshot(admin, counts);
+    const s3 = await snap();
     await publish(driver, `cost-${threads}-live-`, EVENTS);
     await waitForReceipts(driver, deliveries);
-    const s4 = await snapshot(admin, counts);
+    const s4 = await snap();
     await checkReceipts(driver, deliveries);
 
     const ingest = used(s0, s1);
@@ -297,6 +394,7 @@ async function measure(serverUrl: string, driver: Driver, threads: number) {
       liveDeliveriesPerSecond: Math.round(deliveries / live.seconds),
     };
   } finally {
+    senders?.close();
     await app?.close();
     await admin.end();
     await bench.drop();
@@ -318,7 +416,7 @@ export async function benchDeliveryCost(serverUrl: string | undefined) {
       routing: loadConfig({}).routing,
       clockTicksPerSecond: CLOCK_TICKS_PER_SECOND,
       method:
-        'CPU µs per delivery (per event for ingest): process = process.cpuUsage (all threads), mainThread = /proc/self/task/<pid>/stat, database = PostgreSQL backends of the bench database; receiver and publishers in a child process, not counted; live = live phase minus the ingest phase',
+        'CPU µs per delivery (per event for ingest): process = process.cpuUsage (all threads), mainThread = /proc/self/task/<pid>/stat, senderThreads = /proc/self/task/<tid>/stat of the webhook sender threads (included in otherThreads), database = PostgreSQL backends of the bench database; receiver and publishers in a child process, not counted; live = live phase minus the ingest phase',
       results,
     };
   } finally {

@@ -53,6 +53,8 @@ interface DeliveryResult {
   >;
   goal?: string;
   goalMet?: boolean | null;
+  /** Absent in files from before it was recorded, which warmed up with 200 events or fewer. */
+  warmUpEventsPerSystem?: number;
 }
 
 const resultsDir = new URL('./results/', import.meta.url);
@@ -132,13 +134,20 @@ function pacedRow(delivery: DeliveryResult): string | undefined {
   return `| paced at ${paced.ours.offeredEventsPerSecond} events/s | ${cell('ours')} | | ${PEERS.map(([peer]) => cell(peer)).join(' | ')} | |`;
 }
 
+function warmUp(delivery: DeliveryResult): string {
+  const events = delivery.warmUpEventsPerSystem;
+  return events === undefined
+    ? 'each system warmed up with 200 events or fewer (the earlier method)'
+    : `each system warmed up with ${count(events)} events`;
+}
+
 function table(file: string, machine: Machine, delivery: DeliveryResult): string {
   const load = machine.loadAverageAtStart
     ? `, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start`
     : '';
   const lines = [
     `From \`bench/results/${file}\`: ${machine.cpus}-core ${machine.cpuModel ?? 'CPU'}, ${machine.memoryGiB} GiB, Node ${machine.node}${load}. ` +
-      'Deliveries per second (10 subscriptions per event), and for each peer its figure and ours / peer.',
+      `Deliveries per second (10 subscriptions per event), and for each peer its figure and ours / peer; ${warmUp(delivery)}.`,
     '',
     `| burst | ours | ${comparedHeader(delivery)} | ${PEERS.map(([, label]) => label).join(' | ')} | goal at this size |`,
     `| --- | --- | --- | ${PEERS.map(() => '---').join(' | ')} | --- |`,

@@ -34,8 +34,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   Beside ours, not judged, the same service sending the other way: from its main loop
  *   (`oursOneLoop`, `threadsToOneLoop`) when the default uses a sender thread, from one sender
  *   thread (`oursOneThread`, `oneLoopToThread`) when it does not (DELIVERY_THREADS=0). With
- *   the earlier, shorter warm-up the one run second was faster in 17 of 21 burst sizes over
- *   seven runs, whichever way it sent (see WARM_UP_EVENTS).
+ *   the earlier, shorter warm-up the one run second was faster in 16 of 21 burst sizes over
+ *   the seven runs on file from 09:24 to 18:49 on 2026-12-03, whichever way it sent (see
+ *   WARM_UP_EVENTS).
  * - Peers (bench/delivery-peers.ts, which states each one's settings and why): one job per
  *   delivery, job data = subscription index and the event's JSON body, each job POSTed with
  *   the same signed headers the service sends; the same budget for all: 16 requests in flight,
@@ -49,8 +50,9 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * 1. Throughput, once per burst size (1,000, 2,000 and 5,000 events; BENCH_DELIVERY_BURSTS, a
  *    comma-separated list, runs others, e.g. `100,200` for a quick check that the benchmark
  *    works), each size on freshly started systems (new databases, a new Redis prefix), each
- *    warmed up with the same WARM_UP_EVENTS events (1,000; see there why not 200): the events published as fast as the 32 producers go (closed loop), then wait for
- *    all 10 × events receipts (capped). deliveries/s = receipts / (last receipt − first
+ *    warmed up with the same WARM_UP_EVENTS events (1,000; see there why not 200): the events
+ *    published as fast as the 32 producers go (closed loop), then wait for all 10 × events
+ *    receipts (capped). deliveries/s = receipts / (last receipt − first
  *    publish). Latencies here include the backlog's queueing.
  * 2. Latency: open loop at the same rate for all — half the slowest system's capacity in the
  *    largest burst, at most 50 events/s — for PACED_SECONDS; p50/p99 from acceptance to receipt.
@@ -88,12 +90,16 @@ const PACED_MAX_RATE = 50;
  * measured first — always ours — was still warming up. Our service runs in this process beside
  * the second 'ours' (same code, so the first one's measured burst warms the second's JIT) and
  * each service's sender thread is an isolate of its own whose JIT warms only on what it sends:
- * in seven runs the second of the two was faster in 17 of 21 burst sizes, whichever way it
- * sent; with an extra unmeasured 1,000-event burst of each before the measured ones, ours rose
- * from 4,439 / 5,103 to 5,498 / 5,013 (and 5,764 / 6,213 in a repeat) deliveries/s at 1,000 /
- * 2,000 events and the two came level (README, Benchmarks). A long-running service is warm.
+ * in the seven runs on file from 09:24 to 18:49 on 2026-12-03 the second of the two was faster
+ * in 16 of 21 burst sizes, whichever way it sent. With an extra unmeasured burst of each 'ours'
+ * (of the measured burst's size) before the measured ones, ours measured 5,498 / 5,013 (5,764 /
+ * 6,213 in a repeat) deliveries/s at 1,000 / 2,000 events, against 4,439 / 5,103 cold in the
+ * run just before, and the two 'ours' came level (README, Benchmarks). A long-running service
+ * is warm. Every system gets it: pg-boss thus starts each burst with 10,000 completed jobs in
+ * its table (2,000 before), as a pg-boss that has run a while does.
  */
 const WARM_UP_EVENTS = integerSetting(process.env.BENCH_DELIVERY_WARM_UP, 1_000);
+/** The warm-up of runs before 8782d65: `methodChanged` is null when a run uses it again. */
 const EARLIER_WARM_UP_EVENTS = 200;
 /** Our sender threads: the default (DELIVERY_THREADS, by the machine's cores). */
 const OUR_THREADS = loadConfig({}).delivery.threads;
@@ -123,11 +129,15 @@ function burstSizes(text: string | undefined): number[] {
   return sizes;
 }
 
+/** Waits until `expected` receipts came, at most `capMs`; resolves with how many came. */
 async function waitForReceipts(receiver: BenchReceiver, expected: number, capMs: number) {
   const start = Date.now();
-  while ((await receiver.count()) < expected && Date.now() - start < capMs) {
+  let received = await receiver.count();
+  while (received < expected && Date.now() - start < capMs) {
     await new Promise((resolve) => setTimeout(resolve, 50));
+    received = await receiver.count();
   }
+  return received;
 }
 
 function summarize(
@@ -242,7 +252,13 @@ async function startSystems(serverUrl: string, receiver: BenchReceiver) {
         total: WARM_UP_EVENTS,
         concurrency: PRODUCERS,
       });
-      await waitForReceipts(receiver, WARM_UP_EVENTS * SUBSCRIPTIONS, 30_000);
+      // A warm-up cut short would leave its stragglers to arrive in the next system's phases.
+      const expected = WARM_UP_EVENTS * SUBSCRIPTIONS;
+      const received = await waitForReceipts(receiver, expected, WAIT_CAP_MS);
+      if (received < expected)
+        throw new Error(
+          `${name}'s warm-up: ${received} of ${expected} receipts in ${WAIT_CAP_MS} ms`,
+        );
     }
   } catch (error) {
     await close();
@@ -330,7 +346,7 @@ export async function benchDelivery(serverUrl: string | undefined) {
       methodChanged:
         WARM_UP_EVENTS === EARLIER_WARM_UP_EVENTS
           ? null
-          : `each system warmed up with ${WARM_UP_EVENTS} events, not ${EARLIER_WARM_UP_EVENTS}: with ${EARLIER_WARM_UP_EVENTS}, the system measured first (ours) was still warming up (its sender thread's JIT, and the main thread's, which the second 'ours' then inherited); BENCH_DELIVERY_WARM_UP=${EARLIER_WARM_UP_EVENTS} runs the earlier method`,
+          : `each system warmed up with ${WARM_UP_EVENTS} events, not the earlier ${EARLIER_WARM_UP_EVENTS} (BENCH_DELIVERY_WARM_UP=${EARLIER_WARM_UP_EVENTS} runs the earlier method); the default became 1,000 because with 200 the system measured first (ours) was still warming up (see WARM_UP_EVENTS in bench/delivery.ts)`,
       settings: {
         ours: {
           routing: config.routing,

@@ -31,7 +31,10 @@ export const distribution = (values: number[]) =>
         max: round(Math.max(...values)),
       };
 
-/** A benchmark's integer setting from the environment: `fallback` when unset or blank. */
+/**
+ * A benchmark's integer setting from the environment: `fallback` when unset or blank; throws
+ * unless it is an integer of at least `least` (default 1).
+ */
 export function integerSetting(text: string | undefined, fallback: number, least = 1): number {
   if (text === undefined || text.trim() === '') return fallback;
   const value = Number(text.trim());

@@ -57,6 +57,8 @@ const THREADS = (process.env.BENCH_COST_THREADS ?? '0,1')
   .split(',')
   .map((text) => integerSetting(text, 0, 0));
 const WAIT_CAP_MS = 120_000;
+/** How long a sender thread's inspector may take to answer one question. */
+const ASK_TIMEOUT_MS = 10_000;
 const PROFILE_FOLDER = process.env.BENCH_COST_PROFILE;
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -199,10 +201,10 @@ async function startProfile() {
 
 /**
  * The service's worker threads (the webhook sender threads: the bench's process runs no other
- * but the module loader's),
- * reached through this process's inspector: each is asked its thread id, whose
- * /proc/self/task/<tid>/stat gives its CPU time, and can be profiled. Call once the threads
- * started; a thread started later is not counted.
+ * but the module loader's), reached through this process's inspector: each is asked its thread
+ * id, whose /proc/self/task/<tid>/stat gives its CPU time, and can be profiled. Call once the
+ * threads started; a thread started later is not counted. A thread that does not answer within
+ * ASK_TIMEOUT_MS fails the run rather than hanging it.
  */
 async function attachSenderThreads() {
   const session = new Session();
@@ -223,9 +225,16 @@ async function attachSenderThreads() {
   let nextId = 0;
   const ask = async (sessionId: string, method: string, params: object = {}) => {
     const id = ++nextId;
-    const reply = new Promise<{ result?: unknown; error?: unknown }>((resolve) =>
-      replies.set(id, resolve),
-    );
+    const reply = new Promise<{ result?: unknown; error?: unknown }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        replies.delete(id);
+        reject(new Error(`worker inspector: ${method}: no answer in ${ASK_TIMEOUT_MS} ms`));
+      }, ASK_TIMEOUT_MS);
+      replies.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+    });
     await session.post('NodeWorker.sendMessageToWorker', {
       sessionId,
       message: JSON.stringify({ id, method, params }),
@@ -234,7 +243,8 @@ async function attachSenderThreads() {
     if (error) throw new Error(`worker inspector: ${method}: ${JSON.stringify(error)}`);
     return result as Record<string, unknown>;
   };
-  // Existing workers are reported as attached in reply to enable.
+  // Existing workers are reported as attached after enable, as events: give them 100 ms to
+  // arrive; the caller checks the count against the threads it started, so a miss fails the run.
   await session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
   await new Promise((resolve) => setTimeout(resolve, 100));
   const tasks: string[] = [];

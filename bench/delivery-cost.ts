@@ -1,5 +1,5 @@
-import { execFileSync, fork } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.ts';
 import type { Database, Queryable } from '../src/db/database.ts';
 import { localConfig } from '../src/testing/app.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
+import { backendCpu, backendCpuUsed, CLOCK_TICKS_PER_SECOND, procCpuMicros } from './cpu-time.ts';
 import type { DriverReply, DriverRequest } from './delivery-cost-driver.ts';
 import { integerSetting, round } from './stats.ts';
 import { createBenchDatabase, postJson, startBenchService } from './support.ts';
@@ -60,16 +61,6 @@ const WAIT_CAP_MS = 120_000;
 /** How long a sender thread's inspector may take to answer one question. */
 const ASK_TIMEOUT_MS = 10_000;
 const PROFILE_FOLDER = process.env.BENCH_COST_PROFILE;
-const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
-
-/** utime + stime of /proc/<path>/stat, in µs. */
-function procCpuMicros(path: string): number {
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const stat = readFileSync(`/proc/${path}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
-}
 
 /** Statements and round trips sent through a database, counted. */
 interface Counts {
@@ -101,22 +92,6 @@ function countingDatabase(db: Database): { db: Database; counts: Counts } {
   return { db: wrapped, counts };
 }
 
-/** The PostgreSQL backends of the bench database, but the one asking. */
-async function backendCpu(admin: pg.Client): Promise<Map<number, number>> {
-  const { rows } = await admin.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
-  );
-  const cpu = new Map<number, number>();
-  for (const { pid } of rows) {
-    try {
-      cpu.set(pid, procCpuMicros(String(pid)));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return cpu;
-}
-
 interface Snapshot {
   at: number;
   process: number;
@@ -144,8 +119,7 @@ async function snapshot(
 
 /** CPU µs of each part between two snapshots, and statements and round trips. */
 function used(start: Snapshot, end: Snapshot) {
-  let database = 0;
-  for (const [pid, micros] of end.backends) database += micros - (start.backends.get(pid) ?? 0);
+  const database = backendCpuUsed(start.backends, end.backends);
   return {
     seconds: (end.at - start.at) / 1000,
     process: end.process - start.process,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { bookingDefinition } from '../src/testing/fixtures.ts';
+import { backendCpu, backendCpuUsed, procCpuMicros } from './cpu-time.ts';
 import { startPublisher } from './publisher.ts';
 import { distribution, round } from './stats.ts';
 import { createBenchDatabase, postJson, startBenchService } from './support.ts';
@@ -44,6 +45,13 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * backlog does not weigh on it), offers 10 s at 80% of the firing capacity measured while the
  * backlog drained (÷ 5 triggers): the estimate of the highest sustainable rate, with `keptUp`
  * saying whether it held (all fired, and ≤ 250 ms worth of firings waiting when the load stopped).
+ *
+ * CPU time of each phase, from its first send to the end of its drain (`cpu`): the PostgreSQL
+ * backends of the bench database but the poller's (/proc/<pid>/stat; PostgreSQL on this
+ * machine), this process (`process.cpuUsage`: the service, the poller and the publisher thread)
+ * and its main thread alone (/proc/self/task/<pid>/stat: the service's event loop and the
+ * poller), per accepted event and per firing. CPU time moves far less with the machine's load
+ * than latency does, so a change to the trigger path is judged there first.
  *
  * Caveats: the publisher thread, the poller, the service and PostgreSQL share the machine's 2
  * cores; a 202 is stamped when the publisher thread reads it, which a busy thread delays (that
@@ -159,6 +167,16 @@ async function startRig(serverUrl: string) {
   const phase = async (rate: number, durationS: number, drainCapMs: number) => {
     const total = Math.round(rate * durationS);
     const prefix = `e2e-${runId}-p${++phases}-`;
+    const cpuAt = async () => {
+      const { user, system } = process.cpuUsage();
+      return {
+        at: Date.now(),
+        process: user + system,
+        main: procCpuMicros(`self/task/${process.pid}`),
+        backends: await backendCpu(pollClient),
+      };
+    };
+    const cpuStart = await cpuAt();
     const published = await publisher.run(prefix, { mode: 'paced', total, rate });
     const { startMs, endMs: sendEndMs, refused, inFlightAtLastSchedule } = published;
     const acceptedAt = new Map(published.accepted);
@@ -183,6 +201,7 @@ async function startRig(serverUrl: string) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       drainEndMs = Date.now();
     }
+    const cpuEnd = await cpuAt();
     await new Promise((resolve) => setTimeout(resolve, 3 * POLL_MS));
     const missedByPoller = await poller.reconcile();
     const finalCount = instancesOf(accepted);
@@ -214,6 +233,11 @@ async function startRig(serverUrl: string) {
     const inLoadWindow = arrivals.filter((a) => a <= sendEndMs).length;
     const drainSeconds = (drainEndMs - sendEndMs) / 1000;
     const drained = finalCount - atLoadEnd;
+    const cpuPer = (units: number) => ({
+      databaseUs: round(backendCpuUsed(cpuStart.backends, cpuEnd.backends) / units, 1),
+      processUs: round((cpuEnd.process - cpuStart.process) / units, 1),
+      mainThreadUs: round((cpuEnd.main - cpuStart.main) / units, 1),
+    });
     return {
       offeredEventsPerSecond: rate,
       durationSeconds: durationS,
@@ -250,6 +274,11 @@ async function startRig(serverUrl: string) {
         perEventLastInstanceCreatedAt: distribution(complete.map((l) => l.created)),
       },
       rowsMissedByPollerWindow: missedByPoller,
+      cpu: {
+        seconds: round((cpuEnd.at - cpuStart.at) / 1000, 2),
+        perEvent: cpuPer(Math.max(1, accepted.size)),
+        perFiring: cpuPer(Math.max(1, finalCount)),
+      },
     };
   };
 
@@ -328,6 +357,8 @@ export async function benchTriggersE2e(serverUrl: string | undefined) {
     },
     latencyNote:
       'observed = first 50 ms poll that saw the row (upper bound, +0-50 ms); createdAt = service clock before the INSERT (lower bound); perEventLastInstance = the last of the 5 rows of an event; only instances that exist by the end of the drain are in the distributions',
+    cpuNote:
+      'cpu = from the first send to the end of the drain: databaseUs = PostgreSQL backends of the bench database but the poller (/proc/<pid>/stat), processUs = this process (service, poller, publisher thread), mainThreadUs = its main thread (service event loop and poller); per accepted event and per firing (instance row)',
     main,
     goal: 'p99 202 -> instance row < 250 ms at 1,000 events/s (per instance, observed), every event accepted and fired',
     goalMet,

@@ -361,11 +361,15 @@ function claimStatement(
                   ORDER BY part, next_attempt_at, id ROWS UNBOUNDED PRECEDING) AS so_far
            FROM candidates) c
         WHERE so_far <= $5 OR so_far = deliveries),
+     -- The status test is written so that it does not match routing_work_due_idx's predicate:
+     -- with stale statistics PostgreSQL otherwise walked every due row through that index for
+     -- each head (30,000 rows and 170 heads: 339,000 rows read and dropped, 67 ms a claim)
+     -- instead of the few rows of one event through routing_work_trigger_event_idx (2 ms).
      followers AS (
        SELECT f.id FROM pending h
          JOIN first ON first.id = h.id
          JOIN routing_work f ON f.event_id = h.event_id AND f.kind = 'trigger' AND f.sequence > h.sequence
-        WHERE h.kind = 'trigger' AND f.status = 'pending' AND f.next_attempt_at <= $1
+        WHERE h.kind = 'trigger' AND (f.status = 'pending') IS TRUE AND f.next_attempt_at <= $1
           AND NOT EXISTS (
                 SELECT 1 FROM routing_work b
                  WHERE b.event_id = f.event_id AND b.kind = 'trigger'

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
+import type { HoldingKind } from './work.ts';
 import {
   type Completion,
   claimWork,
   completeWork,
-  fanoutKey,
+  firingsOfTarget,
+  holdingKey,
   replayWork,
   unfinishedWorkOfTarget,
   workKey,
+  workOfEvent,
+  workStatus,
 } from './work-store.ts';
 
 const LEASE_MS = 1_000;
@@ -141,8 +145,15 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
   describe("fan-out rows (an event's deliveries in one row)", () => {
     const TARGETS = ['a', 'b', 'c', 'd', 'e'].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
 
-    /** A pending fan-out row of stored event `name`, one delivery per target; the delivery ids. */
-    async function fanout(name: string, targets = TARGETS): Promise<string[]> {
+    /**
+     * A pending fan-out (or firings) row of stored event `name`, one delivery (or firing) per
+     * target; their ids.
+     */
+    async function fanout(
+      name: string,
+      targets = TARGETS,
+      kind: HoldingKind = 'fanout',
+    ): Promise<string[]> {
       const rowId = await stored(name);
       const deliveries = targets.map((targetId) => ({
         id: randomUUID(),
@@ -152,8 +163,8 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       await db().query(
         `INSERT INTO routing_work (id, kind, target_id, fanout, event_id, event_row_id,
            event_timestamp, idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
-         VALUES (gen_random_uuid(), 'fanout', NULL, $1, $2, $3, $4, $5, 3, $4, $4, $4)`,
-        [JSON.stringify(deliveries), name, rowId, start, fanoutKey(name)],
+         VALUES (gen_random_uuid(), $6, NULL, $1, $2, $3, $4, $5, 3, $4, $4, $4)`,
+        [JSON.stringify(deliveries), name, rowId, start, holdingKey(kind, name), kind],
       );
       return deliveries.map((d) => d.id);
     }
@@ -209,6 +220,20 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
         at(ms),
       );
 
+    /** Records the deliveries of `claim` with a completion each, `ms` after the start. */
+    const recordEach = (
+      workerId: string,
+      claim: Awaited<ReturnType<typeof claimWork>>,
+      completions: Completion[],
+      ms: number,
+    ) =>
+      completeWork(
+        db(),
+        workerId,
+        claim.map((w, i) => recording(w, completions[i]!)),
+        at(ms),
+      );
+
     it('claims a fan-out row as its deliveries, each with its own id and key, sharing the event', async () => {
       const ids = await fanout('e1');
       const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 1);
@@ -241,12 +266,7 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
         completion('done', 'filtered'),
         completion('dead', 'failed', { error: 'refused' }),
       ];
-      const recorded = await completeWork(
-        db(),
-        'w',
-        claimed.map((work, i) => recording(work, outcomes[i]!)),
-        at(1),
-      );
+      const recorded = await recordEach('w', claimed, outcomes, 1);
       expect(recorded).toEqual(new Set(ids));
       const row = (i: number, more: Record<string, unknown>) => ({
         id: ids[i],
@@ -296,26 +316,29 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       expect(await rows()).toEqual([]);
     });
 
-    it("takes back a fan-out row an old release's worker recorded dead, its attempt not counted", async () => {
-      // A rolling upgrade: a worker of the release before fan-out rows claims the row (its claim
-      // takes any due row and counts an attempt), has no handler of it and records it dead.
-      const ids = await fanout('e1');
-      await db().query(
-        `UPDATE routing_work SET status = 'running', attempts = attempts + 1, locked_by = 'old',
+    it.each(['fanout', 'firings'] as const)(
+      "takes back a %s row an old release's worker recorded dead, its attempt not counted",
+      async (kind) => {
+        // A rolling upgrade: a worker of the release before such rows claims the row (its claim
+        // takes any due row and counts an attempt), has no handler of it and records it dead.
+        const ids = await fanout('e1', TARGETS, kind);
+        await db().query(
+          `UPDATE routing_work SET status = 'running', attempts = attempts + 1, locked_by = 'old',
            locked_until = $1`,
-        [at(LEASE_MS)],
-      );
-      await db().query(
-        `UPDATE routing_work SET status = 'dead', outcome = '{}', last_error = 'no handler for fanout work',
+          [at(LEASE_MS)],
+        );
+        await db().query(
+          `UPDATE routing_work SET status = 'dead', outcome = '{}', last_error = 'no handler for ' || kind || ' work',
            next_attempt_at = $1, locked_until = NULL, locked_by = NULL, updated_at = $1`,
-        [at(1)],
-      );
-      const claimed = await claimWork(db(), 'w', at(2), LEASE_MS, 10);
-      expect(claimed.map((w) => [w.id, w.attempts])).toEqual(ids.map((id) => [id, 1]));
-      const delivered = completion('done', 'delivered', { forget: true });
-      expect(await recordAll('w', claimed, delivered, 3)).toEqual(new Set(ids));
-      expect(await rows()).toEqual([]);
-    });
+          [at(1)],
+        );
+        const claimed = await claimWork(db(), 'w', at(2), LEASE_MS, 10);
+        expect(claimed.map((w) => [w.id, w.attempts])).toEqual(ids.map((id) => [id, 1]));
+        const finished = completion('done', 'delivered');
+        expect(await recordAll('w', claimed, finished, 3)).toEqual(new Set(ids));
+        expect((await rows()).map((r) => [r.id, r.status])).toEqual(ids.map((id) => [id, 'done']));
+      },
+    );
 
     it('claims deliveries up to the budget, the first row whatever its width, the rest left pending', async () => {
       const WIDTH = 10;
@@ -354,19 +377,25 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       ]);
     });
 
-    it('leaves a delivery still held in a fan-out row to it on an unforced replay', async () => {
-      await fanout('e1', [TARGETS[0]!, TARGETS[2]!]);
-      const replay = (targetId: string, force: boolean) =>
-        replayWork(
-          db(),
-          { kind: 'delivery', id: targetId, pattern: 'orders.placed', maxAttempts: 3 },
-          { start: '2026-01-01 00:00:00', end: '2026-02-01 00:00:00', force },
-          at(0),
-        );
-      expect(await replay(TARGETS[0]!, false)).toEqual({ matched: 1, queued: 0 });
-      expect(await replay(TARGETS[1]!, false)).toEqual({ matched: 1, queued: 1 });
-      expect(await replay(TARGETS[0]!, true)).toEqual({ matched: 1, queued: 1 });
-    });
+    it.each([
+      ['delivery', 'fanout'],
+      ['trigger', 'firings'],
+    ] as const)(
+      'leaves a %s still held in a %s row to it on an unforced replay',
+      async (kind, holding) => {
+        await fanout('e1', [TARGETS[0]!, TARGETS[2]!], holding);
+        const replay = (targetId: string, force: boolean) =>
+          replayWork(
+            db(),
+            { kind, id: targetId, pattern: 'orders.placed', maxAttempts: 3 },
+            { start: '2026-01-01 00:00:00', end: '2026-02-01 00:00:00', force },
+            at(0),
+          );
+        expect(await replay(TARGETS[0]!, false)).toEqual({ matched: 1, queued: 0 });
+        expect(await replay(TARGETS[1]!, false)).toEqual({ matched: 1, queued: 1 });
+        expect(await replay(TARGETS[0]!, true)).toEqual({ matched: 1, queued: 1 });
+      },
+    );
 
     it("lists a target's deliveries still in fan-out rows among its unfinished work", async () => {
       const ids = await fanout('e1');
@@ -389,6 +418,87 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       expect(await unfinished(TARGETS[0]!)).toEqual([
         [ids[0], 'delivery', TARGETS[0], 'e1', 'running', 1],
       ]);
+    });
+
+    describe("firings rows (an event's trigger firings in one row)", () => {
+      const firings = (name: string, targets = TARGETS) => fanout(name, targets, 'firings');
+
+      it('claims a firings row as its firings in order, weighing one row in the budget', async () => {
+        const e1 = await firings('e1');
+        const e2 = await firings('e2', TARGETS.slice(0, 2));
+        const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 2);
+        expect(claimed.map((w) => [w.id, w.kind, w.eventId, w.sequence, w.idempotencyKey])).toEqual(
+          [
+            ...TARGETS.map((target, i) => [
+              e1[i],
+              'trigger',
+              'e1',
+              i,
+              workKey({ kind: 'trigger', id: target }, 'e1'),
+            ]),
+            ...e2.map((id, i) => [
+              id,
+              'trigger',
+              'e2',
+              i,
+              workKey({ kind: 'trigger', id: TARGETS[i]! }, 'e2'),
+            ]),
+          ],
+        );
+        expect(claimed.every((w) => w.event?.payload !== undefined)).toBe(true);
+      });
+
+      it('gives each firing a row of its own when recorded; a retrying one holds back the later ones', async () => {
+        const ids = await firings('e1', TARGETS.slice(0, 3));
+        const claimed = await claimWork(db(), 'w', at(0), LEASE_MS, 10);
+        // As the trigger handler answers when the second firing fails: the third waits for it.
+        const outcomes = [
+          completion('done', 'started'),
+          completion('pending', 'failed', { error: 'down', nextAttemptAt: at(5_000) }),
+          completion('pending', 'pending', { nextAttemptAt: at(1), uncount: true }),
+        ];
+        const recorded = await recordEach('w', claimed, outcomes, 1);
+        expect(recorded).toEqual(new Set(ids));
+        expect((await rows()).map((r) => [r.id, r.kind, r.status, r.attempts, r.outcome])).toEqual([
+          [ids[0], 'trigger', 'done', 1, 'started'],
+          [ids[1], 'trigger', 'pending', 1, 'failed'],
+          [ids[2], 'trigger', 'pending', 0, 'pending'],
+        ]);
+        // The third is due, but waits behind the second; when that is due both are claimed, in order.
+        expect(await claimWork(db(), 'w', at(2), LEASE_MS, 10)).toEqual([]);
+        expect(
+          (await claimWork(db(), 'w', at(5_000), LEASE_MS, 10)).map((w) => [w.id, w.sequence]),
+        ).toEqual([
+          [ids[1], 1],
+          [ids[2], 2],
+        ]);
+      });
+
+      it("lists an event's and a trigger's firings still held in a firings row, and their status", async () => {
+        const ids = await firings('e1', TARGETS.slice(0, 3));
+        const ofEvent = await workOfEvent(db(), 'trigger', 'e1');
+        expect(ofEvent.map((w) => [w.id, w.kind, w.target_id, w.status, w.outcome])).toEqual(
+          ids.map((id, i) => [id, 'trigger', TARGETS[i], 'pending', null]),
+        );
+        const ofTarget = await firingsOfTarget(db(), 'trigger', TARGETS[1]!, {
+          limit: 10,
+          offset: 0,
+        });
+        expect(ofTarget.map((w) => [w.id, w.event_id, w.status])).toEqual([
+          [ids[1], 'e1', 'pending'],
+        ]);
+        expect(
+          await firingsOfTarget(db(), 'trigger', TARGETS[1]!, {
+            status: 'dead',
+            limit: 10,
+            offset: 0,
+          }),
+        ).toEqual([]);
+        expect(await workStatus(db(), 'trigger', ids[2]!)).toBe('pending');
+        expect(await workStatus(db(), 'processor', ids[2]!)).toBeUndefined();
+        await claimWork(db(), 'w', at(0), LEASE_MS, 10);
+        expect(await workStatus(db(), 'trigger', ids[2]!)).toBe('running');
+      });
     });
   });
 });

@@ -3,14 +3,16 @@ import { type AgedRows, columnList } from '../db/sql.ts';
 import type { EventInstance } from '../events/event.ts';
 import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { wildcardRegex } from './pattern.ts';
-import type {
-  ClaimedRow,
-  FanoutDelivery,
-  NewWork,
-  RoutingTarget,
-  TargetKind,
-  WorkOutcome,
-  WorkStatus,
+import {
+  type ClaimedRow,
+  type HeldWork,
+  HOLDING_KIND,
+  type HoldingKind,
+  type NewWork,
+  type RoutingTarget,
+  type TargetKind,
+  type WorkOutcome,
+  type WorkStatus,
 } from './work.ts';
 
 /**
@@ -28,11 +30,11 @@ export const workKey = (target: Pick<RoutingTarget, 'kind' | 'id'>, eventId: str
   `${target.kind}:${target.id}:${eventId}`;
 
 /**
- * The key of an event's fan-out row (its deliveries in one row; routing/planner.ts): one per
- * event. It never equals a {@link workKey} (those have three parts). Its deliveries keep their
- * own keys for the rows they get when not finished in one attempt.
+ * The key of an event's fan-out or firings row (its deliveries or trigger firings in one row;
+ * routing/planner.ts): one of each per event. It never equals a {@link workKey} (those have
+ * three parts). What the row holds keeps its own keys for the rows it gets once attempted.
  */
-export const fanoutKey = (eventId: string) => `fanout:${eventId}`;
+export const holdingKey = (kind: HoldingKind, eventId: string) => `${kind}:${eventId}`;
 
 /**
  * The routing work insert as a CTE of a larger statement (the outbox write, ingest/outbox.ts),
@@ -185,14 +187,14 @@ export function workInsertParams(work: NewWork[], now: Date): unknown[] {
 }
 
 /**
- * A claimed row as the claim statement reads it: of one target, or a fan-out row (its
- * deliveries have their targets), which always has its event. The table checks both
- * (migrations 0023 and 0027).
+ * A claimed row as the claim statement reads it: of one target, or a fan-out or firings row
+ * (what it holds has its targets), which always has its event. The table checks both
+ * (migrations 0023, 0027 and 0029).
  */
 type ClaimRow = ClaimRowFields &
   (
     | { kind: TargetKind; target_id: string; fanout: null }
-    | { kind: 'fanout'; target_id: null; fanout: FanoutDelivery[]; event_id: string }
+    | { kind: HoldingKind; target_id: null; fanout: HeldWork[]; event_id: string }
   );
 
 interface ClaimRowFields {
@@ -216,17 +218,18 @@ interface ClaimRowFields {
 
 /**
  * Claims due rows — pending and due, running with an expired lease (its worker died), or a
- * fan-out row an old release's worker recorded dead without sending it (a rolling upgrade;
- * migration 0028) — for `leaseMs`, up to `deliveries` deliveries: a fan-out row weighs its
- * deliveries, any other row one, and the first row is claimed whatever its weight. The claim
+ * fan-out or firings row an old release's worker recorded dead without attempting it (a rolling
+ * upgrade; migrations 0028 and 0029) — for `leaseMs`, up to `deliveries` deliveries: a fan-out
+ * row weighs its deliveries, any other row one (a firings row too, as a trigger head with its
+ * followers does), and the first row is claimed whatever its weight. The claim
  * looks at up to `candidates` rows (locking each) and keeps them in claim order while their
  * deliveries fit; asking for about `deliveries` / deliveries per row (as the last claim found
  * them) keeps it from locking rows only to give them back. Trigger work fires in order within
  * an event: a trigger row waits while an earlier row of its event is unfinished, and the first
  * due row of an event (its head) is claimed together with the due rows that follow it with
  * nothing unfinished in between, so one round fires an event's triggers in order instead of one
- * round per trigger. Followers come on top of `deliveries` (at most the number of triggers an
- * event matched).
+ * round per trigger (an event's firings held in one row are claimed together anyway). Followers
+ * come on top of `deliveries` (at most the number of triggers an event matched).
  */
 export async function claimWork(
   db: Database,
@@ -263,8 +266,7 @@ export async function claimWork(
       createdAt: r.created_at,
       ...(stored?.traceparent ? { receiveTraceparent: stored.traceparent } : {}),
     };
-    if (r.kind === 'fanout')
-      return deliveriesOf(r.id, r.fanout, r.event_id, { ...fields, event: stored?.event });
+    if (r.fanout !== null) return heldWorkOf(r, { ...fields, event: stored?.event });
     const own = {
       ...fields,
       id: r.id,
@@ -281,29 +283,31 @@ export async function claimWork(
 }
 
 /**
- * A claimed fan-out row as its deliveries, each claimed as a delivery row of its own would be
- * (handlers see no difference), sharing the row's attempts, lease and event.
+ * A claimed fan-out or firings row as the deliveries or firings it holds, each claimed as a row
+ * of its own would be (handlers see no difference), sharing the row's attempts, lease and event.
  */
-function deliveriesOf(
-  fanoutId: string,
-  deliveries: FanoutDelivery[],
-  eventId: string,
+function heldWorkOf(
+  row: { id: string; kind: HoldingKind; fanout: HeldWork[]; event_id: string },
   shared: Pick<ClaimedRow, 'attempts' | 'replay' | 'createdAt' | 'receiveTraceparent'> & {
     event: EventInstance | undefined;
   },
 ): ClaimedRow[] {
-  return deliveries.map((delivery, sequence) => ({
+  const kind = row.kind === 'fanout' ? 'delivery' : 'trigger';
+  return row.fanout.map((held, sequence) => ({
     ...shared,
-    id: delivery.id,
-    kind: 'delivery',
-    targetId: delivery.targetId,
+    id: held.id,
+    kind,
+    targetId: held.targetId,
     sequence,
-    idempotencyKey: workKey({ kind: 'delivery', id: delivery.targetId }, eventId),
-    maxAttempts: delivery.maxAttempts,
-    eventId,
-    fanoutId,
+    idempotencyKey: workKey({ kind, id: held.targetId }, row.event_id),
+    maxAttempts: held.maxAttempts,
+    eventId: row.event_id,
+    fanoutId: row.id,
   }));
 }
+
+/** A row's weight in a claim's budget: a fan-out row's deliveries, 1 for any other row. */
+const DELIVERIES = "CASE WHEN w.kind = 'fanout' THEN jsonb_array_length(w.fanout) ELSE 1 END";
 
 function claimStatement(
   db: Queryable,
@@ -321,7 +325,7 @@ function claimStatement(
     // takes it (the NOT EXISTS below), and the head is locked by this statement.
     `WITH pending AS (
        SELECT w.id, w.kind, w.event_id, w.sequence, w.next_attempt_at,
-              coalesce(jsonb_array_length(w.fanout), 1) AS deliveries
+              ${DELIVERIES} AS deliveries
          FROM routing_work w
         WHERE w.status = 'pending' AND w.next_attempt_at <= $1
           AND (w.kind <> 'trigger' OR NOT EXISTS (
@@ -332,19 +336,19 @@ function claimStatement(
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
      abandoned AS (
-       SELECT w.id, w.next_attempt_at, coalesce(jsonb_array_length(w.fanout), 1) AS deliveries
+       SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
          FROM routing_work w
         WHERE w.status = 'running' AND w.locked_until < $1
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
-     -- Fan-out rows finished by a worker of the release before fan-out rows (a rolling
-     -- upgrade): it had no handler of them and recorded them dead, sending nothing. This
-     -- release never leaves one done or dead, so they are due work (migration 0028's index,
-     -- empty in steady state).
+     -- Fan-out or firings rows finished by a worker of a release before them (a rolling
+     -- upgrade): it had no handler of them and recorded them dead, attempting nothing. This
+     -- release never leaves one done or dead, so they are due work (the index of migrations
+     -- 0028 and 0029, empty in steady state).
      orphaned AS (
-       SELECT w.id, w.next_attempt_at, jsonb_array_length(w.fanout) AS deliveries
+       SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
          FROM routing_work w
-        WHERE w.kind = 'fanout' AND w.status IN ('done', 'dead')
+        WHERE w.kind IN ('fanout', 'firings') AND w.status IN ('done', 'dead')
         LIMIT $2
         FOR UPDATE SKIP LOCKED),
      candidates AS (
@@ -425,13 +429,16 @@ export interface Completion {
   forget?: boolean;
 }
 
-/** One attempt to record: of a row of its own, or of a delivery held in a fan-out row. */
+/**
+ * One attempt to record: of a row of its own, or of a delivery or firing held in a fan-out or
+ * firings row.
+ */
 export interface Recording {
   id: string;
   completion: Completion;
   /**
-   * The delivery is held in fan-out row `fanoutId`: what a row of its own needs, should it get
-   * one (every delivery of a fan-out row must be recorded together; see {@link completeWork}).
+   * The delivery or firing is held in row `fanoutId`: what a row of its own needs, should it get
+   * one (all a row holds must be recorded together; see {@link completeWork}).
    */
   fanout?: Pick<ClaimedRow, 'targetId' | 'sequence' | 'maxAttempts' | 'idempotencyKey'> & {
     fanoutId: string;
@@ -457,7 +464,8 @@ export interface Recording {
  * it as any delivery row. Its key is its own work key (ON CONFLICT: a replay that queued the
  * pair meanwhile keeps its row). A delivered one leaves no row, as a delivery row of its own
  * would not. A lost lease records none of the fan-out's deliveries: the worker that took it
- * over sends them again with the same ids.
+ * over sends them again with the same ids. A firings row (an event's trigger firings) is
+ * recorded the same way; a firing is never forgotten, so each gets its row (its history).
  */
 export async function completeWork(
   db: Queryable,
@@ -487,13 +495,13 @@ export async function completeWork(
      fanouts AS (
        DELETE FROM routing_work f USING unnest($10::uuid[], $11::int[]) AS g(id, deliveries)
         WHERE f.id = g.id AND f.locked_by = $1 AND jsonb_array_length(f.fanout) = g.deliveries
-       RETURNING f.id, f.event_id, f.event_row_id, f.event_timestamp, f.attempts, f.replay,
+       RETURNING f.id, f.kind, f.event_id, f.event_row_id, f.event_timestamp, f.attempts, f.replay,
          f.created_at),
      materialised AS (
        INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
          sequence, idempotency_key, status, attempts, max_attempts, replay, outcome, last_error,
          next_attempt_at, created_at, updated_at)
-       SELECT d.id, 'delivery', d.target_id, f.event_id, f.event_row_id, f.event_timestamp,
+       SELECT d.id, CASE f.kind WHEN 'fanout' THEN 'delivery' ELSE 'trigger' END, d.target_id, f.event_id, f.event_row_id, f.event_timestamp,
               d.sequence, d.key, d.status, f.attempts - d.uncount, d.max_attempts, f.replay,
               d.outcome, d.error, d.next_at, f.created_at, $2
          FROM unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::int[], $16::text[], $17::int[],
@@ -578,11 +586,32 @@ const WORK_RECORD_COLUMNS = `id, kind, target_id, event_id, status, attempts, ma
   outcome, last_error, next_attempt_at, created_at, updated_at`;
 
 /**
+ * The deliveries or firings held in fan-out or firings rows `f` (each `h.held` at position
+ * `h.n`), as the work records their own rows would be: the holding row's status, attempts and
+ * schedule, no outcome yet (what a row holds gets a row of its own at its first recorded
+ * attempt). A row done or dead by an earlier release's worker is due work again (claimWork):
+ * pending.
+ */
+const HELD_RECORD_COLUMNS = `(h.held->>'id')::uuid AS id,
+  CASE f.kind WHEN 'fanout' THEN 'delivery' ELSE 'trigger' END AS kind,
+  (h.held->>'targetId')::uuid AS target_id, f.event_id,
+  CASE WHEN f.status IN ('done', 'dead') THEN 'pending' ELSE f.status END AS status, f.attempts,
+  (h.held->>'maxAttempts')::int AS max_attempts, f.replay, NULL::jsonb AS outcome,
+  NULL::text AS last_error, f.next_attempt_at, f.created_at, f.updated_at`;
+const HELD_BY_ROW =
+  'routing_work f CROSS JOIN LATERAL jsonb_array_elements(f.fanout) WITH ORDINALITY AS h(held, n)';
+
+/**
  * The trigger or processor work of one event, in firing order. The kind is a literal of each
- * statement: the trigger one has a partial index of its own.
+ * statement: the trigger one has a partial index of its own. An event's firings still held in
+ * its firings row are among them, in their order.
  */
 const WORK_OF_EVENT = {
-  trigger: `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'trigger' ORDER BY sequence, created_at`,
+  trigger: `SELECT ${WORK_RECORD_COLUMNS} FROM (
+      SELECT ${WORK_RECORD_COLUMNS}, sequence FROM routing_work WHERE event_id = $1 AND kind = 'trigger'
+      UNION ALL
+      SELECT ${HELD_RECORD_COLUMNS}, (h.n - 1)::int FROM ${HELD_BY_ROW} WHERE f.idempotency_key = 'firings:' || $1) w
+    ORDER BY sequence, created_at`,
   processor: `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'processor' ORDER BY sequence, created_at`,
 };
 
@@ -597,30 +626,45 @@ export async function workOfEvent<O extends WorkOutcome>(
 
 /**
  * A trigger's or processor's work (its firings), newest first, optionally of one status. The
- * kind is a literal of the statement: each kind's history has a partial index of its own.
+ * kind is a literal of each statement: each kind's history has a partial index of its own. A
+ * trigger's firings still held in firings rows are among them (found by a containment test on
+ * the unfinished rows, the queue, not the history).
  */
+const FIRINGS_OF_TARGET = {
+  trigger: `SELECT ${WORK_RECORD_COLUMNS}
+       FROM routing_work WHERE target_id = $1 AND kind = 'trigger' AND ($2::text IS NULL OR status = $2)
+     UNION ALL
+     SELECT ${HELD_RECORD_COLUMNS} FROM ${HELD_BY_ROW}
+      WHERE f.status IN ('pending', 'running') AND f.kind = 'firings' AND ($2::text IS NULL OR f.status = $2)
+        AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $1::uuid))
+        AND h.held->>'targetId' = $1::text
+      ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
+  processor: `SELECT ${WORK_RECORD_COLUMNS}
+       FROM routing_work WHERE target_id = $1 AND kind = 'processor' AND ($2::text IS NULL OR status = $2)
+      ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
+};
+
 export async function firingsOfTarget<O extends WorkOutcome>(
   db: Queryable,
   kind: 'trigger' | 'processor',
   targetId: string,
   query: { status?: WorkStatus; limit: number; offset: number },
 ): Promise<Array<WorkRecord<O>>> {
-  const { rows } = await db.query<WorkRecord<O>>(
-    `SELECT ${WORK_RECORD_COLUMNS}
-       FROM routing_work WHERE target_id = $1 AND kind = '${kind}' AND ($2::text IS NULL OR status = $2)
-      ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
-    [targetId, query.status ?? null, query.limit, query.offset],
-  );
+  const { rows } = await db.query<WorkRecord<O>>(FIRINGS_OF_TARGET[kind], [
+    targetId,
+    query.status ?? null,
+    query.limit,
+    query.offset,
+  ]);
   return rows;
 }
 
 /**
  * One target's work not finished yet (pending, or running under a lease), next due first. Found
  * through the due and lease indexes, then by target: the unfinished rows are the queue, not
- * the history. A subscription's deliveries still held in fan-out rows are among them, each as
- * a row of its own would be (its id, the row's status, attempts and schedule; no outcome yet:
- * a delivery leaves its fan-out row at its first recorded attempt). A fan-out row is expanded only
- * when it holds the target (a containment test on the row's jsonb, cheaper than expanding every
+ * the history. A subscription's deliveries or a trigger's firings still held in fan-out or
+ * firings rows are among them (HELD_RECORD_COLUMNS). A holding row is expanded only when it
+ * holds the target (a containment test on the row's jsonb, cheaper than expanding every
  * unfinished row's deliveries to filter them).
  */
 export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
@@ -634,15 +678,12 @@ export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
     `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
       WHERE status IN ('pending', 'running') AND kind = $1 AND target_id = $2
      UNION ALL
-     SELECT d.id, 'delivery', d."targetId", f.event_id, f.status, f.attempts, d."maxAttempts",
-            f.replay, NULL, NULL, f.next_attempt_at, f.created_at, f.updated_at
-       FROM routing_work f
-       CROSS JOIN LATERAL jsonb_to_recordset(f.fanout) AS d(id uuid, "targetId" uuid, "maxAttempts" int)
-      WHERE $1 = 'delivery' AND f.status IN ('pending', 'running') AND f.kind = 'fanout'
+     SELECT ${HELD_RECORD_COLUMNS} FROM ${HELD_BY_ROW}
+      WHERE f.status IN ('pending', 'running') AND f.kind = $5
         AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $2::uuid))
-        AND d."targetId" = $2
+        AND h.held->>'targetId' = $2::text
       ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
-    [kind, targetId, limit, offset],
+    [kind, targetId, limit, offset, holdingKindOf(kind)],
   );
   return rows;
 }
@@ -678,18 +719,29 @@ export const FINISHED_WORK: AgedRows = {
   finished: "status IN ('done', 'dead')",
 };
 
-/** The status of one work row of a kind, or undefined when there is none. */
+/**
+ * The status of one work row of a kind, or of a delivery or firing still held in a fan-out or
+ * firings row (the row's), or undefined when there is none.
+ */
 export async function workStatus(
   db: Queryable,
   kind: TargetKind,
   id: string,
 ): Promise<WorkStatus | undefined> {
   const { rows } = await db.query<{ status: WorkStatus }>(
-    'SELECT status FROM routing_work WHERE id = $1 AND kind = $2',
-    [id, kind],
+    `SELECT status FROM routing_work WHERE id = $1 AND kind = $2
+     UNION ALL
+     SELECT f.status FROM routing_work f
+      WHERE f.status IN ('pending', 'running') AND f.kind = $3
+        AND f.fanout @> jsonb_build_array(jsonb_build_object('id', $1::uuid))`,
+    [id, kind, holdingKindOf(kind)],
   );
   return rows[0]?.status;
 }
+
+/** The kind of the rows that may hold work of `kind` (none: null). */
+const holdingKindOf = (kind: TargetKind): HoldingKind | null =>
+  kind === 'delivery' || kind === 'trigger' ? HOLDING_KIND[kind] : null;
 
 /**
  * Dead work of a kind (of one target when given), most recently dead first. `K` is the kind: a
@@ -750,7 +802,8 @@ export async function replayWork(
   const patterns = [target.pattern, scope.pattern ?? '**'].map(wildcardRegex);
   const { rows } = await db.query<{ matched: number; queued: number }>(
     // The key is workKey's format, with a suffix of its own when forced. Unforced, a delivery
-    // still held in its event's fan-out row (fanoutKey) is work the pair has too.
+    // or firing still held in its event's fan-out or firings row (holdingKey) is work the pair
+    // has too.
     `WITH matched AS (
        SELECT id, event_id, "timestamp" FROM events
         WHERE "timestamp" >= $1::timestamp AND "timestamp" < $2::timestamp
@@ -763,9 +816,9 @@ export async function replayWork(
                 || CASE WHEN $7 THEN ':replay:' || gen_random_uuid() ELSE '' END,
               $8, true, $9, $9, $9
          FROM matched m
-        WHERE $7 OR $5::varchar <> 'delivery' OR NOT EXISTS (
+        WHERE $7 OR $10::varchar IS NULL OR NOT EXISTS (
                 SELECT 1 FROM routing_work f
-                 WHERE f.idempotency_key = 'fanout:' || m.event_id
+                 WHERE f.idempotency_key = $10::varchar || ':' || m.event_id
                    AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $6::uuid)))
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING 1)
@@ -780,6 +833,7 @@ export async function replayWork(
       scope.force,
       target.maxAttempts,
       now,
+      holdingKindOf(target.kind),
     ],
   );
   return rows[0] ?? { matched: 0, queued: 0 };

@@ -24,23 +24,31 @@ export interface RoutingTarget {
 }
 
 /**
- * One delivery held in a fan-out row: a work row of kind `fanout` holding all of an event's
- * deliveries when it matched two subscriptions or more (routing/planner.ts). Its id is fixed at planning: it is the delivery's id
- * (the `webhook-id` receivers deduplicate on) on every attempt, whichever worker claims the
- * row, and the id of the delivery row materialised for it when it is not finished in one
- * attempt.
+ * The kinds of work an event's row may hold several of, and that row's kind: a `fanout` row
+ * holds an event's deliveries when it matched two subscriptions or more, a `firings` row its
+ * trigger firings when it matched two triggers or more (routing/planner.ts).
  */
-export interface FanoutDelivery {
+export const HOLDING_KIND = { delivery: 'fanout', trigger: 'firings' } as const;
+export type HeldKind = keyof typeof HOLDING_KIND;
+export type HoldingKind = (typeof HOLDING_KIND)[HeldKind];
+
+/**
+ * One delivery or trigger firing held in a fan-out or firings row ({@link HOLDING_KIND}). Its id is
+ * fixed at planning: it is the delivery's id (the `webhook-id` receivers deduplicate on) or the
+ * firing's on every attempt, whichever worker claims the row, and the id of the row of its own
+ * it gets when its first attempt is recorded (work-store.ts `completeWork`).
+ */
+export interface HeldWork {
   id: string;
   targetId: string;
   maxAttempts: number;
 }
 
-/** A work row to insert: one (event, target) pair, or an event's fan-out of deliveries. */
+/** A work row to insert: one (event, target) pair, or an event's work held in one row. */
 export type NewWork = NewWorkFields &
   (
     | { kind: TargetKind; targetId: string; fanout: null }
-    | { kind: 'fanout'; targetId: null; fanout: FanoutDelivery[] }
+    | { kind: HoldingKind; targetId: null; fanout: HeldWork[] }
   );
 
 interface NewWorkFields {
@@ -76,8 +84,8 @@ interface ClaimedFields {
   /** When the work was planned (about when its event was received). */
   createdAt: Date;
   /**
-   * The fan-out row holding this delivery (claimed and recorded with its siblings), when it
-   * is held in one rather than in a row of its own.
+   * The fan-out or firings row holding this delivery or firing (claimed and recorded with its
+   * siblings), when it is held in one rather than in a row of its own.
    */
   fanoutId?: string;
 }

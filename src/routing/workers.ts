@@ -184,7 +184,11 @@ export class WorkerPool implements WorkWaker {
     );
     if (claimed.length === 0) return 0;
     const rows = [...new Set(claimed.map((w) => w.fanoutId ?? w.id))];
-    this.deliveriesPerRow = claimed.length / rows.length;
+    // As the claim weighs rows: a fan-out row by its deliveries, a firings row as one.
+    const weight = new Set(
+      claimed.map((w) => (w.kind === 'delivery' ? w.id : (w.fanoutId ?? w.id))),
+    );
+    this.deliveriesPerRow = weight.size / rows.length;
     const renewal = this.keepLeases(rows);
     try {
       const byKind = new Map<TargetKind, ClaimedRow[]>();

@@ -111,6 +111,10 @@ type FiringResult = WorkResult<FiringOutcome>;
  * Fires triggers: START a workflow, or CANCEL the running ones sharing the correlation key.
  * A round's rows are fired in waves — the first trigger of every event, then the second, and
  * so on — so an event's triggers fire in order while the starts of a wave share one insert.
+ * A wave takes more than one trigger of an event when they are starts that may share a batch
+ * ({@link WorkflowBatchExecutor.startsTogether}: builtin ones, whose starts are one insert
+ * that succeeds or fails whole) without `waitFor` (whose registration may fail on its own): a
+ * round of events with five such triggers each is one insert, not five.
  * A firing that will be retried holds back the later triggers of its event (given back
  * unattempted), so they still fire after it.
  */
@@ -136,21 +140,51 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
     const results = new Map<string, FiringResult>();
     let active = chainsByEvent(works);
     while (active.length > 0) {
-      const fired = await this.fireWave(
-        active.map(([head]) => head),
-        lanes,
-      );
+      const runs = active.map((chain) => this.firedTogether(chain));
+      const fired = await this.fireWave(runs.flat(), lanes);
       const next: Chain[] = [];
-      for (const [head, ...rest] of active) {
-        const result = fired.get(head.id) ?? WAITING;
-        results.set(head.id, result);
-        if (result.kind === 'retry' || result.kind === 'deferred') {
-          for (const held of rest) results.set(held.id, WAITING);
-        } else if (isChain(rest)) next.push(rest);
+      for (const [i, chain] of active.entries()) {
+        const count = runs[i]?.length ?? 1;
+        // After a firing to retry, the rest of its event waits: also the rest of its run,
+        // whose starts the failed insert did not make (or, should one have, a repeat under
+        // its idempotency key finds it).
+        let waiting = false;
+        for (const work of chain.slice(0, count)) {
+          const result: FiringResult = waiting ? WAITING : (fired.get(work.id) ?? WAITING);
+          results.set(work.id, result);
+          waiting ||= result.kind === 'retry' || result.kind === 'deferred';
+        }
+        const rest = chain.slice(count);
+        if (waiting) for (const held of rest) results.set(held.id, WAITING);
+        else if (isChain(rest)) next.push(rest);
       }
       active = next;
     }
     return works.map((w) => results.get(w.id) ?? WAITING);
+  }
+
+  /**
+   * The firings of an event fired in this wave: its first, and the ones after it while they
+   * and it are starts that may share a batch (see the class).
+   */
+  private firedTogether([first, ...rest]: Chain): ClaimedWork[] {
+    const run = [first];
+    if (this.startsTogether(first))
+      for (const work of rest) {
+        if (!this.startsTogether(work)) break;
+        run.push(work);
+      }
+    return run;
+  }
+
+  private startsTogether(work: ClaimedWork): boolean {
+    const trigger = this.targets.get(work.targetId)?.trigger;
+    return (
+      trigger !== undefined &&
+      trigger.triggerType === 'START' &&
+      trigger.waitFor.length === 0 &&
+      this.workflows.startsTogether(trigger.workflowDefinitionId)
+    );
   }
 
   /** One trigger of each of several events: skips decided, starts in one batch, cancels each. */

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../testing/app.ts';
 import { testBackends } from '../testing/backends.ts';
 import { openDefinition } from '../testing/fixtures.ts';
@@ -9,7 +9,7 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
   let t: TestApp;
   let workflowId: string;
   beforeAll(async () => {
-    t = await startTestApp(backend, { definitionCacheTtlMs: 0 });
+    t = await startTestApp(backend);
   });
   afterAll(() => t.close());
   beforeEach(async () => {
@@ -319,6 +319,49 @@ describe.each(testBackends())('workflow event triggers on $name', (backend) => {
           'cancelled',
         ]);
       }
+    });
+
+    it('starts an event’s builtin START triggers in one batch, in priority order', async () => {
+      const second = await createWorkflowDefinition('second-flow');
+      const triggers = [
+        await createTrigger({ priority: 1, correlationKey: 'payload.id' }),
+        await createTrigger({ priority: 2, workflowDefinitionId: second }),
+        await createTrigger({ priority: 3 }),
+      ].map((created) => created.body.id);
+      // The first event reads the definitions (until then, whether they are builtin is unknown).
+      await publish({ pattern: 'bookings.created', payload: { id: 'warm-up' } });
+      await drain();
+      const batches = vi.spyOn(t.app.workflows, 'startWorkflows');
+      try {
+        const eventId = await publish({ pattern: 'bookings.created', payload: { id: 'x' } });
+        await drain();
+        expect(batches.mock.calls.map(([reqs]) => reqs.map((r) => r.triggerId))).toEqual([
+          triggers,
+        ]);
+        expect((await firings(eventId)).map((f: any) => [f.triggerId, f.action])).toEqual(
+          triggers.map((id) => [id, 'started']),
+        );
+      } finally {
+        batches.mockRestore();
+      }
+    });
+
+    it('never batches a start with a CANCEL before it: the cancel sees what came first', async () => {
+      // START, CANCEL, START on one key: the first instance is cancelled, the second survives.
+      await createTrigger({ priority: 1, correlationKey: 'payload.id' });
+      await createTrigger({ triggerType: 'CANCEL', priority: 2, correlationKey: 'payload.id' });
+      await createTrigger({ priority: 3, correlationKey: 'payload.id' });
+      await publish({ pattern: 'bookings.created', payload: { id: 'warm-up' } });
+      await drain();
+      const eventId = await publish({ pattern: 'bookings.created', payload: { id: 'x' } });
+      await drain();
+      expect((await firings(eventId)).map((f: any) => f.action)).toEqual([
+        'started',
+        'cancelled',
+        'started',
+      ]);
+      const ofX = (await instances()).filter((i) => i.correlation_key === 'x');
+      expect(ofX.map((i) => i.status).sort()).toEqual(['cancelled', 'running']);
     });
 
     it('routes to a trigger created after the index was loaded', async () => {

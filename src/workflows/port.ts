@@ -56,6 +56,13 @@ export interface WorkflowBatchExecutor extends WorkflowExecutor {
     reqs: StartRequest[],
     lanes: Lanes,
   ): Promise<Array<StartResult | WorkflowExecutorError>>;
+  /**
+   * Whether starts of `definitionId` may share a batch with the starts they follow in firing
+   * order: only when a start of it cannot fail retryably on its own in a batch (the builtin
+   * executor's one insert fails whole), so that none takes effect while an earlier one of the
+   * same batch waits for its retry. False when that is not known.
+   */
+  startsTogether(definitionId: string): boolean;
 }
 
 export interface WorkflowExecutorErrorOptions {

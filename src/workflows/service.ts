@@ -135,10 +135,25 @@ export class WorkflowService implements WorkflowBatchExecutor {
     this.definitions.delete(definitionId);
   }
 
-  private async definition(id: string): Promise<WorkflowDefinition> {
-    const now = this.deps.clock.now().getTime();
+  /**
+   * A builtin definition read within the cache time: its starts are one insert with the batch's
+   * other builtin starts, and its read needs no database (which could fail for it alone).
+   */
+  startsTogether(definitionId: string): boolean {
+    return this.cached(definitionId)?.executor === 'builtin';
+  }
+
+  private cached(id: string): WorkflowDefinition | undefined {
     const cached = this.definitions.get(id);
+    const now = this.deps.clock.now().getTime();
     if (cached && now - cached.at < (this.deps.definitionCacheTtlMs ?? 0)) return cached.definition;
+    return undefined;
+  }
+
+  private async definition(id: string): Promise<WorkflowDefinition> {
+    const cached = this.cached(id);
+    if (cached) return cached;
+    const now = this.deps.clock.now().getTime();
     const found = isUuid(id) ? await findDefinition(this.deps.db, id) : undefined;
     if (found) this.definitions.set(id, { definition: found, at: now });
     else {

@@ -598,6 +598,14 @@ const HELD_RECORD_COLUMNS = `(h.held->>'id')::uuid AS id,
   CASE WHEN f.status IN ('done', 'dead') THEN 'pending' ELSE f.status END AS status, f.attempts,
   (h.held->>'maxAttempts')::int AS max_attempts, f.replay, NULL::jsonb AS outcome,
   NULL::text AS last_error, f.next_attempt_at, f.created_at, f.updated_at`;
+/**
+ * Unfinished rows of `alias` (pending or running), written as an OR: PostgreSQL then reads them
+ * through the due and lease indexes (partial on each status, combined in a bitmap), where with
+ * `status IN ('pending', 'running')` it proves neither index usable and reads the whole table,
+ * history included (EXPLAIN, 300,000 done rows: a sequential scan against two index scans).
+ */
+const UNFINISHED = (alias: string) =>
+  `(${alias}.status = 'pending' OR ${alias}.status = 'running')`;
 const HELD_BY_ROW =
   'routing_work f CROSS JOIN LATERAL jsonb_array_elements(f.fanout) WITH ORDINALITY AS h(held, n)';
 
@@ -635,7 +643,7 @@ const FIRINGS_OF_TARGET = {
        FROM routing_work WHERE target_id = $1 AND kind = 'trigger' AND ($2::text IS NULL OR status = $2)
      UNION ALL
      SELECT ${HELD_RECORD_COLUMNS} FROM ${HELD_BY_ROW}
-      WHERE f.status IN ('pending', 'running') AND f.kind = 'firings' AND ($2::text IS NULL OR f.status = $2)
+      WHERE ${UNFINISHED('f')} AND f.kind = 'firings' AND ($2::text IS NULL OR f.status = $2)
         AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $1::uuid))
         AND h.held->>'targetId' = $1::text
       ORDER BY created_at DESC, id LIMIT $3 OFFSET $4`,
@@ -675,11 +683,11 @@ export async function unfinishedWorkOfTarget<O extends WorkOutcome>(
   offset: number,
 ): Promise<Array<WorkRecord<O>>> {
   const { rows } = await db.query<WorkRecord<O>>(
-    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work
-      WHERE status IN ('pending', 'running') AND kind = $1 AND target_id = $2
+    `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work w
+      WHERE ${UNFINISHED('w')} AND kind = $1 AND target_id = $2
      UNION ALL
      SELECT ${HELD_RECORD_COLUMNS} FROM ${HELD_BY_ROW}
-      WHERE f.status IN ('pending', 'running') AND f.kind = $5
+      WHERE ${UNFINISHED('f')} AND f.kind = $5
         AND f.fanout @> jsonb_build_array(jsonb_build_object('targetId', $2::uuid))
         AND h.held->>'targetId' = $2::text
       ORDER BY next_attempt_at, id LIMIT $3 OFFSET $4`,
@@ -732,7 +740,7 @@ export async function workStatus(
     `SELECT status FROM routing_work WHERE id = $1 AND kind = $2
      UNION ALL
      SELECT f.status FROM routing_work f
-      WHERE f.status IN ('pending', 'running') AND f.kind = $3
+      WHERE ${UNFINISHED('f')} AND f.kind = $3
         AND f.fanout @> jsonb_build_array(jsonb_build_object('id', $1::uuid))`,
     [id, kind, holdingKindOf(kind)],
   );

@@ -474,6 +474,23 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
         ]);
       });
 
+      it('hands a firings row whose worker died to another, with the same firings; the first records nothing', async () => {
+        const ids = await firings('e1', TARGETS.slice(0, 2));
+        const first = await claimWork(db(), 'a', at(0), LEASE_MS, 10);
+        const second = await claimWork(db(), 'b', at(LEASE_MS + 1), LEASE_MS, 10);
+        expect(second.map((w) => [w.id, w.kind, w.sequence, w.attempts])).toEqual([
+          [ids[0], 'trigger', 0, 2],
+          [ids[1], 'trigger', 1, 2],
+        ]);
+        const started = completion('done', 'started');
+        expect(await recordAll('a', first, started, LEASE_MS + 2)).toEqual(new Set());
+        expect(await recordAll('b', second, started, LEASE_MS + 3)).toEqual(new Set(ids));
+        expect((await rows()).map((r) => [r.id, r.kind, r.status, r.attempts])).toEqual([
+          [ids[0], 'trigger', 'done', 2],
+          [ids[1], 'trigger', 'done', 2],
+        ]);
+      });
+
       it("lists an event's and a trigger's firings still held in a firings row, and their status", async () => {
         const ids = await firings('e1', TARGETS.slice(0, 3));
         const ofEvent = await workOfEvent(db(), 'trigger', 'e1');

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { testBackends, useMigratedDatabase } from '../testing/backends.ts';
 import type { HoldingKind } from './work.ts';
 import {
+  CLAIM_SQL,
   type Completion,
   claimWork,
   completeWork,
@@ -140,6 +141,38 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
       takenOver.push(...claim.map((w) => w.id));
     }
     expect(takenOver.sort()).toEqual(claimed.sort());
+  });
+
+  it("finds a trigger head's followers by its event, not through the due index", async () => {
+    // A backlog of trigger rows, 5 per event, with whatever statistics the table has (none on
+    // a new database). Reading followers through routing_work_due_idx walked every due row per
+    // head: 67 ms a claim behind 30,000 rows instead of 2 (db7d5af).
+    await db().query(
+      `INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
+         sequence, idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'trigger', gen_random_uuid(), 'e' || e, gen_random_uuid(), $1,
+              s, 'trigger:' || e || ':' || s, 5, $1, $1, $1
+         FROM generate_series(1, 400) e, generate_series(0, 4) s`,
+      [start],
+    );
+    const plan = await db().transaction(async (tx) => {
+      await tx.query('SET LOCAL enable_bitmapscan = off');
+      const { rows } = await tx.query<{ 'QUERY PLAN': unknown }>(
+        `EXPLAIN (FORMAT JSON) ${CLAIM_SQL}`,
+        [at(1), 200, at(LEASE_MS), 'w', 200],
+      );
+      return rows[0]!['QUERY PLAN'];
+    });
+    const followers = findNode(plan, (n) => n['Subplan Name'] === 'CTE followers');
+    expect(followers).toBeDefined();
+    const scans = (node: Record<string, unknown>): Record<string, unknown>[] => [
+      ...(node['Relation Name'] === 'routing_work' ? [node] : []),
+      ...((node.Plans as Record<string, unknown>[] | undefined) ?? []).flatMap(scans),
+    ];
+    // PostgreSQL renames the alias `f` (firsts is `f` too): f_1.
+    const followerScans = scans(followers!).filter((n) => /^f(_\d+)?$/.test(String(n.Alias)));
+    expect(followerScans).not.toEqual([]);
+    for (const scan of followerScans) expect(scan['Index Name']).not.toBe('routing_work_due_idx');
   });
 
   describe("fan-out rows (an event's deliveries in one row)", () => {
@@ -519,3 +552,21 @@ describe.each(testBackends())('routing work claims and completions on $name', (b
     });
   });
 });
+
+/** The first node of an EXPLAIN (FORMAT JSON) plan, depth first, that `match` accepts. */
+function findNode(
+  plan: unknown,
+  match: (node: Record<string, unknown>) => boolean,
+): Record<string, unknown> | undefined {
+  if (Array.isArray(plan)) {
+    for (const item of plan) {
+      const found = findNode(item, match);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (plan === null || typeof plan !== 'object') return undefined;
+  const node = plan as Record<string, unknown>;
+  if (match(node)) return node;
+  return findNode(node.Plan ?? node.Plans, match);
+}

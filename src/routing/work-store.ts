@@ -317,106 +317,116 @@ function claimStatement(
   deliveries: number,
   candidates: number,
 ) {
-  return db.query<ClaimRow & Partial<Omit<EventRow, 'event_id'>>>(
-    // Index-friendly parts (an OR of them would scan every pending row): due pending rows in
-    // next_attempt_at order, the followers of trigger heads, rows whose lease expired, and
-    // fan-out rows an old release's worker finished without sending them.
-    // A follower cannot be locked by another worker: while its head is pending, no claim
-    // takes it (the NOT EXISTS below), and the head is locked by this statement.
-    `WITH pending AS (
-       SELECT w.id, w.kind, w.event_id, w.sequence, w.next_attempt_at,
-              ${DELIVERIES} AS deliveries
-         FROM routing_work w
-        WHERE w.status = 'pending' AND w.next_attempt_at <= $1
-          AND (w.kind <> 'trigger' OR NOT EXISTS (
-                SELECT 1 FROM routing_work p
-                 WHERE p.event_id = w.event_id AND p.kind = 'trigger' AND p.sequence < w.sequence
-                   AND p.status IN ('pending', 'running')))
-        ORDER BY w.next_attempt_at
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED),
-     abandoned AS (
-       SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
-         FROM routing_work w
-        WHERE w.status = 'running' AND w.locked_until < $1
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED),
-     -- Fan-out or firings rows finished by a worker of a release before them (a rolling
-     -- upgrade): it had no handler of them and recorded them dead, attempting nothing. This
-     -- release never leaves one done or dead, so they are due work (the index of migrations
-     -- 0028 and 0029, empty in steady state).
-     orphaned AS (
-       SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
-         FROM routing_work w
-        WHERE w.kind IN ('fanout', 'firings') AND w.status IN ('done', 'dead')
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED),
-     candidates AS (
-       SELECT id, deliveries, 0 AS part, next_attempt_at FROM abandoned
-       UNION ALL SELECT id, deliveries, 1, next_attempt_at FROM orphaned
-       UNION ALL SELECT id, deliveries, 2, next_attempt_at FROM pending
-       LIMIT $2),
-     -- The candidates in claim order while their deliveries add up to the budget ($5), and the
-     -- first one whatever its deliveries (a fan-out wider than the budget still runs). The
-     -- candidates not kept stay pending; their row locks go when the transaction commits.
-     first AS (
-       SELECT id FROM (
-         SELECT id, deliveries, sum(deliveries) OVER (
-                  ORDER BY part, next_attempt_at, id ROWS UNBOUNDED PRECEDING) AS so_far
-           FROM candidates) c
-        WHERE so_far <= $5 OR so_far = deliveries),
-     -- The status test is written so that it does not match routing_work_due_idx's predicate:
-     -- with stale statistics PostgreSQL otherwise walked every due row through that index for
-     -- each head (30,000 rows and 170 heads: 339,000 rows read and dropped, 67 ms a claim)
-     -- instead of the few rows of one event through routing_work_trigger_event_idx (2 ms).
-     followers AS (
-       SELECT f.id FROM pending h
-         JOIN first ON first.id = h.id
-         JOIN routing_work f ON f.event_id = h.event_id AND f.kind = 'trigger' AND f.sequence > h.sequence
-        WHERE h.kind = 'trigger' AND (f.status = 'pending') IS TRUE AND f.next_attempt_at <= $1
-          AND NOT EXISTS (
-                SELECT 1 FROM routing_work b
-                 WHERE b.event_id = f.event_id AND b.kind = 'trigger'
-                   AND b.sequence > h.sequence AND b.sequence < f.sequence
-                   AND (b.status = 'running' OR (b.status = 'pending' AND b.next_attempt_at > $1)))
-        FOR UPDATE OF f SKIP LOCKED),
-     -- UNION, not UNION ALL: rows sharing a sequence (replays) could follow two heads.
-     due AS (SELECT id FROM first UNION SELECT id FROM followers),
-     -- By primary key, whatever the row estimates (as a join, fresh statistics made
-     -- PostgreSQL hash a sequential scan of the whole table).
-     -- An orphaned fan-out row's attempts are not counted again: the old worker's claim counted
-     -- one it never made (it sent nothing), and this claim's attempt takes its place.
-     claimed AS (
-       UPDATE routing_work w
-          SET status = 'running', locked_until = $3, locked_by = $4, updated_at = $1,
-              attempts = w.attempts + CASE WHEN w.status IN ('done', 'dead') THEN 0 ELSE 1 END
-        WHERE w.id = ANY (ARRAY(SELECT id FROM due))
-       RETURNING w.id, w.kind, w.target_id, w.fanout, w.event_id, w.sequence, w.idempotency_key,
-         w.attempts, w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),
-     -- The first claimed row of each event: only it carries the event. A delivery round claims
-     -- an event's rows together (10 per event in a common fan-out), and read with every row the
-     -- event was sent, parsed (its JSON payload) and dropped 10 times over.
-     firsts AS (
-       SELECT DISTINCT ON (event_row_id) id FROM claimed
-        WHERE event_row_id IS NOT NULL ORDER BY event_row_id, id)
-     -- With its event (none when retention dropped it), in the same statement: no second read.
-     -- One index lookup per event, its partition pruned at run time; OFFSET 0 keeps it so (as a
-     -- join, a partition without statistics was scanned whole and hashed on every claim).
-     SELECT c.id, c.kind, c.target_id, c.fanout, c.event_id, c.sequence, c.idempotency_key, c.attempts,
-            c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
-            e.receive_traceparent, ${columnList(
-              EVENT_COLUMNS.filter((column) => column !== 'event_id'),
-              'e',
-            )}
-       FROM claimed c
-       LEFT JOIN firsts f ON f.id = c.id
-       LEFT JOIN LATERAL (
-         SELECT * FROM events e
-          WHERE f.id IS NOT NULL AND e.id = c.event_row_id AND e."timestamp" = c.event_timestamp
-         OFFSET 0) e ON true`,
-    [now, candidates, new Date(now.getTime() + leaseMs), workerId, deliveries],
-  );
+  return db.query<ClaimRow & Partial<Omit<EventRow, 'event_id'>>>(CLAIM_SQL, [
+    now,
+    candidates,
+    new Date(now.getTime() + leaseMs),
+    workerId,
+    deliveries,
+  ]);
 }
+
+/**
+ * The claim ({@link claimWork}): $1 now, $2 candidate rows, $3 lease end, $4 worker, $5
+ * deliveries. Exported for its plan test.
+ *
+ * Index-friendly parts (an OR of them would scan every pending row): due pending rows in
+ * next_attempt_at order, the followers of trigger heads, rows whose lease expired, and
+ * fan-out or firings rows an old release's worker finished without attempting them. A follower
+ * cannot be locked by another worker: while its head is pending, no claim takes it (the NOT
+ * EXISTS below), and the head is locked by this statement.
+ */
+export const CLAIM_SQL = `WITH pending AS (
+   SELECT w.id, w.kind, w.event_id, w.sequence, w.next_attempt_at,
+          ${DELIVERIES} AS deliveries
+     FROM routing_work w
+    WHERE w.status = 'pending' AND w.next_attempt_at <= $1
+      AND (w.kind <> 'trigger' OR NOT EXISTS (
+            SELECT 1 FROM routing_work p
+             WHERE p.event_id = w.event_id AND p.kind = 'trigger' AND p.sequence < w.sequence
+               AND p.status IN ('pending', 'running')))
+    ORDER BY w.next_attempt_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED),
+ abandoned AS (
+   SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
+     FROM routing_work w
+    WHERE w.status = 'running' AND w.locked_until < $1
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED),
+ -- Fan-out or firings rows finished by a worker of a release before them (a rolling
+ -- upgrade): it had no handler of them and recorded them dead, attempting nothing. This
+ -- release never leaves one done or dead, so they are due work (the index of migrations
+ -- 0028 and 0029, empty in steady state).
+ orphaned AS (
+   SELECT w.id, w.next_attempt_at, ${DELIVERIES} AS deliveries
+     FROM routing_work w
+    WHERE w.kind IN ('fanout', 'firings') AND w.status IN ('done', 'dead')
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED),
+ candidates AS (
+   SELECT id, deliveries, 0 AS part, next_attempt_at FROM abandoned
+   UNION ALL SELECT id, deliveries, 1, next_attempt_at FROM orphaned
+   UNION ALL SELECT id, deliveries, 2, next_attempt_at FROM pending
+   LIMIT $2),
+ -- The candidates in claim order while their deliveries add up to the budget ($5), and the
+ -- first one whatever its deliveries (a fan-out wider than the budget still runs). The
+ -- candidates not kept stay pending; their row locks go when the transaction commits.
+ first AS (
+   SELECT id FROM (
+     SELECT id, deliveries, sum(deliveries) OVER (
+              ORDER BY part, next_attempt_at, id ROWS UNBOUNDED PRECEDING) AS so_far
+       FROM candidates) c
+    WHERE so_far <= $5 OR so_far = deliveries),
+ -- The status test is written so that it does not match routing_work_due_idx's predicate:
+ -- with stale statistics PostgreSQL otherwise walked every due row through that index for
+ -- each head (30,000 rows and 170 heads: 339,000 rows read and dropped, 67 ms a claim)
+ -- instead of the few rows of one event through routing_work_trigger_event_idx (2 ms).
+ followers AS (
+   SELECT f.id FROM pending h
+     JOIN first ON first.id = h.id
+     JOIN routing_work f ON f.event_id = h.event_id AND f.kind = 'trigger' AND f.sequence > h.sequence
+    WHERE h.kind = 'trigger' AND (f.status = 'pending') IS TRUE AND f.next_attempt_at <= $1
+      AND NOT EXISTS (
+            SELECT 1 FROM routing_work b
+             WHERE b.event_id = f.event_id AND b.kind = 'trigger'
+               AND b.sequence > h.sequence AND b.sequence < f.sequence
+               AND (b.status = 'running' OR (b.status = 'pending' AND b.next_attempt_at > $1)))
+    FOR UPDATE OF f SKIP LOCKED),
+ -- UNION, not UNION ALL: rows sharing a sequence (replays) could follow two heads.
+ due AS (SELECT id FROM first UNION SELECT id FROM followers),
+ -- By primary key, whatever the row estimates (as a join, fresh statistics made
+ -- PostgreSQL hash a sequential scan of the whole table).
+ -- An orphaned fan-out row's attempts are not counted again: the old worker's claim counted
+ -- one it never made (it sent nothing), and this claim's attempt takes its place.
+ claimed AS (
+   UPDATE routing_work w
+      SET status = 'running', locked_until = $3, locked_by = $4, updated_at = $1,
+          attempts = w.attempts + CASE WHEN w.status IN ('done', 'dead') THEN 0 ELSE 1 END
+    WHERE w.id = ANY (ARRAY(SELECT id FROM due))
+   RETURNING w.id, w.kind, w.target_id, w.fanout, w.event_id, w.sequence, w.idempotency_key,
+     w.attempts, w.max_attempts, w.replay, w.created_at, w.event_row_id, w.event_timestamp),
+ -- The first claimed row of each event: only it carries the event. A delivery round claims
+ -- an event's rows together (10 per event in a common fan-out), and read with every row the
+ -- event was sent, parsed (its JSON payload) and dropped 10 times over.
+ firsts AS (
+   SELECT DISTINCT ON (event_row_id) id FROM claimed
+    WHERE event_row_id IS NOT NULL ORDER BY event_row_id, id)
+ -- With its event (none when retention dropped it), in the same statement: no second read.
+ -- One index lookup per event, its partition pruned at run time; OFFSET 0 keeps it so (as a
+ -- join, a partition without statistics was scanned whole and hashed on every claim).
+ SELECT c.id, c.kind, c.target_id, c.fanout, c.event_id, c.sequence, c.idempotency_key, c.attempts,
+        c.max_attempts, c.replay, c.created_at, c.event_row_id, e.id AS stored_id,
+        e.receive_traceparent, ${columnList(
+          EVENT_COLUMNS.filter((column) => column !== 'event_id'),
+          'e',
+        )}
+   FROM claimed c
+   LEFT JOIN firsts f ON f.id = c.id
+   LEFT JOIN LATERAL (
+     SELECT * FROM events e
+      WHERE f.id IS NOT NULL AND e.id = c.event_row_id AND e."timestamp" = c.event_timestamp
+     OFFSET 0) e ON true`;
 
 export interface Completion {
   status: Extract<WorkStatus, 'pending' | 'done' | 'dead'>;

@@ -5,6 +5,7 @@ import { EVENT_COLUMNS, type EventRow, toInstance } from '../events/rows.ts';
 import { wildcardRegex } from './pattern.ts';
 import {
   type ClaimedRow,
+  HELD_KIND,
   type HeldWork,
   HOLDING_KIND,
   type HoldingKind,
@@ -292,7 +293,7 @@ function heldWorkOf(
     event: EventInstance | undefined;
   },
 ): ClaimedRow[] {
-  const kind = row.kind === 'fanout' ? 'delivery' : 'trigger';
+  const kind = HELD_KIND[row.kind];
   return row.fanout.map((held, sequence) => ({
     ...shared,
     id: held.id,
@@ -305,6 +306,12 @@ function heldWorkOf(
     fanoutId: row.id,
   }));
 }
+
+/** The kind of work the holding row `alias` holds ({@link HELD_KIND}), as SQL. */
+const HELD_KIND_OF = (alias: string) =>
+  `CASE ${alias}.kind ${Object.entries(HELD_KIND)
+    .map(([holding, held]) => `WHEN '${holding}' THEN '${held}'`)
+    .join(' ')} END`;
 
 /** A row's weight in a claim's budget: a fan-out row's deliveries, 1 for any other row. */
 const DELIVERIES = "CASE WHEN w.kind = 'fanout' THEN jsonb_array_length(w.fanout) ELSE 1 END";
@@ -511,7 +518,7 @@ export async function completeWork(
        INSERT INTO routing_work (id, kind, target_id, event_id, event_row_id, event_timestamp,
          sequence, idempotency_key, status, attempts, max_attempts, replay, outcome, last_error,
          next_attempt_at, created_at, updated_at)
-       SELECT d.id, CASE f.kind WHEN 'fanout' THEN 'delivery' ELSE 'trigger' END, d.target_id, f.event_id, f.event_row_id, f.event_timestamp,
+       SELECT d.id, ${HELD_KIND_OF('f')}, d.target_id, f.event_id, f.event_row_id, f.event_timestamp,
               d.sequence, d.key, d.status, f.attempts - d.uncount, d.max_attempts, f.replay,
               d.outcome, d.error, d.next_at, f.created_at, $2
          FROM unnest($12::uuid[], $13::uuid[], $14::uuid[], $15::int[], $16::text[], $17::int[],
@@ -603,7 +610,7 @@ const WORK_RECORD_COLUMNS = `id, kind, target_id, event_id, status, attempts, ma
  * pending.
  */
 const HELD_RECORD_COLUMNS = `(h.held->>'id')::uuid AS id,
-  CASE f.kind WHEN 'fanout' THEN 'delivery' ELSE 'trigger' END AS kind,
+  ${HELD_KIND_OF('f')} AS kind,
   (h.held->>'targetId')::uuid AS target_id, f.event_id,
   CASE WHEN f.status IN ('done', 'dead') THEN 'pending' ELSE f.status END AS status, f.attempts,
   (h.held->>'maxAttempts')::int AS max_attempts, f.replay, NULL::jsonb AS outcome,

@@ -31,6 +31,10 @@ export interface RoutingTarget {
 export const HOLDING_KIND = { delivery: 'fanout', trigger: 'firings' } as const;
 export type HeldKind = keyof typeof HOLDING_KIND;
 export type HoldingKind = (typeof HOLDING_KIND)[HeldKind];
+/** The kind of work each holding row holds: {@link HOLDING_KIND} the other way round. */
+export const HELD_KIND = Object.fromEntries(
+  Object.entries(HOLDING_KIND).map(([held, holding]) => [holding, held]),
+) as { [K in HeldKind as (typeof HOLDING_KIND)[K]]: K };
 
 /**
  * One delivery or trigger firing held in a fan-out or firings row ({@link HOLDING_KIND}). Its id is

@@ -13,6 +13,9 @@ const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as {
 const plainValue = fc.oneof(
   fc.string({ unit: 'binary' }),
   fc.constantFrom('a"b', 'c\\d', '\\"', '{x,y}', 'NULL', ' ', ''),
+  // Escaped by JSON.stringify unless a control character or a surrogate is among them.
+  fc.json(),
+  fc.constantFrom('a"\nb', '"\u0001\\', 'é😀 "q"', '"\ud800"', '\\\udfff'),
   fc.integer(),
   fc.double(),
   fc.boolean(),
@@ -48,7 +51,19 @@ describe.each(testBackends())('array parameters on $name', (backend) => {
   });
 
   it('arrive as sent: quotes, backslashes, braces, the word NULL, nulls, unicode', async () => {
-    const texts = ['a"b', 'c\\d', '\\"', '{x,y}', 'NULL', null, '', ' é😀 ', '{"json":"a\\"b"}'];
+    const texts = [
+      'a"b',
+      'c\\d',
+      '\\"',
+      '{x,y}',
+      'NULL',
+      null,
+      '',
+      ' é😀 ',
+      '{"json":"a\\"b"}',
+      JSON.stringify({ text: 'é€😀 "quoted" \\ {a,b}\n\t\u0001' }),
+      'a "line"\nbreak\tand \\ tab',
+    ];
     const { rows } = await db.query<{ value: string | null }>(
       'SELECT unnest($1::text[]) AS value',
       [texts],

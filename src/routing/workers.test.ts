@@ -150,6 +150,45 @@ describe.each(testBackends())('WorkerPool rounds on $name', (backend) => {
     );
   };
 
+  it('asks a claim for as many firings rows as its round has room for: each weighs one', async () => {
+    const FIRINGS = 5;
+    // 30 events, each with its firings in one row.
+    await test.db().query(
+      `WITH event AS (
+         INSERT INTO events (id, event_id, pattern, version, "timestamp", payload, metadata, partition_key)
+         SELECT gen_random_uuid(), 'e' || n, 'orders.placed', '1.0.0', now(), '{}', '{"tags":{}}', 'e' || n
+           FROM generate_series(1, 30) n
+         RETURNING id, event_id, "timestamp")
+       INSERT INTO routing_work (id, kind, fanout, event_id, event_row_id, event_timestamp,
+         idempotency_key, max_attempts, next_attempt_at, created_at, updated_at)
+       SELECT gen_random_uuid(), 'firings', (
+                -- Correlated (event_id), so it runs per event: ids of its own.
+                SELECT jsonb_agg(jsonb_build_object('id', gen_random_uuid(),
+                  'targetId', gen_random_uuid(), 'maxAttempts', 3))
+                  FROM generate_series(1, $1) WHERE event_id IS NOT NULL),
+              event_id, id, "timestamp", 'firings:' || event_id, 3, now(), now(), now()
+         FROM event`,
+      [FIRINGS],
+    );
+    const handler: WorkHandler = {
+      kind: 'trigger',
+      handle: async (works) => works.map(() => ({ kind: 'done', outcome: { action: 'started' } })),
+      deadOutcome: (outcome) => outcome,
+    };
+    // A round of 10 deliveries: 10 rows of weight one, whatever they hold.
+    const pool = new WorkerPool(
+      test.db(),
+      systemClock,
+      [handler],
+      { ...OPTIONS, roundDeliveries: 10, leaseMs: 60_000 },
+      pino({ level: 'silent' }),
+      new Tracing({ serviceName: 'test' }),
+    );
+    expect(await pool.runOnce()).toBe(10 * FIRINGS);
+    // Counting the firings as deliveries, the pool would ask the next claim for 10 / 5 rows.
+    expect(await pool.runOnce()).toBe(10 * FIRINGS);
+  });
+
   it('warns once for a fan-out whose lease was lost, not once per delivery', async () => {
     await storeFanout();
     const warnings: Array<Record<string, unknown>> = [];

@@ -228,25 +228,30 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
       lanes,
     );
     await Promise.all(cancels);
-    await Promise.all(
-      (await started).map(async (result, j) => {
-        const start = starts[j];
-        if (!start) return;
-        const { compiled, planned, work } = start;
-        results.set(
-          work.id,
-          result instanceof WorkflowExecutorError
-            ? failed(planned, result, work)
-            : await lanes(() => this.registerWaits(compiled, planned, work, result.instanceId)),
+    const registrations: Array<Promise<void>> = [];
+    for (const [j, result] of (await started).entries()) {
+      const start = starts[j];
+      if (!start) continue;
+      const { compiled, planned, work } = start;
+      if (result instanceof WorkflowExecutorError)
+        results.set(work.id, failed(planned, result, work));
+      // Nothing to register, so no call to make: not a lane's turn, nor a promise, per start.
+      else if (compiled.trigger.waitFor.length === 0)
+        results.set(work.id, { kind: 'done', outcome: startedRecord(planned, result.instanceId) });
+      else
+        registrations.push(
+          lanes(() => this.registerWaits(compiled, planned, work, result.instanceId)).then(
+            (registered) => void results.set(work.id, registered),
+          ),
         );
-      }),
-    );
+    }
+    await Promise.all(registrations);
     return results;
   }
 
   /**
-   * A started instance's firing record, once the waits its trigger declares (`waitFor`) are
-   * registered for it, keyed by the firing's correlation key (none resolved: none registered,
+   * A started instance's firing record, once the waits its trigger declares (`waitFor`, some)
+   * are registered for it, keyed by the firing's correlation key (none resolved: none registered,
    * and the record says so). A failed registration retries the firing: its start is a repeat
    * under the same idempotency key, its waits' ids derive from that key, so neither happens
    * twice.
@@ -257,13 +262,8 @@ export class TriggerFiringHandler implements WorkHandler<FiringOutcome> {
     work: ClaimedWork,
     instanceId: string,
   ): Promise<FiringResult> {
-    const record: FiringRecord = {
-      ...planned,
-      action: 'started',
-      workflowInstanceIds: [instanceId],
-    };
+    const record = startedRecord(planned, instanceId);
     const { waitFor, workflowDefinitionId, correlationKey: correlationKeyPath } = compiled.trigger;
-    if (waitFor.length === 0) return { kind: 'done', outcome: record };
     if (planned.correlationKey === null)
       return {
         kind: 'done',
@@ -322,6 +322,13 @@ const GONE: FiringOutcome = {
   reason: 'the trigger was disabled or deleted',
   workflowInstanceIds: [],
 };
+
+/** The record of a firing that started `instanceId`. */
+const startedRecord = (planned: FiringRecord, instanceId: string): FiringRecord => ({
+  ...planned,
+  action: 'started',
+  workflowInstanceIds: [instanceId],
+});
 
 /** One event's claimed trigger rows, in firing order. */
 type Chain = [ClaimedWork, ...ClaimedWork[]];

@@ -54,7 +54,7 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * about 1.6 of 2 cores whatever the change (at 500/s too, with nearly twice the CPU per event):
  * the writer commits and the workers claim as soon as they can, so CPU freed in one place goes
  * to smaller, more frequent commits and rounds, and CPU per event moves between the process and
- * PostgreSQL rather than down (helper-73's A/B pairs on 2026-12-04: process −30 µs, PostgreSQL
+ * PostgreSQL rather than down (A/B pairs of eeaf5b6 and 5d68fe7: process −30 µs, PostgreSQL
  * +20 to +26 µs with the same statements). Judge a change by latency and by the two together.
  *
  * Caveats: the publisher thread, the poller, the service and PostgreSQL share the machine's 2

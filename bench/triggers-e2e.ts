@@ -148,7 +148,8 @@ async function startRig(serverUrl: string) {
   const { app, url } = await startBenchService(bench.db);
   const publisher = await startPublisher({ kind: 'http', url, connections: CONNECTIONS });
   // No sequential scans on the poller's connection: the database is new, its tables have no
-  // statistics before autovacuum's first analysis (a minute away), and without them PostgreSQL
+  // statistics before autovacuum's first analysis (a minute away by default; never where
+  // autovacuum is off, as on the 2-core EPYC these runs use), and without them PostgreSQL
   // read the whole of workflow_instances on every poll (50,000 rows by the end of a phase;
   // pg_stat_statements: 2.4-3.7 s of PostgreSQL time in a 10 s phase) instead of the rows of
   // its margin through workflow_instances_time_idx, CPU the system under test then lacked.
@@ -371,6 +372,8 @@ export async function benchTriggersE2e(serverUrl: string | undefined) {
       'observed = first 50 ms poll that saw the row (upper bound, +0-50 ms); createdAt = service clock before the INSERT (lower bound); perEventLastInstance = the last of the 5 rows of an event; only instances that exist by the end of the drain are in the distributions',
     cpuNote:
       'cpu = from the first send to the end of the drain: databaseUs = PostgreSQL backends of the bench database but the poller (/proc/<pid>/stat), processUs = this process (service, poller, publisher thread), mainThreadUs = its main thread (service event loop and poller); per accepted event and per firing (instance row)',
+    methodChanged:
+      "since bbb3f91 the poller's connection runs with enable_seqscan=off: without statistics each poll had read the whole of workflow_instances (CPU taken from the system under test); what the poller stamps is unchanged, and runs before it stay on file",
     main,
     goal: 'p99 202 -> instance row < 250 ms at 1,000 events/s (per instance, observed), every event accepted and fired',
     goalMet,

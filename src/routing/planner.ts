@@ -5,11 +5,11 @@ import type { RoutingIndex } from './routing-index.ts';
 import {
   type HeldKind,
   HOLDING_KIND,
+  isHeldKind,
   type NewWork,
   type PlannedWork,
   type RoutingHandOff,
   type RoutingTarget,
-  type TargetKind,
   type WorkWaker,
 } from './work.ts';
 import { holdingKey, workKey } from './work-store.ts';
@@ -112,5 +112,3 @@ function heldTargets(matched: RoutingTarget[]): Map<HeldKind, RoutingTarget[]> {
   for (const [kind, targets] of held) if (targets.length < 2) held.delete(kind);
   return held;
 }
-
-const isHeldKind = (kind: TargetKind): kind is HeldKind => kind in HOLDING_KIND;

@@ -9,6 +9,7 @@ import {
   type HeldWork,
   HOLDING_KIND,
   type HoldingKind,
+  isHeldKind,
   type NewWork,
   type RoutingTarget,
   type TargetKind,
@@ -404,7 +405,7 @@ export const CLAIM_SQL = `WITH pending AS (
  due AS (SELECT id FROM first UNION SELECT id FROM followers),
  -- By primary key, whatever the row estimates (as a join, fresh statistics made
  -- PostgreSQL hash a sequential scan of the whole table).
- -- An orphaned fan-out row's attempts are not counted again: the old worker's claim counted
+ -- An orphaned fan-out or firings row's attempts are not counted again: the old worker's claim counted
  -- one it never made (it sent nothing), and this claim's attempt takes its place.
  claimed AS (
    UPDATE routing_work w
@@ -635,7 +636,7 @@ const WORK_OF_EVENT = {
   trigger: `SELECT ${WORK_RECORD_COLUMNS} FROM (
       SELECT ${WORK_RECORD_COLUMNS}, sequence FROM routing_work WHERE event_id = $1 AND kind = 'trigger'
       UNION ALL
-      SELECT ${HELD_RECORD_COLUMNS}, (h.n - 1)::int FROM ${HELD_BY_ROW} WHERE f.idempotency_key = 'firings:' || $1) w
+      SELECT ${HELD_RECORD_COLUMNS}, (h.n - 1)::int FROM ${HELD_BY_ROW} WHERE f.idempotency_key = $2) w
     ORDER BY sequence, created_at`,
   processor: `SELECT ${WORK_RECORD_COLUMNS} FROM routing_work WHERE event_id = $1 AND kind = 'processor' ORDER BY sequence, created_at`,
 };
@@ -645,7 +646,11 @@ export async function workOfEvent<O extends WorkOutcome>(
   kind: 'trigger' | 'processor',
   eventId: string,
 ): Promise<Array<WorkRecord<O>>> {
-  const { rows } = await db.query<WorkRecord<O>>(WORK_OF_EVENT[kind], [eventId]);
+  const { rows } = await db.query<WorkRecord<O>>(
+    WORK_OF_EVENT[kind],
+    // The trigger statement also finds the event's firings row, by its key.
+    kind === 'trigger' ? [eventId, holdingKey('firings', eventId)] : [eventId],
+  );
   return rows;
 }
 
@@ -766,7 +771,7 @@ export async function workStatus(
 
 /** The kind of the rows that may hold work of `kind` (none: null). */
 const holdingKindOf = (kind: TargetKind): HoldingKind | null =>
-  kind === 'delivery' || kind === 'trigger' ? HOLDING_KIND[kind] : null;
+  isHeldKind(kind) ? HOLDING_KIND[kind] : null;
 
 /**
  * Dead work of a kind (of one target when given), most recently dead first. `K` is the kind: a

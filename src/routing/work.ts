@@ -31,6 +31,8 @@ export interface RoutingTarget {
 export const HOLDING_KIND = { delivery: 'fanout', trigger: 'firings' } as const;
 export type HeldKind = keyof typeof HOLDING_KIND;
 export type HoldingKind = (typeof HOLDING_KIND)[HeldKind];
+/** Whether work of `kind` may be held in a row of several ({@link HOLDING_KIND}). */
+export const isHeldKind = (kind: TargetKind): kind is HeldKind => kind in HOLDING_KIND;
 /** The kind of work each holding row holds: {@link HOLDING_KIND} the other way round. */
 export const HELD_KIND = Object.fromEntries(
   Object.entries(HOLDING_KIND).map(([held, holding]) => [holding, held]),

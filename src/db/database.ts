@@ -55,10 +55,15 @@ export interface Database extends Queryable {
   /**
    * Notifications of `channel` sent by any process on this database (PostgreSQL server only:
    * PGlite belongs to one process, which wakes itself). The listening connection reconnects
-   * by itself; `onNotify` is also called after each reconnection (notifications may have been
-   * missed meanwhile), `onError` told each failure. See db/listener.ts.
+   * by itself; `onNotify` is given each notification's payload, and is also called after each
+   * reconnection without one (notifications may have been missed meanwhile); `onError` is told
+   * each failure. See db/listener.ts.
    */
-  listen?(channel: string, onNotify: () => void, onError: (error: unknown) => void): Listening;
+  listen?(
+    channel: string,
+    onNotify: (payload?: string) => void,
+    onError: (error: unknown) => void,
+  ): Listening;
   close(): Promise<void>;
 }
 

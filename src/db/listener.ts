@@ -6,10 +6,11 @@ export interface ListenOptions {
   /** A channel name of the service's code (identifier characters only). */
   channel: string;
   /**
-   * Called on every notification, and once after each (re)connection: notifications sent
-   * while the connection was down are lost, so a listener treats a reconnection as one.
+   * Called on every notification with its payload, and once after each (re)connection without
+   * one: notifications sent while the connection was down are lost, so a listener treats a
+   * reconnection as one it cannot attribute.
    */
-  onNotify(): void;
+  onNotify(payload?: string): void;
   /** Told every failure of the connection (it reconnects by itself). */
   onError(error: unknown): void;
   /** How long a connection attempt may take, in ms. Default 5,000. */
@@ -73,7 +74,7 @@ export function listen(options: ListenOptions): Listening {
     client = next;
     next.on('error', (error) => fail(next, error));
     next.on('end', () => fail(next, new Error('the listening connection ended')));
-    next.on('notification', () => options.onNotify());
+    next.on('notification', (message) => options.onNotify(message.payload));
     try {
       await next.connect();
       await next.query(`LISTEN ${options.channel}`);

@@ -25,7 +25,7 @@ export class RoutingPlanner implements RoutingHandOff {
   constructor(
     private readonly index: RoutingIndex,
     /** This instance's workers (other instances hear the commit's notification). */
-    private readonly workers: WorkWaker = { wake: () => {} },
+    private readonly workers: WorkWaker = { wake: () => {}, instanceTag: '' },
   ) {}
 
   /**
@@ -80,7 +80,7 @@ export class RoutingPlanner implements RoutingHandOff {
           maxAttempts: Math.max(...targets.map((target) => target.maxAttempts)),
         });
     }
-    return { rows, targetsVersion: this.index.version };
+    return { rows, targetsVersion: this.index.version, instanceTag: this.workers.instanceTag };
   }
 
   refresh(db: Queryable): Promise<void> {

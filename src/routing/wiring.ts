@@ -73,7 +73,10 @@ export function wireRouting(deps: {
         workers.start();
         listening = db.listen?.(
           WORK_CHANNEL,
-          () => workers.wake(),
+          // This instance's own outbox commits woke its workers in process already.
+          (payload) => {
+            if (payload !== workers.instanceTag) workers.wake();
+          },
           (error) =>
             logger.warn(
               { err: error },

@@ -69,10 +69,14 @@ export const WORK_CHANNEL = 'eps_routing_work';
  * A CTE body sending one notification on {@link WORK_CHANNEL} when the CTE `work` (a
  * {@link workInsertCte}) inserted rows: PostgreSQL delivers it at commit, so once per commit,
  * not per event, and never for work that was rolled back. The statement must read this CTE
- * (a SELECT CTE that nothing reads is not run).
+ * (a SELECT CTE that nothing reads is not run). Its payload is the parameter `instanceTag`
+ * (e.g. `$25`) when the caller wakes its own workers in process after the commit (the outbox
+ * write: `WorkWaker.instanceTag`), so that this instance's listener skips it; otherwise empty,
+ * and every instance's workers, this one's too, are woken by it.
  */
-export function workNotifyCte(work: string): string {
-  return `SELECT pg_notify('${WORK_CHANNEL}', '') AS notified WHERE EXISTS (SELECT 1 FROM ${work})`;
+export function workNotifyCte(work: string, instanceTag?: `$${number}`): string {
+  const payload = instanceTag ? `${instanceTag}::text` : "''";
+  return `SELECT pg_notify('${WORK_CHANNEL}', ${payload}) AS notified WHERE EXISTS (SELECT 1 FROM ${work})`;
 }
 
 /**

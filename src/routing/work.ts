@@ -184,12 +184,20 @@ export interface OutcomeCounts {
 /** Wakes idle workers: new work was committed (by this instance or, on PostgreSQL, another). */
 export interface WorkWaker {
   wake(): void;
+  /**
+   * The payload of the notification this instance's outbox commits send (`workNotifyCte`):
+   * their commit wakes these workers in process already, so their listener skips it (the
+   * echo would only make them claim a second time). Empty where no workers run.
+   */
+  readonly instanceTag: string;
 }
 
 /** Events' routing work, planned against the targets of `targetsVersion`. */
 export interface PlannedWork {
   rows: NewWork[];
   targetsVersion: number;
+  /** What the commit writing them notifies with: see {@link WorkWaker.instanceTag}. */
+  instanceTag: string;
 }
 
 /**

@@ -98,6 +98,8 @@ export class WorkerPool implements WorkWaker {
    */
   private deliveriesPerRow = 1;
   readonly workerId = randomUUID();
+  /** This pool's commits notify with its id (see {@link WorkWaker.instanceTag}). */
+  readonly instanceTag = this.workerId;
 
   constructor(
     private readonly db: Database,

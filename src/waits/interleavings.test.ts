@@ -277,7 +277,7 @@ describe.runIf(testBackends().some((b) => b.name === 'postgres'))(
               deprecated: false,
             },
           ],
-          { rows: [], targetsVersion: version },
+          { rows: [], targetsVersion: version, instanceTag: '' },
           now,
         );
         if (stored.stale) throw new Error('routing targets changed under the test');

@@ -17,8 +17,11 @@ export interface StoredClaim {
 export type StoreResult =
   /** Nothing was written: the routing targets changed since the work was planned. */
   | { stale: true; targetsVersion: number }
-  /** Written; the eventIds another write had claimed before are not (their first claims). */
-  | { stale: false; earlier: Map<string, StoredClaim> };
+  /**
+   * Written: the events whose eventIds this write claimed; the others had been claimed by an
+   * earlier write ({@link earlierClaims}).
+   */
+  | { stale: false; claimed: Set<string> };
 
 /**
  * The outbox write, in one statement (so one round trip, and atomic without a transaction):
@@ -37,7 +40,7 @@ export async function storeEvents(
   work: PlannedWork,
   now: Date,
 ): Promise<StoreResult> {
-  if (events.length === 0) return { stale: false, earlier: new Map() };
+  if (events.length === 0) return { stale: false, claimed: new Set() };
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const { rows } = await db.query<{ version: number; claimed: string[] }>(
     `WITH version AS (SELECT targets_version AS v FROM routing_state),
@@ -84,25 +87,33 @@ export async function storeEvents(
   );
   const { version, claimed } = rows[0]!;
   if (version !== work.targetsVersion) return { stale: true, targetsVersion: version };
-  if (claimed.length === events.length) return { stale: false, earlier: new Map() };
-  const mine = new Set(claimed);
-  const theirs = events.map((e) => e.instance.eventId).filter((id) => !mine.has(id));
-  const { rows: earlier } = await db.query<{
+  return { stale: false, claimed: new Set(claimed) };
+}
+
+/**
+ * The first claims of the eventIds of `events` that a write did not claim (`claimed`): stored
+ * by an earlier write, so the write's requests are answered as duplicates of them.
+ */
+export async function earlierClaims(
+  db: Queryable,
+  events: NormalizedEvent[],
+  claimed: Set<string>,
+): Promise<Map<string, StoredClaim>> {
+  const theirs = events.map((e) => e.instance.eventId).filter((id) => !claimed.has(id));
+  if (theirs.length === 0) return new Map();
+  const { rows } = await db.query<{
     event_id: string;
     timestamp: Date;
     body_hash: string;
   }>(`SELECT event_id, "timestamp", body_hash FROM event_ids WHERE event_id = ANY($1::varchar[])`, [
     theirs,
   ]);
-  return {
-    stale: false,
-    earlier: new Map(
-      earlier.map((r) => [
-        r.event_id,
-        { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
-      ]),
-    ),
-  };
+  return new Map(
+    rows.map((r) => [
+      r.event_id,
+      { eventId: r.event_id, timestamp: r.timestamp, bodyHash: r.body_hash },
+    ]),
+  );
 }
 
 /** Counts who publishes deprecated versions (one upsert per distinct producer in the write). */

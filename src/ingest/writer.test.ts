@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { DatabaseUnavailable } from '../db/pg-errors.ts';
 import { bodyHash, type NormalizedEvent } from '../events/event.ts';
 import { RoutingPlanner } from '../routing/planner.ts';
 import { RoutingIndex } from '../routing/routing-index.ts';
@@ -73,6 +74,59 @@ describe.each(testBackends())('group commit on $name', (backend) => {
     expect(commits).toEqual([2]);
     const { rows } = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
     expect(rows[0]!.n).toBe(2);
+  });
+
+  it("wakes this instance's workers once its statement stored work, even if a later query fails", async () => {
+    // The commit's notification skips this instance (routing/wiring.ts), so only this wake-up
+    // tells its workers; the lookup of earlier claims after the statement may fail.
+    let wakes = 0;
+    const subscription = {
+      kind: 'delivery',
+      id: crypto.randomUUID(),
+      pattern: 'group.test',
+      maxAttempts: 5,
+      order: [0, 0],
+    } as const;
+    const planner = new RoutingPlanner(
+      new RoutingIndex([{ kind: 'delivery', load: async () => [subscription] }]),
+      { wake: () => wakes++, instanceTag: 'this-instance' },
+    );
+    await planner.refresh(t.db);
+    let lookupFails = false;
+    const db: Database = {
+      ...t.db,
+      query: (sql, params, options) => {
+        if (lookupFails && sql.includes('FROM event_ids WHERE event_id = ANY'))
+          return Promise.reject(new DatabaseUnavailable(new Error('connection lost')));
+        return t.db.query(sql, params, options);
+      },
+      exec: (sql) => t.db.exec(sql),
+      transaction: (fn) => t.db.transaction(fn),
+    };
+    const w = new EventWriter(
+      db,
+      t.clock,
+      loadConfig({}).ingest.queue,
+      pino({ level: 'silent' }),
+      planner,
+      {
+        committed: () => {},
+        depthChanged: () => {},
+      },
+    );
+    await w.write([event('stored-before')]);
+    expect(wakes).toBe(1);
+
+    lookupFails = true;
+    // 'stored-before' is a duplicate: its first claim is looked up after the statement.
+    await expect(w.write([event('stored-before'), event('new-one')])).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    const { rows } = await t.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM routing_work WHERE event_id = 'new-one'`,
+    );
+    expect(rows[0]!.n).toBe(1);
+    expect(wakes).toBe(2);
   });
 
   it('opens no more commits than there are queued requests', async () => {

@@ -5,7 +5,7 @@ import { DatabaseUnavailable, DataError } from '../db/pg-errors.ts';
 import { AppError, validationError } from '../errors.ts';
 import type { NormalizedEvent } from '../events/event.ts';
 import type { RoutingHandOff } from '../routing/work.ts';
-import { recordProducers, type StoredClaim, storeEvents } from './outbox.ts';
+import { earlierClaims, recordProducers, type StoredClaim, storeEvents } from './outbox.ts';
 
 /**
  * The spec's EventQueueConfig: the bounded queue between the receiver and the database.
@@ -211,29 +211,37 @@ export class EventWriter {
         firstSightings.set(event.instance.eventId, event);
     const unique = [...firstSightings.values()];
     const now = this.clock.now();
-    let routedIds = new Set<string>();
-    const store = async (db: Queryable) => {
+    let routed: NormalizedEvent[] = [];
+    /** Stores the group; `autocommit`: outside a transaction, so its statement commits at once. */
+    const store = async (db: Queryable, autocommit: boolean) => {
       for (;;) {
         const work = this.routing.plan(unique);
         const stored = await storeEvents(db, unique, work, now);
-        if (!stored.stale) {
-          routedIds = new Set(work.rows.map((w) => w.eventId));
-          return stored.earlier;
+        if (stored.stale) {
+          await this.routing.refresh(db);
+          continue;
         }
-        await this.routing.refresh(db);
+        const routedIds = new Set(work.rows.map((w) => w.eventId));
+        routed = unique.filter(
+          (e) => stored.claimed.has(e.instance.eventId) && routedIds.has(e.instance.eventId),
+        );
+        // Woken before anything else can fail: the commit's notification skips this instance.
+        if (autocommit && routed.length > 0) this.routing.committed();
+        return earlierClaims(db, unique, stored.claimed);
       }
     };
-    const earlier = unique.some((e) => e.deprecated)
+    // Producers of deprecated versions are counted in the same transaction.
+    const inTransaction = unique.some((e) => e.deprecated);
+    const earlier = inTransaction
       ? await this.db.transaction(async (tx) => {
-          const claimedBefore = await store(tx);
+          const claimedBefore = await store(tx, false);
           const fresh = unique.filter((e) => !claimedBefore.has(e.instance.eventId));
           await recordProducers(tx, fresh, now);
           return claimedBefore;
         })
-      : await store(this.db);
+      : await store(this.db, true);
     const fresh = unique.filter((e) => !earlier.has(e.instance.eventId));
-    const routed = fresh.filter((e) => routedIds.has(e.instance.eventId));
-    if (routed.length > 0) this.routing.committed();
+    if (inTransaction && routed.length > 0) this.routing.committed();
     if (events.length > 0) this.observer.committed(fresh, routed);
     const outcomes = events.map((event) => this.outcomeOf(event, firstSightings, earlier));
     return { group: take(), outcomes };

@@ -61,7 +61,7 @@ export function workInsertCte(first: number, claimedEvents: string): string {
 
 /**
  * The channel on which a commit that added routing work notifies the workers of every
- * instance (PostgreSQL server; see routing/wake-ups.ts).
+ * instance (PostgreSQL server; see routing/wiring.ts).
  */
 export const WORK_CHANNEL = 'eps_routing_work';
 

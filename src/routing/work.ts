@@ -187,7 +187,8 @@ export interface WorkWaker {
   /**
    * The payload of the notification this instance's outbox commits send (`workNotifyCte`):
    * their commit wakes these workers in process already, so their listener skips it (the
-   * echo would only make them claim a second time). Empty where no workers run.
+   * echo would only make them claim a second time). The worker pool's id, whether it runs or
+   * not; empty for a planner without workers (tests).
    */
   readonly instanceTag: string;
 }

@@ -274,13 +274,16 @@ export interface WaitKey {
 }
 
 /**
- * The open waits of the given keys, through their index (never a scan of every open wait):
- * one probe of `waits_open_match_idx` — (pattern, correlation_key, key_path), partial on
- * `status = 'waiting'`, so ended waits are not in it — per key, a nested loop over the keys
- * (EXPLAIN on PostgreSQL with 100,000 open waits: 500 keys in 3.5 ms). A round's cost per event
- * is its keys (one per distinct key path of the open waits) and does not grow with their
- * number, as triggers are matched through the pattern index rather than one by one;
- * bench/waits.ts measures it with few and with 100,000 open waits.
+ * The open waits of the given keys, through their index: one probe of `waits_open_match_idx`
+ * — (pattern, correlation_key, key_path), partial on `status = 'waiting'`, so ended waits are
+ * not in it — per key, a nested loop over the keys (EXPLAIN on PostgreSQL with 100,000 open
+ * waits: 500 keys in 3.5 ms). A round's cost per event is its keys (one per distinct key path
+ * of the open waits) and does not grow with their number, as triggers are matched through the
+ * pattern index rather than one by one; bench/waits.ts measures it with few and with 100,000
+ * open waits. That plan needs statistics that know how many waits are open: with none (a fresh
+ * table on a server without autovacuum) or stale ones (analysed while few were open) the
+ * planner chose a hash join over every open wait, 17-92 ms instead of ~1 ms per call with
+ * 100,000 open (README, Waits note).
  */
 export async function openWaitsOf(tx: Queryable, keys: WaitKey[]): Promise<WaitRule[]> {
   if (keys.length === 0) return [];

@@ -48,7 +48,8 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  * drain phases (`ingest-threads-<n>.cpuprofile`, `drain-threads-<n>.cpuprofile`, for Chrome's or
  * VS Code's profiler), and of each sender thread over the drain
  * (`drain-sender-<k>-threads-<n>.cpuprofile`, through the inspector's NodeWorker domain);
- * profiling inflates the figures of that run.
+ * with BENCH_COST_PROFILE_KIND=heap, allocation profiles of the main thread over the same two
+ * phases instead (`.heapprofile`). Profiling inflates the figures of that run.
  */
 const SUBSCRIPTIONS = 10;
 const PRODUCERS = 32;
@@ -61,6 +62,8 @@ const WAIT_CAP_MS = 120_000;
 /** How long a sender thread's inspector may take to answer one question. */
 const ASK_TIMEOUT_MS = 10_000;
 const PROFILE_FOLDER = process.env.BENCH_COST_PROFILE;
+/** `cpu` (the default) or `heap`: see startProfile. */
+const PROFILE_KIND = process.env.BENCH_COST_PROFILE_KIND === 'heap' ? 'heap' : 'cpu';
 
 /** Statements and round trips sent through a database, counted. */
 interface Counts {
@@ -157,17 +160,35 @@ function minus(a: Used, b: Used): Used {
   };
 }
 
-/** A CPU profile of this thread when BENCH_COST_PROFILE names a folder. */
+/**
+ * A profile of this thread when BENCH_COST_PROFILE names a folder: of its CPU time, or with
+ * BENCH_COST_PROFILE_KIND=heap of what it allocates (the heap profiler's sampling, every 32 KiB
+ * on average, objects collected since included: `<name>.heapprofile`), which shows what feeds
+ * the garbage collector.
+ */
 async function startProfile() {
   if (!PROFILE_FOLDER) return undefined;
   const session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.start');
+  if (PROFILE_KIND === 'heap') {
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 32_768,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  } else {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   return {
     async stop(name: string) {
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(`${PROFILE_FOLDER}/${name}.cpuprofile`, JSON.stringify(profile));
+      if (PROFILE_KIND === 'heap') {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        writeFileSync(`${PROFILE_FOLDER}/${name}.heapprofile`, JSON.stringify(profile));
+      } else {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(`${PROFILE_FOLDER}/${name}.cpuprofile`, JSON.stringify(profile));
+      }
       session.disconnect();
     },
   };
@@ -353,7 +374,7 @@ async function measure(serverUrl: string, driver: Driver, threads: number) {
     const s1 = await snap();
     await ingestProfiling?.stop(`ingest-threads-${threads}`);
     const profiling = await startProfile();
-    const senderProfiling = await attached.startProfiles();
+    const senderProfiling = PROFILE_KIND === 'cpu' ? await attached.startProfiles() : undefined;
     app.workers.start();
     await waitForReceipts(driver, deliveries);
     const s2 = await snap();

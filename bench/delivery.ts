@@ -26,8 +26,10 @@ import { createBenchDatabase, postJson, startBenchService } from './support.ts';
  *   200 at once; it stamps each request with Date.now() and keys it by path and eventId, so
  *   duplicates are counted and not double-counted. Every system POSTs to it.
  * - Ours: the service in process (startBenchService, default configuration: one worker pool,
- *   routing batch ROUTING_BATCH_SIZE, 2 rounds in flight sharing 16 lanes = at most 16 webhook
- *   requests in flight, sent from DELIVERY_THREADS sender threads, 10 pooled connections, 100
+ *   routing batch ROUTING_BATCH_SIZE, 2 rounds in flight, at most 16 webhook requests in
+ *   flight (ROUTING_CONCURRENCY: the 16 lanes the rounds share when the main loop sends; since
+ *   2026-12-05 the DELIVERY_THREADS sender threads hold that bound themselves, starting a
+ *   queued request as one ends, src/delivery/sender-threads.ts), 10 pooled connections, 100
  *   ms idle poll, woken by new events), the booking event definition and 10 webhook
  *   subscriptions (`bookings.created`, endpoints /hook/0..9). Publishing = POST /v1/events;
  *   accepted = the 202, which comes after the event and its routing work commit.

@@ -13,10 +13,10 @@ import { createWebhookSender } from './senders.ts';
  * clock's time, and the thread keeps the difference to its own wall clock. A test clock thus
  * still stamps `webhook-timestamp` and reads `Retry-After` dates.
  */
-function serve(port: NonNullable<typeof parentPort>, { egress }: SenderThreadData): void {
+function serve(port: NonNullable<typeof parentPort>, data: SenderThreadData): void {
   let offsetMs = 0;
   const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
-  const dispatcher = createEgressDispatcher(egress);
+  const dispatcher = createEgressDispatcher(data.egress);
   const send = createWebhookSender({ dispatcher, clock });
   // Outcomes that arrive in one turn of the loop go back in one message.
   let outcomes: Extract<FromThread, { type: 'outcomes' }>['outcomes'] = [];
@@ -24,14 +24,33 @@ function serve(port: NonNullable<typeof parentPort>, { egress }: SenderThreadDat
     port.postMessage({ type: 'outcomes', outcomes } satisfies FromThread);
     outcomes = [];
   };
-  port.on('message', (message: ToThread) => {
-    offsetMs = message.nowMs - Date.now();
-    for (const [id, request] of message.requests) {
+  // Attempts handed over and not started, oldest first, read from `next` on (an array
+  // shifted per attempt would move the whole queue each time).
+  let queued: ToThread['requests'] = [];
+  let next = 0;
+  let active = 0;
+  const startQueued = () => {
+    while (active < data.inFlight && next < queued.length) {
+      const [id, request] = queued[next++]!;
+      active++;
       void send(request).then((outcome) => {
+        active--;
         if (outcomes.length === 0) setImmediate(flush);
         outcomes.push([id, outcome]);
+        startQueued();
       });
     }
+    // Drop what was started, once it is most of the queue (under steady load the queue may
+    // never run dry, and started attempts would stay referenced).
+    if (next === queued.length || next > 1024) {
+      queued = queued.slice(next);
+      next = 0;
+    }
+  };
+  port.on('message', (message: ToThread) => {
+    offsetMs = message.nowMs - Date.now();
+    for (const attempt of message.requests) queued.push(attempt);
+    startQueued();
   });
   port.postMessage({ type: 'ready' } satisfies FromThread);
 }

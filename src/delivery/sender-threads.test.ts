@@ -22,11 +22,18 @@ describe('webhook attempts sent from worker threads', () => {
     receiver = await startReceiver();
     threads = startWebhookThreads({
       threads: 2,
+      inFlight: 16,
       egress: { allowlist: parseAllowlist('127.0.0.1') },
       clock,
       logger,
     });
-    guarded = startWebhookThreads({ threads: 1, egress: { allowlist: [] }, clock, logger });
+    guarded = startWebhookThreads({
+      threads: 1,
+      inFlight: 16,
+      egress: { allowlist: [] },
+      clock,
+      logger,
+    });
   });
   afterAll(async () => {
     await threads.close();
@@ -93,10 +100,43 @@ describe('webhook attempts sent from worker threads', () => {
   );
 
   it(
+    'keeps at most `inFlight` attempts in flight across its threads, starting the rest as they end',
+    async () => {
+      const limited = startWebhookThreads({
+        threads: 2,
+        inFlight: 3,
+        egress: { allowlist: parseAllowlist('127.0.0.1') },
+        clock,
+        logger,
+      });
+      try {
+        // Warm: both threads are up (the least loaded takes each attempt) before the slow ones.
+        await Promise.all([limited.send(request(0)), limited.send(request(1))]);
+        receiver.received.length = 0;
+        for (let n = 0; n < 9; n++)
+          receiver.script.push({ status: 200, headers: {}, delayMs: 1000 });
+        const outcomes = Promise.all(
+          Array.from({ length: 9 }, (_, n) => limited.send(request(10 + n))),
+        );
+        while (receiver.received.length < 3) await new Promise((r) => setTimeout(r, 10));
+        // The first answers come a second after their requests: none more may arrive before.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(receiver.received).toHaveLength(3);
+        expect((await outcomes).map((o) => o.kind)).toEqual(Array(9).fill('delivered'));
+        expect(receiver.received).toHaveLength(9);
+      } finally {
+        await limited.close();
+      }
+    },
+    STARTUP_MS,
+  );
+
+  it(
     'fails the attempts of a thread that stops as retryable, and sends the next from a new one',
     async () => {
       const single = startWebhookThreads({
         threads: 1,
+        inFlight: 16,
         egress: { allowlist: parseAllowlist('127.0.0.1') },
         clock,
         logger,

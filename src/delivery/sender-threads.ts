@@ -13,8 +13,17 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from './senders.ts';
  * delivery. The main thread keeps everything with state — claims, the circuit breaker, retries,
  * dead letters, the delivery log — and hands each thread only the attempt, a pure
  * {@link DeliveryRequest}; the thread answers with its {@link AttemptOutcome}, exactly what the
- * main-thread sender would have returned. How many attempts are in flight is still bounded by
- * the worker pool's lanes (ROUTING_CONCURRENCY), whichever thread sends them.
+ * main-thread sender would have returned.
+ *
+ * The threads bound the attempts in flight themselves ({@link WebhookThreadsOptions.inFlight},
+ * ROUTING_CONCURRENCY, split between them): each queues what it is handed and starts the next
+ * attempt the moment one of its own ends. Bounded by the worker pool's lanes instead, an
+ * attempt's slot was held until its outcome had crossed back to the main loop and the next
+ * attempt had crossed over: with 16 in flight, each slot was held ~1.5 ms for ~0.8 ms of HTTP
+ * (bench/delivery-cost.ts, 2-core Intel Xeon, 2026-12-05), so the receiver saw half the
+ * requests in flight it was allowed and deliveries were capped by the hops, not by the CPU
+ * (about two thirds of the two cores busy). The budget is the same: requests in flight to
+ * receivers, at most ROUTING_CONCURRENCY (the delivery handler gives these attempts no lane).
  *
  * Each thread connects through an egress-guarded dispatcher of its own, made by
  * `createEgressDispatcher` from the app's egress policy: the same check on every connection.
@@ -26,8 +35,16 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from './senders.ts';
  * turn of the sending loop, not one per attempt.
  */
 export interface WebhookThreadsOptions {
-  /** Threads to send from, at least 1 (0 means sending from the main loop: no threads). */
+  /**
+   * Threads to send from, at least 1 (0 means sending from the main loop: no threads); at
+   * most `inFlight` are started (each needs one attempt in flight at least).
+   */
   threads: number;
+  /**
+   * Attempts in flight at once across the threads (ROUTING_CONCURRENCY), split between them as
+   * evenly as it divides; more are queued in the thread they were handed to.
+   */
+  inFlight: number;
   /** The egress policy each thread's dispatcher enforces (the app's). */
   egress: Pick<EgressOptions, 'allowlist'>;
   /** Stamps `webhook-timestamp` (passed to the threads with each batch). */
@@ -36,6 +53,7 @@ export interface WebhookThreadsOptions {
 }
 
 export interface WebhookThreads {
+  /** Bounds its attempts in flight itself (`limitsInFlight`): see the module comment. */
   send: Sender;
   /** Stops the threads; call once no attempt is in flight (after the workers stopped). */
   close(): Promise<void>;
@@ -45,6 +63,8 @@ export interface WebhookThreads {
 export interface SenderThreadData {
   role: 'webhook-sender';
   egress: Pick<EgressOptions, 'allowlist'>;
+  /** This thread's share of the attempts in flight. */
+  inFlight: number;
 }
 
 /** A batch of attempts for a thread, with the main clock's time. */
@@ -59,15 +79,26 @@ export type FromThread =
 
 export function startWebhookThreads(options: WebhookThreadsOptions): WebhookThreads {
   if (options.threads < 1) throw new Error('webhook threads: at least one thread');
-  const threads = Array.from({ length: options.threads }, () => new SenderThread(options));
+  if (options.inFlight < 1) throw new Error('webhook threads: at least one attempt in flight');
+  const count = Math.min(options.threads, options.inFlight);
+  const threads = Array.from(
+    { length: count },
+    (_, k) =>
+      new SenderThread(
+        options,
+        Math.floor(options.inFlight / count) + (k < options.inFlight % count ? 1 : 0),
+      ),
+  );
   let nextId = 0;
+  const send: Sender = (request) => {
+    // The least busy thread for its share (queued attempts count): attempts are alike, so
+    // this keeps the threads evenly loaded.
+    let chosen = threads[0]!;
+    for (const thread of threads) if (thread.load < chosen.load) chosen = thread;
+    return chosen.send(nextId++, request);
+  };
   return {
-    send(request) {
-      // The least busy thread: attempts are alike, so this keeps the threads evenly loaded.
-      let chosen = threads[0]!;
-      for (const thread of threads) if (thread.inFlight < chosen.inFlight) chosen = thread;
-      return chosen.send(nextId++, request);
-    },
+    send: Object.assign(send, { limitsInFlight: true as const }),
     async close() {
       await Promise.all(threads.map((thread) => thread.close()));
     },
@@ -88,10 +119,15 @@ class SenderThread {
   private queued: ToThread['requests'] = [];
   private readonly pending = new Map<number, Pending>();
 
-  constructor(private readonly options: WebhookThreadsOptions) {}
+  constructor(
+    private readonly options: WebhookThreadsOptions,
+    /** This thread's share of the attempts in flight. */
+    private readonly inFlight: number,
+  ) {}
 
-  get inFlight(): number {
-    return this.pending.size;
+  /** Attempts handed to this thread and not yet answered, per attempt it may have in flight. */
+  get load(): number {
+    return this.pending.size / this.inFlight;
   }
 
   send(id: number, request: DeliveryRequest): Promise<AttemptOutcome> {
@@ -117,7 +153,11 @@ class SenderThread {
   }
 
   private start(): Worker {
-    const data: SenderThreadData = { role: 'webhook-sender', egress: this.options.egress };
+    const data: SenderThreadData = {
+      role: 'webhook-sender',
+      egress: this.options.egress,
+      inFlight: this.inFlight,
+    };
     const worker = startTypeScriptWorker(THREAD_MODULE, { workerData: data });
     this.worker = worker;
     this.ready = false;

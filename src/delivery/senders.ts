@@ -89,7 +89,13 @@ export type AttemptOutcome =
   | { kind: 'refused'; error: string; latencyMs: number };
 
 /** Sends one attempt; resolves to its outcome and never rejects. */
-export type Sender = (req: DeliveryRequest) => Promise<AttemptOutcome>;
+export type Sender = ((req: DeliveryRequest) => Promise<AttemptOutcome>) & {
+  /**
+   * The sender bounds its attempts in flight itself (the webhook threads: sender-threads.ts),
+   * so a caller hands it attempts without holding a lane of its own for them.
+   */
+  readonly limitsInFlight?: true;
+};
 
 /** The spec's webhook timeout: 15 s. */
 export const DEFAULT_WEBHOOK_TIMEOUT_MS = 15_000;

@@ -49,8 +49,9 @@ export interface WorkerOptions {
    */
   roundDeliveries: number;
   /**
-   * Rows processed at once, across the rounds in flight (for deliveries: requests in flight).
-   * Env `ROUTING_CONCURRENCY`, default 16.
+   * Rows processed at once, across the rounds in flight (for deliveries: requests in flight; a
+   * handler whose sender holds that bound itself may run them outside the lanes, as the
+   * webhook sender threads do). Env `ROUTING_CONCURRENCY`, default 16.
    */
   concurrency: number;
   /**

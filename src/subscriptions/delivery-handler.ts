@@ -98,14 +98,23 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
       encoded: new Map(),
       attempts: [],
     };
-    const results = await Promise.all(works.map((work) => lanes(() => this.deliver(work, round))));
+    const results = await Promise.all(works.map((work) => this.deliver(work, round, lanes)));
     // One statement (one commit) logs the round's attempts, before their results are recorded.
     await insertAttempts(this.deps.db, round.attempts);
     return results;
   }
 
-  private async deliver(work: ClaimedWork, round: Round): Promise<DeliveryResult> {
-    const { db, clock } = this.deps;
+  /**
+   * A delivery's attempt, in a lane of the worker pool (whose number, ROUTING_CONCURRENCY,
+   * bounds requests in flight) — but for a sender that bounds its attempts in flight itself
+   * (the webhook threads), a healthy subscription's attempt takes none: the thread starts it
+   * when one of its own ends, and a success needs nothing more from the database. A failure's
+   * bookkeeping (the subscription's health, under its row's lock) and an unhealthy
+   * subscription's whole attempt (the breaker's decision first) still take a lane, which
+   * keeps the database work of a round as bounded as before. (The attempt's outgoing span then
+   * also covers its wait in the thread's queue.)
+   */
+  private async deliver(work: ClaimedWork, round: Round, lanes: Lanes): Promise<DeliveryResult> {
     const subscription = round.subscriptions.get(work.targetId);
     if (!subscription || subscription.status === 'disabled') {
       return {
@@ -133,6 +142,21 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         };
       }
     }
+    const sender = this.deps.senders[subscription.subscriberType];
+    if (!sender.limitsInFlight || !healthy(subscription))
+      return lanes(() => this.attempt(subscription, work, round));
+    const outcome = await this.send(subscription, work, round);
+    if (outcome.kind === 'delivered') return this.settle(subscription, work, outcome, round);
+    return lanes(() => this.settle(subscription, work, outcome, round));
+  }
+
+  /** The breaker's decision, then the attempt and its settlement (in a lane: see deliver). */
+  private async attempt(
+    subscription: StoredSubscription,
+    work: ClaimedWork,
+    round: Round,
+  ): Promise<DeliveryResult> {
+    const { db, clock } = this.deps;
     const now = clock.now();
     // A closed circuit allows without a change (the common case needs no locked write, nor a
     // breaker); letting a probe through a half-open circuit takes a slot, so that decision is
@@ -158,11 +182,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         delayMs: Math.max(0, decision.retryAt - now.getTime()),
       };
     }
-    const outcome = await this.send(
-      subscription,
-      work,
-      this.encode(work.event, subscription.format, round),
-    );
+    const outcome = await this.send(subscription, work, round);
     return this.settle(subscription, work, outcome, round);
   }
 
@@ -187,8 +207,9 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   private async send(
     subscription: StoredSubscription,
     work: ClaimedWork,
-    encoded: EncodedEvent,
+    round: Round,
   ): Promise<AttemptOutcome> {
+    const encoded = this.encode(work.event, subscription.format, round);
     const { subscriptions, clock, options, tracing } = this.deps;
     const parent = work.trace ?? ROOT_CONTEXT;
     const attemptSpan = trace.getSpan(parent);

@@ -31,6 +31,8 @@ export interface DeliveryConfig {
     disableAfterMs: number;
     threads: number;
   };
+  /** The webhook threads bound attempts in flight to the workers' `concurrency`. */
+  routing: { concurrency: number };
 }
 
 /**
@@ -68,6 +70,7 @@ function webhookSender(
     return { send: createWebhookSender({ dispatcher, clock }), close: async () => {} };
   return startWebhookThreads({
     threads: config.delivery.threads,
+    inFlight: config.routing.concurrency,
     egress: { allowlist: egress.allowlist },
     clock,
     logger,

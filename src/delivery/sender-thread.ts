@@ -24,14 +24,12 @@ function serve(port: NonNullable<typeof parentPort>, data: SenderThreadData): vo
     port.postMessage({ type: 'outcomes', outcomes } satisfies FromThread);
     outcomes = [];
   };
-  // Attempts handed over and not started, oldest first, read from `next` on (an array
-  // shifted per attempt would move the whole queue each time).
-  let queued: ToThread['requests'] = [];
-  let next = 0;
+  // Attempts handed over and not started, oldest first: a few per slot (sender-threads.ts).
+  const queued: ToThread['requests'] = [];
   let active = 0;
   const startQueued = () => {
-    while (active < data.inFlight && next < queued.length) {
-      const [id, request] = queued[next++]!;
+    while (active < data.inFlight && queued.length > 0) {
+      const [id, request] = queued.shift()!;
       active++;
       void send(request).then((outcome) => {
         active--;
@@ -39,12 +37,6 @@ function serve(port: NonNullable<typeof parentPort>, data: SenderThreadData): vo
         outcomes.push([id, outcome]);
         startQueued();
       });
-    }
-    // Drop what was started, once it is most of the queue (under steady load the queue may
-    // never run dry, and started attempts would stay referenced).
-    if (next === queued.length || next > 1024) {
-      queued = queued.slice(next);
-      next = 0;
     }
   };
   port.on('message', (message: ToThread) => {

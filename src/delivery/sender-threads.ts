@@ -16,8 +16,8 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from './senders.ts';
  * main-thread sender would have returned.
  *
  * The threads bound the attempts in flight themselves ({@link WebhookThreadsOptions.inFlight},
- * ROUTING_CONCURRENCY, split between them): each queues what it is handed and starts the next
- * attempt the moment one of its own ends. Bounded by the worker pool's lanes instead, an
+ * ROUTING_CONCURRENCY, split between them): each holds more attempts than it may send (see
+ * HELD_PER_SLOT) and starts the next the moment one of its own ends. Bounded by the worker pool's lanes instead, an
  * attempt's slot was held until its outcome had crossed back to the main loop and the next
  * attempt had crossed over: with 16 in flight, each slot was held ~1.5 ms for ~0.8 ms of HTTP
  * (bench/delivery-cost.ts, 2-core Intel Xeon, 2026-12-05), so the receiver saw half the
@@ -29,10 +29,10 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from './senders.ts';
  * `createEgressDispatcher` from the app's egress policy: the same check on every connection.
  *
  * Threads start on the first webhook attempt (a service without webhook subscribers starts
- * none). A thread that stops unexpectedly fails its attempts in flight as retryable `failed`
- * outcomes — a receiver may have got one, and the retry carries the same `webhook-id` — and the
- * next attempt starts a new thread. Requests and outcomes cross in batches, one message per
- * turn of the sending loop, not one per attempt.
+ * none). What a thread does not hold waits on the main side. A thread that stops unexpectedly fails the attempts it held as retryable `failed` outcomes — a
+ * receiver may have got one, and the retry carries the same `webhook-id` — and a new thread
+ * takes those still waiting (or the next attempt starts one). Requests and outcomes cross in
+ * batches, one message per turn of the sending loop, not one per attempt.
  */
 export interface WebhookThreadsOptions {
   /**
@@ -112,11 +112,32 @@ interface Pending {
   started: number;
 }
 
+/**
+ * What a thread holds at once, the rest waiting on the main side: at most HELD_PER_SLOT attempts
+ * per slot (request in flight), and beyond one per slot at most HELD_BYTES of bodies. Enough that
+ * the thread starts the next request the moment one ends even while the main loop is busy for a
+ * while (starting a round of 2,000 deliveries is one long turn), so that holding fewer would
+ * leave the thread idle: with 4 per slot (64 for 16 in flight) `bench/delivery-cost.ts` drained
+ * ~10% slower than handing over whole rounds, with 64 per slot it drains as fast (12,078 and
+ * 11,710 deliveries/s, 2026-12-05, Intel Xeon). Bounded, so that a thread does not hold the whole
+ * of the rounds in flight (4,000 bodies of up to 1 MiB each, copied per subscription by
+ * `postMessage`), and a thread that dies fails only what it held. Refilled when half empty:
+ * fewer, larger messages, each of which wakes a loop.
+ */
+const HELD_PER_SLOT = 64;
+const HELD_BYTES = 32 * 2 ** 20;
+
 /** One sender thread, started on its first attempt and again after it stopped. */
 class SenderThread {
   private worker: Worker | undefined;
   private ready = false;
-  private queued: ToThread['requests'] = [];
+  private closing = false;
+  private flushing = false;
+  /** Attempts not yet handed to the thread, oldest first. */
+  private waiting: ToThread['requests'] = [];
+  /** Attempts handed to the thread and not answered (they may have been sent), by body size. */
+  private readonly held = new Map<number, number>();
+  private heldBytes = 0;
   private readonly pending = new Map<number, Pending>();
 
   constructor(
@@ -125,7 +146,7 @@ class SenderThread {
     private readonly inFlight: number,
   ) {}
 
-  /** Attempts handed to this thread and not yet answered, per attempt it may have in flight. */
+  /** Attempts given to this thread and not yet answered, per attempt it may have in flight. */
   get load(): number {
     return this.pending.size / this.inFlight;
   }
@@ -136,20 +157,45 @@ class SenderThread {
     if (this.pending.size === 0) worker.ref();
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, started: performance.now() });
-      if (this.queued.length === 0 && this.ready) setImmediate(() => this.flush());
-      this.queued.push([id, request]);
+      this.waiting.push([id, request]);
+      // The attempts made in this turn go over together.
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => {
+          this.flushing = false;
+          this.flush();
+        });
+      }
     });
   }
 
+  /** Stops the thread; attempts not answered fail (call once none is in flight). */
   async close(): Promise<void> {
-    await this.worker?.terminate();
+    this.closing = true;
+    try {
+      await this.worker?.terminate();
+    } finally {
+      this.closing = false;
+    }
   }
 
+  /** Hands the thread the oldest waiting attempts, up to what it may hold. */
   private flush(): void {
-    if (!this.worker || !this.ready || this.queued.length === 0) return;
-    const batch: ToThread = { nowMs: this.options.clock.now().getTime(), requests: this.queued };
-    this.queued = [];
-    this.worker.postMessage(batch);
+    if (!this.worker || !this.ready) return;
+    let count = 0;
+    for (const [id, { body }] of this.waiting) {
+      if (this.held.size >= HELD_PER_SLOT * this.inFlight) break;
+      if (this.held.size >= this.inFlight && this.heldBytes + body.length > HELD_BYTES) break;
+      this.held.set(id, body.length);
+      this.heldBytes += body.length;
+      count++;
+    }
+    if (count === 0) return;
+    const requests = this.waiting.splice(0, count);
+    this.worker.postMessage({
+      nowMs: this.options.clock.now().getTime(),
+      requests,
+    } satisfies ToThread);
   }
 
   private start(): Worker {
@@ -162,15 +208,16 @@ class SenderThread {
     this.worker = worker;
     this.ready = false;
     worker.on('message', (message: FromThread) => {
-      if (message.type === 'ready') {
-        this.ready = true;
-        this.flush();
-        return;
-      }
-      for (const [id, outcome] of message.outcomes) {
-        this.pending.get(id)?.resolve(outcome);
-        this.pending.delete(id);
-      }
+      if (message.type === 'ready') this.ready = true;
+      else
+        for (const [id, outcome] of message.outcomes) {
+          this.pending.get(id)?.resolve(outcome);
+          this.pending.delete(id);
+          this.heldBytes -= this.held.get(id) ?? 0;
+          this.held.delete(id);
+        }
+      // Refilled once it holds half of what it may: fewer, larger messages (each wakes a loop).
+      if (this.held.size <= (HELD_PER_SLOT * this.inFlight) / 2) this.flush();
       if (this.pending.size === 0) worker.unref();
     });
     worker.on('error', (error) =>
@@ -180,15 +227,31 @@ class SenderThread {
     return worker;
   }
 
-  /** The thread is gone: its attempts in flight failed (retryable); the next send starts one. */
+  /**
+   * The thread is gone: the attempts it held failed (retryable: it may have sent them); those
+   * still waiting go to a new thread — unless the threads are being closed, or this one stopped
+   * before it was ready (a thread that cannot start would be restarted in a loop): then they
+   * fail too, and the next attempt starts a thread.
+   */
   private stopped(worker: Worker, code: number): void {
     if (this.worker !== worker) return;
+    const failAll = this.closing || !this.ready;
     this.worker = undefined;
     this.ready = false;
-    this.queued = [];
     const error = `the webhook sender thread stopped (exit code ${code}) before the attempt's outcome was known`;
-    for (const { resolve, started } of this.pending.values())
-      resolve({ kind: 'failed', error, latencyMs: Math.round(performance.now() - started) });
-    this.pending.clear();
+    const failed = failAll ? [...this.pending.keys()] : [...this.held.keys()];
+    for (const id of failed) {
+      const attempt = this.pending.get(id);
+      attempt?.resolve({
+        kind: 'failed',
+        error,
+        latencyMs: Math.round(performance.now() - (attempt?.started ?? 0)),
+      });
+      this.pending.delete(id);
+    }
+    this.held.clear();
+    this.heldBytes = 0;
+    if (failAll) this.waiting = [];
+    else if (this.waiting.length > 0) this.start().ref();
   }
 }

@@ -105,14 +105,15 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   }
 
   /**
-   * A delivery's attempt, in a lane of the worker pool (whose number, ROUTING_CONCURRENCY,
-   * bounds requests in flight) — but for a sender that bounds its attempts in flight itself
-   * (the webhook threads), a healthy subscription's attempt takes none: the thread starts it
-   * when one of its own ends, and a success needs nothing more from the database. A failure's
-   * bookkeeping (the subscription's health, under its row's lock) and an unhealthy
-   * subscription's whole attempt (the breaker's decision first) still take a lane, which
-   * keeps the database work of a round as bounded as before. (The attempt's outgoing span then
-   * also covers its wait in the thread's queue.)
+   * A delivery's attempt. A sender on this loop (NATS, webhooks with DELIVERY_THREADS=0) runs
+   * it in a lane of the worker pool, whose number (ROUTING_CONCURRENCY) bounds requests in
+   * flight: the breaker's decision, the attempt and its settlement. A sender that bounds its
+   * attempts in flight itself (the webhook threads) runs the attempt outside any lane — the
+   * thread starts it when one of its own ends — and only the database work takes one: the
+   * breaker's decision for a subscription that is not healthy, and the settlement of anything
+   * but a healthy subscription's success (its health, under its row's lock), so a round's
+   * database work stays as bounded as before. (The outgoing span then also covers the
+   * attempt's wait in the thread's queue.)
    */
   private async deliver(work: ClaimedWork, round: Round, lanes: Lanes): Promise<DeliveryResult> {
     const subscription = round.subscriptions.get(work.targetId);
@@ -142,28 +143,34 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         };
       }
     }
-    const sender = this.deps.senders[subscription.subscriberType];
-    if (!sender.limitsInFlight || !healthy(subscription))
-      return lanes(() => this.attempt(subscription, work, round));
+    if (!this.deps.senders[subscription.subscriberType].limitsInFlight)
+      return lanes(
+        async () =>
+          (await this.refusal(subscription)) ??
+          this.settle(subscription, work, await this.send(subscription, work, round), round),
+      );
+    const refused = healthy(subscription)
+      ? undefined
+      : await lanes(() => this.refusal(subscription));
+    if (refused) return refused;
     const outcome = await this.send(subscription, work, round);
-    if (outcome.kind === 'delivered') return this.settle(subscription, work, outcome, round);
+    if (outcome.kind === 'delivered' && healthy(subscription))
+      return this.settle(subscription, work, outcome, round);
     return lanes(() => this.settle(subscription, work, outcome, round));
   }
 
-  /** The breaker's decision, then the attempt and its settlement (in a lane: see deliver). */
-  private async attempt(
-    subscription: StoredSubscription,
-    work: ClaimedWork,
-    round: Round,
-  ): Promise<DeliveryResult> {
-    const { db, clock } = this.deps;
-    const now = clock.now();
+  /**
+   * Why the breaker lets no attempt through now (or the subscription is gone); undefined when
+   * it does.
+   */
+  private async refusal(subscription: StoredSubscription): Promise<DeliveryResult | undefined> {
+    const now = this.deps.clock.now();
     // A closed circuit allows without a change (the common case needs no locked write, nor a
     // breaker); letting a probe through a half-open circuit takes a slot, so that decision is
     // stored.
     const decision = healthy(subscription)
       ? ALLOWED
-      : await updateHealth(db, subscription.id, now, (health) => {
+      : await updateHealth(this.deps.db, subscription.id, now, (health) => {
           const verdict = createCircuitBreaker(subscription.circuitBreaker).canAttempt(
             health.circuitState,
             now.getTime(),
@@ -182,8 +189,7 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         delayMs: Math.max(0, decision.retryAt - now.getTime()),
       };
     }
-    const outcome = await this.send(subscription, work, round);
-    return this.settle(subscription, work, outcome, round);
+    return undefined;
   }
 
   private encode(event: EventInstance, format: EventEncoding, round: Round): EncodedEvent {

@@ -61,6 +61,8 @@ const THREADS = (process.env.BENCH_COST_THREADS ?? '0,1')
 const WAIT_CAP_MS = 120_000;
 /** How long a sender thread's inspector may take to answer one question. */
 const ASK_TIMEOUT_MS = 10_000;
+/** How long a worker thread may take to say whether it is a sender thread. */
+const ROLE_TIMEOUT_MS = 2_000;
 const PROFILE_FOLDER = process.env.BENCH_COST_PROFILE;
 /** `cpu` (the default) or `heap`: see startProfile. */
 const PROFILE_KIND = process.env.BENCH_COST_PROFILE_KIND === 'heap' ? 'heap' : 'cpu';
@@ -204,11 +206,11 @@ async function startProfile() {
 async function attachSenderThreads() {
   const session = new Session();
   session.connect();
-  const workers: string[] = [];
+  const candidates: string[] = [];
   session.on('NodeWorker.attachedToWorker', ({ params }) => {
     // Node's module loader hooks (tsx's) run on threads of their own, one per thread using them.
     if (params.workerInfo.url !== 'node:internal/modules/esm/worker')
-      workers.push(params.sessionId);
+      candidates.push(params.sessionId);
   });
   const replies = new Map<number, (reply: { result?: unknown; error?: unknown }) => void>();
   session.on('NodeWorker.receivedMessageFromWorker', ({ params }) => {
@@ -218,13 +220,18 @@ async function attachSenderThreads() {
     replies.delete(reply.id);
   });
   let nextId = 0;
-  const ask = async (sessionId: string, method: string, params: object = {}) => {
+  const ask = async (
+    sessionId: string,
+    method: string,
+    params: object = {},
+    timeoutMs = ASK_TIMEOUT_MS,
+  ) => {
     const id = ++nextId;
     const reply = new Promise<{ result?: unknown; error?: unknown }>((resolve, reject) => {
       const timer = setTimeout(() => {
         replies.delete(id);
-        reject(new Error(`worker inspector: ${method}: no answer in ${ASK_TIMEOUT_MS} ms`));
-      }, ASK_TIMEOUT_MS);
+        reject(new Error(`worker inspector: ${method}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
       replies.set(id, (answer) => {
         clearTimeout(timer);
         resolve(answer);
@@ -242,6 +249,20 @@ async function attachSenderThreads() {
   // arrive; the caller checks the count against the threads it started, so a miss fails the run.
   await session.post('NodeWorker.enable', { waitForDebuggerOnStart: false });
   await new Promise((resolve) => setTimeout(resolve, 100));
+  // A loader thread was at times reported before its url was set (a run then failed with two
+  // sender threads for one), so each candidate is asked what it is; a thread that does not
+  // answer soon (a loader thread waiting for its next request) is not a sender thread.
+  const workers: string[] = [];
+  for (const sessionId of candidates) {
+    const role = await ask(
+      sessionId,
+      'Runtime.evaluate',
+      { expression: "process.getBuiltinModule('node:worker_threads').workerData?.role" },
+      ROLE_TIMEOUT_MS,
+    ).catch(() => undefined);
+    if ((role as { result?: { value?: unknown } } | undefined)?.result?.value === 'webhook-sender')
+      workers.push(sessionId);
+  }
   const tasks: string[] = [];
   for (const sessionId of workers) {
     const { result } = (await ask(sessionId, 'Runtime.evaluate', {

@@ -106,7 +106,9 @@ export interface Config {
      * beside it (`oursOneLoop`); a quick check of 1 and 2 threads on the shared 2-core machine
      * found the second thread no faster and costlier in CPU per delivery: it waits for the
      * main loop and competes with PostgreSQL for the cores. More may pay on a host with
-     * many cores. Requests in flight stay bounded by `ROUTING_CONCURRENCY` whatever the number.
+     * many cores. Requests in flight stay bounded by `ROUTING_CONCURRENCY` whatever the number:
+     * the threads split it (sender-threads.ts), so with several, a thread whose attempts wait
+     * on slow endpoints does not lend its share to the others.
      * 1 rather than 0 (bench/delivery-cost.ts, 2-core AMD EPYC): both cost the same CPU per
      * delivery in total (240 / 241 µs with the dispatch sender), and the thread halves the main
      * loop's share (121 against 216 µs).

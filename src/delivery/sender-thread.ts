@@ -24,7 +24,7 @@ function serve(port: NonNullable<typeof parentPort>, data: SenderThreadData): vo
     port.postMessage({ type: 'outcomes', outcomes } satisfies FromThread);
     outcomes = [];
   };
-  // Attempts handed over and not started, oldest first: a few per slot (sender-threads.ts).
+  // Attempts handed over and not started, oldest first: up to 64 per slot (sender-threads.ts).
   const queued: ToThread['requests'] = [];
   let active = 0;
   const startQueued = () => {

@@ -42,7 +42,8 @@ export interface WebhookThreadsOptions {
   threads: number;
   /**
    * Attempts in flight at once across the threads (ROUTING_CONCURRENCY), split between them as
-   * evenly as it divides; more are queued in the thread they were handed to.
+   * evenly as it divides; more wait, in the thread up to what it may hold (HELD_PER_SLOT), the
+   * rest on the main side.
    */
   inFlight: number;
   /** The egress policy each thread's dispatcher enforces (the app's). */
@@ -114,15 +115,18 @@ interface Pending {
 
 /**
  * What a thread holds at once, the rest waiting on the main side: at most HELD_PER_SLOT attempts
- * per slot (request in flight), and beyond one per slot at most HELD_BYTES of bodies. Enough that
- * the thread starts the next request the moment one ends even while the main loop is busy for a
- * while (starting a round of 2,000 deliveries is one long turn), so that holding fewer would
- * leave the thread idle: with 4 per slot (64 for 16 in flight) `bench/delivery-cost.ts` drained
- * ~10% slower than handing over whole rounds, with 64 per slot it drains as fast (12,078 and
- * 11,710 deliveries/s, 2026-12-05, Intel Xeon). Bounded, so that a thread does not hold the whole
- * of the rounds in flight (4,000 bodies of up to 1 MiB each, copied per subscription by
- * `postMessage`), and a thread that dies fails only what it held. Refilled when half empty:
- * fewer, larger messages, each of which wakes a loop.
+ * per slot (request in flight), and at most HELD_BYTES of bodies in all (counted in string
+ * length), though one attempt per slot always goes. Enough that the thread starts the next
+ * request the moment one ends even while the main loop is busy for a while (starting a round of
+ * 2,000 deliveries is one long turn): in A/B runs of `bench/delivery-cost.ts` (2026-12-05, Intel
+ * Xeon, run alone so not kept as results files), 4 per slot (64 for 16 in flight) drained ~10%
+ * slower than handing the thread whole rounds (10,724 / 10,775 against 11,862 deliveries/s),
+ * 64 per slot as fast (12,078 against 11,710). Bounded, so that a thread does not hold all of
+ * the rounds in flight (4,000 bodies of up to 1 MiB each, copied per subscription by
+ * `postMessage`), and a thread that dies fails only what it held — most of which it had not
+ * started: each still counts as a failed attempt (a receiver may have got the few it started).
+ * Refilled when it holds half of its count or less (fewer, larger messages, each of which
+ * wakes a loop); where the bytes limit it, after every batch of outcomes.
  */
 const HELD_PER_SLOT = 64;
 const HELD_BYTES = 32 * 2 ** 20;
@@ -216,7 +220,7 @@ class SenderThread {
           this.heldBytes -= this.held.get(id) ?? 0;
           this.held.delete(id);
         }
-      // Refilled once it holds half of what it may: fewer, larger messages (each wakes a loop).
+      // Refilled once it holds half of its count or less (see HELD_PER_SLOT).
       if (this.held.size <= (HELD_PER_SLOT * this.inFlight) / 2) this.flush();
       if (this.pending.size === 0) worker.unref();
     });

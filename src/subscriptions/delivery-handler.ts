@@ -105,15 +105,14 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
   }
 
   /**
-   * A delivery's attempt. A sender on this loop (NATS, webhooks with DELIVERY_THREADS=0) runs
-   * it in a lane of the worker pool, whose number (ROUTING_CONCURRENCY) bounds requests in
-   * flight: the breaker's decision, the attempt and its settlement. A sender that bounds its
-   * attempts in flight itself (the webhook threads) runs the attempt outside any lane — the
-   * thread starts it when one of its own ends — and only the database work takes one: the
-   * breaker's decision for a subscription that is not healthy, and the settlement of anything
-   * but a healthy subscription's success (its health, under its row's lock), so a round's
-   * database work stays as bounded as before. (The outgoing span then also covers the
-   * attempt's wait in the thread's queue.)
+   * A delivery's attempt, in a lane of the worker pool, whose number (ROUTING_CONCURRENCY) bounds
+   * requests in flight: the breaker's decision, the attempt and its settlement together, so
+   * that a circuit opening during the round stops the round's later attempts (at most a lane's
+   * worth go out meanwhile). A sender that bounds its attempts in flight itself (the webhook
+   * threads) takes a healthy subscription's attempt outside any lane — the thread starts it
+   * when one of its own ends, and a success needs nothing from the database — and only the
+   * settlement of its failure (the subscription's health, under its row's lock) takes a lane.
+   * (The outgoing span then also covers the attempt's wait for a thread's slot.)
    */
   private async deliver(work: ClaimedWork, round: Round, lanes: Lanes): Promise<DeliveryResult> {
     const subscription = round.subscriptions.get(work.targetId);
@@ -143,19 +142,14 @@ export class DeliveryHandler implements WorkHandler<DeliveryOutcome> {
         };
       }
     }
-    if (!this.deps.senders[subscription.subscriberType].limitsInFlight)
+    if (!this.deps.senders[subscription.subscriberType].limitsInFlight || !healthy(subscription))
       return lanes(
         async () =>
           (await this.refusal(subscription)) ??
           this.settle(subscription, work, await this.send(subscription, work, round), round),
       );
-    const refused = healthy(subscription)
-      ? undefined
-      : await lanes(() => this.refusal(subscription));
-    if (refused) return refused;
     const outcome = await this.send(subscription, work, round);
-    if (outcome.kind === 'delivered' && healthy(subscription))
-      return this.settle(subscription, work, outcome, round);
+    if (outcome.kind === 'delivered') return this.settle(subscription, work, outcome, round);
     return lanes(() => this.settle(subscription, work, outcome, round));
   }
 

@@ -381,6 +381,32 @@ describe.each(testBackends())('subscriptions and delivery on $name', (backend) =
       expect(Math.max(...log.map((d: any) => d.attempt))).toBe(2);
     });
 
+    it('stops a round’s later attempts once the circuit opens during it (a lane’s worth go out)', async () => {
+      const { body: s } = await subscribe({
+        retry_policy: { max_attempts: 10, initial_delay_ms: 5000, max_delay_ms: 5000 },
+        circuit_breaker: { failure_threshold: 2, reset_timeout_ms: 60_000 },
+      });
+      t.receiver.status = 500;
+      try {
+        // One failure: the circuit is closed but the subscription is no longer healthy.
+        await publish();
+        await drain();
+        expect(t.receiver.received).toHaveLength(1);
+        for (let i = 0; i < 40; i++) await publish();
+        await drain();
+        // The round's attempts decide, send and settle in lanes (ROUTING_CONCURRENCY, 16): the
+        // first failure settled opens the circuit, and the decisions after it defer.
+        const sent = t.receiver.received.length - 1;
+        expect(sent).toBeGreaterThan(0);
+        expect(sent).toBeLessThanOrEqual(16);
+        const pending = (await t.request('GET', `/v1/subscriptions/${s.subscription_id}/pending`))
+          .body.pending;
+        expect(pending.filter((p: any) => p.reason === 'circuit_open')).toHaveLength(40 - sent);
+      } finally {
+        t.receiver.status = 200;
+      }
+    });
+
     it('lists pending deliveries with their next attempt time and why they wait', async () => {
       const { body: s } = await subscribe({
         retry_policy: { max_attempts: 10, initial_delay_ms: 5000, max_delay_ms: 5000 },

@@ -17,23 +17,14 @@ describe('webhook attempts sent from worker threads', () => {
   let receiver: TestReceiver;
   let threads: WebhookThreads;
   let guarded: WebhookThreads;
+  /** Threads whose egress policy allows the loopback receiver (`allowlist` `[]` refuses it). */
+  const start = (count: number, inFlight: number, allowlist = parseAllowlist('127.0.0.1')) =>
+    startWebhookThreads({ threads: count, inFlight, egress: { allowlist }, clock, logger });
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    threads = startWebhookThreads({
-      threads: 2,
-      inFlight: 16,
-      egress: { allowlist: parseAllowlist('127.0.0.1') },
-      clock,
-      logger,
-    });
-    guarded = startWebhookThreads({
-      threads: 1,
-      inFlight: 16,
-      egress: { allowlist: [] },
-      clock,
-      logger,
-    });
+    threads = start(2, 16);
+    guarded = start(1, 16, []);
   });
   afterAll(async () => {
     await threads.close();
@@ -102,13 +93,7 @@ describe('webhook attempts sent from worker threads', () => {
   it(
     'keeps at most `inFlight` attempts in flight across its threads, starting the rest as they end',
     async () => {
-      const limited = startWebhookThreads({
-        threads: 2,
-        inFlight: 3,
-        egress: { allowlist: parseAllowlist('127.0.0.1') },
-        clock,
-        logger,
-      });
+      const limited = start(2, 3);
       try {
         // Warm: both threads are up (the least loaded takes each attempt) before the slow ones.
         await Promise.all([limited.send(request(0)), limited.send(request(1))]);
@@ -134,13 +119,7 @@ describe('webhook attempts sent from worker threads', () => {
   it(
     'fails the attempts of a thread that stops as retryable, and sends the next from a new one',
     async () => {
-      const single = startWebhookThreads({
-        threads: 1,
-        inFlight: 16,
-        egress: { allowlist: parseAllowlist('127.0.0.1') },
-        clock,
-        logger,
-      });
+      const single = start(1, 16);
       try {
         // Warm: the thread is up before the attempt it loses.
         expect((await single.send(request(0))).kind).toBe('delivered');

@@ -17,22 +17,24 @@ import type { AttemptOutcome, DeliveryRequest, Sender } from './senders.ts';
  *
  * The threads bound the attempts in flight themselves ({@link WebhookThreadsOptions.inFlight},
  * ROUTING_CONCURRENCY, split between them): each holds more attempts than it may send (see
- * HELD_PER_SLOT) and starts the next the moment one of its own ends. Bounded by the worker pool's lanes instead, an
- * attempt's slot was held until its outcome had crossed back to the main loop and the next
- * attempt had crossed over: with 16 in flight, each slot was held ~1.5 ms for ~0.8 ms of HTTP
- * (bench/delivery-cost.ts, 2-core Intel Xeon, 2026-12-05), so the receiver saw half the
- * requests in flight it was allowed and deliveries were capped by the hops, not by the CPU
- * (about two thirds of the two cores busy). The budget is the same: requests in flight to
- * receivers, at most ROUTING_CONCURRENCY (the delivery handler gives these attempts no lane).
+ * HELD_PER_SLOT) and starts the next the moment one of its own ends. Bounded by the worker
+ * pool's lanes instead, an attempt's slot was held until its outcome had crossed back to the
+ * main loop and the next attempt had crossed over: with 16 in flight, each slot was held
+ * ~1.5 ms for ~0.8 ms of HTTP (bench/delivery-cost.ts, 2-core Intel Xeon, 2026-12-05), so the
+ * receiver saw half the requests in flight it was allowed and deliveries were capped by the
+ * hops, not by the CPU (about two thirds of the two cores busy). The budget is the same:
+ * requests in flight to receivers, at most ROUTING_CONCURRENCY (the delivery handler gives a
+ * healthy subscription's attempts no lane).
  *
  * Each thread connects through an egress-guarded dispatcher of its own, made by
  * `createEgressDispatcher` from the app's egress policy: the same check on every connection.
  *
  * Threads start on the first webhook attempt (a service without webhook subscribers starts
- * none). What a thread does not hold waits on the main side. A thread that stops unexpectedly fails the attempts it held as retryable `failed` outcomes — a
- * receiver may have got one, and the retry carries the same `webhook-id` — and a new thread
- * takes those still waiting (or the next attempt starts one). Requests and outcomes cross in
- * batches, one message per turn of the sending loop, not one per attempt.
+ * none). What a thread does not hold waits on the main side. A thread that stops unexpectedly
+ * fails the attempts it held as retryable `failed` outcomes — a receiver may have got one, and
+ * the retry carries the same `webhook-id` — and a new thread takes those still waiting (or the
+ * next attempt starts one). Requests and outcomes cross in batches, one message per turn of the
+ * sending loop, not one per attempt.
  */
 export interface WebhookThreadsOptions {
   /**

@@ -28,8 +28,10 @@ function serve(port: NonNullable<typeof parentPort>, data: SenderThreadData): vo
   const queued: ToThread['requests'] = [];
   let active = 0;
   const startQueued = () => {
-    while (active < data.inFlight && queued.length > 0) {
-      const [id, request] = queued.shift()!;
+    while (active < data.inFlight) {
+      const attempt = queued.shift();
+      if (!attempt) return;
+      const [id, request] = attempt;
       active++;
       void send(request).then((outcome) => {
         active--;
